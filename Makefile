@@ -1,0 +1,126 @@
+# gpt2sae - GPT-2 + sparse autoencoder engine in C (and CUDA).
+#
+#   make            build the engine (build/gpt2sae); CUDA too when nvcc is found
+#   make test       build and run every test; ends with "N passed, N failed, N skipped"
+#   make test SAN=1 the same, built with AddressSanitizer + UBSan (in build-san/)
+#   make bench      build the benchmarks and run them (bench/run.sh)
+#   make fuzz       build the libFuzzer targets with clang and run each briefly
+#   make clean      remove build outputs
+#
+# Variables: CC, ARCH (-march=..., default native), CUDA=0 to skip the GPU
+# build, NVCC, CUDA_ARCH (default: sm_90 + PTX), SAN=1, FUZZ_SECONDS.
+
+CC ?= cc
+ARCH ?= -march=native
+SAN ?= 0
+
+# Sources: every .c in the module folders is part of the engine (cli/main.c
+# is the binary's main). Tests are tests/test_*.c, benchmarks bench/bench_*.c,
+# fuzz targets tests/fuzz/fuzz_*.c.
+MODULES   := core tokenizer weights gpt2 sae viz cli
+LIB_SRCS  := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+TEST_SRCS := $(wildcard tests/test_*.c)
+BENCH_SRCS:= $(wildcard bench/bench_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+CU_SRCS   := $(wildcard cuda/*.cu)
+CU_HOST   := $(filter-out cuda/%_none.c,$(wildcard cuda/*.c))
+CU_NONE   := $(wildcard cuda/*_none.c)
+
+ifeq ($(SAN),1)
+  BUILD   ?= build-san
+  OPT     := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+  LDSAN   := -fsanitize=address,undefined
+  CUDA    ?= 0
+else
+  BUILD   ?= build
+  OPT     := -O2
+  LDSAN   :=
+endif
+
+# CUDA: built when nvcc is on the PATH (or NVCC is given), unless CUDA=0.
+NVCC ?= $(shell command -v nvcc 2>/dev/null)
+CUDA ?= $(if $(NVCC),1,0)
+ifeq ($(CUDA),1)
+  CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+  CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80
+  CU_OBJS   := $(CU_SRCS:%.cu=$(BUILD)/%.o) $(CU_HOST:%.c=$(BUILD)/%.o)
+  CUDA_DEF  := -DGS_CUDA=1
+  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ -ldl -lrt
+  BENCH_CUDA_LIBS := -lcublas
+  BUILT_MSG := CPU + CUDA (nvcc: $(NVCC))
+else
+  CU_OBJS   := $(CU_NONE:%.c=$(BUILD)/%.o)
+  CUDA_DEF  := -DGS_CUDA=0
+  CUDA_LIBS :=
+  BUILT_MSG := CPU only (no nvcc found, or CUDA=0)
+endif
+
+CFLAGS  ?= $(OPT) -g $(ARCH)
+CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -I. $(CUDA_DEF) -MMD -MP
+LDLIBS  := -lz -lm -lpthread
+NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -Wall,-Wextra
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_OBJS)
+BIN      := $(BUILD)/gpt2sae
+TESTS    := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+BENCHES  := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test bench fuzz clean tests benches
+.DEFAULT_GOAL := all
+
+# all: the engine binary and the test and benchmark binaries
+all: $(BIN) $(TESTS) $(BENCHES)
+	@echo "built $(BUILD)/: $(BUILT_MSG)"
+
+# test: build everything, then run every test and add up the results
+test: all
+	@bash tests/run_tests.sh $(BUILD)
+
+# bench: build, then run the benchmarks (see bench/README.md)
+bench: all
+	@bash bench/run.sh $(BUILD)
+
+$(BIN): $(BUILD)/cli/main.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) $(LDSAN) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJS) tests/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB_OBJS) $(LDLIBS) $(CUDA_LIBS)
+
+# benchmarks may also link cuBLAS (the baseline the CUDA matmul is timed against)
+$(BUILD)/bench/%: bench/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB_OBJS) $(LDLIBS) $(CUDA_LIBS) $(BENCH_CUDA_LIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+
+# fuzz: libFuzzer targets (clang), each run for FUZZ_SECONDS on its corpus
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build-fuzz
+FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -I. -DGS_CUDA=0 -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o) $(CU_NONE:%.c=$(FUZZ_BUILD)/%.o)
+FUZZERS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+
+fuzz: $(FUZZERS)
+	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzzers: $(FUZZERS)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -lz -lm -lpthread
+
+# clean: remove every build folder
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

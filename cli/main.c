@@ -1,0 +1,122 @@
+/*
+ * cli/main.c - the gpt2sae binary that ./run calls: dispatch to a subcommand,
+ * or run the whole pipeline on the files given.
+ */
+#include "cli/cli.h"
+#include "core/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef GS_CUDA
+#define GS_CUDA 0
+#endif
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"tokenize", cmd_tokenize, "tokenize a text with GPT-2's BPE (or decode ids)"},
+    {"capture", cmd_capture, "run GPT-2 and save the activation at a layer/site as .npy"},
+    {"train", cmd_train, "train the sparse autoencoder on captured activations"},
+    {"synth", cmd_synth, "write a random GPT-2 checkpoint (any size) for tests and offline runs"},
+    {"fetch", cmd_fetch, "download and verify the official weights and tokenizer files"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ./run [OPTIONS] FILE...        the whole pipeline (see ./run --help-pipeline)\n"
+            "       ./run COMMAND [OPTIONS]        one step\n"
+            "       ./run COMMAND --help           that step's options\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f,
+            "\n"
+            "  --version                print the version and the build's features\n"
+            "  --help                   this text, followed by the pipeline's options\n"
+            "\n");
+}
+
+static void version(void) {
+    printf("gpt2sae %s\n", GS_VERSION);
+    printf("cuda: %s\n", GS_CUDA ? "yes" : "no");
+    printf("simd: %s\n", cpu_simd_level());
+#if defined(__VERSION__)
+    printf("compiler: %s\n", __VERSION__);
+#endif
+}
+
+int cli_fail(void) {
+    fprintf(stderr, "gpt2sae: %s\n", err_get());
+    return 1;
+}
+
+int cli_error(int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "gpt2sae: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return status;
+}
+
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **val) {
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0) return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != 0) return 0;
+    if (*i + 1 >= argc) {
+        cli_error(2, "option %s needs a value", name);
+        return -1;
+    }
+    *i += 1;
+    *val = argv[*i];
+    return 1;
+}
+
+int cli_int(const char *name, const char *val, long lo, long hi, long *out) {
+    if (parse_int(val, out) != 0 || *out < lo || *out > hi) {
+        cli_error(2, "option %s: '%s' is not an integer in [%ld, %ld]", name, val, lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_float(const char *name, const char *val, double lo, double hi, double *out) {
+    if (parse_float(val, out) != 0 || *out < lo || *out > hi) {
+        cli_error(2, "option %s: '%s' is not a number in [%g, %g]", name, val, lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        char *h[] = {"pipeline", "--help", NULL};
+        return cmd_pipeline(2, h);
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        version();
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    /* anything else: the pipeline over the files (and options) given */
+    argv[0] = "pipeline";
+    return cmd_pipeline(argc, argv);
+}

@@ -1,0 +1,94 @@
+/*
+ * core/util.h - the small things every module needs: errors, memory, files, time.
+ *
+ *   if (file_read_all(path, &buf, &n) != 0) {       // fails: message is set
+ *       fprintf(stderr, "gpt2sae: %s\n", err_get());
+ *       return 1;
+ *   }
+ *   ...
+ *   free(buf);
+ *
+ * Errors. Anything a user can cause (a bad file, a bad option) is reported by
+ * the function that noticed it with err_set(), which records one message per
+ * thread and returns -1, so `return err_set("%s: ...", path, ...)` is the idiom.
+ * The message names the input and says what to do; the CLI prints it.
+ * Programmer bugs are assert()s.
+ */
+#ifndef CORE_UTIL_H
+#define CORE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define GS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define GS_PRINTF(a, b)
+#endif
+
+#define GS_VERSION "0.1.0"
+
+/* Record an error message for this thread (printf-style). Always returns -1. */
+int err_set(const char *fmt, ...) GS_PRINTF(1, 2);
+/* Prefix the current message with "prefix: " (adds context on the way up). Returns -1. */
+int err_prefix(const char *fmt, ...) GS_PRINTF(1, 2);
+/* The last message set on this thread ("" if none). Valid until the next err_set. */
+const char *err_get(void);
+/* Forget the current message. */
+void err_clear(void);
+
+/* malloc/calloc/realloc that abort with a message on out-of-memory (a fatal,
+ * not a user error: a request the machine cannot satisfy). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+/* 64-byte aligned allocation (for SIMD); free with free(). Aborts on OOM. */
+void *xmalloc_aligned(size_t n);
+
+/* Read a whole file into a new buffer (NUL-terminated for convenience; *len
+ * excludes the NUL). Caller frees *out. Returns 0, or -1 with err_set(). */
+int file_read_all(const char *path, char **out, size_t *len);
+/* Write len bytes to path atomically: write "path.tmp.PID", fsync, rename.
+ * A failure leaves any existing file at path untouched. Returns 0 or -1. */
+int file_write_atomic(const char *path, const void *data, size_t len);
+/* Open "path.tmp.PID" for writing; pair with file_commit() or file_abort(). */
+FILE *file_begin(const char *path, char *tmp_path, size_t tmp_len);
+/* Flush, fsync, close and rename tmp_path over path. Returns 0 or -1. */
+int file_commit(FILE *f, const char *tmp_path, const char *path);
+/* Close and delete the temporary file. */
+void file_abort(FILE *f, const char *tmp_path);
+/* 1 if path exists and is a directory / a regular file. */
+int path_is_dir(const char *path);
+int path_is_file(const char *path);
+/* mkdir -p. Returns 0 or -1 with err_set(). */
+int path_mkdirs(const char *path);
+/* Join a and b with one '/'. Caller frees. */
+char *path_join(const char *a, const char *b);
+/* The final component of path without its extension ("a/b/palinka.txt" -> "palinka").
+ * Caller frees. */
+char *path_stem(const char *path);
+
+/* Wall-clock seconds from a monotonic clock. */
+double time_now(void);
+
+/* Deterministic RNG (xorshift64*), the same stream on every machine. */
+typedef struct { uint64_t s; } Rng;
+void rng_seed(Rng *r, uint64_t seed);
+uint64_t rng_u64(Rng *r);
+/* Uniform in [0, 1) with 24 bits of precision. */
+float rng_uniform(Rng *r);
+/* Standard normal (Box-Muller). */
+float rng_normal(Rng *r);
+
+/* Parse a whole string as a number. Return 0 on success, -1 if s is not
+ * entirely a number in range (no err_set: the caller names the option). */
+int parse_int(const char *s, long *out);
+int parse_float(const char *s, double *out);
+
+/* The CPU's SIMD level this binary was built for and the machine supports:
+ * "avx512", "avx2", "sse2" or "scalar". */
+const char *cpu_simd_level(void);
+
+#endif

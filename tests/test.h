@@ -1,0 +1,73 @@
+/*
+ * tests/test.h - the tiny test harness every test binary uses.
+ *
+ *   int main(void) {
+ *       CHECK(bpe_count(&b) == 50257, "vocab has %d entries", bpe_count(&b));
+ *       check_close("logits", ours, torch, n, 1e-5f, 1e-4f);
+ *       if (!have_gpu) SKIP("cuda forward: no GPU");
+ *       return test_finish();
+ *   }
+ *
+ * Every check prints one line (ok / FAIL / skip). test_finish() prints the
+ * closing line "N passed, N failed, N skipped" and returns the exit status:
+ * non-zero if any check failed. A skip is never a pass.
+ */
+#ifndef TESTS_TEST_H
+#define TESTS_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+
+static int test_passed, test_failed, test_skipped;
+
+#define CHECK(cond, ...)                                                        \
+    do {                                                                        \
+        if (cond) {                                                             \
+            test_passed++;                                                      \
+            printf("  ok    ");                                                 \
+        } else {                                                                \
+            test_failed++;                                                      \
+            printf("  FAIL  %s:%d: ", __FILE__, __LINE__);                      \
+        }                                                                       \
+        printf(__VA_ARGS__);                                                    \
+        printf("\n");                                                           \
+        fflush(stdout);                                                         \
+    } while (0)
+
+#define SKIP(...)                                                               \
+    do {                                                                        \
+        test_skipped++;                                                         \
+        printf("  skip  ");                                                     \
+        printf(__VA_ARGS__);                                                    \
+        printf("\n");                                                           \
+        fflush(stdout);                                                         \
+    } while (0)
+
+/* Compare n floats: every |a-b| <= atol + rtol*|b| (b is the reference).
+ * NaN anywhere fails. Prints the worst element. Returns 1 if all close. */
+static inline int check_close(const char *name, const float *a, const float *b, long n,
+                              float atol, float rtol) {
+    long worst = -1, bad = 0;
+    double worst_excess = -INFINITY;
+    for (long i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        double tol = atol + rtol * fabs((double)b[i]);
+        double excess = (isnan(a[i]) || isnan(b[i])) ? INFINITY : d - tol;
+        if (excess > 0) bad++;
+        if (excess > worst_excess) { worst_excess = excess; worst = i; }
+    }
+    int ok = bad == 0 && n > 0;
+    if (worst >= 0)
+        CHECK(ok, "%s: %ld values, %ld outside atol %.1e rtol %.1e; worst [%ld] %.8g vs %.8g",
+              name, n, bad, atol, rtol, worst, a[worst], b[worst]);
+    else
+        CHECK(ok, "%s: no values to compare", name);
+    return ok;
+}
+
+static inline int test_finish(void) {
+    printf("%d passed, %d failed, %d skipped\n", test_passed, test_failed, test_skipped);
+    return test_failed ? 1 : 0;
+}
+
+#endif
