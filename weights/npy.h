@@ -1,0 +1,40 @@
+/*
+ * weights/npy.h - NumPy .npy files (format 1.0/2.0/3.0), float32 and int32, C order.
+ *
+ *   Npy a;
+ *   if (npy_read(&a, "acts.npy") != 0) return cli_fail();
+ *   // a.dtype == NPY_F32, a.shape[0] == T, a.shape[1] == 3072, a.f32[t*3072 + i]
+ *   npy_free(&a);
+ *
+ *   npy_write_f32("latents.npy", z, (int64_t[]){T, L}, 2);  // atomic
+ *
+ * Reading accepts '<f4' and '<i4' (and big-endian '>f4'/'>i4', byte-swapped),
+ * fortran_order False, up to 8 dimensions; anything else is a clear error
+ * naming the file.
+ */
+#ifndef WEIGHTS_NPY_H
+#define WEIGHTS_NPY_H
+
+#include <stdint.h>
+
+typedef enum { NPY_F32, NPY_I32 } NpyDtype;
+
+typedef struct {
+    NpyDtype dtype;
+    int ndim;
+    int64_t shape[8];
+    int64_t numel;
+    union {
+        float *f32;     /* (numel), owned */
+        int32_t *i32;   /* (numel), owned */
+        void *data;
+    };
+} Npy;
+
+int npy_read(Npy *a, const char *path);
+void npy_free(Npy *a);
+/* Write atomically (temporary file, then rename). Return 0 or -1. */
+int npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim);
+int npy_write_i32(const char *path, const int32_t *data, const int64_t *shape, int ndim);
+
+#endif
