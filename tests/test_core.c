@@ -81,8 +81,11 @@ int main(void) {
     int same = 1;
     double sum = 0, sum2 = 0, nsum = 0, nsum2 = 0;
     int inrange = 1;
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < 1000; i++)
         if (rng_u64(&a) != rng_u64(&b)) same = 0;
+    rng_seed(&b, 8);
+    if (rng_u64(&a) == rng_u64(&b)) same = 0;
+    for (int i = 0; i < 100000; i++) {
         float u = rng_uniform(&a);
         if (u < 0 || u >= 1) inrange = 0;
         sum += u;
@@ -91,7 +94,7 @@ int main(void) {
         nsum += g;
         nsum2 += g * g;
     }
-    CHECK(same, "the same seed gives the same stream");
+    CHECK(same, "the same seed gives the same stream, another seed another");
     CHECK(inrange && fabs(sum / 1e5 - 0.5) < 0.01 && fabs(sum2 / 1e5 - 1.0 / 3) < 0.01,
           "rng_uniform in [0,1), mean %.4f", sum / 1e5);
     CHECK(fabs(nsum / 1e5) < 0.02 && fabs(nsum2 / 1e5 - 1) < 0.02, "rng_normal mean %.4f var %.4f", nsum / 1e5,
