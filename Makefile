@@ -45,7 +45,7 @@ ifeq ($(CUDA),1)
   CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80
   CU_OBJS   := $(CU_SRCS:%.cu=$(BUILD)/%.o) $(CU_HOST:%.c=$(BUILD)/%.o)
   CUDA_DEF  := -DGS_CUDA=1
-  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ -ldl -lrt
+  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++ -ldl -lrt
   BENCH_CUDA_LIBS := -lcublas
   BUILT_MSG := CPU + CUDA (nvcc: $(NVCC))
 else
