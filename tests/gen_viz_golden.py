@@ -1,0 +1,30 @@
+#!/usr/bin/python3
+# tests/gen_viz_golden.py - colormap data and goldens for viz/, from matplotlib.
+#
+# Run with Debian's python3 and python3-matplotlib (3.6.3 here):
+#   /usr/bin/python3 tests/gen_viz_golden.py table  > /tmp/viridis.inc  # viridis's 256 published entries,
+#                                                                     # pasted into viz/colormap.c
+#   /usr/bin/python3 tests/gen_viz_golden.py golden > tests/golden/colormaps.txt
+# The golden holds, for sample values t, matplotlib's own cm.viridis(t) and
+# cm.Reds(t) (RGB). viz/colormap.c builds Reds from ColorBrewer's nine control
+# points itself, so the Reds comparison checks an independent computation;
+# the viridis one checks the indexing (t -> entry), which is ours.
+import sys
+import numpy as np
+from matplotlib import cm
+
+if sys.argv[1:] == ["table"]:
+    for r, g, b in cm.viridis.colors:
+        print(f"    {{{r:.6f}f, {g:.6f}f, {b:.6f}f}},")
+elif sys.argv[1:] == ["golden"]:
+    ts = [0.0, 1e-9, 0.001, 0.0039, 0.004, 0.05, 0.1, 0.123456, 0.25, 0.3333, 0.5, 0.5019,
+          0.6, 0.75, 0.8, 0.9, 0.95, 0.99, 0.996, 0.9999, 1.0, -0.5, 1.5]
+    rng = np.random.default_rng(1)
+    ts += list(rng.random(40))
+    print("# t viridis_r viridis_g viridis_b reds_r reds_g reds_b  (matplotlib %s)" % __import__("matplotlib").__version__)
+    for t in ts:
+        v = cm.viridis(float(t))
+        r = cm.Reds(float(t))
+        print(f"{t:.9f} {v[0]:.9f} {v[1]:.9f} {v[2]:.9f} {r[0]:.9f} {r[1]:.9f} {r[2]:.9f}")
+else:
+    sys.exit("usage: gen_viz_golden.py table|golden")

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# tests/test_viz_xml.sh - the figures viz/ writes are valid XML and their PNGs
+# decode, checked with implementations nobody here wrote: python3's
+# xml.etree (expat) for every SVG, Pillow for the standalone and the embedded
+# PNGs. Needs python3 and python3-pil (Debian); without them the checks skip.
+set -u
+BUILD=${BUILD:-build}
+P=0; F=0; S=0
+ok() { P=$((P + 1)); echo "  ok    $*"; }
+fail() { F=$((F + 1)); echo "  FAIL  $*"; }
+skip() { S=$((S + 1)); echo "  skip  $*"; }
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+if VIZ_OUT="$dir" "$BUILD/tests/test_viz" >"$dir/log" 2>&1; then ok "test_viz wrote its figures"; else fail "test_viz failed:"; cat "$dir/log"; fi
+py=/usr/bin/python3; [ -x "$py" ] || py=$(command -v python3 || true)
+if [ -z "$py" ]; then
+    skip "no python3: SVG/PNG checks not run"
+else
+    for f in "$dir"/*.svg; do
+        if out=$("$py" -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); assert r.tag.endswith("svg"), r.tag' "$f" 2>&1); then
+            ok "$(basename "$f") parses as XML (root <svg>)"
+        else
+            fail "$(basename "$f") is not valid XML: $out"
+        fi
+    done
+    if "$py" -c 'import PIL' 2>/dev/null; then
+        if out=$("$py" - "$dir" 2>&1 <<'PY'
+import sys, io, re, base64
+from PIL import Image
+d = sys.argv[1]
+im = Image.open(d + "/ramp.png"); im.load()
+assert im.size == (16, 8) and im.mode == "P", (im.size, im.mode)
+assert list(im.getdata())[:5] == [0, 2, 4, 6, 8]
+svg = open(d + "/latents.svg").read()
+pngs = re.findall(r'data:image/png;base64,([A-Za-z0-9+/=]+)', svg)
+assert len(pngs) == 2, len(pngs)      # the image and its colorbar
+for b in pngs:
+    im = Image.open(io.BytesIO(base64.b64decode(b))); im.load()
+print("ok")
+PY
+); then ok "Pillow decodes ramp.png and both PNGs embedded in latents.svg"; else fail "PNG decode: $out"; fi
+    else
+        skip "no Pillow (apt-get install python3-pil): PNG decode not run"
+    fi
+fi
+echo "$P passed, $F failed, $S skipped"
+[ "$F" -eq 0 ]
