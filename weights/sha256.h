@@ -1,0 +1,41 @@
+/*
+ * weights/sha256.h - SHA-256 (FIPS 180-4), written out by hand, for checking
+ * downloaded files against pinned checksums.
+ *
+ *   Sha256 h;
+ *   sha256_init(&h);
+ *   sha256_update(&h, buf, n);              // any number of times
+ *   uint8_t digest[32];
+ *   sha256_final(&h, digest);
+ *   char hex[65];
+ *   sha256_hex(digest, hex);                // "e3b0c442..." (lowercase)
+ *
+ *   char hex[65]; uint64_t size;
+ *   if (sha256_file("model.safetensors", hex, &size) != 0) return cli_fail();
+ */
+#ifndef WEIGHTS_SHA256_H
+#define WEIGHTS_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint32_t h[8];      /* the running hash state */
+    uint8_t buf[64];    /* a partial block waiting for more bytes */
+    size_t nbuf;        /* bytes in buf */
+    uint64_t total;     /* bytes hashed so far */
+} Sha256;
+
+void sha256_init(Sha256 *s);
+void sha256_update(Sha256 *s, const void *data, size_t n);
+/* Pad, finish and write the 32-byte digest. s must be re-initialised before reuse. */
+void sha256_final(Sha256 *s, uint8_t digest[32]);
+/* The digest as 64 lowercase hex digits plus a NUL. */
+void sha256_hex(const uint8_t digest[32], char hex[65]);
+/* One call: the hex digest of data[0..n). */
+void sha256_hex_of(const void *data, size_t n, char hex[65]);
+/* Hash a whole file. *size_out (may be NULL) = its length in bytes.
+ * Returns 0, or -1 with err_set() naming the file. */
+int sha256_file(const char *path, char hex[65], uint64_t *size_out);
+
+#endif
