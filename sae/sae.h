@@ -1,0 +1,182 @@
+/*
+ * sae/sae.h - the seed's sparse autoencoder: a tied-weight top-k SAE trained
+ * with Adam on captured MLP activations, on the CPU.
+ *
+ *   SAEParams p = sae_default_params();       // the seed: L = 2d, k = d/3, 100 epochs
+ *   p.on_epoch = my_progress; p.ctx = &bar;   // optional per-epoch callback
+ *   SAE sae;
+ *   if (sae_init(&sae, d, &p) != 0) return cli_fail();      // W ~ U(+-1/sqrt(d))
+ *   SAEResult r;
+ *   if (sae_train(&sae, X, T, &p, &r) != 0) return cli_fail();  // X (T, d)
+ *   // r.losses[e] for e < r.epochs_done; r.latents (T, L) = the final z-hat
+ *   sae_save(&sae, "out/run1", &p, "gpt2", "blocks.6.mlp.hook_pre");
+ *   sae_result_free(&r);
+ *   sae_free(&sae);
+ *
+ * The model (exactly the notebook's SparseAE; shapes in comments):
+ *   X (T, d) activations, W (L, d) the one weight matrix (the decoder is Wᵀ's
+ *   transpose, i.e. W itself), no biases.
+ *   z    = relu(X Wᵀ)                         (T, L)
+ *   thr  = k-th largest value of each row of z (T)   (torch.topk(z, k)[0][:, -1])
+ *   ẑ    = z * (z >= thr)                     (T, L)   ties at thr are all kept
+ *   Y    = ẑ W                                (T, d)
+ *   loss = mean((Y - X)^2)                    over T*d
+ *        + sparsity_weight * mean(|ẑ|)        over T*L
+ *        + decor_weight * sum_{i != j} C_ij^2, C = cov(ẑ) over tokens, unbiased (T-1)
+ *   Adam (PyTorch's rule, no weight decay, no amsgrad), one step per batch.
+ *
+ * Two implementations of one training step (sae/sae_ref.c, sae/sae_fast.c):
+ * the reference builds the L x L covariance and decodes densely, written to be
+ * read next to the math; the fast path uses the T x T Gram trick and the top-k
+ * sparsity, and is tested against the reference. The derivation of the
+ * backward pass is written out in sae/sae_ref.c.
+ *
+ * Errors: functions returning int return 0, or -1 with err_set() (core/util.h).
+ */
+#ifndef SAE_SAE_H
+#define SAE_SAE_H
+
+#include <stdint.h>
+
+/* One SAE: W (L, d), owned. Initialise with sae_init or sae_init_weights. */
+typedef struct {
+    int d;      /* input width (3072 for GPT-2 small's MLP) */
+    int L;      /* number of latents (d_sae) */
+    int k;      /* latents kept per token */
+    float *W;   /* (L, d) encoder weight; the decoder is its transpose */
+} SAE;
+
+/* The three losses the seed records (plus the MSE, their difference). */
+typedef struct {
+    double total;     /* mse + sparsity + decor */
+    double mse;       /* mean((Y - X)^2) */
+    double sparsity;  /* sparsity_weight * mean|ẑ| */
+    double decor;     /* decor_weight * sum_{i!=j} cov(ẑ)_ij^2 */
+} SAELosses;
+
+typedef enum { SAE_FAST = 0, SAE_REF = 1 } SAEImpl;
+
+/* Per-epoch callback: epoch is 1-based; l holds that epoch's losses (means
+ * over its batches, weighted by batch size); sae holds the weights after the
+ * epoch's updates. Return non-zero to stop training (sae_train then returns
+ * -1 with whatever message the callback set with err_set). */
+typedef int (*SAEEpochFn)(void *ctx, int epoch, int epochs, const SAELosses *l, const SAE *sae);
+
+typedef struct {
+    int latents;            /* L; 0 = 2*d (the seed) */
+    int k;                  /* 0 = d/3 (the seed) */
+    int epochs;             /* 100 */
+    int batch;              /* tokens per step; 0 or >= T = full batch (the seed) */
+    float lr;               /* 1e-4 */
+    float beta1, beta2;     /* 0.9, 0.999 */
+    float eps;              /* 1e-8 */
+    float sparsity_weight;  /* 1 */
+    float decor_weight;     /* 0.0005 */
+    uint64_t seed;          /* initial W and the minibatch shuffle */
+    SAEImpl impl;           /* SAE_FAST (default) or SAE_REF */
+    int want_latents;       /* 1: sae_train returns the final latents of all T tokens */
+    SAEEpochFn on_epoch;    /* NULL = silent */
+    void *ctx;              /* passed to on_epoch (borrowed) */
+} SAEParams;
+
+/* The seed's settings. */
+SAEParams sae_default_params(void);
+
+/* Allocate W (L, d) with L and k from p (0 = defaults) and fill it like
+ * PyTorch's nn.Linear default init, uniform in [-1/sqrt(d), 1/sqrt(d)), from
+ * Rng seeded with p->seed. Fails (-1) for d < 1, L < 1, k < 1 or k > L. */
+int sae_init(SAE *sae, int d, const SAEParams *p);
+/* Allocate and copy W (L, d) (e.g. from a checkpoint). Same checks. */
+int sae_init_weights(SAE *sae, int d, int L, int k, const float *W);
+/* Free W. sae_free(NULL) and a zeroed SAE are no-ops. */
+void sae_free(SAE *sae);
+
+/* Encode: Z (T, L) = the top-k sparse latents ẑ of X (T, d). Caller owns Z.
+ * Works in blocks, so T may be large. */
+void sae_encode(const SAE *sae, const float *X, long T, float *Z);
+/* Decode: Y (T, d) = ẑ W. */
+void sae_decode(const SAE *sae, const float *Z, long T, float *Y);
+
+/* One loss-and-gradient evaluation on a batch X (T, d), T >= 2 (the
+ * covariance needs two tokens). g_W (L, d) receives dloss/dW (overwritten);
+ * Z (T, L), if not NULL, receives ẑ. Returns the losses in *out.
+ * sae_loss_grad_ref: dense, L x L covariance (sae/sae_ref.c).
+ * sae_loss_grad:     Gram trick + top-k sparsity (sae/sae_fast.c). */
+void sae_loss_grad_ref(const SAE *sae, const float *X, int T, float sparsity_weight,
+                       float decor_weight, float *g_W, float *Z, SAELosses *out);
+void sae_loss_grad(const SAE *sae, const float *X, int T, float sparsity_weight,
+                   float decor_weight, float *g_W, float *Z, SAELosses *out);
+
+/* Adam state for W: first and second moments (L, d), owned, and the step. */
+typedef struct {
+    float *m, *v;   /* (L*d) */
+    long n;
+    long step;
+} SAEAdam;
+void sae_adam_init(SAEAdam *a, long n);
+void sae_adam_free(SAEAdam *a);
+/* PyTorch's Adam step (torch/optim/_functional.py, single-tensor path):
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  t += 1
+ *   W -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps) */
+void sae_adam_step(SAEAdam *a, float *W, const float *g, const SAEParams *p);
+
+/* What sae_train hands back. Owned; free with sae_result_free. */
+typedef struct {
+    SAELosses *losses;  /* (epochs) per epoch; valid for [0, epochs_done) */
+    int epochs;
+    int epochs_done;    /* epochs completed with finite losses */
+    float *latents;     /* (T, L) final ẑ of every token (after training), or NULL */
+    long T;
+} SAEResult;
+
+/* Train sae on X (T, d), row-major, borrowed. Validates X (T >= 2, finite)
+ * and p. Each epoch visits every token once: full batch (the seed) when
+ * p->batch is 0 or >= T, else shuffled batches of p->batch tokens (seeded by
+ * p->seed; a last batch of fewer than 2 tokens is skipped). Working memory is
+ * O(batch * (L + d)) plus W and Adam's state, independent of T (except
+ * latents, (T, L), when p->want_latents).
+ * A loss that becomes NaN or Inf stops training: the weights are restored to
+ * those at the start of the failed epoch (the last good ones), res holds the
+ * epochs before it, and -1 is returned with a message naming the epoch.
+ * res is filled in either case (free it with sae_result_free). */
+int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *res);
+void sae_result_free(SAEResult *res);
+
+/* Checkpoints (sae/checkpoint.c), SAELens layout: DIR/sae.safetensors with
+ *   W_enc (d, L) = Wᵀ, W_dec (L, d) = W, b_enc (L) = 0, b_dec (d) = 0
+ * and DIR/cfg.json {d_in, d_sae, k, sparsity_weight, decor_weight, model_name,
+ * hook_name, ...}. Both written atomically (temp + rename); DIR is created.
+ * model and hook may be NULL ("gpt2", "blocks.6.mlp.hook_pre"). */
+int sae_save(const SAE *sae, const char *dir, const SAEParams *p, const char *model,
+             const char *hook);
+/* Load W from a checkpoint's W_dec (L, d). k comes from its cfg.json (next to
+ * it) if there is one, else from the file's "k" metadata, else d/3. The SAE is
+ * allocated; free with sae_free. */
+int sae_load(SAE *sae, const char *path);
+
+/* Statistics (sae/stats.c), as the seed computes them from the latents. */
+typedef struct {
+    int L;
+    long T;
+    float *density;      /* (L) % of tokens where the latent is nonzero */
+    float *mean_act;     /* (L) mean |ẑ| over its nonzero tokens; 0 if never active */
+    float *density_act;  /* (L) density * mean_act */
+    int *by_activation;  /* (L) latents by mean_act, largest first (ties: higher index first,
+                            = np.argsort(x, kind='stable')[::-1]) */
+    int *by_density;     /* (L) latents by density, largest first (same tie rule) */
+    double mean_l0;      /* mean number of nonzero latents per token */
+    int dead;            /* latents never nonzero */
+} SAEStats;
+/* Fill st from Z (T, L). Owned arrays; free with sae_stats_free. */
+void sae_stats(SAEStats *st, const float *Z, long T, int L);
+void sae_stats_free(SAEStats *st);
+/* Word-category score per latent (the seed's "geoscore"): score (L) =
+ * mean of the latent's nonzero values on target tokens / mean of its nonzero
+ * values on the other tokens; 0 when either side sums to 0 (as the seed's
+ * `(nontarg.sum()>0) & (targ.sum()>0)`). target (T): 1 for target tokens. */
+void sae_word_score(float *score, const float *Z, long T, int L, const unsigned char *target);
+/* Fraction of variance explained, 1 - sum||Y - X||^2 / sum||X - mean(X)||^2
+ * (mean over tokens), encoding and decoding X (T, d) in blocks. */
+double sae_fve(const SAE *sae, const float *X, long T);
+
+#endif
