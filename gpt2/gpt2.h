@@ -1,0 +1,140 @@
+/*
+ * gpt2/gpt2.h - the GPT-2 forward pass on the CPU, with hooks that observe or
+ * modify the activation at any layer and site.
+ *
+ *   GPT2Model m;                                   // gpt2/model.h
+ *   if (gpt2_model_load(&m, "weights/gpt2") != 0) return cli_fail();
+ *   GPT2Forward f;
+ *   gpt2_forward_init(&f, &m);                     // borrows m: keep it alive
+ *   int layer = m.cfg.n_layer / 2;                 // the default capture
+ *   float *acts = xmalloc((size_t)T * gpt2_site_width(&m.cfg, GPT2_MLP_PRE) * sizeof(float));
+ *   if (gpt2_capture(&f, ids, T, layer, GPT2_MLP_PRE, acts) != 0)   // acts (T, 4C)
+ *       return cli_fail();                         // bad ids, layer, ...
+ *   gpt2_forward_free(&f);
+ *
+ * HOOKS. A hook is (layer, site, callback, user). During gpt2_forward the
+ * callback gets the activation act (T, width) of that site, in the pass's own
+ * buffer: it may read it (capture) or change it in place (splice an SAE
+ * reconstruction, steer a latent), and the rest of the pass then uses the
+ * changed values. Sites, per block l (x is the residual stream):
+ *
+ *   resid_pre   x                      (T, C)   input of block l
+ *   attn_out    c_proj(attn(ln_1(x)))  (T, C)
+ *   resid_mid   x + attn_out           (T, C)
+ *   mlp_pre     c_fc(ln_2(resid_mid))  (T, 4C)  before GELU (the default capture)
+ *   mlp_post    gelu(mlp_pre)          (T, 4C)
+ *   mlp_out     c_proj(mlp_post)       (T, C)
+ *   resid_post  resid_mid + mlp_out    (T, C)   = resid_pre of block l+1
+ *
+ * TransformerLens names are understood too: blocks.6.hook_resid_pre,
+ * blocks.6.hook_attn_out, blocks.6.hook_resid_mid, blocks.6.mlp.hook_pre,
+ * blocks.6.mlp.hook_post, blocks.6.hook_mlp_out, blocks.6.hook_resid_post.
+ *
+ * EARLY STOP. Without logits (logits == NULL) the pass stops right after the
+ * deepest hooked site: a capture at layer 6 mlp_pre runs 6.5 blocks of GPT-2
+ * small, no later layers, no ln_f, no logits.
+ *
+ * LONG TEXTS. GPT-2 sees at most n_ctx (1024) tokens. Longer inputs are
+ * processed in consecutive NON-OVERLAPPING windows of n_ctx tokens (the last
+ * one shorter); each window is an independent pass starting fresh at position
+ * 0, so token n_ctx sees none of the tokens before it. Nothing is truncated:
+ * hooks see every window (GPT2HookCtx.t0 says where it starts in the input)
+ * and logits/captures cover all T rows.
+ *
+ * Memory: weights are used in place (from the mmap); activations are
+ * allocated by gpt2_forward the first time a window of that size is seen and
+ * reused by later calls on the same GPT2Forward (buffers grow, never shrink).
+ * A GPT2Forward is not thread-safe; use one per thread.
+ */
+#ifndef GPT2_GPT2_H
+#define GPT2_GPT2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpt2/model.h"
+
+typedef enum {
+    GPT2_RESID_PRE,
+    GPT2_ATTN_OUT,
+    GPT2_RESID_MID,
+    GPT2_MLP_PRE,
+    GPT2_MLP_POST,
+    GPT2_MLP_OUT,
+    GPT2_RESID_POST,
+    GPT2_NSITES
+} GPT2Site;
+
+/* "mlp_pre", ... (NULL for an invalid site). */
+const char *gpt2_site_name(GPT2Site site);
+/* Width of a site's activation: 4C for mlp_pre/mlp_post, else C. */
+int gpt2_site_width(const GPT2Config *cfg, GPT2Site site);
+/* Parse a site name: a short name ("mlp_pre"; *layer is left unchanged) or a
+ * TransformerLens name ("blocks.6.mlp.hook_pre"; sets *layer = 6). Does not
+ * check the layer against a model (gpt2_forward does). Returns 0, or -1 with
+ * err_set() listing the valid names. */
+int gpt2_site_parse(const char *name, int *layer, GPT2Site *site);
+/* Write the TransformerLens name of (layer, site) into buf ("blocks.6.mlp.hook_pre"). */
+void gpt2_site_tl_name(char *buf, size_t cap, int layer, GPT2Site site);
+
+/* What a hook callback is told about the activation it gets. */
+typedef struct {
+    int layer;
+    GPT2Site site;
+    int t0;     /* index in the whole input of act's first row (window start) */
+    int T;      /* rows in this window (<= n_ctx) */
+    int width;  /* C or 4C */
+} GPT2HookCtx;
+
+/* act (T, width), row-major, may be modified in place. Return 0 to go on;
+ * non-zero aborts the pass and gpt2_forward returns -1 (set err_set() first
+ * to say why). */
+typedef int (*GPT2HookFn)(void *user, const GPT2HookCtx *ctx, float *act);
+
+typedef struct {
+    int layer;
+    GPT2Site site;
+    GPT2HookFn fn;
+    void *user;
+} GPT2Hook;
+
+/* The pass's state: the model (borrowed), the hooks, and the activation
+ * buffers, reused from call to call. Fields are for reading (and for tests). */
+typedef struct {
+    const GPT2Model *m;  /* borrowed */
+    GPT2Hook *hooks;     /* (n_hooks), run in registration order at each site */
+    int n_hooks, cap_hooks;
+    int use_ref;         /* 1: the plain reference ops (slow; tests compare the two) */
+    int T_alloc;         /* rows the buffers below hold */
+    /* activations of the current window; x is the residual stream */
+    float *x;       /* (T, C)  */
+    float *ln;      /* (T, C)  ln_1 / ln_2 / ln_f output */
+    float *qkv;     /* (T, 3C) */
+    float *atty;    /* (T, C)  attention output before c_proj */
+    float *att;     /* (NH, T, T) attention probabilities (scratch) */
+    float *tmp;     /* (T, C)  attn_out / mlp_out */
+    float *h;       /* (T, 4C) mlp_pre, then mlp_post */
+} GPT2Forward;
+
+/* Bind to a model (borrowed: it must outlive f). Allocates nothing yet. */
+void gpt2_forward_init(GPT2Forward *f, const GPT2Model *m);
+/* Free the buffers and hooks. On a zeroed struct, a no-op. */
+void gpt2_forward_free(GPT2Forward *f);
+/* Register a hook at (layer, site). Returns 0, or -1 with err_set() if the
+ * layer or site does not exist in this model. */
+int gpt2_forward_add_hook(GPT2Forward *f, int layer, GPT2Site site, GPT2HookFn fn, void *user);
+/* Remove every hook. */
+void gpt2_forward_clear_hooks(GPT2Forward *f);
+
+/* Run the model on ids (T) (any T >= 1: windows of n_ctx, see above), calling
+ * the hooks. logits (T, V) is written if non-NULL; if NULL, the pass stops
+ * after the deepest hooked site. Returns 0, or -1 with err_set(): empty
+ * input, an id outside [0, V), or a hook that failed. */
+int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits);
+
+/* Capture (layer, site) for ids (T), any T, into out (T, width): the hooks
+ * already registered on f run too; the capture hook is removed on return.
+ * Stops after the site. Returns 0, or -1 with err_set(). */
+int gpt2_capture(GPT2Forward *f, const int32_t *ids, int T, int layer, GPT2Site site, float *out);
+
+#endif
