@@ -51,6 +51,7 @@ typedef struct {
     char **meta_keys, **meta_vals; /* (n_meta) __metadata__ string pairs */
     int n_meta;
     float **converted;           /* (n) F32 copies made for F16/BF16 tensors, or NULL */
+    int owns_map;                /* 1: map came from safetensors_open (munmap on close) */
 } SafeTensors;
 
 /* Parse and validate a header already in memory (buf = the whole file).
@@ -72,6 +73,11 @@ const char *safetensors_meta(const SafeTensors *st, const char *key);
 const float *safetensors_f32(SafeTensors *st, const STTensor *t);
 /* "F32", "F16", ... */
 const char *safetensors_dtype_name(STDtype d);
+/* Bytes per element of a dtype (BOOL: 1). */
+size_t safetensors_dtype_size(STDtype d);
+/* IEEE half / bfloat16 bits to float, exactly (subnormals, inf, NaN kept). */
+float st_f16_to_f32(uint16_t h);
+float st_bf16_to_f32(uint16_t b);
 
 /* Writer: collect F32 tensors (borrowed pointers) and string metadata, then
  * write them in one go, atomically. */
@@ -83,11 +89,20 @@ typedef struct {
     const float **data;
     int n_meta;
     char **meta_keys, **meta_vals;
+    /* (n) generated tensors (st_writer_add_gen): gen[i] != NULL instead of data[i] */
+    void (**gen)(void *ctx, float *out, int64_t count);
+    void **gen_ctx;
 } STWriter;
 
 void st_writer_init(STWriter *w);
 /* Add an F32 tensor; `data` must stay valid until st_writer_write. */
 void st_writer_add(STWriter *w, const char *name, const int64_t *shape, int ndim, const float *data);
+/* Add an F32 tensor whose values are produced while writing, in order, in
+ * chunks: gen(ctx, out, count) fills out[0..count) with the next values. Lets
+ * a 500 MB checkpoint be written without holding it in memory. ctx is
+ * borrowed until st_writer_write. */
+void st_writer_add_gen(STWriter *w, const char *name, const int64_t *shape, int ndim,
+                       void (*gen)(void *ctx, float *out, int64_t count), void *ctx);
 void st_writer_meta(STWriter *w, const char *key, const char *val);
 /* Write to path via a temporary file and rename. Returns 0 or -1. */
 int st_writer_write(STWriter *w, const char *path);
