@@ -15,6 +15,7 @@
 #ifndef WEIGHTS_NPY_H
 #define WEIGHTS_NPY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { NPY_F32, NPY_I32 } NpyDtype;
@@ -31,7 +32,13 @@ typedef struct {
     };
 } Npy;
 
+/* Read path into a (data copied, owned by a). Returns 0, or -1 with err_set()
+ * naming the file and what is wrong with it. */
 int npy_read(Npy *a, const char *path);
+/* Parse a whole .npy file already in memory (buf[0..len)); `name` is used in
+ * messages. Same rules and ownership as npy_read (used by it and the fuzzer). */
+int npy_parse(Npy *a, const char *name, const uint8_t *buf, size_t len);
+/* Free a's data. A zeroed Npy is a no-op. */
 void npy_free(Npy *a);
 /* Write atomically (temporary file, then rename). Return 0 or -1. */
 int npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim);
