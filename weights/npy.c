@@ -65,8 +65,9 @@ static int lex_int(Lex *l, int64_t *out) {
     size_t start = l->i;
     int64_t v = 0;
     while (l->i < l->n && l->s[l->i] >= '0' && l->s[l->i] <= '9') {
-        v = v * 10 + (l->s[l->i++] - '0');
-        if (v > ((int64_t)1 << 62)) return -1;
+        int digit = l->s[l->i++] - '0';
+        if (v > (((int64_t)1 << 62) - digit) / 10) return -1; /* checked before it can overflow */
+        v = v * 10 + digit;
     }
     if (l->i == start) return -1;
     *out = v;
