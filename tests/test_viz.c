@@ -8,7 +8,9 @@
  */
 #include "core/util.h"
 #include "tests/test.h"
+#include "viz/figures.h"
 #include "viz/plot.h"
+#include "viz/report.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -293,6 +295,51 @@ static void write_figures(const char *dir) {
     int first, count;
     textheat_window(acts, 3 * NT, 20, &first, &count);
     CHECK(count == 20 && first >= 0 && first + count <= 3 * NT, "text heatmap window: %d tokens from %d", count, first);
+
+    /* the seed's figures and a report holding them, as the pipeline writes it */
+    float losses[300], *dens_f = xmalloc(sizeof(float) * L), *act_f = xmalloc(sizeof(float) * L);
+    for (int e = 0; e < 100; e++)
+        for (int i = 0; i < 3; i++) losses[3 * e + i] = (float)loss[i][e];
+    for (int j = 0; j < L; j++) {
+        int nz = 0;
+        double sum = 0;
+        for (int t = 0; t < T; t++)
+            if (lat[(size_t)t * L + j] != 0) { nz++; sum += lat[(size_t)t * L + j]; }
+        dens_f[j] = 100.0f * nz / T;
+        act_f[j] = nz ? (float)(sum / nz) : 0;
+    }
+    Report rep;
+    report_init(&rep, "test <report>", "random weights \xE2\x80\x94 not GPT-2");
+    report_section(&rep, "Inputs & parameters");
+    report_kv(&rep, "file", "palinka.txt <220 tokens>");
+    report_kvf(&rep, "epochs", "%d", 100);
+    figure_losses(&s, losses, 100, "random weights", "a_");
+    report_figure(&rep, "losses", s.buf);
+    svg_free(&s);
+    figure_latents(&s, lat, T, L, NULL, "b_");
+    report_figure(&rep, "latents", s.buf);
+    svg_free(&s);
+    figure_density(&s, dens_f, act_f, L, NULL, "c_");
+    CHECK(strstr(s.buf, "% dense") != NULL, "density figure's title gives the percentage of active latents");
+    report_figure(&rep, "density", s.buf);
+    svg_free(&s);
+    figure_score(&s, act_f, L, "Geography token activation score", NULL, "d_");
+    report_figure(&rep, "score", s.buf);
+    svg_free(&s);
+    const char *head[] = {"latent", "top tokens"};
+    report_table_begin(&rep, "Top latents", 2, head);
+    const char *cells[] = {"7", "\xE2\x90\xA3Hungary 0.3, <b>&"};
+    report_table_row(&rep, cells, (const int[]){1, 0});
+    textheat_render(&s, toks3, lens, acts, 3 * NT, 0, 3 * NT, "Latent component 7", NULL, "e_");
+    report_table_wide_row(&rep, s.buf, 2);
+    svg_free(&s);
+    report_table_end(&rep);
+    p = path_join(dir, "report.html");
+    CHECK(report_save(&rep, p) == 0, "write %s (%zu bytes)", p, rep.doc.len);
+    free(p);
+    report_free(&rep);
+    free(dens_f);
+    free(act_f);
     free(lat);
 
     /* a standalone PNG for the decoder in test_viz_xml.sh */

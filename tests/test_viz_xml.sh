@@ -3,6 +3,7 @@
 # decode, checked with implementations nobody here wrote: python3's
 # xml.etree (expat) for every SVG, Pillow for the standalone and the embedded
 # PNGs. Needs python3 and python3-pil (Debian); without them the checks skip.
+# TEST_VIZ_BIN overrides the test binary (default $BUILD/tests/test_viz).
 set -u
 BUILD=${BUILD:-build}
 P=0; F=0; S=0
@@ -10,7 +11,7 @@ ok() { P=$((P + 1)); echo "  ok    $*"; }
 fail() { F=$((F + 1)); echo "  FAIL  $*"; }
 skip() { S=$((S + 1)); echo "  skip  $*"; }
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-if VIZ_OUT="$dir" "$BUILD/tests/test_viz" >"$dir/log" 2>&1; then ok "test_viz wrote its figures"; else fail "test_viz failed:"; cat "$dir/log"; fi
+if VIZ_OUT="$dir" "${TEST_VIZ_BIN:-$BUILD/tests/test_viz}" >"$dir/log" 2>&1; then ok "test_viz wrote its figures"; else fail "test_viz failed:"; cat "$dir/log"; fi
 py=/usr/bin/python3; [ -x "$py" ] || py=$(command -v python3 || true)
 if [ -z "$py" ]; then
     skip "no python3: SVG/PNG checks not run"
@@ -22,6 +23,31 @@ else
             fail "$(basename "$f") is not valid XML: $out"
         fi
     done
+    if out=$("$py" - "$dir/report.html" 2>&1 <<'PY'
+import sys, re, xml.etree.ElementTree as E
+from html.parser import HTMLParser
+page = open(sys.argv[1], encoding="utf-8").read()
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__(); self.bad = []
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "link", "iframe", "img", "object", "embed"):
+            self.bad.append(tag)
+        for k, v in attrs:
+            if k in ("src", "href") and v and not v.startswith("#"):
+                self.bad.append(f"{tag} {k}={v[:40]}")
+p = P(); p.feed(page); p.close()
+assert not p.bad, p.bad
+svgs = re.findall(r"<svg\b.*?</svg>", page, re.S)
+assert len(svgs) >= 5, len(svgs)
+for s in svgs:
+    E.fromstring(s)
+ids = re.findall(r' id="([^"]+)"', page)
+assert len(ids) == len(set(ids)), "duplicate ids"
+print(len(svgs))
+PY
+); then ok "report.html: no scripts, links or external resources; its $out inline SVGs parse as XML; ids unique"
+    else fail "report.html: $out"; fi
     if "$py" -c 'import PIL' 2>/dev/null; then
         if out=$("$py" - "$dir" 2>&1 <<'PY'
 import sys, io, re, base64

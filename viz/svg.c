@@ -246,7 +246,7 @@ void svg_marker_def(Svg *s, char shape, double size, Rgba face, Rgba edge, doubl
 }
 
 void svg_marker_use(Svg *s, const char *id, double x, double y) {
-    svg_printf(s, "<use xlink:href=\"#%s\" x=\"%.2f\" y=\"%.2f\"/>\n", id, x, y);
+    svg_printf(s, "<use xlink:href=\"#%s\" x=\"%.1f\" y=\"%.1f\"/>\n", id, x, y);
 }
 
 void svg_image_png(Svg *s, double x, double y, double w, double h, const uint8_t *png, size_t png_len,
