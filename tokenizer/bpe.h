@@ -108,8 +108,10 @@ typedef struct {
     char *tok_bytes;     /* (sum of lengths) every token's raw bytes, back to back */
     uint32_t *tok_off;   /* (V + 1) token id's bytes are tok_bytes[tok_off[id] .. tok_off[id+1]) */
     int32_t byte_id[256];/* the id of the single-byte token for each byte value */
-    uint64_t *merge_tab; /* (merge_cap) open-addressing hash: key (left<<16|right) -> rank, id */
+    uint64_t *merge_tab; /* (merge_cap) open-addressing hash of merges: (left<<16|right) -> rank, id */
     uint32_t merge_cap;  /* a power of two */
+    int32_t *tok_tab;    /* (tok_cap) open-addressing hash: token bytes -> id (-1 = empty) */
+    uint32_t tok_cap;    /* a power of two */
     BpeCache *cache;     /* word -> ids cache, owned */
 } BPE;
 
