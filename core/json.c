@@ -242,11 +242,12 @@ static int parse_container(Parser *p, Json *v, int depth, int is_obj) {
 }
 
 static int parse_value(Parser *p, Json *v, int depth) {
-    if (depth > JSON_MAX_DEPTH) return fail(p, "nested too deeply");
     skip_ws(p);
     if (p->i >= p->n) return fail(p, "unexpected end of input");
     char c = p->s[p->i];
     memset(v, 0, sizeof *v);
+    /* depth counts containers: the outermost is at 0, so 64 may nest, whatever is innermost */
+    if ((c == '{' || c == '[') && depth >= JSON_MAX_DEPTH) return fail(p, "nested too deeply");
     if (c == '{') { v->type = JSON_OBJECT; return parse_container(p, v, depth, 1); }
     if (c == '[') { v->type = JSON_ARRAY; return parse_container(p, v, depth, 0); }
     if (c == '"') { v->type = JSON_STRING; return parse_string(p, &v->str, &v->str_len); }
