@@ -1,5 +1,38 @@
-/* core/gemm.c - matrix multiply: reference and fast path. See gemm.h. */
+/*
+ * core/gemm.c - matrix multiply: the reference triple loop, and the fast path.
+ *
+ * The fast path is the classic BLIS/GotoBLAS structure:
+ *
+ *   pack op(A) once (all M x K) into panels of MR rows: Ap[panel][k][MR]
+ *   split the columns (or, when there are few, the rows) across the threads;
+ *   each thread, for its columns:
+ *     for jc (NC columns):  for pc (KC of K):
+ *       pack op(B)[pc.., jc..] into panels of NR columns: Bp[panel][k][NR]
+ *       for ic (MC rows):  for jr (NR panel):  for ir (MR panel):
+ *         microkernel: C[MR x NR] (+)= Ap-panel (kc x MR) . Bp-panel (kc x NR)
+ *
+ * The microkernel keeps the MR x NR tile of C in registers (14 x 32 floats =
+ * 28 AVX-512 registers) and does, per k, 2 vector loads of B and 14
+ * broadcasts of A into 28 FMAs. The B micro-panel (KC x NR = 32 KB) stays in
+ * L1 while the A panels stream from L2. Packing is where the transposes are
+ * handled, so all four op(A)/op(B) combinations run the same kernel; the
+ * transposed B of the logits (T, C) x (V, C)^T is packed with gathers.
+ * Edges are zero-padded in the packed panels and masked when C is stored.
+ * Without AVX-512 (another -march), a plain C kernel of the same shape is used.
+ */
 #include "core/gemm.h"
+#include "core/pool.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define GEMM_AVX512 1
+#else
+#define GEMM_AVX512 0
+#endif
 
 void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb,
@@ -18,9 +51,201 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
     }
 }
 
-/* TODO(gpt2 issue): blocked, AVX-512, threaded kernel. Until then, the reference. */
+/* ---- blocking ---- */
+
+#define MR 14   /* rows of the register tile */
+#define NR 32   /* columns of the register tile: two 16-float vectors */
+#define KC 256  /* depth of a packed block: B micro-panel KC x NR = 32 KB (L1) */
+#define MC 252  /* rows per block of packed A streamed from L2 (multiple of MR) */
+#define NC 512  /* columns per packed block of B (multiple of NR): KC x NC = 512 KB (L2) */
+
+typedef struct {
+    int transA, transB, M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    int lda, ldb;
+    float *C;
+    int ldc;
+    float *Ap;        /* (MP, K, MR) packed op(A), MP = ceil(M / MR) panels */
+    int MP, NP;       /* panels of rows / of columns */
+    int split_rows;   /* 1: threads split the row panels, else the column panels */
+} Gemm;
+
+/* Pack row panels [p0, p1) of op(A) (M, K) into Ap: panel p holds rows
+ * p*MR .. p*MR+MR-1 as Ap[p][k][r], zero past row M. */
+static void pack_A(void *ctx, int p0, int p1) {
+    const Gemm *g = ctx;
+    for (int p = p0; p < p1; p++) {
+        float *dst = g->Ap + (long)p * g->K * MR;
+        int i0 = p * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
+        if (g->transA) {
+            /* op(A)[i][k] = A[k][i]: the MR values of one k are contiguous */
+            for (int k = 0; k < g->K; k++) {
+                const float *src = g->A + (long)k * g->lda + i0;
+                for (int r = 0; r < MR; r++) dst[(long)k * MR + r] = r < mr ? src[r] : 0.0f;
+            }
+        } else {
+            for (int r = 0; r < MR; r++) {
+                if (r < mr) {
+                    const float *src = g->A + (long)(i0 + r) * g->lda;
+                    for (int k = 0; k < g->K; k++) dst[(long)k * MR + r] = src[k];
+                } else {
+                    for (int k = 0; k < g->K; k++) dst[(long)k * MR + r] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* Pack op(B)[k0 : k0+kc, j0 : j0+nc] (nc <= NC) into Bp: panel q holds
+ * columns j0+q*NR .. +NR-1 as Bp[q][k][c], zero past column N. */
+static void pack_B(const Gemm *g, float *Bp, int k0, int kc, int j0, int nc) {
+    for (int q = 0; q * NR < nc; q++) {
+        float *dst = Bp + (long)q * kc * NR;
+        int jq = j0 + q * NR, nr = g->N - jq < NR ? g->N - jq : NR;
+        if (!g->transB) {
+            /* op(B)[k][j] = B[k][j]: NR contiguous floats per k */
+            for (int k = 0; k < kc; k++) {
+                const float *src = g->B + (long)(k0 + k) * g->ldb + jq;
+                if (nr == NR) memcpy(dst + (long)k * NR, src, NR * sizeof(float));
+                else
+                    for (int c = 0; c < NR; c++) dst[(long)k * NR + c] = c < nr ? src[c] : 0.0f;
+            }
+            continue;
+        }
+        /* op(B)[k][j] = B[j][k]: column c of the panel is row jq+c of B */
+#if GEMM_AVX512
+        if (nr == NR && (long)g->ldb * NR < (1L << 29)) {
+            __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(g->ldb));
+            const float *b0 = g->B + (long)jq * g->ldb + k0, *b1 = b0 + 16L * g->ldb;
+            for (int k = 0; k < kc; k++) {
+                _mm512_storeu_ps(dst + (long)k * NR, _mm512_i32gather_ps(idx, b0 + k, 4));
+                _mm512_storeu_ps(dst + (long)k * NR + 16, _mm512_i32gather_ps(idx, b1 + k, 4));
+            }
+            continue;
+        }
+#endif
+        for (int c = 0; c < NR; c++) {
+            if (c < nr) {
+                const float *src = g->B + (long)(jq + c) * g->ldb + k0;
+                for (int k = 0; k < kc; k++) dst[(long)k * NR + c] = src[k];
+            } else {
+                for (int k = 0; k < kc; k++) dst[(long)k * NR + c] = 0.0f;
+            }
+        }
+    }
+}
+
+/* C (mr x nr tile, ldc) = alpha * Ap (kc x MR) . Bp (kc x NR) + (first ? beta * C : C).
+ * beta == 0 on the first block: C is not read. */
+static void kernel(int kc, const float *restrict Ap, const float *restrict Bp, float *C, int ldc, int mr, int nr,
+                   float alpha, float beta, int first) {
+#if GEMM_AVX512
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16);
+#pragma GCC unroll 14
+        for (int r = 0; r < MR; r++) {
+            __m512 a = _mm512_set1_ps(Ap[r]);
+            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+        }
+        Ap += MR;
+        Bp += NR;
+    }
+    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) {
+        if (r >= mr) break;
+        float *p = C + (long)r * ldc;
+        __m512 v0 = _mm512_mul_ps(va, c0[r]), v1 = _mm512_mul_ps(va, c1[r]);
+        if (!first) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, p));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, p + 16));
+        } else if (beta != 0.0f) {
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, p), v0);
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, p + 16), v1);
+        }
+        _mm512_mask_storeu_ps(p, m0, v0);
+        _mm512_mask_storeu_ps(p + 16, m1, v1);
+    }
+#else
+    float acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < kc; k++) {
+        for (int r = 0; r < MR; r++)
+            for (int c = 0; c < NR; c++) acc[r][c] += Ap[r] * Bp[c];
+        Ap += MR;
+        Bp += NR;
+    }
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nr; c++) {
+            float *p = C + (long)r * ldc + c;
+            float v = alpha * acc[r][c];
+            *p = !first ? *p + v : beta != 0.0f ? beta * *p + v : v;
+        }
+#endif
+}
+
+/* One thread's share: row panels [mp0, mp1) x column panels [np0, np1). */
+static void gemm_block(const Gemm *g, int mp0, int mp1, int np0, int np1) {
+    float *Bp = xmalloc_aligned((size_t)KC * NC * sizeof(float));
+    int j_end = np1 * NR < g->N ? np1 * NR : g->N;
+    for (int jc = np0 * NR; jc < j_end; jc += NC) {
+        int nc = j_end - jc < NC ? j_end - jc : NC;
+        for (int pc = 0; pc < g->K; pc += KC) {
+            int kc = g->K - pc < KC ? g->K - pc : KC;
+            pack_B(g, Bp, pc, kc, jc, nc);
+            for (int ic = mp0; ic < mp1; ic += MC / MR) {
+                int ic1 = ic + MC / MR < mp1 ? ic + MC / MR : mp1;
+                for (int jr = 0; jr < nc; jr += NR) {
+                    const float *bp = Bp + (long)(jr / NR) * kc * NR;
+                    int nr = g->N - (jc + jr) < NR ? g->N - (jc + jr) : NR;
+                    for (int ir = ic; ir < ic1; ir++) {
+                        int i0 = ir * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
+                        const float *ap = g->Ap + ((long)ir * g->K + pc) * MR;
+                        kernel(kc, ap, bp, g->C + (long)i0 * g->ldc + jc + jr, g->ldc, mr, nr, g->alpha, g->beta,
+                               pc == 0);
+                    }
+                }
+            }
+        }
+    }
+    free(Bp);
+}
+
+static void gemm_task(void *ctx, int i0, int i1) {
+    const Gemm *g = ctx;
+    if (g->split_rows) gemm_block(g, i0, i1, 0, g->NP);
+    else gemm_block(g, 0, g->MP, i0, i1);
+}
+
 void gemm(int transA, int transB, int M, int N, int K, float alpha,
           const float *A, int lda, const float *B, int ldb,
           float beta, float *C, int ldc) {
-    gemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) { /* nothing to multiply: C = beta * C */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float *p = C + (long)i * ldc + j;
+                *p = beta == 0.0f ? 0.0f : beta * *p;
+            }
+        return;
+    }
+    Gemm g = {transA, transB, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, NULL, 0, 0, 0};
+    g.MP = (M + MR - 1) / MR;
+    g.NP = (N + NR - 1) / NR;
+    g.Ap = xmalloc_aligned((size_t)g.MP * K * MR * sizeof(float));
+    pool_for(g.MP, 1, pack_A, &g);
+    /* split the columns unless there are too few panels of them for the threads */
+    int nt = pool_threads();
+    g.split_rows = g.NP < 4 * nt && g.MP > g.NP;
+    if (g.split_rows) pool_for(g.MP, 1, gemm_task, &g);
+    else pool_for(g.NP, 1, gemm_task, &g);
+    free(g.Ap);
 }

@@ -1,0 +1,245 @@
+/*
+ * gpt2/forward.c - GPT-2's forward pass with hooks, windows for long inputs,
+ * and the capture helper. See gpt2.h for the API and ops.h for each step.
+ */
+#include "gpt2/gpt2.h"
+#include "gpt2/ops.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- site names ---- */
+
+static const struct {
+    const char *name; /* short name */
+    const char *tl;   /* TransformerLens suffix after "blocks.N." */
+} SITES[GPT2_NSITES] = {
+    [GPT2_RESID_PRE] = {"resid_pre", "hook_resid_pre"},
+    [GPT2_ATTN_OUT] = {"attn_out", "hook_attn_out"},
+    [GPT2_RESID_MID] = {"resid_mid", "hook_resid_mid"},
+    [GPT2_MLP_PRE] = {"mlp_pre", "mlp.hook_pre"},
+    [GPT2_MLP_POST] = {"mlp_post", "mlp.hook_post"},
+    [GPT2_MLP_OUT] = {"mlp_out", "hook_mlp_out"},
+    [GPT2_RESID_POST] = {"resid_post", "hook_resid_post"},
+};
+
+const char *gpt2_site_name(GPT2Site site) {
+    return (unsigned)site < GPT2_NSITES ? SITES[site].name : NULL;
+}
+
+int gpt2_site_width(const GPT2Config *cfg, GPT2Site site) {
+    return site == GPT2_MLP_PRE || site == GPT2_MLP_POST ? 4 * cfg->n_embd : cfg->n_embd;
+}
+
+void gpt2_site_tl_name(char *buf, size_t cap, int layer, GPT2Site site) {
+    snprintf(buf, cap, "blocks.%d.%s", layer, (unsigned)site < GPT2_NSITES ? SITES[site].tl : "?");
+}
+
+int gpt2_site_parse(const char *name, int *layer, GPT2Site *site) {
+    for (int s = 0; s < GPT2_NSITES; s++)
+        if (strcmp(name, SITES[s].name) == 0) {
+            *site = (GPT2Site)s;
+            return 0;
+        }
+    if (strncmp(name, "blocks.", 7) == 0) {
+        const char *p = name + 7;
+        long l = 0;
+        int nd = 0;
+        while (*p >= '0' && *p <= '9' && nd < 6) l = l * 10 + (*p++ - '0'), nd++;
+        if (nd > 0 && nd < 6 && *p == '.')
+            for (int s = 0; s < GPT2_NSITES; s++)
+                if (strcmp(p + 1, SITES[s].tl) == 0) {
+                    *site = (GPT2Site)s;
+                    *layer = (int)l;
+                    return 0;
+                }
+    }
+    return err_set("unknown site '%s': use resid_pre, attn_out, resid_mid, mlp_pre, mlp_post, mlp_out or "
+                   "resid_post (with --layer), or a TransformerLens name such as blocks.6.mlp.hook_pre",
+                   name);
+}
+
+/* ---- init / free / hooks ---- */
+
+void gpt2_forward_init(GPT2Forward *f, const GPT2Model *m) {
+    memset(f, 0, sizeof *f);
+    f->m = m;
+}
+
+static void free_buffers(GPT2Forward *f) {
+    free(f->x);
+    free(f->ln);
+    free(f->qkv);
+    free(f->atty);
+    free(f->att);
+    free(f->tmp);
+    free(f->h);
+    f->x = f->ln = f->qkv = f->atty = f->att = f->tmp = f->h = NULL;
+    f->T_alloc = 0;
+}
+
+void gpt2_forward_free(GPT2Forward *f) {
+    if (!f) return;
+    free_buffers(f);
+    free(f->hooks);
+    memset(f, 0, sizeof *f);
+}
+
+int gpt2_forward_add_hook(GPT2Forward *f, int layer, GPT2Site site, GPT2HookFn fn, void *user) {
+    const GPT2Config *c = &f->m->cfg;
+    if (layer < 0 || layer >= c->n_layer)
+        return err_set("layer %d does not exist: this model (%s) has layers 0..%d", layer, c->name,
+                       c->n_layer - 1);
+    if ((unsigned)site >= GPT2_NSITES) return err_set("site %d does not exist", (int)site);
+    if (f->n_hooks == f->cap_hooks) {
+        f->cap_hooks = f->cap_hooks ? 2 * f->cap_hooks : 4;
+        f->hooks = xrealloc(f->hooks, (size_t)f->cap_hooks * sizeof *f->hooks);
+    }
+    f->hooks[f->n_hooks++] = (GPT2Hook){layer, site, fn, user};
+    return 0;
+}
+
+void gpt2_forward_clear_hooks(GPT2Forward *f) { f->n_hooks = 0; }
+
+/* ---- the pass ---- */
+
+/* The ops in use: the references, or the fast paths. */
+typedef struct {
+    void (*layernorm)(float *, const float *, const float *, const float *, int, int, float);
+    void (*matmul)(float *, const float *, const float *, const float *, int, int, int);
+    void (*logits)(float *, const float *, const float *, int, int, int);
+    void (*attention)(float *, float *, const float *, int, int, int);
+    void (*gelu)(float *, const float *, long);
+    void (*residual)(float *, const float *, const float *, long);
+} Ops;
+
+static const Ops OPS_REF = {layernorm_forward, matmul_forward, logits_forward,
+                            attention_forward, gelu_forward,   residual_forward};
+static const Ops OPS_FAST = {layernorm_forward_fast, matmul_forward_fast, logits_forward_fast,
+                             attention_forward_fast, gelu_forward_fast,   residual_forward_fast};
+
+/* Grow the activation buffers to hold T rows (allocated once per size). */
+static void ensure_buffers(GPT2Forward *f, int T) {
+    if (T <= f->T_alloc) return;
+    free_buffers(f);
+    const GPT2Config *c = &f->m->cfg;
+    size_t C = (size_t)c->n_embd, NH = (size_t)c->n_head, t = (size_t)T;
+    f->x = xmalloc_aligned(t * C * sizeof(float));
+    f->ln = xmalloc_aligned(t * C * sizeof(float));
+    f->qkv = xmalloc_aligned(t * 3 * C * sizeof(float));
+    f->atty = xmalloc_aligned(t * C * sizeof(float));
+    f->att = xmalloc_aligned(NH * t * t * sizeof(float));
+    f->tmp = xmalloc_aligned(t * C * sizeof(float));
+    f->h = xmalloc_aligned(t * 4 * C * sizeof(float));
+    f->T_alloc = T;
+}
+
+/* Run the hooks registered at (l, s) on act (T, width). Returns 0 or -1. */
+static int run_hooks(GPT2Forward *f, int l, GPT2Site s, float *act, int t0, int T) {
+    for (int i = 0; i < f->n_hooks; i++) {
+        GPT2Hook *h = &f->hooks[i];
+        if (h->layer != l || h->site != s) continue;
+        GPT2HookCtx ctx = {l, s, t0, T, gpt2_site_width(&f->m->cfg, s)};
+        err_clear();
+        if (h->fn(h->user, &ctx, act) != 0) {
+            if (!err_get()[0]) err_set("a hook at layer %d %s stopped the pass", l, SITES[s].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One window: ids (T), T <= n_ctx, positions 0..T-1; t0 is its offset in the
+ * input. `last` = layer * GPT2_NSITES + site of the deepest hook, or -1 to
+ * run everything and write logits (T, V). */
+static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int last, float *logits) {
+    const GPT2Model *m = f->m;
+    const GPT2Config *c = &m->cfg;
+    const Ops *op = f->use_ref ? &OPS_REF : &OPS_FAST;
+    int C = c->n_embd, NH = c->n_head, L = c->n_layer;
+    long TC = (long)T * C;
+    float *x = f->x, *ln = f->ln, *tmp = f->tmp, *h = f->h;
+
+/* call the hooks at site S of layer l on ACT; stop if it was the last one wanted */
+#define SITE(S, ACT)                                                                   \
+    do {                                                                               \
+        if (run_hooks(f, l, S, ACT, t0, T) != 0) return -1;                            \
+        if (l * GPT2_NSITES + (S) == last) return 0;                                   \
+    } while (0)
+
+    /* token + position embeddings: x (T, C) */
+    encoder_forward(x, ids, m->w.wte, m->w.wpe, T, C);
+    for (int l = 0; l < L; l++) {
+        const GPT2Layer *w = &m->w.h[l];
+        SITE(GPT2_RESID_PRE, x);
+        /* attention: ln_1, q k v for every token, causal attention, c_proj */
+        op->layernorm(ln, x, w->ln1w, w->ln1b, T, C, c->ln_eps);
+        op->matmul(f->qkv, ln, w->qkvw, w->qkvb, T, C, 3 * C);
+        op->attention(f->atty, f->att, f->qkv, T, C, NH);
+        op->matmul(tmp, f->atty, w->attprojw, w->attprojb, T, C, C);
+        SITE(GPT2_ATTN_OUT, tmp);
+        op->residual(x, x, tmp, TC);
+        SITE(GPT2_RESID_MID, x);
+        /* MLP: ln_2, c_fc to 4C, GELU, c_proj back to C */
+        op->layernorm(ln, x, w->ln2w, w->ln2b, T, C, c->ln_eps);
+        op->matmul(h, ln, w->fcw, w->fcb, T, C, 4 * C);
+        SITE(GPT2_MLP_PRE, h);
+        op->gelu(h, h, 4 * TC);
+        SITE(GPT2_MLP_POST, h);
+        op->matmul(tmp, h, w->fcprojw, w->fcprojb, T, 4 * C, C);
+        SITE(GPT2_MLP_OUT, tmp);
+        op->residual(x, x, tmp, TC);
+        SITE(GPT2_RESID_POST, x);
+    }
+#undef SITE
+    /* final LayerNorm, then logits against the (tied) embedding: (T, V) */
+    op->layernorm(ln, x, m->w.lnfw, m->w.lnfb, T, C, c->ln_eps);
+    if (logits) op->logits(logits, ln, m->w.lm_head ? m->w.lm_head : m->w.wte, T, C, c->vocab_size);
+    return 0;
+}
+
+int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits) {
+    const GPT2Config *c = &f->m->cfg;
+    if (c->n_layer < 1 || c->n_head < 1 || c->n_embd < 1 || c->n_embd % c->n_head != 0 || c->n_ctx < 1 ||
+        c->vocab_size < 1)
+        return err_set("model %s: invalid configuration (n_layer %d, n_head %d, n_embd %d, n_ctx %d, vocab %d)",
+                       c->name, c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->vocab_size);
+    if (T < 1 || !ids) return err_set("empty input: there are no tokens to run the model on");
+    for (int t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= c->vocab_size)
+            return err_set("token id %d at position %d is outside the vocabulary [0, %d) of %s", (int)ids[t], t,
+                           c->vocab_size, c->name);
+    /* without logits, stop after the deepest hooked site (nothing to do without hooks) */
+    int last = -1;
+    if (!logits) {
+        for (int i = 0; i < f->n_hooks; i++) {
+            int k = f->hooks[i].layer * GPT2_NSITES + f->hooks[i].site;
+            if (k > last) last = k;
+        }
+        if (last < 0) return 0;
+    }
+    /* non-overlapping windows of n_ctx tokens, each from position 0 */
+    for (int t0 = 0; t0 < T; t0 += c->n_ctx) {
+        int Tw = T - t0 < c->n_ctx ? T - t0 : c->n_ctx;
+        ensure_buffers(f, Tw);
+        if (forward_window(f, ids + t0, Tw, t0, last, logits ? logits + (long)t0 * c->vocab_size : NULL) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- capture ---- */
+
+static int capture_hook(void *user, const GPT2HookCtx *ctx, float *act) {
+    float *out = user;
+    memcpy(out + (long)ctx->t0 * ctx->width, act, (size_t)ctx->T * ctx->width * sizeof(float));
+    return 0;
+}
+
+int gpt2_capture(GPT2Forward *f, const int32_t *ids, int T, int layer, GPT2Site site, float *out) {
+    if (gpt2_forward_add_hook(f, layer, site, capture_hook, out) != 0) return -1;
+    int rc = gpt2_forward(f, ids, T, NULL);
+    f->n_hooks--; /* remove the capture hook (the last one added) */
+    return rc;
+}

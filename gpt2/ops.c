@@ -1,0 +1,105 @@
+/*
+ * gpt2/ops.c - the reference operations of GPT-2's forward pass: plain loops,
+ * written to be read next to the math (see ops.h for each formula). The fast
+ * paths in ops_fast.c are tested against these.
+ */
+#include "gpt2/ops.h"
+
+#include <math.h>
+
+void encoder_forward(float *out, const int32_t *ids, const float *wte, const float *wpe, int T, int C) {
+    for (int t = 0; t < T; t++) {
+        const float *te = wte + (long)ids[t] * C; /* (C) token embedding */
+        const float *pe = wpe + (long)t * C;      /* (C) position embedding */
+        for (int i = 0; i < C; i++) out[(long)t * C + i] = te[i] + pe[i];
+    }
+}
+
+void layernorm_forward(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (long)t * C;
+        /* mean, then the variance around it (two passes: numerically sound) */
+        float mean = 0.0f;
+        for (int i = 0; i < C; i++) mean += x[i];
+        mean /= C;
+        float var = 0.0f;
+        for (int i = 0; i < C; i++) {
+            float d = x[i] - mean;
+            var += d * d;
+        }
+        var /= C; /* biased variance, as torch.nn.LayerNorm */
+        float rstd = 1.0f / sqrtf(var + eps);
+        float *o = out + (long)t * C;
+        for (int i = 0; i < C; i++) o[i] = (x[i] - mean) * rstd * w[i] + b[i];
+    }
+}
+
+void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (long)t * C;
+        for (int o = 0; o < OC; o++) {
+            float acc = bias ? bias[o] : 0.0f;
+            for (int i = 0; i < C; i++) acc += x[i] * w[(long)i * OC + o];
+            out[(long)t * OC + o] = acc;
+        }
+    }
+}
+
+void logits_forward(float *out, const float *inp, const float *wte, int T, int C, int V) {
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (long)t * C;
+        for (int v = 0; v < V; v++) {
+            const float *e = wte + (long)v * C;
+            float acc = 0.0f;
+            for (int i = 0; i < C; i++) acc += x[i] * e[i];
+            out[(long)t * V + v] = acc;
+        }
+    }
+}
+
+void attention_forward(float *out, float *att, const float *qkv, int T, int C, int NH) {
+    int HS = C / NH; /* head size */
+    float scale = 1.0f / sqrtf((float)HS);
+    for (int h = 0; h < NH; h++) {
+        for (int t = 0; t < T; t++) {
+            const float *q = qkv + (long)t * 3 * C + h * HS; /* (HS) query of token t */
+            float *a = att + ((long)h * T + t) * T;          /* (T) its attention row */
+            /* scores against keys 0..t (the causal mask hides s > t), and their max */
+            float maxv = -INFINITY;
+            for (int s = 0; s <= t; s++) {
+                const float *k = qkv + (long)s * 3 * C + C + h * HS;
+                float dot = 0.0f;
+                for (int i = 0; i < HS; i++) dot += q[i] * k[i];
+                a[s] = dot * scale;
+                if (a[s] > maxv) maxv = a[s];
+            }
+            /* softmax: exp(score - max) keeps every exponent <= 0, so nothing overflows */
+            float sum = 0.0f;
+            for (int s = 0; s <= t; s++) {
+                a[s] = expf(a[s] - maxv);
+                sum += a[s];
+            }
+            for (int s = 0; s <= t; s++) a[s] /= sum;
+            for (int s = t + 1; s < T; s++) a[s] = 0.0f;
+            /* weighted sum of the values */
+            float *o = out + (long)t * C + h * HS;
+            for (int i = 0; i < HS; i++) o[i] = 0.0f;
+            for (int s = 0; s <= t; s++) {
+                const float *v = qkv + (long)s * 3 * C + 2 * C + h * HS;
+                for (int i = 0; i < HS; i++) o[i] += a[s] * v[i];
+            }
+        }
+    }
+}
+
+void gelu_forward(float *out, const float *inp, long N) {
+    const float s = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (long i = 0; i < N; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(s * (x + 0.044715f * x * x * x)));
+    }
+}
+
+void residual_forward(float *out, const float *a, const float *b, long N) {
+    for (long i = 0; i < N; i++) out[i] = a[i] + b[i];
+}
