@@ -1,2 +1,137 @@
-/* cuda/cuda_none.c - placeholder until the CUDA module lands. */
-typedef int cuda_none_placeholder;
+/*
+ * cuda/cuda_none.c - cuda/cuda.h for builds without nvcc (CUDA=0, the
+ * sanitizer and fuzz builds): cuda_available() is 0 and every other function
+ * fails with a message that says how to get a CUDA build.
+ */
+#include "cuda/cuda.h"
+#include "core/util.h"
+
+#define NONE(fn) err_set("%s: this build has no CUDA (rebuild with nvcc on the PATH, or use --device cpu)", fn)
+
+int cuda_available(void) { return 0; }
+int cuda_describe(char *buf, size_t n) {
+    if (n) buf[0] = '\0';
+    return NONE("cuda_describe");
+}
+int cuda_sync(void) { return NONE("cuda_sync"); }
+int cuda_malloc(void **d_p, size_t bytes) {
+    (void)bytes;
+    *d_p = NULL;
+    return NONE("cuda_malloc");
+}
+void cuda_free(void *d_p) { (void)d_p; }
+int cuda_upload(void *d_dst, const void *src, size_t bytes) {
+    (void)d_dst, (void)src, (void)bytes;
+    return NONE("cuda_upload");
+}
+int cuda_download(void *dst, const void *d_src, size_t bytes) {
+    (void)dst, (void)d_src, (void)bytes;
+    return NONE("cuda_download");
+}
+int cuda_copy(void *d_dst, const void *d_src, size_t bytes) {
+    (void)d_dst, (void)d_src, (void)bytes;
+    return NONE("cuda_copy");
+}
+int cuda_memset(void *d_p, int byte, size_t bytes) {
+    (void)d_p, (void)byte, (void)bytes;
+    return NONE("cuda_memset");
+}
+int cuda_fill_uniform(float *d_x, size_t n, unsigned long long seed, float scale) {
+    (void)d_x, (void)n, (void)seed, (void)scale;
+    return NONE("cuda_fill_uniform");
+}
+int cuda_flush_l2(void) { return NONE("cuda_flush_l2"); }
+
+int cuda_encoder_forward(float *d_out, const int32_t *d_ids, const float *d_wte, const float *d_wpe, int T, int C,
+                         int V) {
+    (void)d_out, (void)d_ids, (void)d_wte, (void)d_wpe, (void)T, (void)C, (void)V;
+    return NONE("cuda_encoder_forward");
+}
+int cuda_layernorm_forward(float *d_out, float *d_mean, float *d_rstd, const float *d_inp, const float *d_w,
+                           const float *d_b, int T, int C, float eps) {
+    (void)d_out, (void)d_mean, (void)d_rstd, (void)d_inp, (void)d_w, (void)d_b, (void)T, (void)C, (void)eps;
+    return NONE("cuda_layernorm_forward");
+}
+int cuda_matmul_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias, int T, int C,
+                        int OC, CudaMatmulKind kind) {
+    (void)d_out, (void)d_inp, (void)d_w, (void)d_bias, (void)T, (void)C, (void)OC, (void)kind;
+    return NONE("cuda_matmul_forward");
+}
+int cuda_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *d_A, int lda,
+              const float *d_B, int ldb, float beta, float *d_C, int ldc, const float *d_bias,
+              CudaMatmulKind kind) {
+    (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)d_A, (void)lda, (void)d_B;
+    (void)ldb, (void)beta, (void)d_C, (void)ldc, (void)d_bias, (void)kind;
+    return NONE("cuda_gemm");
+}
+int cuda_attention_forward(float *d_out, const float *d_qkv, int T, int C, int NH) {
+    (void)d_out, (void)d_qkv, (void)T, (void)C, (void)NH;
+    return NONE("cuda_attention_forward");
+}
+int cuda_gelu_forward(float *d_out, const float *d_inp, long N) {
+    (void)d_out, (void)d_inp, (void)N;
+    return NONE("cuda_gelu_forward");
+}
+int cuda_residual_forward(float *d_out, const float *d_a, const float *d_b, long N) {
+    (void)d_out, (void)d_a, (void)d_b, (void)N;
+    return NONE("cuda_residual_forward");
+}
+
+int cuda_gpt2_init(CudaGPT2 **g, const GPT2Model *m, int max_T) {
+    (void)m, (void)max_T;
+    *g = NULL;
+    return NONE("cuda_gpt2_init");
+}
+void cuda_gpt2_set_matmul(CudaGPT2 *g, CudaMatmulKind kind) { (void)g, (void)kind; }
+int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *ids, int T, const CudaCapture *cap, float *logits) {
+    (void)g, (void)ids, (void)T, (void)cap, (void)logits;
+    return NONE("cuda_gpt2_forward");
+}
+int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
+                      float *d_out) {
+    (void)g, (void)ids, (void)T, (void)layer, (void)site, (void)out, (void)d_out;
+    return NONE("cuda_gpt2_capture");
+}
+void cuda_gpt2_free(CudaGPT2 *g) { (void)g; }
+
+int cuda_sae_init(CudaSAE **s, const SAE *sae, const SAEParams *p, int max_T) {
+    (void)sae, (void)p, (void)max_T;
+    *s = NULL;
+    return NONE("cuda_sae_init");
+}
+void cuda_sae_set_options(CudaSAE *s, int sparse_decoder, CudaMatmulKind kind) {
+    (void)s, (void)sparse_decoder, (void)kind;
+}
+int cuda_sae_loss_grad(CudaSAE *s, const float *d_X, int T, float *g_W, float *Z, SAELosses *out) {
+    (void)s, (void)d_X, (void)T, (void)g_W, (void)Z, (void)out;
+    return NONE("cuda_sae_loss_grad");
+}
+int cuda_sae_step(CudaSAE *s, const float *d_X, int T, float *d_losses) {
+    (void)s, (void)d_X, (void)T, (void)d_losses;
+    return NONE("cuda_sae_step");
+}
+int cuda_sae_failed(CudaSAE *s) {
+    (void)s;
+    return 1;
+}
+int cuda_sae_download(const CudaSAE *s, SAE *sae) {
+    (void)s, (void)sae;
+    return NONE("cuda_sae_download");
+}
+int cuda_sae_encode(CudaSAE *s, const float *d_X, int T, float *Z, float *Y) {
+    (void)s, (void)d_X, (void)T, (void)Z, (void)Y;
+    return NONE("cuda_sae_encode");
+}
+void cuda_sae_free(CudaSAE *s) { (void)s; }
+int cuda_sae_train(SAE *sae, const float *X, const float *d_X, long T, const SAEParams *p, SAEResult *res) {
+    (void)sae, (void)X, (void)d_X, (void)T, (void)p;
+    if (res) {
+        res->losses = NULL, res->latents = NULL;
+        res->epochs = res->epochs_done = 0, res->T = 0;
+    }
+    return NONE("cuda_sae_train");
+}
+int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k) {
+    (void)d_thresh, (void)d_x, (void)T, (void)L, (void)k;
+    return NONE("cuda_topk_threshold");
+}

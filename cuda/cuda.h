@@ -1,0 +1,198 @@
+/*
+ * cuda/cuda.h - the GPU side of the engine: GPT-2's forward pass and the
+ * seed's sparse autoencoder, in hand-written CUDA kernels behind a C API.
+ * This header is the only thing the rest of the engine includes.
+ *
+ *   if (cuda_available()) {                          // --device auto
+ *       CudaGPT2 *g;                                 // weights go to the GPU once
+ *       if (cuda_gpt2_init(&g, &model, model.cfg.n_ctx) != 0) return cli_fail();
+ *       float *d_X;                                  // (T, 4C), stays on the GPU
+ *       cuda_malloc((void **)&d_X, (size_t)T * 4 * C * sizeof(float));
+ *       if (cuda_gpt2_capture(g, ids, T, 6, GPT2_MLP_PRE, X_or_NULL, d_X) != 0)
+ *           return cli_fail();                       // the seed's hook: c_fc of block 6
+ *       SAE sae;  sae_init(&sae, 4 * C, &p);         // sae/sae.h, W on the host
+ *       SAEResult r;
+ *       if (cuda_sae_train(&sae, NULL, d_X, T, &p, &r) != 0) return cli_fail();
+ *       // sae.W trained, r.losses[e], r.latents (T, L): as sae_train would give
+ *       cuda_free(d_X);  cuda_gpt2_free(g);
+ *   }
+ *
+ * Conventions. Every function returns 0, or -1 with err_set() naming the
+ * function and the CUDA error (core/util.h); none exits. Pointers named d_*
+ * are device memory, everything else is host memory. Work is queued on the
+ * default stream; functions that return host data synchronize first. In a
+ * build without nvcc (cuda/cuda_none.c) every function fails with
+ * "not built with CUDA" and cuda_available() returns 0.
+ *
+ * Numerics: FP32 throughout by default, so results can be held to the CPU
+ * reference (gpt2/, sae/, core/gemm.h). CUDA_MATMUL_TF32 switches the matrix
+ * products to tensor cores (TF32 inputs, FP32 accumulation: ~3e-4 relative).
+ */
+#ifndef CUDA_CUDA_H
+#define CUDA_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpt2/gpt2.h"
+#include "gpt2/model.h"
+#include "sae/sae.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- device */
+
+/* 1 if this build has CUDA and a usable GPU is present, else 0. Never sets an
+ * error; the first call initialises the CUDA runtime. */
+int cuda_available(void);
+/* One line describing device 0 ("NVIDIA H100 80GB HBM3, cc 9.0, 132 SMs,
+ * 50 MB L2, 79 GiB"), or why there is none. Returns 0 or -1. */
+int cuda_describe(char *buf, size_t n);
+/* Wait for all queued work; reports any asynchronous kernel error. */
+int cuda_sync(void);
+
+/* Device memory. cuda_free(NULL) is a no-op. Sizes in bytes. */
+int cuda_malloc(void **d_p, size_t bytes);
+void cuda_free(void *d_p);
+int cuda_upload(void *d_dst, const void *src, size_t bytes);     /* host -> device */
+int cuda_download(void *dst, const void *d_src, size_t bytes);   /* device -> host (syncs) */
+int cuda_copy(void *d_dst, const void *d_src, size_t bytes);     /* device -> device */
+int cuda_memset(void *d_p, int byte, size_t bytes);
+/* Fill n floats with uniform(-scale, scale) from a counter-based hash of
+ * (seed, index): the same values on every GPU. For benchmarks and tests. */
+int cuda_fill_uniform(float *d_x, size_t n, unsigned long long seed, float scale);
+/* Write and read a buffer the size of the L2 cache, so that the next kernel
+ * starts cold (benchmarks time with the L2 flushed between runs). */
+int cuda_flush_l2(void);
+
+/* ------------------------------------------------------ forward-pass ops */
+/* llm.c's decomposition, outputs first, then inputs, then sizes. All are
+ * (T, ...) row-major, batch 1. Each has a CPU reference in gpt2/ (or
+ * core/gemm.h for the matmul) that tests/test_cuda.c holds it to. */
+
+/* out (T, C) = wte[ids[t]] + wpe[t]. Ids outside [0, V) give NaN rows
+ * (callers check ids on the host first: cuda_gpt2_forward does). */
+int cuda_encoder_forward(float *d_out, const int32_t *d_ids, const float *d_wte,
+                         const float *d_wpe, int T, int C, int V);
+/* out (T, C) = (inp - mean) * rstd * w + b per row; mean, rstd (T) may be NULL. */
+int cuda_layernorm_forward(float *d_out, float *d_mean, float *d_rstd, const float *d_inp,
+                           const float *d_w, const float *d_b, int T, int C, float eps);
+
+typedef enum {
+    CUDA_MATMUL_FP32 = 0, /* tiled shared-memory SIMT kernel, FP32 FMA (default) */
+    CUDA_MATMUL_TF32 = 1  /* tensor cores (wmma m16n16k8), TF32 inputs, FP32 accumulate */
+} CudaMatmulKind;
+/* out (T, OC) = inp (T, C) @ w (C, OC) + bias (OC); bias may be NULL.
+ * (GPT-2's Conv1D layout, as gpt2/model.h stores it.) */
+int cuda_matmul_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias,
+                        int T, int C, int OC, CudaMatmulKind kind);
+/* The general product, core/gemm.h's contract on device memory:
+ * C (M, N) = alpha * op(A) @ op(B) + beta * C (+ bias (N) on every row when
+ * bias != NULL). Row-major; beta == 0 writes C without reading it. */
+int cuda_gemm(int transA, int transB, int M, int N, int K, float alpha,
+              const float *d_A, int lda, const float *d_B, int ldb, float beta,
+              float *d_C, int ldc, const float *d_bias, CudaMatmulKind kind);
+
+/* Causal self-attention with the softmax fused in (online softmax, never
+ * materialising the (NH, T, T) scores). qkv (T, 3C) holds q | k | v, each
+ * split into NH heads of HS = C / NH; out (T, C). HS must be 64 (every GPT-2). */
+int cuda_attention_forward(float *d_out, const float *d_qkv, int T, int C, int NH);
+/* out (N) = GELU(inp) with GPT-2's tanh approximation. out may equal inp. */
+int cuda_gelu_forward(float *d_out, const float *d_inp, long N);
+/* out (N) = a + b. out may equal a or b. */
+int cuda_residual_forward(float *d_out, const float *d_a, const float *d_b, long N);
+
+/* ---------------------------------------------------------- GPT-2 model */
+
+/* What to capture: the activation at (layer, site) (gpt2/gpt2.h's sites,
+ * width gpt2_site_width: C, or 4C for mlp_pre/mlp_post). It is copied to
+ * out (host) and/or d_out (device: it stays on the GPU, e.g. for cuda_sae_*);
+ * either may be NULL. Both are borrowed and written before the call returns. */
+typedef struct {
+    int layer;     /* block index 0..n_layer-1 */
+    GPT2Site site; /* GPT2_MLP_PRE is the seed's hook (c_fc output) */
+    float *out;    /* host (T, width) or NULL */
+    float *d_out;  /* device (T, width) or NULL */
+} CudaCapture;
+
+typedef struct CudaGPT2 CudaGPT2; /* opaque: weights and activations on the GPU */
+
+/* Upload m's weights and allocate activations for windows of up to max_T
+ * tokens (1..n_ctx; n_ctx for long inputs). m may be freed afterwards.
+ * Returns 0 or -1. */
+int cuda_gpt2_init(CudaGPT2 **g, const GPT2Model *m, int max_T);
+/* The matrix products' kind for later forwards (default CUDA_MATMUL_FP32). */
+void cuda_gpt2_set_matmul(CudaGPT2 *g, CudaMatmulKind kind);
+/* One window: ids (T), 1 <= T <= max_T, positions 0..T-1. cap may be NULL;
+ * logits (T, V) host may be NULL, and then the pass stops after the captured
+ * block (gpt2_forward's early stop). Ids are checked against V here. */
+int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *ids, int T, const CudaCapture *cap, float *logits);
+/* gpt2_capture's contract on the GPU: any T, in consecutive non-overlapping
+ * windows of n_ctx tokens (needs max_T == n_ctx when T > max_T), each window
+ * starting at position 0; rows of out / d_out (T, width) follow the input. */
+int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
+                      float *d_out);
+/* Free everything. cuda_gpt2_free(NULL) is a no-op. */
+void cuda_gpt2_free(CudaGPT2 *g);
+
+/* ----------------------------------------------------- sparse autoencoder */
+/* sae/sae.h's model and training on the GPU. The SAE (d, L, k, W) and its
+ * SAEParams are the CPU module's; losses are SAELosses. One step:
+ *   pre = X W^T (dense matmul); z = relu(pre) masked to the k largest per row
+ *   (radix select on the float bits, one block per row; ties kept like torch);
+ *   Y = z W from the selected indices (sparse) or densely;
+ *   losses: mse, sparsity, decorrelation through the T x T Gram matrix
+ *   K = Zc Zc^T when T < L (else the L x L covariance);
+ *   backward by hand (formulas in cuda_sae.cu), Adam, all on the device. */
+typedef struct CudaSAE CudaSAE; /* opaque: W, Adam moments, scratch for max_T rows */
+
+/* Upload sae->W (L, d) and take lr, betas, eps and the loss weights from p.
+ * Scratch for batches of up to max_T rows (>= 2). Returns 0 or -1. */
+int cuda_sae_init(CudaSAE **s, const SAE *sae, const SAEParams *p, int max_T);
+/* sparse_decoder: 1 (default) decodes and back-propagates through Y from the
+ * k selected indices of each row; 0 uses dense products over z (same math).
+ * kind: the dense products' arithmetic (FP32 default). */
+void cuda_sae_set_options(CudaSAE *s, int sparse_decoder, CudaMatmulKind kind);
+/* One loss-and-gradient evaluation on d_X (T, d) (device), no update:
+ * g_W (L, d) host and Z (T, L) host may be NULL; losses in *out.
+ * The GPU twin of sae_loss_grad (tests hold the two together). */
+int cuda_sae_loss_grad(CudaSAE *s, const float *d_X, int T, float *g_W, float *Z, SAELosses *out);
+/* One Adam step on d_X (T, d), 2 <= T <= max_T. If d_losses (4 floats:
+ * total, mse, sparsity, decor; device) is not NULL the step's losses go
+ * there. Nothing comes back to the host. A step whose loss is not finite
+ * leaves W unchanged and stops every later step (see cuda_sae_failed). */
+int cuda_sae_step(CudaSAE *s, const float *d_X, int T, float *d_losses);
+/* 1 if a step saw a non-finite loss (then W holds the weights before it). Syncs. */
+int cuda_sae_failed(CudaSAE *s);
+/* Copy W back into sae->W (same d, L). */
+int cuda_sae_download(const CudaSAE *s, SAE *sae);
+/* Z (T, L) host = the sparse latents of d_X (T, d) under the current W;
+ * Y (T, d) host (the reconstruction) may be NULL. T <= max_T. */
+int cuda_sae_encode(CudaSAE *s, const float *d_X, int T, float *Z, float *Y);
+/* Free everything. cuda_sae_free(NULL) is a no-op. */
+void cuda_sae_free(CudaSAE *s);
+
+/* sae_train's contract on the GPU (sae/sae.h): X (T, d) on the host, or
+ * already on the device as d_X (then X is NULL: a capture stays there).
+ * Full batch when p->batch is 0 or >= T (the seed; one step per epoch),
+ * else shuffled batches (Fisher-Yates with Rng seeded by p->seed: the order
+ * differs from the CPU trainer's). Losses stay on the device and come back
+ * once at the end; with p->on_epoch set, 4 floats come back per epoch to call
+ * it, and the SAE it is handed holds the starting weights until the end (W is
+ * copied back once). A non-finite loss stops training as on the CPU (W set
+ * back to the last weights with a finite loss; W is saved on the device
+ * before each update for this). res->latents when p->want_latents. */
+int cuda_sae_train(SAE *sae, const float *X, const float *d_X, long T, const SAEParams *p,
+                   SAEResult *res);
+
+/* The per-row k-th largest of max(x, 0) for x (T, L) (radix select on the
+ * float bits, not a sort): thresh (T), device. For tests and benchmarks. */
+int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,227 @@
+/*
+ * cuda/cuda_gpt2.cu - GPT-2's forward pass on the GPU, batch 1, built from
+ * the ops in cuda_ops.cu and cuda_matmul.cu in llm.c's order, with the
+ * capture hook at any (layer, site). Mirrors gpt2/'s CPU forward step for step.
+ */
+#include "cuda/cuda_common.cuh"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    float *ln1w, *ln1b;         /* (C), (C) */
+    float *qkvw, *qkvb;         /* (C, 3C), (3C) */
+    float *attprojw, *attprojb; /* (C, C), (C) */
+    float *ln2w, *ln2b;         /* (C), (C) */
+    float *fcw, *fcb;           /* (C, 4C), (4C) */
+    float *fcprojw, *fcprojb;   /* (4C, C), (C) */
+} DevLayer;
+
+struct CudaGPT2 {
+    GPT2Config cfg;
+    int max_T;
+    CudaMatmulKind kind;
+    float *d_params;        /* every weight, one allocation */
+    float *wte, *wpe;       /* (V, C), (n_ctx, C) */
+    float *lnfw, *lnfb;     /* (C), (C) */
+    float *lm_head;         /* (V, C); == wte when tied */
+    DevLayer *h;            /* (n_layer), host array of device pointers */
+    int *d_tokens;          /* (max_T) */
+    float *d_acts;          /* the activations below, one allocation */
+    float *x;               /* (T, C) residual stream: resid_pre, then resid_post */
+    float *resid_mid;       /* (T, C) */
+    float *ln;              /* (T, C) ln1 / ln2 / ln_f output */
+    float *qkv;             /* (T, 3C) */
+    float *atty;            /* (T, C) attention output before c_proj */
+    float *attn_out;        /* (T, C) */
+    float *fch;             /* (T, 4C) mlp_pre */
+    float *fch_gelu;        /* (T, 4C) mlp_post */
+    float *mlp_out;         /* (T, C) */
+    float *logits;          /* (max_T, V), allocated on first use */
+    int logits_T;
+};
+
+static int site_width(GPT2Site site, int C) {
+    return site == GPT2_MLP_PRE || site == GPT2_MLP_POST ? 4 * C : C;
+}
+
+void cuda_gpt2_free(CudaGPT2 *g) {
+    if (!g) return;
+    cuda_free(g->d_params);
+    cuda_free(g->d_tokens);
+    cuda_free(g->d_acts);
+    cuda_free(g->logits);
+    free(g->h);
+    free(g);
+}
+
+void cuda_gpt2_set_matmul(CudaGPT2 *g, CudaMatmulKind kind) { g->kind = kind; }
+
+/* Copy n floats from src to the next slot of the parameter buffer. */
+static int put(float **slot, float **cursor, const float *src, size_t n) {
+    *slot = *cursor;
+    *cursor += n;
+    if (!src) return err_set("a weight tensor is missing (NULL)");
+    return cuda_upload(*slot, src, n * sizeof(float));
+}
+
+int cuda_gpt2_init(CudaGPT2 **out, const GPT2Model *m, int max_T) {
+    *out = NULL;
+    const GPT2Config *c = &m->cfg;
+    const size_t C = c->n_embd, V = c->vocab_size, NL = c->n_layer, NC = c->n_ctx;
+    CU_REQUIRE(c->n_layer > 0 && c->n_embd > 0 && c->n_head > 0 && c->vocab_size > 0 && c->n_ctx > 0,
+               "the model's configuration is empty (load it first)");
+    CU_REQUIRE(max_T >= 1 && max_T <= c->n_ctx, "max_T=%d: must be in [1, n_ctx=%d]", max_T, c->n_ctx);
+    CU_REQUIRE(c->n_embd % c->n_head == 0 && c->n_embd / c->n_head == 64,
+               "head size %d: the CUDA attention supports 64 (every GPT-2 size)",
+               c->n_embd / c->n_head);
+    if (!cuda_available()) return err_set("cuda_gpt2_init: no CUDA device (use --device cpu)");
+
+    CudaGPT2 *g = (CudaGPT2 *)xcalloc(1, sizeof *g);
+    g->cfg = *c;
+    g->max_T = max_T;
+    g->kind = CUDA_MATMUL_FP32;
+    g->h = (DevLayer *)xcalloc(NL, sizeof *g->h);
+    const int tied = m->w.lm_head == m->w.wte || m->w.lm_head == NULL;
+    size_t per_layer = 2 * C + 3 * C * C + 3 * C + C * C + C + 2 * C + 4 * C * C + 4 * C + 4 * C * C + C;
+    size_t total = V * C + NC * C + 2 * C + NL * per_layer + (tied ? 0 : V * C);
+    if (cuda_malloc((void **)&g->d_params, total * sizeof(float)) != 0) goto fail;
+    {
+        float *cur = g->d_params;
+        const GPT2Weights *w = &m->w;
+        if (put(&g->wte, &cur, w->wte, V * C) || put(&g->wpe, &cur, w->wpe, NC * C) ||
+            put(&g->lnfw, &cur, w->lnfw, C) || put(&g->lnfb, &cur, w->lnfb, C))
+            goto fail;
+        if (tied) g->lm_head = g->wte;
+        else if (put(&g->lm_head, &cur, w->lm_head, V * C)) goto fail;
+        for (size_t l = 0; l < NL; l++) {
+            const GPT2Layer *s = &w->h[l];
+            DevLayer *d = &g->h[l];
+            if (put(&d->ln1w, &cur, s->ln1w, C) || put(&d->ln1b, &cur, s->ln1b, C) ||
+                put(&d->qkvw, &cur, s->qkvw, C * 3 * C) || put(&d->qkvb, &cur, s->qkvb, 3 * C) ||
+                put(&d->attprojw, &cur, s->attprojw, C * C) || put(&d->attprojb, &cur, s->attprojb, C) ||
+                put(&d->ln2w, &cur, s->ln2w, C) || put(&d->ln2b, &cur, s->ln2b, C) ||
+                put(&d->fcw, &cur, s->fcw, C * 4 * C) || put(&d->fcb, &cur, s->fcb, 4 * C) ||
+                put(&d->fcprojw, &cur, s->fcprojw, 4 * C * C) || put(&d->fcprojb, &cur, s->fcprojb, C))
+                goto fail;
+        }
+        if ((size_t)(cur - g->d_params) != total) {
+            err_set("parameter count mismatch (%zu vs %zu)", (size_t)(cur - g->d_params), total);
+            goto fail;
+        }
+    }
+    {
+        const size_t T = max_T;
+        /* x, resid_mid, ln, atty, attn_out, mlp_out: 6 x (T, C); qkv (T, 3C); fch, fch_gelu (T, 4C) */
+        size_t acts = T * C * 6 + T * 3 * C + T * 4 * C * 2;
+        if (cuda_malloc((void **)&g->d_acts, acts * sizeof(float)) != 0) goto fail;
+        if (cuda_malloc((void **)&g->d_tokens, T * sizeof(int)) != 0) goto fail;
+        float *p = g->d_acts;
+        g->x = p, p += T * C;
+        g->resid_mid = p, p += T * C;
+        g->ln = p, p += T * C;
+        g->atty = p, p += T * C;
+        g->attn_out = p, p += T * C;
+        g->mlp_out = p, p += T * C;
+        g->qkv = p, p += T * 3 * C;
+        g->fch = p, p += T * 4 * C;
+        g->fch_gelu = p, p += T * 4 * C;
+    }
+    *out = g;
+    return 0;
+fail:
+    err_prefix("cuda_gpt2_init");
+    cuda_gpt2_free(g);
+    return -1;
+}
+
+/* If (layer, site) is the one asked for, copy act (T, width) to the caller's
+ * device buffer now (the pass reuses act); the host copy is made at the end. */
+static int hook(CudaGPT2 *g, const CudaCapture *cap, int layer, GPT2Site site, const float *act, int T,
+                const float **captured) {
+    if (!cap || cap->layer != layer || cap->site != site) return 0;
+    size_t bytes = (size_t)T * site_width(site, g->cfg.n_embd) * sizeof(float);
+    if (cap->d_out && cuda_copy(cap->d_out, act, bytes) != 0) return -1;
+    if (cap->out && cuda_download(cap->out, act, bytes) != 0) return -1;
+    *captured = act;
+    return 0;
+}
+
+int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *tokens, int T, const CudaCapture *cap, float *logits) {
+    const int C = g->cfg.n_embd, NH = g->cfg.n_head, V = g->cfg.vocab_size, NL = g->cfg.n_layer;
+    const float eps = g->cfg.ln_eps > 0 ? g->cfg.ln_eps : 1e-5f;
+    const CudaMatmulKind K = g->kind;
+    CU_REQUIRE(T >= 1 && T <= g->max_T, "T=%d tokens: must be in [1, %d] (max_T given to cuda_gpt2_init)",
+               T, g->max_T);
+    for (int t = 0; t < T; t++)
+        CU_REQUIRE(tokens[t] >= 0 && tokens[t] < V, "token %d at position %d is outside the vocabulary (%d)",
+                   tokens[t], t, V);
+    if (cap) {
+        CU_REQUIRE(cap->layer >= 0 && cap->layer < NL, "capture layer %d: the model has %d (0..%d)",
+                   cap->layer, NL, NL - 1);
+        CU_REQUIRE((int)cap->site >= 0 && (int)cap->site < GPT2_NSITES, "capture site %d unknown",
+                   (int)cap->site);
+    }
+    const float *captured = NULL;
+    const int last = logits ? NL - 1 : (cap ? cap->layer : NL - 1);
+
+#define TRY(x)                                                                                      \
+    do {                                                                                            \
+        if ((x) != 0) return err_prefix("cuda_gpt2_forward");                                       \
+    } while (0)
+    TRY(cuda_upload(g->d_tokens, tokens, (size_t)T * sizeof(int)));
+    /* token + position embeddings */
+    TRY(cuda_encoder_forward(g->x, g->d_tokens, g->wte, g->wpe, T, C, V));
+    for (int l = 0; l <= last; l++) {
+        const DevLayer *w = &g->h[l];
+        TRY(hook(g, cap, l, GPT2_RESID_PRE, g->x, T, &captured));
+        /* attention: ln1, qkv projection, causal attention, output projection */
+        TRY(cuda_layernorm_forward(g->ln, NULL, NULL, g->x, w->ln1w, w->ln1b, T, C, eps));
+        TRY(cuda_matmul_forward(g->qkv, g->ln, w->qkvw, w->qkvb, T, C, 3 * C, K));
+        TRY(cuda_attention_forward(g->atty, g->qkv, T, C, NH));
+        TRY(cuda_matmul_forward(g->attn_out, g->atty, w->attprojw, w->attprojb, T, C, C, K));
+        TRY(hook(g, cap, l, GPT2_ATTN_OUT, g->attn_out, T, &captured));
+        TRY(cuda_residual_forward(g->resid_mid, g->x, g->attn_out, (long)T * C));
+        TRY(hook(g, cap, l, GPT2_RESID_MID, g->resid_mid, T, &captured));
+        /* mlp: ln2, c_fc, GELU, c_proj */
+        TRY(cuda_layernorm_forward(g->ln, NULL, NULL, g->resid_mid, w->ln2w, w->ln2b, T, C, eps));
+        TRY(cuda_matmul_forward(g->fch, g->ln, w->fcw, w->fcb, T, C, 4 * C, K));
+        TRY(hook(g, cap, l, GPT2_MLP_PRE, g->fch, T, &captured));
+        TRY(cuda_gelu_forward(g->fch_gelu, g->fch, (long)T * 4 * C));
+        TRY(hook(g, cap, l, GPT2_MLP_POST, g->fch_gelu, T, &captured));
+        TRY(cuda_matmul_forward(g->mlp_out, g->fch_gelu, w->fcprojw, w->fcprojb, T, 4 * C, C, K));
+        TRY(hook(g, cap, l, GPT2_MLP_OUT, g->mlp_out, T, &captured));
+        /* x becomes resid_post (the next block's resid_pre) */
+        TRY(cuda_residual_forward(g->x, g->resid_mid, g->mlp_out, (long)T * C));
+        TRY(hook(g, cap, l, GPT2_RESID_POST, g->x, T, &captured));
+    }
+    if (cap && !captured) return err_set("cuda_gpt2_forward: capture site never reached (a bug)");
+    if (logits) {
+        if (!g->logits) TRY(cuda_malloc((void **)&g->logits, (size_t)g->max_T * V * sizeof(float)));
+        /* final LayerNorm, then logits (T, V) = ln (T, C) @ lm_head (V, C)^T */
+        TRY(cuda_layernorm_forward(g->ln, NULL, NULL, g->x, g->lnfw, g->lnfb, T, C, eps));
+        TRY(cuda_gemm(0, 1, T, V, C, 1.0f, g->ln, C, g->lm_head, C, 0.0f, g->logits, V, NULL, K));
+        TRY(cuda_download(logits, g->logits, (size_t)T * V * sizeof(float)));
+        g->logits_T = T;
+    }
+    TRY(cuda_sync());
+#undef TRY
+    return 0;
+}
+
+int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
+                      float *d_out) {
+    const int n_ctx = g->cfg.n_ctx;
+    CU_REQUIRE(T >= 1, "no tokens to run (T=%ld)", T);
+    CU_REQUIRE(T <= g->max_T || g->max_T == n_ctx,
+               "%ld tokens need windows of n_ctx=%d: call cuda_gpt2_init with max_T = n_ctx", T, n_ctx);
+    const size_t width = site_width(site, g->cfg.n_embd);
+    for (long t0 = 0; t0 < T; t0 += n_ctx) {
+        int Tw = (int)(T - t0 < n_ctx ? T - t0 : n_ctx);
+        CudaCapture cap = {layer, site, out ? out + (size_t)t0 * width : NULL,
+                           d_out ? d_out + (size_t)t0 * width : NULL};
+        if (cuda_gpt2_forward(g, ids + t0, Tw, &cap, NULL) != 0)
+            return err_prefix("cuda_gpt2_capture: window at token %ld", t0);
+    }
+    return 0;
+}

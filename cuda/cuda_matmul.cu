@@ -1,0 +1,264 @@
+/*
+ * cuda/cuda_matmul.cu - C (M, N) = alpha * op(A) @ op(B) + beta * C (+ bias),
+ * core/gemm.h's contract on device memory, in two kernels:
+ *
+ *  gemm_simt  FP32 FMA, the default (results comparable with the CPU).
+ *             256 threads, a BM x BN tile per block (128x128, or 64x64 when
+ *             the grid would not fill the GPU), BK = 16. Tiles of op(A) and
+ *             op(B) go through shared memory; each thread keeps a (BM/16) x
+ *             (BN/16) block of C in registers and owns rows ty + 16 i and
+ *             columns tx + 16 j, so the shared-memory reads of a warp hit 16
+ *             consecutive words (no bank conflicts) and its stores to C are
+ *             16 consecutive floats. The next k-tile is loaded into registers
+ *             while the current one is multiplied (register double buffer).
+ *  gemm_tf32  tensor cores through wmma (m16n16k8, TF32 inputs, FP32
+ *             accumulate): 128 threads, 64x64 tile, BK = 32, each warp a
+ *             32x32 quarter as 2x2 fragments. Optional (CUDA_MATMUL_TF32).
+ *
+ * Both load tiles element by element with the transposes folded into the
+ * index, zero-filling past the edges, so every M, N, K (odd ones too) and
+ * every leading dimension works; the epilogue checks each element's bounds.
+ */
+#include "cuda/cuda_common.cuh"
+
+#include <mma.h>
+
+/* Element (m, k) of op(A) and (k, n) of op(B). */
+template <bool TA>
+__device__ __forceinline__ float load_a(const float *A, int lda, int M, int K, int m, int k) {
+    if (m >= M || k >= K) return 0.0f;
+    return TA ? A[(size_t)k * lda + m] : A[(size_t)m * lda + k];
+}
+template <bool TB>
+__device__ __forceinline__ float load_b(const float *B, int ldb, int K, int N, int k, int n) {
+    if (k >= K || n >= N) return 0.0f;
+    return TB ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n];
+}
+/* Tile coordinates of the idx-th element a thread loads: consecutive threads
+ * walk the dimension that is contiguous in memory, so loads coalesce. */
+template <bool CONTIG_FIRST, int D0, int D1>
+__device__ __forceinline__ void tile_coord(int idx, int &i0, int &i1) {
+    /* tile is D0 x D1 (i0 < D0, i1 < D1); CONTIG_FIRST: i0 is contiguous in memory */
+    if (CONTIG_FIRST) i1 = idx / D0, i0 = idx % D0;
+    else i0 = idx / D1, i1 = idx % D1;
+}
+
+__device__ __forceinline__ void epilogue_store(float *C, int ldc, int M, int N, int gm, int gn,
+                                               float v, float alpha, float beta, const float *bias) {
+    if (gm < M && gn < N) {
+        float r = alpha * v;
+        size_t o = (size_t)gm * ldc + gn;
+        if (beta != 0.0f) r += beta * C[o];
+        if (bias) r += bias[gn];
+        C[o] = r;
+    }
+}
+
+/* ------------------------------------------------------------ FP32 SIMT */
+template <int BM, int BN, bool TA, bool TB>
+__global__ __launch_bounds__(256) void gemm_simt(int M, int N, int K, float alpha, const float *A,
+                                                 int lda, const float *B, int ldb, float beta,
+                                                 float *C, int ldc, const float *bias) {
+    constexpr int BK = 16, TM = BM / 16, TN = BN / 16;
+    constexpr int LA = BM * BK / 256, LB = BN * BK / 256; /* loads per thread */
+    static_assert(BM % 16 == 0 && BN % 16 == 0 && LA * 256 == BM * BK && LB * 256 == BN * BK, "tile");
+    __shared__ float As[BK][BM + 4]; /* op(A) tile, k-major: a[i] reads are broadcast/consecutive */
+    __shared__ float Bs[BK][BN + 4];
+    const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+
+    float ra[LA], rb[LB];
+    float acc[TM][TN];
+#pragma unroll
+    for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN; j++) acc[i][j] = 0.0f;
+
+    auto load_regs = [&](int k0) {
+#pragma unroll
+        for (int i = 0; i < LA; i++) {
+            int m, k; /* A stored (K, M) when TA: m contiguous */
+            tile_coord<TA, BM, BK>(tid + i * 256, m, k);
+            ra[i] = load_a<TA>(A, lda, M, K, m0 + m, k0 + k);
+        }
+#pragma unroll
+        for (int i = 0; i < LB; i++) {
+            int n, k; /* B stored (N, K) when TB: k contiguous; else n contiguous */
+            tile_coord<!TB, BN, BK>(tid + i * 256, n, k);
+            rb[i] = load_b<TB>(B, ldb, K, N, k0 + k, n0 + n);
+        }
+    };
+    auto store_smem = [&]() {
+#pragma unroll
+        for (int i = 0; i < LA; i++) {
+            int m, k;
+            tile_coord<TA, BM, BK>(tid + i * 256, m, k);
+            As[k][m] = ra[i];
+        }
+#pragma unroll
+        for (int i = 0; i < LB; i++) {
+            int n, k;
+            tile_coord<!TB, BN, BK>(tid + i * 256, n, k);
+            Bs[k][n] = rb[i];
+        }
+    };
+
+    load_regs(0);
+    store_smem();
+    __syncthreads();
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        const bool more = k0 + BK < K;
+        if (more) load_regs(k0 + BK); /* in flight during the FMAs below */
+#pragma unroll
+        for (int k = 0; k < BK; k++) {
+            float a[TM], b[TN];
+#pragma unroll
+            for (int i = 0; i < TM; i++) a[i] = As[k][ty + 16 * i];
+#pragma unroll
+            for (int j = 0; j < TN; j++) b[j] = Bs[k][tx + 16 * j];
+#pragma unroll
+            for (int i = 0; i < TM; i++)
+#pragma unroll
+                for (int j = 0; j < TN; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+        }
+        __syncthreads(); /* everyone is done reading this tile */
+        if (more) {
+            store_smem();
+            __syncthreads();
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN; j++)
+            epilogue_store(C, ldc, M, N, m0 + ty + 16 * i, n0 + tx + 16 * j, acc[i][j], alpha, beta, bias);
+}
+
+/* ------------------------------------------------------- TF32 tensor core */
+template <bool TA, bool TB>
+__global__ __launch_bounds__(128) void gemm_tf32(int M, int N, int K, float alpha, const float *A,
+                                                 int lda, const float *B, int ldb, float beta,
+                                                 float *C, int ldc, const float *bias) {
+    using namespace nvcuda;
+    constexpr int BM = 64, BN = 64, BK = 32, LDA_S = BK + 8, LDB_S = BN + 8, LDC_S = BN + 8;
+    /* wmma pointers must be 32-byte aligned and ldm a multiple of 4 floats:
+     * rows start at multiples of 16 (A, C) or 8 (B) and pads are 8 floats. */
+    __shared__ __align__(32) float As[BM][LDA_S]; /* (m, k) */
+    __shared__ __align__(32) float Bs[BK][LDB_S]; /* (k, n) */
+    __shared__ __align__(32) float Cs[BM][LDC_S];
+    const int tid = threadIdx.x, warp = tid / 32;
+    const int wm = warp / 2, wn = warp % 2; /* this warp's 32x32 quarter */
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+
+    wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+
+    for (int k0 = 0; k0 < K; k0 += BK) {
+#pragma unroll 4
+        for (int i = 0; i < BM * BK / 128; i++) {
+            int m, k;
+            tile_coord<TA, BM, BK>(tid + i * 128, m, k);
+            As[m][k] = load_a<TA>(A, lda, M, K, m0 + m, k0 + k);
+        }
+#pragma unroll 4
+        for (int i = 0; i < BN * BK / 128; i++) {
+            int n, k;
+            tile_coord<!TB, BN, BK>(tid + i * 128, n, k);
+            Bs[k][n] = load_b<TB>(B, ldb, K, N, k0 + k, n0 + n);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 8) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa[2];
+            wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb[2];
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                wmma::load_matrix_sync(fa[i], &As[wm * 32 + i * 16][kk], LDA_S);
+#pragma unroll
+                for (int e = 0; e < fa[i].num_elements; e++) fa[i].x[e] = wmma::__float_to_tf32(fa[i].x[e]);
+            }
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                wmma::load_matrix_sync(fb[j], &Bs[kk][wn * 32 + j * 16], LDB_S);
+#pragma unroll
+                for (int e = 0; e < fb[j].num_elements; e++) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
+            }
+#pragma unroll
+            for (int i = 0; i < 2; i++)
+#pragma unroll
+                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+            wmma::store_matrix_sync(&Cs[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], LDC_S,
+                                    wmma::mem_row_major);
+    __syncthreads();
+    for (int i = tid; i < BM * BN; i += 128) {
+        int r = i / BN, c = i % BN;
+        epilogue_store(C, ldc, M, N, m0 + r, n0 + c, Cs[r][c], alpha, beta, bias);
+    }
+}
+
+/* ------------------------------------------------------------ dispatch */
+static int num_sms(void) {
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms <= 0)
+            sms = 100;
+    }
+    return sms;
+}
+
+template <bool TA, bool TB>
+static void launch(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc, const float *bias, CudaMatmulKind kind) {
+    if (kind == CUDA_MATMUL_TF32) {
+        dim3 grid(cu_blocks(N, 64), cu_blocks(M, 64));
+        gemm_tf32<TA, TB><<<grid, 128>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+        return;
+    }
+    long big = (long)cu_blocks(N, 128) * cu_blocks(M, 128);
+    if (big >= num_sms()) {
+        dim3 grid(cu_blocks(N, 128), cu_blocks(M, 128));
+        gemm_simt<128, 128, TA, TB><<<grid, 256>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+    } else {
+        dim3 grid(cu_blocks(N, 64), cu_blocks(M, 64));
+        gemm_simt<64, 64, TA, TB><<<grid, 256>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+    }
+}
+
+int cuda_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *d_A, int lda,
+              const float *d_B, int ldb, float beta, float *d_C, int ldc, const float *d_bias,
+              CudaMatmulKind kind) {
+    CU_REQUIRE(M >= 0 && N >= 0 && K >= 0, "bad sizes M=%d N=%d K=%d", M, N, K);
+    CU_REQUIRE(lda >= (transA ? M : K) && lda > 0, "lda %d too small", lda);
+    CU_REQUIRE(ldb >= (transB ? K : N) && ldb > 0, "ldb %d too small", ldb);
+    CU_REQUIRE(ldc >= N && ldc > 0, "ldc %d too small", ldc);
+    CU_REQUIRE(kind == CUDA_MATMUL_FP32 || kind == CUDA_MATMUL_TF32, "unknown matmul kind %d", (int)kind);
+    CU_REQUIRE(cu_blocks(M, 64) <= 65535u, "M=%d: too many rows for one launch", M);
+    if (M == 0 || N == 0) return 0;
+    if (transA) {
+        if (transB) launch<true, true>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
+        else launch<true, false>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
+    } else {
+        if (transB) launch<false, true>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
+        else launch<false, false>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
+    }
+    CU_LAUNCHED();
+    return 0;
+}
+
+int cuda_matmul_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias, int T,
+                        int C, int OC, CudaMatmulKind kind) {
+    /* out (T, OC) = inp (T, C) @ w (C, OC) + bias */
+    return cuda_gemm(0, 0, T, OC, C, 1.0f, d_inp, C, d_w, OC, 0.0f, d_out, OC, d_bias, kind);
+}

@@ -1,0 +1,686 @@
+/*
+ * cuda/cuda_sae.cu - the seed's sparse autoencoder trained on the GPU
+ * (sae/sae.h's model; sae/sae_ref.c is the CPU reference it is tested against).
+ *
+ * Shapes: X (T, d) rows, W (L, d), pre/z/zc/g_z (T, L), Y/g_Y (T, d).
+ *
+ * Forward
+ *   pre = X W^T                                  dense matmul (cuda_gemm)
+ *   z   = relu(pre) * (relu(pre) >= thr)         thr: k-th largest per row,
+ *                                                radix select (topk_mask_kernel)
+ *   Y   = z W = sum over the selected j of z[t,j] W[j,:]    (sparse_decode_kernel)
+ * Losses (N = T d, M = T L, Zc = z - mean over tokens, C = Zc^T Zc / (T-1))
+ *   mse   = sum (Y - X)^2 / N
+ *   spars = sw * sum z / M                       (z >= 0)
+ *   decor = dw * (sum_ij C_ij^2 - sum_j C_jj^2)
+ *         with sum_ij C_ij^2 = ||K||_F^2 / (T-1)^2, K = Zc Zc^T (T, T) when T < L
+ * Backward (by hand)
+ *   g_Y = 2 (Y - X) / N
+ *   g_z = g_Y W^T                                (only at selected j: sparse)
+ *       + sw / M                                 (sign(z) = 1 where z > 0)
+ *       + 4 dw / (T-1) * Zc offdiag(C)
+ *         = 4 dw / (T-1)^2 * K Zc  -  4 dw / (T-1) * Zc * diag(C)
+ *     (from d/dC of sum_{i!=j} C_ij^2 = 2 offdiag(C), through C = Zc^T Zc/(T-1):
+ *      d/dZc = Zc (G + G^T) / (T-1); the centering Zc = (I - 11^T/T) z adds
+ *      nothing because 1^T Zc = 0 makes the column sums of this term zero)
+ *   g_pre = g_z * [z > 0]                        (the mask and the ReLU: z > 0
+ *                                                 exactly where both pass)
+ *   g_W = z^T g_Y  +  g_pre^T X                  (decoder + encoder, tied weights)
+ * Adam as torch: m += (1-b1)(g-m); v = b2 v + (1-b2) g^2;
+ *   W -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+ * Loss sums are reduced in double, in a fixed order (deterministic).
+ */
+#include "cuda/cuda_common.cuh"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FULL_MASK 0xffffffffu
+#define TOPK_THREADS 256
+#define RED_BLOCKS 128
+#define DEC_COLS 1024 /* columns of Y per sparse_decode block (256 threads x 4) */
+#define GRAD_SPLIT 4  /* blocks per row in sparse_decode_grad_kernel */
+
+struct CudaSAE {
+    int d, L, k, max_T;
+    float lr, beta1, beta2, eps, sw, dw;
+    int sparse;
+    CudaMatmulKind kind;
+    long step;
+    float *W, *m, *v, *gW;   /* (L, d) each */
+    float *pre;              /* (max_T, L) X W^T, then Zc */
+    float *z, *gz;           /* (max_T, L) */
+    float *val;              /* (max_T, L) selected values, compacted per row */
+    int *idx;                /* (max_T, L) selected indices, ascending per row */
+    int *cnt;                /* (max_T) selected per row */
+    float *thr;              /* (max_T) */
+    float *Y, *gY;           /* (max_T, d) */
+    float *diag;             /* (L) C_jj */
+    float *K;                /* (min(max_T, L)^2) Gram K (T, T), or covariance (L, L) */
+    double *partials;        /* (4, RED_BLOCKS) */
+    float *losses;           /* (4) scratch for steps given no d_losses */
+    int *bad;                /* (1) set once a loss was non-finite: no more updates */
+    size_t topk_smem, grad_smem;
+};
+
+/* ---------------------------------------------------------------- kernels */
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    return v;
+}
+
+/* One block per row t. The row's max(pre, 0) goes to shared memory as bit
+ * patterns: for floats >= +0 the unsigned order is the float order (a -0 or
+ * NaN is stored as +0). Radix select, 8 bits per pass from the top: count the
+ * elements that share the prefix found so far, per next byte; walk the 256
+ * bins from the top until k is reached; that bin extends the prefix. After 4
+ * passes the prefix is the k-th largest value itself (duplicates counted,
+ * like torch.topk(...)[0][:, -1]). Invariant: at least `s_k` elements match
+ * the prefix, so the walk always stops at a bin (bin 0 at the latest).
+ * Then z = v where v >= thr (ties all kept, as the seed's mask), and the
+ * positive kept entries are compacted in index order into idx/val.
+ * Outputs other than thr_out may be NULL. */
+__global__ __launch_bounds__(TOPK_THREADS) void topk_mask_kernel(float *z, float *thr_out, int *idx,
+                                                                 float *val, int *cnt,
+                                                                 const float *pre, int L, int k) {
+    extern __shared__ unsigned bits[]; /* (L) */
+    __shared__ unsigned hist[256];
+    __shared__ int counts[TOPK_THREADS];
+    __shared__ unsigned s_prefix;
+    __shared__ int s_k;
+    const int t = blockIdx.x, tid = threadIdx.x;
+    const float *row = pre + (size_t)t * L;
+    for (int j = tid; j < L; j += TOPK_THREADS) {
+        float v = row[j];
+        bits[j] = __float_as_uint(v > 0.0f ? v : 0.0f);
+    }
+    if (tid == 0) s_prefix = 0u, s_k = k;
+    unsigned mask = 0u;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        hist[tid] = 0u; /* TOPK_THREADS == 256 bins */
+        __syncthreads();
+        const unsigned prefix = s_prefix;
+        for (int j = tid; j < L; j += TOPK_THREADS) {
+            unsigned b = bits[j];
+            if ((b & mask) == prefix) atomicAdd(&hist[(b >> shift) & 255u], 1u);
+        }
+        __syncthreads(); /* hist complete; every thread has read s_prefix */
+        if (tid == 0) {
+            int kk = s_k, bin = 255;
+            unsigned above = 0u;
+            for (; bin > 0; bin--) {
+                if (above + hist[bin] >= (unsigned)kk) break;
+                above += hist[bin];
+            }
+            s_prefix = prefix | ((unsigned)bin << shift);
+            s_k = kk - (int)above;
+        }
+        mask |= 255u << shift;
+        __syncthreads(); /* new prefix visible; hist free to clear */
+    }
+    const float th = __uint_as_float(s_prefix);
+    if (tid == 0 && thr_out) thr_out[t] = th;
+    if (z) {
+        float *zr = z + (size_t)t * L;
+        for (int j = tid; j < L; j += TOPK_THREADS) {
+            float v = __uint_as_float(bits[j]);
+            zr[j] = v >= th ? v : 0.0f;
+        }
+    }
+    if (!idx) return; /* uniform across the block: no barrier is skipped by some only */
+    /* compaction: thread tid owns the contiguous chunk [j0, j1) */
+    const int per = (L + TOPK_THREADS - 1) / TOPK_THREADS;
+    const int j0 = min(tid * per, L), j1 = min(j0 + per, L);
+    int c = 0;
+    for (int j = j0; j < j1; j++) {
+        float v = __uint_as_float(bits[j]);
+        c += (v >= th && v > 0.0f);
+    }
+    counts[tid] = c;
+    __syncthreads();
+    if (tid == 0) { /* exclusive scan, 256 entries */
+        int run = 0;
+        for (int i = 0; i < TOPK_THREADS; i++) {
+            int x = counts[i];
+            counts[i] = run;
+            run += x;
+        }
+        cnt[t] = run;
+    }
+    __syncthreads();
+    int o = counts[tid];
+    int *ir = idx + (size_t)t * L;
+    float *vr = val + (size_t)t * L;
+    for (int j = j0; j < j1; j++) {
+        float v = __uint_as_float(bits[j]);
+        if (v >= th && v > 0.0f) ir[o] = j, vr[o] = v, o++;
+    }
+}
+
+/* Y[t, n] = sum_{s < cnt[t]} val[t,s] W[idx[t,s], n]. Grid (T, ceil(d/1024)),
+ * 256 threads, columns n0 + tid + 256 q (q < 4): every W row read is
+ * coalesced across the block. The (idx, val) list is staged in shared memory
+ * 256 at a time; cnt[t] is the same for the whole block, so the barriers in
+ * the loop are reached by every thread. */
+__global__ __launch_bounds__(256) void sparse_decode_kernel(float *Y, const int *idx, const float *val,
+                                                            const int *cnt, const float *W, int L,
+                                                            int d) {
+    __shared__ int si[256];
+    __shared__ float sv[256];
+    const int t = blockIdx.x, tid = threadIdx.x, n0 = blockIdx.y * DEC_COLS + tid;
+    const int c = cnt[t];
+    const int *ir = idx + (size_t)t * L;
+    const float *vr = val + (size_t)t * L;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int s0 = 0; s0 < c; s0 += 256) {
+        __syncthreads();
+        if (s0 + tid < c) si[tid] = ir[s0 + tid], sv[tid] = vr[s0 + tid];
+        __syncthreads();
+        const int ns = min(256, c - s0);
+#pragma unroll 4
+        for (int s = 0; s < ns; s++) {
+            const float *wr = W + (size_t)si[s] * d;
+            const float a = sv[s];
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                int n = n0 + 256 * q;
+                if (n < d) acc[q] = fmaf(a, wr[n], acc[q]);
+            }
+        }
+    }
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        int n = n0 + 256 * q;
+        if (n < d) Y[(size_t)t * d + n] = acc[q];
+    }
+}
+
+/* g_z[t, j] += g_Y[t, :] . W[j, :] for the selected j of row t only (the
+ * other entries are masked away later). Grid (T, GRAD_SPLIT), 8 warps each;
+ * a warp takes one selected j at a time (the loop bound is warp-uniform, so
+ * the shuffle reduction has all lanes). Each (t, j) belongs to exactly one
+ * warp (indices in a row are distinct): no two threads write one entry. */
+__global__ __launch_bounds__(256) void sparse_decode_grad_kernel(float *gz, const int *idx, const int *cnt,
+                                                                 const float *gY, const float *W, int L,
+                                                                 int d) {
+    extern __shared__ float sg[]; /* (d) this row of g_Y */
+    const int t = blockIdx.x, tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+    for (int n = tid; n < d; n += 256) sg[n] = gY[(size_t)t * d + n];
+    __syncthreads();
+    const int c = cnt[t];
+    const int *ir = idx + (size_t)t * L;
+    for (int s = blockIdx.y * 8 + warp; s < c; s += 8 * gridDim.y) {
+        const int j = ir[s];
+        const float *wr = W + (size_t)j * d;
+        float acc = 0.0f;
+        for (int n = lane; n < d; n += 32) acc = fmaf(sg[n], wr[n], acc);
+        acc = warp_sum(acc);
+        if (lane == 0) gz[(size_t)t * L + j] += acc;
+    }
+}
+
+/* One thread per latent j: column mean over the T rows, Zc = z - mean
+ * (written into zc), diag[j] = sum_t Zc^2 / (T-1). Rows are read in order,
+ * consecutive threads read consecutive j (coalesced). */
+__global__ void colstats_kernel(float *zc, float *diag, const float *z, int T, int L) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= L) return;
+    float s = 0.0f;
+    for (int t = 0; t < T; t++) s += z[(size_t)t * L + j];
+    const float mean = s / T;
+    float q = 0.0f;
+    for (int t = 0; t < T; t++) {
+        float c = z[(size_t)t * L + j] - mean;
+        zc[(size_t)t * L + j] = c;
+        q += c * c;
+    }
+    diag[j] = q / (T - 1);
+}
+
+/* g_Y = 2 (Y - X) / N */
+__global__ void mse_grad_kernel(float *gY, const float *Y, const float *X, long n, float scale) {
+    long stride = (long)gridDim.x * blockDim.x;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) gY[i] = scale * (Y[i] - X[i]);
+}
+
+/* g_pre = [z > 0] * (g_z - c1 * Zc[t,j] * diag[j] + c2) */
+__global__ void gz_finish_kernel(float *gz, const float *z, const float *zc, const float *diag, long n, int L,
+                                 float c1, float c2) {
+    long stride = (long)gridDim.x * blockDim.x;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        int j = (int)(i % L);
+        gz[i] = z[i] > 0.0f ? gz[i] - c1 * zc[i] * diag[j] + c2 : 0.0f;
+    }
+}
+
+/* partial[b] = this block's share of sum f(a, b): MODE 0 (a-b)^2, 1 a, 2 a^2.
+ * Fixed grid (RED_BLOCKS) and a fixed tree: the same sum every run. */
+template <int MODE>
+__global__ __launch_bounds__(256) void reduce_kernel(double *partial, const float *a, const float *b, long n) {
+    __shared__ double sh[256];
+    double s = 0.0;
+    for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < n; i += (long)RED_BLOCKS * 256) {
+        double x = a[i];
+        if (MODE == 0) x -= b[i];
+        s += MODE == 1 ? x : x * x;
+    }
+    sh[threadIdx.x] = s;
+    __syncthreads();
+    for (int o = 128; o > 0; o >>= 1) {
+        if (threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) partial[blockIdx.x] = sh[0];
+}
+
+/* losses (4) = total, mse, sparsity, decor from the partial sums; the first
+ * non-finite total sets *bad = tag (the epoch, 1-based) and it stays set.
+ * acc (4 doubles), if given, gets weight * losses added (per-epoch means
+ * over batches). */
+__global__ void loss_finish_kernel(float *losses, int *bad, int tag, double *acc, double weight,
+                                   const double *partials, double s_mse, double s_sp, double s_f, double dw) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    double p[4] = {0, 0, 0, 0};
+    for (int q = 0; q < 4; q++)
+        for (int b = 0; b < RED_BLOCKS; b++) p[q] += partials[q * RED_BLOCKS + b];
+    double mse = p[0] * s_mse, sp = p[1] * s_sp, decor = dw * (p[2] * s_f - p[3]);
+    double total = mse + sp + decor;
+    losses[0] = (float)total, losses[1] = (float)mse, losses[2] = (float)sp, losses[3] = (float)decor;
+    if (!isfinite(total) && !*bad) *bad = tag;
+    if (acc && !*bad) acc[0] += weight * total, acc[1] += weight * mse, acc[2] += weight * sp, acc[3] += weight * decor;
+}
+
+/* Adam, skipped entirely once *bad is raised (the weights stay those before
+ * the step that went non-finite). */
+__global__ void adam_kernel(float *W, float *m, float *v, const float *g, long n, float b1, float b2,
+                            float eps, float step_size, float bc2_sqrt, const int *bad) {
+    if (*bad) return;
+    long stride = (long)gridDim.x * blockDim.x;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        float gi = g[i];
+        float mi = m[i] + (1.0f - b1) * (gi - m[i]); /* torch: exp_avg.lerp_(grad, 1 - beta1) */
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi, v[i] = vi;
+        W[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    }
+}
+
+/* dst = src unless *bad (the snapshot keeps the last weights with a finite loss). */
+__global__ void copy_unless_bad_kernel(float *dst, const float *src, long n, const int *bad) {
+    if (*bad) return;
+    long stride = (long)gridDim.x * blockDim.x;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) dst[i] = src[i];
+}
+
+/* rows[i] = X[perm[i]], (B, d) gathered for a minibatch */
+__global__ void gather_rows_kernel(float *rows, const float *X, const int *perm, int B, int d) {
+    long n = (long)B * d, stride = (long)gridDim.x * blockDim.x;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+        rows[i] = X[(size_t)perm[i / d] * d + i % d];
+}
+
+static unsigned grid_for(long n) {
+    long b = (n + 255) / 256;
+    return (unsigned)(b > 8192 ? 8192 : (b < 1 ? 1 : b));
+}
+
+/* ----------------------------------------------------------------- host */
+
+void cuda_sae_free(CudaSAE *s) {
+    if (!s) return;
+    void *bufs[] = {s->W, s->m, s->v, s->gW, s->pre, s->z, s->gz, s->val, s->idx, s->cnt, s->thr,
+                    s->Y, s->gY, s->diag, s->K, s->partials, s->losses, s->bad};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cuda_free(bufs[i]);
+    free(s);
+}
+
+void cuda_sae_set_options(CudaSAE *s, int sparse_decoder, CudaMatmulKind kind) {
+    s->sparse = sparse_decoder ? 1 : 0;
+    s->kind = kind;
+}
+
+int cuda_sae_init(CudaSAE **out, const SAE *sae, const SAEParams *p, int max_T) {
+    *out = NULL;
+    CU_REQUIRE(sae && sae->W && sae->d >= 1 && sae->L >= 1 && sae->k >= 1 && sae->k <= sae->L,
+               "the SAE is not initialised (d=%d L=%d k=%d)", sae ? sae->d : 0, sae ? sae->L : 0,
+               sae ? sae->k : 0);
+    CU_REQUIRE(max_T >= 2, "max_T=%d: the covariance needs at least 2 rows", max_T);
+    CU_REQUIRE(p->lr > 0 && p->beta1 >= 0 && p->beta1 < 1 && p->beta2 >= 0 && p->beta2 < 1 && p->eps > 0,
+               "Adam settings out of range (lr %g, betas %g %g, eps %g)", p->lr, p->beta1, p->beta2, p->eps);
+    if (!cuda_available()) return err_set("cuda_sae_init: no CUDA device (use --device cpu)");
+    const size_t d = sae->d, L = sae->L, T = max_T, KT = T < L ? T : L;
+    int dev = 0, optin = 0;
+    CU_TRY(cudaGetDevice(&dev));
+    CU_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    size_t topk_smem = L * sizeof(unsigned), grad_smem = d * sizeof(float);
+    CU_REQUIRE(topk_smem + 4096 <= (size_t)optin, "L=%zu latents: a row does not fit in shared memory (%d B)", L,
+               optin);
+    CU_REQUIRE(grad_smem <= (size_t)optin, "d=%zu: a row does not fit in shared memory (%d B)", d, optin);
+    CU_TRY(cudaFuncSetAttribute(topk_mask_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)topk_smem));
+    CU_TRY(cudaFuncSetAttribute(sparse_decode_grad_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                (int)grad_smem));
+
+    CudaSAE *s = (CudaSAE *)xcalloc(1, sizeof *s);
+    s->d = sae->d, s->L = sae->L, s->k = sae->k, s->max_T = max_T;
+    s->lr = p->lr, s->beta1 = p->beta1, s->beta2 = p->beta2, s->eps = p->eps;
+    s->sw = p->sparsity_weight, s->dw = p->decor_weight;
+    s->sparse = 1, s->kind = CUDA_MATMUL_FP32;
+    s->topk_smem = topk_smem, s->grad_smem = grad_smem;
+#define ALLOC(ptr, bytes)                                                                          \
+    do {                                                                                           \
+        if (cuda_malloc((void **)&(ptr), (bytes)) != 0) goto fail;                                 \
+    } while (0)
+    ALLOC(s->W, L * d * 4);
+    ALLOC(s->m, L * d * 4);
+    ALLOC(s->v, L * d * 4);
+    ALLOC(s->gW, L * d * 4);
+    ALLOC(s->pre, T * L * 4);
+    ALLOC(s->z, T * L * 4);
+    ALLOC(s->gz, T * L * 4);
+    ALLOC(s->val, T * L * 4);
+    ALLOC(s->idx, T * L * 4);
+    ALLOC(s->cnt, T * 4);
+    ALLOC(s->thr, T * 4);
+    ALLOC(s->Y, T * d * 4);
+    ALLOC(s->gY, T * d * 4);
+    ALLOC(s->diag, L * 4);
+    ALLOC(s->K, KT * KT * 4);
+    ALLOC(s->partials, 4 * RED_BLOCKS * sizeof(double));
+    ALLOC(s->losses, 4 * 4);
+    ALLOC(s->bad, 4);
+#undef ALLOC
+    if (cuda_upload(s->W, sae->W, L * d * 4) || cuda_memset(s->m, 0, L * d * 4) ||
+        cuda_memset(s->v, 0, L * d * 4) || cuda_memset(s->bad, 0, 4))
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    err_prefix("cuda_sae_init");
+    cuda_sae_free(s);
+    return -1;
+}
+
+/* Forward to z (and idx/val/cnt): pre = X W^T, then top-k mask. */
+static int sae_encode_dev(CudaSAE *s, const float *d_X, int T) {
+    const int d = s->d, L = s->L;
+    if (cuda_gemm(0, 1, T, L, d, 1.0f, d_X, d, s->W, d, 0.0f, s->pre, L, NULL, s->kind)) return -1;
+    topk_mask_kernel<<<T, TOPK_THREADS, s->topk_smem>>>(s->z, s->thr, s->idx, s->val, s->cnt, s->pre, L, s->k);
+    CU_LAUNCHED();
+    return 0;
+}
+
+static int sae_decode_dev(CudaSAE *s, int T) {
+    const int d = s->d, L = s->L;
+    if (s->sparse) {
+        dim3 grid(T, cu_blocks(d, DEC_COLS));
+        sparse_decode_kernel<<<grid, 256>>>(s->Y, s->idx, s->val, s->cnt, s->W, L, d);
+        CU_LAUNCHED();
+        return 0;
+    }
+    return cuda_gemm(0, 0, T, d, L, 1.0f, s->z, L, s->W, d, 0.0f, s->Y, d, NULL, s->kind);
+}
+
+/* Forward, losses and g_W (in s->gW); losses (4) to d_losses. */
+static int sae_loss_grad_dev(CudaSAE *s, const float *d_X, int T, float *d_losses, int tag, double *d_acc,
+                             double weight) {
+    const int d = s->d, L = s->L;
+    const long N = (long)T * d, M = (long)T * L;
+    const float dw = s->dw, sw = s->sw;
+    if (sae_encode_dev(s, d_X, T) || sae_decode_dev(s, T)) return -1;
+    /* column statistics: Zc into s->pre (X W^T is no longer needed), diag(C) */
+    float *zc = s->pre;
+    colstats_kernel<<<cu_blocks(L, 256), 256>>>(zc, s->diag, s->z, T, L);
+    CU_LAUNCHED();
+    /* g_Y and the MSE */
+    mse_grad_kernel<<<grid_for(N), 256>>>(s->gY, s->Y, d_X, N, 2.0f / (float)N);
+    CU_LAUNCHED();
+    reduce_kernel<0><<<RED_BLOCKS, 256>>>(s->partials, s->Y, d_X, N);
+    CU_LAUNCHED();
+    /* decorrelation: g_z = 4dw/(T-1)^2 K Zc  (T < L: Gram)  or  4dw/(T-1) Zc C  (C = Zc^T Zc/(T-1)) */
+    const float tm1 = (float)(T - 1);
+    double s_f;
+    long nK;
+    if (T < L) {
+        if (cuda_gemm(0, 1, T, T, L, 1.0f, zc, L, zc, L, 0.0f, s->K, T, NULL, s->kind)) return -1;
+        if (cuda_gemm(0, 0, T, L, T, 4.0f * dw / (tm1 * tm1), s->K, T, zc, L, 0.0f, s->gz, L, NULL, s->kind))
+            return -1;
+        s_f = 1.0 / ((double)tm1 * tm1), nK = (long)T * T;
+    } else {
+        if (cuda_gemm(1, 0, L, L, T, 1.0f / tm1, zc, L, zc, L, 0.0f, s->K, L, NULL, s->kind)) return -1;
+        if (cuda_gemm(0, 0, T, L, L, 4.0f * dw / tm1, zc, L, s->K, L, 0.0f, s->gz, L, NULL, s->kind)) return -1;
+        s_f = 1.0, nK = (long)L * L;
+    }
+    /* decoder path: g_z += g_Y W^T (at the selected entries; the rest is masked next) */
+    if (s->sparse) {
+        dim3 grid(T, GRAD_SPLIT);
+        sparse_decode_grad_kernel<<<grid, 256, s->grad_smem>>>(s->gz, s->idx, s->cnt, s->gY, s->W, L, d);
+        CU_LAUNCHED();
+    } else if (cuda_gemm(0, 1, T, L, d, 1.0f, s->gY, d, s->W, d, 1.0f, s->gz, L, NULL, s->kind)) {
+        return -1;
+    }
+    /* sparsity term, the diagonal part of the decorrelation term, and the mask */
+    gz_finish_kernel<<<grid_for(M), 256>>>(s->gz, s->z, zc, s->diag, M, L, 4.0f * dw / tm1, sw / (float)M);
+    CU_LAUNCHED();
+    /* g_W = z^T g_Y + g_pre^T X */
+    if (cuda_gemm(1, 0, L, d, T, 1.0f, s->z, L, s->gY, d, 0.0f, s->gW, d, NULL, s->kind)) return -1;
+    if (cuda_gemm(1, 0, L, d, T, 1.0f, s->gz, L, d_X, d, 1.0f, s->gW, d, NULL, s->kind)) return -1;
+    /* the other loss sums */
+    reduce_kernel<1><<<RED_BLOCKS, 256>>>(s->partials + RED_BLOCKS, s->z, NULL, M);
+    CU_LAUNCHED();
+    reduce_kernel<2><<<RED_BLOCKS, 256>>>(s->partials + 2 * RED_BLOCKS, s->K, NULL, nK);
+    CU_LAUNCHED();
+    reduce_kernel<2><<<RED_BLOCKS, 256>>>(s->partials + 3 * RED_BLOCKS, s->diag, NULL, L);
+    CU_LAUNCHED();
+    loss_finish_kernel<<<1, 32>>>(d_losses ? d_losses : s->losses, s->bad, tag, d_acc, weight, s->partials,
+                                  1.0 / N, (double)sw / M, s_f, dw);
+    CU_LAUNCHED();
+    return 0;
+}
+
+static int check_T(const CudaSAE *s, int T) {
+    if (T < 2 || T > s->max_T)
+        return err_set("%d rows: need 2 <= T <= %d (max_T given to cuda_sae_init)", T, s->max_T);
+    return 0;
+}
+
+int cuda_sae_loss_grad(CudaSAE *s, const float *d_X, int T, float *g_W, float *Z, SAELosses *out) {
+    if (check_T(s, T)) return err_prefix("cuda_sae_loss_grad");
+    if (cuda_memset(s->bad, 0, 4) || sae_loss_grad_dev(s, d_X, T, s->losses, 1, NULL, 0.0)) goto fail;
+    {
+        float l[4];
+        if (cuda_download(l, s->losses, sizeof l)) goto fail;
+        if (out) out->total = l[0], out->mse = l[1], out->sparsity = l[2], out->decor = l[3];
+    }
+    if (g_W && cuda_download(g_W, s->gW, (size_t)s->L * s->d * 4)) goto fail;
+    if (Z && cuda_download(Z, s->z, (size_t)T * s->L * 4)) goto fail;
+    return 0;
+fail:
+    return err_prefix("cuda_sae_loss_grad");
+}
+
+static int adam_dev(CudaSAE *s) {
+    s->step++;
+    const double bc1 = 1.0 - pow((double)s->beta1, (double)s->step);
+    const double bc2 = 1.0 - pow((double)s->beta2, (double)s->step);
+    const long n = (long)s->L * s->d;
+    adam_kernel<<<grid_for(n), 256>>>(s->W, s->m, s->v, s->gW, n, s->beta1, s->beta2, s->eps,
+                                      (float)(s->lr / bc1), (float)sqrt(bc2), s->bad);
+    CU_LAUNCHED();
+    return 0;
+}
+
+int cuda_sae_step(CudaSAE *s, const float *d_X, int T, float *d_losses) {
+    if (check_T(s, T) || sae_loss_grad_dev(s, d_X, T, d_losses, 1, NULL, 0.0) || adam_dev(s))
+        return err_prefix("cuda_sae_step");
+    return 0;
+}
+
+/* The tag of the first non-finite step (0: none; -1 if it cannot be read). */
+static int failed_tag(CudaSAE *s) {
+    int bad = 0;
+    if (cuda_download(&bad, s->bad, sizeof bad) != 0) return -1;
+    return bad;
+}
+
+int cuda_sae_failed(CudaSAE *s) { return failed_tag(s) != 0; }
+
+int cuda_sae_download(const CudaSAE *s, SAE *sae) {
+    if (sae->d != s->d || sae->L != s->L || !sae->W)
+        return err_set("cuda_sae_download: SAE shapes differ (d %d/%d, L %d/%d)", sae->d, s->d, sae->L, s->L);
+    if (cuda_download(sae->W, s->W, (size_t)s->L * s->d * 4)) return err_prefix("cuda_sae_download");
+    return 0;
+}
+
+int cuda_sae_encode(CudaSAE *s, const float *d_X, int T, float *Z, float *Y) {
+    if (T < 1 || T > s->max_T) return err_set("cuda_sae_encode: T=%d: need 1 <= T <= %d", T, s->max_T);
+    if (sae_encode_dev(s, d_X, T) || (Y && sae_decode_dev(s, T))) return err_prefix("cuda_sae_encode");
+    if (Z && cuda_download(Z, s->z, (size_t)T * s->L * 4)) return err_prefix("cuda_sae_encode");
+    if (Y && cuda_download(Y, s->Y, (size_t)T * s->d * 4)) return err_prefix("cuda_sae_encode");
+    return 0;
+}
+
+int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k) {
+    CU_REQUIRE(T >= 0 && L >= 1 && k >= 1 && k <= L, "bad sizes T=%d L=%d k=%d", T, L, k);
+    if (T == 0) return 0;
+    int dev = 0, optin = 0;
+    CU_TRY(cudaGetDevice(&dev));
+    CU_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    size_t smem = (size_t)L * sizeof(unsigned);
+    CU_REQUIRE(smem + 4096 <= (size_t)optin, "L=%d: a row does not fit in shared memory", L);
+    CU_TRY(cudaFuncSetAttribute(topk_mask_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    topk_mask_kernel<<<T, TOPK_THREADS, smem>>>(NULL, d_thresh, NULL, NULL, NULL, d_x, L, k);
+    CU_LAUNCHED();
+    return 0;
+}
+
+/* ------------------------------------------------------------ sae_train */
+
+/* Keep the weights about to be updated (the last ones with a finite loss)
+ * unless a loss already went bad: 2 x L d x 4 bytes per step. */
+static int snapshot(CudaSAE *s, float *d_snap) {
+    const long n = (long)s->L * s->d;
+    copy_unless_bad_kernel<<<grid_for(n), 256>>>(d_snap, s->W, n, s->bad);
+    CU_LAUNCHED();
+    return 0;
+}
+
+int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const SAEParams *p, SAEResult *res) {
+    memset(res, 0, sizeof *res);
+    CU_REQUIRE((X != NULL) != (d_X_in != NULL), "give X (host) or d_X (device), not both");
+    CU_REQUIRE(T >= 2, "%ld tokens: the covariance needs at least 2", T);
+    CU_REQUIRE(p->epochs >= 1, "epochs=%d: need at least 1", p->epochs);
+    CU_REQUIRE(T <= 0x7fffffffL, "%ld tokens: too many for one run", T);
+    const int d = sae->d, L = sae->L, epochs = p->epochs;
+    const int full = p->batch <= 0 || p->batch >= T;
+    const int B = full ? (int)T : p->batch;
+    const long nW = (long)L * d;
+    CudaSAE *s = NULL;
+    float *d_Xown = NULL, *d_rows = NULL, *d_snap = NULL, *d_step = NULL;
+    double *d_acc = NULL;
+    int *d_perm = NULL, *perm = NULL, rc = -1;
+    double *acc_host = NULL;
+    res->losses = (SAELosses *)xcalloc((size_t)epochs, sizeof(SAELosses));
+    res->epochs = epochs;
+    res->T = T;
+    if (X) {
+        if (cuda_malloc((void **)&d_Xown, (size_t)T * d * 4) || cuda_upload(d_Xown, X, (size_t)T * d * 4)) goto done;
+    }
+    {
+        const float *d_X = X ? d_Xown : d_X_in;
+        if (cuda_sae_init(&s, sae, p, B)) goto done;
+        if (cuda_malloc((void **)&d_acc, (size_t)epochs * 4 * sizeof(double)) ||
+            cuda_memset(d_acc, 0, (size_t)epochs * 4 * sizeof(double)) || cuda_malloc((void **)&d_step, 16))
+            goto done;
+        if (cuda_malloc((void **)&d_snap, (size_t)nW * 4) || cuda_copy(d_snap, s->W, (size_t)nW * 4)) goto done;
+        if (!full) {
+            if (cuda_malloc((void **)&d_rows, (size_t)B * d * 4) || cuda_malloc((void **)&d_perm, (size_t)T * 4))
+                goto done;
+            perm = (int *)xmalloc((size_t)T * sizeof(int));
+        }
+        Rng rng;
+        rng_seed(&rng, p->seed);
+        acc_host = (double *)xmalloc((size_t)epochs * 4 * sizeof(double));
+        for (int e = 0; e < epochs; e++) {
+            double *acc_e = d_acc + (size_t)e * 4;
+            if (full) {
+                if (sae_loss_grad_dev(s, d_X, (int)T, d_step, e + 1, acc_e, 1.0) || snapshot(s, d_snap) ||
+                    adam_dev(s))
+                    goto done;
+            } else {
+                for (long i = 0; i < T; i++) perm[i] = (int)i;
+                for (long i = T - 1; i > 0; i--) { /* Fisher-Yates */
+                    long j = (long)(rng_u64(&rng) % (uint64_t)(i + 1));
+                    int tmp = perm[i];
+                    perm[i] = perm[j], perm[j] = tmp;
+                }
+                if (cuda_upload(d_perm, perm, (size_t)T * 4)) goto done; /* once per epoch */
+                for (long b0 = 0; b0 < T; b0 += B) {
+                    int Tb = (int)(T - b0 < B ? T - b0 : B);
+                    if (Tb < 2) break; /* a last batch of one token is skipped, as on the CPU */
+                    gather_rows_kernel<<<grid_for((long)Tb * d), 256>>>(d_rows, d_X, d_perm + b0, Tb, d);
+                    if (cudaGetLastError() != cudaSuccess) {
+                        err_set("gather kernel failed");
+                        goto done;
+                    }
+                    if (sae_loss_grad_dev(s, d_rows, Tb, d_step, e + 1, acc_e, (double)Tb / T) ||
+                        snapshot(s, d_snap) || adam_dev(s))
+                        goto done;
+                }
+            }
+            if (p->on_epoch) {
+                double a[4];
+                if (cuda_download(a, acc_e, sizeof a)) goto done;
+                SAELosses l = {a[0], a[1], a[2], a[3]};
+                if (p->on_epoch(p->ctx, e + 1, epochs, &l, sae)) {
+                    err_prefix("epoch %d", e + 1);
+                    goto done;
+                }
+            }
+        }
+        if (cuda_download(acc_host, d_acc, (size_t)epochs * 4 * sizeof(double))) goto done;
+        const int bad = failed_tag(s); /* 1-based epoch of the first non-finite loss */
+        if (bad < 0) goto done;
+        int done_epochs = epochs;
+        if (bad) {
+            /* no update was made from the bad loss on; the snapshot holds the
+             * weights before the previous update, the last with a finite loss */
+            done_epochs = bad - 1;
+            if (cuda_copy(s->W, d_snap, (size_t)nW * 4)) goto done;
+        }
+        for (int e = 0; e < done_epochs; e++) {
+            double *a = acc_host + (size_t)e * 4;
+            res->losses[e].total = a[0], res->losses[e].mse = a[1], res->losses[e].sparsity = a[2],
+            res->losses[e].decor = a[3];
+        }
+        res->epochs_done = done_epochs;
+        if (cuda_sae_download(s, sae)) goto done;
+        if (p->want_latents) {
+            res->latents = (float *)xmalloc((size_t)T * L * sizeof(float));
+            for (long t0 = 0; t0 < T; t0 += B) {
+                int Tb = (int)(T - t0 < B ? T - t0 : B);
+                if (cuda_sae_encode(s, d_X + (size_t)t0 * d, Tb, res->latents + (size_t)t0 * L, NULL)) goto done;
+            }
+        }
+        if (bad) {
+            err_set("the loss became NaN or Inf in epoch %d: weights set back to the last ones with a finite "
+                    "loss; try a smaller learning rate",
+                    done_epochs + 1);
+            goto done;
+        }
+        rc = 0;
+    }
+done:
+    if (rc != 0) err_prefix("cuda_sae_train");
+    cuda_sae_free(s);
+    cuda_free(d_Xown);
+    cuda_free(d_rows);
+    cuda_free(d_snap);
+    cuda_free(d_step);
+    cuda_free(d_acc);
+    cuda_free(d_perm);
+    free(perm);
+    free(acc_host);
+    return rc;
+}
