@@ -67,9 +67,9 @@ typedef struct {
     int k;                  /* 0 = d/3 (the seed) */
     int epochs;             /* 100 */
     int batch;              /* tokens per step; 0 or >= T = full batch (the seed) */
-    float lr;               /* 1e-4 */
-    float beta1, beta2;     /* 0.9, 0.999 */
-    float eps;              /* 1e-8 */
+    double lr;              /* 1e-4 */
+    double beta1, beta2;    /* 0.9, 0.999 */
+    double eps;             /* 1e-8 */
     float sparsity_weight;  /* 1 */
     float decor_weight;     /* 0.0005 */
     uint64_t seed;          /* initial W and the minibatch shuffle */
@@ -99,7 +99,8 @@ void sae_decode(const SAE *sae, const float *Z, long T, float *Y);
 
 /* One loss-and-gradient evaluation on a batch X (T, d), T >= 2 (the
  * covariance needs two tokens). g_W (L, d) receives dloss/dW (overwritten);
- * Z (T, L), if not NULL, receives ẑ. Returns the losses in *out.
+ * Z (T, L), if not NULL, receives ẑ. Returns the losses in *out (if the
+ * fast path finds a loss that is not finite, g_W is left unwritten).
  * sae_loss_grad_ref: dense, L x L covariance (sae/sae_ref.c).
  * sae_loss_grad:     Gram trick + top-k sparsity (sae/sae_fast.c). */
 void sae_loss_grad_ref(const SAE *sae, const float *X, int T, float sparsity_weight,
@@ -135,10 +136,12 @@ typedef struct {
  * p->seed; a last batch of fewer than 2 tokens is skipped). Working memory is
  * O(batch * (L + d)) plus W and Adam's state, independent of T (except
  * latents, (T, L), when p->want_latents).
- * A loss that becomes NaN or Inf stops training: the weights are restored to
- * those at the start of the failed epoch (the last good ones), res holds the
- * epochs before it, and -1 is returned with a message naming the epoch.
- * res is filled in either case (free it with sae_result_free). */
+ * A loss that becomes NaN or Inf stops training: no update is made from it,
+ * the weights are set back to the last ones whose loss was finite (those
+ * before the previous update), res holds the epochs before the failed one,
+ * and -1 is returned with a message naming the epoch.
+ * sae->W keeps its address. res is filled in either case (free it with
+ * sae_result_free). */
 int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *res);
 void sae_result_free(SAEResult *res);
 
