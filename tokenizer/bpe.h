@@ -122,6 +122,10 @@ typedef struct {
  * message naming the file and what is wrong (missing, truncated,
  * inconsistent); on failure *bpe is left freed (bpe_free is still safe). */
 int bpe_load(BPE *bpe, const char *vocab_path, const char *merges_path);
+/* The same from the two files' contents in memory; the names are only used
+ * in error messages. */
+int bpe_load_buffers(BPE *bpe, const char *vocab_name, const char *vocab, size_t vocab_len,
+                     const char *merges_name, const char *merges, size_t merges_len);
 /* Release everything bpe_load allocated. Safe on a zeroed or freed BPE. */
 void bpe_free(BPE *bpe);
 

@@ -60,13 +60,9 @@ int32_t bpe_token_id(const BPE *b, const char *s, size_t n) {
 }
 
 /* Read the JSON vocabulary {"token": id, ...} into b's token tables. */
-static int load_vocab(BPE *b, const char *path) {
-    char *text;
-    size_t len;
-    if (file_read_all(path, &text, &len) != 0) return -1;
+static int load_vocab(BPE *b, const char *path, const char *text, size_t len) {
     Json root = {0};
     int rc = json_parse(&root, text, len);
-    free(text);
     if (rc != 0) return err_prefix("%s: not a valid vocabulary JSON file (truncated?)", path);
     if (root.type != JSON_OBJECT || root.n == 0) {
         json_free(&root);
@@ -157,10 +153,8 @@ static int32_t merge_part(const BPE *b, const int16_t *alphabet, const char *pat
 
 /* Read merges.txt ("#version: 0.2" then one "A B" pair per line, rank =
  * line order) into b->merge_tab and check it against the vocabulary. */
-static int load_merges(BPE *b, const char *path, const char *vocab_path) {
-    char *text;
-    size_t len;
-    if (file_read_all(path, &text, &len) != 0) return -1;
+static int load_merges(BPE *b, const char *path, const char *text, size_t len,
+                       const char *vocab_path) {
     int16_t alphabet[ALPHABET_END];
     byte_alphabet(alphabet);
     b->merge_cap = 1;
@@ -238,18 +232,33 @@ static int load_merges(BPE *b, const char *path, const char *vocab_path) {
 done:
     free(made);
     free(tmp);
-    free(text);
     return rc;
 }
 
-int bpe_load(BPE *b, const char *vocab_path, const char *merges_path) {
+int bpe_load_buffers(BPE *b, const char *vocab_name, const char *vocab, size_t vocab_len,
+                     const char *merges_name, const char *merges, size_t merges_len) {
     memset(b, 0, sizeof *b);
-    if (load_vocab(b, vocab_path) != 0 || load_merges(b, merges_path, vocab_path) != 0) {
+    if (load_vocab(b, vocab_name, vocab, vocab_len) != 0 ||
+        load_merges(b, merges_name, merges, merges_len, vocab_name) != 0) {
         bpe_free(b);
         return -1;
     }
     b->eot = bpe_token_id(b, "<|endoftext|>", 13);
     return 0;
+}
+
+int bpe_load(BPE *b, const char *vocab_path, const char *merges_path) {
+    char *v = NULL, *m = NULL;
+    size_t nv, nm;
+    memset(b, 0, sizeof *b);
+    if (file_read_all(vocab_path, &v, &nv) != 0 || file_read_all(merges_path, &m, &nm) != 0) {
+        free(v);
+        return err_prefix("GPT-2 tokenizer file");
+    }
+    int rc = bpe_load_buffers(b, vocab_path, v, nv, merges_path, m, nm);
+    free(v);
+    free(m);
+    return rc;
 }
 
 void bpe_free(BPE *b) {

