@@ -53,7 +53,8 @@ static int write_cfg(const char *path, const SAE *sae, const SAEParams *p, const
     int layer = hook_layer(hook);
     if (layer >= 0) fprintf(f, ",\n  \"hook_layer\": %d", layer);
     fprintf(f, ",\n  \"hook_head_index\": null");
-    fprintf(f, ",\n  \"sparsity_weight\": %.9g,\n  \"decor_weight\": %.9g", p->sparsity_weight, p->decor_weight);
+    /* the weights are floats: 7 digits print them as given (0.0005, not 0.000500000024) */
+    fprintf(f, ",\n  \"sparsity_weight\": %.7g,\n  \"decor_weight\": %.7g", p->sparsity_weight, p->decor_weight);
     fprintf(f, ",\n  \"lr\": %.9g,\n  \"adam_betas\": [%.9g, %.9g],\n  \"adam_eps\": %.9g", p->lr, p->beta1, p->beta2, p->eps);
     fprintf(f, ",\n  \"epochs\": %d,\n  \"batch\": %d,\n  \"seed\": %llu\n}\n", p->epochs, p->batch,
             (unsigned long long)p->seed);
