@@ -158,8 +158,8 @@ int tar_find(const char *name, const uint8_t *tar, size_t n, const char *member,
 int tgz_read_member(const char *path, const char *member, size_t max_bytes, char **out, size_t *len) {
     gzFile gz = gzopen(path, "rb");
     if (!gz) return err_set("%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
-    size_t cap = 1 << 20, n = 0;
-    uint8_t *buf = xmalloc(cap);
+    size_t cap = max_bytes < (1u << 20) ? max_bytes : (1u << 20), n = 0;
+    uint8_t *buf = xmalloc(cap ? cap : 1);
     for (;;) {
         if (n == cap) {
             if (cap >= max_bytes) {
