@@ -1,8 +1,178 @@
-/* cli/cmd_tokenize.c - ./run tokenize (not written yet). */
+/*
+ * cli/cmd_tokenize.c - ./run tokenize: text to GPT-2 token ids and back.
+ *
+ *   ./run tokenize FILE            ids separated by spaces, one line
+ *   ./run tokenize --show FILE     one token a line: index, id, visible text
+ *   ./run tokenize --decode [FILE] ids (any white space between) back to text
+ */
 #include "cli/cli.h"
+#include "core/util.h"
+#include "tokenizer/bpe.h"
+#include "weights/fetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ./run tokenize [OPTIONS] FILE     (FILE '-' or none: standard input)\n"
+            "\n"
+            "Tokenise a UTF-8 text with GPT-2's byte-level BPE and print the ids separated\n"
+            "by spaces (the same ids as OpenAI's GPT-2 encoding, tiktoken's r50k_base).\n"
+            "\n"
+            "  --show            one token a line: index, id and the token's text with\n"
+            "                    invisible characters made visible (space as U+2423,\n"
+            "                    \\n \\t \\r, \\xNN for a byte that is part of a character,\n"
+            "                    <U+00A0> for other white space and format characters)\n"
+            "  --decode          read ids (separated by white space) and print the text\n"
+            "  --count           print only the number of tokens\n"
+            "  --special         \"<|endoftext|>\" in the text is the special token 50256\n"
+            "                    (default: it is ordinary text, \"<|\" \"endoftext\" \"|>\")\n"
+            "  --bytewise        text that is not valid UTF-8: encode each byte of a\n"
+            "                    malformed sequence as a symbol of its own instead of\n"
+            "                    stopping with an error (decoding gives the bytes back)\n"
+            "  --vocab PATH      vocab.json or encoder.json   (default: the files in\n"
+            "  --merges PATH     merges.txt or vocab.bpe       $GPT2SAE_TOKENIZER_DIR, else\n"
+            "                                                  those ./run fetch downloads)\n");
+}
+
+/* The tokenizer files: --vocab and --merges, else fetch_tokenizer() (which
+ * looks at $GPT2SAE_TOKENIZER_DIR, then its cache, then downloads). */
+static int tokenizer_paths(const char *vocab, const char *merges, char **v, char **m) {
+    if (vocab || merges) {
+        if (!vocab || !merges) return err_set("tokenize: give both --vocab and --merges (or neither)");
+        *v = xstrdup(vocab);
+        *m = xstrdup(merges);
+        return 0;
+    }
+    return fetch_tokenizer(v, m);
+}
+
+/* Read all of FILE ("-" = standard input). */
+static int read_input(const char *path, char **buf, size_t *len) {
+    if (strcmp(path, "-") != 0) return file_read_all(path, buf, len);
+    size_t cap = 1 << 16, n = 0;
+    char *b = xmalloc(cap + 1);
+    for (size_t got; (got = fread(b + n, 1, cap - n, stdin)) > 0;) {
+        n += got;
+        if (n == cap) b = xrealloc(b, (cap *= 2) + 1);
+    }
+    if (ferror(stdin)) {
+        free(b);
+        return err_set("standard input: read error");
+    }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+/* Parse white-space separated ids from text into ids; errors name path and position. */
+static int parse_ids(const char *path, const char *text, size_t len, BpeIds *ids) {
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r'))
+            i++;
+        if (i == len) break;
+        size_t start = i;
+        long v = 0;
+        while (i < len && text[i] >= '0' && text[i] <= '9' && v <= 1000000) v = v * 10 + (text[i++] - '0');
+        int sep = i == len || text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r';
+        if (i == start || !sep || v > 1000000) {
+            size_t e = start;
+            while (e < len && e - start < 20 && text[e] != ' ' && text[e] != '\n' && text[e] != '\t' &&
+                   text[e] != '\r')
+                e++;
+            return err_set("%s: byte offset %zu: expected a token id (a number), got \"%.*s\"", path,
+                           start, (int)(e - start), text + start);
+        }
+        bpe_ids_push(ids, (int32_t)v);
+    }
+    return 0;
+}
 
 int cmd_tokenize(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_error(1, "'tokenize' is not implemented yet");
+    const char *vocab = NULL, *merges = NULL, *path = NULL, *val;
+    int show = 0, decode = 0, count = 0, flags = 0;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--show") == 0) show = 1;
+        else if (strcmp(argv[i], "--decode") == 0) decode = 1;
+        else if (strcmp(argv[i], "--count") == 0) count = 1;
+        else if (strcmp(argv[i], "--special") == 0) flags |= BPE_ALLOW_SPECIAL;
+        else if (strcmp(argv[i], "--bytewise") == 0) flags |= BPE_BYTEWISE;
+        else if ((r = cli_opt(argc, argv, &i, "--vocab", &val)) != 0) {
+            if (r < 0) return 2;
+            vocab = val;
+        } else if ((r = cli_opt(argc, argv, &i, "--merges", &val)) != 0) {
+            if (r < 0) return 2;
+            merges = val;
+        } else if (argv[i][0] == '-' && argv[i][1] != 0) {
+            usage(stderr);
+            return cli_error(2, "tokenize: unknown option '%s'", argv[i]);
+        } else if (path) {
+            return cli_error(2, "tokenize: one FILE at a time ('%s' and '%s')", path, argv[i]);
+        } else
+            path = argv[i];
+    }
+    if (show + decode + count > 1) return cli_error(2, "tokenize: --show, --decode and --count exclude each other");
+    if (!path) path = "-";
+    const char *name = strcmp(path, "-") == 0 ? "standard input" : path;
+
+    char *vp, *mp;
+    BPE bpe;
+    if (tokenizer_paths(vocab, merges, &vp, &mp) != 0) return cli_fail();
+    int rc = bpe_load(&bpe, vp, mp);
+    free(vp);
+    free(mp);
+    if (rc != 0) return cli_fail();
+
+    char *text = NULL;
+    size_t len = 0;
+    BpeIds ids = {0};
+    int status = 1;
+    if (read_input(path, &text, &len) != 0) goto fail;
+    if (decode) {
+        char *out;
+        size_t n;
+        if (parse_ids(name, text, len, &ids) != 0) goto fail;
+        if (bpe_decode(&bpe, ids.ids, ids.n, &out, &n) != 0) {
+            err_prefix("%s", name);
+            goto fail;
+        }
+        fwrite(out, 1, n, stdout);
+        free(out);
+    } else {
+        if (bpe_encode(&bpe, text, len, flags, &ids) != 0) {
+            err_prefix("%s", name);
+            goto fail;
+        }
+        if (count) {
+            printf("%zu\n", ids.n);
+        } else if (show) {
+            char vis[1024];
+            for (size_t t = 0; t < ids.n; t++) {
+                bpe_token_visible(&bpe, ids.ids[t], vis, sizeof vis);
+                printf("%6zu %6d  %s\n", t, ids.ids[t], vis);
+            }
+        } else {
+            for (size_t t = 0; t < ids.n; t++) printf(t ? " %d" : "%d", ids.ids[t]);
+            printf("\n");
+        }
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        err_set("standard output: write error");
+        goto fail;
+    }
+    status = 0;
+fail:
+    if (status) cli_fail();
+    free(text);
+    bpe_ids_free(&ids);
+    bpe_free(&bpe);
+    return status;
 }

