@@ -39,6 +39,7 @@
 #include "weights/fetch.h"
 #include "weights/npy.h"
 #include "core/pool.h"
+#include "cuda/cuda.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -436,6 +437,26 @@ static void json_num(FILE *f, double v) {
     else fprintf(f, "null");
 }
 
+/* Capture on the GPU: X (T, d) on the host and *d_X (T, d) on the device
+ * (allocated here; the caller cuda_free's it). */
+static int capture_cuda(const GPT2Model *m, const BpeIds *ids, const InputText *in, int n_in, int layer,
+                        GPT2Site site, int d, float *X, float **d_X) {
+    CudaGPT2 *g = NULL;
+    long T = (long)ids->n;
+    if (cuda_malloc((void **)d_X, sizeof(float) * (size_t)T * d) != 0) return -1;
+    if (cuda_gpt2_init(&g, m, m->cfg.n_ctx) != 0) return -1;
+    for (int i = 0; i < n_in; i++) {
+        size_t off = (size_t)in[i].t0 * d;
+        if (cuda_gpt2_capture(g, ids->ids + in[i].t0, in[i].T, layer, site, X + off, *d_X + off) != 0) {
+            err_prefix("%s", in[i].path);
+            cuda_gpt2_free(g);
+            return -1;
+        }
+    }
+    cuda_gpt2_free(g);
+    return 0;
+}
+
 static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     Progress pr = {.tty = isatty(2), .quiet = o->quiet, .t0 = time_now()};
     double t_stage[8] = {0};
@@ -450,7 +471,7 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     memset(&m, 0, sizeof m);
     GPT2Forward fw;
     memset(&fw, 0, sizeof fw);
-    float *X = NULL, *losses = NULL;
+    float *X = NULL, *losses = NULL, *d_X = NULL;
     SAE sae;
     memset(&sae, 0, sizeof sae);
     SAEResult res;
@@ -543,18 +564,34 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     int d = gpt2_site_width(&m.cfg, site);
     t_stage[1] = time_now() - pr.t0;
 
-    /* 5. capture: every text on its own (windows of n_ctx inside gpt2_capture) */
-    char stage[128];
-    snprintf(stage, sizeof stage, "running GPT-2 to layer %d %s: %ld tokens x %d", layer, gpt2_site_name(site), T, d);
+    /* 5. capture: every text on its own (windows of n_ctx inside the capture).
+     * On the GPU the activation also stays there (d_X) for the training. */
+    int use_cuda = !strcmp(o->device, "cuda") || (!strcmp(o->device, "auto") && cuda_available());
+    if (!strcmp(o->device, "cuda") && !cuda_available()) {
+        char why[256];
+        cuda_describe(why, sizeof why);
+        err_set("--device cuda: no usable GPU (%s); use --device cpu or auto", why);
+        goto fail;
+    }
+    char stage[160];
+    snprintf(stage, sizeof stage, "running GPT-2 to layer %d %s: %ld tokens x %d (%s)", layer, gpt2_site_name(site),
+             T, d, use_cuda ? "cuda" : "cpu");
     stage_begin(&pr, stage);
-    gpt2_forward_init(&fw, &m);
     X = xmalloc(sizeof(float) * (size_t)T * d);
-    for (int i = 0; i < n_paths; i++) {
-        if (gpt2_capture(&fw, ids.ids + in[i].t0, in[i].T, layer, site, X + (size_t)in[i].t0 * d) != 0) {
-            err_prefix("%s", in[i].path);
-            goto fail;
+    if (use_cuda && capture_cuda(&m, &ids, in, n_paths, layer, site, d, X, &d_X) != 0) {
+        if (!strcmp(o->device, "cuda")) goto fail;
+        fprintf(stderr, "gpt2sae: note: the GPU failed (%s); going on with the CPU\n", err_get());
+        use_cuda = 0;
+    }
+    if (!use_cuda) {
+        gpt2_forward_init(&fw, &m);
+        for (int i = 0; i < n_paths; i++) {
+            if (gpt2_capture(&fw, ids.ids + in[i].t0, in[i].T, layer, site, X + (size_t)in[i].t0 * d) != 0) {
+                err_prefix("%s", in[i].path);
+                goto fail;
+            }
+            if (n_paths > 1) progress_bar(&pr, "capture", i + 1, n_paths, NULL);
         }
-        if (n_paths > 1) progress_bar(&pr, "capture", i + 1, n_paths, NULL);
     }
     t_stage[2] = time_now() - pr.t0;
 
@@ -583,9 +620,13 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     snprintf(stage, sizeof stage, "training the SAE: %d latents, k %d, %d epochs, %s", sae.L, sae.k, p.epochs,
              p.batch ? "minibatches" : "full batch");
     stage_begin(&pr, stage);
-    if (strcmp(o->device, "cuda") == 0 && !o->quiet)
-        fprintf(stderr, "gpt2sae: note: --device cuda: the pipeline runs on the CPU in this build\n");
-    if (sae_train(&sae, X, T, &p, &res) != 0 || !res.latents) goto fail;
+    if (use_cuda) {
+        if (cuda_sae_train(&sae, X, d_X, T, &p, &res) != 0 || !res.latents) goto fail;
+    } else {
+        if (sae_train(&sae, X, T, &p, &res) != 0 || !res.latents) goto fail;
+    }
+    cuda_free(d_X);
+    d_X = NULL;
     int L = sae.L, E = res.epochs_done;
     losses = xmalloc(sizeof(float) * 3 * (E ? E : 1));
     for (int e = 0; e < E; e++) {
@@ -844,6 +885,7 @@ cleanup:
     sae_free(&sae);
     free(losses);
     free(X);
+    cuda_free(d_X);
     gpt2_forward_free(&fw);
     gpt2_model_free(&m);
     bpe_ids_free(&ids);
@@ -889,7 +931,8 @@ static void usage(FILE *f) {
         "  --latents LIST       latents to draw text heatmaps for, comma-separated\n"
         "                       (default: the seed's picks, sortByActivity[30], sortByGeoscore[9])\n"
         "  --top N              rows in each table of top latents (default 5)\n"
-        "  --device D           cpu, cuda or auto (default auto: cuda when built and present)\n"
+        "  --device D           cpu, cuda or auto (default auto: the GPU when this build has\n"
+        "                       CUDA and one is present, else (or if it fails) the CPU)\n"
         "  --threads N          CPU threads (default: all cores)\n"
         "  --quiet              no progress output, only errors\n"
         "  -h, --help           this text\n"
