@@ -18,16 +18,22 @@ void encoder_forward(float *out, const int32_t *ids, const float *wte, const flo
 void layernorm_forward(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps) {
     for (int t = 0; t < T; t++) {
         const float *x = inp + (long)t * C;
-        /* mean, then the variance around it (two passes: numerically sound) */
+        /* mean, then the variance around it, in two passes. The second pass
+         * also sums the deviations, which corrects the mean for the rounding
+         * of the first sum (the "corrected two-pass" algorithm): a row of
+         * values near 100 keeps its digits, unlike E[x^2] - E[x]^2. */
         float mean = 0.0f;
         for (int i = 0; i < C; i++) mean += x[i];
         mean /= C;
-        float var = 0.0f;
+        float s1 = 0.0f, s2 = 0.0f;
         for (int i = 0; i < C; i++) {
             float d = x[i] - mean;
-            var += d * d;
+            s1 += d;
+            s2 += d * d;
         }
-        var /= C; /* biased variance, as torch.nn.LayerNorm */
+        float var = s2 / C - (s1 / C) * (s1 / C); /* biased variance, as torch.nn.LayerNorm */
+        mean += s1 / C;
+        if (var < 0.0f) var = 0.0f; /* rounding, for a constant row */
         float rstd = 1.0f / sqrtf(var + eps);
         float *o = out + (long)t * C;
         for (int i = 0; i < C; i++) o[i] = (x[i] - mean) * rstd * w[i] + b[i];

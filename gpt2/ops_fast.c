@@ -61,15 +61,20 @@ static void ln_rows(void *ctx, int t0, int t1) {
         mean = _mm512_reduce_add_ps(s);
         for (; i < C; i++) mean += x[i];
         mean /= C;
-        __m512 vm = _mm512_set1_ps(mean), s2 = _mm512_setzero_ps();
+        __m512 vm = _mm512_set1_ps(mean), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps();
         for (i = 0; i + 16 <= C; i += 16) {
             __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), vm);
+            s1 = _mm512_add_ps(s1, d);
             s2 = _mm512_fmadd_ps(d, d, s2);
         }
+        float d1 = _mm512_reduce_add_ps(s1);
         var = _mm512_reduce_add_ps(s2);
-        for (; i < C; i++) var += (x[i] - mean) * (x[i] - mean);
-        var /= C;
+        for (; i < C; i++) d1 += x[i] - mean, var += (x[i] - mean) * (x[i] - mean);
+        var = var / C - (d1 / C) * (d1 / C); /* corrected two-pass, as the reference */
+        mean += d1 / C;
+        if (var < 0.0f) var = 0.0f;
         float rstd = 1.0f / sqrtf(var + a->eps);
+        vm = _mm512_set1_ps(mean);
         __m512 vr = _mm512_set1_ps(rstd);
         for (i = 0; i + 16 <= C; i += 16) {
             __m512 n = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm), vr);
@@ -79,8 +84,11 @@ static void ln_rows(void *ctx, int t0, int t1) {
 #else
         for (i = 0; i < C; i++) mean += x[i];
         mean /= C;
-        for (i = 0; i < C; i++) var += (x[i] - mean) * (x[i] - mean);
-        var /= C;
+        float d1 = 0.0f;
+        for (i = 0; i < C; i++) d1 += x[i] - mean, var += (x[i] - mean) * (x[i] - mean);
+        var = var / C - (d1 / C) * (d1 / C);
+        mean += d1 / C;
+        if (var < 0.0f) var = 0.0f;
         float rstd = 1.0f / sqrtf(var + a->eps);
         for (i = 0; i < C; i++) o[i] = (x[i] - mean) * rstd * a->w[i] + a->b[i];
 #endif
