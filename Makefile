@@ -47,6 +47,7 @@ ifeq ($(CUDA),1)
   CUDA_DEF  := -DGS_CUDA=1
   CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++ -ldl -lrt
   BENCH_CUDA_LIBS := -lcublas
+  BENCH_CUDA_INC  := -I$(CUDA_HOME)/include
   BUILT_MSG := CPU + CUDA (nvcc: $(NVCC))
 else
   CU_OBJS   := $(CU_NONE:%.c=$(BUILD)/%.o)
@@ -90,7 +91,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) tests/test.h
 # benchmarks may also link cuBLAS (the baseline the CUDA matmul is timed against)
 $(BUILD)/bench/%: bench/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB_OBJS) $(LDLIBS) $(CUDA_LIBS) $(BENCH_CUDA_LIBS)
+	$(CC) $(CFLAGS) $(BENCH_CUDA_INC) $(LDSAN) -o $@ $< $(LIB_OBJS) $(LDLIBS) $(CUDA_LIBS) $(BENCH_CUDA_LIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

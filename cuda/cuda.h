@@ -67,6 +67,12 @@ int cuda_fill_uniform(float *d_x, size_t n, unsigned long long seed, float scale
  * starts cold (benchmarks time with the L2 flushed between runs). */
 int cuda_flush_l2(void);
 
+/* Benchmark knobs (tests and the engine leave them alone): threads per block
+ * of the element-wise kernels (encoder, gelu, residual; 0 = 256, else a
+ * multiple of 32 up to 1024) and the FP32 matmul's tile (0 = chosen by size,
+ * 64 or 128). Returns 0, or -1 for a value out of range. */
+int cuda_tune(int block_size, int matmul_tile);
+
 /* ------------------------------------------------------ forward-pass ops */
 /* llm.c's decomposition, outputs first, then inputs, then sizes. All are
  * (T, ...) row-major, batch 1. Each has a CPU reference in gpt2/ (or
@@ -129,6 +135,10 @@ void cuda_gpt2_set_matmul(CudaGPT2 *g, CudaMatmulKind kind);
  * logits (T, V) host may be NULL, and then the pass stops after the captured
  * block (gpt2_forward's early stop). Ids are checked against V here. */
 int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *ids, int T, const CudaCapture *cap, float *logits);
+/* The same pass with logits that stay on the device: returns d_logits (T, V)
+ * (borrowed, valid until the next forward or cuda_gpt2_free), or NULL with
+ * err_set(). (What the benchmarks time: no copy of (T, V) back.) */
+const float *cuda_gpt2_forward_device(CudaGPT2 *g, const int32_t *ids, int T);
 /* gpt2_capture's contract on the GPU: any T, in consecutive non-overlapping
  * windows of n_ctx tokens (needs max_T == n_ctx when T > max_T), each window
  * starting at position 0; rows of out / d_out (T, width) follow the input. */
@@ -177,8 +187,7 @@ void cuda_sae_free(CudaSAE *s);
 /* sae_train's contract on the GPU (sae/sae.h): X (T, d) on the host, or
  * already on the device as d_X (then X is NULL: a capture stays there).
  * Full batch when p->batch is 0 or >= T (the seed; one step per epoch),
- * else shuffled batches (Fisher-Yates with Rng seeded by p->seed: the order
- * differs from the CPU trainer's). Losses stay on the device and come back
+ * else shuffled batches (the CPU trainer's shuffle: the same batches). Losses stay on the device and come back
  * once at the end; with p->on_epoch set, 4 floats come back per epoch to call
  * it, and the SAE it is handed holds the starting weights until the end (W is
  * copied back once). A non-finite loss stops training as on the CPU (W set

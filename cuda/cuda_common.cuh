@@ -48,6 +48,10 @@ extern "C" {
         }                                                                                   \
     } while (0)
 
+/* cuda_tune's settings (cuda_core.cu) */
+extern int cu_block_size;  /* element-wise kernels: threads per block */
+extern int cu_matmul_tile; /* 0 auto, 64, 128 */
+
 static inline unsigned cu_blocks(long n, int per_block) {
     return (unsigned)((n + per_block - 1) / per_block);
 }

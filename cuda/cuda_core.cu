@@ -41,8 +41,9 @@ int cuda_malloc(void **d_p, size_t bytes) {
     cudaError_t e = cudaMalloc(d_p, bytes ? bytes : 4);
     if (e != cudaSuccess) {
         *d_p = NULL;
-        return err_set("cuda_malloc: %zu bytes: %s (free some GPU memory or use a smaller size)",
-                       bytes, cudaGetErrorString(e));
+        (void)cudaGetLastError();
+        return err_set("cuda_malloc: %zu bytes: %s%s", bytes, cudaGetErrorString(e),
+                       e == cudaErrorMemoryAllocation ? " (free some GPU memory or use smaller sizes)" : "");
     }
     return 0;
 }
@@ -116,5 +117,18 @@ int cuda_flush_l2(void) {
     }
     /* memset writes every line, evicting whatever the timed kernel would reuse */
     CU_TRY(cudaMemsetAsync(flush_buf, (int)(flush_bytes & 0xff), flush_bytes));
+    return 0;
+}
+
+int cu_block_size = 256;
+int cu_matmul_tile = 0;
+
+int cuda_tune(int block_size, int matmul_tile) {
+    if (block_size != 0 && (block_size < 32 || block_size > 1024 || block_size % 32 != 0))
+        return err_set("cuda_tune: block size %d: use 0 or a multiple of 32 in [32, 1024]", block_size);
+    if (matmul_tile != 0 && matmul_tile != 64 && matmul_tile != 128)
+        return err_set("cuda_tune: matmul tile %d: use 0, 64 or 128", matmul_tile);
+    cu_block_size = block_size ? block_size : 256;
+    cu_matmul_tile = matmul_tile;
     return 0;
 }

@@ -38,7 +38,6 @@ struct CudaGPT2 {
     float *fch_gelu;        /* (T, 4C) mlp_post */
     float *mlp_out;         /* (T, C) */
     float *logits;          /* (max_T, V), allocated on first use */
-    int logits_T;
 };
 
 static int site_width(GPT2Site site, int C) {
@@ -147,7 +146,10 @@ static int hook(CudaGPT2 *g, const CudaCapture *cap, int layer, GPT2Site site, c
     return 0;
 }
 
-int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *tokens, int T, const CudaCapture *cap, float *logits) {
+/* The pass; want_logits computes logits (T, V) into g->logits, and logits
+ * (host) receives a copy when not NULL. */
+static int forward_impl(CudaGPT2 *g, const int32_t *tokens, int T, const CudaCapture *cap, int want_logits,
+                        float *logits) {
     const int C = g->cfg.n_embd, NH = g->cfg.n_head, V = g->cfg.vocab_size, NL = g->cfg.n_layer;
     const float eps = g->cfg.ln_eps > 0 ? g->cfg.ln_eps : 1e-5f;
     const CudaMatmulKind K = g->kind;
@@ -163,7 +165,7 @@ int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *tokens, int T, const CudaCaptu
                    (int)cap->site);
     }
     const float *captured = NULL;
-    const int last = logits ? NL - 1 : (cap ? cap->layer : NL - 1);
+    const int last = want_logits ? NL - 1 : (cap ? cap->layer : NL - 1);
 
 #define TRY(x)                                                                                      \
     do {                                                                                            \
@@ -196,17 +198,24 @@ int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *tokens, int T, const CudaCaptu
         TRY(hook(g, cap, l, GPT2_RESID_POST, g->x, T, &captured));
     }
     if (cap && !captured) return err_set("cuda_gpt2_forward: capture site never reached (a bug)");
-    if (logits) {
+    if (want_logits) {
         if (!g->logits) TRY(cuda_malloc((void **)&g->logits, (size_t)g->max_T * V * sizeof(float)));
         /* final LayerNorm, then logits (T, V) = ln (T, C) @ lm_head (V, C)^T */
         TRY(cuda_layernorm_forward(g->ln, NULL, NULL, g->x, g->lnfw, g->lnfb, T, C, eps));
         TRY(cuda_gemm(0, 1, T, V, C, 1.0f, g->ln, C, g->lm_head, C, 0.0f, g->logits, V, NULL, K));
-        TRY(cuda_download(logits, g->logits, (size_t)T * V * sizeof(float)));
-        g->logits_T = T;
+        if (logits) TRY(cuda_download(logits, g->logits, (size_t)T * V * sizeof(float)));
     }
     TRY(cuda_sync());
 #undef TRY
     return 0;
+}
+
+int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *ids, int T, const CudaCapture *cap, float *logits) {
+    return forward_impl(g, ids, T, cap, logits != NULL, logits);
+}
+
+const float *cuda_gpt2_forward_device(CudaGPT2 *g, const int32_t *ids, int T) {
+    return forward_impl(g, ids, T, NULL, 1, NULL) == 0 ? g->logits : NULL;
 }
 
 int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,

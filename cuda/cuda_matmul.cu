@@ -227,7 +227,7 @@ static void launch(int M, int N, int K, float alpha, const float *A, int lda, co
         return;
     }
     long big = (long)cu_blocks(N, 128) * cu_blocks(M, 128);
-    if (big >= num_sms()) {
+    if (cu_matmul_tile == 128 || (cu_matmul_tile == 0 && big >= num_sms())) {
         dim3 grid(cu_blocks(N, 128), cu_blocks(M, 128));
         gemm_simt<128, 128, TA, TB><<<grid, 256>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
     } else {

@@ -41,6 +41,10 @@ int cuda_fill_uniform(float *d_x, size_t n, unsigned long long seed, float scale
     return NONE("cuda_fill_uniform");
 }
 int cuda_flush_l2(void) { return NONE("cuda_flush_l2"); }
+int cuda_tune(int block_size, int matmul_tile) {
+    (void)block_size, (void)matmul_tile;
+    return NONE("cuda_tune");
+}
 
 int cuda_encoder_forward(float *d_out, const int32_t *d_ids, const float *d_wte, const float *d_wpe, int T, int C,
                          int V) {
@@ -86,6 +90,11 @@ void cuda_gpt2_set_matmul(CudaGPT2 *g, CudaMatmulKind kind) { (void)g, (void)kin
 int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *ids, int T, const CudaCapture *cap, float *logits) {
     (void)g, (void)ids, (void)T, (void)cap, (void)logits;
     return NONE("cuda_gpt2_forward");
+}
+const float *cuda_gpt2_forward_device(CudaGPT2 *g, const int32_t *ids, int T) {
+    (void)g, (void)ids, (void)T;
+    NONE("cuda_gpt2_forward_device");
+    return NULL;
 }
 int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
                       float *d_out) {

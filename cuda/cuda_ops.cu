@@ -39,9 +39,9 @@ int cuda_encoder_forward(float *d_out, const int32_t *d_tokens, const float *d_w
     CU_REQUIRE(T >= 0 && C > 0 && V > 0, "bad sizes T=%d C=%d V=%d", T, C, V);
     if (T == 0) return 0;
     long n = (long)T * C;
-    unsigned blocks = cu_blocks(n, 256);
+    unsigned blocks = cu_blocks(n, cu_block_size);
     if (blocks > 65536) blocks = 65536;
-    encoder_kernel<<<blocks, 256>>>(d_out, d_tokens, d_wte, d_wpe, T, C, V);
+    encoder_kernel<<<blocks, cu_block_size>>>(d_out, d_tokens, d_wte, d_wpe, T, C, V);
     CU_LAUNCHED();
     return 0;
 }
@@ -190,9 +190,9 @@ __global__ void gelu_kernel(float *out, const float *inp, long N) {
 int cuda_gelu_forward(float *d_out, const float *d_inp, long N) {
     CU_REQUIRE(N >= 0, "bad size N=%ld", N);
     if (N == 0) return 0;
-    unsigned blocks = cu_blocks(N, 256);
+    unsigned blocks = cu_blocks(N, cu_block_size);
     if (blocks > 65536) blocks = 65536;
-    gelu_kernel<<<blocks, 256>>>(d_out, d_inp, N);
+    gelu_kernel<<<blocks, cu_block_size>>>(d_out, d_inp, N);
     CU_LAUNCHED();
     return 0;
 }
@@ -205,9 +205,9 @@ __global__ void residual_kernel(float *out, const float *a, const float *b, long
 int cuda_residual_forward(float *d_out, const float *d_a, const float *d_b, long N) {
     CU_REQUIRE(N >= 0, "bad size N=%ld", N);
     if (N == 0) return 0;
-    unsigned blocks = cu_blocks(N, 256);
+    unsigned blocks = cu_blocks(N, cu_block_size);
     if (blocks > 65536) blocks = 65536;
-    residual_kernel<<<blocks, 256>>>(d_out, d_a, d_b, N);
+    residual_kernel<<<blocks, cu_block_size>>>(d_out, d_a, d_b, N);
     CU_LAUNCHED();
     return 0;
 }

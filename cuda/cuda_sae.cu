@@ -26,8 +26,8 @@
  *   g_pre = g_z * [z > 0]                        (the mask and the ReLU: z > 0
  *                                                 exactly where both pass)
  *   g_W = z^T g_Y  +  g_pre^T X                  (decoder + encoder, tied weights)
- * Adam as torch: m += (1-b1)(g-m); v = b2 v + (1-b2) g^2;
- *   W -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+ * Adam as torch (and sae_adam_step): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *   W -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps), scalars formed in double.
  * Loss sums are reduced in double, in a fixed order (deterministic).
  */
 #include "cuda/cuda_common.cuh"
@@ -44,7 +44,8 @@
 
 struct CudaSAE {
     int d, L, k, max_T;
-    float lr, beta1, beta2, eps, sw, dw;
+    double lr, beta1, beta2, eps; /* as SAEParams holds them */
+    float sw, dw;
     int sparse;
     CudaMatmulKind kind;
     long step;
@@ -294,16 +295,16 @@ __global__ void loss_finish_kernel(float *losses, int *bad, int tag, double *acc
 
 /* Adam, skipped entirely once *bad is raised (the weights stay those before
  * the step that went non-finite). */
-__global__ void adam_kernel(float *W, float *m, float *v, const float *g, long n, float b1, float b2,
-                            float eps, float step_size, float bc2_sqrt, const int *bad) {
+__global__ void adam_kernel(float *W, float *m, float *v, const float *g, long n, float b1, float b2, float c1,
+                            float c2, float eps, float step_size, float bc2_sqrt, const int *bad) {
     if (*bad) return;
     long stride = (long)gridDim.x * blockDim.x;
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
         float gi = g[i];
-        float mi = m[i] + (1.0f - b1) * (gi - m[i]); /* torch: exp_avg.lerp_(grad, 1 - beta1) */
-        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        float mi = m[i] * b1 + gi * c1;
+        float vi = v[i] * b2 + gi * gi * c2;
         m[i] = mi, v[i] = vi;
-        W[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+        W[i] = W[i] - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
     }
 }
 
@@ -505,7 +506,8 @@ static int adam_dev(CudaSAE *s) {
     const double bc1 = 1.0 - pow((double)s->beta1, (double)s->step);
     const double bc2 = 1.0 - pow((double)s->beta2, (double)s->step);
     const long n = (long)s->L * s->d;
-    adam_kernel<<<grid_for(n), 256>>>(s->W, s->m, s->v, s->gW, n, s->beta1, s->beta2, s->eps,
+    adam_kernel<<<grid_for(n), 256>>>(s->W, s->m, s->v, s->gW, n, (float)s->beta1, (float)s->beta2,
+                                      (float)(1.0 - s->beta1), (float)(1.0 - s->beta2), (float)s->eps,
                                       (float)(s->lr / bc1), (float)sqrt(bc2), s->bad);
     CU_LAUNCHED();
     return 0;
@@ -585,6 +587,12 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
     res->epochs = epochs;
     res->T = T;
     if (X) {
+        for (size_t i = 0; i < (size_t)T * d; i++)
+            if (!isfinite(X[i])) {
+                err_set("activations: value at token %zu, column %zu is not finite; the input must be finite "
+                        "(re-capture it)", i / d, i % d);
+                goto done;
+            }
         if (cuda_malloc((void **)&d_Xown, (size_t)T * d * 4) || cuda_upload(d_Xown, X, (size_t)T * d * 4)) goto done;
     }
     {
@@ -599,8 +607,11 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
                 goto done;
             perm = (int *)xmalloc((size_t)T * sizeof(int));
         }
-        Rng rng;
-        rng_seed(&rng, p->seed);
+        Rng rng; /* the CPU trainer's shuffle: same seed, same Fisher-Yates, same batches */
+        rng_seed(&rng, p->seed ^ 0x5bd1e995u);
+        for (long i = 0; i < T && perm; i++) perm[i] = (int)i;
+        /* rows that count in an epoch's mean: a last batch of one token is skipped */
+        const long seen = (!full && T % B == 1) ? T - 1 : T;
         acc_host = (double *)xmalloc((size_t)epochs * 4 * sizeof(double));
         for (int e = 0; e < epochs; e++) {
             double *acc_e = d_acc + (size_t)e * 4;
@@ -609,8 +620,7 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
                     adam_dev(s))
                     goto done;
             } else {
-                for (long i = 0; i < T; i++) perm[i] = (int)i;
-                for (long i = T - 1; i > 0; i--) { /* Fisher-Yates */
+                for (long i = T - 1; i > 0; i--) { /* Fisher-Yates, continuing the last epoch's order */
                     long j = (long)(rng_u64(&rng) % (uint64_t)(i + 1));
                     int tmp = perm[i];
                     perm[i] = perm[j], perm[j] = tmp;
@@ -624,7 +634,7 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
                         err_set("gather kernel failed");
                         goto done;
                     }
-                    if (sae_loss_grad_dev(s, d_rows, Tb, d_step, e + 1, acc_e, (double)Tb / T) ||
+                    if (sae_loss_grad_dev(s, d_rows, Tb, d_step, e + 1, acc_e, (double)Tb / seen) ||
                         snapshot(s, d_snap) || adam_dev(s))
                         goto done;
                 }

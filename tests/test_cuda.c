@@ -1,0 +1,459 @@
+/*
+ * tests/test_cuda.c - every GPT-2 forward-pass kernel in cuda/ against its CPU
+ * reference (gpt2/ops.h, core/gemm.h), at several shapes including GPT-2
+ * small's and odd sizes, then the whole forward pass (captures and logits)
+ * of a synthetic GPT-2-small checkpoint against gpt2_forward.
+ *
+ * Without a GPU (or in a build without CUDA) every GPU check is reported as
+ * skipped, never as passed; the only checks that run then are that the API
+ * fails cleanly, with a message, instead of crashing.
+ *
+ * Method: random inputs from a fixed seed (never zeros), outputs poisoned
+ * with NaN before each kernel (an unwritten element fails), elementwise
+ * |gpu - cpu| <= atol + rtol |cpu| with the worst element printed.
+ * Tolerances, FP32 (different summation orders, nothing else):
+ *   encoder, residual  exact (one addition of the same two floats)
+ *   layernorm          atol 1e-5, rtol 1e-4
+ *   gelu               atol 1e-6, rtol 1e-5 (device tanhf is within 2 ulp)
+ *   matmul / gemm      atol 1e-4, rtol 1e-4 (K up to 3072, |terms| ~ 0.05)
+ *   attention          atol 2e-5, rtol 1e-4
+ *   forward, 12 layers capture atol 1e-4 rtol 1e-3, logits atol 1e-3 rtol 1e-3
+ *   TF32 variants      relative Frobenius error < 5e-3 (TF32 keeps 10 mantissa bits)
+ */
+#include "core/gemm.h"
+#include "core/util.h"
+#include "cuda/cuda.h"
+#include "gpt2/gpt2.h"
+#include "gpt2/model.h"
+#include "gpt2/ops.h"
+#include "tests/test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int gpu;
+static Rng rng;
+
+static float *rand_vec(long n, float scale) {
+    float *x = xmalloc((size_t)n * sizeof(float));
+    for (long i = 0; i < n; i++) x[i] = (2.0f * rng_uniform(&rng) - 1.0f) * scale;
+    return x;
+}
+/* Upload a host array to a fresh device buffer (NULL on failure, reported). */
+static void *dev_from(const void *h, size_t bytes) {
+    void *d = NULL;
+    if (cuda_malloc(&d, bytes) != 0 || cuda_upload(d, h, bytes) != 0) {
+        CHECK(0, "upload of %zu bytes: %s", bytes, err_get());
+        cuda_free(d);
+        return NULL;
+    }
+    return d;
+}
+static void *dev_poisoned(size_t bytes) {
+    void *d = NULL;
+    if (cuda_malloc(&d, bytes) != 0 || cuda_memset(d, 0xff, bytes) != 0) { /* 0xffffffff is a NaN */
+        CHECK(0, "alloc of %zu bytes: %s", bytes, err_get());
+        cuda_free(d);
+        return NULL;
+    }
+    return d;
+}
+/* Download n floats from d (after a sync that reports kernel faults). */
+static float *host_from(const float *d, long n) {
+    float *h = xmalloc((size_t)n * sizeof(float));
+    if (cuda_sync() != 0 || cuda_download(h, d, (size_t)n * sizeof(float)) != 0) {
+        CHECK(0, "download: %s", err_get());
+        for (long i = 0; i < n; i++) h[i] = NAN;
+    }
+    return h;
+}
+static double rel_err(const float *a, const float *b, long n) {
+    double num = 0, den = 0;
+    for (long i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d, den += (double)b[i] * b[i];
+    }
+    return isfinite(num) && den > 0 ? sqrt(num / den) : INFINITY;
+}
+
+/* ------------------------------------------------------------------ ops */
+
+static void test_encoder(int T, int C, int V) {
+    if (!gpu) { SKIP("encoder T=%d C=%d V=%d: no GPU", T, C, V); return; }
+    float *wte = rand_vec((long)V * C, 0.1f), *wpe = rand_vec((long)T * C, 0.1f);
+    int32_t *ids = xmalloc((size_t)T * sizeof *ids);
+    for (int t = 0; t < T; t++) ids[t] = (int32_t)(rng_u64(&rng) % (uint64_t)V);
+    float *ref = xmalloc((size_t)T * C * sizeof(float));
+    encoder_forward(ref, ids, wte, wpe, T, C);
+    float *d_wte = dev_from(wte, (size_t)V * C * 4), *d_wpe = dev_from(wpe, (size_t)T * C * 4);
+    int32_t *d_ids = dev_from(ids, (size_t)T * 4);
+    float *d_out = dev_poisoned((size_t)T * C * 4);
+    if (d_wte && d_wpe && d_ids && d_out) {
+        int rc = cuda_encoder_forward(d_out, d_ids, d_wte, d_wpe, T, C, V);
+        CHECK(rc == 0, "cuda_encoder_forward returns 0 (%s)", rc ? err_get() : "");
+        float *out = host_from(d_out, (long)T * C);
+        char name[64];
+        snprintf(name, sizeof name, "encoder T=%d C=%d", T, C);
+        check_close(name, out, ref, (long)T * C, 0.0f, 0.0f);
+        free(out);
+    }
+    cuda_free(d_wte), cuda_free(d_wpe), cuda_free(d_ids), cuda_free(d_out);
+    free(wte), free(wpe), free(ids), free(ref);
+}
+
+static void test_layernorm(int T, int C) {
+    if (!gpu) { SKIP("layernorm T=%d C=%d: no GPU", T, C); return; }
+    float *x = rand_vec((long)T * C, 2.0f), *w = rand_vec(C, 1.0f), *b = rand_vec(C, 0.5f);
+    for (long i = 0; i < (long)T * C; i++) x[i] += 0.5f; /* a non-zero mean */
+    float *ref = xmalloc((size_t)T * C * sizeof(float));
+    layernorm_forward(ref, x, w, b, T, C, 1e-5f);
+    float *d_x = dev_from(x, (size_t)T * C * 4), *d_w = dev_from(w, (size_t)C * 4), *d_b = dev_from(b, (size_t)C * 4);
+    float *d_out = dev_poisoned((size_t)T * C * 4);
+    if (d_x && d_w && d_b && d_out) {
+        int rc = cuda_layernorm_forward(d_out, NULL, NULL, d_x, d_w, d_b, T, C, 1e-5f);
+        CHECK(rc == 0, "cuda_layernorm_forward returns 0 (%s)", rc ? err_get() : "");
+        float *out = host_from(d_out, (long)T * C);
+        char name[64];
+        snprintf(name, sizeof name, "layernorm T=%d C=%d", T, C);
+        check_close(name, out, ref, (long)T * C, 1e-5f, 1e-4f);
+        free(out);
+    }
+    cuda_free(d_x), cuda_free(d_w), cuda_free(d_b), cuda_free(d_out);
+    free(x), free(w), free(b), free(ref);
+}
+
+static void test_matmul(int T, int C, int OC, int with_bias) {
+    if (!gpu) {
+        SKIP("matmul FP32 T=%d C=%d OC=%d: no GPU", T, C, OC);
+        SKIP("matmul T=%d C=%d OC=%d TF32: no GPU", T, C, OC);
+        return;
+    }
+    float *x = rand_vec((long)T * C, 1.0f), *w = rand_vec((long)C * OC, 0.05f), *b = rand_vec(OC, 0.1f);
+    float *ref = xmalloc((size_t)T * OC * sizeof(float));
+    /* the plain reference where it is quick, the fast path (tested against it in gpt2/) where not */
+    if ((double)T * C * OC < 2e8) matmul_forward(ref, x, w, with_bias ? b : NULL, T, C, OC);
+    else matmul_forward_fast(ref, x, w, with_bias ? b : NULL, T, C, OC);
+    float *d_x = dev_from(x, (size_t)T * C * 4), *d_w = dev_from(w, (size_t)C * OC * 4);
+    float *d_b = dev_from(b, (size_t)OC * 4), *d_out = dev_poisoned((size_t)T * OC * 4);
+    if (d_x && d_w && d_b && d_out) {
+        char name[96];
+        int rc = cuda_matmul_forward(d_out, d_x, d_w, with_bias ? d_b : NULL, T, C, OC, CUDA_MATMUL_FP32);
+        CHECK(rc == 0, "cuda_matmul_forward FP32 returns 0 (%s)", rc ? err_get() : "");
+        float *out = host_from(d_out, (long)T * OC);
+        snprintf(name, sizeof name, "matmul FP32 T=%d C=%d OC=%d%s", T, C, OC, with_bias ? " +bias" : "");
+        check_close(name, out, ref, (long)T * OC, 1e-4f, 1e-4f);
+        free(out);
+        cuda_memset(d_out, 0xff, (size_t)T * OC * 4);
+        rc = cuda_matmul_forward(d_out, d_x, d_w, with_bias ? d_b : NULL, T, C, OC, CUDA_MATMUL_TF32);
+        out = host_from(d_out, (long)T * OC);
+        double e = rel_err(out, ref, (long)T * OC);
+        CHECK(rc == 0 && e < 5e-3, "matmul TF32 T=%d C=%d OC=%d: relative error %.2e (< 5e-3)", T, C, OC, e);
+        free(out);
+    }
+    cuda_free(d_x), cuda_free(d_w), cuda_free(d_b), cuda_free(d_out);
+    free(x), free(w), free(b), free(ref);
+}
+
+/* cuda_gemm with transposes, alpha, beta, bias and padded leading dimensions vs gemm_ref. */
+static void test_gemm(int tA, int tB, int M, int N, int K, float alpha, float beta) {
+    if (!gpu) {
+        SKIP("gemm tA=%d tB=%d M=%d N=%d K=%d FP32: no GPU", tA, tB, M, N, K);
+        SKIP("gemm tA=%d tB=%d M=%d N=%d K=%d TF32: no GPU", tA, tB, M, N, K);
+        return;
+    }
+    int lda = (tA ? M : K) + 3, ldb = (tB ? K : N) + 5, ldc = N + 2;
+    long na = (long)(tA ? K : M) * lda, nb = (long)(tB ? N : K) * ldb, nc = (long)M * ldc;
+    float *A = rand_vec(na, 1.0f), *B = rand_vec(nb, 0.1f), *C0 = rand_vec(nc, 1.0f), *bias = rand_vec(N, 0.5f);
+    float *ref = xmalloc((size_t)nc * sizeof(float));
+    memcpy(ref, C0, (size_t)nc * sizeof(float));
+    gemm_ref(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, ref, ldc);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) ref[(long)i * ldc + j] += bias[j];
+    float *d_A = dev_from(A, (size_t)na * 4), *d_B = dev_from(B, (size_t)nb * 4), *d_C = dev_from(C0, (size_t)nc * 4);
+    float *d_bias = dev_from(bias, (size_t)N * 4);
+    if (d_A && d_B && d_C && d_bias) {
+        int rc = cuda_gemm(tA, tB, M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, CUDA_MATMUL_FP32);
+        CHECK(rc == 0, "cuda_gemm returns 0 (%s)", rc ? err_get() : "");
+        float *out = host_from(d_C, nc);
+        char name[96];
+        snprintf(name, sizeof name, "gemm tA=%d tB=%d M=%d N=%d K=%d a=%g b=%g (+bias, padded ld)", tA, tB, M, N, K,
+                 alpha, beta);
+        check_close(name, out, ref, nc, 1e-4f, 1e-4f); /* the padding columns must be untouched too */
+        free(out);
+        if (cuda_upload(d_C, C0, (size_t)nc * 4) == 0) {
+            rc = cuda_gemm(tA, tB, M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, CUDA_MATMUL_TF32);
+            out = host_from(d_C, nc);
+            double e = rel_err(out, ref, nc);
+            CHECK(rc == 0 && e < 5e-3, "%s TF32: relative error %.2e (< 5e-3)", name, e);
+            free(out);
+        }
+    }
+    cuda_free(d_A), cuda_free(d_B), cuda_free(d_C), cuda_free(d_bias);
+    free(A), free(B), free(C0), free(bias), free(ref);
+}
+
+static void test_attention(int T, int C, int NH) {
+    if (!gpu) { SKIP("attention T=%d C=%d NH=%d: no GPU", T, C, NH); return; }
+    float *qkv = rand_vec((long)T * 3 * C, 1.0f);
+    float *ref = xmalloc((size_t)T * C * sizeof(float)), *att = xmalloc((size_t)NH * T * T * sizeof(float));
+    attention_forward(ref, att, qkv, T, C, NH);
+    float *d_qkv = dev_from(qkv, (size_t)T * 3 * C * 4), *d_out = dev_poisoned((size_t)T * C * 4);
+    if (d_qkv && d_out) {
+        int rc = cuda_attention_forward(d_out, d_qkv, T, C, NH);
+        CHECK(rc == 0, "cuda_attention_forward returns 0 (%s)", rc ? err_get() : "");
+        float *out = host_from(d_out, (long)T * C);
+        char name[64];
+        snprintf(name, sizeof name, "attention T=%d C=%d NH=%d", T, C, NH);
+        check_close(name, out, ref, (long)T * C, 2e-5f, 1e-4f);
+        free(out);
+    }
+    cuda_free(d_qkv), cuda_free(d_out);
+    free(qkv), free(ref), free(att);
+}
+
+static void test_gelu_residual(long N) {
+    if (!gpu) {
+        SKIP("gelu N=%ld: no GPU", N);
+        SKIP("residual N=%ld: no GPU", N);
+        return;
+    }
+    float *x = rand_vec(N, 4.0f), *y = rand_vec(N, 1.0f);
+    float *ref = xmalloc((size_t)N * sizeof(float));
+    float *d_x = dev_from(x, (size_t)N * 4), *d_y = dev_from(y, (size_t)N * 4), *d_out = dev_poisoned((size_t)N * 4);
+    if (d_x && d_y && d_out) {
+        char name[64];
+        gelu_forward(ref, x, N);
+        int rc = cuda_gelu_forward(d_out, d_x, N);
+        float *out = host_from(d_out, N);
+        snprintf(name, sizeof name, "gelu N=%ld", N);
+        CHECK(rc == 0, "cuda_gelu_forward returns 0 (%s)", rc ? err_get() : "");
+        check_close(name, out, ref, N, 1e-6f, 1e-5f);
+        free(out);
+        residual_forward(ref, x, y, N);
+        cuda_memset(d_out, 0xff, (size_t)N * 4);
+        rc = cuda_residual_forward(d_out, d_x, d_y, N);
+        out = host_from(d_out, N);
+        snprintf(name, sizeof name, "residual N=%ld", N);
+        CHECK(rc == 0, "cuda_residual_forward returns 0 (%s)", rc ? err_get() : "");
+        check_close(name, out, ref, N, 0.0f, 0.0f);
+        free(out);
+    }
+    cuda_free(d_x), cuda_free(d_y), cuda_free(d_out);
+    free(x), free(y), free(ref);
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* The k-th largest of max(x, 0) per row, by sorting on the CPU, with many
+ * ties (values on a grid) and rows with fewer than k positives. */
+static void test_topk(int T, int L, int k) {
+    if (!gpu) { SKIP("top-k threshold T=%d L=%d k=%d: no GPU", T, L, k); return; }
+    float *x = rand_vec((long)T * L, 1.0f), *ref = xmalloc((size_t)T * sizeof(float));
+    float *row = xmalloc((size_t)L * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < L; j++) {
+            float *v = &x[(long)t * L + j];
+            if (t % 3 == 1) *v = roundf(*v * 8.0f) / 8.0f;  /* ties */
+            if (t % 3 == 2) *v -= 0.9f;                     /* mostly negative: threshold 0 */
+            row[j] = *v > 0.0f ? *v : 0.0f;
+        }
+        qsort(row, (size_t)L, sizeof(float), cmp_desc);
+        ref[t] = row[k - 1];
+    }
+    float *d_x = dev_from(x, (size_t)T * L * 4), *d_thr = dev_poisoned((size_t)T * 4);
+    if (d_x && d_thr) {
+        int rc = cuda_topk_threshold(d_thr, d_x, T, L, k);
+        CHECK(rc == 0, "cuda_topk_threshold returns 0 (%s)", rc ? err_get() : "");
+        float *out = host_from(d_thr, T);
+        char name[64];
+        snprintf(name, sizeof name, "top-k threshold T=%d L=%d k=%d", T, L, k);
+        check_close(name, out, ref, T, 0.0f, 0.0f);
+        free(out);
+    }
+    cuda_free(d_x), cuda_free(d_thr);
+    free(x), free(ref), free(row);
+}
+
+/* ------------------------------------------------------- whole forward */
+
+static int rm_rf_checkpoint(const char *dir) {
+    char *a = path_join(dir, "model.safetensors"), *b = path_join(dir, "config.json");
+    unlink(a), unlink(b);
+    free(a), free(b);
+    return rmdir(dir);
+}
+
+static void test_forward(void) {
+    if (!gpu) {
+        SKIP("GPT-2 small (synthetic) forward: logits T=64 vs gpt2_forward: no GPU");
+        SKIP("GPT-2 small (synthetic) captures at 7 sites of layers 0, 6, 11: no GPU");
+        SKIP("GPT-2 small (synthetic) windowed capture T=n_ctx+37 on the device: no GPU");
+        SKIP("GPT-2 small (synthetic) TF32 forward: no GPU");
+        return;
+    }
+    char dir[] = "/tmp/test_cuda_gpt2_XXXXXX";
+    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp failed"); return; }
+    GPT2Config cfg;
+    GPT2Model m;
+    memset(&m, 0, sizeof m);
+    CHECK(gpt2_config_named(&cfg, "gpt2") == 0, "GPT-2 small's configuration");
+    int rc = gpt2_model_synth(dir, &cfg, 1234);
+    CHECK(rc == 0, "synthetic GPT-2 small written (%s)", rc ? err_get() : dir);
+    if (rc || gpt2_model_load(&m, dir) != 0) {
+        CHECK(0, "load the synthetic checkpoint: %s", err_get());
+        rm_rf_checkpoint(dir);
+        return;
+    }
+    const int T = 64, C = m.cfg.n_embd, V = m.cfg.vocab_size, NC = m.cfg.n_ctx;
+    int32_t *ids = xmalloc((size_t)(NC + 37) * sizeof *ids);
+    for (int t = 0; t < NC + 37; t++) ids[t] = (int32_t)(rng_u64(&rng) % (uint64_t)V);
+
+    GPT2Forward f;
+    gpt2_forward_init(&f, &m);
+    CudaGPT2 *g = NULL;
+    rc = cuda_gpt2_init(&g, &m, NC);
+    CHECK(rc == 0, "cuda_gpt2_init (max_T = n_ctx = %d) (%s)", NC, rc ? err_get() : "");
+    if (rc == 0) {
+        /* logits */
+        float *ref = xmalloc((size_t)T * V * sizeof(float)), *out = xmalloc((size_t)T * V * sizeof(float));
+        for (long i = 0; i < (long)T * V; i++) out[i] = NAN;
+        CHECK(gpt2_forward(&f, ids, T, ref) == 0, "CPU forward T=%d", T);
+        rc = cuda_gpt2_forward(g, ids, T, NULL, out);
+        CHECK(rc == 0, "cuda_gpt2_forward T=%d (%s)", T, rc ? err_get() : "");
+        check_close("forward logits T=64 (GPU FP32 vs CPU)", out, ref, (long)T * V, 1e-3f, 1e-3f);
+        /* TF32 */
+        cuda_gpt2_set_matmul(g, CUDA_MATMUL_TF32);
+        rc = cuda_gpt2_forward(g, ids, T, NULL, out);
+        double e = rel_err(out, ref, (long)T * V);
+        CHECK(rc == 0 && e < 1e-2, "forward logits TF32: relative error %.2e (< 1e-2)", e);
+        cuda_gpt2_set_matmul(g, CUDA_MATMUL_FP32);
+        free(ref), free(out);
+
+        /* captures: every site of layers 0, 6 and 11, host and device copies */
+        const int layers[3] = {0, 6, 11};
+        float *cref = xmalloc((size_t)T * 4 * C * sizeof(float)), *cout = xmalloc((size_t)T * 4 * C * sizeof(float));
+        float *d_cap = dev_poisoned((size_t)T * 4 * C * 4);
+        for (int li = 0; li < 3 && d_cap; li++)
+            for (int s = 0; s < GPT2_NSITES; s++) {
+                int width = gpt2_site_width(&m.cfg, (GPT2Site)s);
+                long n = (long)T * width;
+                for (long i = 0; i < n; i++) cout[i] = NAN;
+                CHECK(gpt2_capture(&f, ids, T, layers[li], (GPT2Site)s, cref) == 0, "CPU capture");
+                CudaCapture cap = {layers[li], (GPT2Site)s, cout, d_cap};
+                rc = cuda_gpt2_forward(g, ids, T, &cap, NULL);
+                char name[96];
+                snprintf(name, sizeof name, "capture layer %d %s (host copy)", layers[li], gpt2_site_name((GPT2Site)s));
+                CHECK(rc == 0, "cuda_gpt2_forward with capture (%s)", rc ? err_get() : "");
+                check_close(name, cout, cref, n, 1e-4f, 1e-3f);
+                float *dev = host_from(d_cap, n);
+                snprintf(name, sizeof name, "capture layer %d %s (device copy)", layers[li],
+                         gpt2_site_name((GPT2Site)s));
+                check_close(name, dev, cref, n, 1e-4f, 1e-3f);
+                free(dev);
+            }
+        cuda_free(d_cap);
+        free(cref), free(cout);
+
+        /* windows: n_ctx + 37 tokens at layer 0 resid_mid, straight to the device */
+        const long TL = NC + 37;
+        float *wref = xmalloc((size_t)TL * C * sizeof(float));
+        float *d_w = dev_poisoned((size_t)TL * C * 4);
+        CHECK(gpt2_capture(&f, ids, (int)TL, 0, GPT2_RESID_MID, wref) == 0, "CPU windowed capture");
+        if (d_w) {
+            rc = cuda_gpt2_capture(g, ids, TL, 0, GPT2_RESID_MID, NULL, d_w);
+            CHECK(rc == 0, "cuda_gpt2_capture T=%ld (%s)", TL, rc ? err_get() : "");
+            float *w = host_from(d_w, TL * C);
+            check_close("windowed capture T=n_ctx+37 layer 0 resid_mid", w, wref, TL * C, 1e-4f, 1e-3f);
+            free(w);
+        }
+        cuda_free(d_w);
+        free(wref);
+
+        /* user errors: a token outside the vocabulary, T too large */
+        int32_t badid = V;
+        rc = cuda_gpt2_forward(g, &badid, 1, NULL, NULL);
+        CHECK(rc == -1 && strstr(err_get(), "vocabulary"), "an id outside the vocabulary is refused: %s", err_get());
+        rc = cuda_gpt2_forward(g, ids, NC + 1, NULL, NULL);
+        CHECK(rc == -1, "T > max_T in one window is refused: %s", err_get());
+    }
+    cuda_gpt2_free(g);
+    gpt2_forward_free(&f);
+    gpt2_model_free(&m);
+    free(ids);
+    CHECK(rm_rf_checkpoint(dir) == 0, "temporary checkpoint removed");
+}
+
+int main(void) {
+    rng_seed(&rng, 20261126);
+    gpu = cuda_available();
+    char desc[256];
+    if (gpu && cuda_describe(desc, sizeof desc) == 0) printf("device: %s\n", desc);
+    else printf("no CUDA device (or a build without CUDA): the GPU checks are skipped\n");
+
+    if (!gpu) {
+        /* what a CPU-only machine can check: clean failures, no crash */
+        void *p = (void *)1;
+        int rc = cuda_malloc(&p, 1024);
+        CHECK(rc == -1 && p == NULL && err_get()[0], "cuda_malloc without a GPU fails with a message: %s", err_get());
+        CudaGPT2 *g = (CudaGPT2 *)1;
+        GPT2Model m;
+        memset(&m, 0, sizeof m);
+        rc = cuda_gpt2_init(&g, &m, 1);
+        CHECK(rc == -1 && g == NULL, "cuda_gpt2_init without a GPU fails with a message: %s", err_get());
+        cuda_gpt2_free(NULL);
+        cuda_free(NULL);
+    }
+
+    test_encoder(1, 768, 50257);
+    test_encoder(220, 768, 50257);
+    test_encoder(1024, 768, 1000);
+    test_encoder(7, 13, 11);
+
+    test_layernorm(1, 768);
+    test_layernorm(220, 768);
+    test_layernorm(1024, 768);
+    test_layernorm(5, 1600);
+    test_layernorm(3, 37);
+
+    /* GPT-2 small's four products at T = 1, 220 and 1024, then odd shapes */
+    test_matmul(1, 768, 2304, 1);
+    test_matmul(220, 768, 2304, 1);
+    test_matmul(220, 768, 768, 1);
+    test_matmul(220, 768, 3072, 1);
+    test_matmul(220, 3072, 768, 1);
+    test_matmul(1024, 768, 2304, 1);
+    test_matmul(1024, 3072, 768, 1);
+    test_matmul(7, 13, 17, 1);
+    test_matmul(33, 65, 129, 0);
+    test_matmul(129, 1, 3, 1);
+    for (int tA = 0; tA < 2; tA++)
+        for (int tB = 0; tB < 2; tB++) {
+            test_gemm(tA, tB, 37, 45, 53, 1.0f, 0.0f);
+            test_gemm(tA, tB, 130, 257, 70, 0.5f, 1.0f);
+        }
+    test_gemm(0, 1, 64, 1000, 768, 1.0f, 0.0f); /* logits-like: x @ wte^T */
+
+    test_attention(1, 768, 12);
+    test_attention(7, 768, 12);
+    test_attention(32, 768, 12);
+    test_attention(33, 768, 12);
+    test_attention(220, 768, 12);
+    test_attention(1024, 768, 12);
+    test_attention(45, 192, 3);
+
+    test_gelu_residual(1);
+    test_gelu_residual(220L * 3072);
+    test_gelu_residual(1000003);
+
+    test_topk(5, 6144, 1024);
+    test_topk(7, 100, 1);
+    test_topk(4, 33, 33);
+
+    test_forward();
+    return test_finish();
+}
