@@ -1,8 +1,286 @@
-/* cli/cmd_capture.c - ./run capture (not written yet). */
+/*
+ * cli/cmd_capture.c - ./run capture: run GPT-2 on token ids or texts and save
+ * the activation at one layer and site as float32 .npy (and, optionally, the
+ * logits).
+ */
 #include "cli/cli.h"
+#include "core/pool.h"
+#include "core/util.h"
+#include "gpt2/gpt2.h"
+#include "gpt2/model.h"
+#include "tokenizer/bpe.h"
+#include "weights/fetch.h"
+#include "weights/npy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void capture_usage(FILE *f) {
+    fprintf(f,
+            "usage: ./run capture [--weights PATH|NAME] [--layer N] [--site NAME]\n"
+            "                     (--ids FILE | TEXTFILE...) -o acts.npy [--logits logits.npy]\n"
+            "\n"
+            "Run GPT-2 on the input and write the activation at one layer and site as a\n"
+            "float32 .npy of shape [T, width] (T tokens; width C, or 4C for mlp_pre/mlp_post).\n"
+            "\n"
+            "  --weights PATH|NAME  a folder with model.safetensors (+ config.json), a\n"
+            "                       .safetensors file, or a model name (gpt2, gpt2-medium,\n"
+            "                       gpt2-large, gpt2-xl, distilgpt2: from the cache, fetched\n"
+            "                       on first use). Default: gpt2\n"
+            "  --layer N            block 0..n_layer-1 (default n_layer/2: 6 for GPT-2 small)\n"
+            "  --site NAME          resid_pre, attn_out, resid_mid, mlp_pre (default: c_fc's\n"
+            "                       output, before GELU), mlp_post, mlp_out, resid_post; or a\n"
+            "                       TransformerLens name, e.g. blocks.6.mlp.hook_pre (sets the layer)\n"
+            "  --ids FILE           whitespace-separated token ids instead of text\n"
+            "  TEXTFILE...          texts, tokenised with GPT-2's BPE; each file is run on its\n"
+            "                       own and their rows are stacked in order\n"
+            "  -o, --out FILE       the activations (.npy, written atomically)\n"
+            "  --logits FILE        also run to the end and write the logits [T, V] (.npy)\n"
+            "  --threads N          CPU threads (default: all cores, or $GPT2SAE_THREADS)\n"
+            "\n"
+            "Long inputs: GPT-2 sees at most n_ctx (1024) tokens at once, so a longer input\n"
+            "is run in consecutive NON-OVERLAPPING windows of n_ctx tokens, each starting\n"
+            "fresh at position 0 (a token sees only the earlier tokens of its own window).\n"
+            "Nothing is truncated: every token gets its row.\n"
+            "Without --logits the pass stops right after the captured site.\n");
+}
+
+/* Read whitespace-separated token ids from path into *ids. Returns 0 or -1. */
+static int read_ids(const char *path, BpeIds *ids) {
+    char *buf;
+    size_t len;
+    if (file_read_all(path, &buf, &len) != 0) return -1;
+    char *p = buf;
+    long count = 0;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (!*p) break;
+        char *end = p;
+        while (*end && *end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') end++;
+        char save = *end;
+        *end = 0;
+        long v;
+        if (parse_int(p, &v) != 0 || v < 0 || v > 2147483647L) {
+            err_set("%s: token %ld ('%.20s') is not a non-negative integer id", path, count, p);
+            free(buf);
+            return -1;
+        }
+        bpe_ids_push(ids, (int32_t)v);
+        count++;
+        *end = save;
+        p = end;
+    }
+    free(buf);
+    if (ids->n == 0) return err_set("%s: no token ids in the file (expected whitespace-separated integers)", path);
+    return 0;
+}
+
+/* The checkpoint: an existing path, else a model name from the cache. Caller frees. */
+static char *resolve_weights(const char *w) {
+    if (path_is_dir(w) || path_is_file(w)) return xstrdup(w);
+    for (const char *const *n = fetch_model_names(); *n; n++)
+        if (strcmp(*n, w) == 0) {
+            char *dir;
+            if (fetch_model(w, &dir) != 0) {
+                err_prefix("no weights for %s (give --weights PATH, or make a synthetic model with ./run synth)", w);
+                return NULL;
+            }
+            return dir;
+        }
+    err_set("--weights %s: no such file or folder, and not a model name (gpt2, gpt2-medium, gpt2-large, "
+            "gpt2-xl, distilgpt2)", w);
+    return NULL;
+}
+
+typedef struct {
+    float *out; /* (T_total, width) */
+    long row0;  /* rows of earlier inputs */
+} CapOut;
+
+static int copy_hook(void *user, const GPT2HookCtx *c, float *act) {
+    CapOut *o = user;
+    memcpy(o->out + (o->row0 + c->t0) * c->width, act, (size_t)c->T * c->width * sizeof(float));
+    return 0;
+}
 
 int cmd_capture(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_error(1, "'capture' is not implemented yet");
+    const char *weights = "gpt2", *site_name = NULL, *ids_path = NULL, *out_path = NULL, *logits_path = NULL;
+    const char *layer_s = NULL, *threads_s = NULL;
+    const char **texts = xcalloc((size_t)argc, sizeof *texts);
+    int ntexts = 0;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            capture_usage(stdout);
+            free(texts);
+            return 0;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--weights", &weights)) || (r = cli_opt(argc, argv, &i, "--layer", &layer_s)) ||
+            (r = cli_opt(argc, argv, &i, "--site", &site_name)) || (r = cli_opt(argc, argv, &i, "--ids", &ids_path)) ||
+            (r = cli_opt(argc, argv, &i, "-o", &out_path)) || (r = cli_opt(argc, argv, &i, "--out", &out_path)) ||
+            (r = cli_opt(argc, argv, &i, "--logits", &logits_path)) ||
+            (r = cli_opt(argc, argv, &i, "--threads", &threads_s))) {
+            if (r < 0) {
+                free(texts);
+                return 2;
+            }
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1]) {
+            free(texts);
+            return cli_error(2, "capture: unknown option %s (see ./run capture --help)", argv[i]);
+        }
+        texts[ntexts++] = argv[i];
+    }
+    int status = 2;
+    if (!out_path) {
+        cli_error(2, "capture: give the output file with -o acts.npy (see ./run capture --help)");
+        goto done_args;
+    }
+    if (!ids_path && ntexts == 0) {
+        cli_error(2, "capture: no input: give --ids FILE or one or more text files");
+        goto done_args;
+    }
+    if (ids_path && ntexts > 0) {
+        cli_error(2, "capture: give either --ids FILE or text files, not both");
+        goto done_args;
+    }
+    long layer = -1, threads = 0;
+    if (threads_s && cli_int("--threads", threads_s, 1, 256, &threads) != 0) goto done_args;
+    if (layer_s && cli_int("--layer", layer_s, 0, 100000, &layer) != 0) goto done_args;
+    GPT2Site site = GPT2_MLP_PRE;
+    int site_layer = -1;
+    if (site_name && gpt2_site_parse(site_name, &site_layer, &site) != 0) {
+        cli_fail();
+        goto done_args;
+    }
+    if (site_layer >= 0 && layer >= 0 && site_layer != layer) {
+        cli_error(2, "capture: --site %s names layer %d but --layer is %ld", site_name, site_layer, layer);
+        goto done_args;
+    }
+    if (site_layer >= 0) layer = site_layer;
+    if (threads > 0) pool_set_threads((int)threads);
+
+    /* the model */
+    status = 1;
+    GPT2Model m = {0};
+    GPT2Forward f = {0};
+    BpeIds *inputs = NULL;
+    int ninputs = 0;
+    float *acts = NULL, *logits = NULL;
+    BPE bpe = {0};
+    char *wpath = resolve_weights(weights);
+    if (!wpath || gpt2_model_load(&m, wpath) != 0) {
+        cli_fail();
+        goto done;
+    }
+    if (layer < 0) layer = m.cfg.n_layer / 2;
+    if (layer >= m.cfg.n_layer) {
+        cli_error(2, "capture: layer %ld does not exist: %s has layers 0..%d", layer, wpath, m.cfg.n_layer - 1);
+        status = 2;
+        goto done;
+    }
+    if (m.cfg.random) fprintf(stderr, "gpt2sae: note: %s holds RANDOM weights (./run synth), not GPT-2\n", wpath);
+
+    /* the input: one id list per file */
+    ninputs = ids_path ? 1 : ntexts;
+    inputs = xcalloc((size_t)ninputs, sizeof *inputs);
+    if (ids_path) {
+        if (read_ids(ids_path, &inputs[0]) != 0) {
+            cli_fail();
+            goto done;
+        }
+    } else {
+        char *vocab = NULL, *merges = NULL;
+        char *wdir = path_is_dir(wpath) ? xstrdup(wpath) : NULL;
+        int rc = fetch_tokenizer_near(wdir, &vocab, &merges);
+        free(wdir);
+        if (rc == 0) rc = bpe_load(&bpe, vocab, merges);
+        free(vocab), free(merges);
+        if (rc != 0) {
+            cli_fail();
+            goto done;
+        }
+        for (int i = 0; i < ntexts; i++) {
+            char *text;
+            size_t len;
+            if (file_read_all(texts[i], &text, &len) != 0) {
+                cli_fail();
+                goto done;
+            }
+            rc = bpe_encode(&bpe, text, len, 0, &inputs[i]);
+            free(text);
+            if (rc != 0) {
+                err_prefix("%s", texts[i]);
+                cli_fail();
+                goto done;
+            }
+            if (inputs[i].n == 0) {
+                cli_error(1, "%s: the text is empty: there are no tokens to run the model on", texts[i]);
+                goto done;
+            }
+        }
+    }
+    long Ttot = 0;
+    for (int i = 0; i < ninputs; i++) {
+        if (inputs[i].n > (size_t)1 << 30) {
+            cli_error(1, "%s: %zu tokens is too many for one run", ids_path ? ids_path : texts[i], inputs[i].n);
+            goto done;
+        }
+        Ttot += (long)inputs[i].n;
+    }
+
+    /* run: one pass per input, rows stacked */
+    int width = gpt2_site_width(&m.cfg, site);
+    int V = m.cfg.vocab_size;
+    acts = xmalloc((size_t)Ttot * width * sizeof(float));
+    if (logits_path) logits = xmalloc((size_t)Ttot * V * sizeof(float));
+    gpt2_forward_init(&f, &m);
+    CapOut co = {acts, 0};
+    if (gpt2_forward_add_hook(&f, (int)layer, site, copy_hook, &co) != 0) {
+        cli_fail();
+        goto done;
+    }
+    double t = time_now();
+    for (int i = 0; i < ninputs; i++) {
+        int T = (int)inputs[i].n;
+        if (gpt2_forward(&f, inputs[i].ids, T, logits ? logits + co.row0 * V : NULL) != 0) {
+            err_prefix("%s", ids_path ? ids_path : texts[i]);
+            cli_fail();
+            goto done;
+        }
+        co.row0 += T;
+    }
+    t = time_now() - t;
+
+    /* write */
+    char tl[64];
+    gpt2_site_tl_name(tl, sizeof tl, (int)layer, site);
+    if (npy_write_f32(out_path, acts, (int64_t[]){Ttot, width}, 2) != 0) {
+        cli_fail();
+        goto done;
+    }
+    if (logits_path && npy_write_f32(logits_path, logits, (int64_t[]){Ttot, V}, 2) != 0) {
+        cli_fail();
+        goto done;
+    }
+    long windows = 0;
+    for (int i = 0; i < ninputs; i++) windows += ((long)inputs[i].n + m.cfg.n_ctx - 1) / m.cfg.n_ctx;
+    fprintf(stderr, "capture: %ld tokens (%ld window%s of <= %d), layer %ld %s (%s) -> %s [%ld, %d]%s%s, %.2f s\n",
+            Ttot, windows, windows == 1 ? "" : "s", m.cfg.n_ctx, layer, gpt2_site_name(site), tl, out_path, Ttot,
+            width, logits_path ? ", logits -> " : "", logits_path ? logits_path : "", t);
+    status = 0;
+done:
+    gpt2_forward_free(&f);
+    for (int i = 0; i < ninputs; i++) bpe_ids_free(&inputs[i]);
+    free(inputs);
+    free(acts);
+    free(logits);
+    bpe_free(&bpe);
+    gpt2_model_free(&m);
+    free(wpath);
+done_args:
+    free(texts);
+    return status;
 }
