@@ -130,18 +130,20 @@ size_t bpe_merge_heap(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, ui
 
 /* ---- the word cache -------------------------------------------------------- */
 
-/* Open addressing over (1 << 16) slots; each slot points into two arenas, the
- * word's bytes and its ids. When half the slots are used the whole cache is
- * emptied (simple, and real text's common words come straight back). */
+/* Open addressing over (1 << 16) slots. A slot holds a word of up to 8 bytes
+ * itself and a single id itself (most English words: " the", " because"), so
+ * a lookup usually touches one cache line; longer words and multi-token
+ * results live in two arenas. When half the slots are used the whole cache
+ * is emptied (simple, and real text's common words come straight back). */
 #define CACHE_SLOTS (1u << 16)
 #define CACHE_MAX_WORD 128   /* longer pieces are not cached */
 #define MERGE_REF_MAX 48     /* longer pieces use the heap merge */
 
 typedef struct {
-    uint64_t hash;     /* 0 = empty slot */
-    uint32_t key_off;  /* word bytes at keys[key_off ..] */
-    uint32_t ids_off;  /* ids at ids[ids_off ..] */
-    uint16_t key_len;
+    uint64_t tag;      /* key_len <= 8: the word's bytes, zero-padded; else its hash */
+    uint32_t key_off;  /* key_len > 8: the word's bytes are keys[key_off ..] */
+    uint32_t val;      /* n_ids == 1: the id; else the ids are ids[val ..] */
+    uint16_t key_len;  /* 0 = empty slot */
     uint16_t n_ids;
 } CacheSlot;
 
@@ -211,6 +213,22 @@ void bpe_ids_free(BpeIds *a) {
     memset(a, 0, sizeof *a);
 }
 
+/* a[0..n) == b[0..n) for short strings without a call: overlapping 8- or
+ * 4-byte loads (both strings have n readable bytes). */
+static inline int same_bytes(const uint8_t *a, const uint8_t *b, size_t n) {
+    uint64_t x, y, u, v;
+    if (n >= 8 && n <= 16) {
+        memcpy(&x, a, 8), memcpy(&y, b, 8), memcpy(&u, a + n - 8, 8), memcpy(&v, b + n - 8, 8);
+        return ((x ^ y) | (u ^ v)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t p, q, r, t;
+        memcpy(&p, a, 4), memcpy(&q, b, 4), memcpy(&r, a + n - 4, 4), memcpy(&t, b + n - 4, 4);
+        return ((p ^ q) | (r ^ t)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 /* Append the ids of one piece w[0..n) to out. */
 static void encode_piece(BPE *b, const uint8_t *w, size_t n, BpeIds *out) {
     if (n == 1) { /* a single byte is always its own token */
@@ -220,16 +238,26 @@ static void encode_piece(BPE *b, const uint8_t *w, size_t n, BpeIds *out) {
     }
     BpeCache *c = b->cache;
     ids_reserve(out, n); /* a piece never has more ids than bytes */
-    uint64_t h = 0;
+    uint64_t tag = 0;
     uint32_t slot = 0;
     if (n <= CACHE_MAX_WORD) {
-        h = bpe_hash(w, n) | 1; /* never 0, the empty mark */
-        for (slot = (uint32_t)h & (CACHE_SLOTS - 1);; slot = (slot + 1) & (CACHE_SLOTS - 1)) {
-            CacheSlot *s = &c->slots[slot];
-            if (s->hash == 0) break;
-            if (s->hash == h && s->key_len == n && memcmp(c->keys + s->key_off, w, n) == 0) {
-                memcpy(out->ids + out->n, c->ids + s->ids_off, sizeof(int32_t) * s->n_ids);
-                out->n += s->n_ids;
+        if (n <= 8) {
+            memcpy(&tag, w, n);
+            slot = (uint32_t)(((tag ^ n) * 0x9E3779B97F4A7C15ull) >> 48);
+        } else {
+            tag = bpe_hash(w, n);
+            slot = (uint32_t)(tag >> 48);
+        }
+        for (;; slot = (slot + 1) & (CACHE_SLOTS - 1)) {
+            const CacheSlot *s = &c->slots[slot];
+            if (s->key_len == 0) break;
+            if (s->tag == tag && s->key_len == n &&
+                (n <= 8 || same_bytes(c->keys + s->key_off, w, n))) {
+                if (s->n_ids == 1) out->ids[out->n++] = (int32_t)s->val;
+                else {
+                    memcpy(out->ids + out->n, c->ids + s->val, sizeof(int32_t) * s->n_ids);
+                    out->n += s->n_ids;
+                }
                 return;
             }
         }
@@ -242,21 +270,25 @@ static void encode_piece(BPE *b, const uint8_t *w, size_t n, BpeIds *out) {
     out->n += m;
     if (n > CACHE_MAX_WORD) return;
     if (c->used >= CACHE_SLOTS / 2 || c->keys_len + n > c->keys_cap ||
-        c->ids_len + m > c->ids_cap) { /* full: start again */
+        c->ids_len + m > c->ids_cap) { /* full: start again (the slot stays free) */
         memset(c->slots, 0, sizeof(CacheSlot) * CACHE_SLOTS);
         c->used = c->keys_len = c->ids_len = 0;
-        slot = (uint32_t)h & (CACHE_SLOTS - 1);
     }
     CacheSlot *s = &c->slots[slot];
-    s->hash = h;
-    s->key_off = c->keys_len;
+    s->tag = tag;
     s->key_len = (uint16_t)n;
-    s->ids_off = c->ids_len;
     s->n_ids = (uint16_t)m;
-    memcpy(c->keys + c->keys_len, w, n);
-    memcpy(c->ids + c->ids_len, c->sym, sizeof(int32_t) * m);
-    c->keys_len += (uint32_t)n;
-    c->ids_len += (uint32_t)m;
+    if (n > 8) {
+        s->key_off = c->keys_len;
+        memcpy(c->keys + c->keys_len, w, n);
+        c->keys_len += (uint32_t)n;
+    }
+    if (m == 1) s->val = (uint32_t)c->sym[0];
+    else {
+        s->val = c->ids_len;
+        memcpy(c->ids + c->ids_len, c->sym, sizeof(int32_t) * m);
+        c->ids_len += (uint32_t)m;
+    }
     c->used++;
 }
 
