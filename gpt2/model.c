@@ -250,6 +250,12 @@ int gpt2_model_load(GPT2Model *m, const char *path) {
 
     /* every tensor, with the shape config says it must have */
     int64_t C = c->n_embd, V = c->vocab_size, L = c->n_layer;
+    if (L > p->st.n) { /* (before allocating L blocks: the per-tensor checks below name what is missing) */
+        rc = err_set("%s: config says n_layer %d, but the file holds only %d tensors (each block has 12): "
+                     "does config.json belong to these weights?",
+                     st_path, c->n_layer, p->st.n);
+        goto out;
+    }
     GPT2Weights *w = &m->w;
     w->wte = get(&ld, "wte.weight", V, C, &rc);
     w->wpe = get(&ld, "wpe.weight", c->n_ctx, C, &rc);

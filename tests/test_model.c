@@ -274,6 +274,9 @@ static void test_layouts(const char *dir) {
     build(d, &o);
     file_write_atomic(cj, "{\"n_layer\": 2, \"n_embd\": 8}", 27);
     expect_fail("config.json without n_head", d, "config.json: missing \"n_head\"", NULL);
+    const char *huge = "{\"n_layer\": 100000000, \"n_embd\": 8, \"n_head\": 2}";
+    file_write_atomic(cj, huge, strlen(huge));
+    expect_fail("n_layer 100,000,000 for a 2-layer file", d, "n_layer 100000000, but the file holds only", NULL);
     file_write_atomic(cj, "{\"n_layer\": 2,", 14);
     expect_fail("config.json not JSON", d, "config.json", "invalid JSON");
     const char *negpos = "{\"n_layer\": 2, \"n_embd\": 8, \"n_head\": 2, \"n_positions\": -1}";

@@ -307,11 +307,13 @@ const char *safetensors_meta(const SafeTensors *st, const char *key) {
 }
 
 const float *safetensors_f32(SafeTensors *st, const STTensor *t) {
-    long i = t - st->tensors;
-    if (i < 0 || i >= st->n) {
+    /* t must be one of st's own entries (compared as addresses: it may come from elsewhere) */
+    uintptr_t a = (uintptr_t)t, lo = (uintptr_t)st->tensors;
+    if (!st->tensors || a < lo || a >= lo + (uintptr_t)st->n * sizeof *t || (a - lo) % sizeof *t) {
         err_set("%s: tensor '%s' does not belong to this file", st->path, t->name);
         return NULL;
     }
+    size_t i = (a - lo) / sizeof *t;
     const uint8_t *src = st->data + t->begin;
     if (st->converted[i]) return st->converted[i];
     if (t->dtype == ST_F32 && ((uintptr_t)src & 3) == 0) return (const float *)(const void *)src;
