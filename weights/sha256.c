@@ -21,9 +21,9 @@ static const uint32_t K[64] = {
 
 static inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-/* Process one 64-byte block: expand it into the message schedule W[0..64)
- * and run the 64 rounds of the compression function on the state. */
-static void sha256_block(uint32_t h[8], const uint8_t *p) {
+/* The reference: process one 64-byte block. Expand it into the message
+ * schedule W[0..64) and run the 64 rounds of the compression function. */
+static void sha256_block_ref(uint32_t h[8], const uint8_t *p) {
     uint32_t W[64];
     for (int t = 0; t < 16; t++)
         W[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 | (uint32_t)p[4 * t + 2] << 8 |
@@ -48,6 +48,81 @@ static void sha256_block(uint32_t h[8], const uint8_t *p) {
     h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define SHA256_HAVE_NI 1
+/* The same compression with the x86 SHA extensions (Intel's SHA-NI, also on
+ * AMD Zen): sha256rnds2 does two rounds, sha256msg1/msg2 the schedule. The
+ * state is kept as the two halves ABEF and CDGH that the instructions want.
+ * Message words W[4i..4i+4) live in w[i % 4]. Tested against the reference
+ * (tests/test_sha256.c runs every check on both). */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void sha256_blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblocks) {
+    const __m128i BSWAP = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* CDAB */
+    __m128i st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* EFGH */
+    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8);                                     /* ABEF */
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);                                          /* CDGH */
+    for (; nblocks > 0; nblocks--, p += 64) {
+        __m128i save0 = st0, save1 = st1, w[4], msg;
+        for (int i = 0; i < 16; i++) {
+            if (i < 4) w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), BSWAP);
+            msg = _mm_add_epi32(w[i % 4], _mm_loadu_si128((const __m128i *)&K[4 * i]));
+            st1 = _mm_sha256rnds2_epu32(st1, st0, msg);                /* rounds 4i, 4i+1 */
+            if (i >= 3 && i < 15) {                                    /* W[4i+4..4i+8) */
+                __m128i t = _mm_alignr_epi8(w[i % 4], w[(i + 3) % 4], 4);
+                w[(i + 1) % 4] = _mm_sha256msg2_epu32(_mm_add_epi32(w[(i + 1) % 4], t), w[i % 4]);
+            }
+            msg = _mm_shuffle_epi32(msg, 0x0E);
+            st0 = _mm_sha256rnds2_epu32(st0, st1, msg);                /* rounds 4i+2, 4i+3 */
+            if (i >= 1 && i < 13) w[(i + 3) % 4] = _mm_sha256msg1_epu32(w[(i + 3) % 4], w[i % 4]);
+        }
+        st0 = _mm_add_epi32(st0, save0);
+        st1 = _mm_add_epi32(st1, save1);
+    }
+    tmp = _mm_shuffle_epi32(st0, 0x1B);      /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);      /* DCHG */
+    st0 = _mm_blend_epi16(tmp, st1, 0xF0);   /* DCBA */
+    st1 = _mm_alignr_epi8(st1, tmp, 8);      /* HGFE */
+    _mm_storeu_si128((__m128i *)&h[0], st0);
+    _mm_storeu_si128((__m128i *)&h[4], st1);
+}
+
+static int cpu_has_sha_ni(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    int sha = (b >> 29) & 1;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    return sha && (c & bit_SSE4_1) && (c & bit_SSSE3);
+}
+#else
+#define SHA256_HAVE_NI 0
+#endif
+
+static int g_accel = -1; /* -1: not decided yet; 0: reference; 1: SHA-NI */
+
+int sha256_set_accel(int on) {
+#if SHA256_HAVE_NI
+    g_accel = on && cpu_has_sha_ni();
+#else
+    (void)on;
+    g_accel = 0;
+#endif
+    return g_accel;
+}
+
+static void sha256_blocks(uint32_t h[8], const uint8_t *p, size_t nblocks) {
+    if (g_accel < 0) sha256_set_accel(1);
+#if SHA256_HAVE_NI
+    if (g_accel) {
+        sha256_blocks_ni(h, p, nblocks);
+        return;
+    }
+#endif
+    for (; nblocks > 0; nblocks--, p += 64) sha256_block_ref(h, p);
+}
+
 void sha256_init(Sha256 *s) {
     /* the first 32 bits of the fractional parts of the square roots of the first 8 primes */
     static const uint32_t H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -65,10 +140,13 @@ void sha256_update(Sha256 *s, const void *data, size_t n) {
         memcpy(s->buf + s->nbuf, p, take);
         s->nbuf += take; p += take; n -= take;
         if (s->nbuf < 64) return;
-        sha256_block(s->h, s->buf);
+        sha256_blocks(s->h, s->buf, 1);
         s->nbuf = 0;
     }
-    for (; n >= 64; p += 64, n -= 64) sha256_block(s->h, p);
+    size_t nb = n / 64;
+    if (nb) sha256_blocks(s->h, p, nb);
+    p += nb * 64;
+    n -= nb * 64;
     memcpy(s->buf, p, n);
     s->nbuf = n;
 }

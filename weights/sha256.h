@@ -1,6 +1,7 @@
 /*
  * weights/sha256.h - SHA-256 (FIPS 180-4), written out by hand, for checking
- * downloaded files against pinned checksums.
+ * downloaded files against pinned checksums. A portable reference, and the
+ * x86 SHA instructions (SHA-NI) when the CPU has them, tested against it.
  *
  *   Sha256 h;
  *   sha256_init(&h);
@@ -37,5 +38,10 @@ void sha256_hex_of(const void *data, size_t n, char hex[65]);
 /* Hash a whole file. *size_out (may be NULL) = its length in bytes.
  * Returns 0, or -1 with err_set() naming the file. */
 int sha256_file(const char *path, char hex[65], uint64_t *size_out);
+
+/* Use the x86 SHA extensions when the CPU has them (the default, decided on
+ * first use) or the portable reference (on = 0; for tests and benchmarks).
+ * Returns 1 if the accelerated path is now in use, else 0. */
+int sha256_set_accel(int on);
 
 #endif
