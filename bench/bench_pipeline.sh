@@ -13,6 +13,10 @@
 #
 #   bash bench/bench_pipeline.sh            (make bench runs it; BUILD=build)
 #   BENCH_EPOCHS=20 bash bench/bench_pipeline.sh   (a quicker look)
+#   BENCH_TORCH_EPOCHS=10 ...   PyTorch runs only 10 epochs and its training
+#       time is scaled to BENCH_EPOCHS (every epoch of the seed is the same
+#       full-batch step, so this is linear; the output says so). PyTorch's 100
+#       epochs take ~15-20 minutes on a shared 2-core machine.
 # Needs /usr/bin/python3 with torch and numpy (Debian: python3-torch).
 set -u
 BUILD=${BUILD:-build}
@@ -57,8 +61,14 @@ fi
 s=$(date +%s.%N)
 "$bin" --random-weights --epochs "$epochs" --quiet --out "$tmp/run" palinka.txt || { echo "bench_pipeline: run failed"; exit 1; }
 ours=$(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{printf "%.3f", b-a}')
-"$py" bench/bench_pipeline_torch.py "$st" "$tmp/ids.txt" "$epochs" "$threads" >"$tmp/torch.txt" || { echo "torch run failed"; exit 1; }
+tep=${BENCH_TORCH_EPOCHS:-$epochs}
+"$py" bench/bench_pipeline_torch.py "$st" "$tmp/ids.txt" "$tep" "$threads" >"$tmp/torch.txt" || { echo "torch run failed"; exit 1; }
 torch=$(awk '/^torch_seconds/{print $2}' "$tmp/torch.txt")
+if [ "$tep" != "$epochs" ]; then
+    tt=$(awk '/^torch_train_seconds/{print $2}' "$tmp/torch.txt")
+    torch=$(awk -v a="$torch" -v t="$tt" -v e="$epochs" -v n="$tep" 'BEGIN{printf "%.3f", a - t + t * e / n}')
+    echo "  torch: ran $tep epochs; its training time scaled x$epochs/$tep: total for $epochs epochs ~ $torch s"
+fi
 sed 's/^/  torch: /' "$tmp/torch.txt"
 "$py" -c 'import json,sys; s=json.load(open(sys.argv[1]))["seconds"]; print("  ours:  " + ", ".join(f"{k} {v:.2f}s" for k, v in s.items()))' "$tmp/run/summary.json"
 awk -v o="$ours" -v t="$torch" 'BEGIN{

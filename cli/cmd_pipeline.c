@@ -181,6 +181,31 @@ static void remove_tree(const char *dir) {
     rmdir(dir);
 }
 
+/* 1 if dir holds only what a run writes (so replacing it loses nothing else):
+ * plain files named report.html, *.svg, summary.json, sae.safetensors,
+ * cfg.json, latents.npy, losses.csv. An empty folder counts. */
+static int is_output_dir(const char *dir) {
+    static const char *names[] = {"report.html", "summary.json", "sae.safetensors", "cfg.json", "latents.npy",
+                                  "losses.csv"};
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int ok = 1;
+    struct dirent *e;
+    while (ok && (e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
+        char *p = path_join(dir, n);
+        int known = 0;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) known |= !strcmp(n, names[i]);
+        size_t len = strlen(n);
+        known |= len > 4 && !strcmp(n + len - 4, ".svg");
+        ok = known && path_is_file(p);
+        free(p);
+    }
+    closedir(d);
+    return ok;
+}
+
 /* The temporary folder next to final: "<parent>/.<base>.tmp-<pid>". */
 static char *make_tmp_dir(const char *final) {
     char *parent = xstrdup(final);
@@ -193,6 +218,13 @@ static char *make_tmp_dir(const char *final) {
     sprintf(tmp, "%s/.%s.tmp-%ld", dir, base, (long)getpid());
     if (path_mkdirs(dir) != 0) {
         err_prefix("output folder %s: cannot create its parent (use --out DIR to write elsewhere)", final);
+        free(parent);
+        free(tmp);
+        return NULL;
+    }
+    if (path_is_dir(final) && !is_output_dir(final)) {
+        err_set("output folder %s exists and holds files a run does not write: not replacing it "
+                "(give a new or empty folder with --out DIR)", final);
         free(parent);
         free(tmp);
         return NULL;

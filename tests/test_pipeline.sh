@@ -14,6 +14,8 @@
 # The main run uses the seed's settings (6144 latents, k 1024) but only
 # PIPELINE_EPOCHS epochs (default 3, to keep this test short; 100 is the
 # seed's, which bench/bench_pipeline.sh runs); the other runs use a small SAE.
+# In a sanitizer build (BUILD=build-san, ~10x slower) the main run uses a
+# small SAE too (1024 latents, k 256): the same code paths.
 set -u
 BUILD=${BUILD:-build}
 bin="$BUILD/gpt2sae"
@@ -47,6 +49,9 @@ expect_fail "bad option value" "--epochs.*banana" --random-weights --epochs bana
 expect_fail "bad --device" "--device.*tpu" --random-weights --device tpu palinka.txt
 expect_fail "unknown option" "unknown option '--bogus'" --bogus palinka.txt
 expect_fail "unwritable output folder" "/dev/null/x" --random-weights --out /dev/null/x palinka.txt
+mkdir -p "$tmp/keep"; echo "mine" >"$tmp/keep/notes.txt"
+expect_fail "--out naming a folder with other files (e.g. --out .)" "not replacing" --random-weights --out "$tmp/keep" palinka.txt
+check "... which is left as it was" test "$(cat "$tmp/keep/notes.txt")" = mine
 expect_fail "--weights and --random-weights together" "exclude" --random-weights --weights x palinka.txt
 expect_fail "no files" "no input files" --random-weights
 h=$("$bin" --help 2>&1)
@@ -58,7 +63,9 @@ ok "./run --help documents every pipeline option"
 # ---- the whole pipeline ----
 out="$tmp/out/palinka"
 start=$(date +%s.%N)
-"$bin" --random-weights --epochs "${PIPELINE_EPOCHS:-3}" --out "$out" palinka.txt >"$tmp/o" 2>"$tmp/e"; rc=$?
+main_sae=(); L_expect=6144
+case "$BUILD" in *san*) main_sae=(--latents-n 1024 --latents-k 256); L_expect=1024 ;; esac
+"$bin" --random-weights --epochs "${PIPELINE_EPOCHS:-3}" "${main_sae[@]}" --out "$out" palinka.txt >"$tmp/o" 2>"$tmp/e"; rc=$?
 secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
 if [ "$rc" -ne 0 ]; then
     fail "./run --random-weights palinka.txt exited $rc: $(tail -c 600 "$tmp/e")"
@@ -77,7 +84,7 @@ check "every SVG carries '$label'" test $bad -eq 0
 check "no temporary folder left behind" test -z "$(ls -A "$tmp/out" | grep -v '^palinka$')"
 check "losses.csv: a header and ${PIPELINE_EPOCHS:-3} epochs" test "$(wc -l <"$out/losses.csv")" -eq $(( ${PIPELINE_EPOCHS:-3} + 1 ))
 if [ "$have_np" -eq 1 ]; then
-    if r=$("$py" - "$out" "$label" 2>&1 <<'PY'
+    if r=$("$py" - "$out" "$label" "$L_expect" 2>&1 <<'PY'
 import sys, json, glob, xml.etree.ElementTree as E
 import numpy as np, warnings
 warnings.simplefilter("ignore")            # numpy's "Mean of empty slice" for never-active latents
@@ -88,7 +95,7 @@ s = json.load(open(d + "/summary.json"))
 assert s["tokens"] == 220, s["tokens"]
 assert s["random_weights"] is True and s["label"] == label
 z = np.load(d + "/latents.npy")
-assert z.dtype == np.float32 and z.shape == (220, s["latents"]), z.shape
+assert z.dtype == np.float32 and z.shape == (220, s["latents"]) and s["latents"] == int(sys.argv[3]), z.shape
 for k in ("total", "sparsity", "decorrelation", "mse"):
     assert np.isfinite(s["final_losses"][k]), k
 # the density and L0 in summary.json, recomputed from latents.npy with numpy (the seed's formulas)
@@ -123,12 +130,12 @@ check "... and no temporary folder behind" test -z "$(ls -A "$tmp/out" | grep -v
 # ---- a corpus: a folder of texts, minibatch training, replacing the report ----
 mkdir -p "$tmp/corpus"
 cp palinka.txt "$tmp/corpus/a.txt"
-printf 'Tokaji is a sweet wine from the Tokaj region of Hungary, near Slovakia.' >"$tmp/corpus/b.txt"
+{ for i in 1 2 3 4 5; do cat palinka.txt; printf ' '; done; } >"$tmp/corpus/b.txt"   # > n_ctx tokens: windowed
 "$bin" --random-weights --epochs 2 --latents-n 512 --latents-k 64 --batch 128 --out "$out" "$tmp/corpus" >/dev/null 2>"$tmp/e"; rc=$?
-check "a folder of two texts, minibatches of 128: exit $rc" test "$rc" -eq 0
+check "a folder of two texts (one longer than n_ctx = 1024 tokens), minibatches of 128: exit $rc" test "$rc" -eq 0
 if [ "$rc" -eq 0 ] && [ "$have_np" -eq 1 ]; then
     t=$("$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["tokens"], len(s["inputs"]), s["batch"])' "$out/summary.json")
-    check "the corpus run replaced the report: tokens, inputs, batch = $t" bash -c "[ '${t#* }' = '2 128' ] && [ ${t%% *} -gt 220 ]"
+    check "the corpus run replaced the report: tokens, inputs, batch = $t" bash -c "[ '${t#* }' = '2 128' ] && [ ${t%% *} -gt 1244 ]"
 fi
 
 # ---- no weights and no --random-weights: the fetch error and the hint ----
