@@ -26,7 +26,7 @@ for bin in "$build"/fuzz_*; do
     # -rss_limit_mb: a parser must not need much memory for a small input
     dirs=("$work")
     [ -d "$seeds" ] && dirs+=("$seeds")
-    "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 -max_len=4096 -print_final_stats=1 \
+    "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
         -artifact_prefix="$build/artifacts/${name}-" "${dict[@]}" "${dirs[@]}" >"$log" 2>&1
     rc=$?
     runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -n 1)
