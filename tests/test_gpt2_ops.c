@@ -28,6 +28,7 @@ int main(void) {
         for (int ti = 0; ti < 4; ti++)
             for (int ci = 0; ci < 3; ci++) {
                 int T = Ts[ti], C = Cs[ci], NH = NHs[ci];
+                if (C == 768 && T > 64) continue; /* the references are slow: keep the test fast */
                 char name[128];
                 /* LayerNorm, with a large common offset (mean-subtraction matters) */
                 float *x = rnd((long)T * C, 2.0f, &r), *w = rnd(C, 1.0f, &r), *b = rnd(C, 1.0f, &r);
