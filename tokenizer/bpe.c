@@ -311,6 +311,7 @@ static int encode_ordinary(BPE *b, const uint8_t *s, size_t n, size_t base, int 
 }
 
 int bpe_encode(BPE *b, const char *text, size_t len, int flags, BpeIds *out) {
+    if (len == 0) return 0; /* (text may then be NULL) */
     if (!b->cache) b->cache = cache_new();
     const uint8_t *s = (const uint8_t *)text;
     int bytewise = (flags & BPE_BYTEWISE) != 0;
