@@ -133,7 +133,7 @@ static int collect_inputs(const char *path, char ***list, int *n) {
         names[nn++] = path_join(path, e->d_name);
     }
     closedir(d);
-    qsort(names, nn, sizeof(char *), cmp_str);
+    if (nn) qsort(names, nn, sizeof(char *), cmp_str);
     int before = *n, rc = 0;
     for (int i = 0; i < nn; i++) {
         if (rc == 0 && collect_inputs(names[i], list, n) != 0) rc = -1;
@@ -594,6 +594,13 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
         goto fail;
     }
     int d = gpt2_site_width(&m.cfg, site);
+    int L_want = o->L ? o->L : 2 * d; /* sae_init's default: the seed's 2d */
+    for (int i = 0; i < o->n_draw; i++)
+        if (o->draw[i] >= L_want) {
+            err_set("option --latents: latent %d does not exist (the autoencoder has %d: 0..%d)", o->draw[i], L_want,
+                    L_want - 1);
+            goto fail;
+        }
     t_stage[1] = time_now() - pr.t0;
 
     /* 5. capture: every text on its own (windows of n_ctx inside the capture).
@@ -643,12 +650,6 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
         err_prefix("the autoencoder (--L %d, --k %d, width %d)", o->L, o->k, d);
         goto fail;
     }
-    for (int i = 0; i < o->n_draw; i++)
-        if (o->draw[i] >= sae.L) {
-            err_set("option --latents: latent %d does not exist (the autoencoder has %d: 0..%d)", o->draw[i], sae.L,
-                    sae.L - 1);
-            goto fail;
-        }
     snprintf(stage, sizeof stage, "training the SAE: %d latents, k %d, %d epochs, %s", sae.L, sae.k, p.epochs,
              p.batch ? "minibatches" : "full batch");
     stage_begin(&pr, stage);
@@ -771,7 +772,7 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     const int *draw = o->n_draw ? o->draw : seed_pick;
     int n_draw = o->n_draw ? o->n_draw : 2;
     for (int i = 0; i < n_draw; i++) {
-        int j = draw[i]; /* checked against L before training */
+        int j = draw[i]; /* checked against L before the capture */
         char file[48], cap[160];
         snprintf(file, sizeof file, "heat_%d.svg", j);
         if (o->n_draw) snprintf(cap, sizeof cap, "Text heatmap of latent %d", j);
