@@ -94,7 +94,9 @@ static void progress_bar(Progress *p, const char *what, long done, long total, c
     char bar[64];
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
-    fprintf(stderr, "\r  %-9s [%s] %ld/%ld %s\x1b[K", what, bar, done, total, extra ? extra : "");
+    double el = time_now() - p->stage_t0, eta = done > 0 ? el * (total - done) / done : 0;
+    fprintf(stderr, "\r  %-9s [%s] %ld/%ld %s  %.0fs, %.0fs left\x1b[K", what, bar, done, total, extra ? extra : "",
+            el, eta);
     if (done >= total) fprintf(stderr, "\n");
     fflush(stderr);
 }
@@ -701,9 +703,17 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     char hook[96];
     gpt2_site_tl_name(hook, sizeof hook, layer, site);
     Out w = {o, label, tmp, &bpe, ids.ids, toks, tok_lens, T, L, d, layer, n_paths, Z, &sc, &rep, 0, 0};
-    char *name = path_stem(out_dir);
-    report_init(&rep, name, label);
-    free(name);
+    {
+        char *a = xstrdup(args[0]); /* the page's title: the input's name */
+        size_t n = strlen(a);
+        while (n > 1 && a[n - 1] == '/') a[--n] = 0;
+        char *stem = path_stem(a), title[300];
+        if (n_paths > 1) snprintf(title, sizeof title, "%s (%d texts)", stem, n_paths);
+        else snprintf(title, sizeof title, "%s", stem);
+        report_init(&rep, title, label);
+        free(stem);
+        free(a);
+    }
 
     report_section(&rep, "Inputs");
     for (int i = 0; i < n_paths && i < 50; i++)
