@@ -322,6 +322,17 @@ __global__ void gather_rows_kernel(float *rows, const float *X, const int *perm,
         rows[i] = X[(size_t)perm[i / d] * d + i % d];
 }
 
+/* Allow `bytes` of dynamic shared memory for fn. Only ever raised (a lower
+ * limit would break launches sized for an earlier, larger setting); below
+ * 44 KB the default (48 KB minus the static arrays) already allows it. */
+static int allow_smem(const void *fn, size_t bytes, int *current) {
+    if (bytes <= 44 * 1024 || (int)bytes <= *current) return 0;
+    CU_TRY(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    *current = (int)bytes;
+    return 0;
+}
+static int topk_smem_set, grad_smem_set;
+
 static unsigned grid_for(long n) {
     long b = (n + 255) / 256;
     return (unsigned)(b > 8192 ? 8192 : (b < 1 ? 1 : b));
@@ -359,9 +370,9 @@ int cuda_sae_init(CudaSAE **out, const SAE *sae, const SAEParams *p, int max_T) 
     CU_REQUIRE(topk_smem + 4096 <= (size_t)optin, "L=%zu latents: a row does not fit in shared memory (%d B)", L,
                optin);
     CU_REQUIRE(grad_smem <= (size_t)optin, "d=%zu: a row does not fit in shared memory (%d B)", d, optin);
-    CU_TRY(cudaFuncSetAttribute(topk_mask_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)topk_smem));
-    CU_TRY(cudaFuncSetAttribute(sparse_decode_grad_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                (int)grad_smem));
+    if (allow_smem((const void *)topk_mask_kernel, topk_smem, &topk_smem_set) ||
+        allow_smem((const void *)sparse_decode_grad_kernel, grad_smem, &grad_smem_set))
+        return err_prefix("cuda_sae_init");
 
     CudaSAE *s = (CudaSAE *)xcalloc(1, sizeof *s);
     s->d = sae->d, s->L = sae->L, s->k = sae->k, s->max_T = max_T;
@@ -551,7 +562,7 @@ int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k) 
     CU_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
     size_t smem = (size_t)L * sizeof(unsigned);
     CU_REQUIRE(smem + 4096 <= (size_t)optin, "L=%d: a row does not fit in shared memory", L);
-    CU_TRY(cudaFuncSetAttribute(topk_mask_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    if (allow_smem((const void *)topk_mask_kernel, smem, &topk_smem_set)) return err_prefix("cuda_topk_threshold");
     topk_mask_kernel<<<T, TOPK_THREADS, smem>>>(NULL, d_thresh, NULL, NULL, NULL, d_x, L, k);
     CU_LAUNCHED();
     return 0;

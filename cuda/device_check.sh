@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# cuda/device_check.sh - the one prepared script for a GPU session (issues 7
+# and 8): build the CUDA engine, run the CUDA tests, run every CUDA benchmark
+# and the PyTorch baselines, then print a short table last.
+#
+# On the machine that prepares the call (once, no GPU needed):
+#     bash cuda/device_check.sh --prep     # zlib headers + libz.a into .devdeps/
+#                                          # (used only if the GPU image lacks zlib.h)
+# Afterwards, the table again from a fetched log:
+#     bash cuda/device_check.sh --table PATH/device_check.log
+# Then one device call (see /work/.library/device/README.md):
+#     run(command="bash cuda/device_check.sh", carry=[".devdeps"], timeout_s=590)
+#
+# Everything runs inside BUDGET seconds (default 540): each step has its own
+# limit, and steps that no longer fit are reported as SKIPPED. The whole log
+# goes to $OUT/device_check.log, the table to $OUT/summary.txt (both come
+# back with the call); the table is also the last thing printed.
+# Steps, most important first:
+#   build            make the engine, tests and benchmarks with nvcc (sm_90)
+#   test_cuda        every forward kernel vs the CPU, whole GPT-2 small forward
+#   test_cuda_sae    SAE loss/grad, Adam, 1 and 100 epochs at the seed's shapes
+#   bench_*          matmul vs cuBLAS; gpt2 forward; sae; attention, layernorm,
+#                    gelu, residual, encoder
+#   torch_*          PyTorch eager GPT-2 forward and the seed's SAE loop
+#   memcheck         compute-sanitizer memcheck on test_cuda (GPT2SAE_CUDA_QUICK=1)
+set -u
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+if [ "${1:-}" = "--prep" ]; then
+    mkdir -p .devdeps/include .devdeps/lib
+    cp /usr/include/zlib.h /usr/include/zconf.h .devdeps/include/
+    cp "$(cc -print-file-name=libz.a)" .devdeps/lib/
+    grep -qx '/.devdeps/' .git/info/exclude 2>/dev/null || echo '/.devdeps/' >> .git/info/exclude
+    ls -la .devdeps/include .devdeps/lib
+    exit 0
+fi
+
+OUT=${OUT:-/tmp/gpt2sae_device}
+mkdir -p "$OUT"
+LOG=$OUT/device_check.log
+SUM=$OUT/summary.txt
+BUDGET=${BUDGET:-540}
+START=$(date +%s)
+TABLE_ONLY=0
+if [ "${1:-}" = "--table" ]; then # rebuild the table from a fetched log: --table LOG
+    LOG=$2 SUM=/tmp/device_check_summary.$$ TABLE_ONLY=1
+    grep '^STEP' "$LOG" > "$SUM"
+else
+    : > "$LOG"
+    : > "$SUM"
+fi
+JOBS=$(nproc 2>/dev/null || echo 8)
+
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+
+# step NAME LIMIT CMD...: run CMD with a time limit, output into the log
+step() {
+    local name=$1 lim=$2 l
+    shift 2
+    l=$(left)
+    if [ "$l" -lt 15 ]; then
+        echo "STEP $name SKIPPED (out of time)" | tee -a "$SUM"
+        return 99
+    fi
+    [ "$lim" -gt "$l" ] && lim=$l
+    echo "=== $name (limit ${lim}s) $(date -u +%H:%M:%S)" | tee -a "$LOG"
+    local s=$(date +%s) rc
+    timeout "$lim" "$@" >> "$LOG" 2>&1
+    rc=$?
+    local msg="STEP $name rc=$rc $(($(date +%s) - s))s"
+    [ "$rc" -eq 124 ] && msg="$msg (TIMED OUT)"
+    echo "$msg" | tee -a "$LOG" >> "$SUM"
+    return $rc
+}
+
+if [ "$TABLE_ONLY" = 0 ]; then
+{
+    echo "device_check $(date -u)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
+    nvcc --version 2>&1 | tail -n 2
+    python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1
+    git log --oneline -1 2>/dev/null
+} >> "$LOG" 2>&1
+head -n 8 "$LOG"
+
+# zlib: the image's, else the carried copy (.devdeps, from --prep)
+EXTRA=""
+if ! echo '#include <zlib.h>' | cc -E - >/dev/null 2>&1 || ! cc -print-file-name=libz.so | grep -q /; then
+    if [ -f .devdeps/include/zlib.h ]; then
+        EXTRA="-I$root/.devdeps/include -L$root/.devdeps/lib"
+        echo "using the carried zlib (.devdeps)" | tee -a "$LOG"
+    else
+        echo "no zlib.h here and no .devdeps: the build will fail (run --prep and carry .devdeps)" | tee -a "$LOG"
+    fi
+fi
+MK=(make -j"$JOBS" CUDA=1)
+[ -n "$EXTRA" ] && MK+=("CFLAGS=-O2 -g -march=native $EXTRA")
+
+TESTS="build/tests/test_cuda build/tests/test_cuda_sae"
+BENCHES="build/bench/bench_cuda_matmul build/bench/bench_cuda_gpt2 build/bench/bench_cuda_sae
+ build/bench/bench_cuda_attention build/bench/bench_cuda_layernorm build/bench/bench_cuda_gelu
+ build/bench/bench_cuda_residual build/bench/bench_cuda_encoder"
+# shellcheck disable=SC2086
+if step build 240 "${MK[@]}" build/gpt2sae $TESTS $BENCHES; then
+    # the compiler's resource report for the kernels (registers, spills) into the log
+    for f in cuda/cuda_matmul.cu cuda/cuda_ops.cu cuda/cuda_sae.cu; do
+        nvcc -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -I. -Xptxas -v -c -o /tmp/ptxas_probe.o "$f" \
+            2>&1 | grep -E 'Compiling|registers|spill' | paste - - - >> "$LOG" || true
+    done
+    step test_cuda 150 build/tests/test_cuda
+    step test_cuda_sae 210 build/tests/test_cuda_sae
+    step bench_matmul 90 build/bench/bench_cuda_matmul
+    step bench_gpt2 90 build/bench/bench_cuda_gpt2
+    step torch_gpt2 90 env PYTHONUNBUFFERED=1 python3 bench/bench_cuda_gpt2_torch.py
+    step bench_sae 120 build/bench/bench_cuda_sae
+    step torch_sae 120 env PYTHONUNBUFFERED=1 python3 bench/bench_cuda_sae_torch.py
+    for b in attention layernorm gelu residual encoder; do
+        step bench_$b 40 build/bench/bench_cuda_$b
+    done
+    if command -v compute-sanitizer >/dev/null 2>&1; then
+        step memcheck 120 env GPT2SAE_CUDA_QUICK=1 compute-sanitizer --tool memcheck --error-exitcode 3 \
+            build/tests/test_cuda
+    fi
+fi
+
+fi # TABLE_ONLY
+
+# ------------------------------------------------------------- the table
+ms() { # ms of the first "RESULT $1 ..." line containing $2
+    grep -E "^RESULT $1 " "$LOG" | grep -F -- "$2" | head -n 1 | sed -E 's/.* ([0-9.]+) ms.*/\1/'
+}
+ratio() { # "a / b" to two decimals, or "-"
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "-" }'
+}
+toks() { grep -E "^RESULT $1 " "$LOG" | grep -F -- "$2" | head -n 1 | sed -nE 's/.*: ([0-9]+) tok\/s.*/\1/p'; }
+{
+    echo
+    echo "== tests"
+    awk '/^=== /{ n = $2 } /^[0-9]+ passed, [0-9]+ failed/{ print "  " n ": " $0 }' "$LOG"
+    grep -E '^  FAIL|^FAIL' "$LOG" | head -n 15 | sed 's/^/  /'
+    echo "== matmul: ours FP32 / cuBLAS SGEMM, speed ratio (goal >= 0.50)"
+    grep '^RATIO' "$LOG" | sed -E 's/^RATIO matmul +/  /'
+    echo "== GPT-2 small forward (ms; speedup = torch / ours, goal > 1)"
+    for T in 1024 220; do
+        o=$(ms gpt2 "forward T=$T logits fp32"); ot=$(ms gpt2 "forward T=$T logits tf32")
+        e=$(ms gpt2-torch "forward T=$T logits fp32 torch eager"); s=$(ms gpt2-torch "forward T=$T logits fp32 torch sdpa")
+        echo "  T=$T ours fp32 ${o:--} tf32 ${ot:--} | torch eager ${e:--} sdpa ${s:--} | eager/ours fp32 $(ratio "$e" "$o") tf32 $(ratio "$e" "$ot") sdpa/ours fp32 $(ratio "$s" "$o")"
+    done
+    echo "== SAE, seed's configuration (ms per epoch; speedup = torch / ours, goal >= 5)"
+    t=$(ms sae-torch "seed epoch T=220 torch")
+    for v in "sparse decoder fp32" "dense decoder fp32" "sparse decoder tf32" "dense decoder tf32"; do
+        o=$(ms sae "seed epoch T=220 $v")
+        echo "  $v: ours ${o:--} torch ${t:--} speedup $(ratio "$t" "$o")"
+    done
+    grep '^RESULT' "$LOG" | grep -F "seed 100 epochs" | sed -E 's/^RESULT +/  /'
+    echo "== SAE minibatch training (tokens/s; speedup = ours / torch)"
+    tt=$(toks sae-torch "torch: ")
+    for v in fp32 tf32; do
+        o=$(toks sae "sparse $v:")
+        echo "  ours $v ${o:--} tok/s, torch ${tt:--} tok/s, speedup $(ratio "$o" "$tt")"
+    done
+    echo "== memory-bound kernels (best GB/s over block sizes)"
+    for k in encoder layernorm gelu residual attention; do
+        grep "^RESULT $k " "$LOG" | sed -nE 's/.* ([0-9.]+) GB\/s.*/\1/p' | sort -g | tail -n 1 |
+            awk -v k="$k" '{ printf "  %-10s %s GB/s\n", k, $1 }'
+    done
+    echo "== steps (rc 0 = ok)"
+    grep '^STEP' "$SUM" | sed 's/^/  /'
+    echo "elapsed $(($(date +%s) - START)) s of $BUDGET; full log: \$OUT/device_check.log"
+} > "$SUM.tmp"
+mv "$SUM.tmp" "$SUM"
+cat "$SUM"
