@@ -307,7 +307,9 @@ static void draw_axes(Svg *s, const PlotAxes *ax, double cx, double cy, double c
     Limits L = axes_limits(ax);
     /* first guess of the box to size the tick count, then the real margins */
     Ticks xt, yt, ct;
-    int max_y = (int)fmax(3, fmin(9, ch / 28));
+    /* matplotlib's tick budget (Axis.get_tick_space): one y tick per 2 label
+     * heights, one x tick per 3, at most 9; the box height is estimated here */
+    int max_y = (int)fmax(1, fmin(9, floor((ch - 60) / (2 * FONT_TICK))));
     make_ticks(&yt, fmin(L.y0, L.y1), fmax(L.y0, L.y1), max_y, ax->img != NULL);
     double left = yt.max_w + TICK_LEN + TICK_PAD + (ax->ylabel[0] ? FONT_LABEL * 1.2 + LABEL_PAD : 0) + 6;
     double top = (ax->title[0] ? FONT_TITLE * 1.2 + 6 : 6) + (yt.exp10 ? FONT_TICK * 1.2 : 0);
@@ -323,10 +325,10 @@ static void draw_axes(Svg *s, const PlotAxes *ax, double cx, double cy, double c
     double bx = cx + left, by = cy + top, bw = cw - left - right, bh = ch - top - bottom;
     if (bw < 20) bw = 20;
     if (bh < 20) bh = 20;
-    /* x ticks: about one per 5 label widths, at most 9 */
-    double lbl = text_width("0.000", FONT_TICK) + 12;
-    make_ticks(&xt, L.x0, L.x1, (int)fmax(2, fmin(9, bw / lbl)), ax->img != NULL);
-    if (xt.max_w * xt.n > bw * 0.8) make_ticks(&xt, L.x0, L.x1, (int)fmax(2, xt.n / 2), ax->img != NULL);
+    int max_x = (int)fmax(1, fmin(9, floor(bw / (3 * FONT_TICK))));
+    make_ticks(&xt, L.x0, L.x1, max_x, ax->img != NULL);
+    /* long labels (e.g. 0.0025) must not collide: fewer ticks until they fit */
+    while (max_x > 1 && (xt.max_w + 6) * xt.n > bw) make_ticks(&xt, L.x0, L.x1, --max_x, ax->img != NULL);
 
     /* white axes background, then the clipped content */
     svg_rect(s, bx, by, bw, bh, 0, rgba(1, 1, 1, 1), RGBA_NONE, 0);
