@@ -43,7 +43,7 @@ st="$weights"; [ -d "$st" ] && st="$st/model.safetensors"
 echo "input: palinka.txt, $(wc -w <"$tmp/ids.txt") tokens; weights: $st; $threads threads; $epochs epochs; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 
 # correctness: the captured activation, ours vs torch's
-if "$bin" capture --weights "$weights" --layer 6 --site mlp_pre -o "$tmp/acts.npy" palinka.txt >/dev/null 2>"$tmp/cap.err"; then
+if "$bin" capture --weights "$weights" --layer 6 --site mlp_pre --ids "$tmp/ids.txt" -o "$tmp/acts.npy" >/dev/null 2>"$tmp/cap.err"; then
     BENCH_X_OUT="$tmp/x_torch.npy" "$py" bench/bench_pipeline_torch.py "$st" "$tmp/ids.txt" 0 "$threads" >/dev/null
     "$py" - "$tmp/acts.npy" "$tmp/x_torch.npy" <<'PY' || { echo "bench_pipeline: the activations differ: not timing"; exit 1; }
 import sys, numpy as np
