@@ -23,10 +23,16 @@
  *      g_Ẑ_tl = g_Y[t]·W[l]    only where Ẑ_tl > 0,
  *      g_W[l] = Σ_{t: Ẑ_tl>0} Ẑ_tl g_Y[t] + g_A_tl X[t]
  *    (the dense reference does L/k times more work in each).
- * 3. Adam is applied to each row of W as soon as its gradient row is ready.
+ * 3. Adam is applied to each piece of a row of W as soon as its gradient is
+ *    ready: the gradient is never stored whole.
  * The encoder X Wᵀ stays a dense matrix multiply (core/gemm.h): the top-k
  * needs every pre-activation.
  */
+/* let a*b + c become one fused multiply-add in the vector loops below (the
+ * build is ISO C, where GCC leaves contraction off by default) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
 #include "sae/sae_internal.h"
 #include "core/gemm.h"
 #include "core/pool.h"
@@ -36,10 +42,23 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* 16 floats, unaligned, may alias float: the compiler maps it to one AVX-512
  * register (or two AVX2, four SSE) */
 typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+static inline v16 vsqrt(v16 x) {
+#if defined(__AVX512F__)
+    return (v16)_mm512_sqrt_ps((__m512)x);
+#else
+    v16 r;
+    for (int i = 0; i < 16; i++) r[i] = sqrtf(x[i]);
+    return r;
+#endif
+}
 
 /* ---- workspace ---------------------------------------------------------- */
 
@@ -62,7 +81,7 @@ void sae_work_init(SAEWork *w, int Tmax, int d, int L) {
 void sae_work_free(SAEWork *w) {
     if (!w) return;
     free(w->A); free(w->thr); free(w->row_ptr); free(w->col); free(w->val);
-    free(w->col_ptr); free(w->crow); free(w->cval); free(w->Y); free(w->g_Y);
+    free(w->col_ptr); free(w->crow); free(w->cval); free(w->gA); free(w->Y); free(w->g_Y);
     free(w->K); free(w->u); free(w->rowacc); free(w->m); free(w->diagC);
     memset(w, 0, sizeof *w);
 }
@@ -74,6 +93,7 @@ static void work_reserve(SAEWork *w, long nnz) {
     w->val = xrealloc(w->val, (size_t)cap * sizeof(float));
     w->crow = xrealloc(w->crow, (size_t)cap * sizeof(int));
     w->cval = xrealloc(w->cval, (size_t)cap * sizeof(float));
+    w->gA = xrealloc(w->gA, (size_t)cap * sizeof(float));
     w->cap = cap;
 }
 
@@ -153,39 +173,46 @@ static void fill_csr(void *vctx, int t0, int t1) {
     }
 }
 
-/* ---- decoder: Y = Ẑ W, by column blocks of 64 (one thread per block) ----- */
+/* ---- decoder: Y = Ẑ W, latent by latent, in column blocks --------------
+ * Each row of W is read once, in contiguous pieces of `jb` floats, and added
+ * into the rows of Y where the latent fires; a (T, jb) block of Y stays in
+ * the L2 cache. Gathering k random rows of W per token instead thrashes the
+ * cache and the TLB (W is 75 MB at the seed's size). */
 
-typedef struct { SAEWork *w; const float *W; int T; } DecCtx;
+typedef struct { SAEWork *w; const float *W; int T, jb; } DecCtx;
+
+/* y (n) += s * x (n) */
+static inline void axpy(float *y, float s, const float *x, int n) {
+    int j = 0;
+    for (; j + 32 <= n; j += 32) {
+        *(v16 *)(y + j) += s * *(const v16 *)(x + j);
+        *(v16 *)(y + j + 16) += s * *(const v16 *)(x + j + 16);
+    }
+    for (; j < n; j++) y[j] += s * x[j];
+}
 
 static void decode_blocks(void *vctx, int b0, int b1) {
     DecCtx *c = vctx;
     SAEWork *w = c->w;
     const int d = w->d;
     for (int b = b0; b < b1; b++) {
-        int j0 = b * 64, nj = d - j0 < 64 ? d - j0 : 64;
-        for (int t = 0; t < c->T; t++) {
-            float *y = w->Y + (size_t)t * d + j0;
-            if (nj == 64) {
-                v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-                for (int p = w->row_ptr[t]; p < w->row_ptr[t + 1]; p++) {
-                    const float *wr = c->W + (size_t)w->col[p] * d + j0;
-                    float s = w->val[p];
-                    a0 += s * *(const v16 *)(wr);
-                    a1 += s * *(const v16 *)(wr + 16);
-                    a2 += s * *(const v16 *)(wr + 32);
-                    a3 += s * *(const v16 *)(wr + 48);
-                }
-                *(v16 *)(y) = a0; *(v16 *)(y + 16) = a1;
-                *(v16 *)(y + 32) = a2; *(v16 *)(y + 48) = a3;
-            } else {
-                for (int j = 0; j < nj; j++) y[j] = 0.0f;
-                for (int p = w->row_ptr[t]; p < w->row_ptr[t + 1]; p++) {
-                    const float *wr = c->W + (size_t)w->col[p] * d + j0;
-                    for (int j = 0; j < nj; j++) y[j] += w->val[p] * wr[j];
-                }
-            }
+        int j0 = b * c->jb, nj = d - j0 < c->jb ? d - j0 : c->jb;
+        for (int t = 0; t < c->T; t++) memset(w->Y + (size_t)t * d + j0, 0, (size_t)nj * sizeof(float));
+        for (int l = 0; l < w->L; l++) {
+            const float *wr = c->W + (size_t)l * d + j0;
+            for (int q = w->col_ptr[l]; q < w->col_ptr[l + 1]; q++)
+                axpy(w->Y + (size_t)w->crow[q] * d + j0, w->cval[q], wr, nj);
         }
     }
+}
+
+/* Columns per block so that a few (T, jb) blocks fit in L2: a multiple of 32. */
+static int block_cols(int T, int d, int nbuf) {
+    long jb = (768L * 1024) / ((long)nbuf * T * (long)sizeof(float));
+    jb = jb / 32 * 32;
+    if (jb < 32) jb = 32;
+    if (jb > d) jb = d;
+    return (int)jb;
 }
 
 /* ---- reconstruction error: g_Y = 2 (Y - X) / (T d), per-row sums -------- */
@@ -235,10 +262,17 @@ static void gram_rows(void *vctx, int t0, int t1) {
     }
 }
 
-/* ---- per latent: g_A where Ẑ > 0, g_W[l], then Adam on row l ------------- */
+/* ---- per latent: g_A where Ẑ > 0, g_W[l], then Adam on row l -------------
+ * A thread takes a range of latents and works through d in column blocks of
+ * jb, so the (T, jb) blocks of g_Y and X it reads stay in L2:
+ *   pass 1: G_q = g_Y[t_q]·W[l] for the nonzeros q of its latents, block by block;
+ *   then    g_A_q = G_q + sw/(T L) + 4 dw/(T-1) ((K Ẑc)_{t_q l}/(T-1) - Ẑc_{t_q l} C_ll);
+ *   pass 2: g_W[l, block] = Σ_q Ẑ_q g_Y[t_q, block] + g_A_q X[t_q, block], and
+ *           Adam on that block of row l. */
 
 typedef struct {
-    SAEWork *w; const float *X; const float *W; int T;
+    SAEWork *w; const float *X; const float *W; int T, jb;
+    float *gA;         /* (nnz) in CSC order: G, then g_A */
     float gs;          /* sw / (T L): the sparsity term's gradient on an active entry */
     double cd;         /* 4 dw / (T-1) */
     float *g_W;        /* (L, d) or NULL with adam */
@@ -260,61 +294,101 @@ static float dot(const float *a, const float *b, int n) {
     return s;
 }
 
+/* g (n) = Σ_i zv[i] gy_i + ga[i] x_i over the tokens tok[0..m) of one latent */
+static void grad_piece(float *g, int n, int m, const int *tok, const float *zv, const float *ga,
+                       const float *g_Y, const float *X, int d, int j0) {
+    int j = 0;
+    for (; j + 64 <= n; j += 64) {
+        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (int i = 0; i < m; i++) {
+            const float *gy = g_Y + (size_t)tok[i] * d + j0 + j, *x = X + (size_t)tok[i] * d + j0 + j;
+            float z = zv[i], a = ga[i];
+            a0 += z * *(const v16 *)(gy);
+            a1 += z * *(const v16 *)(gy + 16);
+            a2 += z * *(const v16 *)(gy + 32);
+            a3 += z * *(const v16 *)(gy + 48);
+            a0 += a * *(const v16 *)(x);
+            a1 += a * *(const v16 *)(x + 16);
+            a2 += a * *(const v16 *)(x + 32);
+            a3 += a * *(const v16 *)(x + 48);
+        }
+        *(v16 *)(g + j) = a0; *(v16 *)(g + j + 16) = a1;
+        *(v16 *)(g + j + 32) = a2; *(v16 *)(g + j + 48) = a3;
+    }
+    for (; j < n; j++) {
+        float s = 0.0f;
+        for (int i = 0; i < m; i++)
+            s += zv[i] * g_Y[(size_t)tok[i] * d + j0 + j] + ga[i] * X[(size_t)tok[i] * d + j0 + j];
+        g[j] = s;
+    }
+}
+
+/* PyTorch's Adam on n elements (see sae_adam_step), 16 at a time */
+static void adam_piece(float *Wn, float *m, float *v, const float *W, const float *g, int n, const RowCtx *c) {
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        v16 gj = *(const v16 *)(g + j);
+        v16 mj = *(v16 *)(m + j) * c->b1 + gj * c->c1;
+        v16 vj = *(v16 *)(v + j) * c->b2 + gj * gj * c->c2;
+        *(v16 *)(m + j) = mj;
+        *(v16 *)(v + j) = vj;
+        v16 denom = vsqrt(vj) / c->bc2_sqrt + c->eps;
+        *(v16 *)(Wn + j) = *(const v16 *)(W + j) - c->lr_t * (mj / denom);
+    }
+    for (; j < n; j++) {
+        m[j] = m[j] * c->b1 + g[j] * c->c1;
+        v[j] = v[j] * c->b2 + g[j] * g[j] * c->c2;
+        float denom = sqrtf(v[j]) / c->bc2_sqrt + c->eps;
+        Wn[j] = W[j] - c->lr_t * (m[j] / denom);
+    }
+}
+
 static void latent_rows(void *vctx, int l0, int l1) {
     RowCtx *c = vctx;
     SAEWork *w = c->w;
-    const int d = w->d, T = c->T;
+    const int d = w->d, T = c->T, jb = c->jb;
     const double inv_t1 = 1.0 / (T - 1);
-    float *gA = xmalloc((size_t)T * sizeof(float));      /* (n_l) */
-    float *grow = xmalloc((size_t)d * sizeof(float));    /* (d) gradient row */
+    float *grow = xmalloc((size_t)jb * sizeof(float));   /* (jb) a piece of a gradient row */
+    int qa = w->col_ptr[l0], qb = w->col_ptr[l1];
+    for (int q = qa; q < qb; q++) c->gA[q] = 0.0f;
+    /* pass 1: G = g_Y[t]·W[l] at the nonzeros */
+    for (int j0 = 0; j0 < d; j0 += jb) {
+        int nj = d - j0 < jb ? d - j0 : jb;
+        for (int l = l0; l < l1; l++) {
+            const float *Wl = c->W + (size_t)l * d + j0;
+            for (int q = w->col_ptr[l]; q < w->col_ptr[l + 1]; q++)
+                c->gA[q] += dot(w->g_Y + (size_t)w->crow[q] * d + j0, Wl, nj);
+        }
+    }
+    /* g_A = G + sparsity + decorrelation terms */
     for (int l = l0; l < l1; l++) {
-        const float *Wl = c->W + (size_t)l * d;
         int q0 = w->col_ptr[l], n = w->col_ptr[l + 1] - q0;
         const int *tok = w->crow + q0;
         const float *v = w->cval + q0;
-        /* g_A at the active entries of column l */
         for (int i = 0; i < n; i++) {
             const double *Kt = w->K + (size_t)tok[i] * T;
             double kz = 0.0;                                /* (K Ẑc)_tl */
             for (int j = 0; j < n; j++) kz += Kt[tok[j]] * v[j];
             double decor = c->cd * (kz * inv_t1 - (v[i] - w->m[l]) * w->diagC[l]);
-            gA[i] = dot(w->g_Y + (size_t)tok[i] * d, Wl, d) + c->gs + (float)decor;
+            c->gA[q0 + i] += c->gs + (float)decor;
         }
-        /* g_W[l] = Σ_i Ẑ_il g_Y[t_i] + g_A_il X[t_i] */
-        float *g = c->adam ? grow : c->g_W + (size_t)l * d;
-        int j = 0;
-        for (; j + 64 <= d; j += 64) {
-            v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-            for (int i = 0; i < n; i++) {
-                const float *gy = w->g_Y + (size_t)tok[i] * d + j, *x = c->X + (size_t)tok[i] * d + j;
-                float zv = v[i], ga = gA[i];
-                a0 += zv * *(const v16 *)(gy) + ga * *(const v16 *)(x);
-                a1 += zv * *(const v16 *)(gy + 16) + ga * *(const v16 *)(x + 16);
-                a2 += zv * *(const v16 *)(gy + 32) + ga * *(const v16 *)(x + 32);
-                a3 += zv * *(const v16 *)(gy + 48) + ga * *(const v16 *)(x + 48);
-            }
-            *(v16 *)(g + j) = a0; *(v16 *)(g + j + 16) = a1;
-            *(v16 *)(g + j + 32) = a2; *(v16 *)(g + j + 48) = a3;
-        }
-        for (; j < d; j++) {
-            float s = 0.0f;
-            for (int i = 0; i < n; i++)
-                s += v[i] * w->g_Y[(size_t)tok[i] * d + j] + gA[i] * c->X[(size_t)tok[i] * d + j];
-            g[j] = s;
-        }
-        if (c->adam) {   /* PyTorch's Adam on this row (see sae_adam_step) */
-            float *m = c->adam->m + (size_t)l * d, *vv = c->adam->v + (size_t)l * d;
-            float *Wn = c->W_next + (size_t)l * d;
-            for (int jj = 0; jj < d; jj++) {
-                float gj = grow[jj];
-                m[jj] = m[jj] * c->b1 + gj * c->c1;
-                vv[jj] = vv[jj] * c->b2 + gj * gj * c->c2;
-                float denom = sqrtf(vv[jj]) / c->bc2_sqrt + c->eps;
-                Wn[jj] = Wl[jj] - c->lr_t * (m[jj] / denom);
+    }
+    /* pass 2: g_W[l] block by block, then Adam on it (or store it) */
+    for (int j0 = 0; j0 < d; j0 += jb) {
+        int nj = d - j0 < jb ? d - j0 : jb;
+        for (int l = l0; l < l1; l++) {
+            int q0 = w->col_ptr[l], n = w->col_ptr[l + 1] - q0;
+            size_t off = (size_t)l * d + j0;
+            float *g = c->adam ? grow : c->g_W + off;
+            grad_piece(g, nj, n, w->crow + q0, w->cval + q0, c->gA + q0, w->g_Y, c->X, d, j0);
+            if (c->adam) {   /* PyTorch's Adam on this piece (see sae_adam_step) */
+                float *m = c->adam->m + off, *vv = c->adam->v + off;
+                const float *Wl = c->W + off;
+                float *Wn = c->W_next + off;
+                adam_piece(Wn, m, vv, Wl, grow, nj, c);
             }
         }
     }
-    free(gA);
     free(grow);
 }
 
@@ -327,9 +401,12 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     const float *W = sae->W;
     assert(T >= 2 && T <= w->Tmax && d == w->d && L == w->L);
 
+    w->prof[0] -= time_now();
     /* encoder: A = X Wᵀ, dense */
     gemm(0, 1, T, L, d, 1.0f, X, d, W, d, 0.0f, w->A, L);
 
+    w->prof[1] -= time_now();
+    w->prof[0] += time_now();
     /* top-k: thresholds and counts, then the CSR of the nonzeros */
     int *cnt = xmalloc((size_t)T * sizeof(int));
     TopkCtx tc = {Z, w->A, w->thr, cnt, L, k};
@@ -342,6 +419,8 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     FillCtx fc = {w, T};
     pool_for(T, 1, fill_csr, &fc);
 
+    w->prof[2] -= time_now();
+    w->prof[1] += time_now();
     /* CSC by latent (counting sort; tokens stay in increasing order) */
     memset(w->col_ptr, 0, (size_t)(L + 1) * sizeof(int));
     for (long p2 = 0; p2 < nnz; p2++) w->col_ptr[w->col[p2] + 1]++;
@@ -358,15 +437,24 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         free(next);
     }
 
+    w->prof[3] -= time_now();
+    w->prof[2] += time_now();
     /* decoder Y = Ẑ W, then the reconstruction error */
-    DecCtx dc = {w, W, T};
-    pool_for((d + 63) / 64, 1, decode_blocks, &dc);
+    DecCtx dc = {w, W, T, block_cols(T, d, 1)};
+    {   /* a whole number of blocks per thread */
+        int nth = pool_threads(), nb = (d + dc.jb - 1) / dc.jb;
+        nb = (nb + nth - 1) / nth * nth;
+        dc.jb = ((d + nb - 1) / nb + 31) / 32 * 32;
+    }
+    pool_for((d + dc.jb - 1) / dc.jb, 1, decode_blocks, &dc);
     ErrCtx ec = {w, X, T};
     pool_for(T, 1, err_rows, &ec);
     double sse = 0.0;
     for (int t = 0; t < T; t++) sse += w->rowacc[t];
     double mse = sse / ((double)T * d);
 
+    w->prof[4] -= time_now();
+    w->prof[3] += time_now();
     /* sparsity: Ẑ >= 0, so mean|Ẑ| is the sum of the nonzeros / (T L) */
     double l1 = 0.0;
     for (long p2 = 0; p2 < nnz; p2++) l1 += w->val[p2];
@@ -389,6 +477,8 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         for (int p2 = w->row_ptr[t]; p2 < w->row_ptr[t + 1]; p2++) s += w->val[p2] * w->m[w->col[p2]];
         w->u[t] = s;
     }
+    w->prof[5] -= time_now();
+    w->prof[4] += time_now();
     /* K and ‖K‖_F²; decor = dw (‖K‖_F² / (T-1)² - Σ_l C_ll²) */
     GramCtx gc = {w, T, mm};
     pool_for(T, 1, gram_rows, &gc);
@@ -401,11 +491,18 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     out->sparsity = spars;
     out->decor = decor;
     out->total = mse + spars + decor;
-    if (!isfinite(out->total)) return -1;
+    if (!isfinite(out->total)) {
+        w->prof[5] += time_now();
+        return -1;
+    }
 
+    w->prof[6] -= time_now();
+    w->prof[5] += time_now();
     /* backward, one latent row at a time (and Adam on it) */
     RowCtx rc = {0};
     rc.w = w; rc.X = X; rc.W = W; rc.T = T;
+    rc.jb = block_cols(T, d, 2);
+    rc.gA = w->gA;
     rc.gs = (float)(sw / ((double)T * L));
     rc.cd = 4.0 * dw / (T - 1);
     rc.g_W = g_W;
@@ -420,6 +517,7 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         rc.bc2_sqrt = (float)sqrt(bc2);
     }
     pool_for(L, 1, latent_rows, &rc);
+    w->prof[6] += time_now();
     return 0;
 }
 

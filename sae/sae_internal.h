@@ -23,6 +23,7 @@ typedef struct {
     int *col_ptr;      /* (L+1) CSC of the same nonzeros, by latent */
     int *crow;         /* (cap) token of each nonzero */
     float *cval;       /* (cap) its value */
+    float *gA;         /* (cap) d loss / d A at each nonzero, CSC order */
     long cap;          /* capacity of the nonzero arrays */
     float *Y;          /* (Tmax, d) reconstruction */
     float *g_Y;        /* (Tmax, d) d loss / d Y */
@@ -31,6 +32,7 @@ typedef struct {
     double *rowacc;    /* (Tmax) per-row partial sums */
     double *m;         /* (L) mean of each latent over the batch */
     double *diagC;     /* (L) variance of each latent (diagonal of C) */
+    double prof[7];    /* seconds spent in: encoder, top-k, CSC, decoder + error, stats, Gram, backward + Adam */
 } SAEWork;
 
 void sae_work_init(SAEWork *w, int Tmax, int d, int L);
