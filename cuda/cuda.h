@@ -63,8 +63,9 @@ int cuda_memset(void *d_p, int byte, size_t bytes);
 /* Fill n floats with uniform(-scale, scale) from a counter-based hash of
  * (seed, index): the same values on every GPU. For benchmarks and tests. */
 int cuda_fill_uniform(float *d_x, size_t n, unsigned long long seed, float scale);
-/* Write and read a buffer the size of the L2 cache, so that the next kernel
- * starts cold (benchmarks time with the L2 flushed between runs). */
+/* Write a device buffer twice the size of the L2 cache, so that the next
+ * kernel starts cold (benchmarks flush between timed runs). The buffer is
+ * allocated on first use and kept for the life of the process. */
 int cuda_flush_l2(void);
 
 /* Benchmark knobs (tests and the engine leave them alone): threads per block

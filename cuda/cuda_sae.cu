@@ -653,6 +653,7 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
             if (p->on_epoch) {
                 double a[4];
                 if (cuda_download(a, acc_e, sizeof a)) goto done;
+                if (failed_tag(s) != 0) break; /* no callback for a failed epoch (reported below) */
                 SAELosses l = {a[0], a[1], a[2], a[3]};
                 if (p->on_epoch(p->ctx, e + 1, epochs, &l, sae)) {
                     err_prefix("epoch %d", e + 1);
