@@ -356,12 +356,41 @@ static void write_figures(const char *dir) {
     }
 }
 
+/* The heatmap's boxes: Reds(a^2) of the min-max scaled activation, alpha .8,
+ * in token order (cmap_color itself is checked against matplotlib above). */
+static void test_textheat_colours(void) {
+    const char *toks[4] = {"a", " b", "<c>", "d"};
+    int lens[4] = {1, 2, 3, 1};
+    float acts[4] = {2, 4, 6, 3}; /* scaled: 0, .5, 1, .25 */
+    double want_t[4] = {0, 0.25, 1, 0.0625};
+    Svg s;
+    textheat_render(&s, toks, lens, acts, 4, 0, 4, "t", NULL, NULL);
+    int ok = 1, n = 0;
+    const char *p = s.buf;
+    while ((p = strstr(p, "<rect x=")) != NULL) {
+        const char *f = strstr(p, "fill=\"");
+        if (!f) break;
+        if (n == 0 && strstr(p, "width=\"") && strncmp(f + 6, "#ffffff", 7) == 0) { p = f; continue; } /* background */
+        if (n >= 4) { ok = 0; break; }
+        char want[24];
+        rgba_css(cmap_color(CMAP_REDS, want_t[n]), want);
+        if (strncmp(f + 6, want, 7) != 0 || !strstr(p, "fill-opacity=\"0.8\"")) ok = 0;
+        n++;
+        p = f;
+    }
+    CHECK(ok && n == 4, "text heatmap: 4 boxes coloured Reds(a^2) of the min-max scaled activation, alpha .8");
+    CHECK(strstr(s.buf, "&lt;c&gt;") != NULL && strstr(s.buf, "\xC2\xA0" "b") != NULL,
+          "token text escaped, a leading space kept as a no-break space");
+    svg_free(&s);
+}
+
 int main(void) {
     test_escape();
     test_base64();
     test_png();
     test_colormaps();
     test_ticks();
+    test_textheat_colours();
     const char *dir = getenv("VIZ_OUT");
     char tmpl[] = "/tmp/test_viz.XXXXXX";
     int own = 0;
