@@ -55,7 +55,9 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 
 #define MR 14   /* rows of the register tile */
 #define NR 32   /* columns of the register tile: two 16-float vectors */
-#define KC 256  /* depth of a packed block: B micro-panel KC x NR = 32 KB (L1) */
+#ifndef KC
+#define KC 256
+#endif
 #define MC 252  /* rows per block of packed A streamed from L2 (multiple of MR) */
 #define NC 512  /* columns per packed block of B (multiple of NR): KC x NC = 512 KB (L2) */
 
@@ -71,6 +73,35 @@ typedef struct {
     int split_rows;   /* 1: threads split the row panels, else the column panels */
 } Gemm;
 
+#if GEMM_AVX512
+/* Transpose a 16 x 16 block in registers: on return r[c][i] = (old r[i])[c].
+ * Stages: 2x2 blocks of floats (unpack), 4x4 within each 128-bit lane
+ * (shuffle_ps), then the 128-bit lanes across the four groups of rows. */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* now r[4g + c], lane L = column 4L + c of rows 4g .. 4g+3 */
+    for (int g = 0; g < 4; g++) {
+        r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 u0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), u1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+        __m512 u2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88), u3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+        t[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);      /* lane 0: column c      */
+        t[8 + c] = _mm512_shuffle_f32x4(u0, u2, 0xDD);  /* lane 2: column 8 + c  */
+        t[4 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);  /* lane 1: column 4 + c  */
+        t[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xDD); /* lane 3: column 12 + c */
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+#endif
+
 /* Pack row panels [p0, p1) of op(A) (M, K) into Ap: panel p holds rows
  * p*MR .. p*MR+MR-1 as Ap[p][k][r], zero past row M. */
 static void pack_A(void *ctx, int p0, int p1) {
@@ -85,12 +116,25 @@ static void pack_A(void *ctx, int p0, int p1) {
                 for (int r = 0; r < MR; r++) dst[(long)k * MR + r] = r < mr ? src[r] : 0.0f;
             }
         } else {
+            int k = 0;
+#if GEMM_AVX512
+            /* 16 columns of the MR rows at a time, transposed in registers */
+            if (mr == MR)
+                for (; k + 16 <= g->K; k += 16) {
+                    __m512 v[16];
+                    for (int r = 0; r < 16; r++)
+                        v[r] = r < MR ? _mm512_loadu_ps(g->A + (long)(i0 + r) * g->lda + k) : _mm512_setzero_ps();
+                    transpose16(v);
+                    for (int c = 0; c < 16; c++) _mm512_mask_storeu_ps(dst + (long)(k + c) * MR, (1u << MR) - 1, v[c]);
+                }
+#endif
+            int kstart = k;
             for (int r = 0; r < MR; r++) {
                 if (r < mr) {
                     const float *src = g->A + (long)(i0 + r) * g->lda;
-                    for (int k = 0; k < g->K; k++) dst[(long)k * MR + r] = src[k];
+                    for (k = kstart; k < g->K; k++) dst[(long)k * MR + r] = src[k];
                 } else {
-                    for (int k = 0; k < g->K; k++) dst[(long)k * MR + r] = 0.0f;
+                    for (k = kstart; k < g->K; k++) dst[(long)k * MR + r] = 0.0f;
                 }
             }
         }
@@ -100,26 +144,49 @@ static void pack_A(void *ctx, int p0, int p1) {
 /* Pack op(B)[k0 : k0+kc, j0 : j0+nc] (nc <= NC) into Bp: panel q holds
  * columns j0+q*NR .. +NR-1 as Bp[q][k][c], zero past column N. */
 static void pack_B(const Gemm *g, float *Bp, int k0, int kc, int j0, int nc) {
+    if (!g->transB) {
+        /* op(B)[k][j] = B[k][j]: row by row (sequential reads), NR floats to each panel */
+        for (int k = 0; k < kc; k++) {
+            const float *src = g->B + (long)(k0 + k) * g->ldb + j0;
+#if GEMM_AVX512
+            /* weights stream from memory and each row starts a new page, where
+             * the hardware prefetcher starts over: ask for row k+4 now */
+            if (k + 4 < kc)
+                for (int c = 0; c < nc; c += 16) _mm_prefetch((const char *)(src + 4L * g->ldb + c), _MM_HINT_T0);
+#endif
+            for (int q = 0; q * NR < nc; q++) {
+                float *dst = Bp + ((long)q * kc + k) * NR;
+                int nr = nc - q * NR < NR ? nc - q * NR : NR;
+                if (nr == NR) memcpy(dst, src + q * NR, NR * sizeof(float));
+                else
+                    for (int c = 0; c < NR; c++) dst[c] = c < nr ? src[q * NR + c] : 0.0f;
+            }
+        }
+        return;
+    }
     for (int q = 0; q * NR < nc; q++) {
         float *dst = Bp + (long)q * kc * NR;
         int jq = j0 + q * NR, nr = g->N - jq < NR ? g->N - jq : NR;
-        if (!g->transB) {
-            /* op(B)[k][j] = B[k][j]: NR contiguous floats per k */
-            for (int k = 0; k < kc; k++) {
-                const float *src = g->B + (long)(k0 + k) * g->ldb + jq;
-                if (nr == NR) memcpy(dst + (long)k * NR, src, NR * sizeof(float));
-                else
-                    for (int c = 0; c < NR; c++) dst[(long)k * NR + c] = c < nr ? src[c] : 0.0f;
-            }
-            continue;
-        }
         /* op(B)[k][j] = B[j][k]: column c of the panel is row jq+c of B */
 #if GEMM_AVX512
         if (nr == NR && (long)g->ldb * NR < (1L << 29)) {
             __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                              _mm512_set1_epi32(g->ldb));
             const float *b0 = g->B + (long)jq * g->ldb + k0, *b1 = b0 + 16L * g->ldb;
-            for (int k = 0; k < kc; k++) {
+            int k = 0;
+            /* 16 x 16 blocks transposed in registers, then gathers for the rest */
+            for (; k + 16 <= kc; k += 16)
+                for (int h = 0; h < 2; h++) {
+                    __m512 v[16];
+                    const float *src = (h ? b1 : b0) + k;
+                    for (int r = 0; r < 16; r++) {
+                        if (k + 80 <= kc) _mm_prefetch((const char *)(src + (long)r * g->ldb + 64), _MM_HINT_T0);
+                        v[r] = _mm512_loadu_ps(src + (long)r * g->ldb);
+                    }
+                    transpose16(v);
+                    for (int c = 0; c < 16; c++) _mm512_storeu_ps(dst + (long)(k + c) * NR + 16 * h, v[c]);
+                }
+            for (; k < kc; k++) {
                 _mm512_storeu_ps(dst + (long)k * NR, _mm512_i32gather_ps(idx, b0 + k, 4));
                 _mm512_storeu_ps(dst + (long)k * NR + 16, _mm512_i32gather_ps(idx, b1 + k, 4));
             }
