@@ -45,27 +45,38 @@
  *
  * tried left to right at each position, first alternative that matches wins:
  * an English contraction (lower case only: "'S" is not one), else a run of
- * letters, digits, or other symbols, each with at most one leading space, else
- * white space. The lookahead \s+(?!\S) means a run of spaces before a word
- * leaves its last space to the word: "a   b" -> "a", "  ", " b". pretok.c
+ * letters, digits, or other symbols, each with at most one leading ASCII
+ * space (" ?"; a tab or U+00A0 never leads), else white space. The
+ * lookahead \s+(?!\S) means a run of spaces before a word leaves its last
+ * space to the word: "a   b" -> "a", "  ", " b". pretok.c
  * implements this by hand, with tables of Unicode letters (\p{L}), numbers
  * (\p{N}) and white space (\s) generated from the Unicode Character Database
  * (unicode_tables.c says which version).
  *
  * Merges by rank. merges.txt lists 50,000 pairs, most useful first; line r
- * (from 0) says "the tokens A and B may be glued into AB" and AB gets id
- * 256 + r. To encode a word, start with one token per byte, then repeatedly
- * find the adjacent pair whose merge has the lowest rank and glue it (the
- * leftmost one on a tie), until no adjacent pair is in merges.txt. So
- * " lower" goes " l o w e r" -> " l ow e r" ... -> " lower" if that is a
- * token, and a word never seen in training ends up as several known pieces.
- * A word repeats a lot in real text, so the result per word is cached.
+ * (from 0, after the "#version" line) says "the tokens A and B may be glued
+ * into AB", and AB has id 256 + r. To encode a word, start with one token
+ * per byte, then repeatedly find the adjacent pair whose merge has the lowest
+ * rank and glue it (the leftmost one if the pair occurs twice), until no
+ * adjacent pair is in merges.txt. For " lower" (Ġ is the space):
+ *
+ *     Ġ l o w e r -> Ġ l o w er -> Ġl o w er -> Ġl ow er -> Ġl ower -> Ġlower
+ *        ranks:         7           44          66         533       2537
+ *
+ * so " lower" is one token (2793); a word never seen in training ends up as
+ * several known pieces (" palinka" -> " pal" "inka"). tiktoken states the
+ * rule as "glue the pair whose concatenation has the lowest id"; for GPT-2's
+ * files the two give the same ids (the tests compare with it). Words repeat
+ * a lot in real text, so each word's ids are cached (bpe.c).
  *
  * Invalid UTF-8. The regular expression works on characters, so the text must
  * be valid UTF-8; bpe_encode reports the byte offset of the first bad byte.
  * With BPE_BYTEWISE each byte of a malformed sequence is instead taken as one
  * symbol character (neither letter, number nor space), so any bytes encode
  * and decode back unchanged (tiktoken and HF cannot take such input at all).
+ *
+ * Speed: no allocation per token (the cache and the output grow
+ * geometrically); bench/bench_bpe times it against gpt-tokenizer.
  *
  * Threads: bpe_encode writes to the word cache inside BPE, so one BPE must not
  * be used by two threads at once (load one per thread, or lock). The other
