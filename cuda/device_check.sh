@@ -94,8 +94,9 @@ if ! echo '#include <zlib.h>' | cc -E - >/dev/null 2>&1 || ! cc -print-file-name
         echo "no zlib.h here and no .devdeps: the build will fail (run --prep and carry .devdeps)" | tee -a "$LOG"
     fi
 fi
-MK=(make -j"$JOBS" CUDA=1)
-[ -n "$EXTRA" ] && MK+=("CFLAGS=-O2 -g -march=native $EXTRA")
+# -lineinfo: compute-sanitizer and ncu can name source lines (no effect on the code)
+MK=(make -j"$JOBS" CUDA=1 'NVFLAGS=-O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -Wall,-Wextra -lineinfo')
+[ -n "$EXTRA" ] && MK+=("ARCH=-march=native $EXTRA") # ARCH goes into CFLAGS (compile and link)
 
 TESTS="build/tests/test_cuda build/tests/test_cuda_sae"
 BENCHES="build/bench/bench_cuda_matmul build/bench/bench_cuda_gpt2 build/bench/bench_cuda_sae

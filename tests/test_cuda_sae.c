@@ -9,7 +9,9 @@
  *  3. the seed's shapes (T=220, d=3072, L=6144, k=1024): 1 epoch and 100
  *     epochs of cuda_sae_train vs sae_train: every epoch's total and sparsity
  *     losses within 1e-3 relative, decorrelation within 3e-2, final latents
- *     within 2e-2 (absolute, every element);
+ *     within 2e-2 (absolute) except at mask flips (top-k is discontinuous:
+ *     a rounding difference can swap a row's k-th and (k+1)-th latent; such
+ *     flips are counted and must stay under 0.1% of the entries);
  *  4. minibatches (the same shuffle as the CPU) for 2 epochs, same tolerances;
  *  5. a non-finite input is refused with a message.
  * Without a GPU every one of these is reported as skipped.
@@ -55,6 +57,26 @@ static float *dev_copy(const float *h, size_t n) {
     return d;
 }
 
+/* Latents: top-k is discontinuous, so a rounding difference in X W^T can swap
+ * the k-th and (k+1)-th value of a row ("a flip": zero on one side only).
+ * Flips are counted and bounded by max_flips; every other entry must satisfy
+ * |gpu - cpu| <= atol + rtol |cpu|. Returns the number of flips (-1 on failure). */
+static long check_latents(const char *name, const float *a, const float *b, long n, float atol, float rtol,
+                          long max_flips) {
+    long flips = 0, bad = 0, worst = -1;
+    double wd = 0;
+    for (long i = 0; i < n; i++) {
+        if ((a[i] == 0.0f) != (b[i] == 0.0f)) { flips++; continue; }
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= atol + rtol * fabs((double)b[i]))) bad++;
+        if (!(d <= wd)) wd = d, worst = i;
+    }
+    int ok = bad == 0 && flips <= max_flips;
+    CHECK(ok, "%s: %ld values, %ld outside atol %.0e rtol %.0e, %ld mask flips (<= %ld allowed); worst [%ld] %.6g vs %.6g",
+          name, n, bad, atol, rtol, flips, max_flips, worst, worst >= 0 ? a[worst] : 0.0f, worst >= 0 ? b[worst] : 0.0f);
+    return ok ? flips : -1;
+}
+
 static int rel_close(double a, double b, double tol) { return isfinite(a) && fabs(a - b) <= tol * fabs(b) + 1e-12; }
 
 static void test_loss_grad(int T, int d, int L, int k, int sparse) {
@@ -90,9 +112,17 @@ static void test_loss_grad(int T, int d, int L, int k, int sparse) {
         for (long i = 0; i < (long)L * d; i++) gmax = fmaxf(gmax, fabsf(g_ref[i]));
         char n2[160];
         snprintf(n2, sizeof n2, "z %s", name);
-        check_close(n2, z, z_ref, (long)T * L, 1e-5f, 1e-4f);
-        snprintf(n2, sizeof n2, "g_W %s (atol 1e-4 max|g|)", name);
-        check_close(n2, g, g_ref, (long)L * d, 1e-4f * gmax, 1e-3f);
+        long flips = check_latents(n2, z, z_ref, (long)T * L, 1e-5f, 1e-4f, 2 + (long)T * L / 10000);
+        if (flips == 0) {
+            snprintf(n2, sizeof n2, "g_W %s (atol 1e-4 max|g|)", name);
+            check_close(n2, g, g_ref, (long)L * d, 1e-4f * gmax, 1e-3f);
+        } else { /* a flipped latent changes its rows of g_W: compare as a whole */
+            double num = 0, den = 0;
+            for (long i = 0; i < (long)L * d; i++) num += ((double)g[i] - g_ref[i]) * ((double)g[i] - g_ref[i]),
+                                                   den += (double)g_ref[i] * g_ref[i];
+            double e = sqrt(num / den);
+            CHECK(e < 1e-2, "g_W %s: relative error %.2e (< 1e-2 with %ld mask flips)", name, e, flips);
+        }
     }
     cuda_sae_free(s);
     cuda_free(d_X);
@@ -108,6 +138,8 @@ static void test_adam_steps(void) {
     SAE sae;
     if (sae_init(&sae, d, &p) != 0) { CHECK(0, "sae_init: %s", err_get()); return; }
     float *X = make_X(T, d), *g = xmalloc((size_t)L * d * sizeof(float)), *W = xmalloc((size_t)L * d * sizeof(float));
+    float *W0 = xmalloc((size_t)L * d * sizeof(float));
+    memcpy(W0, sae.W, (size_t)L * d * sizeof(float));
     CudaSAE *s = NULL;
     float *d_X = dev_copy(X, (size_t)T * d);
     int rc = d_X ? cuda_sae_init(&s, &sae, &p, T) : -1;
@@ -125,13 +157,21 @@ static void test_adam_steps(void) {
         tmp.W = W;
         rc = cuda_sae_download(s, &tmp);
         CHECK(rc == 0 && !cuda_sae_failed(s), "weights back from the GPU (%s)", rc ? err_get() : "");
-        check_close("W after 3 Adam steps (lr 1e-2)", W, sae.W, (long)L * d, 1e-5f, 1e-4f);
+        /* the updates W - W0 as a whole (an element whose gradient is ~0 may
+         * take Adam's step of +-lr on either side: a sign, not an error) */
+        double num = 0, den = 0;
+        for (long i = 0; i < (long)L * d; i++) {
+            double u = (double)W[i] - W0[i], r = (double)sae.W[i] - W0[i];
+            num += (u - r) * (u - r), den += r * r;
+        }
+        double e = den > 0 ? sqrt(num / den) : INFINITY;
+        CHECK(e < 1e-3, "W after 3 Adam steps (lr 1e-2): update relative error %.2e (< 1e-3)", e);
         sae_adam_free(&adam);
     }
     cuda_sae_free(s);
     cuda_free(d_X);
     sae_free(&sae);
-    free(X), free(g), free(W);
+    free(X), free(g), free(W), free(W0);
 }
 
 /* cuda_sae_train vs sae_train for `epochs` epochs (batch 0: full). */
@@ -178,7 +218,7 @@ static void test_train(int T, int d, int epochs, int batch) {
               T, d, cpu.L, cpu.k, epochs, batch, bad, worst + 1, wr);
         char name[128];
         snprintf(name, sizeof name, "final latents T=%d epochs=%d batch=%d (atol 2e-2)", T, epochs, batch);
-        check_close(name, rc_gpu.latents, rc_cpu.latents, (long)T * cpu.L, 2e-2f, 0.0f);
+        check_latents(name, rc_gpu.latents, rc_cpu.latents, (long)T * cpu.L, 2e-2f, 0.0f, (long)T * cpu.L / 1000);
     } else {
         CHECK(0, "train T=%d d=%d epochs=%d batch=%d: final latents (training failed)", T, d, epochs, batch);
     }
