@@ -53,22 +53,25 @@ static inline int cmp_double(const void *a, const void *b) {
 static inline double bench_time_ms(BenchFn fn, void *ctx, int warm, int reps) {
 #if GS_CUDA
     for (int i = 0; i < warm; i++)
-        if (fn(ctx) != 0) return -1;
+        if (fn(ctx) != 0) {
+            fprintf(stderr, "bench_time_ms: warm-up: %s\n", err_get());
+            return -1;
+        }
     double *t = (double *)xmalloc((size_t)reps * sizeof(double));
     cudaEvent_t a, b;
     if (cudaEventCreate(&a) != cudaSuccess || cudaEventCreate(&b) != cudaSuccess) return -1;
     for (int i = 0; i < reps; i++) {
-        if (cuda_flush_l2() != 0) return -1;
-        cudaEventRecord(a, 0);
-        if (fn(ctx) != 0) return -1;
-        cudaEventRecord(b, 0);
-        if (cudaEventSynchronize(b) != cudaSuccess) return -1;
         float ms = 0;
-        cudaEventElapsedTime(&ms, a, b);
+        if (cuda_flush_l2() != 0 || cudaEventRecord(a, 0) != cudaSuccess || fn(ctx) != 0 ||
+            cudaEventRecord(b, 0) != cudaSuccess || cudaEventSynchronize(b) != cudaSuccess ||
+            cudaEventElapsedTime(&ms, a, b) != cudaSuccess) {
+            fprintf(stderr, "bench_time_ms: %s / %s\n", err_get(), cudaGetErrorString(cudaGetLastError()));
+            free(t);
+            return -1;
+        }
         t[i] = ms;
     }
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
+    if (cudaEventDestroy(a) != cudaSuccess || cudaEventDestroy(b) != cudaSuccess) return -1;
     qsort(t, (size_t)reps, sizeof(double), cmp_double);
     double med = t[reps / 2];
     free(t);
