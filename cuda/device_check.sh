@@ -109,6 +109,11 @@ if step build 240 "${MK[@]}" build/gpt2sae $TESTS $BENCHES; then
         nvcc -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -I. -Xptxas -v -c -o /tmp/ptxas_probe.o "$f" \
             2>&1 | grep -E 'Compiling|registers|spill' | paste - - - >> "$LOG" || true
     done
+    # the matrix instructions really used: HMMA (TF32 kernel), FFMA (SIMT), no local memory
+    if command -v cuobjdump >/dev/null 2>&1; then
+        cuobjdump -sass build/cuda/cuda_matmul.o 2>/dev/null | grep -oE '\b(HMMA|FFMA|LDL|STL|LDG\.E[.0-9A-Z]*|LDS[.0-9A-Z]*)\b' |
+            sort | uniq -c | sed 's/^/  sass cuda_matmul.o: /' >> "$LOG"
+    fi
     step test_cuda 150 build/tests/test_cuda
     step test_cuda_sae 210 build/tests/test_cuda_sae
     step bench_matmul 90 build/bench/bench_cuda_matmul
