@@ -185,13 +185,16 @@ int cuda_sae_encode(CudaSAE *s, const float *d_X, int T, float *Z, float *Y);
 /* Free everything. cuda_sae_free(NULL) is a no-op. */
 void cuda_sae_free(CudaSAE *s);
 
-/* sae_train's contract on the GPU (sae/sae.h): X (T, d) on the host, or
- * already on the device as d_X (then X is NULL: a capture stays there).
+/* sae_train's contract on the GPU (sae/sae.h): X (T, d) on the host and/or
+ * the same rows already on the device as d_X (a capture that stayed there).
+ * d_X is used when given (no upload); X, when given, is checked for
+ * non-finite values first, as sae_train does.
  * Full batch when p->batch is 0 or >= T (the seed; one step per epoch),
- * else shuffled batches (the CPU trainer's shuffle: the same batches). Losses stay on the device and come back
- * once at the end; with p->on_epoch set, 4 floats come back per epoch to call
- * it, and the SAE it is handed holds the starting weights until the end (W is
- * copied back once). A non-finite loss stops training as on the CPU (W set
+ * else shuffled batches (the CPU trainer's shuffle: the same batches).
+ * Losses stay on the device and come back once at the end; with p->on_epoch
+ * set, an epoch's 4 losses come back after it to call on_epoch, and the SAE
+ * it is handed holds the starting weights until the end (W is copied back
+ * once). A non-finite loss stops training as on the CPU (W set
  * back to the last weights with a finite loss; W is saved on the device
  * before each update for this). res->latents when p->want_latents. */
 int cuda_sae_train(SAE *sae, const float *X, const float *d_X, long T, const SAEParams *p,

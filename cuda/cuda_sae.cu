@@ -581,7 +581,7 @@ static int snapshot(CudaSAE *s, float *d_snap) {
 
 int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const SAEParams *p, SAEResult *res) {
     memset(res, 0, sizeof *res);
-    CU_REQUIRE((X != NULL) != (d_X_in != NULL), "give X (host) or d_X (device), not both");
+    CU_REQUIRE(X != NULL || d_X_in != NULL, "no activations given (X and d_X are NULL)");
     CU_REQUIRE(T >= 2, "%ld tokens: the covariance needs at least 2", T);
     CU_REQUIRE(p->epochs >= 1, "epochs=%d: need at least 1", p->epochs);
     CU_REQUIRE(T <= 0x7fffffffL, "%ld tokens: too many for one run", T);
@@ -604,10 +604,12 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
                         "(re-capture it)", i / d, i % d);
                 goto done;
             }
-        if (cuda_malloc((void **)&d_Xown, (size_t)T * d * 4) || cuda_upload(d_Xown, X, (size_t)T * d * 4)) goto done;
+        if (!d_X_in &&
+            (cuda_malloc((void **)&d_Xown, (size_t)T * d * 4) || cuda_upload(d_Xown, X, (size_t)T * d * 4)))
+            goto done;
     }
     {
-        const float *d_X = X ? d_Xown : d_X_in;
+        const float *d_X = d_X_in ? d_X_in : d_Xown;
         if (cuda_sae_init(&s, sae, p, B)) goto done;
         if (cuda_malloc((void **)&d_acc, (size_t)epochs * 4 * sizeof(double)) ||
             cuda_memset(d_acc, 0, (size_t)epochs * 4 * sizeof(double)) || cuda_malloc((void **)&d_step, 16))
