@@ -144,6 +144,12 @@ if ! command -v node >/dev/null || [ ! -d $nm/gpt-tokenizer ] || [ ! -d $nm/js-t
 fi
 check "stress.txt has no character that node and our tables classify differently" \
     node tests/tokenizer/check_classes.js tests/tokenizer/stress.txt
+if grep -q '^# PropList-15.0.0.txt' /usr/share/unicode/PropList.txt 2>/dev/null; then
+    check "unicode tables == node's \\p{L} \\p{N} \\s on every code point assigned in Unicode 15.0 (but U+0085, U+FEFF)" \
+        node tests/tokenizer/check_classes.js --ucd /usr/share/unicode
+else
+    skip "unicode tables vs node on all code points: needs Debian's unicode-data 15.0 (/usr/share/unicode)"
+fi
 # the State of the Union addresses in file-name order, until 1 MB
 : > "$tmp/en.txt"
 for f in $(ls "$sotu"/*.txt | LC_ALL=C sort); do

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tests/tokenizer/check_classes.js - compare our Unicode tables with node's.
 //
-//   node tests/tokenizer/check_classes.js [FILE...]
+//   node tests/tokenizer/check_classes.js [--ucd DIR] [FILE...]
 //
 // Reads tokenizer/unicode_tables.c (letters \p{L}, numbers \p{N}, white space
 // \s from the Unicode Character Database) and classifies every code point
@@ -11,6 +11,9 @@
 // disagree (such a character cannot have a meaningful golden). Expected
 // disagreements: U+0085 (Unicode White_Space, not JavaScript \s), U+FEFF
 // (JavaScript \s, not White_Space) and characters newer than our tables.
+// With --ucd DIR (the UCD our tables were made from, e.g. /usr/share/unicode),
+// exits 1 if node disagrees on any other code point assigned in DIR's
+// UnicodeData.txt: an independent check of the whole generated table.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -43,7 +46,27 @@ for (const [k, cs] of Object.entries(summary)) {
   console.log(`  ${k}: ${cs.length} code points (${show.join(' ')}${cs.length > 6 ? ' ...' : ''})`);
 }
 let bad = 0;
-for (const f of process.argv.slice(2)) {
+const args = process.argv.slice(2);
+const ucdAt = args.indexOf('--ucd');
+if (ucdAt >= 0) {
+  const ucd = args.splice(ucdAt, 2)[1];
+  const assigned = new Uint8Array(0x110000);
+  let first = null;
+  for (const line of fs.readFileSync(path.join(ucd, 'UnicodeData.txt'), 'utf8').split('\n')) {
+    if (!line) continue;
+    const f = line.split(';'), cp = parseInt(f[0], 16);
+    if (f[1].endsWith(', First>')) { first = cp; continue; }
+    for (let c = f[1].endsWith(', Last>') ? first : cp; c <= cp; c++) assigned[c] = 1;
+  }
+  let n = 0;
+  for (const c of differ) {
+    if (!assigned[c] || c === 0x85 || c === 0xFEFF) continue;
+    if (n++ < 20) console.log(`U+${c.toString(16).toUpperCase().padStart(4, '0')}: assigned in ${ucd}, classified differently`);
+    bad++;
+  }
+  console.log(`${n} unexpected disagreements on code points assigned in ${ucd}`);
+}
+for (const f of args) {
   const text = fs.readFileSync(f, 'utf8');
   for (const ch of text) {
     const c = ch.codePointAt(0);
