@@ -4,9 +4,10 @@
  * bpe_load.c reads the files.
  *
  * The hot path, per piece of text: pretok_next() finds the piece, the word
- * cache maps its bytes to ids (a hash and a memcmp), the ids are copied out.
+ * cache maps its bytes to ids (a hash and a compare), the ids are copied out.
  * Only a piece not seen before runs the merge loop. Nothing is allocated per
- * token: the cache and the scratch arrays grow geometrically and are reused.
+ * token: the cache has a fixed size and is emptied when full, the output and
+ * the merge scratch arrays grow geometrically and are reused.
  */
 #include "core/util.h"
 #include "tokenizer/bpe_internal.h"
