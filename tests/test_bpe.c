@@ -375,6 +375,11 @@ static void test_bad_input(BPE *b) {
     const char bad[] = "Valid text, then \xC3\x28 a bad byte";
     int rc = bpe_encode(b, bad, sizeof bad - 1, 0, &ids);
     CHECK(rc != 0 && strstr(err_get(), "byte offset 17"), "invalid UTF-8: \"%s\"", err_get());
+    const char bad2[] = "ab<|endoftext|>cd\xFF";
+    ids.n = 0;
+    rc = bpe_encode(b, bad2, sizeof bad2 - 1, BPE_ALLOW_SPECIAL, &ids);
+    CHECK(rc != 0 && strstr(err_get(), "byte offset 17 "), "invalid UTF-8 after a special token: offset in the whole text: \"%.40s\"",
+          err_get());
     ids.n = 0;
     rc = bpe_encode(b, bad, sizeof bad - 1, BPE_BYTEWISE, &ids);
     CHECK(rc == 0, "BPE_BYTEWISE encodes it (%zu tokens)", ids.n);
