@@ -22,7 +22,8 @@
 #   bench_*          matmul vs cuBLAS; gpt2 forward; sae; attention, layernorm,
 #                    gelu, residual, encoder
 #   torch_*          PyTorch eager GPT-2 forward and the seed's SAE loop
-#   memcheck         compute-sanitizer memcheck on test_cuda (GPT2SAE_CUDA_QUICK=1)
+#   sanitizers       compute-sanitizer memcheck and racecheck on the tests'
+#                    small shapes (GPT2SAE_CUDA_QUICK=2), memcheck on test_cuda (=1)
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -125,8 +126,11 @@ if step build 240 "${MK[@]}" build/gpt2sae $TESTS $BENCHES; then
         step bench_$b 40 build/bench/bench_cuda_$b
     done
     if command -v compute-sanitizer >/dev/null 2>&1; then
-        step memcheck 120 env GPT2SAE_CUDA_QUICK=1 compute-sanitizer --tool memcheck --error-exitcode 3 \
-            build/tests/test_cuda
+        CS=(compute-sanitizer --error-exitcode 3)
+        step memcheck_sae 60 env GPT2SAE_CUDA_QUICK=2 "${CS[@]}" --tool memcheck build/tests/test_cuda_sae
+        step racecheck 60 env GPT2SAE_CUDA_QUICK=2 "${CS[@]}" --tool racecheck build/tests/test_cuda
+        step racecheck_sae 60 env GPT2SAE_CUDA_QUICK=2 "${CS[@]}" --tool racecheck build/tests/test_cuda_sae
+        step memcheck 100 env GPT2SAE_CUDA_QUICK=1 "${CS[@]}" --tool memcheck build/tests/test_cuda
     fi
 fi
 

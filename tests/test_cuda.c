@@ -4,8 +4,8 @@
  * small's and odd sizes, then the whole forward pass (captures and logits)
  * of a synthetic GPT-2-small checkpoint against gpt2_forward.
  *
- * With GPT2SAE_CUDA_QUICK=1 the whole-model checks are skipped (for runs
- * under compute-sanitizer). Without a GPU (or in a build without CUDA) every
+ * With GPT2SAE_CUDA_QUICK=1 the whole-model checks are skipped, with =2 only
+ * the small shapes run (both for runs under compute-sanitizer). Without a GPU (or in a build without CUDA) every
  * GPU check is reported as skipped, never as passed; the only checks that run then are that the API
  * fails cleanly, with a message, instead of crashing.
  *
@@ -410,6 +410,23 @@ int main(void) {
         CHECK(rc == -1 && g == NULL, "cuda_gpt2_init without a GPU fails with a message: %s", err_get());
         cuda_gpt2_free(NULL);
         cuda_free(NULL);
+    }
+
+    /* GPT2SAE_CUDA_QUICK=2: only the small, odd shapes (for compute-sanitizer racecheck) */
+    const char *quick = getenv("GPT2SAE_CUDA_QUICK");
+    if (quick && *quick == '2') {
+        test_encoder(7, 13, 11);
+        test_layernorm(3, 37);
+        test_matmul(7, 13, 17, 1);
+        test_matmul(33, 65, 129, 0);
+        for (int tA = 0; tA < 2; tA++)
+            for (int tB = 0; tB < 2; tB++) test_gemm(tA, tB, 37, 45, 53, 1.0f, 0.0f);
+        test_attention(33, 768, 12);
+        test_attention(45, 192, 3);
+        test_gelu_residual(1000);
+        test_topk(7, 100, 1);
+        test_topk(4, 33, 33);
+        return test_finish();
     }
 
     test_encoder(1, 768, 50257);

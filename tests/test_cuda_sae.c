@@ -14,7 +14,8 @@
  *     flips are counted and must stay under 0.1% of the entries);
  *  4. minibatches (the same shuffle as the CPU) for 2 epochs, same tolerances;
  *  5. a non-finite input is refused with a message.
- * Without a GPU every one of these is reported as skipped.
+ * Without a GPU every one of these is reported as skipped. GPT2SAE_CUDA_QUICK=2
+ * runs only the small shapes (for compute-sanitizer).
  *
  * X is synthetic: a rank-16 signal plus noise, scaled like GPT-2's mlp_pre
  * (|x| ~ 1), from a fixed seed.
@@ -274,6 +275,16 @@ int main(void) {
             sae_free(&sae);
         }
         cuda_sae_free(NULL);
+    }
+
+    /* GPT2SAE_CUDA_QUICK=2: small shapes only (for compute-sanitizer) */
+    const char *quick = getenv("GPT2SAE_CUDA_QUICK");
+    if (quick && *quick == '2') {
+        test_loss_grad(37, 50, 120, 17, 1);
+        test_loss_grad(150, 40, 64, 10, 0);
+        test_adam_steps();
+        test_train(301, 96, 2, 64);
+        return test_finish();
     }
 
     test_loss_grad(37, 50, 120, 17, 1);
