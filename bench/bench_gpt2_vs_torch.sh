@@ -13,7 +13,7 @@
 #   BUILD=build bash bench/bench_gpt2_vs_torch.sh [reps]
 set -u
 build=${BUILD:-build}
-reps=${1:-10}
+reps=${1:-5}
 T=220
 dir=${GPT2SAE_BENCH_MODEL:-/tmp/gpt2sae_bench_gpt2_1337}
 if [ ! -f "$dir/model.safetensors" ]; then
