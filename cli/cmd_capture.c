@@ -78,7 +78,12 @@ static int read_ids(const char *path, BpeIds *ids) {
 
 /* The checkpoint: an existing path, else a model name from the cache. Caller frees. */
 static char *resolve_weights(const char *w) {
-    if (path_is_dir(w) || path_is_file(w)) return xstrdup(w);
+    /* a path wins, unless it is a folder without a checkpoint that shares a
+     * model's name (run from the repository root, "gpt2" is also gpt2/) */
+    char *st = path_join(w, "model.safetensors");
+    int has = path_is_file(st);
+    free(st);
+    if (path_is_file(w) || has) return xstrdup(w);
     for (const char *const *n = fetch_model_names(); *n; n++)
         if (strcmp(*n, w) == 0) {
             char *dir;
@@ -88,6 +93,7 @@ static char *resolve_weights(const char *w) {
             }
             return dir;
         }
+    if (path_is_dir(w)) return xstrdup(w); /* the loader says what is missing */
     err_set("--weights %s: no such file or folder, and not a model name (gpt2, gpt2-medium, gpt2-large, "
             "gpt2-xl, distilgpt2)", w);
     return NULL;
