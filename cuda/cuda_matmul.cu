@@ -6,11 +6,13 @@
  *             256 threads, a BM x BN tile per block (128x128, or 64x64 when
  *             the grid would not fill the GPU), BK = 16. Tiles of op(A) and
  *             op(B) go through shared memory; each thread keeps a (BM/16) x
- *             (BN/16) block of C in registers and owns rows ty + 16 i and
- *             columns tx + 16 j, so the shared-memory reads of a warp hit 16
- *             consecutive words (no bank conflicts) and its stores to C are
- *             16 consecutive floats. The next k-tile is loaded into registers
- *             while the current one is multiplied (register double buffer).
+ *             (BN/16) block of C in registers: rows 4 ty .. 4 ty + 3 (and
+ *             the same + 64 for 128-tiles), columns likewise from tx, so it
+ *             reads its operands from shared memory as float4 (a warp's 16
+ *             tx read 256 contiguous bytes, its 2 ty values are broadcast):
+ *             4 FMAs per 4-byte word read, 16 per shared-memory instruction.
+ *             The next k-tile is loaded into registers while the current one
+ *             is multiplied (register double buffer).
  *  gemm_tf32  tensor cores through wmma (m16n16k8, TF32 inputs, FP32
  *             accumulate): 128 threads, 64x64 tile, BK = 32, each warp a
  *             32x32 quarter as 2x2 fragments. Optional (CUDA_MATMUL_TF32).
@@ -55,6 +57,11 @@ __device__ __forceinline__ void epilogue_store(float *C, int ldc, int M, int N, 
 }
 
 /* ------------------------------------------------------------ FP32 SIMT */
+
+/* The tile row (or column) of a thread's i-th accumulator: groups of 4
+ * consecutive rows, 64 apart: i = 0..3 -> 4t..4t+3, i = 4..7 -> 64+4t..64+4t+3
+ * (t = ty or tx in 0..15), so each group is one 16-byte shared-memory read. */
+__device__ __forceinline__ int sub(int i, int t) { return (i / 4) * 64 + t * 4 + (i % 4); }
 template <int BM, int BN, bool TA, bool TB>
 __global__ __launch_bounds__(256) void gemm_simt(int M, int N, int K, float alpha, const float *A,
                                                  int lda, const float *B, int ldb, float beta,
@@ -62,8 +69,10 @@ __global__ __launch_bounds__(256) void gemm_simt(int M, int N, int K, float alph
     constexpr int BK = 16, TM = BM / 16, TN = BN / 16;
     constexpr int LA = BM * BK / 256, LB = BN * BK / 256; /* loads per thread */
     static_assert(BM % 16 == 0 && BN % 16 == 0 && LA * 256 == BM * BK && LB * 256 == BN * BK, "tile");
-    __shared__ float As[BK][BM + 4]; /* op(A) tile, k-major: a[i] reads are broadcast/consecutive */
-    __shared__ float Bs[BK][BN + 4];
+    /* k-major tiles; rows of BM + 4 floats keep every row 16-byte aligned
+     * (float4 reads) and spread the transposing stores over the banks */
+    __shared__ __align__(16) float As[BK][BM + 4];
+    __shared__ __align__(16) float Bs[BK][BN + 4];
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
 
@@ -113,9 +122,15 @@ __global__ __launch_bounds__(256) void gemm_simt(int M, int N, int K, float alph
         for (int k = 0; k < BK; k++) {
             float a[TM], b[TN];
 #pragma unroll
-            for (int i = 0; i < TM; i++) a[i] = As[k][ty + 16 * i];
+            for (int i = 0; i < TM; i += 4) {
+                float4 v = *reinterpret_cast<const float4 *>(&As[k][sub(i, ty)]);
+                a[i] = v.x, a[i + 1] = v.y, a[i + 2] = v.z, a[i + 3] = v.w;
+            }
 #pragma unroll
-            for (int j = 0; j < TN; j++) b[j] = Bs[k][tx + 16 * j];
+            for (int j = 0; j < TN; j += 4) {
+                float4 v = *reinterpret_cast<const float4 *>(&Bs[k][sub(j, tx)]);
+                b[j] = v.x, b[j + 1] = v.y, b[j + 2] = v.z, b[j + 3] = v.w;
+            }
 #pragma unroll
             for (int i = 0; i < TM; i++)
 #pragma unroll
@@ -131,7 +146,7 @@ __global__ __launch_bounds__(256) void gemm_simt(int M, int N, int K, float alph
     for (int i = 0; i < TM; i++)
 #pragma unroll
         for (int j = 0; j < TN; j++)
-            epilogue_store(C, ldc, M, N, m0 + ty + 16 * i, n0 + tx + 16 * j, acc[i][j], alpha, beta, bias);
+            epilogue_store(C, ldc, M, N, m0 + sub(i, ty), n0 + sub(j, tx), acc[i][j], alpha, beta, bias);
 }
 
 /* ------------------------------------------------------- TF32 tensor core */
