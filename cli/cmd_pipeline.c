@@ -734,6 +734,8 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
                (double)p.beta2, p.epochs, p.batch ? "shuffled minibatches" : "full batch (the seed)");
     if (p.batch) report_kvf(&rep, "minibatch", "%d tokens", p.batch);
     report_kvf(&rep, "seed", "%llu", (unsigned long long)o->seed);
+    if (use_cuda) report_kv(&rep, "device", "cuda");
+    else report_kvf(&rep, "device", "cpu, %d threads (%s)", pool_threads(), cpu_simd_level());
     {
         char words[1024];
         size_t q = 0;
@@ -843,8 +845,8 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
         fprintf(f, ",\n  \"layer\": %d,\n  \"site\": \"%s\",\n  \"hook\": \"%s\",\n", layer, gpt2_site_name(site), hook);
         fprintf(f, "  \"tokens\": %ld,\n  \"d\": %d,\n  \"latents\": %d,\n  \"k\": %d,\n  \"epochs\": %d,\n", T, d, L,
                 sae.k, E);
-        fprintf(f, "  \"lr\": %g,\n  \"batch\": %d,\n  \"seed\": %llu,\n", (double)p.lr, p.batch,
-                (unsigned long long)o->seed);
+        fprintf(f, "  \"lr\": %g,\n  \"batch\": %d,\n  \"seed\": %llu,\n  \"device\": \"%s\",\n", (double)p.lr,
+                p.batch, (unsigned long long)o->seed, use_cuda ? "cuda" : "cpu");
         fprintf(f, "  \"final_losses\": {\"total\": ");
         json_num(f, fl ? fl->total : NAN);
         fprintf(f, ", \"mse\": ");
