@@ -8,6 +8,7 @@
  */
 #include "core/util.h"
 #include "tests/test.h"
+#include "tokenizer/bpe.h"
 #include "viz/figures.h"
 #include "viz/plot.h"
 #include "viz/report.h"
@@ -44,6 +45,37 @@ static void test_escape(void) {
     e = escaped("ab\0cd", 5);
     CHECK(strcmp(e, "ab\xEF\xBF\xBD" "cd") == 0, "an embedded NUL is replaced");
     free(e);
+}
+
+/* Random bytes (biased towards UTF-8 lead/continuation bytes and markup):
+ * the escaped text must be valid UTF-8 by the tokenizer's own checker (an
+ * independent implementation), hold no markup character or C0 control other
+ * than \t \n \r, and every '&' must start one of our five entities. */
+static void test_escape_random(void) {
+    Rng r;
+    rng_seed(&r, 11);
+    static const unsigned char pool[] = {'a', ' ', '<', '>', '&', '"', '\'', 0, 1, '\n', 0x7F, 0x80, 0xBF, 0xC0, 0xC2,
+                                         0xC3, 0xA1, 0xE2, 0x80, 0x94, 0xED, 0xA0, 0xEF, 0xBF, 0xBE, 0xF0, 0x9F, 0xF4,
+                                         0x90, 0xF5, 0xFF};
+    int bad = 0, cases = 20000;
+    char buf[40];
+    for (int c = 0; c < cases && !bad; c++) {
+        int n = (int)(rng_u64(&r) % 40);
+        for (int i = 0; i < n; i++) buf[i] = (char)pool[rng_u64(&r) % sizeof pool];
+        char *e = xml_escape(buf, n);
+        size_t off;
+        if (bpe_utf8_check(e, strlen(e), &off) != 0) bad = 1;
+        for (const char *p = e; *p && !bad; p++) {
+            unsigned char u = (unsigned char)*p;
+            if (strchr("<>\"'", u) || (u < 0x20 && u != '\t' && u != '\n' && u != '\r')) bad = 2;
+            if (u == '&' && strncmp(p, "&amp;", 5) && strncmp(p, "&lt;", 4) && strncmp(p, "&gt;", 4) &&
+                strncmp(p, "&quot;", 6) && strncmp(p, "&#39;", 5))
+                bad = 3;
+        }
+        if (bad) printf("    case %d (%d bytes): failure %d\n", c, n, bad);
+        free(e);
+    }
+    CHECK(!bad, "escape of %d random byte strings: valid UTF-8 (bpe_utf8_check), no markup, no controls", cases);
 }
 
 /* RFC 4648 section 10 test vectors */
@@ -386,6 +418,7 @@ static void test_textheat_colours(void) {
 
 int main(void) {
     test_escape();
+    test_escape_random();
     test_base64();
     test_png();
     test_colormaps();
