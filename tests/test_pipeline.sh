@@ -44,6 +44,7 @@ expect_fail() { # expect_fail "description" "pattern in stderr" args...
 expect_fail "missing file" "nope\.txt.*No such file" --random-weights "$tmp/nope.txt"
 expect_fail "empty file" "empty\.txt.*empty" --random-weights "$tmp/empty.txt"
 expect_fail "binary file (byte offset named)" "bin\.txt.*byte offset 8" --random-weights "$tmp/bin.txt"
+expect_fail "a one-token text" "one\.txt.*only 1 token" --random-weights "$tmp/one.txt"
 expect_fail "empty folder" "emptydir.*no files" --random-weights "$tmp/emptydir"
 expect_fail "bad option value" "--epochs.*banana" --random-weights --epochs banana palinka.txt
 expect_fail "bad --device" "--device.*tpu" --random-weights --device tpu palinka.txt
