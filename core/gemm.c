@@ -260,6 +260,25 @@ static void kernel(int kc, const float *restrict Ap, const float *restrict Bp, f
 }
 
 /* One thread's share: row panels [mp0, mp1) x column panels [np0, np1). */
+/* Prefetch part `part` of `nparts` of the block op(B)[k0 : k0+kc, j0 : j0+nc]
+ * into L2: issued while the current block is being multiplied, so that the
+ * next pack_B finds the weights in cache instead of waiting on memory. */
+static void prefetch_B(const Gemm *g, int k0, int kc, int j0, int nc, int part, int nparts) {
+#if GEMM_AVX512
+    if (!g->transB) { /* rows k of B, nc floats each */
+        int r0 = k0 + (int)((long)kc * part / nparts), r1 = k0 + (int)((long)kc * (part + 1) / nparts);
+        for (int k = r0; k < r1; k++)
+            for (int c = 0; c < nc; c += 16) _mm_prefetch((const char *)(g->B + (long)k * g->ldb + j0 + c), _MM_HINT_T1);
+    } else { /* rows j of B, kc floats each */
+        int r0 = j0 + (int)((long)nc * part / nparts), r1 = j0 + (int)((long)nc * (part + 1) / nparts);
+        for (int j = r0; j < r1; j++)
+            for (int k = 0; k < kc; k += 16) _mm_prefetch((const char *)(g->B + (long)j * g->ldb + k0 + k), _MM_HINT_T1);
+    }
+#else
+    (void)g, (void)k0, (void)kc, (void)j0, (void)nc, (void)part, (void)nparts;
+#endif
+}
+
 static void gemm_block(const Gemm *g, int mp0, int mp1, int np0, int np1) {
     float *Bp = xmalloc_aligned((size_t)KC * NC * sizeof(float));
     int j_end = np1 * NR < g->N ? np1 * NR : g->N;
@@ -268,9 +287,14 @@ static void gemm_block(const Gemm *g, int mp0, int mp1, int np0, int np1) {
         for (int pc = 0; pc < g->K; pc += KC) {
             int kc = g->K - pc < KC ? g->K - pc : KC;
             pack_B(g, Bp, pc, kc, jc, nc);
+            /* the next block of B, prefetched a slice per panel below */
+            int npc = pc + KC < g->K ? pc + KC : 0, njc = pc + KC < g->K ? jc : jc + NC;
+            int nkc = g->K - npc < KC ? g->K - npc : KC, nnc = j_end - njc < NC ? j_end - njc : NC;
+            int npanels = (nc + NR - 1) / NR;
             for (int ic = mp0; ic < mp1; ic += MC / MR) {
                 int ic1 = ic + MC / MR < mp1 ? ic + MC / MR : mp1;
                 for (int jr = 0; jr < nc; jr += NR) {
+                    if (ic == mp0 && njc < j_end) prefetch_B(g, npc, nkc, njc, nnc, jr / NR, npanels);
                     const float *bp = Bp + (long)(jr / NR) * kc * NR;
                     int nr = g->N - (jc + jr) < NR ? g->N - (jc + jr) : NR;
                     for (int ir = ic; ir < ic1; ir++) {
