@@ -42,6 +42,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -58,6 +59,14 @@ static inline v16 vsqrt(v16 x) {
     for (int i = 0; i < 16; i++) r[i] = sqrtf(x[i]);
     return r;
 #endif
+}
+
+/* CPU seconds of the whole process (all threads), for SAEWork.prof: on a
+ * shared machine, wall time mostly measures the other tenants */
+static double prof_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* ---- workspace ---------------------------------------------------------- */
@@ -281,13 +290,16 @@ typedef struct {
 } RowCtx;
 
 static float dot(const float *a, const float *b, int n) {
-    v16 acc0 = {0}, acc1 = {0};
+    v16 acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
     int j = 0;
-    for (; j + 32 <= n; j += 32) {
+    for (; j + 64 <= n; j += 64) {
         acc0 += *(const v16 *)(a + j) * *(const v16 *)(b + j);
         acc1 += *(const v16 *)(a + j + 16) * *(const v16 *)(b + j + 16);
+        acc2 += *(const v16 *)(a + j + 32) * *(const v16 *)(b + j + 32);
+        acc3 += *(const v16 *)(a + j + 48) * *(const v16 *)(b + j + 48);
     }
-    acc0 += acc1;
+    for (; j + 16 <= n; j += 16) acc0 += *(const v16 *)(a + j) * *(const v16 *)(b + j);
+    acc0 += acc1 + (acc2 + acc3);
     float s = 0.0f;
     for (int i = 0; i < 16; i++) s += acc0[i];
     for (; j < n; j++) s += a[j] * b[j];
@@ -299,7 +311,8 @@ static void grad_piece(float *g, int n, int m, const int *tok, const float *zv, 
                        const float *g_Y, const float *X, int d, int j0) {
     int j = 0;
     for (; j + 64 <= n; j += 64) {
-        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        /* eight independent sums, so the multiply-adds do not wait on each other */
+        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
         for (int i = 0; i < m; i++) {
             const float *gy = g_Y + (size_t)tok[i] * d + j0 + j, *x = X + (size_t)tok[i] * d + j0 + j;
             float z = zv[i], a = ga[i];
@@ -307,13 +320,13 @@ static void grad_piece(float *g, int n, int m, const int *tok, const float *zv, 
             a1 += z * *(const v16 *)(gy + 16);
             a2 += z * *(const v16 *)(gy + 32);
             a3 += z * *(const v16 *)(gy + 48);
-            a0 += a * *(const v16 *)(x);
-            a1 += a * *(const v16 *)(x + 16);
-            a2 += a * *(const v16 *)(x + 32);
-            a3 += a * *(const v16 *)(x + 48);
+            b0 += a * *(const v16 *)(x);
+            b1 += a * *(const v16 *)(x + 16);
+            b2 += a * *(const v16 *)(x + 32);
+            b3 += a * *(const v16 *)(x + 48);
         }
-        *(v16 *)(g + j) = a0; *(v16 *)(g + j + 16) = a1;
-        *(v16 *)(g + j + 32) = a2; *(v16 *)(g + j + 48) = a3;
+        *(v16 *)(g + j) = a0 + b0; *(v16 *)(g + j + 16) = a1 + b1;
+        *(v16 *)(g + j + 32) = a2 + b2; *(v16 *)(g + j + 48) = a3 + b3;
     }
     for (; j < n; j++) {
         float s = 0.0f;
@@ -401,12 +414,12 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     const float *W = sae->W;
     assert(T >= 2 && T <= w->Tmax && d == w->d && L == w->L);
 
-    w->prof[0] -= time_now();
+    w->prof[0] -= prof_now();
     /* encoder: A = X Wᵀ, dense */
     gemm(0, 1, T, L, d, 1.0f, X, d, W, d, 0.0f, w->A, L);
 
-    w->prof[1] -= time_now();
-    w->prof[0] += time_now();
+    w->prof[1] -= prof_now();
+    w->prof[0] += prof_now();
     /* top-k: thresholds and counts, then the CSR of the nonzeros */
     int *cnt = xmalloc((size_t)T * sizeof(int));
     TopkCtx tc = {Z, w->A, w->thr, cnt, L, k};
@@ -419,8 +432,8 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     FillCtx fc = {w, T};
     pool_for(T, 1, fill_csr, &fc);
 
-    w->prof[2] -= time_now();
-    w->prof[1] += time_now();
+    w->prof[2] -= prof_now();
+    w->prof[1] += prof_now();
     /* CSC by latent (counting sort; tokens stay in increasing order) */
     memset(w->col_ptr, 0, (size_t)(L + 1) * sizeof(int));
     for (long p2 = 0; p2 < nnz; p2++) w->col_ptr[w->col[p2] + 1]++;
@@ -437,8 +450,8 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         free(next);
     }
 
-    w->prof[3] -= time_now();
-    w->prof[2] += time_now();
+    w->prof[3] -= prof_now();
+    w->prof[2] += prof_now();
     /* decoder Y = Ẑ W, then the reconstruction error */
     DecCtx dc = {w, W, T, block_cols(T, d, 1)};
     {   /* a whole number of blocks per thread */
@@ -453,8 +466,8 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     for (int t = 0; t < T; t++) sse += w->rowacc[t];
     double mse = sse / ((double)T * d);
 
-    w->prof[4] -= time_now();
-    w->prof[3] += time_now();
+    w->prof[4] -= prof_now();
+    w->prof[3] += prof_now();
     /* sparsity: Ẑ >= 0, so mean|Ẑ| is the sum of the nonzeros / (T L) */
     double l1 = 0.0;
     for (long p2 = 0; p2 < nnz; p2++) l1 += w->val[p2];
@@ -477,8 +490,8 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         for (int p2 = w->row_ptr[t]; p2 < w->row_ptr[t + 1]; p2++) s += w->val[p2] * w->m[w->col[p2]];
         w->u[t] = s;
     }
-    w->prof[5] -= time_now();
-    w->prof[4] += time_now();
+    w->prof[5] -= prof_now();
+    w->prof[4] += prof_now();
     /* K and ‖K‖_F²; decor = dw (‖K‖_F² / (T-1)² - Σ_l C_ll²) */
     GramCtx gc = {w, T, mm};
     pool_for(T, 1, gram_rows, &gc);
@@ -492,12 +505,12 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     out->decor = decor;
     out->total = mse + spars + decor;
     if (!isfinite(out->total)) {
-        w->prof[5] += time_now();
+        w->prof[5] += prof_now();
         return -1;
     }
 
-    w->prof[6] -= time_now();
-    w->prof[5] += time_now();
+    w->prof[6] -= prof_now();
+    w->prof[5] += prof_now();
     /* backward, one latent row at a time (and Adam on it) */
     RowCtx rc = {0};
     rc.w = w; rc.X = X; rc.W = W; rc.T = T;
@@ -517,7 +530,7 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         rc.bc2_sqrt = (float)sqrt(bc2);
     }
     pool_for(L, 1, latent_rows, &rc);
-    w->prof[6] += time_now();
+    w->prof[6] += prof_now();
     return 0;
 }
 
