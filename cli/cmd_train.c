@@ -38,6 +38,7 @@ static void usage(FILE *f) {
             "  --save-every N          also write the checkpoint every N epochs (default 0: at the end)\n"
             "  --model NAME            model name for cfg.json (default gpt2)\n"
             "  --hook NAME             hook name for cfg.json (default blocks.6.mlp.hook_pre)\n"
+            "  --no-latents            do not write latents.npy (it is T x L floats)\n"
             "  --reference             use the plain reference implementation (slow)\n"
             "  --quiet                 no progress lines\n");
 }
@@ -91,6 +92,7 @@ int cmd_train(int argc, char **argv) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 0; }
         if (strcmp(argv[i], "--reference") == 0) { p.impl = SAE_REF; continue; }
         if (strcmp(argv[i], "--quiet") == 0) { quiet = 1; continue; }
+        if (strcmp(argv[i], "--no-latents") == 0) { p.want_latents = 0; continue; }
 #define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
         if (OPT("--acts")) { if (r < 0) return 2; acts = v; }
         else if (OPT("-o") || OPT("--out")) { if (r < 0) return 2; out = v; }
@@ -169,17 +171,21 @@ int cmd_train(int argc, char **argv) {
     } else if (sae_save(&sae, out, &p, model, hook) != 0 || write_losses(out, &r) != 0) {
         status = cli_fail();
     } else {
-        char *lat = path_join(out, "latents.npy");
-        if (npy_write_f32(lat, r.latents, (int64_t[]){T, sae.L}, 2) != 0) status = cli_fail();
-        free(lat);
+        if (r.latents) {
+            char *lat = path_join(out, "latents.npy");
+            if (npy_write_f32(lat, r.latents, (int64_t[]){T, sae.L}, 2) != 0) status = cli_fail();
+            free(lat);
+        }
         if (status == 0 && !quiet) {
-            SAEStats st;
-            sae_stats(&st, r.latents, T, sae.L);
             double fve = sae_fve(&sae, a.f32, T);
-            printf("train: done in %.1fs; fraction of variance explained %.4f, mean L0 %.1f, dead latents %d of %d\n",
-                   time_now() - ctx.t0, fve, st.mean_l0, st.dead, sae.L);
-            printf("train: wrote %s/{sae.safetensors, cfg.json, losses.csv, latents.npy}\n", out);
-            sae_stats_free(&st);
+            printf("train: done in %.1fs; fraction of variance explained %.4f", time_now() - ctx.t0, fve);
+            if (r.latents) {
+                SAEStats st;
+                sae_stats(&st, r.latents, T, sae.L);
+                printf(", mean L0 %.1f, dead latents %d of %d", st.mean_l0, st.dead, sae.L);
+                sae_stats_free(&st);
+            }
+            printf("\ntrain: wrote %s/{sae.safetensors, cfg.json, losses.csv%s}\n", out, r.latents ? ", latents.npy" : "");
         }
     }
     sae_result_free(&r);

@@ -169,7 +169,9 @@ int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *r
     if (p->epochs < 1) return err_set("SAE: %d epochs; use --epochs >= 1", p->epochs);
     long B = (p->batch <= 0 || p->batch >= T) ? T : p->batch;
     if (B < 2) return err_set("SAE: batch of %ld token(s); use --batch >= 2 (the covariance needs two tokens)", B);
-    if (B > (1L << 20)) return err_set("SAE: batch of %ld tokens is too large; use --batch <= %ld", B, 1L << 20);
+    if (B > (1L << 20) || B * (long)L >= (1L << 31))   /* the nonzero lists use int offsets */
+        return err_set("SAE: a batch of %ld tokens x %d latents is too large; use a smaller --batch (at most %ld)", B, L,
+                       ((1L << 31) - 1) / L < (1L << 20) ? ((1L << 31) - 1) / L : (1L << 20));
 
     res->epochs = p->epochs;
     res->T = T;

@@ -134,7 +134,8 @@ typedef struct {
  * and p. Each epoch visits every token once: full batch (the seed) when
  * p->batch is 0 or >= T, else shuffled batches of p->batch tokens (seeded by
  * p->seed; a last batch of fewer than 2 tokens is skipped). Working memory is
- * O(batch * (L + d)) plus W and Adam's state, independent of T (except
+ * O(batch * (L + d) + batch^2) (the Gram matrix is batch x batch doubles) plus
+ * W, a second copy of W and Adam's two moments, independent of T (except
  * latents, (T, L), when p->want_latents).
  * A loss that becomes NaN or Inf stops training: no update is made from it,
  * the weights are set back to the last ones whose loss was finite (those
