@@ -20,6 +20,12 @@
  * Both load tiles element by element with the transposes folded into the
  * index, zero-filling past the edges, so every M, N, K (odd ones too) and
  * every leading dimension works; the epilogue checks each element's bounds.
+ *
+ * Split-K: when the output has fewer 64x64 tiles than the GPU has SMs and
+ * K >= 1024 (the SAE's T x T Gram matrix over L = 6144, one token's
+ * projections), the K range is cut into S <= 16 slices of whole k-tiles,
+ * each slice's product goes to a workspace, and a second kernel adds the
+ * slices in a fixed order (deterministic) and applies alpha, beta and bias.
  */
 #include "cuda/cuda_common.cuh"
 
@@ -56,6 +62,36 @@ __device__ __forceinline__ void epilogue_store(float *C, int ldc, int M, int N, 
     }
 }
 
+/* Split-K: slice z = blockIdx.z of the grid multiplies the K range
+ * [z kchunk, min(K, (z+1) kchunk)) into its own output C + z zstride (the
+ * host sums the slices afterwards, splitk_reduce_kernel). Without a split
+ * (gridDim.z 1, kchunk K) nothing changes. The host makes every slice non-empty. */
+__device__ __forceinline__ void split_k(int &K, const float *&A, int lda, const float *&B, int ldb, float *&C,
+                                        bool TA, bool TB, int kchunk, size_t zstride) {
+    const int kb = blockIdx.z * kchunk;
+    K = min(K - kb, kchunk);
+    A += TA ? (size_t)kb * lda : (size_t)kb;
+    B += TB ? (size_t)kb : (size_t)kb * ldb;
+    C += blockIdx.z * zstride;
+}
+
+/* C = alpha * sum_z P[z] + beta * C + bias, the slices added in order z = 0, 1, ...
+ * (deterministic). P (S, M, N) contiguous. */
+__global__ void splitk_reduce_kernel(float *C, int ldc, const float *P, int S, int M, int N, float alpha,
+                                     float beta, const float *bias) {
+    const long n = (long)M * N, stride = (long)gridDim.x * blockDim.x;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        float s = 0.0f;
+        for (int z = 0; z < S; z++) s += P[(size_t)z * n + i];
+        const int r = (int)(i / N), c = (int)(i % N);
+        float v = alpha * s;
+        float *o = C + (size_t)r * ldc + c;
+        if (beta != 0.0f) v += beta * *o;
+        if (bias) v += bias[c];
+        *o = v;
+    }
+}
+
 /* ------------------------------------------------------------ FP32 SIMT */
 
 /* The tile row (or column) of a thread's i-th accumulator: groups of 4
@@ -65,7 +101,8 @@ __device__ __forceinline__ int sub(int i, int t) { return (i / 4) * 64 + t * 4 +
 template <int BM, int BN, bool TA, bool TB>
 __global__ __launch_bounds__(256) void gemm_simt(int M, int N, int K, float alpha, const float *A,
                                                  int lda, const float *B, int ldb, float beta,
-                                                 float *C, int ldc, const float *bias) {
+                                                 float *C, int ldc, const float *bias, int kchunk,
+                                                 size_t zstride) {
     constexpr int BK = 16, TM = BM / 16, TN = BN / 16;
     constexpr int LA = BM * BK / 256, LB = BN * BK / 256; /* loads per thread */
     static_assert(BM % 16 == 0 && BN % 16 == 0 && LA * 256 == BM * BK && LB * 256 == BN * BK, "tile");
@@ -75,6 +112,7 @@ __global__ __launch_bounds__(256) void gemm_simt(int M, int N, int K, float alph
     __shared__ __align__(16) float Bs[BK][BN + 4];
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    split_k(K, A, lda, B, ldb, C, TA, TB, kchunk, zstride);
 
     float ra[LA], rb[LB];
     float acc[TM][TN];
@@ -153,7 +191,8 @@ __global__ __launch_bounds__(256) void gemm_simt(int M, int N, int K, float alph
 template <bool TA, bool TB>
 __global__ __launch_bounds__(128) void gemm_tf32(int M, int N, int K, float alpha, const float *A,
                                                  int lda, const float *B, int ldb, float beta,
-                                                 float *C, int ldc, const float *bias) {
+                                                 float *C, int ldc, const float *bias, int kchunk,
+                                                 size_t zstride) {
     using namespace nvcuda;
     constexpr int BM = 64, BN = 64, BK = 32, LDA_S = BK + 8, LDB_S = BN + 8, LDC_S = BN + 8;
     /* wmma pointers must be 32-byte aligned and ldm a multiple of 4 floats:
@@ -164,6 +203,7 @@ __global__ __launch_bounds__(128) void gemm_tf32(int M, int N, int K, float alph
     const int tid = threadIdx.x, warp = tid / 32;
     const int wm = warp / 2, wn = warp % 2; /* this warp's 32x32 quarter */
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    split_k(K, A, lda, B, ldb, C, TA, TB, kchunk, zstride);
 
     wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
 #pragma unroll
@@ -233,22 +273,66 @@ static int num_sms(void) {
     return sms;
 }
 
+/* The split-K workspace (S, M, N), grown on demand, kept for the process. */
+static float *splitk_ws;
+static size_t splitk_ws_floats;
+
+/* Launch one product; C gets alpha op(A) op(B) + beta C + bias, or, with
+ * S > 1, slice z of the K range goes to P + z M N (alpha 1, beta 0, no bias). */
 template <bool TA, bool TB>
 static void launch(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                   float beta, float *C, int ldc, const float *bias, CudaMatmulKind kind) {
+                   float beta, float *C, int ldc, const float *bias, CudaMatmulKind kind, int S, int kchunk) {
+    const size_t zstride = (size_t)M * N;
     if (kind == CUDA_MATMUL_TF32) {
-        dim3 grid(cu_blocks(N, 64), cu_blocks(M, 64));
-        gemm_tf32<TA, TB><<<grid, 128>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+        dim3 grid(cu_blocks(N, 64), cu_blocks(M, 64), S);
+        gemm_tf32<TA, TB><<<grid, 128>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, kchunk, zstride);
         return;
     }
     long big = (long)cu_blocks(N, 128) * cu_blocks(M, 128);
-    if (cu_matmul_tile == 128 || (cu_matmul_tile == 0 && big >= num_sms())) {
+    if (S == 1 && (cu_matmul_tile == 128 || (cu_matmul_tile == 0 && big >= num_sms()))) {
         dim3 grid(cu_blocks(N, 128), cu_blocks(M, 128));
-        gemm_simt<128, 128, TA, TB><<<grid, 256>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+        gemm_simt<128, 128, TA, TB><<<grid, 256>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, K, 0);
     } else {
-        dim3 grid(cu_blocks(N, 64), cu_blocks(M, 64));
-        gemm_simt<64, 64, TA, TB><<<grid, 256>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+        dim3 grid(cu_blocks(N, 64), cu_blocks(M, 64), S);
+        gemm_simt<64, 64, TA, TB><<<grid, 256>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, kchunk,
+                                                 zstride);
     }
+}
+
+template <bool TA, bool TB>
+static int gemm_dispatch(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                         float beta, float *C, int ldc, const float *bias, CudaMatmulKind kind) {
+    /* Few output tiles and a long K (the SAE's T x T Gram matrix over L, a
+     * single token's projections): split K so that the grid fills the GPU. */
+    const long tiles = (long)cu_blocks(N, 64) * cu_blocks(M, 64);
+    int S = 1;
+    if (cu_matmul_tile == 0 && K >= 1024 && tiles < num_sms()) {
+        long want = (2L * num_sms() + tiles - 1) / tiles;
+        S = (int)(want < K / 512 ? want : K / 512);
+        if (S > 16) S = 16;
+    }
+    if (S < 2) {
+        launch<TA, TB>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, kind, 1, K);
+        CU_LAUNCHED();
+        return 0;
+    }
+    int kchunk = (K + S - 1) / S;
+    kchunk = (kchunk + 31) / 32 * 32; /* whole k-tiles for both kernels */
+    S = (K + kchunk - 1) / kchunk;    /* every slice non-empty */
+    const size_t need = (size_t)S * M * N;
+    if (need > splitk_ws_floats) {
+        cuda_free(splitk_ws);
+        splitk_ws = NULL, splitk_ws_floats = 0;
+        if (cuda_malloc((void **)&splitk_ws, need * sizeof(float)) != 0) return -1;
+        splitk_ws_floats = need;
+    }
+    launch<TA, TB>(M, N, K, 1.0f, A, lda, B, ldb, 0.0f, splitk_ws, N, NULL, kind, S, kchunk);
+    CU_LAUNCHED();
+    long n = (long)M * N, blocks = (n + 255) / 256;
+    splitk_reduce_kernel<<<(unsigned)(blocks > 4096 ? 4096 : blocks), 256>>>(C, ldc, splitk_ws, S, M, N, alpha, beta,
+                                                                            bias);
+    CU_LAUNCHED();
+    return 0;
 }
 
 int cuda_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *d_A, int lda,
@@ -261,15 +345,15 @@ int cuda_gemm(int transA, int transB, int M, int N, int K, float alpha, const fl
     CU_REQUIRE(kind == CUDA_MATMUL_FP32 || kind == CUDA_MATMUL_TF32, "unknown matmul kind %d", (int)kind);
     CU_REQUIRE(cu_blocks(M, 64) <= 65535u, "M=%d: too many rows for one launch", M);
     if (M == 0 || N == 0) return 0;
+    int rc;
     if (transA) {
-        if (transB) launch<true, true>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
-        else launch<true, false>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
+        if (transB) rc = gemm_dispatch<true, true>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
+        else rc = gemm_dispatch<true, false>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
     } else {
-        if (transB) launch<false, true>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
-        else launch<false, false>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
+        if (transB) rc = gemm_dispatch<false, true>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
+        else rc = gemm_dispatch<false, false>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
     }
-    CU_LAUNCHED();
-    return 0;
+    return rc ? err_prefix("cuda_gemm") : 0;
 }
 
 int cuda_matmul_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias, int T,

@@ -421,6 +421,7 @@ int main(void) {
         test_matmul(33, 65, 129, 0);
         for (int tA = 0; tA < 2; tA++)
             for (int tB = 0; tB < 2; tB++) test_gemm(tA, tB, 37, 45, 53, 1.0f, 0.0f);
+        test_gemm(0, 1, 50, 70, 2500, 0.5f, 1.0f); /* split-K */
         test_attention(33, 768, 12);
         test_attention(45, 192, 3);
         test_gelu_residual(1000);
@@ -457,6 +458,12 @@ int main(void) {
             test_gemm(tA, tB, 130, 257, 70, 0.5f, 1.0f);
         }
     test_gemm(0, 1, 64, 1000, 768, 1.0f, 0.0f); /* logits-like: x @ wte^T */
+    /* few output tiles, long K: the split-K path (slices summed afterwards) */
+    test_gemm(0, 1, 50, 70, 2500, 0.5f, 1.0f);
+    test_gemm(1, 0, 37, 45, 1500, 1.0f, 0.0f);
+    test_gemm(1, 1, 10, 12, 3000, 1.0f, 0.5f);
+    test_gemm(0, 1, 220, 220, 6144, 1.0f, 0.0f); /* the SAE's Gram matrix */
+    test_matmul(1, 3072, 768, 1);               /* one token through c_proj */
 
     test_attention(1, 768, 12);
     test_attention(7, 768, 12);
