@@ -51,16 +51,6 @@
  * register (or two AVX2, four SSE) */
 typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
 
-static inline v16 vsqrt(v16 x) {
-#if defined(__AVX512F__)
-    return (v16)_mm512_sqrt_ps((__m512)x);
-#else
-    v16 r;
-    for (int i = 0; i < 16; i++) r[i] = sqrtf(x[i]);
-    return r;
-#endif
-}
-
 /* CPU seconds of the whole process (all threads), for SAEWork.prof: on a
  * shared machine, wall time mostly measures the other tenants */
 static double prof_now(void) {
@@ -345,7 +335,12 @@ static void adam_piece(float *Wn, float *m, float *v, const float *W, const floa
         v16 vj = *(v16 *)(v + j) * c->b2 + gj * gj * c->c2;
         *(v16 *)(m + j) = mj;
         *(v16 *)(v + j) = vj;
-        v16 denom = vsqrt(vj) / c->bc2_sqrt + c->eps;
+#if defined(__AVX512F__)
+        v16 denom = (v16)_mm512_sqrt_ps((__m512)vj) / c->bc2_sqrt + c->eps;
+#else
+        v16 denom;   /* (no v16 is passed to a function: that ABI needs AVX-512) */
+        for (int i = 0; i < 16; i++) denom[i] = sqrtf(vj[i]) / c->bc2_sqrt + c->eps;
+#endif
         *(v16 *)(Wn + j) = *(const v16 *)(W + j) - c->lr_t * (mj / denom);
     }
     for (; j < n; j++) {
