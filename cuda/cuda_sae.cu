@@ -222,22 +222,38 @@ __global__ __launch_bounds__(256) void sparse_decode_grad_kernel(float *gz, cons
     }
 }
 
-/* One thread per latent j: column mean over the T rows, Zc = z - mean
- * (written into zc), diag[j] = sum_t Zc^2 / (T-1). Rows are read in order,
- * consecutive threads read consecutive j (coalesced). */
-__global__ void colstats_kernel(float *zc, float *diag, const float *z, int T, int L) {
-    const int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= L) return;
+/* Column statistics of z (T, L): Zc = z - mean over the T rows (written into
+ * zc) and diag[j] = sum_t Zc^2 / (T-1). Block (32 columns) x (8 row groups):
+ * a warp reads 32 consecutive columns of one row (coalesced), each thread
+ * walks every 8th row, and the 8 partial sums of a column are added in a
+ * fixed order through shared memory (the mean first, then the squares).
+ * Grid ceil(L / 32); the blockDim is 256 (asserted by the launch). */
+__global__ __launch_bounds__(256) void colstats_kernel(float *zc, float *diag, const float *z, int T, int L) {
+    __shared__ float sh[8][33];
+    const int tx = threadIdx.x % 32, ty = threadIdx.x / 32, j = blockIdx.x * 32 + tx;
     float s = 0.0f;
-    for (int t = 0; t < T; t++) s += z[(size_t)t * L + j];
-    const float mean = s / T;
+    if (j < L)
+        for (int t = ty; t < T; t += 8) s += z[(size_t)t * L + j];
+    sh[ty][tx] = s;
+    __syncthreads();
+    float mean = 0.0f;
+    for (int r = 0; r < 8; r++) mean += sh[r][tx];
+    mean /= T;
+    __syncthreads(); /* everyone has read sh before it is reused */
     float q = 0.0f;
-    for (int t = 0; t < T; t++) {
-        float c = z[(size_t)t * L + j] - mean;
-        zc[(size_t)t * L + j] = c;
-        q += c * c;
+    if (j < L)
+        for (int t = ty; t < T; t += 8) {
+            float c = z[(size_t)t * L + j] - mean;
+            zc[(size_t)t * L + j] = c;
+            q += c * c;
+        }
+    sh[ty][tx] = q;
+    __syncthreads();
+    if (ty == 0 && j < L) {
+        float d = 0.0f;
+        for (int r = 0; r < 8; r++) d += sh[r][tx];
+        diag[j] = d / (T - 1);
     }
-    diag[j] = q / (T - 1);
 }
 
 /* g_Y = 2 (Y - X) / N */
@@ -443,7 +459,7 @@ static int sae_loss_grad_dev(CudaSAE *s, const float *d_X, int T, float *d_losse
     if (sae_encode_dev(s, d_X, T) || sae_decode_dev(s, T)) return -1;
     /* column statistics: Zc into s->pre (X W^T is no longer needed), diag(C) */
     float *zc = s->pre;
-    colstats_kernel<<<cu_blocks(L, 256), 256>>>(zc, s->diag, s->z, T, L);
+    colstats_kernel<<<cu_blocks(L, 32), 256>>>(zc, s->diag, s->z, T, L);
     CU_LAUNCHED();
     /* g_Y and the MSE */
     mse_grad_kernel<<<grid_for(N), 256>>>(s->gY, s->Y, d_X, N, 2.0f / (float)N);
