@@ -233,6 +233,7 @@ __global__ __launch_bounds__(256) void colstats_kernel(float *zc, float *diag, c
     const int tx = threadIdx.x % 32, ty = threadIdx.x / 32, j = blockIdx.x * 32 + tx;
     float s = 0.0f;
     if (j < L)
+#pragma unroll 4
         for (int t = ty; t < T; t += 8) s += z[(size_t)t * L + j];
     sh[ty][tx] = s;
     __syncthreads();
@@ -242,6 +243,7 @@ __global__ __launch_bounds__(256) void colstats_kernel(float *zc, float *diag, c
     __syncthreads(); /* everyone has read sh before it is reused */
     float q = 0.0f;
     if (j < L)
+#pragma unroll 4
         for (int t = ty; t < T; t += 8) {
             float c = z[(size_t)t * L + j] - mean;
             zc[(size_t)t * L + j] = c;
@@ -278,6 +280,7 @@ template <int MODE>
 __global__ __launch_bounds__(256) void reduce_kernel(double *partial, const float *a, const float *b, long n) {
     __shared__ double sh[256];
     double s = 0.0;
+#pragma unroll 4
     for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < n; i += (long)RED_BLOCKS * 256) {
         double x = a[i];
         if (MODE == 0) x -= b[i];
@@ -295,14 +298,24 @@ __global__ __launch_bounds__(256) void reduce_kernel(double *partial, const floa
 /* losses (4) = total, mse, sparsity, decor from the partial sums; the first
  * non-finite total sets *bad = tag (the epoch, 1-based) and it stays set.
  * acc (4 doubles), if given, gets weight * losses added (per-epoch means
- * over batches). */
-__global__ void loss_finish_kernel(float *losses, int *bad, int tag, double *acc, double weight,
-                                   const double *partials, double s_mse, double s_sp, double s_f, double dw) {
-    if (threadIdx.x != 0 || blockIdx.x != 0) return;
-    double p[4] = {0, 0, 0, 0};
-    for (int q = 0; q < 4; q++)
-        for (int b = 0; b < RED_BLOCKS; b++) p[q] += partials[q * RED_BLOCKS + b];
-    double mse = p[0] * s_mse, sp = p[1] * s_sp, decor = dw * (p[2] * s_f - p[3]);
+ * over batches). One block of RED_BLOCKS threads: thread b loads partial b
+ * of each sum, then a fixed tree adds them (a single thread walking the 512
+ * partials would wait on each load in turn). */
+__global__ __launch_bounds__(RED_BLOCKS) void loss_finish_kernel(float *losses, int *bad, int tag, double *acc,
+                                                                 double weight, const double *partials,
+                                                                 double s_mse, double s_sp, double s_f,
+                                                                 double dw) {
+    __shared__ double sh[4][RED_BLOCKS];
+    const int b = threadIdx.x;
+    for (int q = 0; q < 4; q++) sh[q][b] = partials[q * RED_BLOCKS + b];
+    __syncthreads();
+    for (int o = RED_BLOCKS / 2; o > 0; o >>= 1) {
+        if (b < o)
+            for (int q = 0; q < 4; q++) sh[q][b] += sh[q][b + o];
+        __syncthreads();
+    }
+    if (b != 0) return;
+    double mse = sh[0][0] * s_mse, sp = sh[1][0] * s_sp, decor = dw * (sh[2][0] * s_f - sh[3][0]);
     double total = mse + sp + decor;
     losses[0] = (float)total, losses[1] = (float)mse, losses[2] = (float)sp, losses[3] = (float)decor;
     if (!isfinite(total) && !*bad) *bad = tag;
@@ -501,7 +514,7 @@ static int sae_loss_grad_dev(CudaSAE *s, const float *d_X, int T, float *d_losse
     CU_LAUNCHED();
     reduce_kernel<2><<<RED_BLOCKS, 256>>>(s->partials + 3 * RED_BLOCKS, s->diag, NULL, L);
     CU_LAUNCHED();
-    loss_finish_kernel<<<1, 32>>>(d_losses ? d_losses : s->losses, s->bad, tag, d_acc, weight, s->partials,
+    loss_finish_kernel<<<1, RED_BLOCKS>>>(d_losses ? d_losses : s->losses, s->bad, tag, d_acc, weight, s->partials,
                                   1.0 / N, (double)sw / M, s_f, dw);
     CU_LAUNCHED();
     return 0;
