@@ -74,11 +74,60 @@ __global__ void layernorm_kernel(float *out, float *mean, float *rstd, const flo
     }
 }
 
+/* The same with the row in registers: lane l holds x[l + 32 i], i < PER
+ * (C <= 32 PER), so the row is read from memory once, with all PER loads in
+ * flight before the first use. Same summation order as layernorm_kernel. */
+template <int PER>
+__global__ void layernorm_reg_kernel(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                                     const float *b, int T, int C, float eps) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    if (row >= T) return; /* warp-uniform */
+    const float *x = inp + (size_t)row * C;
+    float v[PER];
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+        int c = lane + 32 * i;
+        v[i] = c < C ? x[c] : 0.0f;
+    }
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < PER; i++) s += v[i]; /* the zeros past C add nothing */
+    float m = warp_sum(s) / C;
+    float q = 0.0f;
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+        float d = v[i] - m;
+        q += lane + 32 * i < C ? d * d : 0.0f;
+    }
+    float r = 1.0f / sqrtf(warp_sum(q) / C + eps);
+    float *o = out + (size_t)row * C;
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+        int c = lane + 32 * i;
+        if (c < C) o[c] = (v[i] - m) * r * w[c] + b[c];
+    }
+    if (lane == 0) {
+        if (mean) mean[row] = m;
+        if (rstd) rstd[row] = r;
+    }
+}
+
 int cuda_layernorm_forward(float *d_out, float *d_mean, float *d_rstd, const float *d_inp,
                            const float *d_w, const float *d_b, int T, int C, float eps) {
     CU_REQUIRE(T >= 0 && C > 0, "bad sizes T=%d C=%d", T, C);
     if (T == 0) return 0;
-    layernorm_kernel<<<cu_blocks(T, 8), 256>>>(d_out, d_mean, d_rstd, d_inp, d_w, d_b, T, C, eps);
+    const unsigned grid = cu_blocks(T, 8);
+    if (C <= 32 * 8)
+        layernorm_reg_kernel<8><<<grid, 256>>>(d_out, d_mean, d_rstd, d_inp, d_w, d_b, T, C, eps);
+    else if (C <= 32 * 24) /* GPT-2 small: 768 */
+        layernorm_reg_kernel<24><<<grid, 256>>>(d_out, d_mean, d_rstd, d_inp, d_w, d_b, T, C, eps);
+    else if (C <= 32 * 32) /* medium: 1024 */
+        layernorm_reg_kernel<32><<<grid, 256>>>(d_out, d_mean, d_rstd, d_inp, d_w, d_b, T, C, eps);
+    else if (C <= 32 * 64) /* large 1280, XL 1600 */
+        layernorm_reg_kernel<64><<<grid, 256>>>(d_out, d_mean, d_rstd, d_inp, d_w, d_b, T, C, eps);
+    else
+        layernorm_kernel<<<grid, 256>>>(d_out, d_mean, d_rstd, d_inp, d_w, d_b, T, C, eps);
     CU_LAUNCHED();
     return 0;
 }

@@ -439,7 +439,9 @@ int main(void) {
     test_layernorm(220, 768);
     test_layernorm(1024, 768);
     test_layernorm(5, 1600);
+    test_layernorm(4, 1024);
     test_layernorm(3, 37);
+    test_layernorm(2, 3000); /* wider than the register-held rows: the looping kernel */
 
     /* GPT-2 small's four products at T = 1, 220 and 1024, then odd shapes */
     test_matmul(1, 768, 2304, 1);
