@@ -24,6 +24,7 @@
 #include "core/pool.h"
 #include "core/util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,47 @@ static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
     for (int i = 0; i < 16; i++) r[i] = t[i];
 }
 #endif
+
+/* Packing buffers, kept from call to call: a fresh malloc of a few hundred KB
+ * is an mmap, and its munmap interrupts every core running this process
+ * (TLB shootdown) - at the rate of a GPT-2 pass, that alone cost half the
+ * second thread. A small table of buffers, each taken by one caller at a time. */
+#define GEMM_BUFS 16
+static struct {
+    float *p;
+    size_t cap; /* floats */
+    int used;
+} bufs[GEMM_BUFS];
+static pthread_mutex_t bufs_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* A buffer of n floats (64-byte aligned); *slot says where to give it back. */
+static float *buf_get(size_t n, int *slot) {
+    pthread_mutex_lock(&bufs_mu);
+    int pick = -1;
+    for (int i = 0; i < GEMM_BUFS; i++)
+        if (!bufs[i].used && (pick < 0 || (bufs[i].cap >= n && bufs[pick].cap < n))) pick = i;
+    if (pick >= 0) {
+        bufs[pick].used = 1;
+        if (bufs[pick].cap < n) {
+            free(bufs[pick].p);
+            bufs[pick].p = xmalloc_aligned(n * sizeof(float));
+            bufs[pick].cap = n;
+        }
+    }
+    pthread_mutex_unlock(&bufs_mu);
+    *slot = pick;
+    return pick >= 0 ? bufs[pick].p : xmalloc_aligned(n * sizeof(float));
+}
+
+static void buf_put(float *p, int slot) {
+    if (slot < 0) {
+        free(p);
+        return;
+    }
+    pthread_mutex_lock(&bufs_mu);
+    bufs[slot].used = 0;
+    pthread_mutex_unlock(&bufs_mu);
+}
 
 /* Pack row panels [p0, p1) of op(A) (M, K) into Ap: panel p holds rows
  * p*MR .. p*MR+MR-1 as Ap[p][k][r], zero past row M. */
@@ -280,7 +322,8 @@ static void prefetch_B(const Gemm *g, int k0, int kc, int j0, int nc, int part, 
 }
 
 static void gemm_block(const Gemm *g, int mp0, int mp1, int np0, int np1) {
-    float *Bp = xmalloc_aligned((size_t)KC * NC * sizeof(float));
+    int slot;
+    float *Bp = buf_get((size_t)KC * NC, &slot);
     int j_end = np1 * NR < g->N ? np1 * NR : g->N;
     for (int jc = np0 * NR; jc < j_end; jc += NC) {
         int nc = j_end - jc < NC ? j_end - jc : NC;
@@ -307,7 +350,7 @@ static void gemm_block(const Gemm *g, int mp0, int mp1, int np0, int np1) {
             }
         }
     }
-    free(Bp);
+    buf_put(Bp, slot);
 }
 
 static void gemm_task(void *ctx, int i0, int i1) {
@@ -331,12 +374,13 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha,
     Gemm g = {transA, transB, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, NULL, 0, 0, 0};
     g.MP = (M + MR - 1) / MR;
     g.NP = (N + NR - 1) / NR;
-    g.Ap = xmalloc_aligned((size_t)g.MP * K * MR * sizeof(float));
+    int slot;
+    g.Ap = buf_get((size_t)g.MP * K * MR, &slot);
     pool_for(g.MP, 1, pack_A, &g);
     /* split the columns unless there are too few panels of them for the threads */
     int nt = pool_threads();
     g.split_rows = g.NP < 4 * nt && g.MP > g.NP;
     if (g.split_rows) pool_for(g.MP, 1, gemm_task, &g);
     else pool_for(g.NP, 1, gemm_task, &g);
-    free(g.Ap);
+    buf_put(g.Ap, slot);
 }
