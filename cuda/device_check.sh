@@ -76,10 +76,14 @@ step() {
 }
 
 if [ "$TABLE_ONLY" = 0 ]; then
+# nvcc, cuobjdump and compute-sanitizer: on the PATH, else the toolkit's usual home
+NVCC_BIN=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
+[ -n "$NVCC_BIN" ] && export PATH="$PATH:$(dirname "$NVCC_BIN")"
 {
     echo "device_check $(date -u)"
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
-    nvcc --version 2>&1 | tail -n 2
+    echo "nvcc: ${NVCC_BIN:-not found}"
+    "${NVCC_BIN:-nvcc}" --version 2>&1 | tail -n 2
     python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1
     git log --oneline -1 2>/dev/null
 } >> "$LOG" 2>&1
@@ -96,7 +100,8 @@ if ! echo '#include <zlib.h>' | cc -E - >/dev/null 2>&1 || ! cc -print-file-name
     fi
 fi
 # -lineinfo: compute-sanitizer and ncu can name source lines (no effect on the code)
-MK=(make -j"$JOBS" CUDA=1 'NVFLAGS=-O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -Wall,-Wextra -lineinfo')
+MK=(make -j"$JOBS" CUDA=1 "NVCC=${NVCC_BIN:-nvcc}"
+    'NVFLAGS=-O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -Wall,-Wextra -lineinfo')
 [ -n "$EXTRA" ] && MK+=("ARCH=-march=native $EXTRA") # ARCH goes into CFLAGS (compile and link)
 
 TESTS="build/tests/test_cuda build/tests/test_cuda_sae"
@@ -107,7 +112,7 @@ BENCHES="build/bench/bench_cuda_matmul build/bench/bench_cuda_gpt2 build/bench/b
 if step build 240 "${MK[@]}" build/gpt2sae $TESTS $BENCHES; then
     # the compiler's resource report for the kernels (registers, spills) into the log
     for f in cuda/cuda_matmul.cu cuda/cuda_ops.cu cuda/cuda_sae.cu; do
-        nvcc -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -I. -Xptxas -v -c -o /tmp/ptxas_probe.o "$f" \
+        "$NVCC_BIN" -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -I. -Xptxas -v -c -o /tmp/ptxas_probe.o "$f" \
             2>&1 | grep -E 'Compiling|registers|spill' | paste - - - >> "$LOG" || true
     done
     # the matrix instructions really used: HMMA (TF32 kernel), FFMA (SIMT), no local memory
