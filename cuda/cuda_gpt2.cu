@@ -153,15 +153,22 @@ static int forward_impl(CudaGPT2 *g, const int32_t *tokens, int T, const CudaCap
     const int C = g->cfg.n_embd, NH = g->cfg.n_head, V = g->cfg.vocab_size, NL = g->cfg.n_layer;
     const float eps = g->cfg.ln_eps > 0 ? g->cfg.ln_eps : 1e-5f;
     const CudaMatmulKind K = g->kind;
-    CU_REQUIRE(T >= 1 && T <= g->max_T, "T=%d tokens: must be in [1, %d] (max_T given to cuda_gpt2_init)",
+#define REQUIRE(cond, ...)                                                                          \
+    do {                                                                                            \
+        if (!(cond)) {                                                                              \
+            err_set(__VA_ARGS__);                                                                   \
+            return err_prefix("cuda_gpt2_forward");                                                 \
+        }                                                                                           \
+    } while (0)
+    REQUIRE(T >= 1 && T <= g->max_T, "T=%d tokens: must be in [1, %d] (max_T given to cuda_gpt2_init)",
                T, g->max_T);
     for (int t = 0; t < T; t++)
-        CU_REQUIRE(tokens[t] >= 0 && tokens[t] < V, "token %d at position %d is outside the vocabulary (%d)",
+        REQUIRE(tokens[t] >= 0 && tokens[t] < V, "token %d at position %d is outside the vocabulary (%d)",
                    tokens[t], t, V);
     if (cap) {
-        CU_REQUIRE(cap->layer >= 0 && cap->layer < NL, "capture layer %d: the model has %d (0..%d)",
+        REQUIRE(cap->layer >= 0 && cap->layer < NL, "capture layer %d: the model has %d (0..%d)",
                    cap->layer, NL, NL - 1);
-        CU_REQUIRE((int)cap->site >= 0 && (int)cap->site < GPT2_NSITES, "capture site %d unknown",
+        REQUIRE((int)cap->site >= 0 && (int)cap->site < GPT2_NSITES, "capture site %d unknown",
                    (int)cap->site);
     }
     const float *captured = NULL;
@@ -207,6 +214,7 @@ static int forward_impl(CudaGPT2 *g, const int32_t *tokens, int T, const CudaCap
     }
     TRY(cuda_sync());
 #undef TRY
+#undef REQUIRE
     return 0;
 }
 
