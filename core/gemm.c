@@ -3,9 +3,9 @@
  *
  * The fast path is the classic BLIS/GotoBLAS structure:
  *
- *   pack op(A) once (all M x K) into panels of MR rows: Ap[panel][k][MR]
  *   split the columns (or, when there are few, the rows) across the threads;
- *   each thread, for its columns:
+ *   each thread packs the rows of op(A) it needs into panels of MR rows,
+ *   Ap[panel][k][MR], in its own buffer, then, for its columns:
  *     for jc (NC columns):  for pc (KC of K):
  *       pack op(B)[pc.., jc..] into panels of NR columns: Bp[panel][k][NR]
  *       for ic (MC rows):  for jr (NR panel):  for ir (MR panel):
@@ -16,7 +16,9 @@
  * broadcasts of A into 28 FMAs. The B micro-panel (KC x NR = 32 KB) stays in
  * L1 while the A panels stream from L2. Packing is where the transposes are
  * handled, so all four op(A)/op(B) combinations run the same kernel; the
- * transposed B of the logits (T, C) x (V, C)^T is packed with gathers.
+ * transposed B of the logits (T, C) x (V, C)^T is packed with 16 x 16
+ * transposes in registers. While a block is multiplied, the next block of B
+ * is prefetched (weights stream from memory). Packing buffers are reused.
  * Edges are zero-padded in the packed panels and masked when C is stored.
  * Without AVX-512 (another -march), a plain C kernel of the same shape is used.
  */
@@ -69,7 +71,6 @@ typedef struct {
     int lda, ldb;
     float *C;
     int ldc;
-    float *Ap;        /* (MP, K, MR) packed op(A), MP = ceil(M / MR) panels */
     int MP, NP;       /* panels of rows / of columns */
     int split_rows;   /* 1: threads split the row panels, else the column panels */
 } Gemm;
@@ -146,10 +147,9 @@ static void buf_put(float *p, int slot) {
 
 /* Pack row panels [p0, p1) of op(A) (M, K) into Ap: panel p holds rows
  * p*MR .. p*MR+MR-1 as Ap[p][k][r], zero past row M. */
-static void pack_A(void *ctx, int p0, int p1) {
-    const Gemm *g = ctx;
+static void pack_A(const Gemm *g, float *Ap, int p0, int p1) {
     for (int p = p0; p < p1; p++) {
-        float *dst = g->Ap + (long)p * g->K * MR;
+        float *dst = Ap + (long)p * g->K * MR;
         int i0 = p * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
         if (g->transA) {
             /* op(A)[i][k] = A[k][i]: the MR values of one k are contiguous */
@@ -321,7 +321,7 @@ static void prefetch_B(const Gemm *g, int k0, int kc, int j0, int nc, int part, 
 #endif
 }
 
-static void gemm_block(const Gemm *g, int mp0, int mp1, int np0, int np1) {
+static void gemm_block(const Gemm *g, const float *Ap, int mp0, int mp1, int np0, int np1) {
     int slot;
     float *Bp = buf_get((size_t)KC * NC, &slot);
     int j_end = np1 * NR < g->N ? np1 * NR : g->N;
@@ -342,7 +342,7 @@ static void gemm_block(const Gemm *g, int mp0, int mp1, int np0, int np1) {
                     int nr = g->N - (jc + jr) < NR ? g->N - (jc + jr) : NR;
                     for (int ir = ic; ir < ic1; ir++) {
                         int i0 = ir * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
-                        const float *ap = g->Ap + ((long)ir * g->K + pc) * MR;
+                        const float *ap = Ap + ((long)ir * g->K + pc) * MR;
                         kernel(kc, ap, bp, g->C + (long)i0 * g->ldc + jc + jr, g->ldc, mr, nr, g->alpha, g->beta,
                                pc == 0);
                     }
@@ -353,10 +353,19 @@ static void gemm_block(const Gemm *g, int mp0, int mp1, int np0, int np1) {
     buf_put(Bp, slot);
 }
 
+/* One thread's task. Each thread packs the rows of A it needs itself (all of
+ * them when the columns are split): redundant work, but every A panel is then
+ * in the thread's own L2 instead of the other core's, which measured faster
+ * than packing A once in parallel. */
 static void gemm_task(void *ctx, int i0, int i1) {
     const Gemm *g = ctx;
-    if (g->split_rows) gemm_block(g, i0, i1, 0, g->NP);
-    else gemm_block(g, 0, g->MP, i0, i1);
+    int mp0 = g->split_rows ? i0 : 0, mp1 = g->split_rows ? i1 : g->MP;
+    int slot;
+    float *Ap = buf_get((size_t)g->MP * g->K * MR, &slot);
+    pack_A(g, Ap, mp0, mp1);
+    if (g->split_rows) gemm_block(g, Ap, mp0, mp1, 0, g->NP);
+    else gemm_block(g, Ap, 0, g->MP, i0, i1);
+    buf_put(Ap, slot);
 }
 
 void gemm(int transA, int transB, int M, int N, int K, float alpha,
@@ -371,16 +380,12 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha,
             }
         return;
     }
-    Gemm g = {transA, transB, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, NULL, 0, 0, 0};
+    Gemm g = {transA, transB, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, 0, 0, 0};
     g.MP = (M + MR - 1) / MR;
     g.NP = (N + NR - 1) / NR;
-    int slot;
-    g.Ap = buf_get((size_t)g.MP * K * MR, &slot);
-    pool_for(g.MP, 1, pack_A, &g);
     /* split the columns unless there are too few panels of them for the threads */
     int nt = pool_threads();
     g.split_rows = g.NP < 4 * nt && g.MP > g.NP;
     if (g.split_rows) pool_for(g.MP, 1, gemm_task, &g);
     else pool_for(g.NP, 1, gemm_task, &g);
-    buf_put(g.Ap, slot);
 }
