@@ -83,7 +83,7 @@ int main(void) {
         SAELosses l;
         for (int i = 0; i < 3; i++) sae_step_fast(&w, &s2, X, T, p.sparsity_weight, p.decor_weight, NULL, &adam, &p, s2.W, NULL, &l);
         const char *names[7] = {"encoder", "top-k", "CSC", "decoder", "stats", "Gram", "backward+Adam"};
-        printf("fast step breakdown (mean of 3):");
+        printf("fast step breakdown, CPU-s (mean of 3):");
         for (int i = 0; i < 7; i++) printf(" %s %.3fs", names[i], w.prof[i] / 3);
         printf("\n");
         sae_free(&s2);

@@ -68,8 +68,12 @@ void sae_work_init(SAEWork *w, int Tmax, int d, int L) {
     w->thr = xmalloc((size_t)Tmax * sizeof(float));
     w->row_ptr = xmalloc((size_t)(Tmax + 1) * sizeof(int));
     w->col_ptr = xmalloc((size_t)(L + 1) * sizeof(int));
-    w->Y = xmalloc((size_t)Tmax * d * sizeof(float));
-    w->g_Y = xmalloc((size_t)Tmax * d * sizeof(float));
+    /* rows padded by 16 floats: a stride of d = 3072 floats (3 x 4 KiB) would put
+     * every row's piece of a column block into the same few cache sets */
+    w->ld = d + 16;
+    w->Y = xmalloc((size_t)Tmax * w->ld * sizeof(float));
+    w->g_Y = xmalloc((size_t)Tmax * w->ld * sizeof(float));
+    w->Xp = xmalloc((size_t)Tmax * w->ld * sizeof(float));
     w->K = xmalloc((size_t)Tmax * Tmax * sizeof(double));
     w->u = xmalloc((size_t)Tmax * sizeof(double));
     w->rowacc = xmalloc((size_t)Tmax * sizeof(double));
@@ -80,7 +84,7 @@ void sae_work_init(SAEWork *w, int Tmax, int d, int L) {
 void sae_work_free(SAEWork *w) {
     if (!w) return;
     free(w->A); free(w->thr); free(w->row_ptr); free(w->col); free(w->val);
-    free(w->col_ptr); free(w->crow); free(w->cval); free(w->gA); free(w->Y); free(w->g_Y);
+    free(w->col_ptr); free(w->crow); free(w->cval); free(w->gA); free(w->Y); free(w->g_Y); free(w->Xp);
     free(w->K); free(w->u); free(w->rowacc); free(w->m); free(w->diagC);
     memset(w, 0, sizeof *w);
 }
@@ -196,11 +200,11 @@ static void decode_blocks(void *vctx, int b0, int b1) {
     const int d = w->d;
     for (int b = b0; b < b1; b++) {
         int j0 = b * c->jb, nj = d - j0 < c->jb ? d - j0 : c->jb;
-        for (int t = 0; t < c->T; t++) memset(w->Y + (size_t)t * d + j0, 0, (size_t)nj * sizeof(float));
+        for (int t = 0; t < c->T; t++) memset(w->Y + (size_t)t * w->ld + j0, 0, (size_t)nj * sizeof(float));
         for (int l = 0; l < w->L; l++) {
             const float *wr = c->W + (size_t)l * d + j0;
             for (int q = w->col_ptr[l]; q < w->col_ptr[l + 1]; q++)
-                axpy(w->Y + (size_t)w->crow[q] * d + j0, w->cval[q], wr, nj);
+                axpy(w->Y + (size_t)w->crow[q] * w->ld + j0, w->cval[q], wr, nj);
         }
     }
 }
@@ -224,8 +228,9 @@ static void err_rows(void *vctx, int t0, int t1) {
     const int d = w->d;
     const float scale = (float)(2.0 / ((double)c->T * d));
     for (int t = t0; t < t1; t++) {
-        const float *y = w->Y + (size_t)t * d, *x = c->X + (size_t)t * d;
-        float *g = w->g_Y + (size_t)t * d;
+        const float *y = w->Y + (size_t)t * w->ld, *x = c->X + (size_t)t * d;
+        float *g = w->g_Y + (size_t)t * w->ld;
+        memcpy(w->Xp + (size_t)t * w->ld, x, (size_t)d * sizeof(float));   /* X with the padded stride */
         double s = 0.0;
         for (int j = 0; j < d; j++) {
             float e = y[j] - x[j];
@@ -277,6 +282,7 @@ typedef struct {
     float *g_W;        /* (L, d) or NULL with adam */
     SAEAdam *adam; float *W_next;
     float lr_t, b1, b2, c1, c2, bc2_sqrt, eps;   /* Adam's constants for this step */
+    const int *cut;    /* latent ranges [cut[p], cut[p+1]) of equal work */
 } RowCtx;
 
 static float dot(const float *a, const float *b, int n) {
@@ -298,13 +304,13 @@ static float dot(const float *a, const float *b, int n) {
 
 /* g (n) = Σ_i zv[i] gy_i + ga[i] x_i over the tokens tok[0..m) of one latent */
 static void grad_piece(float *g, int n, int m, const int *tok, const float *zv, const float *ga,
-                       const float *g_Y, const float *X, int d, int j0) {
+                       const float *g_Y, const float *X, int ld, int j0) {
     int j = 0;
     for (; j + 64 <= n; j += 64) {
         /* eight independent sums, so the multiply-adds do not wait on each other */
         v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
         for (int i = 0; i < m; i++) {
-            const float *gy = g_Y + (size_t)tok[i] * d + j0 + j, *x = X + (size_t)tok[i] * d + j0 + j;
+            const float *gy = g_Y + (size_t)tok[i] * ld + j0 + j, *x = X + (size_t)tok[i] * ld + j0 + j;
             float z = zv[i], a = ga[i];
             a0 += z * *(const v16 *)(gy);
             a1 += z * *(const v16 *)(gy + 16);
@@ -321,7 +327,7 @@ static void grad_piece(float *g, int n, int m, const int *tok, const float *zv, 
     for (; j < n; j++) {
         float s = 0.0f;
         for (int i = 0; i < m; i++)
-            s += zv[i] * g_Y[(size_t)tok[i] * d + j0 + j] + ga[i] * X[(size_t)tok[i] * d + j0 + j];
+            s += zv[i] * g_Y[(size_t)tok[i] * ld + j0 + j] + ga[i] * X[(size_t)tok[i] * ld + j0 + j];
         g[j] = s;
     }
 }
@@ -365,7 +371,7 @@ static void latent_rows(void *vctx, int l0, int l1) {
         for (int l = l0; l < l1; l++) {
             const float *Wl = c->W + (size_t)l * d + j0;
             for (int q = w->col_ptr[l]; q < w->col_ptr[l + 1]; q++)
-                c->gA[q] += dot(w->g_Y + (size_t)w->crow[q] * d + j0, Wl, nj);
+                c->gA[q] += dot(w->g_Y + (size_t)w->crow[q] * w->ld + j0, Wl, nj);
         }
     }
     /* g_A = G + sparsity + decorrelation terms */
@@ -388,7 +394,7 @@ static void latent_rows(void *vctx, int l0, int l1) {
             int q0 = w->col_ptr[l], n = w->col_ptr[l + 1] - q0;
             size_t off = (size_t)l * d + j0;
             float *g = c->adam ? grow : c->g_W + off;
-            grad_piece(g, nj, n, w->crow + q0, w->cval + q0, c->gA + q0, w->g_Y, c->X, d, j0);
+            grad_piece(g, nj, n, w->crow + q0, w->cval + q0, c->gA + q0, w->g_Y, w->Xp, w->ld, j0);
             if (c->adam) {   /* PyTorch's Adam on this piece (see sae_adam_step) */
                 float *m = c->adam->m + off, *vv = c->adam->v + off;
                 const float *Wl = c->W + off;
@@ -398,6 +404,12 @@ static void latent_rows(void *vctx, int l0, int l1) {
         }
     }
     free(grow);
+}
+
+static void latent_pieces(void *vctx, int p0, int p1) {
+    RowCtx *c = vctx;
+    for (int p = p0; p < p1; p++)
+        if (c->cut[p + 1] > c->cut[p]) latent_rows(c, c->cut[p], c->cut[p + 1]);
 }
 
 /* ---- the step ----------------------------------------------------------- */
@@ -524,7 +536,23 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         rc.c1 = (float)(1.0 - p->beta1); rc.c2 = (float)(1.0 - p->beta2);
         rc.bc2_sqrt = (float)sqrt(bc2);
     }
-    pool_for(L, 1, latent_rows, &rc);
+    /* split the latents into pieces of equal work (nonzeros plus a share for
+     * each row's Adam update), not equal counts: some latents fire on every token */
+    {
+        int np = 4 * pool_threads();
+        int *cut = xmalloc((size_t)(np + 1) * sizeof(int));
+        double per_row = (double)T / 8, total = (double)nnz + per_row * L, acc = 0;
+        cut[0] = 0;
+        int piece = 1;
+        for (int l = 0; l < L && piece < np; l++) {
+            acc += (w->col_ptr[l + 1] - w->col_ptr[l]) + per_row;
+            if (acc >= total * piece / np) cut[piece++] = l + 1;
+        }
+        while (piece <= np) cut[piece++] = L;
+        rc.cut = cut;
+        pool_for(np, 1, latent_pieces, &rc);
+        free(cut);
+    }
     w->prof[6] += prof_now();
     return 0;
 }

@@ -25,14 +25,16 @@ typedef struct {
     float *cval;       /* (cap) its value */
     float *gA;         /* (cap) d loss / d A at each nonzero, CSC order */
     long cap;          /* capacity of the nonzero arrays */
-    float *Y;          /* (Tmax, d) reconstruction */
-    float *g_Y;        /* (Tmax, d) d loss / d Y */
+    int ld;            /* row stride of Y, g_Y and Xp: d + 16 */
+    float *Y;          /* (Tmax, ld) reconstruction */
+    float *g_Y;        /* (Tmax, ld) d loss / d Y */
+    float *Xp;         /* (Tmax, ld) a copy of the batch X with the padded stride */
     double *K;         /* (Tmax, Tmax) Gram matrix of the centred latents, Ẑc Ẑcᵀ */
     double *u;         /* (Tmax) Ẑ m */
     double *rowacc;    /* (Tmax) per-row partial sums */
     double *m;         /* (L) mean of each latent over the batch */
     double *diagC;     /* (L) variance of each latent (diagonal of C) */
-    double prof[7];    /* seconds spent in: encoder, top-k, CSC, decoder + error, stats, Gram, backward + Adam */
+    double prof[7];    /* CPU seconds (all threads) spent in: encoder, top-k, CSC, decoder + error, stats, Gram, backward + Adam */
 } SAEWork;
 
 void sae_work_init(SAEWork *w, int Tmax, int d, int L);
