@@ -58,7 +58,8 @@ typedef enum { SAE_FAST = 0, SAE_REF = 1 } SAEImpl;
 
 /* Per-epoch callback: epoch is 1-based; l holds that epoch's losses (means
  * over its batches, weighted by batch size); sae holds the weights after the
- * epoch's updates. Return non-zero to stop training (sae_train then returns
+ * epoch's updates (borrowed for the call: during training sae->W may point to
+ * sae_train's second buffer). Return non-zero to stop training (sae_train then returns
  * -1 with whatever message the callback set with err_set). */
 typedef int (*SAEEpochFn)(void *ctx, int epoch, int epochs, const SAELosses *l, const SAE *sae);
 

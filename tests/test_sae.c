@@ -254,6 +254,29 @@ static void test_stats(const Golden *g) {
     free(dens); free(geo);
 }
 
+/* ---- fraction of variance explained ---------------------------------------- */
+
+static void test_fve(void) {
+    const int T = 300, d = 24, L = 48, k = 8;   /* T > 256: sae_fve works in blocks of 256 */
+    float *X = malloc(sizeof(float) * T * d), *W = malloc(sizeof(float) * L * d), *g = malloc(sizeof(float) * L * d);
+    sae_test_inputs(T, d, L, 17, X, W);
+    SAE sae;
+    sae_init_weights(&sae, d, L, k, W);
+    SAELosses lo;   /* the reference step's mse is Σ (Y - X)² / (T d) */
+    sae_loss_grad_ref(&sae, X, T, 1.0f, 0.0f, g, NULL, &lo);
+    double var = 0;
+    for (int j = 0; j < d; j++) {
+        double mu = 0;
+        for (int t = 0; t < T; t++) mu += X[t * d + j];
+        mu /= T;
+        for (int t = 0; t < T; t++) var += (X[t * d + j] - mu) * (X[t * d + j] - mu);
+    }
+    double want = 1.0 - lo.mse * T * d / var, got = sae_fve(&sae, X, T);
+    CHECK(fabs(got - want) <= 1e-5, "fraction of variance explained %.7f (from the reference step's mse: %.7f)", got, want);
+    sae_free(&sae);
+    free(X); free(W); free(g);
+}
+
 /* ---- minibatches, bad input, NaN ------------------------------------------ */
 
 static int count_epochs;
@@ -360,6 +383,7 @@ int main(void) {
         test_stats(&g);
         golden_free(&g);
     }
+    test_fve();
     printf("minibatches\n");
     test_minibatch();
     printf("bad input\n");
