@@ -19,7 +19,7 @@
  *    a sum over the tokens where latent l fires. The centering backward is
  *    the identity here (the term's columns sum to zero), see sae_ref.c.
  * 2. Top-k sparsity. Ẑ is kept as CSR (by token) and CSC (by latent):
- *      Y = Ẑ W                 gathers k rows of W per token,
+ *      Y = Ẑ W                 adds each row of W into the tokens where it fires,
  *      g_Ẑ_tl = g_Y[t]·W[l]    only where Ẑ_tl > 0,
  *      g_W[l] = Σ_{t: Ẑ_tl>0} Ẑ_tl g_Y[t] + g_A_tl X[t]
  *    (the dense reference does L/k times more work in each).
