@@ -34,6 +34,19 @@ static double cpu_seconds(int who) {
     return u.ru_utime.tv_sec + 1e-6 * u.ru_utime.tv_usec + u.ru_stime.tv_sec + 1e-6 * u.ru_stime.tv_usec;
 }
 
+/* fp32 peak of the cores this process may use: cores x clock x FLOP per cycle
+ * (two FMA units: 64 with AVX-512, 32 with AVX2), from /proc/cpuinfo's clock */
+static double peak_gflops(int threads) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    double mhz = 0;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "cpu MHz : %lf", &mhz) == 1) break;
+    if (f) fclose(f);
+    int per = strcmp(cpu_simd_level(), "avx512") == 0 ? 64 : strcmp(cpu_simd_level(), "avx2") == 0 ? 32 : 8;
+    return threads * mhz * 1e-3 * per;
+}
+
 static int env_int(const char *name, int def) {
     const char *v = getenv(name);
     long x;
@@ -106,6 +119,10 @@ int main(void) {
     printf("ours:    %d epochs in %.2fs wall, %.4fs/epoch; %.2f CPU-s, %.4f CPU-s/epoch; %.1f GFLOP/s wall, %.1f per CPU-s "
            "(encoder + sparse products)\n", epochs, t_ours, per_ours, cpu_ours, cper_ours, flops / per_ours * 1e-9,
            flops / cper_ours * 1e-9);
+
+    double peak = peak_gflops(pool_threads());
+    if (peak > 0) printf("         = %.0f%% of this CPU's fp32 peak (%d cores: %.0f GFLOP/s)\n", 100 * flops / per_ours * 1e-9 / peak,
+                         pool_threads(), peak);
 
     /* 3. the seed's PyTorch code, same inputs, same run */
     char cmd[512];
