@@ -4,7 +4,7 @@
  * code (bench/bench_sae_torch.py, Debian's python3-torch, 2 threads) in the
  * same run, on the same inputs.
  *
- *   build/bench/bench_sae                   # 100 epochs each
+ *   build/bench/bench_sae                   # 100 epochs each, 2 threads each
  *   SAE_BENCH_EPOCHS=20 SAE_BENCH_TORCH_EPOCHS=5 build/bench/bench_sae
  *
  * First it checks: one fast step against the reference step (gradient and
@@ -57,6 +57,7 @@ int main(void) {
     const int T = 220, d = 3072, L = 6144, k = 1024, seed = 11;
     int epochs = env_int("SAE_BENCH_EPOCHS", 100);
     int tepochs = env_int("SAE_BENCH_TORCH_EPOCHS", epochs);
+    if (!getenv("GPT2SAE_THREADS")) pool_set_threads(2);   /* as many threads as PyTorch gets */
     printf("SAE, seed configuration: T=%d d=%d L=%d k=%d; %d threads (%s)\n", T, d, L, k, pool_threads(), cpu_simd_level());
     float *X = malloc(sizeof(float) * T * d), *W = malloc(sizeof(float) * (size_t)L * d);
     sae_test_inputs(T, d, L, seed, X, W);
