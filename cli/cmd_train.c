@@ -102,7 +102,7 @@ int cmd_train(int argc, char **argv) {
         else if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 100000000, &n)) return 2; p.epochs = (int)n; }
         else if (OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1 << 30, &n)) return 2; p.k = (int)n; k_given = 1; }
         else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 1, 1 << 30, &n)) return 2; p.latents = (int)n; latents_given = 1; }
-        else if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 2, 1 << 20, &n)) return 2; p.batch = (int)n; }
+        else if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 2, SAE_MAX_BATCH, &n)) return 2; p.batch = (int)n; }
         else if (OPT("--seed")) { if (r < 0 || cli_int("--seed", v, 0, 0x7fffffffffffffffL, &n)) return 2; p.seed = (uint64_t)n; }
         else if (OPT("--save-every")) { if (r < 0 || cli_int("--save-every", v, 0, 100000000, &n)) return 2; save_every = n; }
         else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e38, &x)) return 2; p.lr = x; }

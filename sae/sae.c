@@ -36,6 +36,8 @@ static int check_shape(int d, int L, int k) {
     if (L < 1) return err_set("SAE: %d latents; use --latents >= 1", L);
     if (k < 1) return err_set("SAE: k = %d; k must be at least 1 (use --k)", k);
     if (k > L) return err_set("SAE: k = %d is larger than the number of latents L = %d; use --k <= %d", k, L, L);
+    if ((uint64_t)L * (uint64_t)d > (1ull << 32))
+        return err_set("SAE: %d latents x %d inputs is more than 2^32 weights; use fewer --latents", L, d);
     return 0;
 }
 
@@ -169,9 +171,14 @@ int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *r
     if (p->epochs < 1) return err_set("SAE: %d epochs; use --epochs >= 1", p->epochs);
     long B = (p->batch <= 0 || p->batch >= T) ? T : p->batch;
     if (B < 2) return err_set("SAE: batch of %ld token(s); use --batch >= 2 (the covariance needs two tokens)", B);
-    if (B > (1L << 20) || B * (long)L >= (1L << 31))   /* the nonzero lists use int offsets */
-        return err_set("SAE: a batch of %ld tokens x %d latents is too large; use a smaller --batch (at most %ld)", B, L,
-                       ((1L << 31) - 1) / L < (1L << 20) ? ((1L << 31) - 1) / L : (1L << 20));
+    /* the fast path keeps a (B, B) Gram matrix of doubles, and its nonzero
+     * lists use int offsets (B * L < 2^31) */
+    long Bmax = ((1L << 31) - 1) / L < SAE_MAX_BATCH ? ((1L << 31) - 1) / L : SAE_MAX_BATCH;
+    if (B > Bmax) {
+        if (p->batch <= 0 || p->batch >= T)
+            return err_set("SAE: %ld tokens are too many for one full batch; use --batch <= %ld (shuffled minibatches)", T, Bmax);
+        return err_set("SAE: a batch of %ld tokens is too large; use --batch <= %ld", B, Bmax);
+    }
 
     res->epochs = p->epochs;
     res->T = T;

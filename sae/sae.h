@@ -56,6 +56,10 @@ typedef struct {
 
 typedef enum { SAE_FAST = 0, SAE_REF = 1 } SAEImpl;
 
+/* The largest batch (tokens per step): the fast path's Gram matrix is
+ * batch x batch doubles (512 MB here). */
+#define SAE_MAX_BATCH 8192
+
 /* Per-epoch callback: epoch is 1-based; l holds that epoch's losses (means
  * over its batches, weighted by batch size); sae holds the weights after the
  * epoch's updates (borrowed for the call: during training sae->W may point to
@@ -67,7 +71,7 @@ typedef struct {
     int latents;            /* L; 0 = 2*d (the seed) */
     int k;                  /* 0 = d/3 (the seed) */
     int epochs;             /* 100 */
-    int batch;              /* tokens per step; 0 or >= T = full batch (the seed) */
+    int batch;              /* tokens per step; 0 or >= T = full batch (the seed); <= SAE_MAX_BATCH */
     double lr;              /* 1e-4 */
     double beta1, beta2;    /* 0.9, 0.999 */
     double eps;             /* 1e-8 */

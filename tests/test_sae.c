@@ -341,6 +341,20 @@ static void test_bad_input(void) {
     sae_result_free(&r);
     CHECK(sae_train(&s, X, 1, &p, &r) != 0, "one token refused: %s", err_get());
     sae_result_free(&r);
+    {   /* more tokens than one full batch may hold */
+        long Tb = SAE_MAX_BATCH + 10;
+        float *Xb = calloc((size_t)Tb * d, sizeof(float));
+        SAEParams pb = sae_default_params();
+        CHECK(sae_train(&s, Xb, Tb, &pb, &r) != 0 && strstr(err_get(), "--batch"), "%ld tokens in one full batch refused: %s", Tb,
+              err_get());
+        sae_result_free(&r);
+        pb.batch = SAE_MAX_BATCH + 1;
+        CHECK(sae_train(&s, Xb, Tb, &pb, &r) != 0 && strstr(err_get(), "--batch"), "a batch of %d refused: %s", pb.batch, err_get());
+        sae_result_free(&r);
+        free(Xb);
+        SAE big;
+        CHECK(sae_init_weights(&big, 1 << 20, 1 << 13, 4, W) != 0 && strstr(err_get(), "2^32"), "2^33 weights refused: %s", err_get());
+    }
     /* a loss that becomes NaN: a huge learning rate overflows the weights */
     p.lr = 1e37;
     p.epochs = 50;
