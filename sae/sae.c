@@ -201,6 +201,7 @@ int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *r
         for (long t = 0; t < T; t++) perm[t] = t;
 
     int rc = 0;
+    long adam_ok = 0;   /* updates applied */
     for (int e = 1; e <= p->epochs && rc == 0; e++) {
         if (perm)   /* Fisher-Yates */
             for (long t = T - 1; t > 0; t--) {
@@ -219,30 +220,40 @@ int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *r
                 Xs = Xb;
             }
             SAELosses l;
-            int bad;
+            int bad;   /* 1: the loss is not finite; 2: the update made a weight non-finite */
             if (p->impl == SAE_REF) {
                 sae_loss_grad_ref(sae, Xs, nb, p->sparsity_weight, p->decor_weight, g_W, NULL, &l);
                 bad = !isfinite(l.total);
                 if (!bad) {
                     memcpy(Wprev, sae->W, nW * sizeof(float));
                     sae_adam_step(&adam, sae->W, g_W, p);
+                    for (size_t i = 0; i < nW && !bad; i++) bad = isfinite(sae->W[i]) ? 0 : 2;
+                    if (bad) memcpy(sae->W, Wprev, nW * sizeof(float));   /* keep the weights of this finite loss */
+                    else adam_ok++;
                 }
             } else {
                 /* the update goes into the other buffer; then swap */
-                bad = sae_step_fast(&w, sae, Xs, nb, p->sparsity_weight, p->decor_weight, NULL, &adam, p,
-                                    Wprev, NULL, &l) != 0;
+                int s = sae_step_fast(&w, sae, Xs, nb, p->sparsity_weight, p->decor_weight, NULL, &adam, p, Wprev,
+                                      NULL, &l);
+                bad = s == -1 ? 1 : s == -2 ? 2 : 0;
                 if (!bad) {
                     float *tmp = sae->W; sae->W = Wprev; Wprev = tmp;
+                    adam_ok++;
                 }
             }
-            if (bad) {
-                if (adam.step > 0) {   /* back to the last weights whose loss was finite */
-                    if (p->impl == SAE_REF) memcpy(sae->W, Wprev, nW * sizeof(float));
-                    else { float *tmp = sae->W; sae->W = Wprev; Wprev = tmp; }
-                }
+            if (bad == 1 && adam_ok > 0) {   /* back to the last weights whose loss was finite */
+                if (p->impl == SAE_REF) memcpy(sae->W, Wprev, nW * sizeof(float));
+                else { float *tmp = sae->W; sae->W = Wprev; Wprev = tmp; }
+            }
+            if (bad == 1) {
                 rc = err_set("epoch %d: the loss became %s (mse %g, sparsity %g, decor %g); training stopped "
                              "with the last weights whose loss was finite; try a smaller --lr",
                              e, isnan(l.total) ? "NaN" : "infinite", l.mse, l.sparsity, l.decor);
+                break;
+            }
+            if (bad == 2) {
+                rc = err_set("epoch %d: an update made the weights infinite or NaN (the loss was still %g); training "
+                             "stopped with the last finite weights; try a smaller --lr", e, l.total);
                 break;
             }
             acc.total += l.total * nb; acc.mse += l.mse * nb;

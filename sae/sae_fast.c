@@ -283,6 +283,7 @@ typedef struct {
     SAEAdam *adam; float *W_next;
     float lr_t, b1, b2, c1, c2, bc2_sqrt, eps;   /* Adam's constants for this step */
     const int *cut;    /* latent ranges [cut[p], cut[p+1]) of equal work */
+    int *bad;          /* per range: 1 if Adam made a weight non-finite */
 } RowCtx;
 
 static float dot(const float *a, const float *b, int n) {
@@ -332,8 +333,11 @@ static void grad_piece(float *g, int n, int m, const int *tok, const float *zv, 
     }
 }
 
-/* PyTorch's Adam on n elements (see sae_adam_step), 16 at a time */
-static void adam_piece(float *Wn, float *m, float *v, const float *W, const float *g, int n, const RowCtx *c) {
+/* PyTorch's Adam on n elements (see sae_adam_step), 16 at a time.
+ * Returns 1 if a new weight is not finite (an overflowing gradient: the loss
+ * can stay finite, as the top-k never picks a NaN latent). */
+static int adam_piece(float *Wn, float *m, float *v, const float *W, const float *g, int n, const RowCtx *c) {
+    v16 chk = {0};   /* Σ 0 * w: NaN as soon as one w is Inf or NaN */
     int j = 0;
     for (; j + 16 <= n; j += 16) {
         v16 gj = *(const v16 *)(g + j);
@@ -347,22 +351,30 @@ static void adam_piece(float *Wn, float *m, float *v, const float *W, const floa
         v16 denom;   /* (no v16 is passed to a function: that ABI needs AVX-512) */
         for (int i = 0; i < 16; i++) denom[i] = sqrtf(vj[i]) / c->bc2_sqrt + c->eps;
 #endif
-        *(v16 *)(Wn + j) = *(const v16 *)(W + j) - c->lr_t * (mj / denom);
+        v16 wn = *(const v16 *)(W + j) - c->lr_t * (mj / denom);
+        *(v16 *)(Wn + j) = wn;
+        chk += wn * 0.0f;
     }
     for (; j < n; j++) {
         m[j] = m[j] * c->b1 + g[j] * c->c1;
         v[j] = v[j] * c->b2 + g[j] * g[j] * c->c2;
         float denom = sqrtf(v[j]) / c->bc2_sqrt + c->eps;
         Wn[j] = W[j] - c->lr_t * (m[j] / denom);
+        chk[0] += Wn[j] * 0.0f;
     }
+    float s = 0.0f;
+    for (int i = 0; i < 16; i++) s += chk[i];
+    return !isfinite(s);
 }
 
-static void latent_rows(void *vctx, int l0, int l1) {
+/* Returns 1 if Adam made a weight non-finite. */
+static int latent_rows(void *vctx, int l0, int l1) {
     RowCtx *c = vctx;
     SAEWork *w = c->w;
     const int d = w->d, T = c->T, jb = c->jb;
     const double inv_t1 = 1.0 / (T - 1);
     float *grow = xmalloc((size_t)jb * sizeof(float));   /* (jb) a piece of a gradient row */
+    int nonfinite = 0;
     int qa = w->col_ptr[l0], qb = w->col_ptr[l1];
     for (int q = qa; q < qb; q++) c->gA[q] = 0.0f;
     /* pass 1: G = g_Y[t]·W[l] at the nonzeros */
@@ -399,17 +411,18 @@ static void latent_rows(void *vctx, int l0, int l1) {
                 float *m = c->adam->m + off, *vv = c->adam->v + off;
                 const float *Wl = c->W + off;
                 float *Wn = c->W_next + off;
-                adam_piece(Wn, m, vv, Wl, grow, nj, c);
+                nonfinite |= adam_piece(Wn, m, vv, Wl, grow, nj, c);
             }
         }
     }
     free(grow);
+    return nonfinite;
 }
 
 static void latent_pieces(void *vctx, int p0, int p1) {
     RowCtx *c = vctx;
     for (int p = p0; p < p1; p++)
-        if (c->cut[p + 1] > c->cut[p]) latent_rows(c, c->cut[p], c->cut[p + 1]);
+        c->bad[p] = c->cut[p + 1] > c->cut[p] ? latent_rows(c, c->cut[p], c->cut[p + 1]) : 0;
 }
 
 /* ---- the step ----------------------------------------------------------- */
@@ -520,6 +533,7 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     w->prof[5] += prof_now();
     /* backward, one latent row at a time (and Adam on it) */
     RowCtx rc = {0};
+    int nonfinite = 0;
     rc.w = w; rc.X = X; rc.W = W; rc.T = T;
     rc.jb = block_cols(T, d, 2);
     rc.gA = w->gA;
@@ -550,11 +564,14 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         }
         while (piece <= np) cut[piece++] = L;
         rc.cut = cut;
+        rc.bad = xcalloc((size_t)np, sizeof(int));
         pool_for(np, 1, latent_pieces, &rc);
+        for (int i = 0; i < np; i++) nonfinite |= rc.bad[i];
+        free(rc.bad);
         free(cut);
     }
     w->prof[6] += prof_now();
-    return 0;
+    return nonfinite ? -2 : 0;
 }
 
 void sae_loss_grad(const SAE *sae, const float *X, int T, float sw, float dw, float *g_W,

@@ -44,8 +44,9 @@ void sae_work_free(SAEWork *w);
  * If adam is NULL, writes the gradient into g_W (L, d). Otherwise, if the
  * losses are finite, applies Adam (p's lr and betas) and writes the updated
  * weights into W_next (L, d) (which may be sae->W itself); g_W is unused.
- * Z (T, L), if not NULL, receives ẑ. Returns 0, or -1 (no update made) if a
- * loss is not finite. */
+ * Z (T, L), if not NULL, receives ẑ. Returns 0; -1 (no update made) if a
+ * loss is not finite; -2 if Adam wrote a non-finite weight into W_next (the
+ * weights read, sae->W, are intact unless W_next is sae->W). */
 int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, float dw,
                   float *g_W, SAEAdam *adam, const SAEParams *p, float *W_next, float *Z,
                   SAELosses *out);

@@ -368,8 +368,20 @@ static void test_bad_input(void) {
     char ep[32];
     snprintf(ep, sizeof ep, "epoch %d", r.epochs_done + 1);
     CHECK(strstr(err_get(), ep) != NULL, "the message names the failed epoch (%s)", ep);
-    free(Wgood);
     sae_result_free(&r);
+    /* an update that overflows while the loss is still finite (lr beyond float range) */
+    for (int impl = 0; impl < 2; impl++) {
+        p.lr = 1e39;
+        p.epochs = 5;
+        p.impl = impl ? SAE_REF : SAE_FAST;
+        memcpy(Wgood, s.W, sizeof(float) * L * d);
+        rc = sae_train(&s, X, T, &p, &r);
+        CHECK(rc != 0 && strstr(err_get(), "epoch 1: an update made the weights") && r.epochs_done == 0 &&
+                  memcmp(Wgood, s.W, sizeof(float) * L * d) == 0,
+              "%s: an update to Inf/NaN weights stops training and keeps the weights: %s", impl ? "reference" : "fast", err_get());
+        sae_result_free(&r);
+    }
+    free(Wgood);
     sae_free(&s);
     free(X); free(W);
 }
