@@ -145,7 +145,9 @@ typedef struct {
  * A loss that becomes NaN or Inf stops training: no update is made from it,
  * the weights are set back to the last ones whose loss was finite (those
  * before the previous update), res holds the epochs before the failed one,
- * and -1 is returned with a message naming the epoch.
+ * and -1 is returned with a message naming the epoch. An update that would
+ * make a weight Inf or NaN (the loss itself can stay finite) stops training
+ * the same way, keeping the weights from before it.
  * sae->W keeps its address. res is filled in either case (free it with
  * sae_result_free). */
 int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *res);
