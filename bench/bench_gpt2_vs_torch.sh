@@ -2,7 +2,7 @@
 # bench/bench_gpt2_vs_torch.sh - the CPU forward pass against PyTorch, same
 # weights (synthetic GPT-2 small, ./run synth --seed 1337), same 220 ids, same
 # run: the capture-only pass (to layer 6 mlp_pre) and the full pass with
-# logits, best of reps, 2 threads each, alternating C / torch twice. Then the
+# logits, best of reps, 2 threads each, alternating C / torch ROUNDS (default 3) times. Then the
 # peak RSS of `./run capture` on that checkpoint (/usr/bin/time -v).
 #
 # PyTorch (Debian's python3-torch, BLAS = OpenBLAS through libblas.so.3) runs
@@ -29,7 +29,7 @@ try:
 except Exception: print('?')")
 echo "OpenBLAS core chosen by itself: $core"
 out=$(mktemp)
-for round in 1 2; do
+for round in $(seq 1 "${ROUNDS:-3}"); do
     GPT2SAE_THREADS=2 "$build/bench/bench_gpt2" "$dir" $T "$reps" | tee -a "$out"
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/bench_gpt2_torch.py "$dir/model.safetensors" $T "$reps" 2 \
         | sed 's/^torch /torch[auto] /' | tee -a "$out"
@@ -38,7 +38,7 @@ for round in 1 2; do
             | sed 's/^torch /torch[SkylakeX] /' | tee -a "$out" ;;
     esac
 done
-echo "--- best over both rounds (ms) and speed-up of C:"
+echo "--- best over all rounds (ms) and speed-up of C:"
 awk '/best/ { who = $1; what = ($0 ~ /capture/) ? "capture" : "full";
               for (i = 1; i <= NF; i++) if ($i == "best") v = $(i + 1) + 0;
               k = who " " what; if (!(k in b) || v < b[k]) b[k] = v }
