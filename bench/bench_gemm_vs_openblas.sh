@@ -20,7 +20,7 @@ for round in $(seq 1 "${ROUNDS:-3}"); do
             | sed 's/^/oblasSKX /' | tee -a "$out"
     fi
 done
-echo "--- best GFLOP/s over all rounds; C as a fraction of OpenBLAS:"
+echo "--- best GFLOP/s over all rounds; C as a fraction of OpenBLAS (sgemm, same shapes, same run):"
 awk '/GFLOP\/s/ && /M=/ { who = $1; name = $2; for (i = 1; i <= NF; i++) if ($i == "GFLOP/s" && $(i-1) ~ /^[0-9.]+$/) g = $(i-1) + 0;
                           k = who " " name; if (g > b[k]) b[k] = g; names[name] = 1 }
      END { for (nm in names) printf "  %-12s C %7.1f  OpenBLAS(auto) %7.1f (%3.0f%%)  OpenBLAS(SkylakeX) %7.1f (%3.0f%%)\n", nm,
