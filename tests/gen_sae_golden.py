@@ -10,7 +10,8 @@ seed's statistics code (numpy) on the resulting latents.
 How it was run (from the repository root):
     /usr/bin/python3 tests/gen_sae_golden.py small   # -> tests/golden/sae_small.txt  (T=40, d=96, L=192, k=32)
     /usr/bin/python3 tests/gen_sae_golden.py full    # -> tests/golden/sae_full.txt   (T=220, d=3072, L=6144, k=1024)
-The full shape takes a few minutes with 2 threads; only digests of its latents
+The full shape takes 5-25 minutes with 2 threads (22 on the shared machine that
+made the committed file); only digests of its latents
 are kept (three rows' nonzeros and the column sums).
 
 Output format: blocks "name count" followed by count numbers, one line each block.
