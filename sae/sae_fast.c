@@ -1,7 +1,7 @@
 /*
  * sae/sae_fast.c - the fast training step: same loss and gradient as
  * sae/sae_ref.c (read that first for the derivation), computed without any
- * L x L matrix and without touching the zeros of the top-k latents.
+ * L x L matrix and without the latents that never fire in the batch.
  *
  * 1. The covariance penalty through the T x T Gram matrix (exact).
  *    With Ẑc (T, L) the centred latents and C = Ẑcᵀ Ẑc / (T-1),
@@ -18,15 +18,22 @@
  *      (K Ẑc)_tl = Σ_s K_ts (Ẑ_sl - m_l) = Σ_{s: Ẑ_sl > 0} K_ts Ẑ_sl,
  *    a sum over the tokens where latent l fires. The centering backward is
  *    the identity here (the term's columns sum to zero), see sae_ref.c.
- * 2. Top-k sparsity. Ẑ is kept as CSR (by token) and CSC (by latent):
- *      Y = Ẑ W                 adds each row of W into the tokens where it fires,
- *      g_Ẑ_tl = g_Y[t]·W[l]    only where Ẑ_tl > 0,
- *      g_W[l] = Σ_{t: Ẑ_tl>0} Ẑ_tl g_Y[t] + g_A_tl X[t]
- *    (the dense reference does L/k times more work in each).
- * 3. Adam is applied to each piece of a row of W as soon as its gradient is
- *    ready: the gradient is never stored whole.
- * The encoder X Wᵀ stays a dense matrix multiply (core/gemm.h): the top-k
- * needs every pre-activation.
+ * 2. Top-k sparsity. Ẑ is kept as CSR (by token) and CSC (by latent). A
+ *    latent that fires on no token of the batch ("dead" here; after a few
+ *    epochs of the seed's run, 90% of them) contributes nothing to Y and gets
+ *    a zero gradient, so the three products of the step run over the n live
+ *    latents only, as dense matrix multiplies (core/gemm.h):
+ *      Y    (T, d) = Ẑl (T, n) Wl (n, d)           the decoder
+ *      G    (T, n) = g_Y (T, d) Wlᵀ                 d loss / d Ẑ
+ *      g_Wl (n, d) = Ẑlᵀ g_Y + g_Alᵀ X             d loss / d W, live rows
+ *    with Ẑl, Wl, g_Al the live columns / rows. Ẑl is still 40-85% zeros,
+ *    but the blocked gemm runs ~10x more FLOP/s than a sparse kernel, which
+ *    made the seed's 100 epochs 1.5x slower (see git history).
+ * 3. Adam is applied to each chunk of rows as soon as its gradient is ready:
+ *    the full (L, d) gradient is never stored. A dead row's gradient is zero
+ *    (its moments still decay and it still moves, as in PyTorch).
+ * The encoder X Wᵀ stays a dense matrix multiply: the top-k needs every
+ * pre-activation.
  */
 /* let a*b + c become one fused multiply-add in the vector loops below (the
  * build is ISO C, where GCC leaves contraction off by default) */
@@ -68,13 +75,16 @@ void sae_work_init(SAEWork *w, int Tmax, int d, int L) {
     w->thr = xmalloc((size_t)Tmax * sizeof(float));
     w->row_ptr = xmalloc((size_t)(Tmax + 1) * sizeof(int));
     w->col_ptr = xmalloc((size_t)(L + 1) * sizeof(int));
-    /* rows padded by 16 floats: a stride of d = 3072 floats (3 x 4 KiB) would put
-     * every row's piece of a column block into the same few cache sets */
+    w->live = xmalloc((size_t)L * sizeof(int));
+    w->pos = xmalloc((size_t)L * sizeof(int));
+    w->GA = xmalloc((size_t)Tmax * L * sizeof(float));
+    w->gWc = xmalloc((size_t)SAE_CHUNK * d * sizeof(float));
+    /* rows padded by 16 floats: a stride of d = 3072 floats (3 x 4 KiB) puts
+     * the same column of every row into the same few cache sets */
     w->ld = d + 16;
     w->Y = xmalloc((size_t)Tmax * w->ld * sizeof(float));
     w->g_Y = xmalloc((size_t)Tmax * w->ld * sizeof(float));
-    w->Xp = xmalloc((size_t)Tmax * w->ld * sizeof(float));
-    w->K = xmalloc((size_t)Tmax * Tmax * sizeof(double));
+    w->K = xmalloc((size_t)Tmax * Tmax * sizeof(float));
     w->u = xmalloc((size_t)Tmax * sizeof(double));
     w->rowacc = xmalloc((size_t)Tmax * sizeof(double));
     w->m = xmalloc((size_t)L * sizeof(double));
@@ -84,7 +94,8 @@ void sae_work_init(SAEWork *w, int Tmax, int d, int L) {
 void sae_work_free(SAEWork *w) {
     if (!w) return;
     free(w->A); free(w->thr); free(w->row_ptr); free(w->col); free(w->val);
-    free(w->col_ptr); free(w->crow); free(w->cval); free(w->gA); free(w->Y); free(w->g_Y); free(w->Xp);
+    free(w->col_ptr); free(w->crow); free(w->cval); free(w->Y); free(w->g_Y);
+    free(w->live); free(w->pos); free(w->GA); free(w->Wl); free(w->gWc);
     free(w->K); free(w->u); free(w->rowacc); free(w->m); free(w->diagC);
     memset(w, 0, sizeof *w);
 }
@@ -96,7 +107,7 @@ static void work_reserve(SAEWork *w, long nnz) {
     w->val = xrealloc(w->val, (size_t)cap * sizeof(float));
     w->crow = xrealloc(w->crow, (size_t)cap * sizeof(int));
     w->cval = xrealloc(w->cval, (size_t)cap * sizeof(float));
-    w->gA = xrealloc(w->gA, (size_t)cap * sizeof(float));
+
     w->cap = cap;
 }
 
@@ -175,49 +186,6 @@ static void fill_csr(void *vctx, int t0, int t1) {
             if (a[l] > 0.0f && a[l] >= thr) { w->col[p] = l; w->val[p] = a[l]; p++; }
     }
 }
-
-/* ---- decoder: Y = Ẑ W, latent by latent, in column blocks --------------
- * Each row of W is read once, in contiguous pieces of `jb` floats, and added
- * into the rows of Y where the latent fires; a (T, jb) block of Y stays in
- * the L2 cache. Gathering k random rows of W per token instead thrashes the
- * cache and the TLB (W is 75 MB at the seed's size). */
-
-typedef struct { SAEWork *w; const float *W; int T, jb; } DecCtx;
-
-/* y (n) += s * x (n) */
-static inline void axpy(float *y, float s, const float *x, int n) {
-    int j = 0;
-    for (; j + 32 <= n; j += 32) {
-        *(v16 *)(y + j) += s * *(const v16 *)(x + j);
-        *(v16 *)(y + j + 16) += s * *(const v16 *)(x + j + 16);
-    }
-    for (; j < n; j++) y[j] += s * x[j];
-}
-
-static void decode_blocks(void *vctx, int b0, int b1) {
-    DecCtx *c = vctx;
-    SAEWork *w = c->w;
-    const int d = w->d;
-    for (int b = b0; b < b1; b++) {
-        int j0 = b * c->jb, nj = d - j0 < c->jb ? d - j0 : c->jb;
-        for (int t = 0; t < c->T; t++) memset(w->Y + (size_t)t * w->ld + j0, 0, (size_t)nj * sizeof(float));
-        for (int l = 0; l < w->L; l++) {
-            const float *wr = c->W + (size_t)l * d + j0;
-            for (int q = w->col_ptr[l]; q < w->col_ptr[l + 1]; q++)
-                axpy(w->Y + (size_t)w->crow[q] * w->ld + j0, w->cval[q], wr, nj);
-        }
-    }
-}
-
-/* Columns per block so that a few (T, jb) blocks fit in L2: a multiple of 32. */
-static int block_cols(int T, int d, int nbuf) {
-    long jb = (768L * 1024) / ((long)nbuf * T * (long)sizeof(float));
-    jb = jb / 32 * 32;
-    if (jb < 32) jb = 32;
-    if (jb > d) jb = d;
-    return (int)jb;
-}
-
 /* ---- reconstruction error: g_Y = 2 (Y - X) / (T d), per-row sums -------- */
 
 typedef struct { SAEWork *w; const float *X; int T; } ErrCtx;
@@ -230,7 +198,6 @@ static void err_rows(void *vctx, int t0, int t1) {
     for (int t = t0; t < t1; t++) {
         const float *y = w->Y + (size_t)t * w->ld, *x = c->X + (size_t)t * d;
         float *g = w->g_Y + (size_t)t * w->ld;
-        memcpy(w->Xp + (size_t)t * w->ld, x, (size_t)d * sizeof(float));   /* X with the padded stride */
         double s = 0.0;
         for (int j = 0; j < d; j++) {
             float e = y[j] - x[j];
@@ -241,7 +208,8 @@ static void err_rows(void *vctx, int t0, int t1) {
     }
 }
 
-/* ---- Gram matrix K = Ẑc Ẑcᵀ (T, T) from the sparse Ẑ, by rows ----------- */
+/* ---- Gram matrix K = Ẑc Ẑcᵀ (T, T) from the sparse Ẑ, by rows -----------
+ * in double for ‖K‖_F² (the loss), kept in float for the gradient */
 
 typedef struct { SAEWork *w; int T; double mm; } GramCtx;
 
@@ -249,8 +217,8 @@ static void gram_rows(void *vctx, int t0, int t1) {
     GramCtx *c = vctx;
     SAEWork *w = c->w;
     const int T = c->T;
+    double *K = xmalloc((size_t)T * sizeof(double));   /* (T) row t, S first, in double */
     for (int t = t0; t < t1; t++) {
-        double *K = w->K + (size_t)t * T;   /* (T) row t: S first */
         for (int s = 0; s < T; s++) K[s] = 0.0;
         for (int p = w->row_ptr[t]; p < w->row_ptr[t + 1]; p++) {
             int l = w->col[p];
@@ -258,89 +226,91 @@ static void gram_rows(void *vctx, int t0, int t1) {
             for (int q = w->col_ptr[l]; q < w->col_ptr[l + 1]; q++) K[w->crow[q]] += v * w->cval[q];
         }
         double ss = 0.0;
+        float *Kf = w->K + (size_t)t * T;
         for (int s = 0; s < T; s++) {
             K[s] += c->mm - w->u[t] - w->u[s];
             ss += K[s] * K[s];
+            Kf[s] = (float)K[s];
         }
         w->rowacc[t] = ss;
     }
+    free(K);
 }
 
-/* ---- per latent: g_A where Ẑ > 0, g_W[l], then Adam on row l -------------
- * A thread takes a range of latents and works through d in column blocks of
- * jb, so the (T, jb) blocks of g_Y and X it reads stay in L2:
- *   pass 1: G_q = g_Y[t_q]·W[l] for the nonzeros q of its latents, block by block;
- *   then    g_A_q = G_q + sw/(T L) + 4 dw/(T-1) ((K Ẑc)_{t_q l}/(T-1) - Ẑc_{t_q l} C_ll);
- *   pass 2: g_W[l, block] = Σ_q Ẑ_q g_Y[t_q, block] + g_A_q X[t_q, block], and
- *           Adam on that block of row l. */
+/* ---- live latents: Ẑl (T, n) and Wl (n, d) ------------------------------ */
+
+typedef struct { SAEWork *w; const float *W; int T; } LiveCtx;
+
+/* rows [t0, t1) of Ẑl (in w->A, row stride nlive) from the CSR */
+static void live_rows(void *vctx, int t0, int t1) {
+    LiveCtx *c = vctx;
+    SAEWork *w = c->w;
+    const int n = w->nlive;
+    for (int t = t0; t < t1; t++) {
+        float *z = w->A + (size_t)t * n;
+        memset(z, 0, (size_t)n * sizeof(float));
+        for (int p = w->row_ptr[t]; p < w->row_ptr[t + 1]; p++) z[w->pos[w->col[p]]] = w->val[p];
+    }
+}
+
+/* rows [i0, i1) of Wl: copies of the live rows of W */
+static void gather_rows(void *vctx, int i0, int i1) {
+    LiveCtx *c = vctx;
+    SAEWork *w = c->w;
+    for (int i = i0; i < i1; i++)
+        memcpy(w->Wl + (size_t)i * w->d, c->W + (size_t)w->live[i] * w->d, (size_t)w->d * sizeof(float));
+}
+
+/* ---- backward and Adam -----------------------------------------------------
+ * d loss / d A on the live columns, at the nonzeros (0 elsewhere):
+ *   g_A = G + sw/(T L) + 4 dw/(T-1) ((K Ẑc)_tl/(T-1) - Ẑc_tl C_ll)
+ * where G + 4 dw/(T-1)² (K Ẑl) is one gemm onto G (K Ẑc = K Ẑl, see the top);
+ * then g_Wl = Ẑlᵀ g_Y + g_Alᵀ X chunk by chunk, and Adam on every row of W
+ * (a dead row's gradient is zero). */
 
 typedef struct {
-    SAEWork *w; const float *X; const float *W; int T, jb;
-    float *gA;         /* (nnz) in CSC order: G, then g_A */
+    SAEWork *w; const float *W; int T;
     float gs;          /* sw / (T L): the sparsity term's gradient on an active entry */
     double cd;         /* 4 dw / (T-1) */
+    /* Adam (or, with adam NULL, the gradient into g_W) for rows [l0, l1) */
     float *g_W;        /* (L, d) or NULL with adam */
     SAEAdam *adam; float *W_next;
     float lr_t, b1, b2, c1, c2, bc2_sqrt, eps;   /* Adam's constants for this step */
-    const int *cut;    /* latent ranges [cut[p], cut[p+1]) of equal work */
-    int *bad;          /* per range: 1 if Adam made a weight non-finite */
+    int c0;            /* live position of the chunk's first row in gWc */
+    int l_base;        /* update_rows' range is relative to this row */
+    int *bad;          /* 1 if Adam made a weight non-finite */
 } RowCtx;
 
-static float dot(const float *a, const float *b, int n) {
-    v16 acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
-    int j = 0;
-    for (; j + 64 <= n; j += 64) {
-        acc0 += *(const v16 *)(a + j) * *(const v16 *)(b + j);
-        acc1 += *(const v16 *)(a + j + 16) * *(const v16 *)(b + j + 16);
-        acc2 += *(const v16 *)(a + j + 32) * *(const v16 *)(b + j + 32);
-        acc3 += *(const v16 *)(a + j + 48) * *(const v16 *)(b + j + 48);
-    }
-    for (; j + 16 <= n; j += 16) acc0 += *(const v16 *)(a + j) * *(const v16 *)(b + j);
-    acc0 += acc1 + (acc2 + acc3);
-    float s = 0.0f;
-    for (int i = 0; i < 16; i++) s += acc0[i];
-    for (; j < n; j++) s += a[j] * b[j];
-    return s;
-}
-
-/* g (n) = Σ_i zv[i] gy_i + ga[i] x_i over the tokens tok[0..m) of one latent */
-static void grad_piece(float *g, int n, int m, const int *tok, const float *zv, const float *ga,
-                       const float *g_Y, const float *X, int ld, int j0) {
-    int j = 0;
-    for (; j + 64 <= n; j += 64) {
-        /* eight independent sums, so the multiply-adds do not wait on each other */
-        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-        for (int i = 0; i < m; i++) {
-            const float *gy = g_Y + (size_t)tok[i] * ld + j0 + j, *x = X + (size_t)tok[i] * ld + j0 + j;
-            float z = zv[i], a = ga[i];
-            a0 += z * *(const v16 *)(gy);
-            a1 += z * *(const v16 *)(gy + 16);
-            a2 += z * *(const v16 *)(gy + 32);
-            a3 += z * *(const v16 *)(gy + 48);
-            b0 += a * *(const v16 *)(x);
-            b1 += a * *(const v16 *)(x + 16);
-            b2 += a * *(const v16 *)(x + 32);
-            b3 += a * *(const v16 *)(x + 48);
+/* rows [t0, t1) of GA: from G + cd/(T-1) K Ẑl to g_A, 0 where Ẑ = 0 */
+static void grad_A_rows(void *vctx, int t0, int t1) {
+    RowCtx *c = vctx;
+    SAEWork *w = c->w;
+    const int n = w->nlive;
+    float *keep = xmalloc((size_t)w->L * sizeof(float));   /* (row's nonzeros) */
+    for (int t = t0; t < t1; t++) {
+        float *g = w->GA + (size_t)t * n;
+        int p0 = w->row_ptr[t], p1 = w->row_ptr[t + 1];
+        for (int p = p0; p < p1; p++) {
+            int l = w->col[p];
+            double diag = c->cd * (w->val[p] - w->m[l]) * w->diagC[l];
+            keep[p - p0] = g[w->pos[l]] + c->gs - (float)diag;
         }
-        *(v16 *)(g + j) = a0 + b0; *(v16 *)(g + j + 16) = a1 + b1;
-        *(v16 *)(g + j + 32) = a2 + b2; *(v16 *)(g + j + 48) = a3 + b3;
+        memset(g, 0, (size_t)n * sizeof(float));
+        for (int p = p0; p < p1; p++) g[w->pos[w->col[p]]] = keep[p - p0];
     }
-    for (; j < n; j++) {
-        float s = 0.0f;
-        for (int i = 0; i < m; i++)
-            s += zv[i] * g_Y[(size_t)tok[i] * ld + j0 + j] + ga[i] * X[(size_t)tok[i] * ld + j0 + j];
-        g[j] = s;
-    }
+    free(keep);
 }
 
-/* PyTorch's Adam on n elements (see sae_adam_step), 16 at a time.
- * Returns 1 if a new weight is not finite (an overflowing gradient: the loss
- * can stay finite, as the top-k never picks a NaN latent). */
-static int adam_piece(float *Wn, float *m, float *v, const float *W, const float *g, int n, const RowCtx *c) {
+/* PyTorch's Adam on n elements (see sae_adam_step), 16 at a time; g NULL
+ * means a zero gradient. Returns 1 if a new weight is not finite (an
+ * overflowing gradient: the loss can stay finite, as the top-k never picks a
+ * NaN latent). */
+static int adam_row(float *Wn, float *m, float *v, const float *W, const float *g, int n, const RowCtx *c) {
     v16 chk = {0};   /* Σ 0 * w: NaN as soon as one w is Inf or NaN */
     int j = 0;
     for (; j + 16 <= n; j += 16) {
-        v16 gj = *(const v16 *)(g + j);
+        v16 gj = {0};
+        if (g) gj = *(const v16 *)(g + j);
         v16 mj = *(v16 *)(m + j) * c->b1 + gj * c->c1;
         v16 vj = *(v16 *)(v + j) * c->b2 + gj * gj * c->c2;
         *(v16 *)(m + j) = mj;
@@ -356,8 +326,9 @@ static int adam_piece(float *Wn, float *m, float *v, const float *W, const float
         chk += wn * 0.0f;
     }
     for (; j < n; j++) {
-        m[j] = m[j] * c->b1 + g[j] * c->c1;
-        v[j] = v[j] * c->b2 + g[j] * g[j] * c->c2;
+        float gj = g ? g[j] : 0.0f;
+        m[j] = m[j] * c->b1 + gj * c->c1;
+        v[j] = v[j] * c->b2 + gj * gj * c->c2;
         float denom = sqrtf(v[j]) / c->bc2_sqrt + c->eps;
         Wn[j] = W[j] - c->lr_t * (m[j] / denom);
         chk[0] += Wn[j] * 0.0f;
@@ -367,62 +338,20 @@ static int adam_piece(float *Wn, float *m, float *v, const float *W, const float
     return !isfinite(s);
 }
 
-/* Returns 1 if Adam made a weight non-finite. */
-static int latent_rows(void *vctx, int l0, int l1) {
+/* rows [l0, l1) of W: Adam with the chunk's gradient (live rows) or zero */
+static void update_rows(void *vctx, int l0, int l1) {
     RowCtx *c = vctx;
     SAEWork *w = c->w;
-    const int d = w->d, T = c->T, jb = c->jb;
-    const double inv_t1 = 1.0 / (T - 1);
-    float *grow = xmalloc((size_t)jb * sizeof(float));   /* (jb) a piece of a gradient row */
-    int nonfinite = 0;
-    int qa = w->col_ptr[l0], qb = w->col_ptr[l1];
-    for (int q = qa; q < qb; q++) c->gA[q] = 0.0f;
-    /* pass 1: G = g_Y[t]·W[l] at the nonzeros */
-    for (int j0 = 0; j0 < d; j0 += jb) {
-        int nj = d - j0 < jb ? d - j0 : jb;
-        for (int l = l0; l < l1; l++) {
-            const float *Wl = c->W + (size_t)l * d + j0;
-            for (int q = w->col_ptr[l]; q < w->col_ptr[l + 1]; q++)
-                c->gA[q] += dot(w->g_Y + (size_t)w->crow[q] * w->ld + j0, Wl, nj);
-        }
+    const int d = w->d;
+    int bad = 0;
+    for (int l = c->l_base + l0; l < c->l_base + l1; l++) {
+        size_t off = (size_t)l * d;
+        const float *g = w->pos[l] >= 0 ? w->gWc + (size_t)(w->pos[l] - c->c0) * d : NULL;
+        if (c->adam) bad |= adam_row(c->W_next + off, c->adam->m + off, c->adam->v + off, c->W + off, g, d, c);
+        else if (g) memcpy(c->g_W + off, g, (size_t)d * sizeof(float));
+        else memset(c->g_W + off, 0, (size_t)d * sizeof(float));
     }
-    /* g_A = G + sparsity + decorrelation terms */
-    for (int l = l0; l < l1; l++) {
-        int q0 = w->col_ptr[l], n = w->col_ptr[l + 1] - q0;
-        const int *tok = w->crow + q0;
-        const float *v = w->cval + q0;
-        for (int i = 0; i < n; i++) {
-            const double *Kt = w->K + (size_t)tok[i] * T;
-            double kz = 0.0;                                /* (K Ẑc)_tl */
-            for (int j = 0; j < n; j++) kz += Kt[tok[j]] * v[j];
-            double decor = c->cd * (kz * inv_t1 - (v[i] - w->m[l]) * w->diagC[l]);
-            c->gA[q0 + i] += c->gs + (float)decor;
-        }
-    }
-    /* pass 2: g_W[l] block by block, then Adam on it (or store it) */
-    for (int j0 = 0; j0 < d; j0 += jb) {
-        int nj = d - j0 < jb ? d - j0 : jb;
-        for (int l = l0; l < l1; l++) {
-            int q0 = w->col_ptr[l], n = w->col_ptr[l + 1] - q0;
-            size_t off = (size_t)l * d + j0;
-            float *g = c->adam ? grow : c->g_W + off;
-            grad_piece(g, nj, n, w->crow + q0, w->cval + q0, c->gA + q0, w->g_Y, w->Xp, w->ld, j0);
-            if (c->adam) {   /* PyTorch's Adam on this piece (see sae_adam_step) */
-                float *m = c->adam->m + off, *vv = c->adam->v + off;
-                const float *Wl = c->W + off;
-                float *Wn = c->W_next + off;
-                nonfinite |= adam_piece(Wn, m, vv, Wl, grow, nj, c);
-            }
-        }
-    }
-    free(grow);
-    return nonfinite;
-}
-
-static void latent_pieces(void *vctx, int p0, int p1) {
-    RowCtx *c = vctx;
-    for (int p = p0; p < p1; p++)
-        c->bad[p] = c->cut[p + 1] > c->cut[p] ? latent_rows(c, c->cut[p], c->cut[p + 1]) : 0;
+    if (bad) __atomic_store_n(c->bad, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- the step ----------------------------------------------------------- */
@@ -472,14 +401,28 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
 
     w->prof[3] -= prof_now();
     w->prof[2] += prof_now();
-    /* decoder Y = Ẑ W, then the reconstruction error */
-    DecCtx dc = {w, W, T, block_cols(T, d, 1)};
-    {   /* a whole number of blocks per thread */
-        int nth = pool_threads(), nb = (d + dc.jb - 1) / dc.jb;
-        nb = (nb + nth - 1) / nth * nth;
-        dc.jb = ((d + nb - 1) / nb + 31) / 32 * 32;
+    /* the live latents; Ẑl (T, n) over A; Wl (n, d) */
+    int n = 0;
+    for (int l = 0; l < L; l++) {
+        w->pos[l] = w->col_ptr[l + 1] > w->col_ptr[l] ? n : -1;
+        if (w->pos[l] >= 0) w->live[n++] = l;
     }
-    pool_for((d + dc.jb - 1) / dc.jb, 1, decode_blocks, &dc);
+    w->nlive = n;
+    LiveCtx lc = {w, W, T};
+    pool_for(T, 1, live_rows, &lc);
+    const float *Wl = W;
+    if (n < L) {
+        if ((long)n * d > w->Wl_cap) {
+            free(w->Wl);
+            w->Wl_cap = (long)n * d + (long)d * 64;
+            if (w->Wl_cap > (long)L * d) w->Wl_cap = (long)L * d;
+            w->Wl = xmalloc((size_t)w->Wl_cap * sizeof(float));
+        }
+        pool_for(n, 16, gather_rows, &lc);
+        Wl = w->Wl;
+    }
+    /* decoder Y (T, d) = Ẑl (T, n) Wl (n, d), then the reconstruction error */
+    gemm(0, 0, T, d, n, 1.0f, w->A, n, Wl, d, 0.0f, w->Y, w->ld);
     ErrCtx ec = {w, X, T};
     pool_for(T, 1, err_rows, &ec);
     double sse = 0.0;
@@ -531,15 +474,14 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
 
     w->prof[6] -= prof_now();
     w->prof[5] += prof_now();
-    /* backward, one latent row at a time (and Adam on it) */
+    /* backward: G (T, n) = g_Y Wlᵀ, then g_A on the live columns */
     RowCtx rc = {0};
     int nonfinite = 0;
-    rc.w = w; rc.X = X; rc.W = W; rc.T = T;
-    rc.jb = block_cols(T, d, 2);
-    rc.gA = w->gA;
+    rc.w = w; rc.W = W; rc.T = T;
     rc.gs = (float)(sw / ((double)T * L));
     rc.cd = 4.0 * dw / (T - 1);
     rc.g_W = g_W;
+    rc.bad = &nonfinite;
     if (adam) {
         adam->step++;
         double bc1 = 1.0 - pow(p->beta1, (double)adam->step);
@@ -550,28 +492,26 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         rc.c1 = (float)(1.0 - p->beta1); rc.c2 = (float)(1.0 - p->beta2);
         rc.bc2_sqrt = (float)sqrt(bc2);
     }
-    /* split the latents into pieces of equal work (nonzeros plus a share for
-     * each row's Adam update), not equal counts: some latents fire on every token */
-    {
-        int np = 4 * pool_threads();
-        int *cut = xmalloc((size_t)(np + 1) * sizeof(int));
-        double per_row = (double)T / 8, total = (double)nnz + per_row * L, acc = 0;
-        cut[0] = 0;
-        int piece = 1;
-        for (int l = 0; l < L && piece < np; l++) {
-            acc += (w->col_ptr[l + 1] - w->col_ptr[l]) + per_row;
-            if (acc >= total * piece / np) cut[piece++] = l + 1;
+    gemm(0, 1, T, n, d, 1.0f, w->g_Y, w->ld, Wl, d, 0.0f, w->GA, n);
+    gemm(0, 0, T, n, T, (float)(rc.cd / (T - 1)), w->K, T, w->A, n, 1.0f, w->GA, n);
+    pool_for(T, 1, grad_A_rows, &rc);
+    /* g_Wl = Ẑlᵀ g_Y + g_Alᵀ X, SAE_CHUNK live rows at a time, each chunk then
+     * updated by Adam together with the dead rows before it */
+    int l_done = 0;
+    for (int c0 = 0; c0 < n || l_done < L; c0 += SAE_CHUNK) {
+        int nc = n - c0 < SAE_CHUNK ? n - c0 : SAE_CHUNK;
+        if (nc > 0) {
+            gemm(1, 0, nc, d, T, 1.0f, w->A + c0, n, w->g_Y, w->ld, 0.0f, w->gWc, d);
+            gemm(1, 0, nc, d, T, 1.0f, w->GA + c0, n, X, d, 1.0f, w->gWc, d);
         }
-        while (piece <= np) cut[piece++] = L;
-        rc.cut = cut;
-        rc.bad = xcalloc((size_t)np, sizeof(int));
-        pool_for(np, 1, latent_pieces, &rc);
-        for (int i = 0; i < np; i++) nonfinite |= rc.bad[i];
-        free(rc.bad);
-        free(cut);
+        int l_end = c0 + nc < n ? w->live[c0 + nc - 1] + 1 : L;
+        rc.c0 = c0;
+        rc.l_base = l_done;
+        pool_for(l_end - l_done, 8, update_rows, &rc);
+        l_done = l_end;
     }
     w->prof[6] += prof_now();
-    return nonfinite ? -2 : 0;
+    return __atomic_load_n(&nonfinite, __ATOMIC_RELAXED) ? -2 : 0;
 }
 
 void sae_loss_grad(const SAE *sae, const float *X, int T, float sw, float dw, float *g_W,

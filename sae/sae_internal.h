@@ -13,9 +13,12 @@
 
 #include "sae/sae.h"
 
+/* rows of the weight gradient computed (and updated by Adam) at a time */
+#define SAE_CHUNK 512
+
 typedef struct {
     int Tmax, d, L;
-    float *A;          /* (Tmax, L) pre-activations X Wᵀ */
+    float *A;          /* (Tmax, L) pre-activations X Wᵀ; then Ẑl (T, nlive), the live columns of Ẑ */
     float *thr;        /* (Tmax) per-row threshold */
     int *row_ptr;      /* (Tmax+1) CSR of Ẑ's nonzeros, by token */
     int *col;          /* (cap) latent of each nonzero */
@@ -23,13 +26,18 @@ typedef struct {
     int *col_ptr;      /* (L+1) CSC of the same nonzeros, by latent */
     int *crow;         /* (cap) token of each nonzero */
     float *cval;       /* (cap) its value */
-    float *gA;         /* (cap) d loss / d A at each nonzero, CSC order */
     long cap;          /* capacity of the nonzero arrays */
-    int ld;            /* row stride of Y, g_Y and Xp: d + 16 */
+    int nlive;         /* latents that fire on at least one token of the batch */
+    int *live;         /* (L) their indices, increasing */
+    int *pos;          /* (L) position of each latent in live[], or -1 */
+    float *GA;         /* (Tmax, nlive) G = g_Y Wlᵀ, then d loss / d A on the live columns (0 where Ẑ = 0) */
+    float *Wl;         /* (nlive, d) the live rows of W (unused when all are live) */
+    long Wl_cap;       /* its capacity, floats */
+    float *gWc;        /* (SAE_CHUNK, d) the gradient of one chunk of live rows */
+    int ld;            /* row stride of Y and g_Y: d + 16 */
     float *Y;          /* (Tmax, ld) reconstruction */
     float *g_Y;        /* (Tmax, ld) d loss / d Y */
-    float *Xp;         /* (Tmax, ld) a copy of the batch X with the padded stride */
-    double *K;         /* (Tmax, Tmax) Gram matrix of the centred latents, Ẑc Ẑcᵀ */
+    float *K;          /* (Tmax, Tmax) Gram matrix of the centred latents, Ẑc Ẑcᵀ */
     double *u;         /* (Tmax) Ẑ m */
     double *rowacc;    /* (Tmax) per-row partial sums */
     double *m;         /* (L) mean of each latent over the batch */
