@@ -15,49 +15,26 @@
  *      seed; minibatches over the corpus otherwise), then encode everything
  *   7. score the latents (density, mean nonzero activation, word-category score)
  *   8. write figures, report.html, summary.json, the SAE, latents.npy and
- *      losses.csv into the temporary folder, then swap it into place
+ *      losses.csv into the temporary folder (cli/pipeline_out.c), then swap it
+ *      into place
  */
 #include "cli/cli.h"
-#include "core/json.h"
+#include "cli/pipeline.h"
+#include "core/pool.h"
 #include "core/util.h"
+#include "cuda/cuda.h"
+#include "weights/fetch.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <fcntl.h>
-#include "gpt2/gpt2.h"
-#include "gpt2/model.h"
-#include "sae/sae.h"
-#include "tokenizer/bpe.h"
-#include "viz/figures.h"
-#include "viz/plot.h"
-#include "viz/report.h"
-#include "weights/fetch.h"
-#include "weights/npy.h"
-#include "core/pool.h"
-#include "cuda/cuda.h"
-
-#include <math.h>
-#include <stdint.h>
-
-#define RANDOM_LABEL "random weights \xE2\x80\x94 not GPT-2"
-
-typedef struct {
-    const char *out_dir, *model, *weights, *site, *category, *device;
-    int random_weights, quiet;
-    int layer;          /* -1: n_layer / 2 */
-    int epochs, k, L, batch, top, threads;
-    float lr;
-    uint64_t seed;
-    char **words;       /* (n_words) the word category */
-    int n_words, words_owned;
-    int *draw;          /* (n_draw) latents to draw, or NULL for the seed's picks */
-    int n_draw;
-} PipelineOpts;
 
 static void pipeline_default_opts(PipelineOpts *o) {
     memset(o, 0, sizeof *o);
@@ -102,13 +79,6 @@ static void progress_bar(Progress *p, const char *what, long done, long total, c
 }
 
 /* ---- stage 1: the inputs --------------------------------------------------- */
-
-typedef struct {
-    char *path;
-    char *text;     /* NUL-terminated (owned) */
-    size_t len;
-    int t0, T;      /* its tokens are corpus tokens [t0, t0 + T) */
-} InputText;
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -321,15 +291,6 @@ static char *weights_path(const PipelineOpts *o, Progress *pr) {
 
 /* ---- stage 7: statistics ---------------------------------------------------- */
 
-typedef struct {
-    SAEStats st;
-    float *score;            /* (L) word-category score */
-    int *by_score;           /* (L) latents by score, largest first */
-    unsigned char *target;   /* (T) token is in the word category */
-    int n_target;
-    double fve;
-} Scores;
-
 static const float *sort_key;
 /* descending by key, ties: higher index first (np.argsort(x, kind='stable')[::-1]) */
 static int cmp_desc(const void *a, const void *b) {
@@ -338,40 +299,10 @@ static int cmp_desc(const void *a, const void *b) {
     return j - i;
 }
 
-/* A latent's top tokens: up to 5 distinct token ids where it is largest,
- * "␣Hungary 0.31, ␣Austria 0.29" (visible spaces). */
-static void top_tokens(char *out, size_t cap, const BPE *bpe, const int32_t *ids, const float *Z, long T, int L,
-                       int j) {
-    int best[5];
-    int nb = 0;
-    out[0] = 0;
-    for (int round = 0; round < 5; round++) {
-        long arg = -1;
-        for (long t = 0; t < T; t++) {
-            float v = Z[t * L + j];
-            if (v <= 0) continue;
-            int dup = 0;
-            for (int q = 0; q < nb; q++) dup |= ids[best[q]] == ids[t];
-            if (dup) continue;
-            if (arg < 0 || v > Z[arg * L + j]) arg = t;
-        }
-        if (arg < 0) break;
-        best[nb++] = (int)arg;
-    }
-    size_t o = 0;
-    for (int q = 0; q < nb && o + 64 < cap; q++) {
-        char vis[48];
-        bpe_token_visible(bpe, ids[best[q]], vis, sizeof vis);
-        o += (size_t)snprintf(out + o, cap - o, "%s%s %.3g", q ? ", " : "", vis, (double)Z[(long)best[q] * L + j]);
-    }
-    if (nb == 0) snprintf(out, cap, "(never active)");
-}
-
 /* ---- stage 6: the per-epoch progress bar ------------------------------------ */
 
 typedef struct {
     Progress *pr;
-    float *losses; /* (epochs, 3) total, sparsity, decorrelation, filled as epochs end */
 } TrainCtx;
 
 static int on_epoch(void *ctx, int epoch, int epochs, const SAELosses *l, const SAE *sae) {
@@ -381,94 +312,6 @@ static int on_epoch(void *ctx, int epoch, int epochs, const SAELosses *l, const 
     snprintf(extra, sizeof extra, " loss %.4f", l->total);
     progress_bar(c->pr, "training", epoch, epochs, extra);
     return 0;
-}
-
-/* ---- stage 8: outputs --------------------------------------------------------- */
-
-typedef struct {
-    const PipelineOpts *o;
-    const char *label;      /* RANDOM_LABEL or NULL */
-    const char *tmp;        /* the folder being written */
-    const BPE *bpe;
-    const int32_t *ids;     /* (T) */
-    const char **toks;      /* (T) token bytes, borrowed from bpe */
-    int *tok_lens;          /* (T) */
-    long T;
-    int L, d, layer, n_inputs;
-    const float *Z;         /* (T, L) */
-    const Scores *sc;
-    Report *rep;
-    int n_svg;              /* ids for inlined SVGs */
-    int n_files;            /* files written */
-} Out;
-
-static int save_svg(Out *w, const Svg *s, const char *name) {
-    char *p = path_join(w->tmp, name);
-    int rc = svg_save(s, p);
-    free(p);
-    if (rc == 0) w->n_files++;
-    return rc;
-}
-
-/* Render the text heatmap of latent j (a window of at most 400 tokens around
- * its largest activation), into s. */
-static void heat_svg(Out *w, Svg *s, int j) {
-    float *col = xmalloc(sizeof(float) * w->T);
-    for (long t = 0; t < w->T; t++) col[t] = w->Z[t * w->L + j];
-    int first, count;
-    textheat_window(col, (int)w->T, 400, &first, &count);
-    char title[160], idp[16];
-    if (count < w->T)
-        snprintf(title, sizeof title, "Latent component %d (tokens %d-%d of %ld)", j, first, first + count - 1, w->T);
-    else
-        snprintf(title, sizeof title, "Latent component %d", j);
-    snprintf(idp, sizeof idp, "s%d_", w->n_svg++);
-    textheat_render(s, w->toks, w->tok_lens, col, (int)w->T, first, count, title, w->label, idp);
-    free(col);
-}
-
-static int write_figure(Out *w, Svg *s, const char *file, const char *caption) {
-    int rc = save_svg(w, s, file);
-    if (rc == 0) report_figure(w->rep, caption, s->buf);
-    svg_free(s);
-    return rc;
-}
-
-/* A table of the top latents by one ranking, each row followed by its heatmap. */
-static void latent_table(Out *w, const char *caption, const int *order) {
-    const Scores *sc = w->sc;
-    const char *head[] = {"rank", "latent", "density %", "mean nonzero act.", "word score", "top tokens"};
-    const int num[] = {1, 1, 1, 1, 1, 0};
-    report_table_begin(w->rep, caption, 6, head);
-    for (int r = 0; r < w->o->top && r < w->L; r++) {
-        int j = order[r];
-        char c0[16], c1[16], c2[32], c3[32], c4[32], c5[512];
-        snprintf(c0, sizeof c0, "%d", r + 1);
-        snprintf(c1, sizeof c1, "%d", j);
-        snprintf(c2, sizeof c2, "%.2f", (double)sc->st.density[j]);
-        snprintf(c3, sizeof c3, "%.4g", (double)sc->st.mean_act[j]);
-        snprintf(c4, sizeof c4, "%.4g", (double)sc->score[j]);
-        top_tokens(c5, sizeof c5, w->bpe, w->ids, w->Z, w->T, w->L, j);
-        const char *cells[] = {c0, c1, c2, c3, c4, c5};
-        report_table_row(w->rep, cells, num);
-        Svg s;
-        heat_svg(w, &s, j);
-        report_table_wide_row(w->rep, s.buf, 6);
-        svg_free(&s);
-    }
-    report_table_end(w->rep);
-}
-
-static void json_int_array(FILE *f, const int *a, int n) {
-    fprintf(f, "[");
-    for (int i = 0; i < n; i++) fprintf(f, "%s%d", i ? ", " : "", a[i]);
-    fprintf(f, "]");
-}
-
-/* JSON has no NaN/Inf: write null for them. */
-static void json_num(FILE *f, double v) {
-    if (isfinite(v)) fprintf(f, "%.9g", v);
-    else fprintf(f, "null");
 }
 
 /* Capture on the GPU: X (T, d) on the host and *d_X (T, d) on the device
@@ -493,7 +336,7 @@ static int capture_cuda(const GPT2Model *m, const BpeIds *ids, const InputText *
 
 static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     Progress pr = {.tty = isatty(2), .quiet = o->quiet, .t0 = time_now()};
-    double t_stage[8] = {0};
+    double t_stage[6] = {0};
     int rc = 1;
     char **paths = NULL, *out_dir = NULL, *tmp = NULL, *vocab = NULL, *merges = NULL, *wpath = NULL;
     int n_paths = 0;
@@ -505,17 +348,13 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     memset(&m, 0, sizeof m);
     GPT2Forward fw;
     memset(&fw, 0, sizeof fw);
-    float *X = NULL, *losses = NULL, *d_X = NULL;
+    float *X = NULL, *d_X = NULL;
     SAE sae;
     memset(&sae, 0, sizeof sae);
     SAEResult res;
     memset(&res, 0, sizeof res);
     Scores sc;
     memset(&sc, 0, sizeof sc);
-    const char **toks = NULL;
-    int *tok_lens = NULL;
-    Report rep;
-    memset(&rep, 0, sizeof rep);
     const char *label = NULL;
     if (o->threads) pool_set_threads(o->threads);
 
@@ -645,7 +484,7 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     p.lr = o->lr;
     p.seed = o->seed;
     p.want_latents = 1;
-    TrainCtx tc = {&pr, NULL};
+    TrainCtx tc = {&pr};
     p.on_epoch = on_epoch;
     p.ctx = &tc;
     if (sae_init(&sae, d, &p) != 0) {
@@ -663,12 +502,6 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     cuda_free(d_X);
     d_X = NULL;
     int L = sae.L, E = res.epochs_done;
-    losses = xmalloc(sizeof(float) * 3 * (E ? E : 1));
-    for (int e = 0; e < E; e++) {
-        losses[3 * e + 0] = (float)res.losses[e].total;
-        losses[3 * e + 1] = (float)res.losses[e].sparsity;
-        losses[3 * e + 2] = (float)res.losses[e].decor;
-    }
     const float *Z = res.latents;
     t_stage[3] = time_now() - pr.t0;
 
@@ -693,205 +526,13 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
 
     /* 8. outputs, all into tmp */
     stage_begin(&pr, "writing figures, report and checkpoint");
-    toks = xmalloc(sizeof(char *) * T);
-    tok_lens = xmalloc(sizeof(int) * T);
-    for (long t = 0; t < T; t++) {
-        size_t n;
-        toks[t] = bpe_token_bytes(&bpe, ids.ids[t], &n);
-        tok_lens[t] = (int)n;
-    }
-    char hook[96];
-    gpt2_site_tl_name(hook, sizeof hook, layer, site);
-    Out w = {o, label, tmp, &bpe, ids.ids, toks, tok_lens, T, L, d, layer, n_paths, Z, &sc, &rep, 0, 0};
     {
-        char *a = xstrdup(args[0]); /* the page's title: the input's name */
-        size_t n = strlen(a);
-        while (n > 1 && a[n - 1] == '/') a[--n] = 0;
-        char *stem = path_stem(a), title[300];
-        if (n_paths > 1) snprintf(title, sizeof title, "%s (%d texts)", stem, n_paths);
-        else snprintf(title, sizeof title, "%s", stem);
-        report_init(&rep, title, label);
-        free(stem);
-        free(a);
+        PipelineRun run = {o, label, tmp, args[0], in, n_paths, total_bytes, &bpe, ids.ids, T, &m, wpath, layer, d,
+                           site, &sae, &p, &res, &sc, use_cuda, pr.t0, {0}};
+        memcpy(run.t_stage, t_stage, sizeof run.t_stage);
+        if (pipeline_write_outputs(&run) != 0) goto fail;
     }
-
-    report_section(&rep, "Inputs");
-    for (int i = 0; i < n_paths && i < 50; i++)
-        report_kvf(&rep, i ? "" : (n_paths > 1 ? "files" : "file"), "%s (%zu bytes, %d tokens)", in[i].path,
-                   in[i].len, in[i].T);
-    if (n_paths > 50) report_kvf(&rep, "", "... and %d more files", n_paths - 50);
-    report_kvf(&rep, "corpus", "%d text%s, %zu bytes, %ld tokens", n_paths, n_paths > 1 ? "s" : "", total_bytes, T);
-    report_kvf(&rep, "weights", "%s%s", wpath, label ? "  (" RANDOM_LABEL ")" : "");
-    report_kvf(&rep, "model", "%s: %d layers, %d heads, width %d, context %d", m.cfg.name, m.cfg.n_layer,
-               m.cfg.n_head, m.cfg.n_embd, m.cfg.n_ctx);
-    report_kvf(&rep, "captured", "layer %d, %s (%s): %ld x %d", layer, gpt2_site_name(site), hook, T, d);
-
-    report_section(&rep, "Parameters");
-    report_kvf(&rep, "autoencoder", "tied weights W (%d x %d), ReLU, top-k with k = %d, no biases", L, d, sae.k);
-    report_kvf(&rep, "loss", "MSE + %g * mean|z| + %g * sum of squared off-diagonal covariances of z",
-               (double)p.sparsity_weight, (double)p.decor_weight);
-    report_kvf(&rep, "optimiser", "Adam, lr %g, betas (%g, %g), %d epochs, %s", (double)p.lr, (double)p.beta1,
-               (double)p.beta2, p.epochs, p.batch ? "shuffled minibatches" : "full batch (the seed)");
-    if (p.batch) report_kvf(&rep, "minibatch", "%d tokens", p.batch);
-    report_kvf(&rep, "seed", "%llu", (unsigned long long)o->seed);
-    if (use_cuda) report_kv(&rep, "device", "cuda");
-    else report_kvf(&rep, "device", "cpu, %d threads (%s)", pool_threads(), cpu_simd_level());
-    {
-        char words[1024];
-        size_t q = 0;
-        words[0] = 0;
-        for (int i = 0; i < o->n_words && q + 40 < sizeof words; i++)
-            q += (size_t)snprintf(words + q, sizeof words - q, "%s%s", i ? ", " : "", o->words[i]);
-        report_kvf(&rep, "word category", "%s: %s (%d matching tokens)", o->category, words, sc.n_target);
-    }
-
-    report_section(&rep, "Summary");
     const SAELosses *fl = E ? &res.losses[E - 1] : NULL;
-    report_kvf(&rep, "tokens", "%ld", T);
-    if (fl) {
-        report_kvf(&rep, "final loss", "%.6g (reconstruction %.6g, sparsity %.6g, decorrelation %.6g)", fl->total,
-                   fl->mse, fl->sparsity, fl->decor);
-    }
-    report_kvf(&rep, "density", "%.2f%% of latents are ever active (%d dead of %d)",
-               100.0 * (L - sc.st.dead) / L, sc.st.dead, L);
-    report_kvf(&rep, "variance explained", "%.2f%%", 100 * sc.fve);
-    report_kvf(&rep, "L0", "%.1f latents active per token on average (k = %d)", sc.st.mean_l0, sae.k);
-
-    report_section(&rep, "Figures");
-    Svg s;
-    char idp[16];
-    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
-    figure_losses(&s, losses, E, label, idp);
-    if (write_figure(&w, &s, "losses.svg", "Loss per epoch: total, sparsity, decorrelation") != 0) goto fail;
-    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
-    figure_latents(&s, Z, (int)T, L, label, idp);
-    if (write_figure(&w, &s, "latents.svg", "Latent activations (tokens x latents), vmin 0, vmax 0.1") != 0) goto fail;
-    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
-    figure_density(&s, sc.st.density, sc.st.mean_act, L, label, idp);
-    if (write_figure(&w, &s, "density.svg", "Density per latent (zero-density latents: red x), nonzero "
-                                            "activation per latent, and one against the other") != 0)
-        goto fail;
-    char stitle[160];
-    snprintf(stitle, sizeof stitle, "%s token activation score", o->category);
-    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
-    figure_score(&s, sc.score, L, stitle, label, idp);
-    if (write_figure(&w, &s, "score.svg", "Word-category score: mean nonzero activation on the category's "
-                                          "tokens over that on the others") != 0)
-        goto fail;
-
-    /* the text heatmaps the seed draws: sortByActivity[30], sortByGeoscore[9] (or --latents) */
-    int seed_pick[2] = {sc.st.by_activation[L > 30 ? 30 : L - 1], sc.by_score[L > 9 ? 9 : L - 1]};
-    const int *draw = o->n_draw ? o->draw : seed_pick;
-    int n_draw = o->n_draw ? o->n_draw : 2;
-    for (int i = 0; i < n_draw; i++) {
-        int j = draw[i]; /* checked against L before the capture */
-        char file[48], cap[160];
-        snprintf(file, sizeof file, "heat_%d.svg", j);
-        if (o->n_draw) snprintf(cap, sizeof cap, "Text heatmap of latent %d", j);
-        else if (i == 0) snprintf(cap, sizeof cap, "Text heatmap of latent %d, sortByActivity[30] as in the seed", j);
-        else snprintf(cap, sizeof cap, "Text heatmap of latent %d, the word-category ranking's 10th (sortByGeoscore[9])", j);
-        heat_svg(&w, &s, j);
-        if (write_figure(&w, &s, file, cap) != 0) goto fail;
-    }
-
-    report_section(&rep, "Top latents");
-    latent_table(&w, "By mean nonzero activation", sc.st.by_activation);
-    latent_table(&w, "By density", sc.st.by_density);
-    char cap[160];
-    snprintf(cap, sizeof cap, "By %s word-category score", o->category);
-    latent_table(&w, cap, sc.by_score);
-
-    /* checkpoint, latents, losses */
-    if (sae_save(&sae, tmp, &p, m.cfg.name, hook) != 0) goto fail;
-    char *pth = path_join(tmp, "latents.npy");
-    int64_t shape[2] = {T, L};
-    int r = npy_write_f32(pth, Z, shape, 2);
-    free(pth);
-    if (r != 0) goto fail;
-    {
-        char *csv = NULL;
-        size_t csv_len = 0;
-        FILE *f = open_memstream(&csv, &csv_len);
-        fprintf(f, "epoch,total,sparsity,decorrelation,mse\n");
-        for (int e = 0; e < E; e++)
-            fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g\n", e + 1, res.losses[e].total, res.losses[e].sparsity,
-                    res.losses[e].decor, res.losses[e].mse);
-        fclose(f);
-        pth = path_join(tmp, "losses.csv");
-        r = file_write_atomic(pth, csv, csv_len);
-        free(pth);
-        free(csv);
-        if (r != 0) goto fail;
-    }
-    t_stage[5] = time_now() - pr.t0;
-
-    /* summary.json */
-    {
-        char *js = NULL;
-        size_t js_len = 0;
-        FILE *f = open_memstream(&js, &js_len);
-        fprintf(f, "{\n  \"label\": ");
-        json_write_string(f, label ? label : "GPT-2", strlen(label ? label : "GPT-2"));
-        fprintf(f, ",\n  \"random_weights\": %s,\n  \"inputs\": [", label ? "true" : "false");
-        for (int i = 0; i < n_paths; i++) {
-            fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
-            json_write_string(f, in[i].path, strlen(in[i].path));
-            fprintf(f, ", \"bytes\": %zu, \"tokens\": %d}", in[i].len, in[i].T);
-        }
-        fprintf(f, "\n  ],\n  \"model\": ");
-        json_write_string(f, m.cfg.name, strlen(m.cfg.name));
-        fprintf(f, ",\n  \"weights\": ");
-        json_write_string(f, wpath, strlen(wpath));
-        fprintf(f, ",\n  \"layer\": %d,\n  \"site\": \"%s\",\n  \"hook\": \"%s\",\n", layer, gpt2_site_name(site), hook);
-        fprintf(f, "  \"tokens\": %ld,\n  \"d\": %d,\n  \"latents\": %d,\n  \"k\": %d,\n  \"epochs\": %d,\n", T, d, L,
-                sae.k, E);
-        fprintf(f, "  \"lr\": %g,\n  \"batch\": %d,\n  \"seed\": %llu,\n  \"device\": \"%s\",\n", (double)p.lr,
-                p.batch, (unsigned long long)o->seed, use_cuda ? "cuda" : "cpu");
-        fprintf(f, "  \"final_losses\": {\"total\": ");
-        json_num(f, fl ? fl->total : NAN);
-        fprintf(f, ", \"mse\": ");
-        json_num(f, fl ? fl->mse : NAN);
-        fprintf(f, ", \"sparsity\": ");
-        json_num(f, fl ? fl->sparsity : NAN);
-        fprintf(f, ", \"decorrelation\": ");
-        json_num(f, fl ? fl->decor : NAN);
-        fprintf(f, "},\n  \"density_percent\": ");
-        json_num(f, 100.0 * (L - sc.st.dead) / L);
-        fprintf(f, ",\n  \"dead_latents\": %d,\n  \"l0\": ", sc.st.dead);
-        json_num(f, sc.st.mean_l0);
-        fprintf(f, ",\n  \"variance_explained\": ");
-        json_num(f, sc.fve);
-        fprintf(f, ",\n  \"word_category\": {\"name\": ");
-        json_write_string(f, o->category, strlen(o->category));
-        fprintf(f, ", \"target_tokens\": %d},\n", sc.n_target);
-        int nt = L < 10 ? L : 10;
-        fprintf(f, "  \"top_latents\": {\n    \"by_activation\": ");
-        json_int_array(f, sc.st.by_activation, nt);
-        fprintf(f, ",\n    \"by_density\": ");
-        json_int_array(f, sc.st.by_density, nt);
-        fprintf(f, ",\n    \"by_word_score\": ");
-        json_int_array(f, sc.by_score, nt);
-        fprintf(f, "\n  },\n  \"drawn_latents\": ");
-        json_int_array(f, draw, n_draw);
-        fprintf(f, ",\n  \"seconds\": {\"tokenize\": %.3f, \"weights\": %.3f, \"capture\": %.3f, \"train\": %.3f, "
-                   "\"scores\": %.3f, \"outputs\": %.3f}\n}\n",
-                t_stage[0], t_stage[1] - t_stage[0], t_stage[2] - t_stage[1], t_stage[3] - t_stage[2],
-                t_stage[4] - t_stage[3], t_stage[5] - t_stage[4]);
-        fclose(f);
-        pth = path_join(tmp, "summary.json");
-        r = file_write_atomic(pth, js, js_len);
-        free(pth);
-        free(js);
-        if (r != 0) goto fail;
-    }
-    report_section(&rep, "Files");
-    report_text(&rep, "This folder also holds: the figures as SVG files, summary.json, sae.safetensors and "
-                      "cfg.json (the trained autoencoder, SAELens layout), latents.npy (the final latents, "
-                      "tokens x latents, float32) and losses.csv.");
-    pth = path_join(tmp, "report.html");
-    r = report_save(&rep, pth);
-    free(pth);
-    if (r != 0) goto fail;
 
     /* everything is written: swap the folder into place */
     if (commit_dir(tmp, out_dir) != 0) goto fail;
@@ -919,16 +560,12 @@ cleanup:
         remove_tree(tmp);
         free(tmp);
     }
-    report_free(&rep);
-    free(toks);
-    free(tok_lens);
     free(sc.score);
     free(sc.by_score);
     free(sc.target);
     if (sc.st.density) sae_stats_free(&sc.st);
     sae_result_free(&res);
     sae_free(&sae);
-    free(losses);
     free(X);
     cuda_free(d_X);
     gpt2_forward_free(&fw);
