@@ -134,6 +134,18 @@ static void json_num(FILE *f, double v) {
     else fprintf(f, "null");
 }
 
+/* Close the memory stream f (over *buf, *len), write its text to dir/name
+ * atomically and free it. */
+static int close_and_save(FILE *f, char **buf, size_t *len, const char *dir, const char *name) {
+    fclose(f);
+    char *path = path_join(dir, name);
+    int rc = file_write_atomic(path, *buf, *len);
+    free(path);
+    free(*buf);
+    *buf = NULL;
+    return rc;
+}
+
 int pipeline_write_outputs(PipelineRun *r) {
     const PipelineOpts *o = r->o;
     const char *label = r->label, *tmp = r->tmp, *wpath = r->wpath;
@@ -287,12 +299,7 @@ int pipeline_write_outputs(PipelineRun *r) {
         for (int e = 0; e < E; e++)
             fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g\n", e + 1, res->losses[e].total, res->losses[e].sparsity,
                     res->losses[e].decor, res->losses[e].mse);
-        fclose(f);
-        pth = path_join(tmp, "losses.csv");
-        wr = file_write_atomic(pth, csv, csv_len);
-        free(pth);
-        free(csv);
-        if (wr != 0) goto done;
+        if (close_and_save(f, &csv, &csv_len, tmp, "losses.csv") != 0) goto done;
     }
     t_stage[5] = time_now() - r->t0;
 
@@ -348,12 +355,7 @@ int pipeline_write_outputs(PipelineRun *r) {
                    "\"scores\": %.3f, \"outputs\": %.3f}\n}\n",
                 t_stage[0], t_stage[1] - t_stage[0], t_stage[2] - t_stage[1], t_stage[3] - t_stage[2],
                 t_stage[4] - t_stage[3], t_stage[5] - t_stage[4]);
-        fclose(f);
-        pth = path_join(tmp, "summary.json");
-        wr = file_write_atomic(pth, js, js_len);
-        free(pth);
-        free(js);
-        if (wr != 0) goto done;
+        if (close_and_save(f, &js, &js_len, tmp, "summary.json") != 0) goto done;
     }
     report_section(&rep, "Files");
     report_text(&rep, "This folder also holds: the figures as SVG files, summary.json, sae.safetensors and "
