@@ -65,6 +65,20 @@ static inline int check_close(const char *name, const float *a, const float *b, 
     return ok;
 }
 
+/* The issues' bound against PyTorch: max |a - b| <= 1e-4 * max |b| over the
+ * tensor (b is PyTorch's). NaN fails. */
+static inline void check_bound(const char *name, const float *a, const float *b, long n) {
+    double maxd = 0, maxb = 0;
+    long worst = 0;
+    for (long i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= maxd)) maxd = d, worst = i; /* NaN counts as the worst */
+        if (fabs(b[i]) > maxb) maxb = fabs(b[i]);
+    }
+    CHECK(maxd <= 1e-4 * maxb && n > 0, "%s: max|ours-torch| %.3g <= 1e-4 * max|torch| %.3g (worst [%ld] %.7g vs %.7g)",
+          name, maxd, 1e-4 * maxb, worst, n ? a[worst] : 0, n ? b[worst] : 0);
+}
+
 static inline int test_finish(void) {
     printf("%d passed, %d failed, %d skipped\n", test_passed, test_failed, test_skipped);
     return test_failed ? 1 : 0;

@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "gpt2/gpt2.h"
 #include "gpt2/ops.h"
+#include "tests/hash_model.h"
 #include "tests/test.h"
 
 #include <stdlib.h>
@@ -19,63 +20,12 @@
 
 enum { L = 2, NH = 3, C = 24, V = 50, NCTX = 16 };
 
-/* murmur3's finalizer: the weights are a hash of their index (see gen_gpt2_tiny.py) */
-static uint32_t fmix32(uint32_t h) {
-    h ^= h >> 16;
-    h *= 0x85EBCA6Bu;
-    h ^= h >> 13;
-    h *= 0xC2B2AE35u;
-    h ^= h >> 16;
-    return h;
-}
-
-static uint32_t g_offset;
 static float *g_store;
 
-/* The next tensor of n values from the hash stream, mapped as gen_gpt2_tiny.py does. */
-static const float *tensor(long n, char kind) {
-    float *x = g_store + g_offset;
-    for (long i = 0; i < n; i++) {
-        float u = (float)(fmix32(g_offset + (uint32_t)i) >> 8) * (1.0f / 8388608.0f) - 1.0f;
-        x[i] = kind == 'l' ? 1.0f + u * 0.125f : kind == 's' ? u * 0.0625f : kind == 'm' ? u * 0.125f
-             : kind == 'e' ? u * 0.5f : u * 0.25f;
-    }
-    g_offset += (uint32_t)n;
-    return x;
-}
-
+/* the model tests/gen_gpt2_tiny.py builds */
 static void tiny_model(GPT2Model *m) {
-    memset(m, 0, sizeof *m);
-    m->cfg = (GPT2Config){L, NH, C, NCTX, V, 1e-5f, "tiny", 1};
-    g_store = xmalloc(20000 * sizeof(float));
-    g_offset = 0;
-    m->w.wte = tensor((long)V * C, 'e');
-    m->w.wpe = tensor((long)NCTX * C, 'p');
-    m->w.h = xcalloc(L, sizeof(GPT2Layer));
-    for (int l = 0; l < L; l++) {
-        GPT2Layer *w = &m->w.h[l];
-        w->ln1w = tensor(C, 'l'), w->ln1b = tensor(C, 's');
-        w->qkvw = tensor(3L * C * C, 'm'), w->qkvb = tensor(3 * C, 's');
-        w->attprojw = tensor((long)C * C, 'm'), w->attprojb = tensor(C, 's');
-        w->ln2w = tensor(C, 'l'), w->ln2b = tensor(C, 's');
-        w->fcw = tensor(4L * C * C, 'm'), w->fcb = tensor(4 * C, 's');
-        w->fcprojw = tensor(4L * C * C, 'm'), w->fcprojb = tensor(C, 's');
-    }
-    m->w.lnfw = tensor(C, 'l'), m->w.lnfb = tensor(C, 's');
-    m->w.lm_head = m->w.wte;
-}
-
-/* max |a - b| <= 1e-4 * max |b| (b is PyTorch's) */
-static void check_bound(const char *name, const float *a, const float *b, long n) {
-    double maxd = 0, maxb = 0;
-    long worst = 0;
-    for (long i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= maxd)) maxd = d, worst = i; /* NaN counts as the worst */
-        if (fabs(b[i]) > maxb) maxb = fabs(b[i]);
-    }
-    CHECK(maxd <= 1e-4 * maxb && n > 0, "%s: max|ours-torch| %.3g <= 1e-4 * max|torch| %.3g (worst [%ld] %.7g vs %.7g)",
-          name, maxd, 1e-4 * maxb, worst, n ? a[worst] : 0, n ? b[worst] : 0);
+    g_store = hash_model(m, L, NH, C, V, NCTX, 0.125f);
+    snprintf(m->cfg.name, sizeof m->cfg.name, "tiny");
 }
 
 /* collects every site of every window into acts[l][s] (T, width) */
