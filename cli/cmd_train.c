@@ -67,6 +67,35 @@ static int on_epoch(void *vctx, int epoch, int epochs, const SAELosses *l, const
     return 0;
 }
 
+/* DIR/latents.npy (T, L): the final latents, encoded and written a chunk of
+ * tokens at a time (memory: one chunk, not T x L). Also counts the nonzeros
+ * (*l0) and the latents never active (*dead). */
+static int write_latents(const char *dir, const SAE *sae, const float *X, long T, long *l0, int *dead) {
+    const long chunk = 1024;
+    const int L = sae->L, d = sae->d;
+    char *path = path_join(dir, "latents.npy");
+    float *Z = xmalloc(sizeof(float) * (size_t)chunk * L);   /* (chunk, L) */
+    unsigned char *active = xcalloc((size_t)L, 1);          /* (L) */
+    NpyWriter w;
+    int rc = npy_writer_begin(&w, path, (int64_t[]){T, L}, 2);
+    *l0 = 0;
+    for (long t0 = 0; t0 < T && rc == 0; t0 += chunk) {
+        long nb = T - t0 < chunk ? T - t0 : chunk;
+        sae_encode(sae, X + (size_t)t0 * d, nb, Z);
+        for (long i = 0; i < nb; i++)
+            for (int j = 0; j < L; j++)
+                if (Z[i * L + j] != 0.0f) { (*l0)++; active[j] = 1; }
+        rc = npy_writer_put(&w, Z, nb * L);
+    }
+    if (rc == 0) rc = npy_writer_end(&w);
+    *dead = 0;
+    for (int j = 0; j < L; j++) *dead += !active[j];
+    free(active);
+    free(Z);
+    free(path);
+    return rc;
+}
+
 static int write_losses(const char *dir, const SAEResult *r) {
     char *path = path_join(dir, "losses.csv"), tmp[4096];
     FILE *f = file_begin(path, tmp, sizeof tmp);
@@ -116,7 +145,7 @@ int cmd_train(int argc, char **argv) {
 
     /* the activations, as (T, d) */
     Npy a;
-    if (npy_read(&a, acts) != 0) return cli_fail();
+    if (npy_map(&a, acts) != 0) return cli_fail();   /* mapped: a big corpus is paged in, not copied */
     if (a.dtype != NPY_F32 || a.ndim < 2) {
         npy_free(&a);
         return cli_error(1, "%s: expected float32 activations of shape (T, d); got %s with %d dimension(s)", acts,
@@ -157,6 +186,8 @@ int cmd_train(int argc, char **argv) {
     TrainCtx ctx = {out, (int)save_every, quiet, &p, model, hook, 0, time_now()};
     p.on_epoch = on_epoch;
     p.ctx = &ctx;
+    int want_latents = p.want_latents;
+    p.want_latents = 0;   /* encoded below in chunks, straight into the file */
     if (path_mkdirs(out) != 0) { sae_free(&sae); npy_free(&a); return cli_fail(); }
     SAEResult r;
     int rc = sae_train(&sae, a.f32, T, &p, &r);
@@ -171,21 +202,14 @@ int cmd_train(int argc, char **argv) {
     } else if (sae_save(&sae, out, &p, model, hook) != 0 || write_losses(out, &r) != 0) {
         status = cli_fail();
     } else {
-        if (r.latents) {
-            char *lat = path_join(out, "latents.npy");
-            if (npy_write_f32(lat, r.latents, (int64_t[]){T, sae.L}, 2) != 0) status = cli_fail();
-            free(lat);
-        }
+        long l0 = 0;
+        int dead = sae.L;
+        if (want_latents && write_latents(out, &sae, a.f32, T, &l0, &dead) != 0) status = cli_fail();
         if (status == 0 && !quiet) {
             double fve = sae_fve(&sae, a.f32, T);
             printf("train: done in %.1fs; fraction of variance explained %.4f", time_now() - ctx.t0, fve);
-            if (r.latents) {
-                SAEStats st;
-                sae_stats(&st, r.latents, T, sae.L);
-                printf(", mean L0 %.1f, dead latents %d of %d", st.mean_l0, st.dead, sae.L);
-                sae_stats_free(&st);
-            }
-            printf("\ntrain: wrote %s/{sae.safetensors, cfg.json, losses.csv%s}\n", out, r.latents ? ", latents.npy" : "");
+            if (want_latents) printf(", mean L0 %.1f, dead latents %d of %d", (double)l0 / T, dead, sae.L);
+            printf("\ntrain: wrote %s/{sae.safetensors, cfg.json, losses.csv%s}\n", out, want_latents ? ", latents.npy" : "");
         }
     }
     sae_result_free(&r);

@@ -16,13 +16,18 @@
 static float f_of(int64_t k) { return (float)(0.5 * (double)k - 1.0); }
 static int32_t i_of(int64_t k) { return (int32_t)(7 * k - 20); }
 
-/* Read dir/name.npy.golden (or .npy) and check dtype, shape and values. */
-static void check_file(const char *path, NpyDtype dt, const int64_t *shape, int ndim) {
+/* Read dir/name.npy.golden (or .npy) and check dtype, shape and values;
+ * with map, by npy_map (little-endian data must then be mapped, not copied). */
+static void check_file_how(const char *path, NpyDtype dt, const int64_t *shape, int ndim, int map) {
     Npy a;
-    if (npy_read(&a, path) != 0) {
-        CHECK(0, "read %s: %s", path, err_get());
+    if ((map ? npy_map(&a, path) : npy_read(&a, path)) != 0) {
+        CHECK(0, "%s %s: %s", map ? "map" : "read", path, err_get());
         return;
     }
+    if (map && !strstr(path, "_be"))
+        CHECK(a.map != NULL && (uint8_t *)a.data > (uint8_t *)a.map && (uint8_t *)a.data <= (uint8_t *)a.map + a.map_len,
+              "npy_map %s: the data is in the file's mapping", path);
+    if (map && strstr(path, "_be")) CHECK(a.map == NULL, "npy_map %s: big-endian data copied (byte-swapped)", path);
     int ok = a.dtype == dt && a.ndim == ndim;
     int64_t numel = 1;
     for (int d = 0; d < ndim && ok; d++) {
@@ -33,9 +38,14 @@ static void check_file(const char *path, NpyDtype dt, const int64_t *shape, int 
     int64_t bad = 0;
     for (int64_t k = 0; ok && k < numel; k++)
         bad += dt == NPY_F32 ? a.f32[k] != f_of(k) : a.i32[k] != i_of(k);
-    CHECK(ok && bad == 0, "%s: %s, %d dims, %lld values as NumPy wrote them (%lld wrong)", path,
-          dt == NPY_F32 ? "float32" : "int32", ndim, (long long)numel, (long long)bad);
+    CHECK(ok && bad == 0, "%s %s: %s, %d dims, %lld values as NumPy wrote them (%lld wrong)", map ? "map" : "read",
+          path, dt == NPY_F32 ? "float32" : "int32", ndim, (long long)numel, (long long)bad);
     npy_free(&a);
+}
+
+static void check_file(const char *path, NpyDtype dt, const int64_t *shape, int ndim) {
+    check_file_how(path, dt, shape, ndim, 0);
+    check_file_how(path, dt, shape, ndim, 1);
 }
 
 static void check_numpy_files(const char *dir, const char *suffix) {
@@ -69,11 +79,13 @@ static void check_numpy_files(const char *dir, const char *suffix) {
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(path, sizeof path, "%s/%s%s", dir, bad[i].name, suffix);
-        Npy a;
-        int rc = npy_read(&a, path);
-        CHECK(rc == -1 && strstr(err_get(), bad[i].want) && strstr(err_get(), bad[i].name), "%s refused: %s", path,
-              err_get());
-        if (rc == 0) npy_free(&a);
+        for (int map = 0; map < 2; map++) {
+            Npy a;
+            int rc = map ? npy_map(&a, path) : npy_read(&a, path);
+            CHECK(rc == -1 && strstr(err_get(), bad[i].want) && strstr(err_get(), bad[i].name), "%s %s refused: %s",
+                  map ? "map" : "read", path, err_get());
+            if (rc == 0) npy_free(&a);
+        }
     }
 }
 
@@ -222,6 +234,47 @@ int main(void) {
     test_roundtrip(dir);
     test_crafted();
     check_numpy_files("tests/golden/npy", ".npy.golden");
+
+    /* ---- the streaming writer ---- */
+    {
+        float v[12];
+        for (int k = 0; k < 12; k++) v[k] = f_of(k);
+        char p1[4096], p2[4096];
+        snprintf(p1, sizeof p1, "%s/whole.npy", dir);
+        snprintf(p2, sizeof p2, "%s/pieces.npy", dir);
+        CHECK(npy_write_f32(p1, v, (int64_t[]){3, 4}, 2) == 0, "npy_write_f32 (3, 4)");
+        NpyWriter w;
+        int rc = npy_writer_begin(&w, p2, (int64_t[]){3, 4}, 2);
+        rc |= npy_writer_put(&w, v, 5);
+        rc |= npy_writer_put(&w, v + 5, 0);
+        rc |= npy_writer_put(&w, v + 5, 7);
+        rc |= npy_writer_end(&w);
+        char *a, *b;
+        size_t la, lb;
+        int same = rc == 0 && file_read_all(p1, &a, &la) == 0 && file_read_all(p2, &b, &lb) == 0 && la == lb &&
+                   memcmp(a, b, la) == 0;
+        CHECK(same, "the writer in pieces (5 + 0 + 7 values) == npy_write_f32 byte for byte");
+        if (rc == 0) free(a), free(b);
+        /* too few values: end fails, the old file stays */
+        rc = npy_writer_begin(&w, p2, (int64_t[]){3, 4}, 2);
+        rc |= npy_writer_put(&w, v, 11);
+        int end = npy_writer_end(&w);
+        CHECK(rc == 0 && end == -1 && strstr(err_get(), "11 values written, the shape holds 12"),
+              "11 of 12 values: end refuses (%s)", err_get());
+        check_file(p2, NPY_F32, (int64_t[]){3, 4}, 2);
+        /* too many values: put fails */
+        rc = npy_writer_begin(&w, p2, (int64_t[]){2, 2}, 2);
+        int put = npy_writer_put(&w, v, 5);
+        CHECK(rc == 0 && put == -1 && strstr(err_get(), "more values"), "5 values into (2, 2): put refuses (%s)", err_get());
+        CHECK(npy_writer_end(&w) == -1, "end after a failed put refuses");
+        check_file(p2, NPY_F32, (int64_t[]){3, 4}, 2);
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp", dir);
+        FILE *f = popen(cmd, "r");
+        int ntmp = -1;
+        if (f) { if (fscanf(f, "%d", &ntmp) != 1) ntmp = -1; pclose(f); }
+        CHECK(ntmp == 0, "no temporary files left behind (%d)", ntmp);
+    }
 
     /* live interop, when NumPy is installed */
     if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {

@@ -16,8 +16,13 @@
 
 #include "core/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define NPY_MAX_DIMS 8
 
@@ -147,7 +152,10 @@ static int parse_header(NpyHeader *h, const char *name, const char *s, size_t n)
     return 0;
 }
 
-int npy_parse(Npy *a, const char *name, const uint8_t *buf, size_t len) {
+/* Parse buf[0..len); with borrow, a little-endian payload is pointed to in
+ * place (a->data inside buf, not owned; *borrowed = 1) instead of copied. */
+static int parse_file(Npy *a, const char *name, const uint8_t *buf, size_t len, int borrow, int *borrowed) {
+    *borrowed = 0;
     memset(a, 0, sizeof *a);
     if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0)
         return err_set("%s: not a .npy file (no \\x93NUMPY magic)", name);
@@ -189,6 +197,11 @@ int npy_parse(Npy *a, const char *name, const uint8_t *buf, size_t len) {
     a->ndim = h.ndim;
     memcpy(a->shape, h.shape, sizeof h.shape);
     a->numel = numel;
+    if (borrow && !swap && (hstart + hlen) % 4 == 0) {
+        a->data = (void *)(buf + hstart + hlen);
+        *borrowed = 1;
+        return 0;
+    }
     uint8_t *data = xmalloc_aligned(need ? need : 4);
     memcpy(data, buf + hstart + hlen, need);
     if (swap)
@@ -203,6 +216,11 @@ int npy_parse(Npy *a, const char *name, const uint8_t *buf, size_t len) {
     return 0;
 }
 
+int npy_parse(Npy *a, const char *name, const uint8_t *buf, size_t len) {
+    int borrowed;
+    return parse_file(a, name, buf, len, 0, &borrowed);
+}
+
 int npy_read(Npy *a, const char *path) {
     memset(a, 0, sizeof *a);
     char *buf;
@@ -213,15 +231,41 @@ int npy_read(Npy *a, const char *path) {
     return rc;
 }
 
+int npy_map(Npy *a, const char *path) {
+    memset(a, 0, sizeof *a);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err_set("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return npy_read(a, path);   /* not a regular file (a pipe?): read it */
+    }
+    size_t len = (size_t)st.st_size;
+    void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (map == MAP_FAILED) return npy_read(a, path);   /* empty, or no mmap here: the same checks by reading */
+    int borrowed;
+    int rc = parse_file(a, path, map, len, 1, &borrowed);
+    if (!borrowed) {
+        munmap(map, len);   /* an error, or a byte-swapped copy that owns its data */
+        return rc;
+    }
+    a->map = map;
+    a->map_len = len;
+    return 0;
+}
+
 void npy_free(Npy *a) {
     if (!a) return;
-    free(a->data);
+    if (a->map) munmap(a->map, a->map_len);
+    else free(a->data);
     memset(a, 0, sizeof *a);
 }
 
 /* ---- writing ------------------------------------------------------------ */
 
-static int npy_write(const char *path, const char *descr, const void *data, const int64_t *shape, int ndim) {
+static int writer_begin(NpyWriter *w, const char *path, const char *descr, const int64_t *shape, int ndim) {
+    memset(w, 0, sizeof *w);
     if (ndim < 0 || ndim > NPY_MAX_DIMS) return err_set("%s: %d dimensions (at most %d)", path, ndim, NPY_MAX_DIMS);
     char hdr[512];
     int o = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
@@ -236,17 +280,57 @@ static int npy_write(const char *path, const char *descr, const void *data, cons
     while ((10 + o + 1) % 64 != 0) hdr[o++] = ' ';
     hdr[o++] = '\n';
     uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(o & 0xFF), (uint8_t)(o >> 8)};
-
-    char tmp[4096];
-    FILE *f = file_begin(path, tmp, sizeof tmp);
-    if (!f) return -1;
-    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)o, f) == (size_t)o &&
-             (numel == 0 || fwrite(data, 4, (size_t)numel, f) == (size_t)numel);
-    if (!ok) {
-        file_abort(f, tmp);
+    w->f = file_begin(path, w->tmp, sizeof w->tmp);
+    if (!w->f) return -1;
+    w->path = path;
+    w->numel = numel;
+    if (fwrite(pre, 1, 10, w->f) != 10 || fwrite(hdr, 1, (size_t)o, w->f) != (size_t)o) {
+        npy_writer_abort(w);
         return err_set("%s: write failed", path);
     }
-    return file_commit(f, tmp, path);
+    return 0;
+}
+
+int npy_writer_begin(NpyWriter *w, const char *path, const int64_t *shape, int ndim) {
+    return writer_begin(w, path, "<f4", shape, ndim);
+}
+
+int npy_writer_put(NpyWriter *w, const void *data, int64_t n) {
+    if (!w->f) return err_set("%s: write after an error", w->path ? w->path : "npy");
+    if (n < 0 || w->written + n > w->numel) {
+        npy_writer_abort(w);
+        return err_set("%s: more values written than the shape holds", w->path);
+    }
+    if (n && fwrite(data, 4, (size_t)n, w->f) != (size_t)n) {
+        npy_writer_abort(w);
+        return err_set("%s: write failed", w->path);
+    }
+    w->written += n;
+    return 0;
+}
+
+int npy_writer_end(NpyWriter *w) {
+    if (!w->f) return err_set("%s: write after an error", w->path ? w->path : "npy");
+    if (w->written != w->numel) {
+        long long got = (long long)w->written, want = (long long)w->numel;
+        npy_writer_abort(w);
+        return err_set("%s: %lld values written, the shape holds %lld", w->path, got, want);
+    }
+    int rc = file_commit(w->f, w->tmp, w->path);
+    w->f = NULL;
+    return rc;
+}
+
+void npy_writer_abort(NpyWriter *w) {
+    if (w->f) file_abort(w->f, w->tmp);
+    w->f = NULL;
+}
+
+static int npy_write(const char *path, const char *descr, const void *data, const int64_t *shape, int ndim) {
+    NpyWriter w;
+    if (writer_begin(&w, path, descr, shape, ndim) != 0) return -1;
+    if (npy_writer_put(&w, data, w.numel) != 0) return -1;
+    return npy_writer_end(&w);
 }
 
 int npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim) {

@@ -7,6 +7,7 @@
  *   npy_free(&a);
  *
  *   npy_write_f32("latents.npy", z, (int64_t[]){T, L}, 2);  // atomic
+ *   npy_map(&a, "big.npy");   // the same, the data mapped from the file instead of copied
  *
  * Reading accepts '<f4' and '<i4' (and big-endian '>f4'/'>i4', byte-swapped),
  * fortran_order False, up to 8 dimensions; anything else is a clear error
@@ -17,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum { NPY_F32, NPY_I32 } NpyDtype;
 
@@ -30,6 +32,8 @@ typedef struct {
         int32_t *i32;   /* (numel), owned */
         void *data;
     };
+    void *map;          /* with npy_map: the file's mapping (data points into it), else NULL */
+    size_t map_len;
 } Npy;
 
 /* Read path into a (data copied, owned by a). Returns 0, or -1 with err_set()
@@ -38,10 +42,31 @@ int npy_read(Npy *a, const char *path);
 /* Parse a whole .npy file already in memory (buf[0..len)); `name` is used in
  * messages. Same rules and ownership as npy_read (used by it and the fuzzer). */
 int npy_parse(Npy *a, const char *name, const uint8_t *buf, size_t len);
-/* Free a's data. A zeroed Npy is a no-op. */
+/* Like npy_read, but a little-endian file is mapped, not copied: a->data
+ * points into the read-only mapping (do not write to it), and the pages are
+ * read from the file as they are touched - a corpus larger than memory
+ * costs no memory of its own. Big-endian data is copied (byte-swapped). */
+int npy_map(Npy *a, const char *path);
+/* Free a's data (or unmap it). A zeroed Npy is a no-op. */
 void npy_free(Npy *a);
 /* Write atomically (temporary file, then rename). Return 0 or -1. */
 int npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim);
 int npy_write_i32(const char *path, const int32_t *data, const int64_t *shape, int ndim);
+
+/* Write a float32 array in pieces, atomically: begin (the shape), put the
+ * values in C order in any number of calls, end (checks that exactly
+ * numel values came, then renames into place). On any error the temporary
+ * file is removed and the old file at path, if any, is untouched; abort
+ * gives up explicitly. Each returns 0 or -1 with err_set(). */
+typedef struct {
+    FILE *f;
+    char tmp[4096];
+    const char *path;
+    int64_t numel, written;
+} NpyWriter;
+int npy_writer_begin(NpyWriter *w, const char *path, const int64_t *shape, int ndim);
+int npy_writer_put(NpyWriter *w, const void *data, int64_t n);
+int npy_writer_end(NpyWriter *w);
+void npy_writer_abort(NpyWriter *w);
 
 #endif
