@@ -40,7 +40,11 @@ static void usage(FILE *f) {
             "  --hook NAME             hook name for cfg.json (default blocks.6.mlp.hook_pre)\n"
             "  --no-latents            do not write latents.npy (it is T x L floats)\n"
             "  --reference             use the plain reference implementation (slow)\n"
-            "  --quiet                 no progress lines\n");
+            "  --quiet                 no progress lines\n"
+            "\n"
+            "Memory: X is mapped from the .npy file, not copied, and latents.npy is encoded\n"
+            "and written a chunk of tokens at a time; with --batch, a corpus larger than\n"
+            "memory trains in memory proportional to the batch and the SAE's weights.\n");
 }
 
 typedef struct {
