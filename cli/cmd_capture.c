@@ -100,13 +100,12 @@ static char *resolve_weights(const char *w) {
 }
 
 typedef struct {
-    float *out; /* (T_total, width) */
-    long row0;  /* rows of earlier inputs */
+    float *out; /* (T, width): the window being run */
 } CapOut;
 
 static int copy_hook(void *user, const GPT2HookCtx *c, float *act) {
     CapOut *o = user;
-    memcpy(o->out + (o->row0 + c->t0) * c->width, act, (size_t)c->T * c->width * sizeof(float));
+    memcpy(o->out + (size_t)c->t0 * c->width, act, (size_t)c->T * c->width * sizeof(float));
     return 0;
 }
 
@@ -175,6 +174,7 @@ int cmd_capture(int argc, char **argv) {
     BpeIds *inputs = NULL;
     int ninputs = 0;
     float *acts = NULL, *logits = NULL;
+    NpyWriter wa = {0}, wl = {0};   /* the activations' and the logits' files, written as windows finish */
     BPE bpe = {0};
     char *wpath = resolve_weights(weights);
     if (!wpath || gpt2_model_load(&m, wpath) != 0) {
@@ -237,40 +237,46 @@ int cmd_capture(int argc, char **argv) {
         Ttot += (long)inputs[i].n;
     }
 
-    /* run: one pass per input, rows stacked */
+    /* run: window by window (n_ctx tokens, each from position 0, as
+     * gpt2_forward does for a longer input), rows stacked and streamed into
+     * the .npy files: memory is one window, not the corpus */
     int width = gpt2_site_width(&m.cfg, site);
-    int V = m.cfg.vocab_size;
-    acts = xmalloc((size_t)Ttot * width * sizeof(float));
-    if (logits_path) logits = xmalloc((size_t)Ttot * V * sizeof(float));
+    int V = m.cfg.vocab_size, nctx = m.cfg.n_ctx;
+    acts = xmalloc((size_t)nctx * width * sizeof(float));                 /* (n_ctx, width) */
+    if (logits_path) logits = xmalloc((size_t)nctx * V * sizeof(float));  /* (n_ctx, V) */
     gpt2_forward_init(&f, &m);
-    CapOut co = {acts, 0};
+    CapOut co = {acts};
     if (gpt2_forward_add_hook(&f, (int)layer, site, copy_hook, &co) != 0) {
         cli_fail();
         goto done;
     }
-    double t = time_now();
-    for (int i = 0; i < ninputs; i++) {
-        int T = (int)inputs[i].n;
-        if (gpt2_forward(&f, inputs[i].ids, T, logits ? logits + co.row0 * V : NULL) != 0) {
-            err_prefix("%s", ids_path ? ids_path : texts[i]);
-            cli_fail();
-            goto done;
-        }
-        co.row0 += T;
+    if (npy_writer_begin(&wa, out_path, (int64_t[]){Ttot, width}, 2) != 0 ||
+        (logits_path && npy_writer_begin(&wl, logits_path, (int64_t[]){Ttot, V}, 2) != 0)) {
+        cli_fail();
+        goto done;
     }
+    double t = time_now();
+    for (int i = 0; i < ninputs; i++)
+        for (long t0 = 0; t0 < (long)inputs[i].n; t0 += nctx) {
+            int T = (int)((long)inputs[i].n - t0 < nctx ? (long)inputs[i].n - t0 : nctx);
+            if (gpt2_forward(&f, inputs[i].ids + t0, T, logits) != 0) {
+                err_prefix("%s", ids_path ? ids_path : texts[i]);
+                cli_fail();
+                goto done;
+            }
+            if (npy_writer_put(&wa, acts, (int64_t)T * width) != 0 ||
+                (logits && npy_writer_put(&wl, logits, (int64_t)T * V) != 0)) {
+                cli_fail();
+                goto done;
+            }
+        }
     t = time_now() - t;
-
-    /* write */
+    if (npy_writer_end(&wa) != 0 || (logits_path && npy_writer_end(&wl) != 0)) {
+        cli_fail();
+        goto done;
+    }
     char tl[64];
     gpt2_site_tl_name(tl, sizeof tl, (int)layer, site);
-    if (npy_write_f32(out_path, acts, (int64_t[]){Ttot, width}, 2) != 0) {
-        cli_fail();
-        goto done;
-    }
-    if (logits_path && npy_write_f32(logits_path, logits, (int64_t[]){Ttot, V}, 2) != 0) {
-        cli_fail();
-        goto done;
-    }
     long windows = 0;
     for (int i = 0; i < ninputs; i++) windows += ((long)inputs[i].n + m.cfg.n_ctx - 1) / m.cfg.n_ctx;
     fprintf(stderr, "capture: %ld tokens (%ld window%s of <= %d), layer %ld %s (%s) -> %s [%ld, %d]%s%s, %.2f s\n",
@@ -278,6 +284,8 @@ int cmd_capture(int argc, char **argv) {
             width, logits_path ? ", logits -> " : "", logits_path ? logits_path : "", t);
     status = 0;
 done:
+    npy_writer_abort(&wa);
+    npy_writer_abort(&wl);
     gpt2_forward_free(&f);
     for (int i = 0; i < ninputs; i++) bpe_ids_free(&inputs[i]);
     free(inputs);

@@ -25,8 +25,20 @@ npy_shape() { /usr/bin/python3 -c "import numpy,sys; a=numpy.load(sys.argv[1]); 
 if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
     check "acts.npy is float32 [19, 64]" test "$(npy_shape "$tmp/a.npy")" = "float32 19 64"
     check "logits.npy is float32 [19, 60]" test "$(npy_shape "$tmp/l.npy")" = "float32 19 60"
+    # the windows are independent: each, captured alone, gives the same rows
+    echo "1 2 3 4 5 6 7 8" >"$tmp/w0.txt"; echo "9 10 11 12 13 14 15 16" >"$tmp/w1.txt"; echo "17 18 19" >"$tmp/w2.txt"
+    for w in 0 1 2; do
+        "$bin" capture --weights "$tmp/m" --ids "$tmp/w$w.txt" -o "$tmp/a$w.npy" --logits "$tmp/l$w.npy" 2>/dev/null
+    done
+    check "the 19-token capture == its 3 windows captured alone (acts and logits, bit for bit)" /usr/bin/python3 -c "
+import numpy as np, sys
+d = sys.argv[1]
+for k in 'al':
+    whole = np.load(f'{d}/{k}.npy'); parts = np.concatenate([np.load(f'{d}/{k}{w}.npy') for w in range(3)])
+    assert whole.shape == parts.shape and (whole == parts).all(), k
+" "$tmp"
 else
-    S=$((S + 2)); echo "  skip  .npy shapes: no python3-numpy"
+    S=$((S + 3)); echo "  skip  .npy shapes and windows: no python3-numpy"
 fi
 "$bin" capture --weights "$tmp/m" --ids "$tmp/ids.txt" --site blocks.2.hook_resid_post -o "$tmp/b.npy" 2>"$tmp/err"; rc=$?
 check "--site blocks.2.hook_resid_post works (rc $rc)" grep -q "layer 2 resid_post" "$tmp/err"
