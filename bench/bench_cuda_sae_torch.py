@@ -15,61 +15,26 @@ TF32 is switched off (PyTorch's default for matmuls, set explicitly).
 Prints RESULT lines in the format of bench/bench_cuda.h.
 """
 import argparse
+import os
+import sys
 import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.optim as optim
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests'))
+from gen_sae_golden import SparseAE, seed_loop  # noqa: E402
 
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 torch.set_float32_matmul_precision("highest")
 
 
-class SparseAE(nn.Module):  # the seed's class
-    def __init__(self, input_dim, latent_dim, k=None, sparsity_weight=1, decor_weight=.0005):
-        super().__init__()
-        self.encoder = nn.Linear(input_dim, latent_dim, bias=False)
-        self.sparsity_weight = sparsity_weight
-        self.decor_weight = decor_weight
-        self.k = input_dim // 2 if k is None else k
-
-    def forward(self, x):
-        latent = F.relu(self.encoder(x))
-        topk_vals = torch.topk(latent, self.k, dim=1)[0]
-        thresh = topk_vals[:, -1].unsqueeze(1)
-        mask = (latent >= thresh).float()
-        latent_sparse = latent * mask
-        y = F.linear(latent_sparse, self.encoder.weight.t())
-        return y, latent_sparse
-
-    def sparsity_loss(self, z):
-        return self.sparsity_weight * torch.mean(torch.abs(z))
-
-    def decorrelation_loss(self, estLatent):
-        cov = torch.cov(estLatent.T)
-        off_diag = cov - torch.diag(torch.diag(cov))
-        return self.decor_weight * torch.sum(off_diag ** 2)
-
-
-def seed_loop(X, n_epochs):
+def seed_run(X, n_epochs):
+    """The seed's model (k = d/3, L = 2d) and loop (tests/gen_sae_golden.py) on X's device."""
     ae = SparseAE(input_dim=X.shape[1], k=X.shape[1] // 3, latent_dim=2 * X.shape[1]).to(X.device)
-    optimizer = optim.Adam(ae.parameters(), lr=.0001)
-    mse_loss = nn.MSELoss()
-    losses = torch.zeros(n_epochs, 3)
-    for epoch in range(n_epochs):
-        optimizer.zero_grad()
-        x_pred, latent = ae(X)
-        L1 = ae.sparsity_loss(latent)
-        deCor = ae.decorrelation_loss(latent)
-        loss = mse_loss(x_pred, X) + L1 + deCor
-        losses[epoch, 0] = loss.item()
-        losses[epoch, 1] = L1.item()
-        losses[epoch, 2] = deCor.item()
-        loss.backward()
-        optimizer.step()
-    return losses
+    return seed_loop(ae, X, n_epochs)
 
 
 def main():
@@ -82,17 +47,17 @@ def main():
 
     def sync():
         if dev == "cuda":
-            sync()
+            torch.cuda.synchronize()
 
     name = torch.cuda.get_device_name(0) if dev == "cuda" else "cpu"
     print(f"bench_cuda_sae_torch on {name}, torch {torch.__version__}")
     torch.manual_seed(0)
     X = (torch.rand(220, 3072, device=dev) * 2 - 1)
     E = 100 if dev == "cuda" else 2
-    seed_loop(X, min(3, E))  # warm-up: allocator, kernels, cuBLAS handles
+    seed_run(X, min(3, E))  # warm-up: allocator, kernels, cuBLAS handles
     sync()
     t0 = time.perf_counter()
-    losses = seed_loop(X, E)
+    losses = seed_run(X, E)
     sync()
     dt = time.perf_counter() - t0
     print(f"  seed loop: epoch 1 loss {losses[0, 0]:.4f}, epoch {E} loss {losses[E - 1, 0]:.4f}")

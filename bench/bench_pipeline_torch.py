@@ -14,9 +14,10 @@
 import json, os, struct, sys, time
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-import torch.optim as optim
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests'))
+from gen_sae_golden import SparseAE, seed_loop  # noqa: E402
 
 path, ids_path = sys.argv[1], sys.argv[2]
 n_epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 100
@@ -76,49 +77,11 @@ t_fwd = time.time()
 if os.environ.get("BENCH_X_OUT"):           # for the correctness check in bench_pipeline.sh
     np.save(os.environ["BENCH_X_OUT"], X.numpy().astype(np.float32))
 
-# ---- the seed's SparseAE, as written in the notebook ----
-class SparseAE(nn.Module):
-    def __init__(self, input_dim, latent_dim, k=None, sparsity_weight=1, decor_weight=.0005):
-        super().__init__()
-        self.encoder = nn.Linear(input_dim, latent_dim, bias=False)
-        self.sparsity_weight = sparsity_weight
-        self.decor_weight = decor_weight
-        self.k = input_dim // 2 if k is None else k
-
-    def forward(self, x):
-        latent = F.relu(self.encoder(x))
-        topk_vals = torch.topk(latent, self.k, dim=1)[0]
-        thresh = topk_vals[:, -1].unsqueeze(1)
-        mask = (latent >= thresh).float()
-        latent_sparse = latent * mask
-        y = F.linear(latent_sparse, self.encoder.weight.t())
-        return y, latent_sparse
-
-    def sparsity_loss(self, z):
-        return self.sparsity_weight * torch.mean(torch.abs(z))
-
-    def decorrelation_loss(self, estLatent):
-        cov = torch.cov(estLatent.T)
-        off_diag = cov - torch.diag(torch.diag(cov))
-        return self.decor_weight * torch.sum(off_diag ** 2)
-
+# ---- the seed's SparseAE and training loop (verbatim in tests/gen_sae_golden.py) ----
 torch.manual_seed(0)
 num_latent = 2 * X.shape[1]
 ae = SparseAE(input_dim=X.shape[1], k=X.shape[1] // 3, latent_dim=num_latent)
-optimizer = optim.Adam(ae.parameters(), lr=.0001)
-mse_loss = nn.MSELoss()
-losses = np.zeros((n_epochs, 3))
-for epoch in range(n_epochs):
-    optimizer.zero_grad()
-    x_pred, latent = ae(X)
-    L1 = ae.sparsity_loss(latent)
-    deCor = ae.decorrelation_loss(latent)
-    loss = mse_loss(x_pred, X) + L1 + deCor
-    losses[epoch, 0] = loss.item()
-    losses[epoch, 1] = L1.item()
-    losses[epoch, 2] = deCor.item()
-    loss.backward()
-    optimizer.step()
+losses = seed_loop(ae, X, n_epochs)
 with torch.no_grad():
     aeout, latent = ae(X)
 latent = latent.cpu().numpy()

@@ -12,11 +12,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests'))
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.optim as optim  # noqa: E402
-from gen_sae_golden import SparseAE, make_inputs  # noqa: E402
+from gen_sae_golden import SparseAE, make_inputs, seed_loop  # noqa: E402
 
 
 def main():
@@ -28,22 +25,8 @@ def main():
     ae = SparseAE(input_dim=d, k=k, latent_dim=L)
     with torch.no_grad():
         ae.encoder.weight.copy_(torch.from_numpy(Wn))
-    optimizer = optim.Adam(ae.parameters(), lr=.0001)
-    mse_loss = nn.MSELoss()
-    losses = np.zeros((epochs, 3))
     t0 = time.time()
-    for epoch in range(epochs):   # the notebook's loop
-        optimizer.zero_grad()
-        x_pred, latent = ae(X)
-        L1 = ae.sparsity_loss(latent)
-        deCor = ae.decorrelation_loss(latent)
-        loss = mse_loss(x_pred, X) + L1 + deCor
-        losses[epoch, 0] = loss.item()
-        losses[epoch, 1] = L1.item()
-        losses[epoch, 2] = deCor.item()
-        loss.backward()
-        optimizer.step()
-        print('loss %d %.9g %.9g %.9g' % (epoch + 1, losses[epoch, 0], losses[epoch, 1], losses[epoch, 2]), flush=True)
+    seed_loop(ae, X, epochs, lambda e, l: print('loss %d %.9g %.9g %.9g' % (e + 1, l[0], l[1], l[2]), flush=True))
     print('seconds %.3f' % (time.time() - t0), flush=True)
 
 

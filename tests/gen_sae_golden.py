@@ -94,12 +94,10 @@ class SparseAE(nn.Module):
     return self.decor_weight * torch.sum(off_diag**2)
 
 
-def train_seed(Xn, Wn, k, n_epochs):
-    """The notebook's training cells, with the initial weight set to Wn."""
-    X = torch.from_numpy(Xn)
-    ae = SparseAE(input_dim=X.shape[1], k=k, latent_dim=Wn.shape[0])
-    with torch.no_grad():
-        ae.encoder.weight.copy_(torch.from_numpy(Wn))
+def seed_loop(ae, X, n_epochs, report=None):
+    """The notebook's training loop (full batch, Adam lr 1e-4, its per-epoch
+    .item() calls). Returns the losses (n_epochs, 3): total, sparsity, decor;
+    report(epoch, losses[epoch]) is called after each epoch when given."""
     optimizer = optim.Adam(ae.parameters(), lr=.0001)
     mse_loss = nn.MSELoss()
     losses = np.zeros((n_epochs, 3))
@@ -114,8 +112,22 @@ def train_seed(Xn, Wn, k, n_epochs):
         losses[epoch, 2] = deCor.item()
         loss.backward()
         optimizer.step()
+        if report:
+            report(epoch, losses[epoch])
+    return losses
+
+
+def train_seed(Xn, Wn, k, n_epochs):
+    """The notebook's training cells, with the initial weight set to Wn."""
+    X = torch.from_numpy(Xn)
+    ae = SparseAE(input_dim=X.shape[1], k=k, latent_dim=Wn.shape[0])
+    with torch.no_grad():
+        ae.encoder.weight.copy_(torch.from_numpy(Wn))
+
+    def report(epoch, l):
         if epoch % 11 == 0:
-            print(f'Epoch {epoch+1:3d}, loss = {losses[epoch,0]:.4f}')
+            print(f'Epoch {epoch+1:3d}, loss = {l[0]:.4f}')
+    losses = seed_loop(ae, X, n_epochs, report)
     with torch.no_grad():
         aeout, latent = ae(X)
     return losses, latent.cpu().numpy()
