@@ -267,6 +267,16 @@ int json_parse(Json *out, const char *text, size_t len) {
     return 0;
 }
 
+int json_parse_file(Json *out, const char *path) {
+    memset(out, 0, sizeof *out);
+    char *text;
+    size_t len;
+    if (file_read_all(path, &text, &len) != 0) return -1;
+    int rc = json_parse(out, text, len);
+    free(text);
+    return rc != 0 ? err_prefix("%s", path) : 0;
+}
+
 void json_free(Json *j) {
     if (!j) return;
     for (size_t k = 0; k < j->n; k++) {

@@ -39,6 +39,8 @@ struct Json {
 /* Parse text[0..len) into *out. Returns 0, or -1 with err_set("... at byte N").
  * On success the caller owns the tree: release it with json_free(). */
 int json_parse(Json *out, const char *text, size_t len);
+/* Read the file at path and parse it; errors name the file ("PATH: ..."). */
+int json_parse_file(Json *out, const char *path);
 /* Free a tree from json_parse. json_free on a zeroed Json is a no-op. */
 void json_free(Json *j);
 /* The value for key in an object, or NULL (also NULL if obj is not an object).

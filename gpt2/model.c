@@ -92,13 +92,8 @@ static int json_int_field(const Json *root, const char *path, const char *key, i
 /* Read HF's config.json into cfg (fields left 0 when absent: the caller fills
  * them from the tensors). */
 static int config_read(GPT2Config *cfg, const char *path) {
-    char *text;
-    size_t len;
-    if (file_read_all(path, &text, &len) != 0) return -1;
     Json root;
-    int rc = json_parse(&root, text, len);
-    free(text);
-    if (rc != 0) return err_prefix("%s", path);
+    if (json_parse_file(&root, path) != 0) return -1;
     if (root.type != JSON_OBJECT) {
         json_free(&root);
         return err_set("%s: not a JSON object", path);

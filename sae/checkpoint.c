@@ -98,22 +98,15 @@ static int cfg_k(const char *path, long *k) {
     char *cfg = slash ? path_join(dir, "cfg.json") : xstrdup("cfg.json");
     free(dir);
     if (!path_is_file(cfg)) { free(cfg); return 0; }
-    char *text;
-    size_t len;
     int found = -1;
-    if (file_read_all(cfg, &text, &len) == 0) {
-        Json root;
-        if (json_parse(&root, text, len) == 0) {
-            long long v;
-            const Json *jk = json_get(&root, "k");
-            if (!jk) jk = json_get(json_get(&root, "activation_fn_kwargs"), "k");
-            if (jk && json_as_int(jk, &v) == 0) { *k = (long)v; found = 1; }
-            else err_set("%s: no integer \"k\"; add it (the number of latents kept per token)", cfg);
-            json_free(&root);
-        } else {
-            err_prefix("%s", cfg);
-        }
-        free(text);
+    Json root;
+    if (json_parse_file(&root, cfg) == 0) {
+        long long v;
+        const Json *jk = json_get(&root, "k");
+        if (!jk) jk = json_get(json_get(&root, "activation_fn_kwargs"), "k");
+        if (jk && json_as_int(jk, &v) == 0) { *k = (long)v; found = 1; }
+        else err_set("%s: no integer \"k\"; add it (the number of latents kept per token)", cfg);
+        json_free(&root);
     }
     free(cfg);
     return found;

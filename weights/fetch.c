@@ -241,12 +241,8 @@ static int err_append(const char *text) {
 /* ---- content checks ---- */
 
 static int check_config(const char *path, const char *shown) {
-    char *txt;
-    size_t n;
-    if (file_read_all(path, &txt, &n) != 0) return -1;
     Json j;
-    int rc = json_parse(&j, txt, n);
-    free(txt);
+    int rc = json_parse_file(&j, path);
     if (rc != 0) return err_prefix("%s: not valid JSON", shown);
     long long v;
     const Json *e = json_get(&j, "n_embd");
@@ -273,12 +269,8 @@ static const char *base_name(const char *p) {
 
 /* GPT-2's vocab: a JSON object of exactly 50257 token -> distinct id in [0, 50257). */
 static int check_vocab_shape(const char *path, const char *shown) {
-    char *txt;
-    size_t n;
-    if (file_read_all(path, &txt, &n) != 0) return -1;
     Json j;
-    int rc = json_parse(&j, txt, n);
-    free(txt);
+    int rc = json_parse_file(&j, path);
     if (rc != 0) return err_prefix("%s: not valid JSON", shown);
     enum { V = 50257 };
     uint8_t *seen = xcalloc(V, 1);
