@@ -314,6 +314,23 @@ static int on_epoch(void *ctx, int epoch, int epochs, const SAELosses *l, const 
     return 0;
 }
 
+/* The pipeline keeps the activations X (T, d) and the latents (T, L) in
+ * memory (the report needs every token's latents), plus the SAE (W, Adam's
+ * two moments and a copy: 4 L d floats). Refuse, before the slow part, a
+ * corpus that cannot fit in this machine's memory ($GPT2SAE_MEM_LIMIT,
+ * bytes, overrides it - for tests). */
+static int check_memory(long T, int d, int L, const char *what) {
+    double need = 4.0 * ((double)T * d + (double)T * L + 4.0 * L * d);
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    const char *lim = getenv("GPT2SAE_MEM_LIMIT");
+    if (lim && atof(lim) > 0) have = atof(lim);
+    if (have <= 0 || need <= 0.8 * have) return 0;
+    return err_set("%s: %ld tokens need about %.1f GB for their activations (%ld x %d), latents (%ld x %d) and "
+                   "the autoencoder, more than this machine's %.1f GB; give fewer texts, or run the steps on "
+                   "their own: ./run capture (streams to a .npy) then ./run train --batch N (reads it from disk)",
+                   what, T, need / 1e9, T, d, T, L, have / 1e9);
+}
+
 /* Capture on the GPU: X (T, d) on the host and *d_X (T, d) on the device
  * (allocated here; the caller cuda_free's it). */
 static int capture_cuda(const GPT2Model *m, const BpeIds *ids, const InputText *in, int n_in, int layer,
@@ -442,6 +459,7 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
                     L_want - 1);
             goto fail;
         }
+    if (check_memory(T, d, L_want, n_paths > 1 ? "the corpus" : in[0].path) != 0) goto fail;
     t_stage[1] = time_now() - pr.t0;
 
     /* 5. capture: every text on its own (windows of n_ctx inside the capture).
