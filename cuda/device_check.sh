@@ -67,10 +67,12 @@ step() {
     [ "$lim" -gt "$l" ] && lim=$l
     echo "=== $name (limit ${lim}s) $(date -u +%H:%M:%S)" | tee -a "$LOG"
     local s=$(date +%s) rc
-    timeout "$lim" "$@" >> "$LOG" 2>&1
+    # -k 10: a process that ignores SIGTERM (e.g. stuck in the driver) is
+    # SIGKILLed 10 s later, so one step cannot eat the rest of the budget
+    timeout -k 10 "$lim" "$@" >> "$LOG" 2>&1
     rc=$?
     local msg="STEP $name rc=$rc $(($(date +%s) - s))s"
-    [ "$rc" -eq 124 ] && msg="$msg (TIMED OUT)"
+    { [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; } && msg="$msg (TIMED OUT)"
     echo "$msg" | tee -a "$LOG" >> "$SUM"
     return $rc
 }
