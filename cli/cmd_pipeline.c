@@ -10,9 +10,12 @@
  *   3. tokenize with GPT-2's BPE (tokenizer files fetched on first use)
  *   4. get the weights: --weights PATH, the cache (fetched on first use), or
  *      --random-weights (a synthetic GPT-2 small, seeded, cached)
- *   5. capture layer n_layer/2's mlp_pre for every text (windowed by n_ctx)
+ *   5. capture layer n_layer/2's mlp_pre for every text (windowed by n_ctx),
+ *      streamed into activations.npy in the temporary folder and mapped back
+ *      (the corpus costs disk, not memory)
  *   6. train the seed's sparse autoencoder (full batch for one text, as the
  *      seed; minibatches over the corpus otherwise), then encode everything
+ *      a chunk at a time into latents.npy, mapped back the same way
  *   7. score the latents (density, mean nonzero activation, word-category score)
  *   8. write figures, report.html, summary.json, the SAE, latents.npy and
  *      losses.csv into the temporary folder (cli/pipeline_out.c), then swap it
@@ -24,6 +27,7 @@
 #include "core/util.h"
 #include "cuda/cuda.h"
 #include "weights/fetch.h"
+#include "weights/npy.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static void pipeline_default_opts(PipelineOpts *o) {
@@ -155,10 +160,10 @@ static void remove_tree(const char *dir) {
 
 /* 1 if dir holds only what a run writes (so replacing it loses nothing else):
  * plain files named report.html, *.svg, summary.json, sae.safetensors,
- * cfg.json, latents.npy, losses.csv. An empty folder counts. */
+ * cfg.json, latents.npy, activations.npy, losses.csv. An empty folder counts. */
 static int is_output_dir(const char *dir) {
     static const char *names[] = {"report.html", "summary.json", "sae.safetensors", "cfg.json", "latents.npy",
-                                  "losses.csv"};
+                                  "activations.npy", "losses.csv"};
     DIR *d = opendir(dir);
     if (!d) return 0;
     int ok = 1;
@@ -314,21 +319,80 @@ static int on_epoch(void *ctx, int epoch, int epochs, const SAELosses *l, const 
     return 0;
 }
 
-/* The pipeline keeps the activations X (T, d) and the latents (T, L) in
- * memory (the report needs every token's latents), plus the SAE (W, Adam's
- * two moments and a copy: 4 L d floats). Refuse, before the slow part, a
- * corpus that cannot fit in this machine's memory ($GPT2SAE_MEM_LIMIT,
- * bytes, overrides it - for tests). */
-static int check_memory(long T, int d, int L, const char *what) {
-    double need = 4.0 * ((double)T * d + (double)T * L + 4.0 * L * d);
-    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    const char *lim = getenv("GPT2SAE_MEM_LIMIT");
-    if (lim && atof(lim) > 0) have = atof(lim);
-    if (have <= 0 || need <= 0.8 * have) return 0;
-    return err_set("%s: %ld tokens need about %.1f GB for their activations (%ld x %d), latents (%ld x %d) and "
-                   "the autoencoder, more than this machine's %.1f GB; give fewer texts, or run the steps on "
-                   "their own: ./run capture (streams to a .npy) then ./run train --batch N (reads it from disk)",
-                   what, T, need / 1e9, T, d, T, L, have / 1e9);
+/* Room for a corpus of T tokens, checked before the slow part. On the CPU
+ * the activations (T, d) and the latents (T, L) go to activations.npy and
+ * latents.npy in the output folder and are mapped back from there: they need
+ * disk, not memory. On the GPU path both are also held in memory.
+ * $GPT2SAE_DISK_FREE and $GPT2SAE_MEM_LIMIT (bytes) override what is
+ * measured (for tests). */
+static int check_room(long T, int d, int L, const char *what, const char *dir, const char *shown, int in_memory) {
+    double need = 4.0 * ((double)T * d + (double)T * L);
+    struct statvfs fs;
+    double disk = statvfs(dir, &fs) == 0 ? (double)fs.f_bavail * (double)fs.f_frsize : -1;
+    const char *env = getenv("GPT2SAE_DISK_FREE");
+    if (env && atof(env) > 0) disk = atof(env);
+    if (disk >= 0 && need > 0.95 * disk)
+        return err_set("%s: %ld tokens need about %.1f MB of disk for activations.npy (%ld x %d) and latents.npy "
+                       "(%ld x %d), but %s has %.1f MB free; free some space, choose another --out, or give "
+                       "fewer texts", what, T, need / 1e6, T, d, T, L, shown, disk / 1e6);
+    double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    env = getenv("GPT2SAE_MEM_LIMIT");
+    if (env && atof(env) > 0) mem = atof(env);
+    if (in_memory && mem > 0 && need + 16.0 * L * d > 0.8 * mem)
+        return err_set("%s: %ld tokens need about %.1f GB of memory on the GPU path (activations %ld x %d, latents "
+                       "%ld x %d, the autoencoder), more than this machine's %.1f GB; use --device cpu (which keeps "
+                       "them on disk) or give fewer texts", what, T, (need + 16.0 * L * d) / 1e9, T, d, T, L,
+                       mem / 1e9);
+    return 0;
+}
+
+/* Capture on the CPU, window by window (n_ctx tokens, as gpt2_capture does
+ * for a longer text), streamed into dir/activations.npy, then mapped into
+ * *xa: memory is one window, not the corpus. */
+static int capture_to_file(GPT2Forward *fw, const GPT2Model *m, const BpeIds *ids, const InputText *in, int n_in,
+                           int layer, GPT2Site site, int d, const char *dir, Progress *pr, Npy *xa) {
+    long T = (long)ids->n;
+    int nctx = m->cfg.n_ctx;
+    float *buf = xmalloc(sizeof(float) * (size_t)nctx * d);   /* (n_ctx, d) one window */
+    char *path = path_join(dir, "activations.npy");
+    NpyWriter w;
+    int rc = npy_writer_begin(&w, path, (int64_t[]){T, d}, 2);
+    gpt2_forward_init(fw, m);
+    for (int i = 0; i < n_in && rc == 0; i++) {
+        for (int t0 = 0; t0 < in[i].T && rc == 0; t0 += nctx) {
+            int Tw = in[i].T - t0 < nctx ? in[i].T - t0 : nctx;
+            rc = gpt2_capture(fw, ids->ids + in[i].t0 + t0, Tw, layer, site, buf);
+            if (rc != 0) err_prefix("%s", in[i].path);
+            else rc = npy_writer_put(&w, buf, (int64_t)Tw * d);
+        }
+        if (n_in > 1) progress_bar(pr, "capture", i + 1, n_in, NULL);
+    }
+    if (rc == 0) rc = npy_writer_end(&w);
+    else npy_writer_abort(&w);
+    if (rc == 0) rc = npy_map(xa, path);
+    free(path);
+    free(buf);
+    return rc;
+}
+
+/* The final latents of every token, encoded a chunk at a time into
+ * dir/latents.npy, then mapped into *za. */
+static int encode_to_file(const SAE *sae, const float *X, long T, const char *dir, Npy *za) {
+    const long chunk = 1024;
+    float *Z = xmalloc(sizeof(float) * (size_t)chunk * sae->L);   /* (chunk, L) */
+    char *path = path_join(dir, "latents.npy");
+    NpyWriter w;
+    int rc = npy_writer_begin(&w, path, (int64_t[]){T, sae->L}, 2);
+    for (long t0 = 0; t0 < T && rc == 0; t0 += chunk) {
+        long n = T - t0 < chunk ? T - t0 : chunk;
+        sae_encode(sae, X + (size_t)t0 * sae->d, n, Z);
+        rc = npy_writer_put(&w, Z, n * sae->L);
+    }
+    if (rc == 0) rc = npy_writer_end(&w);
+    if (rc == 0) rc = npy_map(za, path);
+    free(path);
+    free(Z);
+    return rc;
 }
 
 /* Capture on the GPU: X (T, d) on the host and *d_X (T, d) on the device
@@ -365,7 +429,9 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     memset(&m, 0, sizeof m);
     GPT2Forward fw;
     memset(&fw, 0, sizeof fw);
-    float *X = NULL, *d_X = NULL;
+    const float *X = NULL;          /* (T, d) the activations: mapped from activations.npy, or X_mem */
+    float *X_mem = NULL, *d_X = NULL;
+    Npy xa = {0}, za = {0};         /* activations.npy, latents.npy, mapped */
     SAE sae;
     memset(&sae, 0, sizeof sae);
     SAEResult res;
@@ -459,7 +525,6 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
                     L_want - 1);
             goto fail;
         }
-    if (check_memory(T, d, L_want, n_paths > 1 ? "the corpus" : in[0].path) != 0) goto fail;
     t_stage[1] = time_now() - pr.t0;
 
     /* 5. capture: every text on its own (windows of n_ctx inside the capture).
@@ -471,25 +536,30 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
         err_set("--device cuda: no usable GPU (%s); use --device cpu or auto", why);
         goto fail;
     }
+    if (check_room(T, d, L_want, n_paths > 1 ? "the corpus" : in[0].path, tmp, out_dir, use_cuda) != 0) goto fail;
     char stage[160];
     snprintf(stage, sizeof stage, "running GPT-2 to layer %d %s: %ld tokens x %d (%s)", layer, gpt2_site_name(site),
              T, d, use_cuda ? "cuda" : "cpu");
     stage_begin(&pr, stage);
-    X = xmalloc(sizeof(float) * (size_t)T * d);
-    if (use_cuda && capture_cuda(&m, &ids, in, n_paths, layer, site, d, X, &d_X) != 0) {
-        if (!strcmp(o->device, "cuda")) goto fail;
-        fprintf(stderr, "gpt2sae: note: the GPU failed (%s); going on with the CPU\n", err_get());
-        use_cuda = 0;
-    }
-    if (!use_cuda) {
-        gpt2_forward_init(&fw, &m);
-        for (int i = 0; i < n_paths; i++) {
-            if (gpt2_capture(&fw, ids.ids + in[i].t0, in[i].T, layer, site, X + (size_t)in[i].t0 * d) != 0) {
-                err_prefix("%s", in[i].path);
-                goto fail;
-            }
-            if (n_paths > 1) progress_bar(&pr, "capture", i + 1, n_paths, NULL);
+    if (use_cuda) {
+        X_mem = xmalloc(sizeof(float) * (size_t)T * d);
+        if (capture_cuda(&m, &ids, in, n_paths, layer, site, d, X_mem, &d_X) != 0) {
+            if (!strcmp(o->device, "cuda")) goto fail;
+            fprintf(stderr, "gpt2sae: note: the GPU failed (%s); going on with the CPU\n", err_get());
+            use_cuda = 0;
+            free(X_mem);
+            X_mem = NULL;
+        } else {
+            X = X_mem;
+            char *pth = path_join(tmp, "activations.npy");
+            int r = npy_write_f32(pth, X, (int64_t[]){T, d}, 2);
+            free(pth);
+            if (r != 0) goto fail;
         }
+    }
+    if (!use_cuda) {   /* window by window into activations.npy, then mapped back: X costs no memory of its own */
+        if (capture_to_file(&fw, &m, &ids, in, n_paths, layer, site, d, tmp, &pr, &xa) != 0) goto fail;
+        X = xa.f32;
     }
     t_stage[2] = time_now() - pr.t0;
 
@@ -501,7 +571,7 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     p.batch = T <= o->batch ? 0 : o->batch;
     p.lr = o->lr;
     p.seed = o->seed;
-    p.want_latents = 1;
+    p.want_latents = use_cuda;   /* the CPU path encodes them below, chunk by chunk, into latents.npy */
     TrainCtx tc = {&pr};
     p.on_epoch = on_epoch;
     p.ctx = &tc;
@@ -512,15 +582,18 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     snprintf(stage, sizeof stage, "training the SAE: %d latents, k %d, %d epochs, %s", sae.L, sae.k, p.epochs,
              p.batch ? "minibatches" : "full batch");
     stage_begin(&pr, stage);
+    const float *Z;   /* (T, L) the final latents */
     if (use_cuda) {
         if (cuda_sae_train(&sae, X, d_X, T, &p, &res) != 0 || !res.latents) goto fail;
+        Z = res.latents;
     } else {
-        if (sae_train(&sae, X, T, &p, &res) != 0 || !res.latents) goto fail;
+        if (sae_train(&sae, X, T, &p, &res) != 0) goto fail;
+        if (encode_to_file(&sae, X, T, tmp, &za) != 0) goto fail;
+        Z = za.f32;
     }
     cuda_free(d_X);
     d_X = NULL;
     int L = sae.L, E = res.epochs_done;
-    const float *Z = res.latents;
     t_stage[3] = time_now() - pr.t0;
 
     /* 7. scores */
@@ -546,7 +619,7 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     stage_begin(&pr, "writing figures, report and checkpoint");
     {
         PipelineRun run = {o, label, tmp, args[0], in, n_paths, total_bytes, &bpe, ids.ids, T, &m, wpath, layer, d,
-                           site, &sae, &p, &res, &sc, use_cuda, pr.t0, {0}};
+                           site, &sae, &p, &res, Z, !use_cuda, &sc, use_cuda, pr.t0, {0}};
         memcpy(run.t_stage, t_stage, sizeof run.t_stage);
         if (pipeline_write_outputs(&run) != 0) goto fail;
     }
@@ -584,7 +657,9 @@ cleanup:
     if (sc.st.density) sae_stats_free(&sc.st);
     sae_result_free(&res);
     sae_free(&sae);
-    free(X);
+    free(X_mem);
+    npy_free(&xa);
+    npy_free(&za);
     cuda_free(d_X);
     gpt2_forward_free(&fw);
     gpt2_model_free(&m);
@@ -640,7 +715,9 @@ static void usage(FILE *f) {
         "\n"
         "  Outputs: report.html (self-contained), losses.svg, latents.svg, density.svg,\n"
         "  score.svg, heat_<latent>.svg, summary.json, sae.safetensors + cfg.json,\n"
-        "  latents.npy [T, L] float32, losses.csv. An existing folder is replaced only\n"
+        "  latents.npy [T, L] and activations.npy [T, width] (float32; on the CPU they\n"
+        "  are written as they are made and read back from disk, so a corpus costs\n"
+        "  disk rather than memory), losses.csv. An existing folder is replaced only\n"
         "  once the new one is complete.\n"
         "  Without weights (no network) and without --weights / --random-weights the\n"
         "  run stops with the download error and says so.\n");

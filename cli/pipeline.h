@@ -66,7 +66,9 @@ typedef struct {
     GPT2Site site;
     const SAE *sae;
     const SAEParams *p;
-    const SAEResult *res;       /* losses per epoch; latents Z (T, L) */
+    const SAEResult *res;       /* losses per epoch */
+    const float *Z;             /* (T, L) the final latents */
+    int latents_written;        /* 1: latents.npy is already in tmp */
     const Scores *sc;
     int use_cuda;
     double t0;                  /* when the run started (time_now()) */

@@ -163,7 +163,7 @@ int pipeline_write_outputs(PipelineRun *r) {
     const SAEResult *res = r->res;
     const Scores *sc = r->sc;
     const int L = sae->L, E = res->epochs_done;
-    const float *Z = res->latents;
+    const float *Z = r->Z;
     double *t_stage = r->t_stage;
     int rc = -1;
     Report rep;
@@ -286,11 +286,12 @@ int pipeline_write_outputs(PipelineRun *r) {
 
     /* checkpoint, latents, losses */
     if (sae_save(sae, tmp, p, m->cfg.name, hook) != 0) goto done;
-    char *pth = path_join(tmp, "latents.npy");
-    int64_t shape[2] = {T, L};
-    int wr = npy_write_f32(pth, Z, shape, 2);
-    free(pth);
-    if (wr != 0) goto done;
+    if (!r->latents_written) {
+        char *pth = path_join(tmp, "latents.npy");
+        int wr = npy_write_f32(pth, Z, (int64_t[]){T, L}, 2);
+        free(pth);
+        if (wr != 0) goto done;
+    }
     {
         char *csv = NULL;
         size_t csv_len = 0;
@@ -360,9 +361,10 @@ int pipeline_write_outputs(PipelineRun *r) {
     report_section(&rep, "Files");
     report_text(&rep, "This folder also holds: the figures as SVG files, summary.json, sae.safetensors and "
                       "cfg.json (the trained autoencoder, SAELens layout), latents.npy (the final latents, "
-                      "tokens x latents, float32) and losses.csv.");
-    pth = path_join(tmp, "report.html");
-    wr = report_save(&rep, pth);
+                      "tokens x latents, float32), activations.npy (the captured activations the autoencoder "
+                      "was trained on, tokens x width, float32; ./run train --acts takes it) and losses.csv.");
+    char *pth = path_join(tmp, "report.html");
+    int wr = report_save(&rep, pth);
     free(pth);
     if (wr != 0) goto done;
 
