@@ -375,26 +375,6 @@ static int capture_to_file(GPT2Forward *fw, const GPT2Model *m, const BpeIds *id
     return rc;
 }
 
-/* The final latents of every token, encoded a chunk at a time into
- * dir/latents.npy, then mapped into *za. */
-static int encode_to_file(const SAE *sae, const float *X, long T, const char *dir, Npy *za) {
-    const long chunk = 1024;
-    float *Z = xmalloc(sizeof(float) * (size_t)chunk * sae->L);   /* (chunk, L) */
-    char *path = path_join(dir, "latents.npy");
-    NpyWriter w;
-    int rc = npy_writer_begin(&w, path, (int64_t[]){T, sae->L}, 2);
-    for (long t0 = 0; t0 < T && rc == 0; t0 += chunk) {
-        long n = T - t0 < chunk ? T - t0 : chunk;
-        sae_encode(sae, X + (size_t)t0 * sae->d, n, Z);
-        rc = npy_writer_put(&w, Z, n * sae->L);
-    }
-    if (rc == 0) rc = npy_writer_end(&w);
-    if (rc == 0) rc = npy_map(za, path);
-    free(path);
-    free(Z);
-    return rc;
-}
-
 /* Capture on the GPU: X (T, d) on the host and *d_X (T, d) on the device
  * (allocated here; the caller cuda_free's it). */
 static int capture_cuda(const GPT2Model *m, const BpeIds *ids, const InputText *in, int n_in, int layer,
@@ -588,7 +568,11 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
         Z = res.latents;
     } else {
         if (sae_train(&sae, X, T, &p, &res) != 0) goto fail;
-        if (encode_to_file(&sae, X, T, tmp, &za) != 0) goto fail;
+        char *lat = path_join(tmp, "latents.npy");   /* chunk by chunk, then mapped back */
+        int r = sae_write_latents(&sae, X, T, lat, NULL, NULL);
+        if (r == 0) r = npy_map(&za, lat);
+        free(lat);
+        if (r != 0) goto fail;
         Z = za.f32;
     }
     cuda_free(d_X);

@@ -71,35 +71,6 @@ static int on_epoch(void *vctx, int epoch, int epochs, const SAELosses *l, const
     return 0;
 }
 
-/* DIR/latents.npy (T, L): the final latents, encoded and written a chunk of
- * tokens at a time (memory: one chunk, not T x L). Also counts the nonzeros
- * (*l0) and the latents never active (*dead). */
-static int write_latents(const char *dir, const SAE *sae, const float *X, long T, long *l0, int *dead) {
-    const long chunk = 1024;
-    const int L = sae->L, d = sae->d;
-    char *path = path_join(dir, "latents.npy");
-    float *Z = xmalloc(sizeof(float) * (size_t)chunk * L);   /* (chunk, L) */
-    unsigned char *active = xcalloc((size_t)L, 1);          /* (L) */
-    NpyWriter w;
-    int rc = npy_writer_begin(&w, path, (int64_t[]){T, L}, 2);
-    *l0 = 0;
-    for (long t0 = 0; t0 < T && rc == 0; t0 += chunk) {
-        long nb = T - t0 < chunk ? T - t0 : chunk;
-        sae_encode(sae, X + (size_t)t0 * d, nb, Z);
-        for (long i = 0; i < nb; i++)
-            for (int j = 0; j < L; j++)
-                if (Z[i * L + j] != 0.0f) { (*l0)++; active[j] = 1; }
-        rc = npy_writer_put(&w, Z, nb * L);
-    }
-    if (rc == 0) rc = npy_writer_end(&w);
-    *dead = 0;
-    for (int j = 0; j < L; j++) *dead += !active[j];
-    free(active);
-    free(Z);
-    free(path);
-    return rc;
-}
-
 static int write_losses(const char *dir, const SAEResult *r) {
     char *path = path_join(dir, "losses.csv"), tmp[4096];
     FILE *f = file_begin(path, tmp, sizeof tmp);
@@ -208,7 +179,9 @@ int cmd_train(int argc, char **argv) {
     } else {
         long l0 = 0;
         int dead = sae.L;
-        if (want_latents && write_latents(out, &sae, a.f32, T, &l0, &dead) != 0) status = cli_fail();
+        char *lat = path_join(out, "latents.npy");
+        if (want_latents && sae_write_latents(&sae, a.f32, T, lat, &l0, &dead) != 0) status = cli_fail();
+        free(lat);
         if (status == 0 && !quiet) {
             double fve = sae_fve(&sae, a.f32, T);
             printf("train: done in %.1fs; fraction of variance explained %.4f", time_now() - ctx.t0, fve);

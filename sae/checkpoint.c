@@ -8,6 +8,7 @@
 #include "sae/sae.h"
 #include "core/json.h"
 #include "core/util.h"
+#include "weights/npy.h"
 #include "weights/safetensors.h"
 
 #include <stdlib.h>
@@ -148,5 +149,32 @@ int sae_load(SAE *sae, const char *path) {
     if (rc != 0) err_prefix("%s", path);
 done:
     safetensors_close(&st);
+    return rc;
+}
+
+int sae_write_latents(const SAE *sae, const float *X, long T, const char *path, long *l0, int *dead) {
+    const long chunk = 1024;
+    const int L = sae->L, d = sae->d;
+    float *Z = xmalloc(sizeof(float) * (size_t)chunk * L);   /* (chunk, L) */
+    unsigned char *active = xcalloc((size_t)L, 1);          /* (L) */
+    long nnz = 0;
+    NpyWriter w;
+    int rc = npy_writer_begin(&w, path, (int64_t[]){T, L}, 2);
+    for (long t0 = 0; t0 < T && rc == 0; t0 += chunk) {
+        long nb = T - t0 < chunk ? T - t0 : chunk;
+        sae_encode(sae, X + (size_t)t0 * d, nb, Z);
+        for (long i = 0; i < nb; i++)
+            for (int j = 0; j < L; j++)
+                if (Z[i * L + j] != 0.0f) { nnz++; active[j] = 1; }
+        rc = npy_writer_put(&w, Z, nb * L);
+    }
+    if (rc == 0) rc = npy_writer_end(&w);
+    if (l0) *l0 = nnz;
+    if (dead) {
+        *dead = 0;
+        for (int j = 0; j < L; j++) *dead += !active[j];
+    }
+    free(active);
+    free(Z);
     return rc;
 }

@@ -164,6 +164,11 @@ int sae_save(const SAE *sae, const char *dir, const SAEParams *p, const char *mo
  * it) if there is one, else from the file's "k" metadata, else d/3. The SAE is
  * allocated; free with sae_free. */
 int sae_load(SAE *sae, const char *path);
+/* The latents of X (T, d) as a float32 .npy (T, L) at path, encoded and
+ * written a chunk of tokens at a time (memory: one chunk, not T x L), the
+ * file replaced atomically. If l0 / dead are not NULL: the number of nonzero
+ * latents over all tokens, and of latents never active. */
+int sae_write_latents(const SAE *sae, const float *X, long T, const char *path, long *l0, int *dead);
 
 /* Statistics (sae/stats.c), as the seed computes them from the latents. */
 typedef struct {
