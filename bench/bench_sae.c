@@ -96,9 +96,8 @@ int main(void) {
         sae_init_weights(&s2, d, L, k, W);
         SAELosses l;
         for (int i = 0; i < 3; i++) sae_step_fast(&w, &s2, X, T, p.sparsity_weight, p.decor_weight, NULL, &adam, &p, s2.W, NULL, &l);
-        const char *names[7] = {"encoder", "top-k", "CSC", "decoder", "stats", "Gram", "backward+Adam"};
         printf("fast step breakdown, CPU-s (mean of 3):");
-        for (int i = 0; i < 7; i++) printf(" %s %.3fs", names[i], w.prof[i] / 3);
+        for (int i = 0; i < 7; i++) printf(" %s %.3fs", sae_prof_names[i], w.prof[i] / 3);
         printf("\n");
         sae_free(&s2);
         sae_adam_free(&adam);

@@ -269,9 +269,8 @@ int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *r
     }
 
     if (p->impl != SAE_REF && getenv("GPT2SAE_PROF")) {   /* where the CPU time went */
-        static const char *names[7] = {"encoder", "top-k", "CSC", "decoder", "stats", "Gram", "backward+Adam"};
         fprintf(stderr, "sae_train profile, CPU-s over %d epochs:", res->epochs_done);
-        for (int i = 0; i < 7; i++) fprintf(stderr, " %s %.2f", names[i], w.prof[i]);
+        for (int i = 0; i < 7; i++) fprintf(stderr, " %s %.2f", sae_prof_names[i], w.prof[i]);
         fprintf(stderr, "\n");
     }
     /* keep the caller's buffer as sae->W */

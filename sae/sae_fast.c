@@ -66,6 +66,8 @@ static double prof_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+const char *const sae_prof_names[7] = {"encoder", "top-k", "CSC", "decoder", "stats", "Gram", "backward+Adam"};
+
 /* ---- workspace ---------------------------------------------------------- */
 
 void sae_work_init(SAEWork *w, int Tmax, int d, int L) {
@@ -239,7 +241,7 @@ static void gram_rows(void *vctx, int t0, int t1) {
 
 /* ---- live latents: Ẑl (T, n) and Wl (n, d) ------------------------------ */
 
-typedef struct { SAEWork *w; const float *W; int T; } LiveCtx;
+typedef struct { SAEWork *w; const float *W; } LiveCtx;
 
 /* rows [t0, t1) of Ẑl (in w->A, row stride nlive) from the CSR */
 static void live_rows(void *vctx, int t0, int t1) {
@@ -408,7 +410,7 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         if (w->pos[l] >= 0) w->live[n++] = l;
     }
     w->nlive = n;
-    LiveCtx lc = {w, W, T};
+    LiveCtx lc = {w, W};
     pool_for(T, 1, live_rows, &lc);
     const float *Wl = W;
     if (n < L) {

@@ -45,6 +45,9 @@ typedef struct {
     double prof[7];    /* CPU seconds (all threads) spent in: encoder, top-k, CSC, decoder + error, stats, Gram, backward + Adam */
 } SAEWork;
 
+/* names of the 7 parts of SAEWork.prof, for printing */
+extern const char *const sae_prof_names[7];
+
 void sae_work_init(SAEWork *w, int Tmax, int d, int L);
 void sae_work_free(SAEWork *w);
 
