@@ -23,6 +23,7 @@
  */
 #include "cli/cli.h"
 #include "cli/pipeline.h"
+#include "core/dir.h"
 #include "core/pool.h"
 #include "core/util.h"
 #include "cuda/cuda.h"
@@ -136,122 +137,6 @@ static int read_input(InputText *in) {
     size_t ws = 0;
     while (ws < in->len && strchr(" \t\r\n\f\v", in->text[ws])) ws++;
     if (ws == in->len) return err_set("%s: the file holds only white space (give a text to analyse)", in->path);
-    return 0;
-}
-
-/* ---- stage 2: the output folder, swapped into place at the end ------------- */
-
-/* Remove a folder we created (only plain files inside, as we write them). */
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char *p = path_join(dir, e->d_name);
-            if (path_is_dir(p)) remove_tree(p);
-            else unlink(p);
-            free(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-/* 1 if dir holds only what a run writes (so replacing it loses nothing else):
- * plain files named report.html, *.svg, summary.json, sae.safetensors,
- * cfg.json, latents.npy, activations.npy, losses.csv. An empty folder counts. */
-static int is_output_dir(const char *dir) {
-    static const char *names[] = {"report.html", "summary.json", "sae.safetensors", "cfg.json", "latents.npy",
-                                  "activations.npy", "losses.csv"};
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    int ok = 1;
-    struct dirent *e;
-    while (ok && (e = readdir(d)) != NULL) {
-        const char *n = e->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
-        char *p = path_join(dir, n);
-        int known = 0;
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) known |= !strcmp(n, names[i]);
-        size_t len = strlen(n);
-        known |= len > 4 && !strcmp(n + len - 4, ".svg");
-        ok = known && path_is_file(p);
-        free(p);
-    }
-    closedir(d);
-    return ok;
-}
-
-/* The temporary folder next to final: "<parent>/.<base>.tmp-<pid>". */
-static char *make_tmp_dir(const char *final) {
-    char *parent = xstrdup(final);
-    size_t n = strlen(parent);
-    while (n > 1 && parent[n - 1] == '/') parent[--n] = 0;
-    char *slash = strrchr(parent, '/');
-    const char *base = slash ? slash + 1 : parent;
-    char *dir = slash ? (slash == parent ? "/" : (*slash = 0, parent)) : ".";
-    char *tmp = xmalloc(strlen(dir) + strlen(base) + 48);
-    sprintf(tmp, "%s/.%s.tmp-%ld", dir, base, (long)getpid());
-    if (path_mkdirs(dir) != 0) {
-        err_prefix("output folder %s: cannot create its parent (use --out DIR to write elsewhere)", final);
-        free(parent);
-        free(tmp);
-        return NULL;
-    }
-    if (path_is_dir(final) && !is_output_dir(final)) {
-        err_set("output folder %s exists and holds files a run does not write: not replacing it "
-                "(give a new or empty folder with --out DIR)", final);
-        free(parent);
-        free(tmp);
-        return NULL;
-    }
-    if (path_is_file(final)) {
-        err_set("output folder %s: a file of that name exists (use --out DIR)", final);
-        free(parent);
-        free(tmp);
-        return NULL;
-    }
-    remove_tree(tmp);
-    if (mkdir(tmp, 0755) != 0) {
-        err_set("output folder %s: cannot write in %s: %s (use --out DIR to write elsewhere)", final, dir,
-                strerror(errno));
-        free(parent);
-        free(tmp);
-        return NULL;
-    }
-    free(parent);
-    return tmp;
-}
-
-/* Put the finished tmp folder at final: exchange the two atomically when the
- * kernel can (renameat2 RENAME_EXCHANGE), else move the old one aside first.
- * The old folder is then removed. */
-static int commit_dir(const char *tmp, const char *final) {
-    if (!path_is_dir(final)) {
-        if (rename(tmp, final) != 0) return err_set("cannot move %s to %s: %s", tmp, final, strerror(errno));
-        return 0;
-    }
-#ifdef RENAME_EXCHANGE
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
-        remove_tree(tmp); /* now holds the old report */
-        return 0;
-    }
-#endif
-    char *old = xmalloc(strlen(tmp) + 8);
-    sprintf(old, "%s.old", tmp);
-    if (rename(final, old) != 0) {
-        free(old);
-        return err_set("cannot replace %s: %s", final, strerror(errno));
-    }
-    if (rename(tmp, final) != 0) {
-        int e = errno;
-        rename(old, final);
-        free(old);
-        return err_set("cannot move %s to %s: %s", tmp, final, strerror(e));
-    }
-    remove_tree(old);
-    free(old);
     return 0;
 }
 
@@ -399,8 +284,9 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     Progress pr = {.tty = isatty(2), .quiet = o->quiet, .t0 = time_now()};
     double t_stage[6] = {0};
     int rc = 1;
-    char **paths = NULL, *out_dir = NULL, *tmp = NULL, *vocab = NULL, *merges = NULL, *wpath = NULL;
+    char **paths = NULL, *out_dir = NULL, *vocab = NULL, *merges = NULL, *wpath = NULL;
     int n_paths = 0;
+    DirTxn txn = {0};
     InputText *in = NULL;
     BPE bpe;
     memset(&bpe, 0, sizeof bpe);
@@ -445,8 +331,8 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
         free(stem);
         free(a);
     }
-    tmp = make_tmp_dir(out_dir);
-    if (!tmp) goto fail;
+    if (dir_begin(&txn, out_dir) != 0) goto fail;
+    const char *tmp = txn.tmp;   /* the staging folder everything is written into */
 
     /* 3. tokenize */
     stage_begin(&pr, "tokenizing (GPT-2 BPE)");
@@ -610,9 +496,7 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     const SAELosses *fl = E ? &res.losses[E - 1] : NULL;
 
     /* everything is written: swap the folder into place */
-    if (commit_dir(tmp, out_dir) != 0) goto fail;
-    free(tmp);
-    tmp = NULL;
+    if (dir_commit(&txn) != 0) goto fail;
 
     if (!o->quiet) {
         double secs = time_now() - pr.t0;
@@ -631,10 +515,7 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
 fail:
     rc = cli_fail();
 cleanup:
-    if (tmp) {
-        remove_tree(tmp);
-        free(tmp);
-    }
+    dir_abort(&txn);
     free(sc.score);
     free(sc.by_score);
     free(sc.target);
