@@ -389,7 +389,9 @@ static void write_figures(const char *dir) {
 }
 
 /* The heatmap's boxes: Reds(a^2) of the min-max scaled activation, alpha .8,
- * in token order (cmap_color itself is checked against matplotlib above). */
+ * in token order (cmap_color itself is checked against matplotlib above);
+ * white text exactly on the boxes where white contrasts more than black; a
+ * colour key labelled with the activation range. */
 static void test_textheat_colours(void) {
     const char *toks[4] = {"a", " b", "<c>", "d"};
     int lens[4] = {1, 2, 3, 1};
@@ -397,22 +399,81 @@ static void test_textheat_colours(void) {
     double want_t[4] = {0, 0.25, 1, 0.0625};
     Svg s;
     textheat_render(&s, toks, lens, acts, 4, 0, 4, "t", NULL, NULL);
-    int ok = 1, n = 0;
+    int ok = 1, n = 0, light_ok = 1, n_light = 0;
     const char *p = s.buf;
-    while ((p = strstr(p, "<rect x=")) != NULL) {
-        const char *f = strstr(p, "fill=\"");
-        if (!f) break;
-        if (n == 0 && strstr(p, "width=\"") && strncmp(f + 6, "#ffffff", 7) == 0) { p = f; continue; } /* background */
-        if (n >= 4) { ok = 0; break; }
+    while ((p = strstr(p, "<g><title>token ")) != NULL) { /* one group per token: box, then text */
+        const char *r = strstr(p, "<rect x="), *f = r ? strstr(r, "fill=\"") : NULL, *t = f ? strstr(f, "<text ") : NULL;
+        if (!t || n >= 4) { ok = 0; break; }
         char want[24];
-        rgba_css(cmap_color(CMAP_REDS, want_t[n]), want);
-        if (strncmp(f + 6, want, 7) != 0 || !strstr(p, "fill-opacity=\"0.8\"")) ok = 0;
+        Rgba c = cmap_color(CMAP_REDS, want_t[n]);
+        rgba_css(c, want);
+        if (strncmp(f + 6, want, 7) != 0 || !strstr(r, "fill-opacity=\"0.8\"")) ok = 0;
+        c.a = 0.8f;
+        const char *end = strchr(t, '>');
+        int white = end && memmem(t, (size_t)(end - t), "fill=\"#ffffff\"", 14) != NULL;
+        if (white != textheat_light_text(c)) light_ok = 0;
+        n_light += white;
         n++;
-        p = f;
+        p = t;
     }
     CHECK(ok && n == 4, "text heatmap: 4 boxes coloured Reds(a^2) of the min-max scaled activation, alpha .8");
+    CHECK(light_ok && n_light == 1, "white text on the darkest box only (%d of 4), black on the others", n_light);
     CHECK(strstr(s.buf, "&lt;c&gt;") != NULL && strstr(s.buf, "\xC2\xA0" "b") != NULL,
           "token text escaped, a leading space kept as a no-break space");
+    const char *key = strstr(s.buf, "<g class=\"key\">");
+    CHECK(key && strstr(key, ">activation<") && strstr(key, ">2<") && strstr(key, ">6<"),
+          "colour key: labelled 'activation', ticks from the lowest (2) to the highest (6) activation");
+    svg_free(&s);
+
+    /* contrast rule against WCAG's formula: Reds(1) at .8 is dark (white
+     * text), Reds(.25) light (black text), and so is an empty box */
+    Rgba dark = cmap_color(CMAP_REDS, 1), light = cmap_color(CMAP_REDS, 0.25), white = rgba(1, 1, 1, 1);
+    dark.a = light.a = 0.8f;
+    CHECK(textheat_light_text(dark) && !textheat_light_text(light) && !textheat_light_text(white),
+          "light text on Reds(1), dark text on Reds(.25) and on white");
+
+    /* one value only (a constant latent): the key still gives it */
+    float same[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+    textheat_render(&s, toks, lens, same, 4, 0, 4, "t", NULL, NULL);
+    key = strstr(s.buf, "<g class=\"key\">");
+    CHECK(key && strstr(key, ">0.5<"), "colour key of a constant latent names its one value");
+    svg_free(&s);
+}
+
+/* The density and score figures leave out latents without a value (dead;
+ * no score), count them in a note, and draw every other latent. */
+static void test_dead_not_drawn(void) {
+    enum { L = 1000 };
+    float dens[L], act[L], score[L];
+    int live = 0, scored = 0;
+    for (int j = 0; j < L; j++) {
+        int on = j % 5 == 0;
+        dens[j] = on ? 0.5f + (j % 7) : 0;
+        act[j] = on ? 0.1f * (j % 13) + 0.05f : 0;
+        score[j] = j % 4 == 0 ? 1.0f + (j % 3) : 0;
+        live += on;
+        scored += score[j] != 0;
+    }
+    Svg s;
+    figure_density(&s, dens, act, L, NULL, NULL);
+    size_t uses = 0;
+    for (const char *q = s.buf; (q = strstr(q, "<use ")) != NULL; q++) uses++;
+    char want[96];
+    snprintf(want, sizeof want, "%d of %d latents dead (never active), not drawn", L - live, L);
+    CHECK(uses == 3 * (size_t)live, "density figure: %zu markers for %d live latents in 3 panels (dead ones not drawn)",
+          uses, live);
+    CHECK(strstr(s.buf, want) != NULL, "density figure: a note says '%s'", want);
+    svg_free(&s);
+    figure_score(&s, score, L, "Geography token activation score", NULL, NULL);
+    uses = 0;
+    for (const char *q = s.buf; (q = strstr(q, "<use ")) != NULL; q++) uses++;
+    snprintf(want, sizeof want, "%d of %d latents have no score", L - scored, L);
+    CHECK(uses == (size_t)scored && strstr(s.buf, want) != NULL,
+          "score figure: %zu markers for %d scored latents; a note says '%s'", uses, scored, want);
+    svg_free(&s);
+    for (int j = 0; j < L; j++) dens[j] = 1;
+    figure_density(&s, dens, act, L, NULL, NULL);
+    CHECK(strstr(s.buf, "dead (never active)") == NULL, "no dead latents: no note");
     svg_free(&s);
 }
 
@@ -424,6 +485,7 @@ int main(void) {
     test_colormaps();
     test_ticks();
     test_textheat_colours();
+    test_dead_not_drawn();
     const char *dir = getenv("VIZ_OUT");
     char tmpl[] = "/tmp/test_viz.XXXXXX";
     int own = 0;

@@ -1,11 +1,15 @@
 /*
- * viz/figures.c - the seed's figures, one function each, built from plain
- * arrays with viz/plot.h. The comments quote the notebook line each follows.
+ * viz/figures.c - the figures of the notebook this engine reproduces ("the
+ * seed", see README.md), one function each, built from plain arrays with
+ * viz/plot.h. The comments quote the notebook line each follows, and say why
+ * where a figure departs from it (latents without a value are counted in a
+ * note instead of drawn as a bar at 0).
  */
 #include "viz/figures.h"
 #include "core/util.h"
 #include "viz/plot.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -42,46 +46,72 @@ void figure_latents(Svg *s, const float *latent, int T, int L, const char *banne
     finish(&f, s, banner, id_prefix);
 }
 
+/* Markers for n points: the seed's size 6 up to a few hundred points; for the
+ * thousands of latents of a real SAE smaller ones, so that overlapping points
+ * (at alpha .5) still read as a denser cloud instead of one solid band. */
+static double marker_size(int n) { return n <= 300 ? 6.0 : n >= 3000 ? 3.0 : 6.0 * sqrt(300.0 / n); }
+
 void figure_density(Svg *s, const float *density, const float *act, int L, const char *banner,
                     const char *id_prefix) {
-    double *zi = xmalloc(sizeof(double) * L), *zd = xmalloc(sizeof(double) * L), *za = xmalloc(sizeof(double) * L);
-    double *ni = xmalloc(sizeof(double) * L), *nd = xmalloc(sizeof(double) * L), *na = xmalloc(sizeof(double) * L);
-    int nz = 0, nn = 0;
+    double *ni = xmalloc(sizeof(double) * (L > 0 ? L : 1)), *nd = xmalloc(sizeof(double) * (L > 0 ? L : 1));
+    double *na = xmalloc(sizeof(double) * (L > 0 ? L : 1));
+    int nn = 0;
     for (int j = 0; j < L; j++) {
-        if (density[j] == 0) { /* whichzero = latentDensity==0 */
-            zi[nz] = j; zd[nz] = density[j]; za[nz] = act[j]; nz++;
-        } else {
-            ni[nn] = j; nd[nn] = density[j]; na[nn] = act[j]; nn++;
-        }
+        if (density[j] == 0) continue; /* whichzero = latentDensity==0: counted, not drawn */
+        ni[nn] = j; nd[nn] = density[j]; na[nn] = act[j]; nn++;
     }
-    char title[128];
+    int dead = L - nn;
+    char title[128], note[128];
     /* title=f'Latent component layer is {100*(1-whichzero.mean()):.2f}% dense' */
     snprintf(title, sizeof title, "Latent component layer is %.2f%% dense", L ? 100.0 * nn / L : 0.0);
+    /* The seed draws the dead latents as faint red x's at y = 0; with thousands
+     * of them that is a solid bar hiding the live latents of low density (one
+     * token in 220 is 0.45%). Their number is what matters: it is printed. */
+    snprintf(note, sizeof note, "%d of %d latents dead (never active), not drawn", dead, L);
+    double ms = marker_size(nn);
     Figure f;
     fig_init(&f, 12, 3.3, 1, 3);
     PlotAxes *a0 = fig_axes(&f, 0), *a1 = fig_axes(&f, 1), *a2 = fig_axes(&f, 2);
-    /* axs[0].plot(np.where(whichzero)[0],latentDensity[whichzero],'rx',alpha=.1) */
-    axes_plot(a0, zi, zd, nz, "rx", RGBA_NONE, 0, 0.1);
+    /* axs[0].plot(np.where(~whichzero)[0],latentDensity[~whichzero],'ko',markerfacecolor=[.9,.7,.7],alpha=.5) */
     axes_plot(a0, ni, nd, nn, "ko", rgba(.9f, .7f, .7f, 1), 0, 0.5);
+    axes_marker_size(a0, ms);
     axes_set(a0, "Latent component index", "% tokens with activation", title);
-    axes_plot(a1, zi, za, nz, "rx", RGBA_NONE, 0, 0.1);
+    if (dead) axes_note(a0, note);
     axes_plot(a1, ni, na, nn, "ko", rgba(.7f, .9f, .7f, 1), 0, 0.5);
+    axes_marker_size(a1, ms);
     axes_set(a1, "Latent component index", "Nonzero activations", "Latent component activations");
+    if (dead) axes_note(a1, note);
     /* axs[2].plot(nonzeroAct[~whichzero],latentDensity[~whichzero],'ko',...) */
     axes_plot(a2, na, nd, nn, "ko", rgba(.7f, .7f, .9f, 1), 0, 0.5);
+    axes_marker_size(a2, ms);
     axes_set(a2, "Nonzero activations", "% tokens with activation", "Activations by density");
-    free(zi); free(zd); free(za); free(ni); free(nd); free(na);
+    free(ni); free(nd); free(na);
     finish(&f, s, banner, id_prefix);
 }
 
 void figure_score(Svg *s, const float *score, int L, const char *title, const char *banner, const char *id_prefix) {
-    double *y = xmalloc(sizeof(double) * (L > 0 ? L : 1));
-    for (int j = 0; j < L; j++) y[j] = score[j];
+    /* A latent inactive on the category's tokens or on all the others has no
+     * ratio; the seed stores 0 there and plots it, which for most latents of a
+     * sparse SAE is a solid bar at 0. Those are counted, not drawn (a defined
+     * score is a ratio of two positive means, never 0). */
+    double *x = xmalloc(sizeof(double) * (L > 0 ? L : 1)), *y = xmalloc(sizeof(double) * (L > 0 ? L : 1));
+    int n = 0;
+    for (int j = 0; j < L; j++)
+        if (score[j] != 0) { x[n] = j; y[n] = score[j]; n++; }
     Figure f;
     fig_init(&f, 10, 4, 1, 1); /* plt.figure(figsize=(10,4)) */
+    PlotAxes *a = fig_axes(&f, 0);
     /* plt.plot(geoscore,'ko',markerfacecolor=[.9,.7,.7,.5]) */
-    axes_plot(fig_axes(&f, 0), NULL, y, L, "ko", rgba(.9f, .7f, .7f, .5f), 0, 1);
-    axes_set(fig_axes(&f, 0), "Latent components", "Score", title);
+    axes_plot(a, x, y, n, "ko", rgba(.9f, .7f, .7f, .5f), 0, 1);
+    axes_marker_size(a, marker_size(n));
+    axes_set(a, "Latent components", "Score", title);
+    if (n < L) {
+        char note[160];
+        snprintf(note, sizeof note, "%d of %d latents have no score (never active on the category's tokens, "
+                 "or on the others), not drawn", L - n, L);
+        axes_note(a, note);
+    }
+    free(x);
     free(y);
     finish(&f, s, banner, id_prefix);
 }

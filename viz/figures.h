@@ -22,15 +22,20 @@ void figure_losses(Svg *s, const float *losses, int E, const char *banner, const
 /* plt.imshow(latent, vmin=0, vmax=.1, aspect='auto') + colorbar, figsize (10,3).
  * latent: (T, L). */
 void figure_latents(Svg *s, const float *latent, int T, int L, const char *banner, const char *id_prefix);
-/* plt.subplots(1,3,figsize=(12,3.3)): density per latent (zero-density
- * latents as faint red x's), nonzero activation per latent, and density
- * against activation; the first title says "XX.XX% dense".
+/* plt.subplots(1,3,figsize=(12,3.3)): density per latent, nonzero
+ * activation per latent, and density against activation; the first title
+ * says "XX.XX% dense". Dead latents (density 0; the seed's faint red x's at
+ * 0, a solid bar for a real SAE) are not drawn: a note under the first two
+ * panels gives their count. Above ~300 latents the markers shrink (to 3 pt),
+ * so overlapping points read as a denser cloud.
  * density: (L) percent of tokens where the latent is nonzero;
  * act: (L) mean |activation| over those tokens (0 where none). */
 void figure_density(Svg *s, const float *density, const float *act, int L, const char *banner,
                     const char *id_prefix);
 /* plt.plot(score, 'ko', markerfacecolor=[.9,.7,.7,.5]), figsize (10,4).
- * score: (L). title: e.g. "Geography token activation score". */
+ * score: (L), 0 where a latent has no score (sae_word_score): those are
+ * counted in a note under the axes, not drawn as a bar at 0.
+ * title: e.g. "Geography token activation score". */
 void figure_score(Svg *s, const float *score, int L, const char *title, const char *banner, const char *id_prefix);
 
 #endif

@@ -19,6 +19,7 @@
 #define FONT_TICK 10.0
 #define FONT_LABEL 10.0
 #define FONT_TITLE 12.0
+#define FONT_NOTE 9.0
 #define TICK_LEN 3.5
 #define TICK_PAD 3.5
 #define LABEL_PAD 4.0
@@ -104,6 +105,12 @@ void axes_set(PlotAxes *ax, const char *xlabel, const char *ylabel, const char *
     if (xlabel) snprintf(ax->xlabel, sizeof ax->xlabel, "%s", xlabel);
     if (ylabel) snprintf(ax->ylabel, sizeof ax->ylabel, "%s", ylabel);
     if (title) snprintf(ax->title, sizeof ax->title, "%s", title);
+}
+
+void axes_note(PlotAxes *ax, const char *note) { snprintf(ax->note, sizeof ax->note, "%s", note ? note : ""); }
+
+void axes_marker_size(PlotAxes *ax, double points) {
+    if (ax->n_series > 0 && points > 0) ax->series[ax->n_series - 1].markersize = points;
 }
 
 void axes_image(PlotAxes *ax, const float *img, int rows, int cols, double vmin, double vmax, Colormap cm,
@@ -313,7 +320,8 @@ static void draw_axes(Svg *s, const PlotAxes *ax, double cx, double cy, double c
     make_ticks(&yt, fmin(L.y0, L.y1), fmax(L.y0, L.y1), max_y, ax->img != NULL);
     double left = yt.max_w + TICK_LEN + TICK_PAD + (ax->ylabel[0] ? FONT_LABEL * 1.2 + LABEL_PAD : 0) + 6;
     double top = (ax->title[0] ? FONT_TITLE * 1.2 + 6 : 6) + (yt.exp10 ? FONT_TICK * 1.2 : 0);
-    double bottom = TICK_LEN + TICK_PAD + FONT_TICK * 1.2 + (ax->xlabel[0] ? FONT_LABEL * 1.2 + LABEL_PAD : 0) + 4;
+    double bottom = TICK_LEN + TICK_PAD + FONT_TICK * 1.2 + (ax->xlabel[0] ? FONT_LABEL * 1.2 + LABEL_PAD : 0) + 4 +
+                    (ax->note[0] ? FONT_NOTE * 1.3 : 0);
     double right = 10;
     double cb_w = 0, cb_pad = 0;
     if (ax->img && ax->colorbar) {
@@ -367,6 +375,11 @@ static void draw_axes(Svg *s, const PlotAxes *ax, double cx, double cy, double c
     if (ax->xlabel[0])
         svg_text(s, bx + bw / 2, by + bh + TICK_LEN + TICK_PAD + FONT_TICK * 1.2 + LABEL_PAD + FONT_LABEL * 0.8,
                  ax->xlabel, FONT_LABEL, SVG_MIDDLE, 0, NULL);
+    if (ax->note[0])
+        svg_text(s, bx + bw / 2,
+                 by + bh + TICK_LEN + TICK_PAD + FONT_TICK * 1.2 + (ax->xlabel[0] ? FONT_LABEL * 1.2 + LABEL_PAD : 0) +
+                     FONT_NOTE * 1.1,
+                 ax->note, FONT_NOTE, SVG_MIDDLE, 0, "fill=\"#555555\"");
     if (ax->ylabel[0]) {
         double lx = bx - TICK_LEN - TICK_PAD - yt.max_w - LABEL_PAD - 2;
         svg_text(s, lx, by + bh / 2, ax->ylabel, FONT_LABEL, SVG_MIDDLE, -90, NULL);

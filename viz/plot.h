@@ -46,6 +46,7 @@ typedef struct {
     Colormap cmap;
     int colorbar;
     char title[256], xlabel[128], ylabel[128];
+    char note[160];           /* a small grey line under the x label, or "" */
 } PlotAxes;
 
 typedef struct {
@@ -78,6 +79,12 @@ int axes_plot(PlotAxes *ax, const double *x, const double *y, int n, const char 
               double alpha);
 /* ax.set(xlabel=..., ylabel=..., title=...); NULL leaves a field as it is. */
 void axes_set(PlotAxes *ax, const char *xlabel, const char *ylabel, const char *title);
+/* A note drawn in small grey type under the x label (e.g. what the panel
+ * leaves out: "5204 dead latents not drawn"); NULL or "" for none. */
+void axes_note(PlotAxes *ax, const char *note);
+/* The marker size (points) of the series added last (matplotlib's
+ * markersize; axes_plot's default is 6). */
+void axes_marker_size(PlotAxes *ax, double points);
 /* plt.imshow(img, vmin, vmax, aspect='auto') [+ plt.colorbar(pad=.01)].
  * img: (rows, cols) row-major, row 0 at the top. Values are mapped to colours
  * now; images larger than 4096 columns or 2048 rows are averaged over blocks
@@ -98,9 +105,12 @@ void plot_tick_label(double v, double step, int exp10, char *out);
 
 /* ---- text heatmaps (viz/textheat.c) -------------------------------------- */
 
-/* The seed's drawTextHeatmap: tokens laid out 20 per line in a monospace
- * font, each on a rounded box whose colour is Reds(a^2) at alpha .8, where a
- * is the token's activation min-max scaled over acts[0..T). Token text is the
+/* The seed's drawTextHeatmap (the notebook's per-token heatmap): tokens laid
+ * out 20 per line in a monospace font, each on a rounded box whose colour is
+ * Reds(a^2) at alpha .8, where a is the token's activation min-max scaled
+ * over acts[0..T); the text is white on the boxes dark enough to need it, and
+ * a colour key under the title gives the activation of each colour (drawn
+ * when acts has a finite value; in a <g class="key">). Token text is the
  * decoded bytes (any bytes; invalid UTF-8 is shown as U+FFFD); newlines and
  * tabs are shown as visible symbols. The first token drawn is `first`, at
  * most `count` tokens (use 0, T for all). title: drawn above ("Latent
@@ -110,6 +120,9 @@ void textheat_render(Svg *s, const char *const *toks, const int *tok_lens, const
                      int count, const char *title, const char *banner, const char *id_prefix);
 int textheat_save(const char *path, const char *const *toks, const int *tok_lens, const float *acts, int T,
                   int first, int count, const char *title, const char *banner);
+/* 1 when text on a box of colour fill (composited over white) should be
+ * white: white contrasts more with it than black does (WCAG contrast ratio). */
+int textheat_light_text(Rgba fill);
 /* A window of at most max_count tokens around the largest activation (so a
  * long corpus still gives a readable heatmap): *first, *count. */
 void textheat_window(const float *acts, int T, int max_count, int *first, int *count);
