@@ -1,13 +1,157 @@
-/* cli/cli.c - option parsing and error printing shared by the subcommands. See cli.h. */
+/*
+ * cli/cli.c - what the subcommands share: option parsing, `--`, the running
+ * command's options (for "did you mean" suggestions and for library messages
+ * in the command's own words), and error printing. See cli.h.
+ */
 #include "cli/cli.h"
 #include "core/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+/* the running command (cli_command); one per process */
+static const char *cmd_name;
+static const char *const *cmd_opts;
+static const char *const *cmd_renames;
+
+void cli_command(const char *name, const char *const *opts, const char *const *renames) {
+    cmd_name = name && strcmp(name, "pipeline") != 0 ? name : NULL;
+    cmd_opts = opts;
+    cmd_renames = renames;
+}
+
+/* "./run NAME" or "./run" for the pipeline, into out[64]. */
+static const char *prog(char *out) {
+    snprintf(out, 64, cmd_name ? "./run %s" : "./run", cmd_name);
+    return out;
+}
+
+static int accepts(const char *opt, size_t n) {
+    for (const char *const *o = cmd_opts; o && *o; o++)
+        if (strlen(*o) == n && strncmp(*o, opt, n) == 0) return 1;
+    return 0;
+}
+
+/* Optimal string alignment distance (Levenshtein plus swaps of neighbours)
+ * between a[0..n) and b[0..m), both under 64 bytes (longer: 99). */
+static int edit_distance(const char *a, size_t n, const char *b, size_t m) {
+    if (n >= 64 || m >= 64) return 99;
+    int d[65][65];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < c)
+                c = d[i - 2][j - 2] + 1;
+            d[i][j] = c;
+        }
+    return d[n][m];
+}
+
+const char *cli_suggest(const char *arg) { return cli_nearest(arg, cmd_opts); }
+
+const char *cli_nearest(const char *arg, const char *const *names) {
+    if (!arg || !names) return NULL;
+    /* compare the names without their dashes ("-out" is near "--out") and without "=VALUE" */
+    const char *a = arg;
+    while (*a == '-') a++;
+    size_t n = strcspn(a, "=");
+    const char *best = NULL, *prefix_of = NULL;
+    int best_d = 99, n_prefix = 0;
+    for (const char *const *o = names; *o; o++) {
+        const char *b = *o;
+        while (*b == '-') b++;
+        size_t m = strlen(b);
+        int d = edit_distance(a, n, b, m);
+        int limit = m >= 6 ? 2 : m >= 3 ? 1 : 0;
+        if (d <= limit && d < best_d) {
+            best = *o;
+            best_d = d;
+        }
+        if (n >= 3 && n < m && strncmp(a, b, n) == 0) {
+            prefix_of = *o;
+            n_prefix++;
+        }
+    }
+    if (best) return best;
+    return n_prefix == 1 ? prefix_of : NULL;
+}
+
+int cli_unknown(const char *arg) {
+    char p[64];
+    const char *near = cli_suggest(arg);
+    fprintf(stderr, "gpt2sae: %s%sunknown option '%s'", cmd_name ? cmd_name : "", cmd_name ? ": " : "", arg);
+    if (near) fprintf(stderr, "; did you mean %s?", near);
+    fprintf(stderr, " (%s --help lists the options)\n", prog(p));
+    return 2;
+}
+
+/* Does an option name start at msg[i]? "--" then a letter or digit, at the
+ * start or after a space, bracket, quote or comma (not inside a word or a
+ * path). Returns its length (up to the first character that is not a
+ * letter, digit or '-'), or 0. */
+static size_t option_at(const char *msg, size_t i) {
+    if (msg[i] != '-' || msg[i + 1] != '-') return 0;
+    char c = msg[i + 2];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return 0;
+    if (i > 0 && !strchr(" \t\n([{'\"`,;:", msg[i - 1])) return 0;
+    size_t n = 2;
+    while ((msg[i + n] >= 'a' && msg[i + n] <= 'z') || (msg[i + n] >= 'A' && msg[i + n] <= 'Z') ||
+           (msg[i + n] >= '0' && msg[i + n] <= '9') || msg[i + n] == '-' || msg[i + n] == '_')
+        n++;
+    while (msg[i + n - 1] == '-') n--; /* "--k-" at the end of a phrase: the name is "--k" */
+    return n;
+}
+
+char *cli_message(const char *msg) {
+    if (!cmd_opts) return xstrdup(msg);
+    char *out = NULL;
+    size_t out_len = 0;
+    const char *missing[4]; /* the first options named that this command does not accept */
+    size_t missing_len[4];
+    int nm = 0;
+    FILE *f = open_memstream(&out, &out_len);
+    for (size_t i = 0; msg[i];) {
+        size_t n = option_at(msg, i);
+        if (!n) {
+            fputc(msg[i++], f);
+            continue;
+        }
+        const char *to = NULL;
+        for (const char *const *r = cmd_renames; r && r[0] && r[1]; r += 2)
+            if (strlen(r[0]) == n && strncmp(r[0], msg + i, n) == 0) to = r[1];
+        if (to) {
+            fputs(to, f);
+        } else {
+            fwrite(msg + i, 1, n, f);
+            int seen = accepts(msg + i, n);
+            for (int k = 0; k < nm && !seen; k++) seen = missing_len[k] == n && !strncmp(missing[k], msg + i, n);
+            if (!seen && nm < 4) {
+                missing[nm] = msg + i;
+                missing_len[nm++] = n;
+            }
+        }
+        i += n;
+    }
+    if (nm) {
+        char p[64];
+        fprintf(f, " (%s has no option ", prog(p));
+        for (int k = 0; k < nm; k++) fprintf(f, "%s%.*s", k ? ", " : "", (int)missing_len[k], missing[k]);
+        fprintf(f, "; %s --help lists its options)", p);
+    }
+    fclose(f);
+    return out;
+}
+
 int cli_fail(void) {
-    fprintf(stderr, "gpt2sae: %s\n", err_get());
+    char *m = cli_message(err_get());
+    fprintf(stderr, "gpt2sae: %s\n", m);
+    free(m);
     return 1;
 }
 
@@ -19,6 +163,15 @@ int cli_error(int status, const char *fmt, ...) {
     fprintf(stderr, "\n");
     va_end(ap);
     return status;
+}
+
+CliArgKind cli_arg_kind(const char *arg, int *ended) {
+    if (*ended) return CLI_OPERAND;
+    if (strcmp(arg, "--") == 0) {
+        *ended = 1;
+        return CLI_END;
+    }
+    return arg[0] == '-' && arg[1] != 0 ? CLI_OPTION : CLI_OPERAND;
 }
 
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **val) {

@@ -1,7 +1,22 @@
 /*
- * cli/cli.h - the subcommands of ./run. Each takes the arguments after its
- * name (argv[0] is the subcommand name) and returns the process exit status.
- * Shared option helpers live here too.
+ * cli/cli.h - the subcommands of ./run, and the option helpers they share.
+ * Each subcommand takes the arguments after its name (argv[0] is the
+ * subcommand name) and returns the process exit status.
+ *
+ * An option loop, as every subcommand writes it:
+ *
+ *   static const char *const opts[] = {"-o", "--out", "--seed", "--help", NULL};
+ *   cli_command("synth", opts, NULL);           // for suggestions and messages
+ *   int ended = 0;
+ *   for (int i = 1; i < argc; i++) {
+ *       CliArgKind k = cli_arg_kind(argv[i], &ended);
+ *       if (k == CLI_END) continue;             // "--": the rest are operands
+ *       if (k == CLI_OPERAND) { files[n++] = argv[i]; continue; }
+ *       if ((r = cli_opt(argc, argv, &i, "--out", &out)) != 0) { if (r < 0) return 2; continue; }
+ *       ...
+ *       return cli_unknown(argv[i]);            // "... did you mean --seed?"
+ *   }
+ *   if (do_it() != 0) return cli_fail();        // the library's message, in this command's words
  */
 #ifndef CLI_CLI_H
 #define CLI_CLI_H
@@ -13,7 +28,8 @@ int cmd_synth(int argc, char **argv);     /* cli/cmd_synth.c    */
 int cmd_fetch(int argc, char **argv);     /* cli/cmd_fetch.c    */
 int cmd_pipeline(int argc, char **argv);  /* cli/cmd_pipeline.c: ./run FILE... */
 
-/* Print "gpt2sae: <err_get()>" to stderr and return 1. */
+/* Print "gpt2sae: <err_get()>" to stderr, in the running command's words
+ * (cli_message), and return 1. */
 int cli_fail(void);
 /* Print "gpt2sae: <formatted message>" to stderr and return 1 (or 2 for usage). */
 int cli_error(int status, const char *fmt, ...)
@@ -21,6 +37,51 @@ int cli_error(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* ---- the running command ------------------------------------------------- */
+
+/* Declare the running command: name ("synth"; NULL or "pipeline" for the
+ * pipeline, which users call as plain ./run) and every option it accepts,
+ * a NULL-terminated list of spellings ("-o", "--out", "--help", ...).
+ * renames: NULL, or a NULL-terminated list of pairs: the spelling that
+ * library messages use for a setting (sae/, weights/, core/ say "--latents",
+ * "--cache", ...), then this command's own spelling of it ("--latents-n").
+ * Call it first thing in the command; the lists are borrowed (static arrays).
+ * Only these lists feed cli_unknown's suggestions and cli_fail's messages,
+ * so a command never suggests an option that only another command accepts. */
+void cli_command(const char *name, const char *const *opts, const char *const *renames);
+
+/* The accepted option of the running command nearest to arg (its part before
+ * any '='): within edit distance 1 (2 for names of 6 letters or more; a swap
+ * of two letters is one edit), or the one option arg is a prefix of (3
+ * letters at least). NULL when none is near. Borrowed from the list. */
+const char *cli_suggest(const char *arg);
+/* The same rule over any NULL-terminated list of names (e.g. the subcommands). */
+const char *cli_nearest(const char *arg, const char *const *names);
+/* "NAME: unknown option 'ARG'; did you mean --X? (./run NAME --help lists the
+ * options)" on stderr, the suggestion only when cli_suggest finds one.
+ * Returns 2 (the usage error status). */
+int cli_unknown(const char *arg);
+
+/* msg as the running command says it: each "--name" in it that the command
+ * spells differently (its renames) is renamed; if an option named in it is
+ * still not one the command accepts, a note saying so is appended. Returns a
+ * new string (the caller frees it). */
+char *cli_message(const char *msg);
+
+/* ---- options and operands ------------------------------------------------ */
+
+typedef enum {
+    CLI_OPTION,  /* an option (or its value): parse it with cli_opt & co. */
+    CLI_OPERAND, /* a file or other operand: "x", "-" (standard input), or anything after "--" */
+    CLI_END      /* the first "--": skip it; every later argument is an operand */
+} CliArgKind;
+/* What arg is, `--` ending the options as in getopt. *ended is the loop's
+ * state: 0 before the first argument; set at the "--". Call it first for
+ * each argument, before --help and the options, so that `./run x -- --help`
+ * names a file "--help". (An option's value is taken by cli_opt before the
+ * loop sees it: `--out --` is an output folder named "--".) */
+CliArgKind cli_arg_kind(const char *arg, int *ended);
 
 /* Option parsing: if argv[*i] is `name` (then the value is argv[*i+1]) or
  * `name=VALUE`, store the value in *val, advance *i past it, and return 1.

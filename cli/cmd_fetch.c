@@ -57,11 +57,19 @@ static void fetch_usage(FILE *f) {
             "with --weights PATH, or with --random-weights (results labelled random weights).\n");
 }
 
+static const char *const fetch_opts[] = {"--model", "--tokenizer-only", "--cache", "--weights", "--help", "-h", NULL};
+
 int cmd_fetch(int argc, char **argv) {
     const char *model = "gpt2", *cache = NULL, *weights = NULL, *v;
-    int tok_only = 0;
+    int tok_only = 0, ended = 0;
+    cli_command("fetch", fetch_opts, NULL);
     for (int i = 1; i < argc; i++) {
         int r;
+        CliArgKind kind = cli_arg_kind(argv[i], &ended);
+        if (kind == CLI_END) continue;
+        if (kind == CLI_OPERAND)
+            return cli_error(2, "fetch: unexpected argument '%s' (fetch reads no files; --model NAME names the "
+                                "checkpoint, --weights PATH your own)", argv[i]);
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fetch_usage(stdout);
             return 0;
@@ -77,7 +85,7 @@ int cmd_fetch(int argc, char **argv) {
             if (r < 0) return 2;
             weights = v;
         } else {
-            return cli_error(2, "fetch: unknown option '%s' (see ./run fetch --help)", argv[i]);
+            return cli_unknown(argv[i]);
         }
     }
     if (cache) {

@@ -28,11 +28,23 @@ static void synth_usage(FILE *f) {
             "  --seed S          random seed (default 1337)\n");
 }
 
+static const char *const synth_opts[] = {"-o",     "--out",   "--model", "--n-layer", "--n-head", "--n-embd",
+                                         "--vocab", "--n-ctx", "--seed",  "--help",    "-h",       NULL};
+
 int cmd_synth(int argc, char **argv) {
     const char *out = NULL, *model = "gpt2", *v;
     long n_layer = 0, n_head = 0, n_embd = 0, vocab = 0, n_ctx = 0, seed = 1337;
+    int ended = 0;
+    cli_command("synth", synth_opts, NULL);
     for (int i = 1; i < argc; i++) {
         int r;
+        CliArgKind kind = cli_arg_kind(argv[i], &ended);
+        if (kind == CLI_END) continue;
+        if (kind == CLI_OPERAND) {
+            synth_usage(stderr);
+            return cli_error(2, "synth: unexpected argument '%s' (synth reads no files; -o DIR names the output)",
+                             argv[i]);
+        }
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             synth_usage(stdout);
             return 0;
@@ -57,10 +69,7 @@ int cmd_synth(int argc, char **argv) {
             if (cli_int(ints[k].name, v, ints[k].lo, ints[k].hi, ints[k].dst) != 0) return 2;
             matched = 1;
         }
-        if (!matched) {
-            synth_usage(stderr);
-            return cli_error(2, "synth: unknown option '%s'", argv[i]);
-        }
+        if (!matched) return cli_unknown(argv[i]);
     }
     if (!out) {
         synth_usage(stderr);

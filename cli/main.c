@@ -1,6 +1,9 @@
 /*
  * cli/main.c - the gpt2sae binary that ./run calls: dispatch to a subcommand,
- * or run the whole pipeline on the files given.
+ * or run the whole pipeline on the files given. A first argument that is
+ * neither a subcommand nor an existing file but nearly a subcommand's name is
+ * refused with a suggestion; `./run -- FILE...` reads every argument after
+ * the "--" as a file (the pipeline's option loop, cli_arg_kind).
  */
 #include "cli/cli.h"
 #include "core/util.h"
@@ -27,7 +30,7 @@ static const struct {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ./run [OPTIONS] FILE...        the whole pipeline (see ./run --help-pipeline)\n"
+            "usage: ./run [OPTIONS] [--] FILE...   the whole pipeline (see ./run --help-pipeline)\n"
             "       ./run COMMAND [OPTIONS]        one step\n"
             "       ./run COMMAND --help           that step's options\n"
             "\n"
@@ -64,8 +67,18 @@ int main(int argc, char **argv) {
         version();
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    const char *names[sizeof commands / sizeof commands[0] + 1];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+        names[i] = commands[i].name;
+    }
+    names[sizeof commands / sizeof commands[0]] = NULL;
+    /* "./run tokenzie x.txt": a typo of a subcommand, not a missing file */
+    const char *near = argv[1][0] != '-' && !path_is_file(argv[1]) && !path_is_dir(argv[1])
+                           ? cli_nearest(argv[1], names) : NULL;
+    if (near)
+        return cli_error(2, "'%s' is neither a command nor a file; did you mean ./run %s? (./run --help lists the "
+                            "commands)", argv[1], near);
     /* anything else: the pipeline over the files (and options) given */
     argv[0] = "pipeline";
     return cmd_pipeline(argc, argv);
