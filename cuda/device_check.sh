@@ -1,29 +1,48 @@
 #!/usr/bin/env bash
-# cuda/device_check.sh - the one prepared script for a GPU session (issues 7
-# and 8): build the CUDA engine, run the CUDA tests, run every CUDA benchmark
-# and the PyTorch baselines, then print a short table last.
+# cuda/device_check.sh - everything the CUDA side has to show, in one run on a
+# machine with an NVIDIA GPU: build the engine with nvcc, run the CUDA tests,
+# every CUDA benchmark and its PyTorch baseline, compute-sanitizer, and print
+# a summary table last. See cuda/NOTES.md for what the numbers are compared
+# with.
 #
-# On the machine that prepares the call (once, no GPU needed):
-#     bash cuda/device_check.sh --prep     # zlib headers + libz.a into .devdeps/
-#                                          # (used only if the GPU image lacks zlib.h)
-# Afterwards, the table again from a fetched log:
-#     bash cuda/device_check.sh --table PATH/device_check.log
-# Then one device call (see /work/.library/device/README.md):
-#     run(command="bash cuda/device_check.sh", carry=[".devdeps"], timeout_s=590)
+#   bash cuda/device_check.sh                # from anywhere in the repository
+#   OUT=DIR BUDGET=900 bash cuda/device_check.sh
+#   bash cuda/device_check.sh --table LOG    # the table again, from a saved log
+#   bash cuda/device_check.sh --prep         # see "zlib" below
+#
+# Needs: nvcc (on the PATH or in /usr/local/cuda/bin), nvidia-smi, zlib; for
+# the baselines python3 with torch (and transformers for the GPT-2 one); for
+# the sanitizer steps compute-sanitizer. A missing piece fails or skips its
+# own steps only.
 #
 # Everything runs inside BUDGET seconds (default 540): each step has its own
-# limit, and steps that no longer fit are reported as SKIPPED. The whole log
-# goes to $OUT/device_check.log, the table to $OUT/summary.txt (both come
-# back with the call); the table is also the last thing printed.
+# time limit, and steps that no longer fit are reported as SKIPPED. The whole
+# log goes to $OUT/device_check.log (default OUT: /tmp/gpt2sae_device), the
+# table to $OUT/summary.txt. What it prints:
+#   - first, the GPU (nvidia-smi), nvcc's version, torch's, and the commit;
+#   - one line per step, "STEP name rc=N Ss" (rc 0 = passed; 124/137 = timed out);
+#   - the table: each test's "N passed, N failed, N skipped" and its first
+#     failures; the matmul's speed as a fraction of cuBLAS SGEMM; GPT-2
+#     small's forward in ms next to PyTorch eager and SDPA; the SAE's ms per
+#     epoch and tokens/s next to the PyTorch SparseAE; the best GB/s of each
+#     memory-bound kernel; the steps' exit codes.
 # Steps, most important first:
-#   build            make the engine, tests and benchmarks with nvcc (sm_90)
+#   build            the engine, tests and benchmarks with nvcc (sm_90 + PTX),
+#                    then ptxas's register/spill report and the SASS
+#                    instruction mix of the matmul into the log
 #   test_cuda        every forward kernel vs the CPU, whole GPT-2 small forward
-#   test_cuda_sae    SAE loss/grad, Adam, 1 and 100 epochs at the seed's shapes
+#   test_cuda_sae    SAE loss/grad, Adam, 1 and 100 epochs at the notebook's shapes
 #   bench_*          matmul vs cuBLAS; gpt2 forward; sae; attention, layernorm,
 #                    gelu, residual, encoder
-#   torch_*          PyTorch eager GPT-2 forward and the seed's SAE loop
+#   torch_*          PyTorch eager GPT-2 forward and the notebook's SAE loop
 #   sanitizers       compute-sanitizer memcheck and racecheck on the tests'
 #                    small shapes (GPT2SAE_CUDA_QUICK=2), memcheck on test_cuda (=1)
+#
+# zlib: the build links zlib. On a GPU machine without zlib's development
+# files, run `bash cuda/device_check.sh --prep` on a machine that has them
+# (it copies zlib.h, zconf.h and libz.a into .devdeps/, which git ignores),
+# copy the tree with .devdeps/ to the GPU machine, and run the script there:
+# it uses .devdeps/ when the system has no zlib.h.
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -32,7 +51,11 @@ if [ "${1:-}" = "--prep" ]; then
     mkdir -p .devdeps/include .devdeps/lib
     cp /usr/include/zlib.h /usr/include/zconf.h .devdeps/include/
     cp "$(cc -print-file-name=libz.a)" .devdeps/lib/
-    grep -qx '/.devdeps/' .git/info/exclude 2>/dev/null || echo '/.devdeps/' >> .git/info/exclude
+    excl=$(git rev-parse --git-path info/exclude 2>/dev/null || true) # works in a worktree too
+    if [ -n "$excl" ]; then
+        mkdir -p "$(dirname "$excl")"
+        grep -qx '/.devdeps/' "$excl" 2>/dev/null || echo '/.devdeps/' >> "$excl"
+    fi
     ls -la .devdeps/include .devdeps/lib
     exit 0
 fi
@@ -91,14 +114,14 @@ NVCC_BIN=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
 } >> "$LOG" 2>&1
 head -n 8 "$LOG"
 
-# zlib: the image's, else the carried copy (.devdeps, from --prep)
+# zlib: the system's, else the copy in .devdeps/ (from --prep)
 EXTRA=""
 if ! echo '#include <zlib.h>' | cc -E - >/dev/null 2>&1 || ! cc -print-file-name=libz.so | grep -q /; then
     if [ -f .devdeps/include/zlib.h ]; then
         EXTRA="-I$root/.devdeps/include -L$root/.devdeps/lib"
-        echo "using the carried zlib (.devdeps)" | tee -a "$LOG"
+        echo "using the zlib copy in .devdeps/" | tee -a "$LOG"
     else
-        echo "no zlib.h here and no .devdeps: the build will fail (run --prep and carry .devdeps)" | tee -a "$LOG"
+        echo "no zlib.h on this system and no .devdeps/: the build will fail (run --prep where zlib is installed and copy .devdeps/ here)" | tee -a "$LOG"
     fi
 fi
 # -lineinfo: compute-sanitizer and ncu can name source lines (no effect on the code)
@@ -114,9 +137,10 @@ BENCHES="build/bench/bench_cuda_matmul build/bench/bench_cuda_gpt2 build/bench/b
 if step build 240 "${MK[@]}" build/gpt2sae $TESTS $BENCHES; then
     # the compiler's resource report for the kernels (registers, spills) into the log
     for f in cuda/cuda_matmul.cu cuda/cuda_ops.cu cuda/cuda_sae.cu; do
-        "$NVCC_BIN" -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -I. -Xptxas -v -c -o /tmp/ptxas_probe.o "$f" \
+        "$NVCC_BIN" -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -I. -Xptxas -v -c -o "$OUT/ptxas_probe.o" "$f" \
             2>&1 | grep -E 'Compiling|registers|spill' | paste - - - >> "$LOG" || true
     done
+    rm -f "$OUT/ptxas_probe.o"
     # the matrix instructions really used: HMMA (TF32 kernel), FFMA (SIMT), no local memory
     if command -v cuobjdump >/dev/null 2>&1; then
         cuobjdump -sass build/cuda/cuda_matmul.o 2>/dev/null | grep -oE '\b(HMMA|FFMA|LDL|STL|LDG\.E[.0-9A-Z]*|LDS[.0-9A-Z]*)\b' |
@@ -164,7 +188,7 @@ toks() { grep -E "^RESULT $1 " "$LOG" | grep -F -- "$2" | head -n 1 | sed -nE 's
         e=$(ms gpt2-torch "forward T=$T logits fp32 torch eager"); s=$(ms gpt2-torch "forward T=$T logits fp32 torch sdpa")
         echo "  T=$T ours fp32 ${o:--} tf32 ${ot:--} | torch eager ${e:--} sdpa ${s:--} | eager/ours fp32 $(ratio "$e" "$o") tf32 $(ratio "$e" "$ot") sdpa/ours fp32 $(ratio "$s" "$o")"
     done
-    echo "== SAE, seed's configuration (ms per epoch; speedup = torch / ours, goal >= 5)"
+    echo "== SAE, the notebook's configuration T=220 d=3072 L=6144 k=1024 (ms per epoch; speedup = torch / ours, goal >= 5)"
     t=$(ms sae-torch "seed epoch T=220 torch")
     for v in "sparse decoder fp32" "dense decoder fp32" "sparse decoder tf32" "dense decoder tf32"; do
         o=$(ms sae "seed epoch T=220 $v")
@@ -184,7 +208,7 @@ toks() { grep -E "^RESULT $1 " "$LOG" | grep -F -- "$2" | head -n 1 | sed -nE 's
     done
     echo "== steps (rc 0 = ok)"
     grep '^STEP' "$SUM" | sed 's/^/  /'
-    echo "elapsed $(($(date +%s) - START)) s of $BUDGET; full log: \$OUT/device_check.log"
+    echo "elapsed $(($(date +%s) - START)) s of $BUDGET; full log: $LOG"
 } > "$SUM.tmp"
 mv "$SUM.tmp" "$SUM"
 cat "$SUM"
