@@ -5,11 +5,9 @@
 # PNGs. Needs python3 and python3-pil (Debian); without them the checks skip.
 # TEST_VIZ_BIN overrides the test binary (default $BUILD/tests/test_viz).
 set -u
-BUILD=${BUILD:-build}
-P=0; F=0; S=0
-ok() { P=$((P + 1)); echo "  ok    $*"; }
-fail() { F=$((F + 1)); echo "  FAIL  $*"; }
-skip() { S=$((S + 1)); echo "  skip  $*"; }
+. "$(dirname "$0")/lib.sh"
+ok() { check "$*" true; }
+fail() { check "$*" false; }
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
 if VIZ_OUT="$dir" "${TEST_VIZ_BIN:-$BUILD/tests/test_viz}" >"$dir/log" 2>&1; then ok "test_viz wrote its figures"; else fail "test_viz failed:"; cat "$dir/log"; fi
 py=/usr/bin/python3; [ -x "$py" ] || py=$(command -v python3 || true)
@@ -68,5 +66,4 @@ PY
         skip "no Pillow (apt-get install python3-pil): PNG decode not run"
     fi
 fi
-echo "$P passed, $F failed, $S skipped"
-[ "$F" -eq 0 ]
+finish
