@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # tests/gen_viz_golden.py - colormap data and goldens for viz/, from matplotlib.
 #
-# Run with Debian's python3 and python3-matplotlib (3.6.3 here):
+# Run with Debian's python3 and python3-matplotlib (3.6.3 made the golden):
 #   /usr/bin/python3 tests/gen_viz_golden.py table  > /tmp/viridis.inc  # viridis's 256 published entries,
 #                                                                     # pasted into viz/colormap.c
 #   /usr/bin/python3 tests/gen_viz_golden.py golden > tests/golden/colormaps.txt

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/test_viz_xml.sh - the figures viz/ writes are valid XML and their PNGs
-# decode, checked with implementations nobody here wrote: python3's
+# decode, checked with independent implementations: python3's
 # xml.etree (expat) for every SVG, Pillow for the standalone and the embedded
 # PNGs. Needs python3 and python3-pil (Debian); without them the checks skip.
 # TEST_VIZ_BIN overrides the test binary (default $BUILD/tests/test_viz).
