@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void bpe_cache_free(BpeCache *c); /* bpe.c */
-
 /* GPT-2's byte-to-unicode table (OpenAI's bytes_to_unicode()), inverted:
  * printable bytes ! .. ~, ¡ .. ¬, ® .. ÿ stand for themselves; the other 68
  * bytes, in increasing order, are written U+0100, U+0101, ... Fills

@@ -16,16 +16,13 @@
  */
 #include "core/util.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/bpe_internal.h"
 #include "tokenizer/pretok.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-size_t bpe_merge_ref(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, int32_t *rank);
-size_t bpe_merge_heap(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, uint32_t *next,
-                      uint64_t *heap);
 
 static BPE bpe;
 static int loaded;
@@ -111,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int32_t *s1 = xmalloc(sizeof(int32_t) * (len + 1)), *s2 = xmalloc(sizeof(int32_t) * (len + 1));
         int32_t *rank = xmalloc(sizeof(int32_t) * (len + 1));
         uint32_t *next = xmalloc(sizeof(uint32_t) * (len + 1));
-        uint64_t *heap = xmalloc(sizeof(uint64_t) * (len + 1));
+        uint64_t *heap = xmalloc(sizeof(uint64_t) * BPE_MERGE_HEAP_CAP(len + 1));
         size_t i = 0, t = 0;
         while (i < len) {
             size_t j = pretok_next((const uint8_t *)text, len, i, (flags & BPE_BYTEWISE) != 0, &bad);
