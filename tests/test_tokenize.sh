@@ -98,6 +98,37 @@ m=$(ls "$GPT2SAE_TOKENIZER_DIR"/vocab.bpe "$GPT2SAE_TOKENIZER_DIR"/merges.txt 2>
 "$bin" tokenize --vocab "$tmp/cut.json" --merges "$m" palinka.txt > /dev/null 2> "$tmp/err"; rc=$?
 check "truncated vocabulary: a clear error (rc $rc): $(head -c 100 "$tmp/err")" bash -c "[ $rc -eq 1 ] && grep -q 'cut.json: not a valid vocabulary JSON' '$tmp/err'"
 
+# bounded reads: an endless input stops at --max-bytes (default 1 GiB) with an error naming it
+timeout 60 "$bin" tokenize --count /dev/zero > /dev/null 2> "$tmp/err"; rc=$?
+check "/dev/zero: stops at the default limit, exit 1 (rc $rc): $(head -c 90 "$tmp/err")" \
+    bash -c "[ $rc -eq 1 ] && grep -q '/dev/zero: more than 1073741824 bytes' '$tmp/err'"
+timeout 20 "$bin" tokenize --max-bytes 1M /dev/zero > /dev/null 2> "$tmp/err"; rc=$?
+check "/dev/zero with --max-bytes 1M: exit 1 naming the limit (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q '/dev/zero: more than 1048576 bytes' '$tmp/err'"
+yes | timeout 20 "$bin" tokenize --max-bytes 1M --show > /dev/null 2> "$tmp/err"; rc=$?
+check "endless standard input (yes |): exit 1 naming it (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'standard input: more than 1048576 bytes' '$tmp/err'"
+mkfifo "$tmp/fifo"
+yes > "$tmp/fifo" 2> /dev/null & writer=$!
+timeout 20 "$bin" tokenize --max-bytes 100K "$tmp/fifo" > /dev/null 2> "$tmp/err"; rc=$?
+kill "$writer" 2> /dev/null; wait "$writer" 2> /dev/null
+check "a FIFO fed endlessly: exit 1 naming it (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'fifo: more than 102400 bytes' '$tmp/err'"
+"$bin" tokenize --max-bytes 1083 palinka.txt > /dev/null 2> "$tmp/err"; rc=$?
+check "a 1084-byte file with --max-bytes 1083: refused before reading, naming its size (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'palinka.txt: 1084 bytes, more than tokenize reads (1083 bytes)' '$tmp/err'"
+check "... and with --max-bytes 1084 it is read (220 tokens)" test "$("$bin" tokenize --count --max-bytes 1084 palinka.txt)" = 220
+cat palinka.txt | "$bin" tokenize --count --max-bytes 1083 > /dev/null 2> "$tmp/err"; rc=$?
+check "1084 bytes through a pipe with --max-bytes 1083: exit 1 (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'standard input: more than 1083 bytes' '$tmp/err'"
+check "... and with --max-bytes 1084 it is read (220 tokens)" test "$(cat palinka.txt | "$bin" tokenize --count --max-bytes 1084)" = 220
+"$bin" tokenize tests > /dev/null 2> "$tmp/err"; rc=$?
+check "a folder: exit 1 naming it (rc $rc)" bash -c "[ $rc -eq 1 ] && grep -q 'tests: is a folder' '$tmp/err'"
+for v in 0 -5 5G 12X ''; do
+    "$bin" tokenize --max-bytes "$v" palinka.txt > /dev/null 2> "$tmp/err"; rc=$?
+    check "--max-bytes '$v': exit 2 (rc $rc)" bash -c "[ $rc -eq 2 ] && grep -q 'max-bytes' '$tmp/err'"
+done
+
 # invalid UTF-8: the offset must be the one Python's decoder reports
 if command -v python3 >/dev/null; then
     python3 - "$tmp" <<'EOF'
