@@ -9,6 +9,7 @@
  * token: the cache has a fixed size and is emptied when full, the output and
  * the merge scratch arrays grow geometrically and are reused.
  */
+#include "core/utf8.h"
 #include "core/util.h"
 #include "tokenizer/bpe_internal.h"
 #include "tokenizer/pretok.h"
@@ -392,22 +393,7 @@ int bpe_decode(const BPE *b, const int32_t *ids, size_t n, char **out, size_t *o
 }
 
 int bpe_utf8_check(const char *s, size_t n, size_t *bad_offset) {
-    const uint8_t *u = (const uint8_t *)s;
-    size_t i = 0;
-    uint32_t cp;
-    while (i < n) {
-        if (u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len = utf8_decode(u, n, i, &cp);
-        if (len == 0) {
-            *bad_offset = i;
-            return -1;
-        }
-        i += len;
-    }
-    return 0;
+    return utf8_check(s, n, bad_offset);
 }
 
 /* Invisible code points shown as <U+XXXX>: white space other than the ASCII

@@ -172,7 +172,8 @@ int bpe_decode(const BPE *bpe, const int32_t *ids, size_t n, char **out, size_t 
 size_t bpe_token_visible(const BPE *bpe, int32_t id, char *buf, size_t cap);
 
 /* 0 if s[0..n) is valid UTF-8 (no overlongs, surrogates or code points above
- * U+10FFFF); else -1 and *bad_offset = offset of the first malformed byte. */
+ * U+10FFFF); else -1 and *bad_offset = offset of the first malformed byte.
+ * The same as core/utf8.h's utf8_check: the validity bpe_encode applies. */
 int bpe_utf8_check(const char *s, size_t n, size_t *bad_offset);
 
 /* Append one id to a BpeIds (amortised O(1)). */

@@ -3,9 +3,9 @@
  * (bpe_load, bpe_free). See bpe.h for the format and the byte-to-unicode table.
  */
 #include "core/json.h"
+#include "core/utf8.h"
 #include "core/util.h"
 #include "tokenizer/bpe_internal.h"
-#include "tokenizer/pretok.h"
 
 #include <stdlib.h>
 #include <string.h>
