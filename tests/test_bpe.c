@@ -688,6 +688,16 @@ static void test_bad_input(BPE *b) {
         bpe_ids_free(&x);
     }
     CHECK(ok == runs, "random bytes with BPE_BYTEWISE: %d of %d round-trip", ok, runs);
+    /* one piece longer than BPE_MAX_PIECE: refused before its merge scratch (24 bytes a byte) */
+    size_t big = (size_t)BPE_MAX_PIECE + 1;
+    char *huge = xmalloc(big + 2);
+    memcpy(huge, "x ", 2);
+    memset(huge + 2, 'a', big - 1); /* the piece " aaa...": 1 + (big - 1) bytes at offset 1 */
+    ids.n = 0;
+    rc = bpe_encode(b, huge, big + 1, 0, &ids);
+    CHECK(rc != 0 && strstr(err_get(), "single word of 16777217 bytes at byte offset 1"),
+          "a piece of BPE_MAX_PIECE + 1 bytes: \"%.90s\"", rc ? err_get() : "(encoded)");
+    free(huge);
     /* on valid text BPE_BYTEWISE changes nothing */
     const char *t = "Ünïcödé text, 'quoted' and 123 \xF0\x9F\x98\x80!";
     BpeIds p = {0}, q = {0};

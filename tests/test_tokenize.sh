@@ -122,6 +122,11 @@ cat palinka.txt | "$bin" tokenize --count --max-bytes 1083 > /dev/null 2> "$tmp/
 check "1084 bytes through a pipe with --max-bytes 1083: exit 1 (rc $rc)" \
     bash -c "[ $rc -eq 1 ] && grep -q 'standard input: more than 1083 bytes' '$tmp/err'"
 check "... and with --max-bytes 1084 it is read (220 tokens)" test "$(cat palinka.txt | "$bin" tokenize --count --max-bytes 1084)" = 220
+head -c 16777217 /dev/zero | tr '\0' 7 > "$tmp/one-word.txt"   # one piece of 16 MiB + 1 digits
+"$bin" tokenize --count "$tmp/one-word.txt" > /dev/null 2> "$tmp/err"; rc=$?
+check "one word longer than 16 MiB (its merge would need 24 bytes a byte): exit 1 naming the file (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'one-word.txt: a single word of 16777217 bytes at byte offset 0' '$tmp/err'"
+rm -f "$tmp/one-word.txt"
 "$bin" tokenize tests > /dev/null 2> "$tmp/err"; rc=$?
 check "a folder: exit 1 naming it (rc $rc)" bash -c "[ $rc -eq 1 ] && grep -q 'tests: is a folder' '$tmp/err'"
 for v in 0 -5 5G 12X ''; do

@@ -175,7 +175,7 @@ struct BpeCache {
     /* scratch for the merge loops, grown to the longest word seen */
     size_t scratch_n;
     int32_t *sym;         /* (scratch_n) */
-    int32_t *rank;        /* (scratch_n) */
+    int32_t rank[MERGE_REF_MAX]; /* the reference merge's, for short words only */
     uint32_t *next;       /* (scratch_n) */
     uint64_t *heap;       /* (BPE_MERGE_HEAP_CAP(scratch_n)) */
 };
@@ -187,7 +187,6 @@ void bpe_cache_free(BpeCache *c) {
     free(c->keys);
     free(c->ids);
     free(c->sym);
-    free(c->rank);
     free(c->next);
     free(c->heap);
     free(c);
@@ -208,7 +207,6 @@ static void cache_scratch(BpeCache *c, size_t n) {
     size_t m = c->scratch_n ? c->scratch_n : 256;
     while (m < n) m *= 2;
     c->sym = xrealloc(c->sym, sizeof(int32_t) * m);
-    c->rank = xrealloc(c->rank, sizeof(int32_t) * m);
     c->next = xrealloc(c->next, sizeof(uint32_t) * m);
     c->heap = xrealloc(c->heap, sizeof(uint64_t) * BPE_MERGE_HEAP_CAP(m));
     c->scratch_n = m;
@@ -323,6 +321,12 @@ static int encode_ordinary(BPE *b, const uint8_t *s, size_t n, size_t base, int 
                            "(./run tokenize --bytewise, BPE_BYTEWISE)",
                            base + bad, s[bad]);
         }
+        if (j - i > BPE_MAX_PIECE) /* before its scratch is allocated: see bpe.h */
+            return err_set("a single word of %zu bytes at byte offset %zu (one run of letters, "
+                           "digits, symbols or white space, e.g. one character repeated): the "
+                           "tokenizer takes words of up to %u bytes; break it with spaces or "
+                           "newlines",
+                           j - i, base + i, BPE_MAX_PIECE);
         encode_piece(b, s + i, j - i, out);
         i = j;
     }
