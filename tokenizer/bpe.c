@@ -9,21 +9,23 @@
  * token: the cache has a fixed size and is emptied when full, the output and
  * the merge scratch arrays grow geometrically and are reused.
  */
+#include "core/utf8.h"
 #include "core/util.h"
 #include "tokenizer/bpe_internal.h"
 #include "tokenizer/pretok.h"
 #include "tokenizer/unicode_tables.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- the merge loop ------------------------------------------------------ */
 
-/* Reference merge: start from one token per byte; while some adjacent pair is
- * in merges.txt, merge the pair with the lowest rank (the leftmost on a tie).
- * O(n^2) for a word of n bytes, which is what short words need.
- * w: (n) bytes; sym: (n) scratch, receives the ids; rank: (n) scratch.
- * Returns the number of ids. */
+/* Reference merge (declared in bpe_internal.h): start from one token per
+ * byte; while some adjacent pair is in merges.txt, merge the pair with the
+ * lowest rank (the leftmost on a tie). O(n^2) for a word of n bytes, which is
+ * what short words need. w: (n) bytes; sym: (n) scratch, receives the ids;
+ * rank: (n) scratch. Returns the number of ids. */
 size_t bpe_merge_ref(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, int32_t *rank) {
     int32_t id = 0;
     for (size_t i = 0; i < n; i++) sym[i] = b->byte_id[w[i]];
@@ -55,8 +57,11 @@ size_t bpe_merge_ref(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, int
 }
 
 /* A binary min-heap of candidate merges, each (rank << 40 | position of the
- * left token): the lowest rank pops first, the leftmost among equal ranks. */
-static void heap_push(uint64_t *h, size_t *n, uint64_t v) {
+ * left token): the lowest rank pops first, the leftmost among equal ranks.
+ * cap is the heap's capacity; bpe_merge_heap never exceeds it (see there). */
+static void heap_push(uint64_t *h, size_t *n, size_t cap, uint64_t v) {
+    assert(*n < cap); /* a broken bound is a bug, never a user error */
+    (void)cap;
     size_t i = (*n)++;
     while (i > 0 && h[(i - 1) / 2] > v) {
         h[i] = h[(i - 1) / 2];
@@ -86,10 +91,22 @@ static uint64_t heap_pop(uint64_t *h, size_t *n) {
  * neighbour changed so that the pair's rank is no longer the one queued).
  * Merging never creates a pair of lower rank than the one just merged (a
  * token's rank is above its parts'), so popping in heap order is the
- * reference's order. sym, next: (n) scratch; heap: (n) scratch. */
+ * reference's order. sym, next: (n) scratch; heap: (BPE_MERGE_HEAP_CAP(n)).
+ *
+ * The heap's capacity. Stale entries are not removed, so the heap can hold
+ * more entries than there are pairs. Count them: at most n - 1 are pushed
+ * before the loop. Each pass of the loop pops one entry; a stale one is
+ * dropped (the size falls by one), a live one is merged and pushes at most
+ * two new pairs (its new right and left pairs: the size grows by at most one,
+ * and the push comes after the pop). A merge joins two tokens into one, so
+ * there are at most n - 1 of them. Hence the size never exceeds
+ * (n - 1) + (n - 1) = 2(n - 1) < BPE_MERGE_HEAP_CAP(n) = 2n. (A heap of n
+ * entries, the old size, overflowed on words whose merges leave many stale
+ * pairs, e.g. 256 random digits.) */
 size_t bpe_merge_heap(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, uint32_t *next,
                       uint64_t *heap) {
     const uint64_t POS = (1ull << 40) - 1;
+    const size_t cap = BPE_MERGE_HEAP_CAP(n);
     size_t nh = 0;
     int32_t id;
     for (size_t i = 0; i < n; i++) {
@@ -98,7 +115,7 @@ size_t bpe_merge_heap(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, ui
     }
     for (size_t i = 0; i + 1 < n; i++) {
         int32_t r = bpe_merge_rank(b, sym[i], sym[i + 1], &id);
-        if (r >= 0) heap_push(heap, &nh, (uint64_t)r << 40 | i);
+        if (r >= 0) heap_push(heap, &nh, cap, (uint64_t)r << 40 | i);
     }
     /* prev is not stored: after a merge at i, i's left neighbour is found by
      * walking back over the dead slots its token absorbed, at most the
@@ -115,13 +132,13 @@ size_t bpe_merge_heap(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, ui
         next[i] = next[j];
         if (next[i] < n) {
             int32_t r2 = bpe_merge_rank(b, sym[i], sym[next[i]], &id);
-            if (r2 >= 0) heap_push(heap, &nh, (uint64_t)r2 << 40 | i);
+            if (r2 >= 0) heap_push(heap, &nh, cap, (uint64_t)r2 << 40 | i);
         }
         if (i > 0) {
             size_t p = i - 1;
             while (sym[p] < 0) p--; /* slot 0 is never dead */
             int32_t r2 = bpe_merge_rank(b, sym[p], sym[i], &id);
-            if (r2 >= 0) heap_push(heap, &nh, (uint64_t)r2 << 40 | p);
+            if (r2 >= 0) heap_push(heap, &nh, cap, (uint64_t)r2 << 40 | p);
         }
     }
     size_t m = 0;
@@ -158,18 +175,18 @@ struct BpeCache {
     /* scratch for the merge loops, grown to the longest word seen */
     size_t scratch_n;
     int32_t *sym;         /* (scratch_n) */
-    int32_t *rank;        /* (scratch_n) */
+    int32_t rank[MERGE_REF_MAX]; /* the reference merge's, for short words only */
     uint32_t *next;       /* (scratch_n) */
-    uint64_t *heap;       /* (scratch_n) */
+    uint64_t *heap;       /* (BPE_MERGE_HEAP_CAP(scratch_n)) */
 };
 
+/* (declared in bpe_internal.h) */
 void bpe_cache_free(BpeCache *c) {
     if (!c) return;
     free(c->slots);
     free(c->keys);
     free(c->ids);
     free(c->sym);
-    free(c->rank);
     free(c->next);
     free(c->heap);
     free(c);
@@ -190,9 +207,8 @@ static void cache_scratch(BpeCache *c, size_t n) {
     size_t m = c->scratch_n ? c->scratch_n : 256;
     while (m < n) m *= 2;
     c->sym = xrealloc(c->sym, sizeof(int32_t) * m);
-    c->rank = xrealloc(c->rank, sizeof(int32_t) * m);
     c->next = xrealloc(c->next, sizeof(uint32_t) * m);
-    c->heap = xrealloc(c->heap, sizeof(uint64_t) * m);
+    c->heap = xrealloc(c->heap, sizeof(uint64_t) * BPE_MERGE_HEAP_CAP(m));
     c->scratch_n = m;
 }
 
@@ -305,6 +321,12 @@ static int encode_ordinary(BPE *b, const uint8_t *s, size_t n, size_t base, int 
                            "(./run tokenize --bytewise, BPE_BYTEWISE)",
                            base + bad, s[bad]);
         }
+        if (j - i > BPE_MAX_PIECE) /* before its scratch is allocated: see bpe.h */
+            return err_set("a single word of %zu bytes at byte offset %zu (one run of letters, "
+                           "digits, symbols or white space, e.g. one character repeated): the "
+                           "tokenizer takes words of up to %u bytes; break it with spaces or "
+                           "newlines",
+                           j - i, base + i, BPE_MAX_PIECE);
         encode_piece(b, s + i, j - i, out);
         i = j;
     }
@@ -375,22 +397,7 @@ int bpe_decode(const BPE *b, const int32_t *ids, size_t n, char **out, size_t *o
 }
 
 int bpe_utf8_check(const char *s, size_t n, size_t *bad_offset) {
-    const uint8_t *u = (const uint8_t *)s;
-    size_t i = 0;
-    uint32_t cp;
-    while (i < n) {
-        if (u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len = utf8_decode(u, n, i, &cp);
-        if (len == 0) {
-            *bad_offset = i;
-            return -1;
-        }
-        i += len;
-    }
-    return 0;
+    return utf8_check(s, n, bad_offset);
 }
 
 /* Invisible code points shown as <U+XXXX>: white space other than the ASCII

@@ -92,6 +92,13 @@
 #define BPE_GPT2_VOCAB 50257
 #define BPE_GPT2_EOT 50256
 
+/* The longest piece (pre-token) bpe_encode merges, in bytes. Merging a piece
+ * of n bytes needs about 24n bytes of scratch (two int32 arrays and a heap of
+ * 2n uint64 entries), so one 1 GiB "word" would need 24 GiB. Words of real
+ * text are short; a piece this long is one run of a single class (a file of
+ * one repeated letter, digits without a break), and is refused. */
+#define BPE_MAX_PIECE (16u << 20)
+
 /* Flags for bpe_encode. */
 enum {
     /* "<|endoftext|>" in the text becomes the special token (50256); without
@@ -143,8 +150,10 @@ void bpe_free(BPE *bpe);
 /* Tokenise text[0..len) and append the ids to *out (growing it).
  * flags: 0 or BPE_ALLOW_SPECIAL | BPE_BYTEWISE. Empty text appends nothing.
  * Returns 0, or -1 with err_set("invalid UTF-8 at byte offset N ...") when
- * the text is not valid UTF-8 and BPE_BYTEWISE is not given; then *out holds
- * the ids of the text before that word (callers usually discard them).
+ * the text is not valid UTF-8 and BPE_BYTEWISE is not given, or with a
+ * message naming the offset when one piece is longer than BPE_MAX_PIECE
+ * bytes; then *out holds the ids of the text before that piece (callers
+ * usually discard them).
  * Prefix the message with the file name: err_prefix("%s", path). */
 int bpe_encode(BPE *bpe, const char *text, size_t len, int flags, BpeIds *out);
 /* The first token of " word" (word encoded with a leading space), or -1 if
@@ -172,7 +181,8 @@ int bpe_decode(const BPE *bpe, const int32_t *ids, size_t n, char **out, size_t 
 size_t bpe_token_visible(const BPE *bpe, int32_t id, char *buf, size_t cap);
 
 /* 0 if s[0..n) is valid UTF-8 (no overlongs, surrogates or code points above
- * U+10FFFF); else -1 and *bad_offset = offset of the first malformed byte. */
+ * U+10FFFF); else -1 and *bad_offset = offset of the first malformed byte.
+ * The same as core/utf8.h's utf8_check: the validity bpe_encode applies. */
 int bpe_utf8_check(const char *s, size_t n, size_t *bad_offset);
 
 /* Append one id to a BpeIds (amortised O(1)). */

@@ -1,6 +1,13 @@
 /*
- * tokenizer/bpe_internal.h - what bpe_load.c and bpe.c share: the hash
- * function and the two hash tables' layouts. Not part of the API.
+ * tokenizer/bpe_internal.h - what bpe_load.c and bpe.c share (the hash
+ * function, the two hash tables' layouts, the cache's destructor) and what
+ * the tests and fuzz targets call directly (the two merge loops). Not part of
+ * the API.
+ *
+ *   size_t n = word_len;
+ *   int32_t sym[n], rank[n]; uint32_t next[n]; uint64_t heap[BPE_MERGE_HEAP_CAP(n)];
+ *   size_t m1 = bpe_merge_ref(&bpe, word, n, sym, rank);          // O(n^2)
+ *   size_t m2 = bpe_merge_heap(&bpe, word, n, sym, next, heap);   // O(n log n), same ids
  */
 #ifndef TOKENIZER_BPE_INTERNAL_H
 #define TOKENIZER_BPE_INTERNAL_H
@@ -53,5 +60,25 @@ static inline int32_t bpe_merge_rank(const BPE *b, int32_t left, int32_t right, 
         }
     }
 }
+
+/* Merge one pre-tokenised word w[0..n) (n >= 1) into token ids, written to
+ * sym[0..m); returns m. The two loops give the same ids for every input; the
+ * tests and fuzz targets check it.
+ *
+ * bpe_merge_ref: the plain reference, O(n^2): scan for the lowest-rank pair,
+ * merge it, repeat. sym, rank: (n) scratch. */
+size_t bpe_merge_ref(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, int32_t *rank);
+
+/* bpe_merge_heap: the same merges in O(n log n) with a heap of candidate
+ * pairs, for long words. sym, next: (n) scratch; heap: (BPE_MERGE_HEAP_CAP(n))
+ * scratch. Capacity bound (bpe.c proves it): at most n - 1 pairs are queued
+ * at the start and each of the at most n - 1 merges pops one entry and pushes
+ * at most two, so the heap never holds more than 2(n - 1) entries. */
+size_t bpe_merge_heap(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, uint32_t *next,
+                      uint64_t *heap);
+#define BPE_MERGE_HEAP_CAP(n) (2 * (size_t)(n))
+
+/* Free the word cache (bpe.c); bpe_free calls it. NULL is a no-op. */
+void bpe_cache_free(BpeCache *c);
 
 #endif

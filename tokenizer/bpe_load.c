@@ -3,14 +3,12 @@
  * (bpe_load, bpe_free). See bpe.h for the format and the byte-to-unicode table.
  */
 #include "core/json.h"
+#include "core/utf8.h"
 #include "core/util.h"
 #include "tokenizer/bpe_internal.h"
-#include "tokenizer/pretok.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-void bpe_cache_free(BpeCache *c); /* bpe.c */
 
 /* GPT-2's byte-to-unicode table (OpenAI's bytes_to_unicode()), inverted:
  * printable bytes ! .. ~, ¡ .. ¬, ® .. ÿ stand for themselves; the other 68

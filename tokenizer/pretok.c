@@ -19,7 +19,9 @@
  * longest run of that class.
  */
 #include "tokenizer/pretok.h"
+#include "core/utf8.h"
 #include "tokenizer/unicode_tables.h"
+
 
 int unicode_class(uint32_t cp) {
     if (cp < 128) return unicode_ascii_class[cp];
@@ -31,41 +33,6 @@ int unicode_class(uint32_t cp) {
     }
     if (lo < unicode_n_ranges && unicode_ranges[lo].lo <= cp) return unicode_ranges[lo].cls;
     return UC_OTHER;
-}
-
-/* Well-formed UTF-8 (Unicode 15, table 3-7):
- *   00..7F | C2..DF 80..BF | E0 A0..BF 80..BF | E1..EC,EE..EF 80..BF 80..BF
- *   | ED 80..9F 80..BF | F0 90..BF 80..BF 80..BF | F1..F3 (80..BF)x3
- *   | F4 80..8F 80..BF 80..BF                                             */
-size_t utf8_decode(const uint8_t *s, size_t n, size_t i, uint32_t *cp) {
-    uint8_t b = s[i];
-    if (b < 0x80) {
-        *cp = b;
-        return 1;
-    }
-    size_t len;
-    uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    uint32_t c;
-    if (b >= 0xC2 && b <= 0xDF) len = 2, c = b & 0x1F;
-    else if (b >= 0xE0 && b <= 0xEF) {
-        len = 3, c = b & 0x0F;
-        if (b == 0xE0) lo = 0xA0;      /* no overlongs */
-        else if (b == 0xED) hi = 0x9F; /* no surrogates */
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        len = 4, c = b & 0x07;
-        if (b == 0xF0) lo = 0x90;      /* no overlongs */
-        else if (b == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
-    } else
-        return 0;
-    if (n - i < len) return 0;
-    if (s[i + 1] < lo || s[i + 1] > hi) return 0;
-    c = (c << 6) | (s[i + 1] & 0x3F);
-    for (size_t k = 2; k < len; k++) {
-        if ((s[i + k] & 0xC0) != 0x80) return 0;
-        c = (c << 6) | (s[i + k] & 0x3F);
-    }
-    *cp = c;
-    return len;
 }
 
 /* The character at s[i]: its length (0 = malformed and not bytewise) and class. */

@@ -25,9 +25,4 @@
  * character of the "other" class ([^\s\p{L}\p{N}]). */
 size_t pretok_next(const uint8_t *s, size_t n, size_t i, int bytewise, size_t *bad);
 
-/* Decode one UTF-8 character at s[i] (i < n): returns its length 1..4 and
- * stores the code point, or 0 if the bytes there are not a valid character
- * (overlong, surrogate, above U+10FFFF, truncated). */
-size_t utf8_decode(const uint8_t *s, size_t n, size_t i, uint32_t *cp);
-
 #endif

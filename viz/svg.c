@@ -3,6 +3,7 @@
  * markers and embedded PNG images. See svg.h.
  */
 #include "viz/svg.h"
+#include "core/utf8.h"
 #include "core/util.h"
 
 #include <math.h>
@@ -72,36 +73,15 @@ void svg_free(Svg *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid.
- * Rejects overlong forms, surrogates and code points above U+10FFFF. */
-static int utf8_valid_len(const unsigned char *p, long n, unsigned *cp_out) {
-    unsigned c = p[0];
-    int len;
-    unsigned cp, min;
-    if (c < 0x80) { *cp_out = c; return 1; }
-    else if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (n < len) return 0;
-    for (int i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    *cp_out = cp;
-    return len;
-}
-
 void svg_escape(Svg *s, const char *text, long n) {
     if (!text) return;
     if (n < 0) n = (long)strlen(text);
     const unsigned char *p = (const unsigned char *)text;
     static const char repl[] = "\xEF\xBF\xBD"; /* U+FFFD */
     long i = 0;
-    while (i < n) {
-        unsigned cp;
-        int len = utf8_valid_len(p + i, n - i, &cp);
+    while (i < n) { /* each character through core/utf8.h: malformed bytes become U+FFFD */
+        uint32_t cp;
+        long len = (long)utf8_decode(p, (size_t)n, (size_t)i, &cp);
         if (len == 0) { buf_put(s, repl, 3); i++; continue; }
         if (len == 1) {
             switch (cp) {
