@@ -137,6 +137,28 @@ static const STTensor *find(Loader *ld, const char *name) {
     return safetensors_find(&ld->p->st, full);
 }
 
+/* The index of the first NaN or infinity in w[0..n), or -1. One pass over the
+ * weights (their pages are read from the file here, once, instead of during
+ * the first forward pass): blocks are OR-reduced without branches so the
+ * compiler vectorises the loop, and only a block with a bad value is
+ * searched element by element. */
+static int64_t first_nonfinite(const float *w, int64_t n) {
+    const uint32_t *u = (const uint32_t *)w;   /* the bits: exponent all ones = NaN or inf */
+    enum { B = 4096 };
+    for (int64_t i = 0; i < n; i += B) {
+        int64_t m = n - i < B ? n - i : B;
+        uint32_t worst = 0;
+        for (int64_t j = 0; j < m; j++) {
+            uint32_t a = u[i + j] & 0x7fffffffu;
+            worst = a > worst ? a : worst;
+        }
+        if (worst >= 0x7f800000u)
+            for (int64_t j = 0; j < m; j++)
+                if ((u[i + j] & 0x7fffffffu) >= 0x7f800000u) return i + j;
+    }
+    return -1;
+}
+
 /* The tensor `name` as F32, checked to have shape [d0] or [d0, d1] (d1 = 0 for 1-D). */
 static const float *get(Loader *ld, const char *name, int64_t d0, int64_t d1, int *rc) {
     if (*rc) return NULL;
@@ -161,7 +183,20 @@ static const float *get(Loader *ld, const char *name, int64_t d0, int64_t d1, in
         return NULL;
     }
     const float *w = safetensors_f32(&ld->p->st, t);
-    if (!w) *rc = -1;
+    if (!w) {
+        *rc = -1;
+        return NULL;
+    }
+    int64_t bad = first_nonfinite(w, t->numel);
+    if (bad >= 0) {
+        char at[64];
+        if (ndim == 2) snprintf(at, sizeof at, "[%lld, %lld]", (long long)(bad / d1), (long long)(bad % d1));
+        else snprintf(at, sizeof at, "[%lld]", (long long)bad);
+        *rc = err_set("%s: tensor '%s' holds %s at index %s (flat %lld): the weights are damaged; "
+                      "download or write them again",
+                      ld->file, t->name, isnan(w[bad]) ? "NaN" : "an infinity", at, (long long)bad);
+        return NULL;
+    }
     return w;
 }
 
@@ -173,15 +208,9 @@ int gpt2_model_load(GPT2Model *m, const char *path) {
         cfg_path = path_join(path, "config.json");
     } else {
         st_path = xstrdup(path);
-        const char *slash = strrchr(path, '/');
-        if (slash) {
-            char *dir = xstrdup(path);
-            dir[slash - path + (slash == path)] = 0;
-            cfg_path = path_join(dir, "config.json");
-            free(dir);
-        } else {
-            cfg_path = xstrdup("config.json");
-        }
+        char *dir = path_dir(path);
+        cfg_path = strcmp(dir, ".") ? path_join(dir, "config.json") : xstrdup("config.json");
+        free(dir);
     }
     ModelPriv *p = xcalloc(1, sizeof *p);
     m->priv = p;
