@@ -349,6 +349,7 @@ char *path_base(const char *path) {
     while (n > 1 && path[n - 1] == '/') n--;
     size_t b = n;
     while (b > 0 && path[b - 1] != '/') b--;
+    if (b == n && n > 0) return xstrdup("/");   /* "/" (or "//") */
     char *s = xmalloc(n - b + 1);
     memcpy(s, path + b, n - b);
     s[n - b] = 0;
