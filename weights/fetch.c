@@ -263,11 +263,6 @@ static int check_safetensors(const char *path, const char *shown) {
     return 0;
 }
 
-static const char *base_name(const char *p) {
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
 /* GPT-2's vocab: a JSON object of exactly 50257 token -> distinct id in [0, 50257). */
 static int check_vocab_shape(const char *path, const char *shown) {
     Json j;
@@ -320,7 +315,10 @@ static int check_tok_file(const char *path, const char *shown, int is_merges) {
     if (sha256_file(path, hex, NULL) != 0) return -1;
     if (strcmp(hex, want) == 0) return 0;
     const char *npm_name = is_merges ? "vocab.bpe" : "encoder.json";
-    if (strcmp(base_name(shown), npm_name) == 0)
+    char *base = path_base(shown);
+    int is_npm = strcmp(base, npm_name) == 0;
+    free(base);
+    if (is_npm)
         return err_set("%s: checksum mismatch: sha256 %s, expected %s", shown, hex, want);
     if ((is_merges ? check_merges_shape : check_vocab_shape)(path, shown) != 0)
         return err_prefix("sha256 %s is not the pinned one and", hex);
