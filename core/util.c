@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,7 +218,7 @@ static void sync_parent(const char *path) {
     free(dir);
 }
 
-int file_commit(FILE *f, const char *tmp_path, const char *path) {
+int file_finish(FILE *f, const char *tmp_path, const char *path) {
     int bad = fflush(f) != 0 || ferror(f);
     int e = bad ? (errno ? errno : EIO) : 0;
     if (!bad && fsync(fileno(f)) != 0 && errno != EINVAL) bad = 1, e = errno;
@@ -226,21 +228,44 @@ int file_commit(FILE *f, const char *tmp_path, const char *path) {
         cleanup_remove_path(tmp_path);
         return err_set("%s: write failed: %s (disk full?); the old file, if any, is unchanged", path, strerror(e));
     }
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {   /* planted while we wrote */
-        unlink(tmp_path);
-        cleanup_remove_path(tmp_path);
-        return err_set("%s: became a symbolic link while it was being written: not replacing it", path);
-    }
-    if (rename(tmp_path, path) != 0) {
-        e = errno;
-        unlink(tmp_path);
-        cleanup_remove_path(tmp_path);
-        return err_set("%s: cannot rename into place: %s", path, strerror(e));
-    }
-    cleanup_remove_path(tmp_path);
-    sync_parent(path);
     return 0;
+}
+
+int file_rename_group(const char *const *tmp_paths, const char *const *paths, int n) {
+    int rc = 0;
+    struct stat st;
+    for (int i = 0; i < n && rc == 0; i++)
+        if (lstat(paths[i], &st) == 0 && S_ISLNK(st.st_mode))   /* planted while we wrote */
+            rc = err_set("%s: became a symbolic link while it was being written: not replacing it", paths[i]);
+    /* SIGINT/SIGTERM/SIGHUP wait until every file is in place: a group is never half-renamed by them */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int done = 0;
+    for (; done < n && rc == 0; done++) {
+        if (rename(tmp_paths[done], paths[done]) != 0) {
+            rc = err_set("%s: cannot rename into place: %s%s", paths[done], strerror(errno),
+                         done ? " (the files before it in the group were replaced)" : "");
+            break;
+        }
+        cleanup_remove_path(tmp_paths[done]);
+    }
+    for (int i = done; i < n; i++) {   /* on failure, the temporaries not renamed */
+        unlink(tmp_paths[i]);
+        cleanup_remove_path(tmp_paths[i]);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        for (int i = 0; i < n; i++) sync_parent(paths[i]);
+    return rc;
+}
+
+int file_commit(FILE *f, const char *tmp_path, const char *path) {
+    if (file_finish(f, tmp_path, path) != 0) return -1;
+    return file_rename_group(&tmp_path, &path, 1);
 }
 
 void file_abort(FILE *f, const char *tmp_path) {

@@ -74,6 +74,14 @@ FILE *file_begin(const char *path, char *tmp_path, size_t tmp_len);
 int file_commit(FILE *f, const char *tmp_path, const char *path);
 /* Close and delete the temporary file. */
 void file_abort(FILE *f, const char *tmp_path);
+/* file_commit in two steps, for files that must change together (e.g. a
+ * checkpoint's weights and its config.json): file_finish flushes, fsyncs and
+ * closes (on failure the temporary is removed; -1 with err_set()); then
+ * file_rename_group renames every tmp_paths[i] over paths[i], in order, with
+ * SIGINT/SIGTERM/SIGHUP held back until all are in place. On failure the
+ * temporaries not yet renamed are removed. Returns 0 or -1 with err_set(). */
+int file_finish(FILE *f, const char *tmp_path, const char *path);
+int file_rename_group(const char *const *tmp_paths, const char *const *paths, int n);
 /* The lower level of file_begin: create "PATH.TAG.PID.XXXXXX" exclusively and
  * register it for cleanup; returns the open fd (O_WRONLY), or -1 with
  * err_set(). The caller unlinks it or renames it, then calls

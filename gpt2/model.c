@@ -15,6 +15,7 @@
  */
 #include "gpt2/model.h"
 
+#include "core/cleanup.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "weights/safetensors.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RANDOM_META_KEY "gpt2sae"
 #define RANDOM_META_VAL "random weights - not GPT-2"
@@ -406,14 +408,6 @@ int gpt2_model_synth(const char *dir, const GPT2Config *cfg, uint64_t seed) {
     ADD(1.0f, 0.05f, C, 0, "ln_f.weight");
     ADD(0.0f, 0.02f, C, 0, "ln_f.bias");
 #undef ADD
-    char *st_path = path_join(dir, "model.safetensors");
-    int rc = st_writer_write(&wr, st_path);
-    st_writer_free(&wr);
-    free(gens);
-    free(names);
-    free(st_path);
-    if (rc != 0) return -1;
-
     /* config.json in Hugging Face's style, plus the random-weights marker */
     char js[1024];
     int len = snprintf(js, sizeof js,
@@ -435,8 +429,38 @@ int gpt2_model_synth(const char *dir, const GPT2Config *cfg, uint64_t seed) {
                        "}\n",
                        (unsigned long long)seed, cfg->n_layer, cfg->n_head, cfg->n_embd, cfg->n_ctx, cfg->n_ctx,
                        cfg->vocab_size, (double)cfg->ln_eps, cfg->vocab_size - 1, cfg->vocab_size - 1);
-    char *cfg_path = path_join(dir, "config.json");
-    rc = file_write_atomic(cfg_path, js, (size_t)len);
+
+    /* both files go to temporaries and are renamed together (core/util.h:
+     * file_rename_group), so an interrupt never leaves new weights beside an
+     * old config.json, or the reverse */
+    char *st_path = path_join(dir, "model.safetensors"), *cfg_path = path_join(dir, "config.json");
+    char st_tmp[4096], cfg_tmp[4096];
+    FILE *fs = file_begin(st_path, st_tmp, sizeof st_tmp), *fc = NULL;
+    int rc = fs ? 0 : -1, st_finished = 0;
+    if (rc == 0 && st_writer_write_file(&wr, fs, st_path) != 0) rc = -1;
+    if (rc == 0) {
+        rc = file_finish(fs, st_tmp, st_path);   /* (removes the temporary if it fails) */
+        fs = NULL;
+        st_finished = rc == 0;
+    }
+    if (rc == 0 && !(fc = file_begin(cfg_path, cfg_tmp, sizeof cfg_tmp))) rc = -1;
+    if (rc == 0 && fwrite(js, 1, (size_t)len, fc) != (size_t)len) rc = err_set("%s: write failed", cfg_path);
+    if (rc == 0) {
+        rc = file_finish(fc, cfg_tmp, cfg_path);
+        fc = NULL;
+    }
+    if (rc == 0) {
+        const char *tmps[2] = {cfg_tmp, st_tmp}, *finals[2] = {cfg_path, st_path};
+        rc = file_rename_group(tmps, finals, 2);   /* the weights last: their presence means complete */
+    } else {
+        if (fs) file_abort(fs, st_tmp);
+        if (fc) file_abort(fc, cfg_tmp);
+        if (st_finished) file_abort(NULL, st_tmp);   /* finished, never renamed */
+    }
+    st_writer_free(&wr);
+    free(gens);
+    free(names);
+    free(st_path);
     free(cfg_path);
     return rc;
 }

@@ -67,6 +67,20 @@ check "synth: the first run writes the reference" test -s "$T/syn/model.safetens
 cp -r "$T/syn" "$T/syn.ref"
 signals "synth" "$T/syn" "$T/syn.ref" 1 -- "$bin" synth -o "$T/syn" "${syn[@]}"
 
+# replacing a checkpoint of another size: the weights and config.json must still agree
+# (capture --ids loads them, checking every shape against config.json; no tokenizer needed)
+echo "1 2 3 4" >"$T/ids.txt"
+syn2=(--n-layer 4 --n-head 8 --n-embd 512 --vocab 50257 --n-ctx 256 --seed 9)
+for d in 0.1 0.4 0.8 1.2; do
+    rm -rf "$T/syn"; cp -r "$T/syn.ref" "$T/syn"
+    env --default-signal=INT "$bin" synth -o "$T/syn" "${syn2[@]}" >/dev/null 2>&1 &
+    pid=$!; sleep "$d"; kill -INT "$pid" 2>/dev/null; wait "$pid"; rc=$?
+    "$bin" capture --weights "$T/syn" --ids "$T/ids.txt" -o "$T/ids.npy" >/dev/null 2>"$T/err"; crc=$?
+    check "synth of another size, SIGINT at ${d}s (rc $rc): weights and config.json agree$([ $crc -ne 0 ] && head -c 200 "$T/err")" \
+        test "$crc" -eq 0
+done
+rm -rf "$T/syn" "$T/ids.npy"; cp -r "$T/syn.ref" "$T/syn"
+
 # ---- a tiny checkpoint for the rest ----
 "$bin" synth -o "$T/tiny" --n-layer 2 --n-head 4 --n-embd 128 --vocab 50257 --n-ctx 128 >/dev/null 2>&1
 if [ "$have_tok" -eq 1 ]; then

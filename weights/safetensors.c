@@ -397,7 +397,7 @@ static int64_t writer_numel(const STWriter *w, int i) {
     return n;
 }
 
-int st_writer_write(STWriter *w, const char *path) {
+int st_writer_write_file(STWriter *w, FILE *f, const char *path) {
     /* the header, built in memory (a memstream) so its length is known first */
     char *hdr = NULL;
     size_t hlen = 0;
@@ -432,12 +432,6 @@ int st_writer_write(STWriter *w, const char *path) {
         return err_set("%s: cannot build the header", path);
     }
 
-    char tmp[4096];
-    FILE *f = file_begin(path, tmp, sizeof tmp);
-    if (!f) {
-        free(hdr);
-        return -1;
-    }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
     uint8_t len8[8];
     for (int k = 0; k < 8; k++) len8[k] = (uint8_t)((uint64_t)hlen >> (8 * k));
@@ -459,10 +453,17 @@ int st_writer_write(STWriter *w, const char *path) {
         }
     }
     free(buf);
-    if (!ok) {
-        int e = errno;
+    if (!ok) return err_set("%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
+
+int st_writer_write(STWriter *w, const char *path) {
+    char tmp[4096];
+    FILE *f = file_begin(path, tmp, sizeof tmp);
+    if (!f) return -1;
+    if (st_writer_write_file(w, f, path) != 0) {
         file_abort(f, tmp);
-        return err_set("%s: write failed: %s", path, strerror(e));
+        return -1;
     }
     return file_commit(f, tmp, path);
 }
