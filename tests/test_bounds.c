@@ -229,11 +229,13 @@ static void truncated_while_mapped(const char *path, int is_npy) {
           WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? " (killed by a signal)" : "", msg);
 }
 
-static void test_truncated(void) {
 #if defined(__SANITIZE_ADDRESS__)
-    SKIP("a mapped input truncated while in use: AddressSanitizer owns SIGBUS in this build");
-    return;
+/* AddressSanitizer would take SIGBUS for itself; here the engine's handler is under test */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "handle_sigbus=0"; }
 #endif
+
+static void test_truncated(void) {
     char p[300];
     snprintf(p, sizeof p, "%s/big.npy", root);
     float *v = xcalloc(1 << 20, sizeof *v);

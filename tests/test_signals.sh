@@ -8,7 +8,9 @@
 # the test folder, and the output equals the one from before (each rerun has
 # the same inputs and seed, so old and new are byte-identical: whichever is
 # there must be whole). Then SIGKILL (nothing can run): the temporaries stay,
-# and the next run of the same command removes them.
+# and the next run of the same command removes them. Also: an input that
+# `train` has mapped, truncated while in use, stops the run with a message
+# naming it (exit 1), not a bus error.
 #
 # Needs GPT-2's tokenizer files in the cache ($GPT2SAE_CACHE, else
 # ~/.cache/gpt2sae; ./run fetch --tokenizer-only) for capture and the pipeline;
@@ -98,6 +100,18 @@ if [ "$have_tok" -eq 1 ]; then
     check "train: the first run writes the reference" test -s "$T/tr/sae.safetensors"
     cp -r "$T/tr" "$T/tr.ref"
     signals "train" "$T/tr" "$T/tr.ref" 1 -- "$bin" "${tr[@]}"
+
+    # ---- an input truncated while train reads it (mapped): a message naming it, not a bus error ----
+    cp "$T/cap.ref/acts.npy" "$T/shrink.npy"
+    # (a sanitizer build would take SIGBUS for itself: the engine's handler is what is tested)
+    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_sigbus=0 \
+        "$bin" train --acts "$T/shrink.npy" -o "$T/trs" --epochs 50 --latents 256 --k 16 --batch 2048 --quiet \
+        >/dev/null 2>"$T/err" &
+    pid=$!; sleep 0.3; truncate -s 4096 "$T/shrink.npy"; wait "$pid"; rc=$?
+    check "train --acts truncated while in use: exit 1 naming the file (rc $rc: $(head -c 160 "$T/err"))" \
+        eval '[ "$rc" -eq 1 ] && grep -q "shrink.npy: the file shrank" "$T/err"'
+    check "... nothing left behind" test -z "$(leftovers)"
+    rm -rf "$T/trs" "$T/shrink.npy"
 
     # ---- the pipeline ----
     pl=(--weights "$T/tiny" --epochs 8 --latents-n 256 --latents-k 16 --out "$T/pl" "$T/text.txt")
