@@ -294,6 +294,40 @@ static unsigned current_umask(void) {
     return m;
 }
 
+/* 1 if dir is a mount point: another device than its parent, or listed in
+ * /proc/self/mountinfo (a bind mount of the same file system). */
+static int is_mount_point(const char *dir, const char *parent) {
+    struct stat st, pst;
+    if (stat(dir, &st) == 0 && stat(parent, &pst) == 0 && (st.st_dev != pst.st_dev || st.st_ino == pst.st_ino))
+        return 1;
+    char *real = realpath(dir, NULL);
+    if (!real) return 0;
+    int found = 0;
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[4096];
+    while (f && !found && fgets(line, sizeof line, f)) {
+        /* "36 35 98:0 /mnt1 /mnt2 rw,..." : the 5th field, spaces written as \040 */
+        char *save = NULL, *fld = strtok_r(line, " ", &save);
+        for (int i = 1; fld && i < 5; i++) fld = strtok_r(NULL, " ", &save);
+        if (!fld) continue;
+        char mp[4096];
+        size_t o = 0;
+        for (const char *c = fld; *c && o + 1 < sizeof mp; c++) {
+            if (c[0] == '\\' && c[1] >= '0' && c[1] <= '7' && c[2] >= '0' && c[2] <= '7' && c[3] >= '0' && c[3] <= '7') {
+                mp[o++] = (char)((c[1] - '0') * 64 + (c[2] - '0') * 8 + (c[3] - '0'));
+                c += 3;
+            } else {
+                mp[o++] = *c;
+            }
+        }
+        mp[o] = 0;
+        found = strcmp(mp, real) == 0;
+    }
+    if (f) fclose(f);
+    free(real);
+    return found;
+}
+
 static void sync_dir(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
@@ -308,7 +342,7 @@ int dir_begin(DirTxn *t, const char *final_in) {
     char *final = xstrdup(final_in);
     size_t n = strlen(final);
     while (n > 1 && final[n - 1] == '/') final[--n] = 0;
-    struct stat st, pst;
+    struct stat st;
     int rc = 0;
     char *parent = NULL, *base = NULL, *tmp = NULL;
     /* a link to a folder: the folder it points to is the one replaced (the link stays as it is) */
@@ -340,7 +374,7 @@ int dir_begin(DirTxn *t, const char *final_in) {
             rc = err_set("output folder %s: a file of that name exists (use --out DIR)", final_in);
             goto out;
         }
-        if (stat(parent, &pst) == 0 && (st.st_dev != pst.st_dev || st.st_ino == pst.st_ino)) {
+        if (is_mount_point(final, parent)) {
             rc = err_set("output folder %s is a mount point: it cannot be swapped as one unit "
                          "(give a folder inside it, e.g. --out %s/run)",
                          final_in, final_in);
