@@ -19,6 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,10 +433,8 @@ static int keep_beside(DirTxn *t, const char *why) {
     return rc;
 }
 
-int dir_commit(DirTxn *t) {
-    if (!t->tmp) return err_set("output folder %s: nothing to commit", t->final ? t->final : "?");
-    if (manifest_write(t->tmp) != 0)
-        return err_prefix("output folder %s: not replaced, the old one is unchanged", t->final);
+/* Check final again and swap the staging folder in (see dir_commit). */
+static int swap_in(DirTxn *t) {
     for (int attempt = 0; attempt < 4; attempt++) {
         struct stat st;
         if (lstat(t->final, &st) != 0) {
@@ -505,6 +505,23 @@ done:
     free(t->tmp);
     t->tmp = NULL;
     return 0;
+}
+
+int dir_commit(DirTxn *t) {
+    if (!t->tmp) return err_set("output folder %s: nothing to commit", t->final ? t->final : "?");
+    if (manifest_write(t->tmp) != 0)
+        return err_prefix("output folder %s: not replaced, the old one is unchanged", t->final);
+    /* SIGINT/SIGTERM/SIGHUP wait until the swap is done: the handler never sees the
+     * staging name holding the old folder, nor a half-finished swap */
+    sigset_t hold, old;
+    sigemptyset(&hold);
+    sigaddset(&hold, SIGINT);
+    sigaddset(&hold, SIGTERM);
+    sigaddset(&hold, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hold, &old);
+    int rc = swap_in(t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 void dir_abort(DirTxn *t) {

@@ -155,8 +155,9 @@ static void rand_chars(char *out, int n) {
     unsigned char r[16];
     if (n > 16) n = 16;
     if (getrandom(r, (size_t)n, GRND_NONBLOCK) != n) {
-        static _Atomic uint64_t ctr;
-        uint64_t x = (uint64_t)(time_now() * 1e9) ^ ((uint64_t)getpid() << 32) ^ (ctr += 0x9E3779B97F4A7C15ull);
+        static uint64_t ctr;
+        uint64_t x = (uint64_t)(time_now() * 1e9) ^ ((uint64_t)getpid() << 32) ^
+                     __atomic_add_fetch(&ctr, 0x9E3779B97F4A7C15ull, __ATOMIC_RELAXED);
         for (int i = 0; i < n; i++) x = x * 6364136223846793005ull + 1442695040888963407ull, r[i] = (unsigned char)(x >> 56);
     }
     for (int i = 0; i < n; i++) out[i] = al[r[i] % 62];
