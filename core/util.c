@@ -146,6 +146,13 @@ int file_read_max(const char *path, char **out, size_t *len, size_t max) {
 
 int file_read_all(const char *path, char **out, size_t *len) { return file_read_max(path, out, len, SIZE_MAX / 2); }
 
+int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len) {
+    char why[256];
+    snprintf(why, sizeof why, "goes on past %zu bytes (an endless stream such as /dev/zero?); save the input to a file first",
+             max);
+    return read_stream(f, name, 0, max, why, out, len);
+}
+
 /* ---- atomic writes ------------------------------------------------------ */
 
 /* n random characters of [A-Za-z0-9] (not a secret: O_EXCL is the guarantee,

@@ -56,6 +56,10 @@ int file_read_all(const char *path, char **out, size_t *len);
 /* The same with a limit of max bytes (for any kind of file). */
 int file_read_max(const char *path, char **out, size_t *len, size_t max);
 #define FILE_STREAM_MAX ((size_t)256 << 20)
+/* Read an open stream (e.g. stdin) to its end, at most max bytes (else an
+ * error naming `name` and the limit; use FILE_STREAM_MAX). Same result as
+ * file_read_all; f is not closed. */
+int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len);
 
 /* Atomic writes. The bytes go to a new temporary "PATH.tmp.PID.XXXXXX" in
  * PATH's folder, created with O_CREAT|O_EXCL|O_NOFOLLOW (a planted file or

@@ -87,6 +87,15 @@ static void test_endless(void) {
     free(buf);
     waitpid(p, NULL, 0);
 
+    /* an open stream (standard input, say) with a limit */
+    FILE *z = fopen("/dev/zero", "rb");
+    buf = NULL;
+    CHECK(z && file_read_stream(z, "standard input", 4096, &buf, &n) == -1 && strstr(err_get(), "standard input") &&
+              strstr(err_get(), "4096"),
+          "file_read_stream of an endless stream, limit 4096: %s", err_get());
+    if (z) fclose(z);
+    free(buf);
+
     /* a regular file above the limit */
     char f[300];
     snprintf(f, sizeof f, "%s/ten.txt", root);
