@@ -23,6 +23,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +359,47 @@ static void test_full_disk(void) {
           "... the old folder is whole (no mix of old and new), no staging folder left");
 }
 
+/* Two processes replacing the same folder over and over: every state seen is
+ * one run's whole output, never a mix (a.txt and b.txt always agree). */
+static void test_concurrent(void) {
+    char out[1024];
+    snprintf(out, sizeof out, "%s", P("both"));
+    write_run(out, "A");
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        if (kids[k] == 0) {
+            int bad = 0;
+            for (int i = 0; i < 30; i++) bad += write_run(out, k ? "B" : "A") != 0;
+            _exit(bad ? 1 : 0);
+        }
+    }
+    int mixed = 0, looks = 0;
+    for (int i = 0; i < 200; i++) {
+        /* one folder (by its fd, as a reader holding it open sees it): its two files must agree */
+        int dfd = open(out, O_RDONLY | O_DIRECTORY);
+        int fa = dfd >= 0 ? openat(dfd, "a.txt", O_RDONLY) : -1, fb = dfd >= 0 ? openat(dfd, "b.txt", O_RDONLY) : -1;
+        char a[8] = "", b[8] = "";
+        if (fa >= 0 && fb >= 0 && read(fa, a, sizeof a - 1) > 0 && read(fb, b, sizeof b - 1) > 0) {
+            looks++;
+            mixed += strcmp(a, b) != 0;
+        }
+        if (fa >= 0) close(fa);
+        if (fb >= 0) close(fb);
+        if (dfd >= 0) close(dfd);
+    }
+    int ok = 1;
+    for (int k = 0; k < 2; k++) {
+        int st = 0;
+        waitpid(kids[k], &st, 0);
+        ok &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    }
+    CHECK(ok, "two processes replacing one folder 30 times each: every run succeeds");
+    CHECK(mixed == 0 && (has_text(P("both/a.txt"), "A") || has_text(P("both/a.txt"), "B")) &&
+              count_named(root, ".both.tmp-") == 0 && count_named(root, "both.") == 0,
+          "... never a mix of two runs (%d mixed in %d looks), no staging or kept folder left", mixed, looks);
+}
+
 /* ---- signals ------------------------------------------------------------------ */
 
 /* A child starts a file write and a folder run, then is sent sig. */
@@ -411,6 +453,7 @@ int main(void) {
     test_files();
     test_dirs();
     test_full_disk();
+    test_concurrent();
     test_signal(SIGINT, "SIGINT");
     test_signal(SIGTERM, "SIGTERM");
     test_signal(SIGHUP, "SIGHUP");
