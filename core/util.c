@@ -1,11 +1,17 @@
 /* core/util.c - errors, memory, files, time, RNG. See util.h. */
 #include "core/util.h"
 
+#include "core/cleanup.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,60 +83,203 @@ void *xmalloc_aligned(size_t n) {
     return p;
 }
 
-int file_read_all(const char *path, char **out, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set("%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
+/* Read f to its end into a new buffer, stopping with an error past max bytes. */
+static int read_stream(FILE *f, const char *path, size_t start_cap, size_t max, const char *why_max, char **out,
+                       size_t *len) {
+    size_t cap = start_cap < (1 << 16) ? (1 << 16) : start_cap, n = 0;
+    if (cap > max + 1) cap = max + 1;
     char *buf = xmalloc(cap + 1);
     for (;;) {
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
+        if (n > max) {
+            free(buf);
+            return err_set("%s: %s", path, why_max);
+        }
         if (n < cap) {
             if (ferror(f)) {
                 int e = errno;
-                fclose(f);
                 free(buf);
                 return err_set("%s: read error: %s", path, strerror(e));
             }
             break;
         }
-        cap *= 2;
+        cap = cap > max / 2 ? max + 1 : cap * 2;
         buf = xrealloc(buf, cap + 1);
     }
-    fclose(f);
     buf[n] = 0;
     *out = buf;
     *len = n;
     return 0;
 }
 
+int file_read_max(const char *path, char **out, size_t *len, size_t max) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    char why[256];
+    size_t start = 0, limit = max;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        /* a file: its size, plus a little for one still being appended to */
+        if ((uint64_t)st.st_size > max) {
+            fclose(f);
+            return err_set("%s: %lld bytes, more than this input may hold (%zu bytes)", path,
+                           (long long)st.st_size, max);
+        }
+        start = (size_t)st.st_size + 1;
+        snprintf(why, sizeof why, "grew past %zu bytes while being read (still being written?)", max);
+    } else if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return err_set("%s: is a folder, not a file", path);
+    } else {
+        /* a pipe or a device: it may never end (/dev/zero), so it gets a bound */
+        if (limit > FILE_STREAM_MAX) limit = FILE_STREAM_MAX;
+        snprintf(why, sizeof why,
+                 "not a regular file, and it goes on past %zu bytes (an endless stream such as /dev/zero?); "
+                 "save the input to a file first",
+                 limit);
+    }
+    int rc = read_stream(f, path, start, limit, why, out, len);
+    fclose(f);
+    return rc;
+}
+
+int file_read_all(const char *path, char **out, size_t *len) { return file_read_max(path, out, len, SIZE_MAX / 2); }
+
+int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len) {
+    char why[256];
+    snprintf(why, sizeof why, "goes on past %zu bytes (an endless stream such as /dev/zero?); save the input to a file first",
+             max);
+    return read_stream(f, name, 0, max, why, out, len);
+}
+
+/* ---- atomic writes ------------------------------------------------------ */
+
+/* n random characters of [A-Za-z0-9] (not a secret: O_EXCL is the guarantee,
+ * the randomness only keeps a planted name from blocking us). */
+static void rand_chars(char *out, int n) {
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char r[16];
+    if (n > 16) n = 16;
+    if (getrandom(r, (size_t)n, GRND_NONBLOCK) != n) {
+        static uint64_t ctr;
+        uint64_t x = (uint64_t)(time_now() * 1e9) ^ ((uint64_t)getpid() << 32) ^
+                     __atomic_add_fetch(&ctr, 0x9E3779B97F4A7C15ull, __ATOMIC_RELAXED);
+        for (int i = 0; i < n; i++) x = x * 6364136223846793005ull + 1442695040888963407ull, r[i] = (unsigned char)(x >> 56);
+    }
+    for (int i = 0; i < n; i++) out[i] = al[r[i] % 62];
+    out[n] = 0;
+}
+
+int file_temp_open(const char *path, const char *tag, char *tmp_path, size_t tmp_len) {
+    struct stat st;
+    if (!*path) return err_set("an empty file name was given (name the output file)");
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        return err_set("%s: is a symbolic link: not replacing it (give the path of the file it points to, "
+                       "or remove the link)",
+                       path);
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) return err_set("%s: is a folder, not a file", path);
+    /* temporaries left by killed runs of this same output go first */
+    char *dir = path_dir(path), *base = path_base(path);
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "%s.%s.", base, tag);
+    if (strlen(base) < 400) cleanup_stale_sweep(dir, prefix, FILE_TEMP_RAND, 0);
+    free(dir);
+    free(base);
+    for (int attempt = 0; attempt < 64; attempt++) {
+        char r[FILE_TEMP_RAND + 1];
+        rand_chars(r, FILE_TEMP_RAND);
+        int n = snprintf(tmp_path, tmp_len, "%s.%s.%ld.%s", path, tag, (long)getpid(), r);
+        if (n < 0 || (size_t)n >= tmp_len) return err_set("%s: the path is too long", path);
+        int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            cleanup_add_path(tmp_path, CLEANUP_FILE);
+            return fd;
+        }
+        if (errno != EEXIST) return err_set("%s: cannot write: %s", path, strerror(errno));
+    }
+    return err_set("%s: cannot create a temporary file beside it (too many names taken)", path);
+}
+
 FILE *file_begin(const char *path, char *tmp_path, size_t tmp_len) {
-    snprintf(tmp_path, tmp_len, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp_path, "wb");
-    if (!f) err_set("%s: cannot write: %s", path, strerror(errno));
+    int fd = file_temp_open(path, "tmp", tmp_path, tmp_len);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        unlink(tmp_path);
+        cleanup_remove_path(tmp_path);
+        err_set("%s: cannot write: %s", path, strerror(e));
+    }
     return f;
 }
 
-int file_commit(FILE *f, const char *tmp_path, const char *path) {
+/* fsync the folder holding path, so a rename into it survives a power cut. */
+static void sync_parent(const char *path) {
+    char *dir = path_dir(path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+int file_finish(FILE *f, const char *tmp_path, const char *path) {
     int bad = fflush(f) != 0 || ferror(f);
-    int e = errno;
-    if (!bad) fsync(fileno(f));
+    int e = bad ? (errno ? errno : EIO) : 0;
+    if (!bad && fsync(fileno(f)) != 0 && errno != EINVAL) bad = 1, e = errno;
     if (fclose(f) != 0 && !bad) { bad = 1; e = errno; }
     if (bad) {
         unlink(tmp_path);
-        return err_set("%s: write failed: %s", path, strerror(e));
-    }
-    if (rename(tmp_path, path) != 0) {
-        e = errno;
-        unlink(tmp_path);
-        return err_set("%s: cannot rename into place: %s", path, strerror(e));
+        cleanup_remove_path(tmp_path);
+        return err_set("%s: write failed: %s (disk full?); the old file, if any, is unchanged", path, strerror(e));
     }
     return 0;
+}
+
+int file_rename_group(const char *const *tmp_paths, const char *const *paths, int n) {
+    int rc = 0;
+    struct stat st;
+    for (int i = 0; i < n && rc == 0; i++)
+        if (lstat(paths[i], &st) == 0 && S_ISLNK(st.st_mode))   /* planted while we wrote */
+            rc = err_set("%s: became a symbolic link while it was being written: not replacing it", paths[i]);
+    /* SIGINT/SIGTERM/SIGHUP wait until every file is in place: a group is never half-renamed by them */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int done = 0;
+    for (; done < n && rc == 0; done++) {
+        if (rename(tmp_paths[done], paths[done]) != 0) {
+            rc = err_set("%s: cannot rename into place: %s%s", paths[done], strerror(errno),
+                         done ? " (the files before it in the group were replaced)" : "");
+            break;
+        }
+        cleanup_remove_path(tmp_paths[done]);
+    }
+    for (int i = done; i < n; i++) {   /* on failure, the temporaries not renamed */
+        unlink(tmp_paths[i]);
+        cleanup_remove_path(tmp_paths[i]);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        for (int i = 0; i < n; i++) sync_parent(paths[i]);
+    return rc;
+}
+
+int file_commit(FILE *f, const char *tmp_path, const char *path) {
+    if (file_finish(f, tmp_path, path) != 0) return -1;
+    return file_rename_group(&tmp_path, &path, 1);
 }
 
 void file_abort(FILE *f, const char *tmp_path) {
     if (f) fclose(f);
     unlink(tmp_path);
+    cleanup_remove_path(tmp_path);
 }
 
 int file_write_atomic(const char *path, const void *data, size_t len) {
@@ -140,9 +289,42 @@ int file_write_atomic(const char *path, const void *data, size_t len) {
     if (len && fwrite(data, 1, len, f) != len) {
         int e = errno;
         file_abort(f, tmp);
-        return err_set("%s: write failed: %s", path, strerror(e));
+        return err_set("%s: write failed: %s (disk full?); the old file, if any, is unchanged", path, strerror(e));
     }
     return file_commit(f, tmp, path);
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+uint64_t mem_available(void) {
+    uint64_t avail = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                avail = (uint64_t)kb * 1024;
+                break;
+            }
+        fclose(f);
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    uint64_t phys = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+    if (!avail || (phys && avail > phys)) avail = phys;
+    return avail ? avail : UINT64_MAX;
+}
+
+int mem_check(uint64_t bytes, const char *what) {
+    uint64_t avail = mem_available();
+    if (bytes <= avail) return 0;
+    if (bytes == UINT64_MAX)
+        return err_set("%s: needs more memory than can be counted (more than 2^64 bytes); choose a smaller size",
+                       what);
+    return err_set("%s: needs %llu bytes (%.1f GiB) of memory, but only %llu bytes (%.1f GiB) are available; "
+                   "choose a smaller size",
+                   what, (unsigned long long)bytes, (double)bytes / 1073741824.0, (unsigned long long)avail,
+                   (double)avail / 1073741824.0);
 }
 
 int path_is_dir(const char *path) {
@@ -181,6 +363,30 @@ char *path_join(const char *a, const char *b) {
     p[na] = '/';
     memcpy(p + na + 1, b, nb + 1);
     return p;
+}
+
+char *path_dir(const char *path) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;            /* "a/b/" is the folder b in a */
+    while (n > 0 && path[n - 1] != '/') n--;            /* drop the last component */
+    if (n == 0) return xstrdup(".");
+    while (n > 1 && path[n - 1] == '/') n--;            /* "a//b" -> "a", "/b" -> "/" */
+    char *d = xmalloc(n + 1);
+    memcpy(d, path, n);
+    d[n] = 0;
+    return d;
+}
+
+char *path_base(const char *path) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && path[b - 1] != '/') b--;
+    if (b == n && n > 0) return xstrdup("/");   /* "/" (or "//") */
+    char *s = xmalloc(n - b + 1);
+    memcpy(s, path + b, n - b);
+    s[n - b] = 0;
+    return s;
 }
 
 char *path_stem(const char *path) {

@@ -48,17 +48,61 @@ char *xstrdup(const char *s);
 void *xmalloc_aligned(size_t n);
 
 /* Read a whole file into a new buffer (NUL-terminated for convenience; *len
- * excludes the NUL). Caller frees *out. Returns 0, or -1 with err_set(). */
+ * excludes the NUL). Caller frees *out. Returns 0, or -1 with err_set().
+ * A pipe or device (not a regular file) is read to its end but at most
+ * FILE_STREAM_MAX bytes: an endless stream (/dev/zero, a FIFO fed forever)
+ * is an error naming the file and the limit, not a read until out of memory. */
 int file_read_all(const char *path, char **out, size_t *len);
-/* Write len bytes to path atomically: write "path.tmp.PID", fsync, rename.
- * A failure leaves any existing file at path untouched. Returns 0 or -1. */
+/* The same with a limit of max bytes (for any kind of file). */
+int file_read_max(const char *path, char **out, size_t *len, size_t max);
+#define FILE_STREAM_MAX ((size_t)256 << 20)
+/* Read an open stream (e.g. stdin) to its end, at most max bytes (else an
+ * error naming `name` and the limit; use FILE_STREAM_MAX). Same result as
+ * file_read_all; f is not closed. */
+int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len);
+
+/* Atomic writes. The bytes go to a new temporary "PATH.tmp.PID.XXXXXX" in
+ * PATH's folder, created with O_CREAT|O_EXCL|O_NOFOLLOW (a planted file or
+ * link of that name is never opened, never written through), registered
+ * with core/cleanup.h (SIGINT/SIGTERM/SIGHUP remove it), then fsync'ed and
+ * renamed over PATH. If PATH itself is a symbolic link it is refused, not
+ * replaced. Temporaries of PATH left by killed processes (pid not alive) are
+ * removed first. A failure (disk full included) leaves PATH untouched. */
+/* Write len bytes to path atomically. Returns 0 or -1 with err_set(). */
 int file_write_atomic(const char *path, const void *data, size_t len);
-/* Open "path.tmp.PID" for writing; pair with file_commit() or file_abort(). */
+/* Open the temporary for path; tmp_path (tmp_len bytes, 4096 is plenty)
+ * receives its name. Pair with file_commit() or file_abort(). NULL + err_set(). */
 FILE *file_begin(const char *path, char *tmp_path, size_t tmp_len);
-/* Flush, fsync, close and rename tmp_path over path. Returns 0 or -1. */
+/* Flush, fsync, close and rename tmp_path over path. Returns 0 or -1
+ * (the temporary is removed on failure). */
 int file_commit(FILE *f, const char *tmp_path, const char *path);
 /* Close and delete the temporary file. */
 void file_abort(FILE *f, const char *tmp_path);
+/* file_commit in two steps, for files that must change together (e.g. a
+ * checkpoint's weights and its config.json): file_finish flushes, fsyncs and
+ * closes (on failure the temporary is removed; -1 with err_set()); then
+ * file_rename_group renames every tmp_paths[i] over paths[i], in order, with
+ * SIGINT/SIGTERM/SIGHUP held back until all are in place. On failure the
+ * temporaries not yet renamed are removed. Returns 0 or -1 with err_set(). */
+int file_finish(FILE *f, const char *tmp_path, const char *path);
+int file_rename_group(const char *const *tmp_paths, const char *const *paths, int n);
+/* The lower level of file_begin: create "PATH.TAG.PID.XXXXXX" exclusively and
+ * register it for cleanup; returns the open fd (O_WRONLY), or -1 with
+ * err_set(). The caller unlinks it or renames it, then calls
+ * cleanup_remove_path(tmp_path). (weights/download.c uses tag "part".) */
+int file_temp_open(const char *path, const char *tag, char *tmp_path, size_t tmp_len);
+#define FILE_TEMP_RAND 6   /* the random characters at the end of a temporary's name */
+
+/* Memory. mem_check: 0 if `bytes` can be allocated, i.e. at most the
+ * MemAvailable of /proc/meminfo (physical memory where that is missing);
+ * else -1 with err_set() "WHAT: needs N bytes (x GiB) of memory, but only M
+ * bytes (y GiB) are available; choose a smaller size". Compute bytes with
+ * __builtin_mul_overflow and pass UINT64_MAX on overflow. Call it before a
+ * large allocation a user's option decides (e.g. an SAE of --latents L). */
+int mem_check(uint64_t bytes, const char *what);
+/* The bytes mem_check compares against. */
+uint64_t mem_available(void);
+
 /* 1 if path exists and is a directory / a regular file. */
 int path_is_dir(const char *path);
 int path_is_file(const char *path);
@@ -66,6 +110,11 @@ int path_is_file(const char *path);
 int path_mkdirs(const char *path);
 /* Join a and b with one '/'. Caller frees. */
 char *path_join(const char *a, const char *b);
+/* The folder holding path: "a/b/c.txt" -> "a/b", "c.txt" -> ".", "/c" -> "/",
+ * "a/b/" -> "a" (trailing slashes ignored). Caller frees. */
+char *path_dir(const char *path);
+/* The final component: "a/b/c.txt" -> "c.txt", "a/b/" -> "b". Caller frees. */
+char *path_base(const char *path);
 /* The final component of path without its extension ("a/b/palinka.txt" -> "palinka").
  * Caller frees. */
 char *path_stem(const char *path);

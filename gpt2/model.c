@@ -15,6 +15,7 @@
  */
 #include "gpt2/model.h"
 
+#include "core/cleanup.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "weights/safetensors.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RANDOM_META_KEY "gpt2sae"
 #define RANDOM_META_VAL "random weights - not GPT-2"
@@ -137,6 +139,28 @@ static const STTensor *find(Loader *ld, const char *name) {
     return safetensors_find(&ld->p->st, full);
 }
 
+/* The index of the first NaN or infinity in w[0..n), or -1. One pass over the
+ * weights (their pages are read from the file here, once, instead of during
+ * the first forward pass): blocks are OR-reduced without branches so the
+ * compiler vectorises the loop, and only a block with a bad value is
+ * searched element by element. */
+static int64_t first_nonfinite(const float *w, int64_t n) {
+    const uint32_t *u = (const uint32_t *)w;   /* the bits: exponent all ones = NaN or inf */
+    enum { B = 4096 };
+    for (int64_t i = 0; i < n; i += B) {
+        int64_t m = n - i < B ? n - i : B;
+        uint32_t worst = 0;
+        for (int64_t j = 0; j < m; j++) {
+            uint32_t a = u[i + j] & 0x7fffffffu;
+            worst = a > worst ? a : worst;
+        }
+        if (worst >= 0x7f800000u)
+            for (int64_t j = 0; j < m; j++)
+                if ((u[i + j] & 0x7fffffffu) >= 0x7f800000u) return i + j;
+    }
+    return -1;
+}
+
 /* The tensor `name` as F32, checked to have shape [d0] or [d0, d1] (d1 = 0 for 1-D). */
 static const float *get(Loader *ld, const char *name, int64_t d0, int64_t d1, int *rc) {
     if (*rc) return NULL;
@@ -161,7 +185,20 @@ static const float *get(Loader *ld, const char *name, int64_t d0, int64_t d1, in
         return NULL;
     }
     const float *w = safetensors_f32(&ld->p->st, t);
-    if (!w) *rc = -1;
+    if (!w) {
+        *rc = -1;
+        return NULL;
+    }
+    int64_t bad = first_nonfinite(w, t->numel);
+    if (bad >= 0) {
+        char at[64];
+        if (ndim == 2) snprintf(at, sizeof at, "[%lld, %lld]", (long long)(bad / d1), (long long)(bad % d1));
+        else snprintf(at, sizeof at, "[%lld]", (long long)bad);
+        *rc = err_set("%s: tensor '%s' holds %s at index %s (flat %lld): the weights are damaged; "
+                      "download or write them again",
+                      ld->file, t->name, isnan(w[bad]) ? "NaN" : "an infinity", at, (long long)bad);
+        return NULL;
+    }
     return w;
 }
 
@@ -173,15 +210,9 @@ int gpt2_model_load(GPT2Model *m, const char *path) {
         cfg_path = path_join(path, "config.json");
     } else {
         st_path = xstrdup(path);
-        const char *slash = strrchr(path, '/');
-        if (slash) {
-            char *dir = xstrdup(path);
-            dir[slash - path + (slash == path)] = 0;
-            cfg_path = path_join(dir, "config.json");
-            free(dir);
-        } else {
-            cfg_path = xstrdup("config.json");
-        }
+        char *dir = path_dir(path);
+        cfg_path = strcmp(dir, ".") ? path_join(dir, "config.json") : xstrdup("config.json");
+        free(dir);
     }
     ModelPriv *p = xcalloc(1, sizeof *p);
     m->priv = p;
@@ -377,14 +408,6 @@ int gpt2_model_synth(const char *dir, const GPT2Config *cfg, uint64_t seed) {
     ADD(1.0f, 0.05f, C, 0, "ln_f.weight");
     ADD(0.0f, 0.02f, C, 0, "ln_f.bias");
 #undef ADD
-    char *st_path = path_join(dir, "model.safetensors");
-    int rc = st_writer_write(&wr, st_path);
-    st_writer_free(&wr);
-    free(gens);
-    free(names);
-    free(st_path);
-    if (rc != 0) return -1;
-
     /* config.json in Hugging Face's style, plus the random-weights marker */
     char js[1024];
     int len = snprintf(js, sizeof js,
@@ -406,8 +429,38 @@ int gpt2_model_synth(const char *dir, const GPT2Config *cfg, uint64_t seed) {
                        "}\n",
                        (unsigned long long)seed, cfg->n_layer, cfg->n_head, cfg->n_embd, cfg->n_ctx, cfg->n_ctx,
                        cfg->vocab_size, (double)cfg->ln_eps, cfg->vocab_size - 1, cfg->vocab_size - 1);
-    char *cfg_path = path_join(dir, "config.json");
-    rc = file_write_atomic(cfg_path, js, (size_t)len);
+
+    /* both files go to temporaries and are renamed together (core/util.h:
+     * file_rename_group), so an interrupt never leaves new weights beside an
+     * old config.json, or the reverse */
+    char *st_path = path_join(dir, "model.safetensors"), *cfg_path = path_join(dir, "config.json");
+    char st_tmp[4096], cfg_tmp[4096];
+    FILE *fs = file_begin(st_path, st_tmp, sizeof st_tmp), *fc = NULL;
+    int rc = fs ? 0 : -1, st_finished = 0;
+    if (rc == 0 && st_writer_write_file(&wr, fs, st_path) != 0) rc = -1;
+    if (rc == 0) {
+        rc = file_finish(fs, st_tmp, st_path);   /* (removes the temporary if it fails) */
+        fs = NULL;
+        st_finished = rc == 0;
+    }
+    if (rc == 0 && !(fc = file_begin(cfg_path, cfg_tmp, sizeof cfg_tmp))) rc = -1;
+    if (rc == 0 && fwrite(js, 1, (size_t)len, fc) != (size_t)len) rc = err_set("%s: write failed", cfg_path);
+    if (rc == 0) {
+        rc = file_finish(fc, cfg_tmp, cfg_path);
+        fc = NULL;
+    }
+    if (rc == 0) {
+        const char *tmps[2] = {cfg_tmp, st_tmp}, *finals[2] = {cfg_path, st_path};
+        rc = file_rename_group(tmps, finals, 2);   /* the weights last: their presence means complete */
+    } else {
+        if (fs) file_abort(fs, st_tmp);
+        if (fc) file_abort(fc, cfg_tmp);
+        if (st_finished) file_abort(NULL, st_tmp);   /* finished, never renamed */
+    }
+    st_writer_free(&wr);
+    free(gens);
+    free(names);
+    free(st_path);
     free(cfg_path);
     return rc;
 }

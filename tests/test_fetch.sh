@@ -11,15 +11,9 @@
 # pins, only with GPT2SAE_CACHE set). Expected hashes are made by coreutils'
 # sha256sum, archives by Python's tarfile/gzip, never by the code under test.
 set -u
-BUILD=${BUILD:-build}
+. "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/$BUILD/gpt2sae"
-P=0; F=0; S=0
-ok()   { P=$((P + 1)); echo "  ok    $1"; }
-bad()  { F=$((F + 1)); echo "  FAIL  $1"; }
-skip() { S=$((S + 1)); echo "  skip  $1"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
-finish() { echo "$P passed, $F failed, $S skipped"; [ "$F" -eq 0 ]; exit; }
 
 if ! command -v python3 >/dev/null || ! command -v curl >/dev/null || ! command -v sha256sum >/dev/null; then
     skip "python3, curl and sha256sum are needed (apt-get install python3 curl coreutils)"
@@ -115,7 +109,7 @@ pins "$T/pins" 0.0.1
 python3 "$root/tests/http_server.py" --root "$www" --port-file "$T/port" --lifetime 300 --log "$T/log" &
 srv_pid=$!
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
-if [ ! -s "$T/port" ]; then bad "the test HTTP server did not start"; finish; fi
+if [ ! -s "$T/port" ]; then check "the test HTTP server started" false; finish; fi
 URL="http://127.0.0.1:$(cat "$T/port")"
 # a port nobody listens on: connection refused
 DEAD="http://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

@@ -3,13 +3,7 @@
 # checkpoint, determinism, options and their errors, and that a failed write
 # (the disk "fills up" via ulimit -f) leaves the previous checkpoint intact.
 set -u
-BUILD=${BUILD:-build}
-bin="$BUILD/gpt2sae"
-P=0; F=0
-check() { # check "description" command...
-    local d=$1; shift
-    if "$@"; then P=$((P + 1)); echo "  ok    $d"; else F=$((F + 1)); echo "  FAIL  $d"; fi
-}
+. "$(dirname "$0")/lib.sh"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 tiny=(--n-layer 2 --n-head 2 --n-embd 16 --vocab 50 --n-ctx 8)
@@ -61,5 +55,4 @@ msg=$( (trap '' XFSZ; ulimit -f 4; "$bin" synth -o "$dir/a" --n-layer 2 --n-head
 check "a write that fails half-way exits non-zero with a message (rc $rc)" eval '[ "$rc" -ne 0 ] && grep -q "model.safetensors" <<<"$msg"'
 check "the previous model.safetensors is untouched" cmp -s "$dir/a/model.safetensors" "$dir/good.safetensors"
 check "no temporary file left behind" test -z "$(ls "$dir/a" | grep tmp)"
-echo "$P passed, $F failed, 0 skipped"
-[ "$F" -eq 0 ]
+finish

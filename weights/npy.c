@@ -14,6 +14,7 @@
  */
 #include "weights/npy.h"
 
+#include "core/cleanup.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -238,15 +239,17 @@ int npy_map(Npy *a, const char *path) {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return npy_read(a, path);   /* not a regular file (a pipe?): read it */
+        return err_set("%s: not a regular file (a pipe or a device?): save the array to a .npy file first", path);
     }
     size_t len = (size_t)st.st_size;
     void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     close(fd);
     if (map == MAP_FAILED) return npy_read(a, path);   /* empty, or no mmap here: the same checks by reading */
+    cleanup_add_map(map, len, path);   /* truncated while in use: a message naming it, not a bus error */
     int borrowed;
     int rc = parse_file(a, path, map, len, 1, &borrowed);
     if (!borrowed) {
+        cleanup_remove_map(map);
         munmap(map, len);   /* an error, or a byte-swapped copy that owns its data */
         return rc;
     }
@@ -257,9 +260,30 @@ int npy_map(Npy *a, const char *path) {
 
 void npy_free(Npy *a) {
     if (!a) return;
-    if (a->map) munmap(a->map, a->map_len);
-    else free(a->data);
+    if (a->map) {
+        cleanup_remove_map(a->map);
+        munmap(a->map, a->map_len);
+    } else {
+        free(a->data);
+    }
     memset(a, 0, sizeof *a);
+}
+
+const char *npy_describe(const Npy *a, char *buf, size_t cap) {
+    int o = snprintf(buf, cap, "%s of shape (", a->dtype == NPY_F32 ? "float32" : "int32");
+    for (int d = 0; d < a->ndim && o > 0 && (size_t)o < cap; d++)
+        o += snprintf(buf + o, cap - (size_t)o, "%s%lld", d ? ", " : "", (long long)a->shape[d]);
+    if (o > 0 && (size_t)o < cap) snprintf(buf + o, cap - (size_t)o, "%s)", a->ndim == 1 ? "," : "");
+    return buf;
+}
+
+int npy_check_f32_rows(const Npy *a, const char *path, const char *what) {
+    if (a->dtype == NPY_F32 && a->ndim >= 2) return 0;
+    char got[160];
+    return err_set("%s: expected %s as float32 of shape (T, d); this file holds %s%s", path, what,
+                   npy_describe(a, got, sizeof got),
+                   a->dtype != NPY_F32 ? " (convert with arr.astype(np.float32))"
+                                       : " (reshape it to 2-D: arr.reshape(-1, d))");
 }
 
 /* ---- writing ------------------------------------------------------------ */

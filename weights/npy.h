@@ -45,10 +45,20 @@ int npy_parse(Npy *a, const char *name, const uint8_t *buf, size_t len);
 /* Like npy_read, but a little-endian file is mapped, not copied: a->data
  * points into the read-only mapping (do not write to it), and the pages are
  * read from the file as they are touched - a corpus larger than memory
- * costs no memory of its own. Big-endian data is copied (byte-swapped). */
+ * costs no memory of its own. Big-endian data is copied (byte-swapped).
+ * Only a regular file can be mapped: a pipe or device is refused. If the file
+ * is truncated while mapped, the process stops with a message naming it
+ * (core/cleanup.h), not with a bus error. */
 int npy_map(Npy *a, const char *path);
 /* Free a's data (or unmap it). A zeroed Npy is a no-op. */
 void npy_free(Npy *a);
+/* "float32 of shape (4, 768)", "int32 of shape (5,)" into buf; returns buf. */
+const char *npy_describe(const Npy *a, char *buf, size_t cap);
+/* 0 if a is float32 with at least 2 dimensions (rows of width shape[ndim-1]);
+ * else -1 with err_set() "PATH: expected WHAT as float32 of shape (T, d);
+ * this file holds int32 of shape (5,) (convert with ...)". */
+int npy_check_f32_rows(const Npy *a, const char *path, const char *what);
+
 /* Write atomically (temporary file, then rename). Return 0 or -1. */
 int npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim);
 int npy_write_i32(const char *path, const int32_t *data, const int64_t *shape, int ndim);

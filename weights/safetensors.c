@@ -14,6 +14,7 @@
  */
 #include "weights/safetensors.h"
 
+#include "core/cleanup.h"
 #include "core/json.h"
 #include "core/util.h"
 
@@ -247,12 +248,12 @@ int safetensors_parse(SafeTensors *st, const char *name, const uint8_t *buf, siz
 
 int safetensors_open(SafeTensors *st, const char *path) {
     memset(st, 0, sizeof *st);
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return err_set("%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return err_set("%s: not a regular file", path);
+        return err_set("%s: not a regular file (a pipe or a device?): give the path of a .safetensors file", path);
     }
     size_t len = (size_t)sb.st_size;
     const uint8_t *map = NULL;
@@ -266,9 +267,13 @@ int safetensors_open(SafeTensors *st, const char *path) {
         map = p;
     }
     close(fd); /* the mapping keeps the file alive */
+    if (map) cleanup_add_map(map, len, path);   /* truncated while in use: a message naming it, not SIGBUS */
     static const uint8_t empty[1];
     if (safetensors_parse(st, path, map ? map : empty, len) != 0) {
-        if (map) munmap((void *)map, len);
+        if (map) {
+            cleanup_remove_map(map);
+            munmap((void *)map, len);
+        }
         return -1;
     }
     st->owns_map = map != NULL;
@@ -290,7 +295,10 @@ void safetensors_close(SafeTensors *st) {
     free(st->meta_keys);
     free(st->meta_vals);
     free(st->path);
-    if (st->owns_map && st->map) munmap((void *)st->map, st->map_len);
+    if (st->owns_map && st->map) {
+        cleanup_remove_map(st->map);
+        munmap((void *)st->map, st->map_len);
+    }
     memset(st, 0, sizeof *st);
 }
 
@@ -389,7 +397,7 @@ static int64_t writer_numel(const STWriter *w, int i) {
     return n;
 }
 
-int st_writer_write(STWriter *w, const char *path) {
+int st_writer_write_file(STWriter *w, FILE *f, const char *path) {
     /* the header, built in memory (a memstream) so its length is known first */
     char *hdr = NULL;
     size_t hlen = 0;
@@ -424,12 +432,6 @@ int st_writer_write(STWriter *w, const char *path) {
         return err_set("%s: cannot build the header", path);
     }
 
-    char tmp[4096];
-    FILE *f = file_begin(path, tmp, sizeof tmp);
-    if (!f) {
-        free(hdr);
-        return -1;
-    }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
     uint8_t len8[8];
     for (int k = 0; k < 8; k++) len8[k] = (uint8_t)((uint64_t)hlen >> (8 * k));
@@ -451,10 +453,17 @@ int st_writer_write(STWriter *w, const char *path) {
         }
     }
     free(buf);
-    if (!ok) {
-        int e = errno;
+    if (!ok) return err_set("%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
+
+int st_writer_write(STWriter *w, const char *path) {
+    char tmp[4096];
+    FILE *f = file_begin(path, tmp, sizeof tmp);
+    if (!f) return -1;
+    if (st_writer_write_file(w, f, path) != 0) {
         file_abort(f, tmp);
-        return err_set("%s: write failed: %s", path, strerror(e));
+        return -1;
     }
     return file_commit(f, tmp, path);
 }

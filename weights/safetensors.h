@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define ST_MAX_DIMS 8
 
@@ -106,6 +107,10 @@ void st_writer_add_gen(STWriter *w, const char *name, const int64_t *shape, int 
 void st_writer_meta(STWriter *w, const char *key, const char *val);
 /* Write to path via a temporary file and rename. Returns 0 or -1. */
 int st_writer_write(STWriter *w, const char *path);
+/* Write the whole file into f, already open (e.g. by file_begin, when the
+ * caller commits it together with other files); path is for messages.
+ * Returns 0 or -1 with err_set(). */
+int st_writer_write_file(STWriter *w, FILE *f, const char *path);
 void st_writer_free(STWriter *w);
 
 #endif
