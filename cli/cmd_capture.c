@@ -99,14 +99,9 @@ static char *resolve_weights(const char *w) {
     return NULL;
 }
 
-typedef struct {
-    float *out; /* (T, width): the window being run */
-} CapOut;
-
-static int copy_hook(void *user, const GPT2HookCtx *c, float *act) {
-    CapOut *o = user;
-    memcpy(o->out + (size_t)c->t0 * c->width, act, (size_t)c->T * c->width * sizeof(float));
-    return 0;
+/* The stream's sink: a window's rows appended to an .npy file. */
+static int write_rows(void *user, const GPT2Rows *r, const float *rows) {
+    return npy_writer_put(user, rows, (int64_t)r->T * r->width);
 }
 
 int cmd_capture(int argc, char **argv) {
@@ -173,7 +168,7 @@ int cmd_capture(int argc, char **argv) {
     GPT2Forward f = {0};
     BpeIds *inputs = NULL;
     int ninputs = 0;
-    float *acts = NULL, *logits = NULL;
+    GPT2Stream gs = {0};
     NpyWriter wa = {0}, wl = {0};   /* the activations' and the logits' files, written as windows finish */
     BPE bpe = {0};
     char *wpath = resolve_weights(weights);
@@ -237,19 +232,18 @@ int cmd_capture(int argc, char **argv) {
         Ttot += (long)inputs[i].n;
     }
 
-    /* run: window by window (n_ctx tokens, each from position 0, as
-     * gpt2_forward does for a longer input), rows stacked and streamed into
-     * the .npy files: memory is one window, not the corpus */
+    /* run: window by window (n_ctx tokens, each from position 0), rows
+     * stacked and streamed into the .npy files: memory is one window, not
+     * the corpus */
     int width = gpt2_site_width(&m.cfg, site);
-    int V = m.cfg.vocab_size, nctx = m.cfg.n_ctx;
-    acts = xmalloc((size_t)nctx * width * sizeof(float));                 /* (n_ctx, width) */
-    if (logits_path) logits = xmalloc((size_t)nctx * V * sizeof(float));  /* (n_ctx, V) */
+    int V = m.cfg.vocab_size;
     gpt2_forward_init(&f, &m);
-    CapOut co = {acts};
-    if (gpt2_forward_add_hook(&f, (int)layer, site, copy_hook, &co) != 0) {
+    gpt2_stream_init(&gs, &f);
+    if (gpt2_stream_add(&gs, (int)layer, site, write_rows, &wa) != 0) {
         cli_fail();
         goto done;
     }
+    if (logits_path) gpt2_stream_add_logits(&gs, write_rows, &wl);
     if (npy_writer_begin(&wa, out_path, (int64_t[]){Ttot, width}, 2) != 0 ||
         (logits_path && npy_writer_begin(&wl, logits_path, (int64_t[]){Ttot, V}, 2) != 0)) {
         cli_fail();
@@ -257,18 +251,10 @@ int cmd_capture(int argc, char **argv) {
     }
     double t = time_now();
     for (int i = 0; i < ninputs; i++)
-        for (long t0 = 0; t0 < (long)inputs[i].n; t0 += nctx) {
-            int T = (int)((long)inputs[i].n - t0 < nctx ? (long)inputs[i].n - t0 : nctx);
-            if (gpt2_forward(&f, inputs[i].ids + t0, T, logits) != 0) {
-                err_prefix("%s", ids_path ? ids_path : texts[i]);
-                cli_fail();
-                goto done;
-            }
-            if (npy_writer_put(&wa, acts, (int64_t)T * width) != 0 ||
-                (logits && npy_writer_put(&wl, logits, (int64_t)T * V) != 0)) {
-                cli_fail();
-                goto done;
-            }
+        if (gpt2_stream_run(&gs, inputs[i].ids, (long)inputs[i].n) != 0) {
+            err_prefix("%s", ids_path ? ids_path : texts[i]);
+            cli_fail();
+            goto done;
         }
     t = time_now() - t;
     if (npy_writer_end(&wa) != 0 || (logits_path && npy_writer_end(&wl) != 0)) {
@@ -286,11 +272,10 @@ int cmd_capture(int argc, char **argv) {
 done:
     npy_writer_abort(&wa);
     npy_writer_abort(&wl);
+    gpt2_stream_free(&gs);
     gpt2_forward_free(&f);
     for (int i = 0; i < ninputs; i++) bpe_ids_free(&inputs[i]);
     free(inputs);
-    free(acts);
-    free(logits);
     bpe_free(&bpe);
     gpt2_model_free(&m);
     free(wpath);

@@ -231,53 +231,46 @@ static int check_room(long T, int d, int L, const char *what, const char *dir, c
     return 0;
 }
 
-/* Capture on the CPU, window by window (n_ctx tokens, as gpt2_capture does
- * for a longer text), streamed into dir/activations.npy, then mapped into
- * *xa: memory is one window, not the corpus. */
-static int capture_to_file(GPT2Forward *fw, const GPT2Model *m, const BpeIds *ids, const InputText *in, int n_in,
-                           int layer, GPT2Site site, int d, const char *dir, Progress *pr, Npy *xa) {
-    long T = (long)ids->n;
-    int nctx = m->cfg.n_ctx;
-    float *buf = xmalloc(sizeof(float) * (size_t)nctx * d);   /* (n_ctx, d) one window */
-    char *path = path_join(dir, "activations.npy");
+/* The capture's sink: each window's rows appended to activations.npy. */
+typedef struct {
     NpyWriter w;
-    int rc = npy_writer_begin(&w, path, (int64_t[]){T, d}, 2);
-    gpt2_forward_init(fw, m);
-    for (int i = 0; i < n_in && rc == 0; i++) {
-        for (int t0 = 0; t0 < in[i].T && rc == 0; t0 += nctx) {
-            int Tw = in[i].T - t0 < nctx ? in[i].T - t0 : nctx;
-            rc = gpt2_capture(fw, ids->ids + in[i].t0 + t0, Tw, layer, site, buf);
-            if (rc != 0) err_prefix("%s", in[i].path);
-            else rc = npy_writer_put(&w, buf, (int64_t)Tw * d);
-        }
-        if (n_in > 1) progress_bar(pr, "capture", i + 1, n_in, NULL);
-    }
-    if (rc == 0) rc = npy_writer_end(&w);
-    else npy_writer_abort(&w);
-    if (rc == 0) rc = npy_map(xa, path);
-    free(path);
-    free(buf);
-    return rc;
+} ActsSink;
+
+static int acts_rows(void *user, const GPT2Rows *r, const float *rows) {
+    ActsSink *a = user;
+    return npy_writer_put(&a->w, rows, (int64_t)r->T * r->width);
 }
 
-/* Capture on the GPU: X (T, d) on the host and *d_X (T, d) on the device
- * (allocated here; the caller cuda_free's it). */
-static int capture_cuda(const GPT2Model *m, const BpeIds *ids, const InputText *in, int n_in, int layer,
-                        GPT2Site site, int d, float *X, float **d_X) {
-    CudaGPT2 *g = NULL;
+/* Capture every text, window by window (n_ctx tokens), streamed into
+ * dir/activations.npy, then mapped into *xa: memory is one window, not the
+ * corpus. On the GPU (g != NULL) the rows also stay on the device in d_X
+ * (T, d) for the training. */
+static int capture_to_file(GPT2Forward *fw, const GPT2Model *m, CudaGPT2 *g, const BpeIds *ids,
+                           const InputText *in, int n_in, int layer, GPT2Site site, int d, const char *dir,
+                           Progress *pr, Npy *xa, float *d_X) {
     long T = (long)ids->n;
-    if (cuda_malloc((void **)d_X, sizeof(float) * (size_t)T * d) != 0) return -1;
-    if (cuda_gpt2_init(&g, m, m->cfg.n_ctx) != 0) return -1;
-    for (int i = 0; i < n_in; i++) {
-        size_t off = (size_t)in[i].t0 * d;
-        if (cuda_gpt2_capture(g, ids->ids + in[i].t0, in[i].T, layer, site, X + off, *d_X + off) != 0) {
-            err_prefix("%s", in[i].path);
-            cuda_gpt2_free(g);
-            return -1;
-        }
+    char *path = path_join(dir, "activations.npy");
+    ActsSink sink;
+    int rc = npy_writer_begin(&sink.w, path, (int64_t[]){T, d}, 2);
+    GPT2Stream gs;
+    gpt2_forward_init(fw, m);
+    gpt2_stream_init(&gs, fw);
+    if (rc == 0 && !g) rc = gpt2_stream_add(&gs, layer, site, acts_rows, &sink);
+    for (int i = 0; i < n_in && rc == 0; i++) {
+        if (g)
+            rc = cuda_gpt2_stream(g, ids->ids + in[i].t0, in[i].T, in[i].t0, layer, site, acts_rows, &sink,
+                                  d_X + (size_t)in[i].t0 * d);
+        else
+            rc = gpt2_stream_run(&gs, ids->ids + in[i].t0, in[i].T);
+        if (rc != 0) err_prefix("%s", in[i].path);
+        if (n_in > 1) progress_bar(pr, "capture", i + 1, n_in, NULL);
     }
-    cuda_gpt2_free(g);
-    return 0;
+    gpt2_stream_free(&gs);
+    if (rc == 0) rc = npy_writer_end(&sink.w);
+    else npy_writer_abort(&sink.w);
+    if (rc == 0) rc = npy_map(xa, path);
+    free(path);
+    return rc;
 }
 
 static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
@@ -295,8 +288,8 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     memset(&m, 0, sizeof m);
     GPT2Forward fw;
     memset(&fw, 0, sizeof fw);
-    const float *X = NULL;          /* (T, d) the activations: mapped from activations.npy, or X_mem */
-    float *X_mem = NULL, *d_X = NULL;
+    const float *X = NULL;          /* (T, d) the activations, mapped from activations.npy */
+    float *d_X = NULL;              /* (T, d) the same on the GPU */
     Npy xa = {0}, za = {0};         /* activations.npy, latents.npy, mapped */
     SAE sae;
     memset(&sae, 0, sizeof sae);
@@ -408,25 +401,22 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
              T, d, use_cuda ? "cuda" : "cpu");
     stage_begin(&pr, stage);
     if (use_cuda) {
-        X_mem = xmalloc(sizeof(float) * (size_t)T * d);
-        if (capture_cuda(&m, &ids, in, n_paths, layer, site, d, X_mem, &d_X) != 0) {
+        CudaGPT2 *g = NULL;
+        int r = cuda_malloc((void **)&d_X, sizeof(float) * (size_t)T * d);
+        if (r == 0) r = cuda_gpt2_init(&g, &m, m.cfg.n_ctx);
+        if (r == 0) r = capture_to_file(&fw, &m, g, &ids, in, n_paths, layer, site, d, tmp, &pr, &xa, d_X);
+        cuda_gpt2_free(g);
+        if (r != 0) {
             if (!strcmp(o->device, "cuda")) goto fail;
             fprintf(stderr, "gpt2sae: note: the GPU failed (%s); going on with the CPU\n", err_get());
             use_cuda = 0;
-            free(X_mem);
-            X_mem = NULL;
-        } else {
-            X = X_mem;
-            char *pth = path_join(tmp, "activations.npy");
-            int r = npy_write_f32(pth, X, (int64_t[]){T, d}, 2);
-            free(pth);
-            if (r != 0) goto fail;
+            cuda_free(d_X);
+            d_X = NULL;
         }
     }
-    if (!use_cuda) {   /* window by window into activations.npy, then mapped back: X costs no memory of its own */
-        if (capture_to_file(&fw, &m, &ids, in, n_paths, layer, site, d, tmp, &pr, &xa) != 0) goto fail;
-        X = xa.f32;
-    }
+    if (!use_cuda && capture_to_file(&fw, &m, NULL, &ids, in, n_paths, layer, site, d, tmp, &pr, &xa, NULL) != 0)
+        goto fail;
+    X = xa.f32;
     t_stage[2] = time_now() - pr.t0;
 
     /* 6. train the seed's SAE; one text (<= --batch tokens) trains full-batch as the seed */
@@ -522,7 +512,6 @@ cleanup:
     if (sc.st.density) sae_stats_free(&sc.st);
     sae_result_free(&res);
     sae_free(&sae);
-    free(X_mem);
     npy_free(&xa);
     npy_free(&za);
     cuda_free(d_X);

@@ -145,6 +145,13 @@ const float *cuda_gpt2_forward_device(CudaGPT2 *g, const int32_t *ids, int T);
  * starting at position 0; rows of out / d_out (T, width) follow the input. */
 int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
                       float *d_out);
+/* gpt2_stream's contract (gpt2/gpt2.h) on the GPU for one site: ids (T) in
+ * windows of n_ctx (needs max_T == n_ctx when T > max_T); each window's rows
+ * come back to the host and go to fn (GPT2Rows.t0 = t_base + the window's
+ * start in ids), and, when d_out (T, width) is not NULL, also stay on the
+ * device there. */
+int cuda_gpt2_stream(CudaGPT2 *g, const int32_t *ids, long T, long t_base, int layer, GPT2Site site,
+                     GPT2RowSink fn, void *user, float *d_out);
 /* Free everything. cuda_gpt2_free(NULL) is a no-op. */
 void cuda_gpt2_free(CudaGPT2 *g);
 
