@@ -4,6 +4,7 @@
  * logits).
  */
 #include "cli/cli.h"
+#include "cli/pipeline.h"
 #include "core/pool.h"
 #include "core/util.h"
 #include "gpt2/gpt2.h"
@@ -34,7 +35,10 @@ static void capture_usage(FILE *f) {
             "                       TransformerLens name, e.g. blocks.6.mlp.hook_pre (sets the layer)\n"
             "  --ids FILE           whitespace-separated token ids instead of text\n"
             "  TEXTFILE...          texts, tokenised with GPT-2's BPE; each file is run on its\n"
-            "                       own and their rows are stacked in order\n"
+            "                       own and their rows are stacked in order (after --, every\n"
+            "                       argument is a file, even one named like an option)\n"
+            "                       The tokenizer: the --weights folder's own vocab.json and\n"
+            "                       merges.txt when it has them, else the cache\n"
             "  -o, --out FILE       the activations (.npy, written atomically)\n"
             "  --logits FILE        also run to the end and write the logits [T, V] (.npy)\n"
             "  --threads N          CPU threads (default: all cores, or $GPT2SAE_THREADS)\n"
@@ -99,6 +103,28 @@ static char *resolve_weights(const char *w) {
     return NULL;
 }
 
+char *cli_weights_folder(const char *weights) {
+    if (!weights) return NULL;
+    if (path_is_dir(weights)) return xstrdup(weights);
+    const char *slash = strrchr(weights, '/');
+    if (!slash) return xstrdup(".");
+    if (slash == weights) return xstrdup("/");
+    char *dir = xstrdup(weights);
+    dir[slash - weights] = 0;
+    return dir;
+}
+
+int cli_tokenizer_load(BPE *bpe, const char *weights) {
+    char *vocab = NULL, *merges = NULL, *dir = cli_weights_folder(weights);
+    int rc = fetch_tokenizer_near(dir, &vocab, &merges);
+    if (rc != 0) err_prefix("GPT-2's tokenizer files");
+    else rc = bpe_load(bpe, vocab, merges);
+    free(dir);
+    free(vocab);
+    free(merges);
+    return rc;
+}
+
 /* The stream's sink: a window's rows appended to an .npy file. */
 static int write_rows(void *user, const GPT2Rows *r, const float *rows) {
     return npy_writer_put(user, rows, (int64_t)r->T * r->width);
@@ -109,8 +135,17 @@ int cmd_capture(int argc, char **argv) {
     const char *layer_s = NULL, *threads_s = NULL;
     const char **texts = xcalloc((size_t)argc, sizeof *texts);
     int ntexts = 0;
+    int opts_done = 0;   /* after "--": every argument is a text file */
     for (int i = 1; i < argc; i++) {
         int r;
+        if (opts_done) {
+            texts[ntexts++] = argv[i];
+            continue;
+        }
+        if (strcmp(argv[i], "--") == 0) {
+            opts_done = 1;
+            continue;
+        }
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             capture_usage(stdout);
             free(texts);
@@ -136,6 +171,10 @@ int cmd_capture(int argc, char **argv) {
     int status = 2;
     if (!out_path) {
         cli_error(2, "capture: give the output file with -o acts.npy (see ./run capture --help)");
+        goto done_args;
+    }
+    if (logits_path && strcmp(logits_path, out_path) == 0) {
+        cli_error(2, "capture: -o and --logits name the same file (%s): give each its own", out_path);
         goto done_args;
     }
     if (!ids_path && ntexts == 0) {
@@ -193,13 +232,7 @@ int cmd_capture(int argc, char **argv) {
             goto done;
         }
     } else {
-        char *vocab = NULL, *merges = NULL;
-        char *wdir = path_is_dir(wpath) ? xstrdup(wpath) : NULL;
-        int rc = fetch_tokenizer_near(wdir, &vocab, &merges);
-        free(wdir);
-        if (rc == 0) rc = bpe_load(&bpe, vocab, merges);
-        free(vocab), free(merges);
-        if (rc != 0) {
+        if (cli_tokenizer_load(&bpe, wpath) != 0) {
             cli_fail();
             goto done;
         }
@@ -210,7 +243,7 @@ int cmd_capture(int argc, char **argv) {
                 cli_fail();
                 goto done;
             }
-            rc = bpe_encode(&bpe, text, len, 0, &inputs[i]);
+            int rc = bpe_encode(&bpe, text, len, 0, &inputs[i]);
             free(text);
             if (rc != 0) {
                 err_prefix("%s", texts[i]);

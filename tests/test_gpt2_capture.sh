@@ -64,6 +64,14 @@ fails "a site that does not exist" "unknown site 'mlp_mid'" --weights "$tmp/m" -
 fails "--site and --layer disagree" "names layer 2 but --layer is 1" --weights "$tmp/m" --ids "$tmp/ids.txt" --site blocks.2.mlp.hook_pre --layer 1
 fails "no input" "no input" --weights "$tmp/m"
 fails "missing weights" "no such file or folder" --weights "$tmp/nothing_here" --ids "$tmp/ids.txt"
+fails "-o and --logits naming one file, refused up front" "same file" --weights "$tmp/m" --ids "$tmp/ids.txt" --logits "$tmp/x.npy"
+# the tokenizer rule: the --weights folder's own vocab.json is used (a bad one
+# is named); and after --, an argument that looks like an option is a file
+cp -r "$tmp/m" "$tmp/mt"; echo '{"a": 1}' >"$tmp/mt/vocab.json"; printf '#version: 0.2\n' >"$tmp/mt/merges.txt"
+echo "some text" >"$tmp/-t.txt"
+"$bin" capture --weights "$tmp/mt" -o "$tmp/t.npy" -- "$tmp/-t.txt" >/dev/null 2>"$tmp/err"; rc=$?
+check "a text after -- with --weights DIR: DIR's own vocab.json is the tokenizer (rc $rc): $(head -c 160 "$tmp/err")" \
+    bash -c "[ $rc -ne 0 ] && grep -q 'mt/vocab.json' '$tmp/err' && ! grep -q 'unknown option' '$tmp/err'"
 # a checkpoint of the wrong shape: wte of another model's width under this config
 "$bin" synth -o "$tmp/m2" --n-layer 3 --n-head 2 --n-embd 32 --vocab 60 --n-ctx 8 --seed 5 >/dev/null 2>&1
 cp "$tmp/m/config.json" "$tmp/m2/config.json"
