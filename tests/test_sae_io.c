@@ -201,6 +201,14 @@ int main(void) {
     CHECK(run_train(args) != 0, "a missing --acts file fails");
     CHECK(same_file(p_("run/sae.safetensors"), p_("good.safetensors")), "after all that, DIR/sae.safetensors is untouched");
 
+    /* ---- options ---- */
+    snprintf(args, sizeof args, "--acts %s -o %s --device tpu --quiet", p_("acts.npy"), p_("opt"));
+    CHECK(run_train(args) == 2 && !path_is_dir(p_("opt")), "--device tpu refused (exit 2), nothing written");
+    snprintf(args, sizeof args, "--acts %s -o %s --quiet -- extra", p_("acts.npy"), p_("opt"));
+    CHECK(run_train(args) == 2 && !path_is_dir(p_("opt")), "an argument after -- refused (train takes only options)");
+    snprintf(args, sizeof args, "--acts %s -o %s --epochs 1 --device cpu --quiet --", p_("acts.npy"), p_("opt"));
+    CHECK(run_train(args) == 0 && path_is_file(p_("opt/sae.safetensors")), "--device cpu, and a final -- ends the options");
+
     /* ---- DIR is replaced as one unit ---- */
     snprintf(args, sizeof args, "--acts %s -o %s --epochs 5 --save-every 2 --seed 5 --quiet", p_("acts.npy"),
              p_("unit"));
