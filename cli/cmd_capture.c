@@ -4,6 +4,7 @@
  * logits).
  */
 #include "cli/cli.h"
+#include "cli/pipeline.h"
 #include "core/pool.h"
 #include "core/util.h"
 #include "gpt2/gpt2.h"
@@ -34,7 +35,10 @@ static void capture_usage(FILE *f) {
             "                       TransformerLens name, e.g. blocks.6.mlp.hook_pre (sets the layer)\n"
             "  --ids FILE           whitespace-separated token ids instead of text\n"
             "  TEXTFILE...          texts, tokenised with GPT-2's BPE; each file is run on its\n"
-            "                       own and their rows are stacked in order\n"
+            "                       own and their rows are stacked in order (after --, every\n"
+            "                       argument is a file, even one named like an option)\n"
+            "                       The tokenizer: the --weights folder's own vocab.json and\n"
+            "                       merges.txt when it has them, else the cache\n"
             "  -o, --out FILE       the activations (.npy, written atomically)\n"
             "  --logits FILE        also run to the end and write the logits [T, V] (.npy)\n"
             "  --threads N          CPU threads (default: all cores, or $GPT2SAE_THREADS)\n"
@@ -99,14 +103,31 @@ static char *resolve_weights(const char *w) {
     return NULL;
 }
 
-typedef struct {
-    float *out; /* (T, width): the window being run */
-} CapOut;
+char *cli_weights_folder(const char *weights) {
+    if (!weights) return NULL;
+    if (path_is_dir(weights)) return xstrdup(weights);
+    const char *slash = strrchr(weights, '/');
+    if (!slash) return xstrdup(".");
+    if (slash == weights) return xstrdup("/");
+    char *dir = xstrdup(weights);
+    dir[slash - weights] = 0;
+    return dir;
+}
 
-static int copy_hook(void *user, const GPT2HookCtx *c, float *act) {
-    CapOut *o = user;
-    memcpy(o->out + (size_t)c->t0 * c->width, act, (size_t)c->T * c->width * sizeof(float));
-    return 0;
+int cli_tokenizer_load(BPE *bpe, const char *weights) {
+    char *vocab = NULL, *merges = NULL, *dir = cli_weights_folder(weights);
+    int rc = fetch_tokenizer_near(dir, &vocab, &merges);
+    if (rc != 0) err_prefix("GPT-2's tokenizer files");
+    else rc = bpe_load(bpe, vocab, merges);
+    free(dir);
+    free(vocab);
+    free(merges);
+    return rc;
+}
+
+/* The stream's sink: a window's rows appended to an .npy file. */
+static int write_rows(void *user, const GPT2Rows *r, const float *rows) {
+    return npy_writer_put(user, rows, (int64_t)r->T * r->width);
 }
 
 int cmd_capture(int argc, char **argv) {
@@ -114,8 +135,17 @@ int cmd_capture(int argc, char **argv) {
     const char *layer_s = NULL, *threads_s = NULL;
     const char **texts = xcalloc((size_t)argc, sizeof *texts);
     int ntexts = 0;
+    int opts_done = 0;   /* after "--": every argument is a text file */
     for (int i = 1; i < argc; i++) {
         int r;
+        if (opts_done) {
+            texts[ntexts++] = argv[i];
+            continue;
+        }
+        if (strcmp(argv[i], "--") == 0) {
+            opts_done = 1;
+            continue;
+        }
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             capture_usage(stdout);
             free(texts);
@@ -141,6 +171,10 @@ int cmd_capture(int argc, char **argv) {
     int status = 2;
     if (!out_path) {
         cli_error(2, "capture: give the output file with -o acts.npy (see ./run capture --help)");
+        goto done_args;
+    }
+    if (logits_path && strcmp(logits_path, out_path) == 0) {
+        cli_error(2, "capture: -o and --logits name the same file (%s): give each its own", out_path);
         goto done_args;
     }
     if (!ids_path && ntexts == 0) {
@@ -173,7 +207,7 @@ int cmd_capture(int argc, char **argv) {
     GPT2Forward f = {0};
     BpeIds *inputs = NULL;
     int ninputs = 0;
-    float *acts = NULL, *logits = NULL;
+    GPT2Stream gs = {0};
     NpyWriter wa = {0}, wl = {0};   /* the activations' and the logits' files, written as windows finish */
     BPE bpe = {0};
     char *wpath = resolve_weights(weights);
@@ -198,13 +232,7 @@ int cmd_capture(int argc, char **argv) {
             goto done;
         }
     } else {
-        char *vocab = NULL, *merges = NULL;
-        char *wdir = path_is_dir(wpath) ? xstrdup(wpath) : NULL;
-        int rc = fetch_tokenizer_near(wdir, &vocab, &merges);
-        free(wdir);
-        if (rc == 0) rc = bpe_load(&bpe, vocab, merges);
-        free(vocab), free(merges);
-        if (rc != 0) {
+        if (cli_tokenizer_load(&bpe, wpath) != 0) {
             cli_fail();
             goto done;
         }
@@ -215,7 +243,7 @@ int cmd_capture(int argc, char **argv) {
                 cli_fail();
                 goto done;
             }
-            rc = bpe_encode(&bpe, text, len, 0, &inputs[i]);
+            int rc = bpe_encode(&bpe, text, len, 0, &inputs[i]);
             free(text);
             if (rc != 0) {
                 err_prefix("%s", texts[i]);
@@ -237,19 +265,18 @@ int cmd_capture(int argc, char **argv) {
         Ttot += (long)inputs[i].n;
     }
 
-    /* run: window by window (n_ctx tokens, each from position 0, as
-     * gpt2_forward does for a longer input), rows stacked and streamed into
-     * the .npy files: memory is one window, not the corpus */
+    /* run: window by window (n_ctx tokens, each from position 0), rows
+     * stacked and streamed into the .npy files: memory is one window, not
+     * the corpus */
     int width = gpt2_site_width(&m.cfg, site);
-    int V = m.cfg.vocab_size, nctx = m.cfg.n_ctx;
-    acts = xmalloc((size_t)nctx * width * sizeof(float));                 /* (n_ctx, width) */
-    if (logits_path) logits = xmalloc((size_t)nctx * V * sizeof(float));  /* (n_ctx, V) */
+    int V = m.cfg.vocab_size;
     gpt2_forward_init(&f, &m);
-    CapOut co = {acts};
-    if (gpt2_forward_add_hook(&f, (int)layer, site, copy_hook, &co) != 0) {
+    gpt2_stream_init(&gs, &f);
+    if (gpt2_stream_add(&gs, (int)layer, site, write_rows, &wa) != 0) {
         cli_fail();
         goto done;
     }
+    if (logits_path) gpt2_stream_add_logits(&gs, write_rows, &wl);
     if (npy_writer_begin(&wa, out_path, (int64_t[]){Ttot, width}, 2) != 0 ||
         (logits_path && npy_writer_begin(&wl, logits_path, (int64_t[]){Ttot, V}, 2) != 0)) {
         cli_fail();
@@ -257,18 +284,10 @@ int cmd_capture(int argc, char **argv) {
     }
     double t = time_now();
     for (int i = 0; i < ninputs; i++)
-        for (long t0 = 0; t0 < (long)inputs[i].n; t0 += nctx) {
-            int T = (int)((long)inputs[i].n - t0 < nctx ? (long)inputs[i].n - t0 : nctx);
-            if (gpt2_forward(&f, inputs[i].ids + t0, T, logits) != 0) {
-                err_prefix("%s", ids_path ? ids_path : texts[i]);
-                cli_fail();
-                goto done;
-            }
-            if (npy_writer_put(&wa, acts, (int64_t)T * width) != 0 ||
-                (logits && npy_writer_put(&wl, logits, (int64_t)T * V) != 0)) {
-                cli_fail();
-                goto done;
-            }
+        if (gpt2_stream_run(&gs, inputs[i].ids, (long)inputs[i].n) != 0) {
+            err_prefix("%s", ids_path ? ids_path : texts[i]);
+            cli_fail();
+            goto done;
         }
     t = time_now() - t;
     if (npy_writer_end(&wa) != 0 || (logits_path && npy_writer_end(&wl) != 0)) {
@@ -286,11 +305,10 @@ int cmd_capture(int argc, char **argv) {
 done:
     npy_writer_abort(&wa);
     npy_writer_abort(&wl);
+    gpt2_stream_free(&gs);
     gpt2_forward_free(&f);
     for (int i = 0; i < ninputs; i++) bpe_ids_free(&inputs[i]);
     free(inputs);
-    free(acts);
-    free(logits);
     bpe_free(&bpe);
     gpt2_model_free(&m);
     free(wpath);

@@ -1,5 +1,7 @@
 /*
- * cli/cmd_pipeline.c - `./run [OPTIONS] FILE...`: the whole seed notebook.
+ * cli/cmd_pipeline.c - `./run [OPTIONS] FILE...`: the whole seed notebook,
+ * one function per stage over one state (Pipeline, cli/pipeline.h); the run
+ * itself, pipeline_run, reads as the list of stages.
  *
  * Stages, in order (each logged on stderr; a progress bar when it is a TTY):
  *   1. read the inputs (files, or every file in a folder): one corpus; each
@@ -7,16 +9,21 @@
  *      offset, and a non-zero exit) - before anything slow happens
  *   2. make the output's temporary folder next to the final one (so an
  *      unwritable --out fails now, and a good old report survives a failure)
- *   3. tokenize with GPT-2's BPE (tokenizer files fetched on first use)
+ *   3. tokenize with GPT-2's BPE: the --weights folder's own vocab.json and
+ *      merges.txt when it has them, else the cache (fetched on first use)
  *   4. get the weights: --weights PATH, the cache (fetched on first use), or
  *      --random-weights (a synthetic GPT-2 small, seeded, cached)
- *   5. capture layer n_layer/2's mlp_pre for every text (windowed by n_ctx),
- *      streamed into activations.npy in the temporary folder and mapped back
- *      (the corpus costs disk, not memory)
- *   6. train the seed's sparse autoencoder (full batch for one text, as the
- *      seed; minibatches over the corpus otherwise), then encode everything
- *      a chunk at a time into latents.npy, mapped back the same way
- *   7. score the latents (density, mean nonzero activation, word-category score)
+ *   5. capture layer n_layer/2's mlp_pre for every text (gpt2_stream: windows
+ *      of n_ctx), streamed into activations.npy in the temporary folder and
+ *      mapped back (the corpus costs disk, not memory); on the GPU the rows
+ *      also stay on the device for the training
+ *   6. train the seed's sparse autoencoder on the CPU or the GPU (sae_train;
+ *      full batch for one text, as the seed; minibatches over the corpus
+ *      otherwise)
+ *   7. score the latents in one pass (sae_score): encode everything a chunk
+ *      at a time into latents.npy (mapped back the same way) while adding up
+ *      density, mean nonzero activation, L0, dead latents, the word-category
+ *      score and the variance explained
  *   8. write figures, report.html, summary.json, the SAE, latents.npy and
  *      losses.csv into the temporary folder (cli/pipeline_out.c), then swap it
  *      into place
@@ -28,12 +35,10 @@
 #include "core/util.h"
 #include "cuda/cuda.h"
 #include "weights/fetch.h"
-#include "weights/npy.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,27 +62,26 @@ static void pipeline_default_opts(PipelineOpts *o) {
 
 /* ---- progress: a bar on a terminal, one line per stage otherwise ---------- */
 
-typedef struct {
-    int tty, quiet;
-    double t0, stage_t0;
-    char stage[64];
-} Progress;
-
-static void stage_begin(Progress *p, const char *name) {
-    snprintf(p->stage, sizeof p->stage, "%s", name);
-    p->stage_t0 = time_now();
-    if (p->quiet) return;
-    fprintf(stderr, "[%6.1fs] %s\n", p->stage_t0 - p->t0, name);
+static void stage_begin(Pipeline *P, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void stage_begin(Pipeline *P, const char *fmt, ...) {
+    P->stage_t0 = time_now();
+    if (P->o->quiet) return;
+    char name[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "[%6.1fs] %s\n", P->stage_t0 - P->t0, name);
 }
 
 /* A bar "  training [#####.....]  45/100  loss 0.1234" redrawn in place. */
-static void progress_bar(Progress *p, const char *what, long done, long total, const char *extra) {
-    if (p->quiet || !p->tty || total <= 0) return;
+static void progress_bar(const Pipeline *P, const char *what, long done, long total, const char *extra) {
+    if (P->o->quiet || !P->tty || total <= 0) return;
     int width = 30, fill = (int)(width * done / total);
     char bar[64];
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
-    double el = time_now() - p->stage_t0, eta = done > 0 ? el * (total - done) / done : 0;
+    double el = time_now() - P->stage_t0, eta = done > 0 ? el * (total - done) / done : 0;
     fprintf(stderr, "\r  %-9s [%s] %ld/%ld %s  %.0fs, %.0fs left\x1b[K", what, bar, done, total, extra ? extra : "",
             el, eta);
     if (done >= total) fprintf(stderr, "\n");
@@ -140,11 +144,69 @@ static int read_input(InputText *in) {
     return 0;
 }
 
-/* ---- stages 3-4: tokenizer and weights ------------------------------------ */
+/* 1. every input read and checked before anything slow */
+static int stage_inputs(Pipeline *P, const char **args, int n_args) {
+    stage_begin(P, "reading the inputs");
+    char **paths = NULL;
+    int n = 0, rc = 0;
+    for (int i = 0; i < n_args && rc == 0; i++) rc = collect_inputs(args[i], &paths, &n);
+    P->title = args[0];
+    P->in = xcalloc(n ? n : 1, sizeof *P->in);
+    for (int i = 0; i < n; i++) P->in[i].path = paths[i];   /* owned by in[] from here */
+    P->n_in = n;
+    free(paths);
+    for (int i = 0; i < n && rc == 0; i++) {
+        rc = read_input(&P->in[i]);
+        P->total_bytes += P->in[i].len;
+    }
+    return rc;
+}
+
+/* ---- stage 2: the output folder ---------------------------------------------- */
+
+/* 2. the output folder's staging twin (so an unwritable --out fails now, and
+ * a failure keeps the old one) */
+static int stage_output_folder(Pipeline *P) {
+    if (P->o->out_dir) {
+        P->out_dir = xstrdup(P->o->out_dir);
+    } else {   /* out/<name of the first input> */
+        char *a = xstrdup(P->title);
+        size_t n = strlen(a);
+        while (n > 1 && a[n - 1] == '/') a[--n] = 0;
+        char *stem = path_stem(a);
+        P->out_dir = path_join("out", stem[0] ? stem : "corpus");
+        free(stem);
+        free(a);
+    }
+    return dir_begin(&P->txn, P->out_dir);
+}
+
+/* ---- stage 3: tokens ----------------------------------------------------------- */
+
+/* 3. every text's tokens, one after the other */
+static int stage_tokenize(Pipeline *P) {
+    stage_begin(P, "tokenizing (GPT-2 BPE)");
+    if (cli_tokenizer_load(&P->bpe, P->o->weights) != 0) return -1;
+    for (int i = 0; i < P->n_in; i++) {
+        InputText *in = &P->in[i];
+        in->t0 = (int)P->ids.n;
+        if (bpe_encode(&P->bpe, in->text, in->len, 0, &P->ids) != 0) return err_prefix("%s", in->path);
+        in->T = (int)P->ids.n - in->t0;
+    }
+    P->T = (long)P->ids.n;
+    if (P->T < 2)
+        return err_set("%s: only %ld token; the autoencoder needs at least 2 (give a longer text)", P->in[0].path,
+                       P->T);
+    P->t_stage[0] = time_now() - P->t0;
+    return 0;
+}
+
+/* ---- stage 4: the model -------------------------------------------------------- */
 
 /* The weights' folder or file: --weights, --random-weights (synthesised once
  * into the cache), or the official ones (fetched on first use). */
-static char *weights_path(const PipelineOpts *o, Progress *pr) {
+static char *weights_path(Pipeline *P) {
+    const PipelineOpts *o = P->o;
     if (o->weights) return xstrdup(o->weights);
     if (o->random_weights) {
         char *cache = fetch_cache_dir();
@@ -163,7 +225,7 @@ static char *weights_path(const PipelineOpts *o, Progress *pr) {
                 free(dir);
                 return NULL;
             }
-            stage_begin(pr, "synthesising a random checkpoint into the cache (once)");
+            stage_begin(P, "synthesising a random checkpoint into the cache (once)");
             if (gpt2_model_synth(dir, &cfg, o->seed) != 0) {
                 free(dir);
                 return NULL;
@@ -179,368 +241,259 @@ static char *weights_path(const PipelineOpts *o, Progress *pr) {
     return dir;
 }
 
-/* ---- stage 7: statistics ---------------------------------------------------- */
-
-static const float *sort_key;
-/* descending by key, ties: higher index first (np.argsort(x, kind='stable')[::-1]) */
-static int cmp_desc(const void *a, const void *b) {
-    int i = *(const int *)a, j = *(const int *)b;
-    if (sort_key[i] != sort_key[j]) return sort_key[i] < sort_key[j] ? 1 : -1;
-    return j - i;
-}
-
-/* ---- stage 6: the per-epoch progress bar ------------------------------------ */
-
-typedef struct {
-    Progress *pr;
-} TrainCtx;
-
-static int on_epoch(void *ctx, int epoch, int epochs, const SAELosses *l, const SAE *sae) {
-    (void)sae;
-    TrainCtx *c = ctx;
-    char extra[64];
-    snprintf(extra, sizeof extra, " loss %.4f", l->total);
-    progress_bar(c->pr, "training", epoch, epochs, extra);
+/* 4. the weights, the captured layer and site, the device. Returns 0, -1, or
+ * 1 when the hint for missing weights has been printed. */
+static int stage_weights(Pipeline *P) {
+    const PipelineOpts *o = P->o;
+    stage_begin(P, o->random_weights ? "loading random weights" : "loading the weights");
+    P->wpath = weights_path(P);
+    if (!P->wpath) {
+        if (o->weights || o->random_weights) return -1;
+        fprintf(stderr, "gpt2sae: %s\n", err_get());
+        fprintf(stderr, "gpt2sae: hint: give a checkpoint with --weights PATH (a folder or .safetensors), or run\n"
+                        "         offline on synthetic weights with --random-weights (outputs are then marked\n"
+                        "         \"%s\")\n", RANDOM_LABEL);
+        return 1;
+    }
+    if (gpt2_model_load(&P->m, P->wpath) != 0) return -1;
+    if (P->m.cfg.random || o->random_weights) P->label = RANDOM_LABEL;
+    if (P->label && !o->quiet) fprintf(stderr, "*** %s ***\n", P->label);
+    P->layer = o->layer >= 0 ? o->layer : P->m.cfg.n_layer / 2;
+    if (gpt2_site_parse(o->site, &P->layer, &P->site) != 0) return err_prefix("option --site");
+    if (P->layer >= P->m.cfg.n_layer)
+        return err_set("option --layer: %d, but %s has layers 0..%d", P->layer, P->m.cfg.name, P->m.cfg.n_layer - 1);
+    P->d = gpt2_site_width(&P->m.cfg, P->site);
+    int L_want = o->L ? o->L : 2 * P->d; /* sae_init's default: the seed's 2d */
+    for (int i = 0; i < o->n_draw; i++)
+        if (o->draw[i] >= L_want)
+            return err_set("option --latents: latent %d does not exist (the autoencoder has %d: 0..%d)", o->draw[i],
+                           L_want, L_want - 1);
+    P->use_cuda = !strcmp(o->device, "cuda") || (!strcmp(o->device, "auto") && cuda_available());
+    if (!strcmp(o->device, "cuda") && !cuda_available()) {
+        char why[256];
+        cuda_describe(why, sizeof why);
+        return err_set("--device cuda: no usable GPU (%s); use --device cpu or auto", why);
+    }
+    P->t_stage[1] = time_now() - P->t0;
     return 0;
 }
 
-/* Room for a corpus of T tokens, checked before the slow part. On the CPU
+/* ---- stage 5: the activations ---------------------------------------------- */
+
+/* Room on the disk for a corpus of T tokens, checked before the slow part:
  * the activations (T, d) and the latents (T, L) go to activations.npy and
- * latents.npy in the output folder and are mapped back from there: they need
- * disk, not memory. On the GPU path both are also held in memory.
- * $GPT2SAE_DISK_FREE and $GPT2SAE_MEM_LIMIT (bytes) override what is
- * measured (for tests). */
-static int check_room(long T, int d, int L, const char *what, const char *dir, const char *shown, int in_memory) {
+ * latents.npy in the output folder and are mapped back from there (they need
+ * disk, not memory). $GPT2SAE_DISK_FREE (bytes), when set, is taken as the
+ * free space instead of what the file system reports (documented in --help). */
+static int check_room(const Pipeline *P, int L) {
+    long T = P->T;
+    int d = P->d;
     double need = 4.0 * ((double)T * d + (double)T * L);
     struct statvfs fs;
-    double disk = statvfs(dir, &fs) == 0 ? (double)fs.f_bavail * (double)fs.f_frsize : -1;
+    double disk = statvfs(P->txn.tmp, &fs) == 0 ? (double)fs.f_bavail * (double)fs.f_frsize : -1;
     const char *env = getenv("GPT2SAE_DISK_FREE");
     if (env && atof(env) > 0) disk = atof(env);
     if (disk >= 0 && need > 0.95 * disk)
         return err_set("%s: %ld tokens need about %.1f MB of disk for activations.npy (%ld x %d) and latents.npy "
                        "(%ld x %d), but %s has %.1f MB free; free some space, choose another --out, or give "
-                       "fewer texts", what, T, need / 1e6, T, d, T, L, shown, disk / 1e6);
-    double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    env = getenv("GPT2SAE_MEM_LIMIT");
-    if (env && atof(env) > 0) mem = atof(env);
-    if (in_memory && mem > 0 && need + 16.0 * L * d > 0.8 * mem)
-        return err_set("%s: %ld tokens need about %.1f GB of memory on the GPU path (activations %ld x %d, latents "
-                       "%ld x %d, the autoencoder), more than this machine's %.1f GB; use --device cpu (which keeps "
-                       "them on disk) or give fewer texts", what, T, (need + 16.0 * L * d) / 1e9, T, d, T, L,
-                       mem / 1e9);
+                       "fewer texts", P->n_in > 1 ? "the corpus" : P->in[0].path, T, need / 1e6, T, d, T, L,
+                       P->out_dir, disk / 1e6);
     return 0;
 }
 
-/* Capture on the CPU, window by window (n_ctx tokens, as gpt2_capture does
- * for a longer text), streamed into dir/activations.npy, then mapped into
- * *xa: memory is one window, not the corpus. */
-static int capture_to_file(GPT2Forward *fw, const GPT2Model *m, const BpeIds *ids, const InputText *in, int n_in,
-                           int layer, GPT2Site site, int d, const char *dir, Progress *pr, Npy *xa) {
-    long T = (long)ids->n;
-    int nctx = m->cfg.n_ctx;
-    float *buf = xmalloc(sizeof(float) * (size_t)nctx * d);   /* (n_ctx, d) one window */
-    char *path = path_join(dir, "activations.npy");
+/* The capture's sink: each window's rows appended to activations.npy. */
+static int acts_rows(void *user, const GPT2Rows *r, const float *rows) {
+    return npy_writer_put(user, rows, (int64_t)r->T * r->width);
+}
+
+/* Capture every text, window by window (n_ctx tokens), streamed into
+ * activations.npy in the staging folder. On the GPU (g != NULL) the rows
+ * also stay on the device in P->d_X (T, d) for the training. */
+static int capture_texts(Pipeline *P, CudaGPT2 *g) {
+    char *path = path_join(P->txn.tmp, "activations.npy");
     NpyWriter w;
-    int rc = npy_writer_begin(&w, path, (int64_t[]){T, d}, 2);
-    gpt2_forward_init(fw, m);
-    for (int i = 0; i < n_in && rc == 0; i++) {
-        for (int t0 = 0; t0 < in[i].T && rc == 0; t0 += nctx) {
-            int Tw = in[i].T - t0 < nctx ? in[i].T - t0 : nctx;
-            rc = gpt2_capture(fw, ids->ids + in[i].t0 + t0, Tw, layer, site, buf);
-            if (rc != 0) err_prefix("%s", in[i].path);
-            else rc = npy_writer_put(&w, buf, (int64_t)Tw * d);
-        }
-        if (n_in > 1) progress_bar(pr, "capture", i + 1, n_in, NULL);
+    GPT2Forward fw;
+    GPT2Stream gs;
+    gpt2_forward_init(&fw, &P->m);
+    gpt2_stream_init(&gs, &fw);
+    int rc = npy_writer_begin(&w, path, (int64_t[]){P->T, P->d}, 2);
+    if (rc == 0 && !g) rc = gpt2_stream_add(&gs, P->layer, P->site, acts_rows, &w);
+    for (int i = 0; i < P->n_in && rc == 0; i++) {
+        const InputText *in = &P->in[i];
+        const int32_t *ids = P->ids.ids + in->t0;
+        if (g)
+            rc = cuda_gpt2_stream(g, ids, in->T, in->t0, P->layer, P->site, acts_rows, &w,
+                                  P->d_X + (size_t)in->t0 * P->d);
+        else
+            rc = gpt2_stream_run(&gs, ids, in->T);
+        if (rc != 0) err_prefix("%s", in->path);
+        if (P->n_in > 1) progress_bar(P, "capture", i + 1, P->n_in, NULL);
     }
+    gpt2_stream_free(&gs);
+    gpt2_forward_free(&fw);
     if (rc == 0) rc = npy_writer_end(&w);
     else npy_writer_abort(&w);
-    if (rc == 0) rc = npy_map(xa, path);
     free(path);
-    free(buf);
     return rc;
 }
 
-/* Capture on the GPU: X (T, d) on the host and *d_X (T, d) on the device
- * (allocated here; the caller cuda_free's it). */
-static int capture_cuda(const GPT2Model *m, const BpeIds *ids, const InputText *in, int n_in, int layer,
-                        GPT2Site site, int d, float *X, float **d_X) {
+/* The same on the GPU; on failure the device memory is released. */
+static int capture_texts_cuda(Pipeline *P) {
     CudaGPT2 *g = NULL;
-    long T = (long)ids->n;
-    if (cuda_malloc((void **)d_X, sizeof(float) * (size_t)T * d) != 0) return -1;
-    if (cuda_gpt2_init(&g, m, m->cfg.n_ctx) != 0) return -1;
-    for (int i = 0; i < n_in; i++) {
-        size_t off = (size_t)in[i].t0 * d;
-        if (cuda_gpt2_capture(g, ids->ids + in[i].t0, in[i].T, layer, site, X + off, *d_X + off) != 0) {
-            err_prefix("%s", in[i].path);
-            cuda_gpt2_free(g);
-            return -1;
-        }
-    }
+    int rc = cuda_malloc((void **)&P->d_X, sizeof(float) * (size_t)P->T * P->d);
+    if (rc == 0) rc = cuda_gpt2_init(&g, &P->m, P->m.cfg.n_ctx);
+    if (rc == 0) rc = capture_texts(P, g);
     cuda_gpt2_free(g);
+    if (rc != 0) {
+        cuda_free(P->d_X);
+        P->d_X = NULL;
+    }
+    return rc;
+}
+
+/* 5. the activations X (T, d): activations.npy, mapped back (X costs no
+ * memory of its own) */
+static int stage_capture(Pipeline *P) {
+    const PipelineOpts *o = P->o;
+    if (check_room(P, o->L ? o->L : 2 * P->d) != 0) return -1;
+    stage_begin(P, "running GPT-2 to layer %d %s: %ld tokens x %d (%s)", P->layer, gpt2_site_name(P->site), P->T,
+                P->d, P->use_cuda ? "cuda" : "cpu");
+    if (P->use_cuda && capture_texts_cuda(P) != 0) {
+        if (!strcmp(o->device, "cuda")) return -1;
+        fprintf(stderr, "gpt2sae: note: the GPU failed (%s); going on with the CPU\n", err_get());
+        P->use_cuda = 0;
+    }
+    if (!P->use_cuda && capture_texts(P, NULL) != 0) return -1;
+    char *path = path_join(P->txn.tmp, "activations.npy");
+    int rc = npy_map(&P->xa, path);
+    free(path);
+    P->t_stage[2] = time_now() - P->t0;
+    return rc;
+}
+
+/* ---- stage 6: the autoencoder ------------------------------------------------ */
+
+static int on_epoch(void *ctx, int epoch, int epochs, const SAELosses *l, const SAE *sae) {
+    (void)sae;
+    char extra[64];
+    snprintf(extra, sizeof extra, " loss %.4f", l->total);
+    progress_bar(ctx, "training", epoch, epochs, extra);
     return 0;
+}
+
+/* 6. train the seed's SAE on X; one text (<= --batch tokens) trains
+ * full-batch as the seed */
+static int stage_train(Pipeline *P) {
+    const PipelineOpts *o = P->o;
+    SAEParams *p = &P->p;
+    *p = sae_default_params();
+    p->latents = o->L;
+    p->k = o->k;
+    p->epochs = o->epochs;
+    p->batch = P->T <= o->batch ? 0 : o->batch;
+    p->lr = o->lr;
+    p->seed = o->seed;
+    p->want_latents = 0;   /* the scoring pass encodes them, chunk by chunk, into latents.npy */
+    p->device = P->use_cuda ? SAE_CUDA : SAE_CPU;
+    p->d_X = P->d_X;
+    p->on_epoch = on_epoch;
+    p->ctx = P;
+    if (sae_init(&P->sae, P->d, p) != 0)
+        return err_prefix("the autoencoder (--L %d, --k %d, width %d)", o->L, o->k, P->d);
+    stage_begin(P, "training the SAE: %d latents, k %d, %d epochs, %s", P->sae.L, P->sae.k, p->epochs,
+                p->batch ? "minibatches" : "full batch");
+    int rc = sae_train(&P->sae, P->xa.f32, P->T, p, &P->res);
+    cuda_free(P->d_X);   /* the device copy is done with */
+    P->d_X = NULL;
+    p->d_X = NULL;
+    P->t_stage[3] = time_now() - P->t0;
+    return rc;
+}
+
+/* ---- stage 7: the scores ------------------------------------------------------ */
+
+/* 7. one pass over X: latents.npy (mapped back), the statistics and the
+ * word-category score */
+static int stage_score(Pipeline *P) {
+    const PipelineOpts *o = P->o;
+    stage_begin(P, "scoring the latents");
+    int32_t *words = xmalloc(sizeof(int32_t) * (o->n_words ? o->n_words : 1));   /* (n_words) first token of each */
+    for (int w = 0; w < o->n_words; w++) words[w] = bpe_first_token(&P->bpe, o->words[w]);
+    P->target = xmalloc((size_t)P->T);
+    sae_word_mask(P->target, P->ids.ids, P->T, words, o->n_words);
+    free(words);
+    char *path = path_join(P->txn.tmp, "latents.npy");
+    int rc = sae_score(&P->st, &P->sae, P->xa.f32, P->T, P->target, path);
+    if (rc == 0) rc = npy_map(&P->za, path);
+    free(path);
+    P->t_stage[4] = time_now() - P->t0;
+    return rc;
+}
+
+/* ---- stage 8: the outputs ------------------------------------------------------ */
+
+/* 8. figures, report, checkpoint, losses, summary: all into the staging
+ * folder (cli/pipeline_out.c), which is then swapped into place */
+static int stage_write(Pipeline *P) {
+    stage_begin(P, "writing figures, report and checkpoint");
+    if (pipeline_write_outputs(P) != 0) return -1;
+    return dir_commit(&P->txn);
+}
+
+/* ---- the run ------------------------------------------------------------------ */
+
+/* The closing lines on stderr. */
+static void print_summary(const Pipeline *P) {
+    const SAEStats *st = &P->st;
+    const int L = P->sae.L, E = P->res.epochs_done;
+    const SAELosses *fl = E ? &P->res.losses[E - 1] : NULL;
+    if (P->label) fprintf(stderr, "*** %s ***\n", P->label);
+    fprintf(stderr, "%ld tokens, layer %d %s (%d wide) -> %d latents, k %d, %d epochs\n", P->T, P->layer,
+            gpt2_site_name(P->site), P->d, L, P->sae.k, E);
+    if (fl)
+        fprintf(stderr, "final loss %.4f (sparsity %.4f, decorrelation %.4g); variance explained %.1f%%; L0 %.1f\n",
+                fl->total, fl->sparsity, fl->decor, 100 * st->fve, st->mean_l0);
+    fprintf(stderr, "%.2f%% of latents active (%d dead); top latent by activation %d, by %s score %d\n",
+            100.0 * (L - st->dead) / L, st->dead, st->by_activation[0], P->o->category, st->by_score[0]);
+    fprintf(stderr, "wrote %s/report.html (open it in a browser) in %.1f s\n", P->out_dir, time_now() - P->t0);
+}
+
+static void pipeline_free(Pipeline *P) {
+    dir_abort(&P->txn);
+    free(P->out_dir);
+    npy_free(&P->za);
+    free(P->target);
+    sae_stats_free(&P->st);
+    sae_result_free(&P->res);
+    sae_free(&P->sae);
+    cuda_free(P->d_X);
+    npy_free(&P->xa);
+    gpt2_model_free(&P->m);
+    free(P->wpath);
+    bpe_ids_free(&P->ids);
+    bpe_free(&P->bpe);
+    for (int i = 0; i < P->n_in; i++) {
+        free(P->in[i].path);
+        free(P->in[i].text);
+    }
+    free(P->in);
 }
 
 static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
-    Progress pr = {.tty = isatty(2), .quiet = o->quiet, .t0 = time_now()};
-    double t_stage[6] = {0};
-    int rc = 1;
-    char **paths = NULL, *out_dir = NULL, *vocab = NULL, *merges = NULL, *wpath = NULL;
-    int n_paths = 0;
-    DirTxn txn = {0};
-    InputText *in = NULL;
-    BPE bpe;
-    memset(&bpe, 0, sizeof bpe);
-    BpeIds ids = {0};
-    GPT2Model m;
-    memset(&m, 0, sizeof m);
-    GPT2Forward fw;
-    memset(&fw, 0, sizeof fw);
-    const float *X = NULL;          /* (T, d) the activations: mapped from activations.npy, or X_mem */
-    float *X_mem = NULL, *d_X = NULL;
-    Npy xa = {0}, za = {0};         /* activations.npy, latents.npy, mapped */
-    SAE sae;
-    memset(&sae, 0, sizeof sae);
-    SAEResult res;
-    memset(&res, 0, sizeof res);
-    Scores sc;
-    memset(&sc, 0, sizeof sc);
-    const char *label = NULL;
+    Pipeline P = {.o = o, .tty = isatty(2), .t0 = time_now()};
     if (o->threads) pool_set_threads(o->threads);
-
-    /* 1. inputs: all checked before anything slow */
-    stage_begin(&pr, "reading the inputs");
-    for (int i = 0; i < n_args; i++)
-        if (collect_inputs(args[i], &paths, &n_paths) != 0) goto fail;
-    in = xcalloc(n_paths, sizeof *in);
-    size_t total_bytes = 0;
-    for (int i = 0; i < n_paths; i++) {
-        in[i].path = paths[i];
-        if (read_input(&in[i]) != 0) goto fail;
-        total_bytes += in[i].len;
-    }
-
-    /* 2. the output folder (its temporary twin, so a failure keeps the old one) */
-    if (o->out_dir) {
-        out_dir = xstrdup(o->out_dir);
-    } else {
-        char *a = xstrdup(args[0]);
-        size_t n = strlen(a);
-        while (n > 1 && a[n - 1] == '/') a[--n] = 0;
-        char *stem = path_stem(a);
-        out_dir = path_join("out", stem[0] ? stem : "corpus");
-        free(stem);
-        free(a);
-    }
-    if (dir_begin(&txn, out_dir) != 0) goto fail;
-    const char *tmp = txn.tmp;   /* the staging folder everything is written into */
-
-    /* 3. tokenize */
-    stage_begin(&pr, "tokenizing (GPT-2 BPE)");
-    if (fetch_tokenizer(&vocab, &merges) != 0) {
-        err_prefix("GPT-2's tokenizer files");
-        goto fail;
-    }
-    if (bpe_load(&bpe, vocab, merges) != 0) goto fail;
-    for (int i = 0; i < n_paths; i++) {
-        in[i].t0 = (int)ids.n;
-        if (bpe_encode(&bpe, in[i].text, in[i].len, 0, &ids) != 0) {
-            err_prefix("%s", in[i].path);
-            goto fail;
-        }
-        in[i].T = (int)ids.n - in[i].t0;
-    }
-    long T = (long)ids.n;
-    if (T < 2) {
-        err_set("%s: only %ld token; the autoencoder needs at least 2 (give a longer text)", in[0].path, T);
-        goto fail;
-    }
-    t_stage[0] = time_now() - pr.t0;
-
-    /* 4. weights */
-    stage_begin(&pr, o->random_weights ? "loading random weights" : "loading the weights");
-    wpath = weights_path(o, &pr);
-    if (!wpath) {
-        if (!o->weights && !o->random_weights) {
-            fprintf(stderr, "gpt2sae: %s\n", err_get());
-            fprintf(stderr, "gpt2sae: hint: give a checkpoint with --weights PATH (a folder or .safetensors), or run\n"
-                            "         offline on synthetic weights with --random-weights (outputs are then marked\n"
-                            "         \"%s\")\n", RANDOM_LABEL);
-            rc = 1;
-            goto cleanup;
-        }
-        goto fail;
-    }
-    if (gpt2_model_load(&m, wpath) != 0) goto fail;
-    if (m.cfg.random || o->random_weights) label = RANDOM_LABEL;
-    if (label && !o->quiet) fprintf(stderr, "*** %s ***\n", label);
-    int layer = o->layer >= 0 ? o->layer : m.cfg.n_layer / 2;
-    GPT2Site site;
-    if (gpt2_site_parse(o->site, &layer, &site) != 0) {
-        err_prefix("option --site");
-        goto fail;
-    }
-    if (layer >= m.cfg.n_layer) {
-        err_set("option --layer: %d, but %s has layers 0..%d", layer, m.cfg.name, m.cfg.n_layer - 1);
-        goto fail;
-    }
-    int d = gpt2_site_width(&m.cfg, site);
-    int L_want = o->L ? o->L : 2 * d; /* sae_init's default: the seed's 2d */
-    for (int i = 0; i < o->n_draw; i++)
-        if (o->draw[i] >= L_want) {
-            err_set("option --latents: latent %d does not exist (the autoencoder has %d: 0..%d)", o->draw[i], L_want,
-                    L_want - 1);
-            goto fail;
-        }
-    t_stage[1] = time_now() - pr.t0;
-
-    /* 5. capture: every text on its own (windows of n_ctx inside the capture).
-     * On the GPU the activation also stays there (d_X) for the training. */
-    int use_cuda = !strcmp(o->device, "cuda") || (!strcmp(o->device, "auto") && cuda_available());
-    if (!strcmp(o->device, "cuda") && !cuda_available()) {
-        char why[256];
-        cuda_describe(why, sizeof why);
-        err_set("--device cuda: no usable GPU (%s); use --device cpu or auto", why);
-        goto fail;
-    }
-    if (check_room(T, d, L_want, n_paths > 1 ? "the corpus" : in[0].path, tmp, out_dir, use_cuda) != 0) goto fail;
-    char stage[160];
-    snprintf(stage, sizeof stage, "running GPT-2 to layer %d %s: %ld tokens x %d (%s)", layer, gpt2_site_name(site),
-             T, d, use_cuda ? "cuda" : "cpu");
-    stage_begin(&pr, stage);
-    if (use_cuda) {
-        X_mem = xmalloc(sizeof(float) * (size_t)T * d);
-        if (capture_cuda(&m, &ids, in, n_paths, layer, site, d, X_mem, &d_X) != 0) {
-            if (!strcmp(o->device, "cuda")) goto fail;
-            fprintf(stderr, "gpt2sae: note: the GPU failed (%s); going on with the CPU\n", err_get());
-            use_cuda = 0;
-            free(X_mem);
-            X_mem = NULL;
-        } else {
-            X = X_mem;
-            char *pth = path_join(tmp, "activations.npy");
-            int r = npy_write_f32(pth, X, (int64_t[]){T, d}, 2);
-            free(pth);
-            if (r != 0) goto fail;
-        }
-    }
-    if (!use_cuda) {   /* window by window into activations.npy, then mapped back: X costs no memory of its own */
-        if (capture_to_file(&fw, &m, &ids, in, n_paths, layer, site, d, tmp, &pr, &xa) != 0) goto fail;
-        X = xa.f32;
-    }
-    t_stage[2] = time_now() - pr.t0;
-
-    /* 6. train the seed's SAE; one text (<= --batch tokens) trains full-batch as the seed */
-    SAEParams p = sae_default_params();
-    p.latents = o->L;
-    p.k = o->k;
-    p.epochs = o->epochs;
-    p.batch = T <= o->batch ? 0 : o->batch;
-    p.lr = o->lr;
-    p.seed = o->seed;
-    p.want_latents = use_cuda;   /* the CPU path encodes them below, chunk by chunk, into latents.npy */
-    TrainCtx tc = {&pr};
-    p.on_epoch = on_epoch;
-    p.ctx = &tc;
-    if (sae_init(&sae, d, &p) != 0) {
-        err_prefix("the autoencoder (--L %d, --k %d, width %d)", o->L, o->k, d);
-        goto fail;
-    }
-    snprintf(stage, sizeof stage, "training the SAE: %d latents, k %d, %d epochs, %s", sae.L, sae.k, p.epochs,
-             p.batch ? "minibatches" : "full batch");
-    stage_begin(&pr, stage);
-    const float *Z;   /* (T, L) the final latents */
-    if (use_cuda) {
-        if (cuda_sae_train(&sae, X, d_X, T, &p, &res) != 0 || !res.latents) goto fail;
-        Z = res.latents;
-    } else {
-        if (sae_train(&sae, X, T, &p, &res) != 0) goto fail;
-        char *lat = path_join(tmp, "latents.npy");   /* chunk by chunk, then mapped back */
-        int r = sae_write_latents(&sae, X, T, lat, NULL, NULL);
-        if (r == 0) r = npy_map(&za, lat);
-        free(lat);
-        if (r != 0) goto fail;
-        Z = za.f32;
-    }
-    cuda_free(d_X);
-    d_X = NULL;
-    int L = sae.L, E = res.epochs_done;
-    t_stage[3] = time_now() - pr.t0;
-
-    /* 7. scores */
-    stage_begin(&pr, "scoring the latents");
-    sae_stats(&sc.st, Z, T, L);
-    sc.target = xcalloc((size_t)T, 1);
-    for (int w = 0; w < o->n_words; w++) {
-        int32_t id = bpe_first_token(&bpe, o->words[w]);
-        for (long t = 0; t < T && id >= 0; t++)
-            if (ids.ids[t] == id) sc.target[t] = 1;
-    }
-    for (long t = 0; t < T; t++) sc.n_target += sc.target[t];
-    sc.score = xmalloc(sizeof(float) * L);
-    sae_word_score(sc.score, Z, T, L, sc.target);
-    sc.by_score = xmalloc(sizeof(int) * L);
-    for (int j = 0; j < L; j++) sc.by_score[j] = j;
-    sort_key = sc.score;
-    qsort(sc.by_score, L, sizeof(int), cmp_desc);
-    sc.fve = sae_fve(&sae, X, T);
-    t_stage[4] = time_now() - pr.t0;
-
-    /* 8. outputs, all into tmp */
-    stage_begin(&pr, "writing figures, report and checkpoint");
-    {
-        PipelineRun run = {o, label, tmp, args[0], in, n_paths, total_bytes, &bpe, ids.ids, T, &m, wpath, layer, d,
-                           site, &sae, &p, &res, Z, !use_cuda, &sc, use_cuda, pr.t0, {0}};
-        memcpy(run.t_stage, t_stage, sizeof run.t_stage);
-        if (pipeline_write_outputs(&run) != 0) goto fail;
-    }
-    const SAELosses *fl = E ? &res.losses[E - 1] : NULL;
-
-    /* everything is written: swap the folder into place */
-    if (dir_commit(&txn) != 0) goto fail;
-
-    if (!o->quiet) {
-        double secs = time_now() - pr.t0;
-        if (label) fprintf(stderr, "*** %s ***\n", label);
-        fprintf(stderr, "%ld tokens, layer %d %s (%d wide) -> %d latents, k %d, %d epochs\n", T, layer,
-                gpt2_site_name(site), d, L, sae.k, E);
-        if (fl)
-            fprintf(stderr, "final loss %.4f (sparsity %.4f, decorrelation %.4g); variance explained %.1f%%; L0 %.1f\n",
-                    fl->total, fl->sparsity, fl->decor, 100 * sc.fve, sc.st.mean_l0);
-        fprintf(stderr, "%.2f%% of latents active (%d dead); top latent by activation %d, by %s score %d\n",
-                100.0 * (L - sc.st.dead) / L, sc.st.dead, sc.st.by_activation[0], o->category, sc.by_score[0]);
-        fprintf(stderr, "wrote %s/report.html (open it in a browser) in %.1f s\n", out_dir, secs);
-    }
-    rc = 0;
-    goto cleanup;
-fail:
-    rc = cli_fail();
-cleanup:
-    dir_abort(&txn);
-    free(sc.score);
-    free(sc.by_score);
-    free(sc.target);
-    if (sc.st.density) sae_stats_free(&sc.st);
-    sae_result_free(&res);
-    sae_free(&sae);
-    free(X_mem);
-    npy_free(&xa);
-    npy_free(&za);
-    cuda_free(d_X);
-    gpt2_forward_free(&fw);
-    gpt2_model_free(&m);
-    bpe_ids_free(&ids);
-    bpe_free(&bpe);
-    for (int i = 0; i < n_paths; i++) {
-        free(paths[i]);
-        if (in) free(in[i].text);
-    }
-    free(paths);
-    free(in);
-    free(out_dir);
-    free(vocab);
-    free(merges);
-    free(wpath);
-    return rc;
+    int rc = stage_inputs(&P, args, n_args);
+    if (rc == 0) rc = stage_output_folder(&P);
+    if (rc == 0) rc = stage_tokenize(&P);
+    if (rc == 0) rc = stage_weights(&P);
+    if (rc == 0) rc = stage_capture(&P);
+    if (rc == 0) rc = stage_train(&P);
+    if (rc == 0) rc = stage_score(&P);
+    if (rc == 0) rc = stage_write(&P);
+    if (rc == 0 && !o->quiet) print_summary(&P);
+    int status = rc == 0 ? 0 : rc == 1 ? 1 : cli_fail();
+    pipeline_free(&P);
+    return status;
 }
 
 static void usage(FILE *f) {
@@ -552,7 +505,9 @@ static void usage(FILE *f) {
         "\n"
         "  --out DIR            output folder (default out/<name of the first file>)\n"
         "  --model NAME         gpt2 (default), gpt2-medium, gpt2-large, gpt2-xl, distilgpt2\n"
-        "  --weights PATH       use this checkpoint (folder or .safetensors) instead of fetching\n"
+        "  --weights PATH       use this checkpoint (folder or .safetensors) instead of fetching;\n"
+        "                       its folder's own vocab.json + merges.txt, when there, are the\n"
+        "                       tokenizer (else the cache's, as for every command)\n"
         "  --random-weights     synthetic GPT-2 weights (seeded, cached): runs offline, and\n"
         "                       every output says \"random weights \xE2\x80\x94 not GPT-2\"\n"
         "  --layer N            block to hook (default n_layer/2, the seed's layer2hook)\n"
@@ -577,6 +532,7 @@ static void usage(FILE *f) {
         "  --threads N          CPU threads (default: all cores)\n"
         "  --quiet              no progress output, only errors\n"
         "  -h, --help           this text\n"
+        "  --                   the end of the options: what follows are input files\n"
         "\n"
         "  Outputs: report.html (self-contained), losses.svg, latents.svg, density.svg,\n"
         "  score.svg, heat_<latent>.svg, summary.json, sae.safetensors + cfg.json,\n"
@@ -585,7 +541,10 @@ static void usage(FILE *f) {
         "  disk rather than memory), losses.csv. An existing folder is replaced only\n"
         "  once the new one is complete.\n"
         "  Without weights (no network) and without --weights / --random-weights the\n"
-        "  run stops with the download error and says so.\n");
+        "  run stops with the download error and says so.\n"
+        "  Before the capture the run checks there is disk for activations.npy and\n"
+        "  latents.npy; GPT2SAE_DISK_FREE=BYTES, when set, is taken as the free space\n"
+        "  instead of what the file system reports (e.g. to keep room for other work).\n");
 }
 
 /* Parse "a,b,c" into a list of non-empty words. */
@@ -640,11 +599,17 @@ int cmd_pipeline(int argc, char **argv) {
     const char **files = xmalloc(sizeof(char *) * (argc > 0 ? argc : 1));
     int n_files = 0, rc = 2;
     const char *v;
+    int opts_done = 0;   /* after "--": every argument is an input */
     for (int i = 1; i < argc; i++) {
         int r;
         long n;
         double x;
         const char *a = argv[i];
+        if (opts_done || !strcmp(a, "--")) {
+            if (opts_done) files[n_files++] = a;
+            opts_done = 1;
+            continue;
+        }
         if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "--help-pipeline")) {
             usage(stdout);
             rc = 0;

@@ -6,7 +6,9 @@
  *   -> out/sae/sae.safetensors, cfg.json, losses.csv, latents.npy
  */
 #include "cli/cli.h"
+#include "core/dir.h"
 #include "core/util.h"
+#include "cuda/cuda.h"
 #include "sae/sae.h"
 #include "weights/npy.h"
 
@@ -21,8 +23,11 @@ static void usage(FILE *f) {
             "\n"
             "Train the seed's tied-weight top-k sparse autoencoder on activations X (T, d)\n"
             "(float32 .npy; leading dimensions are flattened into tokens). Writes\n"
-            "DIR/sae.safetensors (SAELens layout), DIR/cfg.json, DIR/losses.csv and\n"
-            "DIR/latents.npy (the final latents, (T, L) float32).\n"
+            "DIR/sae.safetensors (SAELens layout), DIR/cfg.json, DIR/losses.csv\n"
+            "(epoch,total,sparsity,decorrelation,mse: the pipeline's) and DIR/latents.npy\n"
+            "(the final latents, (T, L) float32). DIR's files are replaced as one unit\n"
+            "once all are written (so are the --save-every checkpoints): a failed run\n"
+            "leaves DIR as it was.\n"
             "\n"
             "  --acts X.npy            activations to train on (required)\n"
             "  -o, --out DIR           output folder (required; created)\n"
@@ -34,12 +39,15 @@ static void usage(FILE *f) {
             "  --sparsity-weight W     weight of mean|z| (default 1)\n"
             "  --decor-weight W        weight of the off-diagonal covariance (default 0.0005)\n"
             "  --batch B               tokens per step, shuffled (default: all, like the seed)\n"
-            "  --seed S                initial weights and shuffle (default 1234)\n"
+            "  --seed S                initial weights and shuffle (default 0, as the pipeline)\n"
             "  --save-every N          also write the checkpoint every N epochs (default 0: at the end)\n"
             "  --model NAME            model name for cfg.json (default gpt2)\n"
             "  --hook NAME             hook name for cfg.json (default blocks.6.mlp.hook_pre)\n"
             "  --no-latents            do not write latents.npy (it is T x L floats)\n"
-            "  --reference             use the plain reference implementation (slow)\n"
+            "  --device D              cpu, cuda or auto (default auto: the GPU when this build has\n"
+            "                          CUDA and one is present, else the CPU)\n"
+            "  --reference             use the plain reference implementation (slow; CPU)\n"
+            "  --profile               print where the CPU trainer's time went (also: GPT2SAE_PROF=1)\n"
             "  --quiet                 no progress lines\n"
             "\n"
             "Memory: X is mapped from the .npy file, not copied, and latents.npy is encoded\n"
@@ -52,50 +60,65 @@ typedef struct {
     int save_every, quiet;
     const SAEParams *p;
     const char *model, *hook;
-    int saved_epoch;
+    SAELosses *hist;    /* (epochs) the losses so far, for a checkpoint's losses.csv */
     double t0;
 } TrainCtx;
 
+/* DIR's files, as one unit: sae.safetensors + cfg.json, losses.csv of the
+ * epochs in r, and (when X is not NULL) latents.npy with its statistics in
+ * *st. Staged beside DIR and swapped in whole (core/dir.h), so DIR never
+ * holds weights from one run beside losses or latents from another. */
+static int write_unit(const TrainCtx *c, const SAE *sae, const SAEResult *r, const float *X, long T,
+                      SAEStats *st) {
+    DirTxn t;
+    if (dir_begin(&t, c->dir) != 0) return -1;
+    char *losses = path_join(t.tmp, "losses.csv"), *lat = path_join(t.tmp, "latents.npy");
+    int rc = sae_save(sae, t.tmp, c->p, c->model, c->hook);
+    if (rc == 0) rc = sae_save_losses(r, losses);
+    if (rc == 0 && X) rc = sae_score(st, sae, X, T, NULL, lat);   /* one pass: latents, L0, dead, FVE */
+    if (rc == 0) rc = dir_commit(&t);
+    if (rc != 0 && X && st->density) sae_stats_free(st);
+    dir_abort(&t);
+    free(losses);
+    free(lat);
+    return rc;
+}
+
 static int on_epoch(void *vctx, int epoch, int epochs, const SAELosses *l, const SAE *sae) {
     TrainCtx *c = vctx;
+    c->hist[epoch - 1] = *l;
     /* the seed prints at epochs 1, 12, 23, ... */
     if (!c->quiet && ((epoch - 1) % 11 == 0 || epoch == epochs)) {
         printf("Epoch %3d, loss = %.4f  (sparsity %.4f, decor %.4f, %.1fs)\n", epoch, l->total, l->sparsity,
                l->decor, time_now() - c->t0);
         fflush(stdout);
     }
-    if (c->save_every > 0 && epoch % c->save_every == 0 && epoch != epochs) {
-        if (sae_save(sae, c->dir, c->p, c->model, c->hook) != 0) return -1;
-        c->saved_epoch = epoch;
+    if (c->save_every > 0 && epoch % c->save_every == 0 && epoch != epochs) {   /* a checkpoint: one unit */
+        SAEResult sofar = {c->hist, epochs, epoch, NULL, 0, {0}};
+        if (write_unit(c, sae, &sofar, NULL, 0, NULL) != 0) return err_prefix("checkpoint at epoch %d", epoch);
     }
     return 0;
 }
 
-static int write_losses(const char *dir, const SAEResult *r) {
-    char *path = path_join(dir, "losses.csv"), tmp[4096];
-    FILE *f = file_begin(path, tmp, sizeof tmp);
-    if (!f) { free(path); return -1; }
-    fprintf(f, "epoch,total,sparsity,decor\n");
-    for (int e = 0; e < r->epochs_done; e++)
-        fprintf(f, "%d,%.9g,%.9g,%.9g\n", e + 1, r->losses[e].total, r->losses[e].sparsity, r->losses[e].decor);
-    int rc = ferror(f) ? (file_abort(f, tmp), err_set("%s: write failed", path)) : file_commit(f, tmp, path);
-    free(path);
-    return rc;
-}
-
 int cmd_train(int argc, char **argv) {
     const char *acts = NULL, *out = NULL, *init = NULL, *model = "gpt2", *hook = "blocks.6.mlp.hook_pre";
+    const char *device = "auto";
     SAEParams p = sae_default_params();
     long save_every = 0;
-    int quiet = 0, k_given = 0, latents_given = 0;
+    int quiet = 0, k_given = 0, latents_given = 0, profile = getenv("GPT2SAE_PROF") != NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;
         long n;
         double x;
         int r;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 0; }
+        if (strcmp(argv[i], "--") == 0) {   /* the end of the options: train takes no other arguments */
+            if (i + 1 < argc) return cli_error(2, "train: unexpected argument '%s' (train takes only options)", argv[i + 1]);
+            break;
+        }
         if (strcmp(argv[i], "--reference") == 0) { p.impl = SAE_REF; continue; }
         if (strcmp(argv[i], "--quiet") == 0) { quiet = 1; continue; }
+        if (strcmp(argv[i], "--profile") == 0) { profile = 1; continue; }
         if (strcmp(argv[i], "--no-latents") == 0) { p.want_latents = 0; continue; }
 #define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
         if (OPT("--acts")) { if (r < 0) return 2; acts = v; }
@@ -103,6 +126,12 @@ int cmd_train(int argc, char **argv) {
         else if (OPT("--init")) { if (r < 0) return 2; init = v; }
         else if (OPT("--model")) { if (r < 0) return 2; model = v; }
         else if (OPT("--hook")) { if (r < 0) return 2; hook = v; }
+        else if (OPT("--device")) {
+            if (r < 0) return 2;
+            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
+                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
+            device = v;
+        }
         else if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 100000000, &n)) return 2; p.epochs = (int)n; }
         else if (OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1 << 30, &n)) return 2; p.k = (int)n; k_given = 1; }
         else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 1, 1 << 30, &n)) return 2; p.latents = (int)n; latents_given = 1; }
@@ -132,6 +161,11 @@ int cmd_train(int argc, char **argv) {
         return cli_error(1, "%s: the activations are empty (%ld tokens of width %ld); capture some text first", acts, T, d);
     }
     if (d > (1 << 24)) { npy_free(&a); return cli_error(1, "%s: width %ld is too large", acts, d); }
+    if (sae_check_input(a.f32, T, (int)d) != 0) {   /* NaN or Inf: the input is bad, not the learning rate */
+        npy_free(&a);
+        err_prefix("%s", acts);
+        return cli_fail();
+    }
 
     /* the SAE: fresh, or from a checkpoint */
     SAE sae;
@@ -154,41 +188,56 @@ int cmd_train(int argc, char **argv) {
     }
     p.latents = sae.L;
     p.k = sae.k;
+    if (!strcmp(device, "cuda") && !cuda_available()) {
+        char why[256];
+        cuda_describe(why, sizeof why);
+        sae_free(&sae);
+        npy_free(&a);
+        return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
+    }
+    if (p.impl != SAE_REF && (!strcmp(device, "cuda") || (!strcmp(device, "auto") && cuda_available())))
+        p.device = SAE_CUDA;
     if (!quiet)
         printf("train: %ld tokens x %ld, %d latents, k = %d, %d epochs, batch %ld%s\n", T, d, sae.L, sae.k, p.epochs,
                p.batch > 0 && p.batch < T ? (long)p.batch : T, p.impl == SAE_REF ? " (reference)" : "");
 
-    TrainCtx ctx = {out, (int)save_every, quiet, &p, model, hook, 0, time_now()};
+    TrainCtx ctx = {out, (int)save_every, quiet, &p, model, hook, xcalloc((size_t)p.epochs, sizeof(SAELosses)),
+                    time_now()};
     p.on_epoch = on_epoch;
     p.ctx = &ctx;
     int want_latents = p.want_latents;
-    p.want_latents = 0;   /* encoded below in chunks, straight into the file */
-    if (path_mkdirs(out) != 0) { sae_free(&sae); npy_free(&a); return cli_fail(); }
+    p.want_latents = 0;   /* encoded after training, a chunk at a time, straight into the file */
+    /* DIR is written as one unit at the end (and at each --save-every):
+     * check now that it can be, before the slow part */
+    DirTxn t;
+    if (dir_begin(&t, out) != 0) { free(ctx.hist); sae_free(&sae); npy_free(&a); return cli_fail(); }
+    dir_abort(&t);
     SAEResult r;
     int rc = sae_train(&sae, a.f32, T, &p, &r);
     int status = 0;
+    SAEStats st = {0};
     if (rc != 0) {
         /* NaN (the weights are back at the last ones with a finite loss) or a failed save */
         fprintf(stderr, "gpt2sae: train: %s\n", err_get());
-        if (r.epochs_done > 0 && sae_save(&sae, out, &p, model, hook) == 0 && write_losses(out, &r) == 0)
+        if (r.epochs_done > 0 && write_unit(&ctx, &sae, &r, NULL, 0, NULL) == 0)
             fprintf(stderr, "gpt2sae: train: %s/sae.safetensors holds the last weights whose loss was finite "
                             "(after %d good epochs); losses.csv has those epochs\n", out, r.epochs_done);
         status = 1;
-    } else if (sae_save(&sae, out, &p, model, hook) != 0 || write_losses(out, &r) != 0) {
+    } else if (write_unit(&ctx, &sae, &r, want_latents ? a.f32 : NULL, T, &st) != 0) {
         status = cli_fail();
-    } else {
-        long l0 = 0;
-        int dead = sae.L;
-        char *lat = path_join(out, "latents.npy");
-        if (want_latents && sae_write_latents(&sae, a.f32, T, lat, &l0, &dead) != 0) status = cli_fail();
-        free(lat);
-        if (status == 0 && !quiet) {
-            double fve = sae_fve(&sae, a.f32, T);
-            printf("train: done in %.1fs; fraction of variance explained %.4f", time_now() - ctx.t0, fve);
-            if (want_latents) printf(", mean L0 %.1f, dead latents %d of %d", (double)l0 / T, dead, sae.L);
-            printf("\ntrain: wrote %s/{sae.safetensors, cfg.json, losses.csv%s}\n", out, want_latents ? ", latents.npy" : "");
-        }
+    } else if (!quiet) {
+        if (!want_latents) st.fve = sae_fve(&sae, a.f32, T);
+        printf("train: done in %.1fs; fraction of variance explained %.4f", time_now() - ctx.t0, st.fve);
+        if (want_latents) printf(", mean L0 %.1f, dead latents %d of %d", st.mean_l0, st.dead, sae.L);
+        printf("\ntrain: wrote %s/{sae.safetensors, cfg.json, losses.csv%s}\n", out, want_latents ? ", latents.npy" : "");
     }
+    sae_stats_free(&st);
+    if (profile && p.impl == SAE_FAST && p.device == SAE_CPU) {   /* where the CPU time went */
+        fprintf(stderr, "sae_train profile, CPU-s over %d epochs:", r.epochs_done);
+        for (int i = 0; i < SAE_PROF_PARTS; i++) fprintf(stderr, " %s %.2f", sae_prof_names[i], r.prof[i]);
+        fprintf(stderr, "\n");
+    }
+    free(ctx.hist);
     sae_result_free(&r);
     sae_free(&sae);
     npy_free(&a);

@@ -1,9 +1,10 @@
 /*
  * cli/pipeline_out.c - the last stage of `./run FILE...`: every output file,
- * written into the temporary folder that cmd_pipeline.c swaps into place.
- *   figures (SVG, each also inlined in the report), report.html, the tables
- *   of top latents with their text heatmaps, sae.safetensors + cfg.json,
- *   latents.npy, losses.csv, summary.json.
+ * written into the staging folder that cmd_pipeline.c swaps into place
+ * (latents.npy and activations.npy are already there), one function each:
+ *   the report's text sections, the figures (SVG, each also inlined in the
+ *   report), the tables of top latents with their text heatmaps,
+ *   sae.safetensors + cfg.json and losses.csv, summary.json, report.html.
  */
 #include "cli/pipeline.h"
 #include "core/json.h"
@@ -48,79 +49,231 @@ static void top_tokens(char *out, size_t cap, const BPE *bpe, const int32_t *ids
     if (nb == 0) snprintf(out, cap, "(never active)");
 }
 
+/* What the writers share. */
 typedef struct {
-    const PipelineOpts *o;
-    const char *label;      /* RANDOM_LABEL or NULL */
-    const char *tmp;        /* the folder being written */
-    const BPE *bpe;
-    const int32_t *ids;     /* (T) */
-    const char **toks;      /* (T) token bytes, borrowed from bpe */
+    const Pipeline *P;
+    const char **toks;      /* (T) token bytes, borrowed from the BPE */
     int *tok_lens;          /* (T) */
-    long T;
-    int L, d, layer, n_inputs;
-    const float *Z;         /* (T, L) */
-    const Scores *sc;
-    Report *rep;
+    const float *Z;         /* (T, L) the latents, mapped from latents.npy */
+    int L;
+    char hook[96];          /* the TransformerLens name of the captured site */
+    char weights[4096];     /* the weights' path as shown (shown_weights) */
+    const int *draw;        /* (n_draw) the latents whose heatmaps are drawn */
+    int n_draw;
+    int seed_pick[2];       /* the seed's picks, when no --latents */
+    Report rep;
     int n_svg;              /* ids for inlined SVGs */
-    int n_files;            /* files written */
 } Out;
 
 static int save_svg(Out *w, const Svg *s, const char *name) {
-    char *p = path_join(w->tmp, name);
+    char *p = path_join(w->P->txn.tmp, name);
     int rc = svg_save(s, p);
     free(p);
-    if (rc == 0) w->n_files++;
     return rc;
 }
 
 /* Render the text heatmap of latent j (a window of at most 400 tokens around
  * its largest activation), into s. */
 static void heat_svg(Out *w, Svg *s, int j) {
-    float *col = xmalloc(sizeof(float) * w->T);
-    for (long t = 0; t < w->T; t++) col[t] = w->Z[t * w->L + j];
+    const long T = w->P->T;
+    float *col = xmalloc(sizeof(float) * T);   /* (T) latent j */
+    for (long t = 0; t < T; t++) col[t] = w->Z[t * w->L + j];
     int first, count;
-    textheat_window(col, (int)w->T, 400, &first, &count);
+    textheat_window(col, (int)T, 400, &first, &count);
     char title[160], idp[16];
-    if (count < w->T)
-        snprintf(title, sizeof title, "Latent component %d (tokens %d-%d of %ld)", j, first, first + count - 1, w->T);
+    if (count < T)
+        snprintf(title, sizeof title, "Latent component %d (tokens %d-%d of %ld)", j, first, first + count - 1, T);
     else
         snprintf(title, sizeof title, "Latent component %d", j);
     snprintf(idp, sizeof idp, "s%d_", w->n_svg++);
-    textheat_render(s, w->toks, w->tok_lens, col, (int)w->T, first, count, title, w->label, idp);
+    textheat_render(s, w->toks, w->tok_lens, col, (int)T, first, count, title, w->P->label, idp);
     free(col);
 }
 
 static int write_figure(Out *w, Svg *s, const char *file, const char *caption) {
     int rc = save_svg(w, s, file);
-    if (rc == 0) report_figure(w->rep, caption, s->buf);
+    if (rc == 0) report_figure(&w->rep, caption, s->buf);
     svg_free(s);
     return rc;
 }
 
+/* If path is under the folder named by environment variable var (its value
+ * v), write "<shown>/<rest>" into buf and return 1. */
+static int under(char *buf, size_t cap, const char *path, const char *var, const char *shown) {
+    const char *v = getenv(var);
+    size_t n = v ? strlen(v) : 0;
+    while (n > 1 && v[n - 1] == '/') n--;
+    if (n == 0 || strncmp(path, v, n) != 0 || path[n] != '/') return 0;
+    snprintf(buf, cap, "%s%s", shown, path + n);
+    return 1;
+}
+
+/* The weights' path as shown in the report and summary.json: relative to the
+ * cache ($GPT2SAE_CACHE/..., $XDG_CACHE_HOME/...) or the home folder (~/...),
+ * so that it carries no user name. */
+static void shown_weights_init(Out *w) {
+    const char *p = w->P->wpath;
+    if (!under(w->weights, sizeof w->weights, p, "GPT2SAE_CACHE", "$GPT2SAE_CACHE") &&
+        !under(w->weights, sizeof w->weights, p, "XDG_CACHE_HOME", "$XDG_CACHE_HOME") &&
+        !under(w->weights, sizeof w->weights, p, "HOME", "~"))
+        snprintf(w->weights, sizeof w->weights, "%s", p);
+}
+
+static const char *shown_weights(const Out *w) { return w->weights; }
+
+/* ---- the report's text: inputs, parameters, summary ---------------------------- */
+
+static void out_sections(Out *w) {
+    const Pipeline *P = w->P;
+    const PipelineOpts *o = P->o;
+    const GPT2Config *c = &P->m.cfg;
+    const SAEParams *p = &P->p;
+    const SAEStats *st = &P->st;
+    Report *rep = &w->rep;
+    const int n = P->n_in, L = w->L, E = P->res.epochs_done;
+
+    report_section(rep, "Inputs");
+    for (int i = 0; i < n && i < 50; i++)
+        report_kvf(rep, i ? "" : (n > 1 ? "files" : "file"), "%s (%zu bytes, %d tokens)", P->in[i].path,
+                   P->in[i].len, P->in[i].T);
+    if (n > 50) report_kvf(rep, "", "... and %d more files", n - 50);
+    report_kvf(rep, "corpus", "%d text%s, %zu bytes, %ld tokens", n, n > 1 ? "s" : "", P->total_bytes, P->T);
+    report_kvf(rep, "weights", "%s%s", shown_weights(w), P->label ? "  (" RANDOM_LABEL ")" : "");
+    report_kvf(rep, "model", "%s: %d layers, %d heads, width %d, context %d", c->name, c->n_layer, c->n_head,
+               c->n_embd, c->n_ctx);
+    report_kvf(rep, "captured", "layer %d, %s (%s): %ld x %d", P->layer, gpt2_site_name(P->site), w->hook, P->T,
+               P->d);
+
+    report_section(rep, "Parameters");
+    report_kvf(rep, "autoencoder", "tied weights W (%d x %d), ReLU, top-k with k = %d, no biases", L, P->d,
+               P->sae.k);
+    report_kvf(rep, "loss", "MSE + %g * mean|z| + %g * sum of squared off-diagonal covariances of z",
+               (double)p->sparsity_weight, (double)p->decor_weight);
+    report_kvf(rep, "optimiser", "Adam, lr %g, betas (%g, %g), %d epochs, %s", (double)p->lr, (double)p->beta1,
+               (double)p->beta2, p->epochs, p->batch ? "shuffled minibatches" : "full batch (the seed)");
+    if (p->batch) report_kvf(rep, "minibatch", "%d tokens", p->batch);
+    report_kvf(rep, "seed", "%llu", (unsigned long long)o->seed);
+    if (P->use_cuda) report_kv(rep, "device", "cuda");
+    else report_kvf(rep, "device", "cpu, %d threads (%s)", pool_threads(), cpu_simd_level());
+    char words[1024];
+    size_t q = 0;
+    words[0] = 0;
+    for (int i = 0; i < o->n_words && q + 40 < sizeof words; i++)
+        q += (size_t)snprintf(words + q, sizeof words - q, "%s%s", i ? ", " : "", o->words[i]);
+    report_kvf(rep, "word category", "%s: %s (%d matching tokens)", o->category, words, st->n_target);
+
+    report_section(rep, "Summary");
+    const SAELosses *fl = E ? &P->res.losses[E - 1] : NULL;
+    report_kvf(rep, "tokens", "%ld", P->T);
+    if (fl)
+        report_kvf(rep, "final loss", "%.6g (reconstruction %.6g, sparsity %.6g, decorrelation %.6g)", fl->total,
+                   fl->mse, fl->sparsity, fl->decor);
+    report_kvf(rep, "density", "%.2f%% of latents are ever active (%d dead of %d)", 100.0 * (L - st->dead) / L,
+               st->dead, L);
+    report_kvf(rep, "variance explained", "%.2f%%", 100 * st->fve);
+    report_kvf(rep, "L0", "%.1f latents active per token on average (k = %d)", st->mean_l0, P->sae.k);
+}
+
+/* ---- the figures ---------------------------------------------------------------- */
+
+static int out_figures(Out *w) {
+    const Pipeline *P = w->P;
+    const PipelineOpts *o = P->o;
+    const SAEStats *st = &P->st;
+    const int L = w->L, E = P->res.epochs_done;
+    report_section(&w->rep, "Figures");
+    float *losses = xmalloc(sizeof(float) * 3 * (E ? E : 1));   /* (E, 3) total, sparsity, decorrelation */
+    for (int e = 0; e < E; e++) {
+        losses[3 * e + 0] = (float)P->res.losses[e].total;
+        losses[3 * e + 1] = (float)P->res.losses[e].sparsity;
+        losses[3 * e + 2] = (float)P->res.losses[e].decor;
+    }
+    Svg s;
+    char idp[16];
+    snprintf(idp, sizeof idp, "s%d_", w->n_svg++);
+    figure_losses(&s, losses, E, P->label, idp);
+    free(losses);
+    if (write_figure(w, &s, "losses.svg", "Loss per epoch: total, sparsity, decorrelation") != 0) return -1;
+    snprintf(idp, sizeof idp, "s%d_", w->n_svg++);
+    figure_latents(&s, w->Z, (int)P->T, L, P->label, idp);
+    if (write_figure(w, &s, "latents.svg", "Latent activations (tokens x latents), vmin 0, vmax 0.1") != 0) return -1;
+    snprintf(idp, sizeof idp, "s%d_", w->n_svg++);
+    figure_density(&s, st->density, st->mean_act, L, P->label, idp);
+    if (write_figure(w, &s, "density.svg", "Density per latent (zero-density latents: red x), nonzero "
+                                           "activation per latent, and one against the other") != 0)
+        return -1;
+    char stitle[160];
+    snprintf(stitle, sizeof stitle, "%s token activation score", o->category);
+    snprintf(idp, sizeof idp, "s%d_", w->n_svg++);
+    figure_score(&s, st->score, L, stitle, P->label, idp);
+    if (write_figure(w, &s, "score.svg", "Word-category score: mean nonzero activation on the category's "
+                                         "tokens over that on the others") != 0)
+        return -1;
+
+    /* the text heatmaps the seed draws: sortByActivity[30], sortByGeoscore[9] (or --latents) */
+    for (int i = 0; i < w->n_draw; i++) {
+        int j = w->draw[i]; /* checked against L before the capture */
+        char file[48], cap[160];
+        snprintf(file, sizeof file, "heat_%d.svg", j);
+        if (o->n_draw) snprintf(cap, sizeof cap, "Text heatmap of latent %d", j);
+        else if (i == 0) snprintf(cap, sizeof cap, "Text heatmap of latent %d, sortByActivity[30] as in the seed", j);
+        else snprintf(cap, sizeof cap, "Text heatmap of latent %d, the word-category ranking's 10th (sortByGeoscore[9])", j);
+        heat_svg(w, &s, j);
+        if (write_figure(w, &s, file, cap) != 0) return -1;
+    }
+    return 0;
+}
+
+/* ---- the tables of top latents ---------------------------------------------------- */
+
 /* A table of the top latents by one ranking, each row followed by its heatmap. */
 static void latent_table(Out *w, const char *caption, const int *order) {
-    const Scores *sc = w->sc;
+    const Pipeline *P = w->P;
+    const SAEStats *st = &P->st;
     const char *head[] = {"rank", "latent", "density %", "mean nonzero act.", "word score", "top tokens"};
     const int num[] = {1, 1, 1, 1, 1, 0};
-    report_table_begin(w->rep, caption, 6, head);
-    for (int r = 0; r < w->o->top && r < w->L; r++) {
+    report_table_begin(&w->rep, caption, 6, head);
+    for (int r = 0; r < P->o->top && r < w->L; r++) {
         int j = order[r];
         char c0[16], c1[16], c2[32], c3[32], c4[32], c5[512];
         snprintf(c0, sizeof c0, "%d", r + 1);
         snprintf(c1, sizeof c1, "%d", j);
-        snprintf(c2, sizeof c2, "%.2f", (double)sc->st.density[j]);
-        snprintf(c3, sizeof c3, "%.4g", (double)sc->st.mean_act[j]);
-        snprintf(c4, sizeof c4, "%.4g", (double)sc->score[j]);
-        top_tokens(c5, sizeof c5, w->bpe, w->ids, w->Z, w->T, w->L, j);
+        snprintf(c2, sizeof c2, "%.2f", (double)st->density[j]);
+        snprintf(c3, sizeof c3, "%.4g", (double)st->mean_act[j]);
+        snprintf(c4, sizeof c4, "%.4g", (double)st->score[j]);
+        top_tokens(c5, sizeof c5, &P->bpe, P->ids.ids, w->Z, P->T, w->L, j);
         const char *cells[] = {c0, c1, c2, c3, c4, c5};
-        report_table_row(w->rep, cells, num);
+        report_table_row(&w->rep, cells, num);
         Svg s;
         heat_svg(w, &s, j);
-        report_table_wide_row(w->rep, s.buf, 6);
+        report_table_wide_row(&w->rep, s.buf, 6);
         svg_free(&s);
     }
-    report_table_end(w->rep);
+    report_table_end(&w->rep);
 }
+
+static void out_tables(Out *w) {
+    const SAEStats *st = &w->P->st;
+    report_section(&w->rep, "Top latents");
+    latent_table(w, "By mean nonzero activation", st->by_activation);
+    latent_table(w, "By density", st->by_density);
+    char cap[160];
+    snprintf(cap, sizeof cap, "By %s word-category score", w->P->o->category);
+    latent_table(w, cap, st->by_score);
+}
+
+/* ---- the checkpoint and the losses ------------------------------------------------- */
+
+static int out_checkpoint(Out *w) {
+    const Pipeline *P = w->P;
+    if (sae_save(&P->sae, P->txn.tmp, &P->p, P->m.cfg.name, w->hook) != 0) return -1;
+    char *path = path_join(P->txn.tmp, "losses.csv");
+    int rc = sae_save_losses(&P->res, path);
+    free(path);
+    return rc;
+}
+
+/* ---- summary.json ------------------------------------------------------------------- */
 
 static void json_int_array(FILE *f, const int *a, int n) {
     fprintf(f, "[");
@@ -134,245 +287,134 @@ static void json_num(FILE *f, double v) {
     else fprintf(f, "null");
 }
 
-/* Close the memory stream f (over *buf, *len), write its text to dir/name
- * atomically and free it. */
-static int close_and_save(FILE *f, char **buf, size_t *len, const char *dir, const char *name) {
+static int out_summary(Out *w) {
+    const Pipeline *P = w->P;
+    const PipelineOpts *o = P->o;
+    const SAEStats *st = &P->st;
+    const double *ts = P->t_stage;
+    const int L = w->L, E = P->res.epochs_done;
+    const SAELosses *fl = E ? &P->res.losses[E - 1] : NULL;
+    const char *label = P->label ? P->label : "GPT-2";
+    char *js = NULL;
+    size_t js_len = 0;
+    FILE *f = open_memstream(&js, &js_len);
+    fprintf(f, "{\n  \"label\": ");
+    json_write_string(f, label, strlen(label));
+    fprintf(f, ",\n  \"random_weights\": %s,\n  \"inputs\": [", P->label ? "true" : "false");
+    for (int i = 0; i < P->n_in; i++) {
+        fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
+        json_write_string(f, P->in[i].path, strlen(P->in[i].path));
+        fprintf(f, ", \"bytes\": %zu, \"tokens\": %d}", P->in[i].len, P->in[i].T);
+    }
+    fprintf(f, "\n  ],\n  \"model\": ");
+    json_write_string(f, P->m.cfg.name, strlen(P->m.cfg.name));
+    fprintf(f, ",\n  \"weights\": ");
+    json_write_string(f, shown_weights(w), strlen(shown_weights(w)));
+    fprintf(f, ",\n  \"layer\": %d,\n  \"site\": \"%s\",\n  \"hook\": \"%s\",\n", P->layer, gpt2_site_name(P->site),
+            w->hook);
+    fprintf(f, "  \"tokens\": %ld,\n  \"d\": %d,\n  \"latents\": %d,\n  \"k\": %d,\n  \"epochs\": %d,\n", P->T, P->d, L,
+            P->sae.k, E);
+    fprintf(f, "  \"lr\": %g,\n  \"batch\": %d,\n  \"seed\": %llu,\n  \"device\": \"%s\",\n", (double)P->p.lr,
+            P->p.batch, (unsigned long long)o->seed, P->use_cuda ? "cuda" : "cpu");
+    fprintf(f, "  \"final_losses\": {\"total\": ");
+    json_num(f, fl ? fl->total : NAN);
+    fprintf(f, ", \"mse\": ");
+    json_num(f, fl ? fl->mse : NAN);
+    fprintf(f, ", \"sparsity\": ");
+    json_num(f, fl ? fl->sparsity : NAN);
+    fprintf(f, ", \"decorrelation\": ");
+    json_num(f, fl ? fl->decor : NAN);
+    fprintf(f, "},\n  \"density_percent\": ");
+    json_num(f, 100.0 * (L - st->dead) / L);
+    fprintf(f, ",\n  \"dead_latents\": %d,\n  \"l0\": ", st->dead);
+    json_num(f, st->mean_l0);
+    fprintf(f, ",\n  \"variance_explained\": ");
+    json_num(f, st->fve);
+    fprintf(f, ",\n  \"word_category\": {\"name\": ");
+    json_write_string(f, o->category, strlen(o->category));
+    fprintf(f, ", \"target_tokens\": %d},\n", st->n_target);
+    int nt = L < 10 ? L : 10;
+    fprintf(f, "  \"top_latents\": {\n    \"by_activation\": ");
+    json_int_array(f, st->by_activation, nt);
+    fprintf(f, ",\n    \"by_density\": ");
+    json_int_array(f, st->by_density, nt);
+    fprintf(f, ",\n    \"by_word_score\": ");
+    json_int_array(f, st->by_score, nt);
+    fprintf(f, "\n  },\n  \"drawn_latents\": ");
+    json_int_array(f, w->draw, w->n_draw);
+    fprintf(f, ",\n  \"seconds\": {\"tokenize\": %.3f, \"weights\": %.3f, \"capture\": %.3f, \"train\": %.3f, "
+               "\"scores\": %.3f, \"outputs\": %.3f}\n}\n",
+            ts[0], ts[1] - ts[0], ts[2] - ts[1], ts[3] - ts[2], ts[4] - ts[3], ts[5] - ts[4]);
     fclose(f);
-    char *path = path_join(dir, name);
-    int rc = file_write_atomic(path, *buf, *len);
+    char *path = path_join(P->txn.tmp, "summary.json");
+    int rc = file_write_atomic(path, js, js_len);
     free(path);
-    free(*buf);
-    *buf = NULL;
+    free(js);
     return rc;
 }
 
-int pipeline_write_outputs(PipelineRun *r) {
-    const PipelineOpts *o = r->o;
-    const char *label = r->label, *tmp = r->tmp, *wpath = r->wpath;
-    const InputText *in = r->in;
-    const int n_paths = r->n_in;
-    const size_t total_bytes = r->total_bytes;
-    const BPE *bpe = r->bpe;
-    const int32_t *ids = r->ids;
-    const long T = r->T;
-    const GPT2Model *m = r->m;
-    const int layer = r->layer, d = r->d, use_cuda = r->use_cuda;
-    const GPT2Site site = r->site;
-    const SAE *sae = r->sae;
-    const SAEParams *p = r->p;
-    const SAEResult *res = r->res;
-    const Scores *sc = r->sc;
-    const int L = sae->L, E = res->epochs_done;
-    const float *Z = r->Z;
-    double *t_stage = r->t_stage;
-    int rc = -1;
-    Report rep;
-    memset(&rep, 0, sizeof rep);
-    const char **toks = NULL;   /* (T) token bytes, borrowed from bpe */
-    int *tok_lens = NULL;       /* (T) */
-    float *losses = xmalloc(sizeof(float) * 3 * (E ? E : 1));   /* (E, 3) total, sparsity, decorrelation */
-    for (int e = 0; e < E; e++) {
-        losses[3 * e + 0] = (float)res->losses[e].total;
-        losses[3 * e + 1] = (float)res->losses[e].sparsity;
-        losses[3 * e + 2] = (float)res->losses[e].decor;
-    }
-    toks = xmalloc(sizeof(char *) * T);
-    tok_lens = xmalloc(sizeof(int) * T);
-    for (long t = 0; t < T; t++) {
+/* ---- report.html ---------------------------------------------------------------------- */
+
+static int out_report(Out *w) {
+    report_section(&w->rep, "Files");
+    report_text(&w->rep, "This folder also holds: the figures as SVG files, summary.json, sae.safetensors and "
+                         "cfg.json (the trained autoencoder, SAELens layout), latents.npy (the final latents, "
+                         "tokens x latents, float32), activations.npy (the captured activations the autoencoder "
+                         "was trained on, tokens x width, float32; ./run train --acts takes it) and losses.csv.");
+    char *path = path_join(w->P->txn.tmp, "report.html");
+    int rc = report_save(&w->rep, path);
+    free(path);
+    return rc;
+}
+
+/* The report's title: the first input's name, and how many texts. */
+static void out_begin(Out *w, Pipeline *P) {
+    memset(w, 0, sizeof *w);
+    w->P = P;
+    w->Z = P->za.f32;
+    w->L = P->sae.L;
+    w->toks = xmalloc(sizeof(char *) * P->T);
+    w->tok_lens = xmalloc(sizeof(int) * P->T);
+    for (long t = 0; t < P->T; t++) {
         size_t n;
-        toks[t] = bpe_token_bytes(bpe, ids[t], &n);
-        tok_lens[t] = (int)n;
+        w->toks[t] = bpe_token_bytes(&P->bpe, P->ids.ids[t], &n);
+        w->tok_lens[t] = (int)n;
     }
-    char hook[96];
-    gpt2_site_tl_name(hook, sizeof hook, layer, site);
-    Out w = {o, label, tmp, bpe, ids, toks, tok_lens, T, L, d, layer, n_paths, Z, sc, &rep, 0, 0};
-    {
-        char *a = xstrdup(r->title); /* the page's title: the input's name */
-        size_t n = strlen(a);
-        while (n > 1 && a[n - 1] == '/') a[--n] = 0;
-        char *stem = path_stem(a), title[300];
-        if (n_paths > 1) snprintf(title, sizeof title, "%s (%d texts)", stem, n_paths);
-        else snprintf(title, sizeof title, "%s", stem);
-        report_init(&rep, title, label);
-        free(stem);
-        free(a);
-    }
+    gpt2_site_tl_name(w->hook, sizeof w->hook, P->layer, P->site);
+    shown_weights_init(w);
+    /* the latents to draw: --latents, or the seed's sortByActivity[30], sortByGeoscore[9] */
+    const PipelineOpts *o = P->o;
+    w->seed_pick[0] = P->st.by_activation[w->L > 30 ? 30 : w->L - 1];
+    w->seed_pick[1] = P->st.by_score[w->L > 9 ? 9 : w->L - 1];
+    w->draw = o->n_draw ? o->draw : w->seed_pick;
+    w->n_draw = o->n_draw ? o->n_draw : 2;
+    char *a = xstrdup(P->title);
+    size_t n = strlen(a);
+    while (n > 1 && a[n - 1] == '/') a[--n] = 0;
+    char *stem = path_stem(a), title[300];
+    if (P->n_in > 1) snprintf(title, sizeof title, "%s (%d texts)", stem, P->n_in);
+    else snprintf(title, sizeof title, "%s", stem);
+    report_init(&w->rep, title, P->label);
+    free(stem);
+    free(a);
+}
 
-    report_section(&rep, "Inputs");
-    for (int i = 0; i < n_paths && i < 50; i++)
-        report_kvf(&rep, i ? "" : (n_paths > 1 ? "files" : "file"), "%s (%zu bytes, %d tokens)", in[i].path,
-                   in[i].len, in[i].T);
-    if (n_paths > 50) report_kvf(&rep, "", "... and %d more files", n_paths - 50);
-    report_kvf(&rep, "corpus", "%d text%s, %zu bytes, %ld tokens", n_paths, n_paths > 1 ? "s" : "", total_bytes, T);
-    report_kvf(&rep, "weights", "%s%s", wpath, label ? "  (" RANDOM_LABEL ")" : "");
-    report_kvf(&rep, "model", "%s: %d layers, %d heads, width %d, context %d", m->cfg.name, m->cfg.n_layer,
-               m->cfg.n_head, m->cfg.n_embd, m->cfg.n_ctx);
-    report_kvf(&rep, "captured", "layer %d, %s (%s): %ld x %d", layer, gpt2_site_name(site), hook, T, d);
+static void out_end(Out *w) {
+    report_free(&w->rep);
+    free(w->toks);
+    free(w->tok_lens);
+}
 
-    report_section(&rep, "Parameters");
-    report_kvf(&rep, "autoencoder", "tied weights W (%d x %d), ReLU, top-k with k = %d, no biases", L, d, sae->k);
-    report_kvf(&rep, "loss", "MSE + %g * mean|z| + %g * sum of squared off-diagonal covariances of z",
-               (double)p->sparsity_weight, (double)p->decor_weight);
-    report_kvf(&rep, "optimiser", "Adam, lr %g, betas (%g, %g), %d epochs, %s", (double)p->lr, (double)p->beta1,
-               (double)p->beta2, p->epochs, p->batch ? "shuffled minibatches" : "full batch (the seed)");
-    if (p->batch) report_kvf(&rep, "minibatch", "%d tokens", p->batch);
-    report_kvf(&rep, "seed", "%llu", (unsigned long long)o->seed);
-    if (use_cuda) report_kv(&rep, "device", "cuda");
-    else report_kvf(&rep, "device", "cpu, %d threads (%s)", pool_threads(), cpu_simd_level());
-    {
-        char words[1024];
-        size_t q = 0;
-        words[0] = 0;
-        for (int i = 0; i < o->n_words && q + 40 < sizeof words; i++)
-            q += (size_t)snprintf(words + q, sizeof words - q, "%s%s", i ? ", " : "", o->words[i]);
-        report_kvf(&rep, "word category", "%s: %s (%d matching tokens)", o->category, words, sc->n_target);
-    }
-
-    report_section(&rep, "Summary");
-    const SAELosses *fl = E ? &res->losses[E - 1] : NULL;
-    report_kvf(&rep, "tokens", "%ld", T);
-    if (fl) {
-        report_kvf(&rep, "final loss", "%.6g (reconstruction %.6g, sparsity %.6g, decorrelation %.6g)", fl->total,
-                   fl->mse, fl->sparsity, fl->decor);
-    }
-    report_kvf(&rep, "density", "%.2f%% of latents are ever active (%d dead of %d)",
-               100.0 * (L - sc->st.dead) / L, sc->st.dead, L);
-    report_kvf(&rep, "variance explained", "%.2f%%", 100 * sc->fve);
-    report_kvf(&rep, "L0", "%.1f latents active per token on average (k = %d)", sc->st.mean_l0, sae->k);
-
-    report_section(&rep, "Figures");
-    Svg s;
-    char idp[16];
-    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
-    figure_losses(&s, losses, E, label, idp);
-    if (write_figure(&w, &s, "losses.svg", "Loss per epoch: total, sparsity, decorrelation") != 0) goto done;
-    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
-    figure_latents(&s, Z, (int)T, L, label, idp);
-    if (write_figure(&w, &s, "latents.svg", "Latent activations (tokens x latents), vmin 0, vmax 0.1") != 0) goto done;
-    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
-    figure_density(&s, sc->st.density, sc->st.mean_act, L, label, idp);
-    if (write_figure(&w, &s, "density.svg", "Density per latent (zero-density latents: red x), nonzero "
-                                            "activation per latent, and one against the other") != 0)
-        goto done;
-    char stitle[160];
-    snprintf(stitle, sizeof stitle, "%s token activation score", o->category);
-    snprintf(idp, sizeof idp, "s%d_", w.n_svg++);
-    figure_score(&s, sc->score, L, stitle, label, idp);
-    if (write_figure(&w, &s, "score.svg", "Word-category score: mean nonzero activation on the category's "
-                                          "tokens over that on the others") != 0)
-        goto done;
-
-    /* the text heatmaps the seed draws: sortByActivity[30], sortByGeoscore[9] (or --latents) */
-    int seed_pick[2] = {sc->st.by_activation[L > 30 ? 30 : L - 1], sc->by_score[L > 9 ? 9 : L - 1]};
-    const int *draw = o->n_draw ? o->draw : seed_pick;
-    int n_draw = o->n_draw ? o->n_draw : 2;
-    for (int i = 0; i < n_draw; i++) {
-        int j = draw[i]; /* checked against L before the capture */
-        char file[48], cap[160];
-        snprintf(file, sizeof file, "heat_%d.svg", j);
-        if (o->n_draw) snprintf(cap, sizeof cap, "Text heatmap of latent %d", j);
-        else if (i == 0) snprintf(cap, sizeof cap, "Text heatmap of latent %d, sortByActivity[30] as in the seed", j);
-        else snprintf(cap, sizeof cap, "Text heatmap of latent %d, the word-category ranking's 10th (sortByGeoscore[9])", j);
-        heat_svg(&w, &s, j);
-        if (write_figure(&w, &s, file, cap) != 0) goto done;
-    }
-
-    report_section(&rep, "Top latents");
-    latent_table(&w, "By mean nonzero activation", sc->st.by_activation);
-    latent_table(&w, "By density", sc->st.by_density);
-    char cap[160];
-    snprintf(cap, sizeof cap, "By %s word-category score", o->category);
-    latent_table(&w, cap, sc->by_score);
-
-    /* checkpoint, latents, losses */
-    if (sae_save(sae, tmp, p, m->cfg.name, hook) != 0) goto done;
-    if (!r->latents_written) {
-        char *pth = path_join(tmp, "latents.npy");
-        int wr = npy_write_f32(pth, Z, (int64_t[]){T, L}, 2);
-        free(pth);
-        if (wr != 0) goto done;
-    }
-    {
-        char *csv = NULL;
-        size_t csv_len = 0;
-        FILE *f = open_memstream(&csv, &csv_len);
-        fprintf(f, "epoch,total,sparsity,decorrelation,mse\n");
-        for (int e = 0; e < E; e++)
-            fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g\n", e + 1, res->losses[e].total, res->losses[e].sparsity,
-                    res->losses[e].decor, res->losses[e].mse);
-        if (close_and_save(f, &csv, &csv_len, tmp, "losses.csv") != 0) goto done;
-    }
-    t_stage[5] = time_now() - r->t0;
-
-    /* summary.json */
-    {
-        char *js = NULL;
-        size_t js_len = 0;
-        FILE *f = open_memstream(&js, &js_len);
-        fprintf(f, "{\n  \"label\": ");
-        json_write_string(f, label ? label : "GPT-2", strlen(label ? label : "GPT-2"));
-        fprintf(f, ",\n  \"random_weights\": %s,\n  \"inputs\": [", label ? "true" : "false");
-        for (int i = 0; i < n_paths; i++) {
-            fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
-            json_write_string(f, in[i].path, strlen(in[i].path));
-            fprintf(f, ", \"bytes\": %zu, \"tokens\": %d}", in[i].len, in[i].T);
-        }
-        fprintf(f, "\n  ],\n  \"model\": ");
-        json_write_string(f, m->cfg.name, strlen(m->cfg.name));
-        fprintf(f, ",\n  \"weights\": ");
-        json_write_string(f, wpath, strlen(wpath));
-        fprintf(f, ",\n  \"layer\": %d,\n  \"site\": \"%s\",\n  \"hook\": \"%s\",\n", layer, gpt2_site_name(site), hook);
-        fprintf(f, "  \"tokens\": %ld,\n  \"d\": %d,\n  \"latents\": %d,\n  \"k\": %d,\n  \"epochs\": %d,\n", T, d, L,
-                sae->k, E);
-        fprintf(f, "  \"lr\": %g,\n  \"batch\": %d,\n  \"seed\": %llu,\n  \"device\": \"%s\",\n", (double)p->lr,
-                p->batch, (unsigned long long)o->seed, use_cuda ? "cuda" : "cpu");
-        fprintf(f, "  \"final_losses\": {\"total\": ");
-        json_num(f, fl ? fl->total : NAN);
-        fprintf(f, ", \"mse\": ");
-        json_num(f, fl ? fl->mse : NAN);
-        fprintf(f, ", \"sparsity\": ");
-        json_num(f, fl ? fl->sparsity : NAN);
-        fprintf(f, ", \"decorrelation\": ");
-        json_num(f, fl ? fl->decor : NAN);
-        fprintf(f, "},\n  \"density_percent\": ");
-        json_num(f, 100.0 * (L - sc->st.dead) / L);
-        fprintf(f, ",\n  \"dead_latents\": %d,\n  \"l0\": ", sc->st.dead);
-        json_num(f, sc->st.mean_l0);
-        fprintf(f, ",\n  \"variance_explained\": ");
-        json_num(f, sc->fve);
-        fprintf(f, ",\n  \"word_category\": {\"name\": ");
-        json_write_string(f, o->category, strlen(o->category));
-        fprintf(f, ", \"target_tokens\": %d},\n", sc->n_target);
-        int nt = L < 10 ? L : 10;
-        fprintf(f, "  \"top_latents\": {\n    \"by_activation\": ");
-        json_int_array(f, sc->st.by_activation, nt);
-        fprintf(f, ",\n    \"by_density\": ");
-        json_int_array(f, sc->st.by_density, nt);
-        fprintf(f, ",\n    \"by_word_score\": ");
-        json_int_array(f, sc->by_score, nt);
-        fprintf(f, "\n  },\n  \"drawn_latents\": ");
-        json_int_array(f, draw, n_draw);
-        fprintf(f, ",\n  \"seconds\": {\"tokenize\": %.3f, \"weights\": %.3f, \"capture\": %.3f, \"train\": %.3f, "
-                   "\"scores\": %.3f, \"outputs\": %.3f}\n}\n",
-                t_stage[0], t_stage[1] - t_stage[0], t_stage[2] - t_stage[1], t_stage[3] - t_stage[2],
-                t_stage[4] - t_stage[3], t_stage[5] - t_stage[4]);
-        if (close_and_save(f, &js, &js_len, tmp, "summary.json") != 0) goto done;
-    }
-    report_section(&rep, "Files");
-    report_text(&rep, "This folder also holds: the figures as SVG files, summary.json, sae.safetensors and "
-                      "cfg.json (the trained autoencoder, SAELens layout), latents.npy (the final latents, "
-                      "tokens x latents, float32), activations.npy (the captured activations the autoencoder "
-                      "was trained on, tokens x width, float32; ./run train --acts takes it) and losses.csv.");
-    char *pth = path_join(tmp, "report.html");
-    int wr = report_save(&rep, pth);
-    free(pth);
-    if (wr != 0) goto done;
-
-    rc = 0;
-done:
-    report_free(&rep);
-    free(toks);
-    free(tok_lens);
-    free(losses);
+int pipeline_write_outputs(Pipeline *P) {
+    Out w;
+    out_begin(&w, P);
+    out_sections(&w);
+    int rc = out_figures(&w);
+    if (rc == 0) out_tables(&w);
+    if (rc == 0) rc = out_checkpoint(&w);
+    P->t_stage[5] = time_now() - P->t0;
+    if (rc == 0) rc = out_summary(&w);
+    if (rc == 0) rc = out_report(&w);
+    out_end(&w);
     return rc;
 }

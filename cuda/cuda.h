@@ -11,8 +11,9 @@
  *       if (cuda_gpt2_capture(g, ids, T, 6, GPT2_MLP_PRE, X_or_NULL, d_X) != 0)
  *           return cli_fail();                       // the seed's hook: c_fc of block 6
  *       SAE sae;  sae_init(&sae, 4 * C, &p);         // sae/sae.h, W on the host
+ *       p.device = SAE_CUDA;  p.d_X = d_X;          // sae_train: the one entry point
  *       SAEResult r;
- *       if (cuda_sae_train(&sae, NULL, d_X, T, &p, &r) != 0) return cli_fail();
+ *       if (sae_train(&sae, X_or_NULL, T, &p, &r) != 0) return cli_fail();
  *       // sae.W trained, r.losses[e], r.latents (T, L): as sae_train would give
  *       cuda_free(d_X);  cuda_gpt2_free(g);
  *   }
@@ -145,6 +146,13 @@ const float *cuda_gpt2_forward_device(CudaGPT2 *g, const int32_t *ids, int T);
  * starting at position 0; rows of out / d_out (T, width) follow the input. */
 int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
                       float *d_out);
+/* gpt2_stream's contract (gpt2/gpt2.h) on the GPU for one site: ids (T) in
+ * windows of n_ctx (needs max_T == n_ctx when T > max_T); each window's rows
+ * come back to the host and go to fn (GPT2Rows.t0 = t_base + the window's
+ * start in ids), and, when d_out (T, width) is not NULL, also stay on the
+ * device there. */
+int cuda_gpt2_stream(CudaGPT2 *g, const int32_t *ids, long T, long t_base, int layer, GPT2Site site,
+                     GPT2RowSink fn, void *user, float *d_out);
 /* Free everything. cuda_gpt2_free(NULL) is a no-op. */
 void cuda_gpt2_free(CudaGPT2 *g);
 
@@ -185,7 +193,10 @@ int cuda_sae_encode(CudaSAE *s, const float *d_X, int T, float *Z, float *Y);
 /* Free everything. cuda_sae_free(NULL) is a no-op. */
 void cuda_sae_free(CudaSAE *s);
 
-/* sae_train's contract on the GPU (sae/sae.h): X (T, d) on the host and/or
+/* sae_train's contract on the GPU (sae/sae.h); sae_train calls it when
+ * p->device is SAE_CUDA (with d_X = p->d_X). The batches, their shuffle and
+ * the finite-input check are the CPU trainer's (sae_batches_*,
+ * sae_check_input). X (T, d) on the host and/or
  * the same rows already on the device as d_X (a capture that stayed there).
  * d_X is used when given (no upload); X, when given, is checked for
  * non-finite values first, as sae_train does.

@@ -242,3 +242,27 @@ int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Si
     }
     return 0;
 }
+
+int cuda_gpt2_stream(CudaGPT2 *g, const int32_t *ids, long T, long t_base, int layer, GPT2Site site,
+                     GPT2RowSink fn, void *user, float *d_out) {
+    const int n_ctx = g->cfg.n_ctx;
+    CU_REQUIRE(T >= 1, "no tokens to run (T=%ld)", T);
+    CU_REQUIRE(T <= g->max_T || g->max_T == n_ctx,
+               "%ld tokens need windows of n_ctx=%d: call cuda_gpt2_init with max_T = n_ctx", T, n_ctx);
+    const int width = site_width(site, g->cfg.n_embd);
+    float *rows = (float *)xmalloc((size_t)(T < n_ctx ? T : n_ctx) * width * sizeof(float)); /* (n_ctx, width) */
+    int rc = 0;
+    for (long t0 = 0; t0 < T && rc == 0; t0 += n_ctx) {
+        int Tw = (int)(T - t0 < n_ctx ? T - t0 : n_ctx);
+        CudaCapture cap = {layer, site, rows, d_out ? d_out + (size_t)t0 * width : NULL};
+        if (cuda_gpt2_forward(g, ids + t0, Tw, &cap, NULL) != 0) {
+            rc = err_prefix("cuda_gpt2_stream: window at token %ld", t0);
+            break;
+        }
+        GPT2Rows r = {layer, site, t_base + t0, Tw, width};
+        err_clear();
+        if (fn(user, &r, rows) != 0) rc = err_get()[0] ? -1 : err_set("cuda_gpt2_stream: the sink stopped the pass");
+    }
+    free(rows);
+    return rc;
+}

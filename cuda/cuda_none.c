@@ -101,6 +101,11 @@ int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Si
     (void)g, (void)ids, (void)T, (void)layer, (void)site, (void)out, (void)d_out;
     return NONE("cuda_gpt2_capture");
 }
+int cuda_gpt2_stream(CudaGPT2 *g, const int32_t *ids, long T, long t_base, int layer, GPT2Site site,
+                     GPT2RowSink fn, void *user, float *d_out) {
+    (void)g, (void)ids, (void)T, (void)t_base, (void)layer, (void)site, (void)fn, (void)user, (void)d_out;
+    return NONE("cuda_gpt2_stream");
+}
 void cuda_gpt2_free(CudaGPT2 *g) { (void)g; }
 
 int cuda_sae_init(CudaSAE **s, const SAE *sae, const SAEParams *p, int max_T) {

@@ -623,16 +623,12 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
     double *d_acc = NULL;
     int *d_perm = NULL, *perm = NULL, rc = -1;
     double *acc_host = NULL;
+    SAEBatches bt = {};
     res->losses = (SAELosses *)xcalloc((size_t)epochs, sizeof(SAELosses));
     res->epochs = epochs;
     res->T = T;
     if (X) {
-        for (size_t i = 0; i < (size_t)T * d; i++)
-            if (!isfinite(X[i])) {
-                err_set("activations: value at token %zu, column %zu is not finite; the input must be finite "
-                        "(re-capture it)", i / d, i % d);
-                goto done;
-            }
+        if (sae_check_input(X, T, d)) goto done; /* the CPU trainer's check */
         if (!d_X_in &&
             (cuda_malloc((void **)&d_Xown, (size_t)T * d * 4) || cuda_upload(d_Xown, X, (size_t)T * d * 4)))
             goto done;
@@ -649,11 +645,8 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
                 goto done;
             perm = (int *)xmalloc((size_t)T * sizeof(int));
         }
-        Rng rng; /* the CPU trainer's shuffle: same seed, same Fisher-Yates, same batches */
-        rng_seed(&rng, p->seed ^ 0x5bd1e995u);
-        for (long i = 0; i < T && perm; i++) perm[i] = (int)i;
-        /* rows that count in an epoch's mean: a last batch of one token is skipped */
-        const long seen = (!full && T % B == 1) ? T - 1 : T;
+        if (sae_batches_init(&bt, T, p)) goto done; /* the CPU trainer's batches and shuffle */
+        const long seen = bt.seen; /* rows that count in an epoch's mean */
         acc_host = (double *)xmalloc((size_t)epochs * 4 * sizeof(double));
         for (int e = 0; e < epochs; e++) {
             double *acc_e = d_acc + (size_t)e * 4;
@@ -662,11 +655,8 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
                     adam_dev(s))
                     goto done;
             } else {
-                for (long i = T - 1; i > 0; i--) { /* Fisher-Yates, continuing the last epoch's order */
-                    long j = (long)(rng_u64(&rng) % (uint64_t)(i + 1));
-                    int tmp = perm[i];
-                    perm[i] = perm[j], perm[j] = tmp;
-                }
+                sae_batches_shuffle(&bt);
+                for (long i = 0; i < T; i++) perm[i] = (int)bt.perm[i];
                 if (cuda_upload(d_perm, perm, (size_t)T * 4)) goto done; /* once per epoch */
                 for (long b0 = 0; b0 < T; b0 += B) {
                     int Tb = (int)(T - b0 < B ? T - b0 : B);
@@ -734,6 +724,7 @@ done:
     cuda_free(d_acc);
     cuda_free(d_perm);
     free(perm);
+    sae_batches_free(&bt);
     free(acc_host);
     return rc;
 }

@@ -137,4 +137,64 @@ int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits);
  * Stops after the site. Returns 0, or -1 with err_set(). */
 int gpt2_capture(GPT2Forward *f, const int32_t *ids, int T, int layer, GPT2Site site, float *out);
 
+/* ---- STREAMING CAPTURE ------------------------------------------------------
+ * A stream runs token sequences of any length through the model in windows of
+ * n_ctx and hands the rows of each window, at each requested site, to the
+ * caller's sink as soon as the window is done: memory is one window, not the
+ * corpus. Several sites may be captured in one pass (one sink each), and the
+ * logits too. Successive gpt2_stream_run calls (e.g. one per text of a
+ * corpus) continue the stream's row count: GPT2Rows.t0 is the first row's
+ * index in everything the stream has run, so the rows of all calls stack.
+ *
+ *   GPT2Stream s;
+ *   gpt2_stream_init(&s, &f);                               // f: a GPT2Forward (borrowed)
+ *   if (gpt2_stream_add(&s, 6, GPT2_MLP_PRE, write_rows, &npy) != 0) return -1;
+ *   for (int i = 0; i < n_texts; i++)
+ *       if (gpt2_stream_run(&s, text_ids[i], text_T[i]) != 0) return -1;
+ *   gpt2_stream_free(&s);                                   // removes its hooks from f
+ *
+ * Without a logits sink the pass stops after the deepest captured site. */
+
+#define GPT2_LOGITS GPT2_NSITES   /* GPT2Rows.site of the logits (width V) */
+
+/* Where a batch of rows comes from. */
+typedef struct {
+    int layer;      /* block (-1 for the logits) */
+    GPT2Site site;  /* or GPT2_LOGITS */
+    long t0;        /* the first row's index in the stream (all tokens run so far) */
+    int T;          /* rows (one window: <= n_ctx) */
+    int width;      /* floats per row: C, 4C, or V for the logits */
+} GPT2Rows;
+
+/* rows (T, width), borrowed for the call. Return 0 to go on; non-zero stops
+ * the stream (set err_set() first to say why). */
+typedef int (*GPT2RowSink)(void *user, const GPT2Rows *r, const float *rows);
+
+typedef struct GPT2StreamSite GPT2StreamSite;   /* one site and its sink (stream.c) */
+
+typedef struct {
+    GPT2Forward *f;          /* borrowed */
+    GPT2StreamSite **sites;  /* (n_sites) each registered as a hook on f */
+    int n_sites;
+    GPT2RowSink logits_fn;   /* NULL: no logits (early stop) */
+    void *logits_user;
+    float *logits;           /* (n_ctx, V) one window's logits, when logits_fn */
+    long t_done;             /* rows handed out so far */
+    long t_window;           /* the current window's first row in the stream */
+} GPT2Stream;
+
+/* Bind to f (borrowed: it must outlive the stream). Allocates nothing yet. */
+void gpt2_stream_init(GPT2Stream *s, GPT2Forward *f);
+/* Capture (layer, site) into fn. Returns 0, or -1 with err_set() if the layer
+ * or site does not exist in this model. */
+int gpt2_stream_add(GPT2Stream *s, int layer, GPT2Site site, GPT2RowSink fn, void *user);
+/* Also run to the end and hand each window's logits (T, V) to fn. */
+void gpt2_stream_add_logits(GPT2Stream *s, GPT2RowSink fn, void *user);
+/* Run ids (T), T >= 1, window by window (n_ctx tokens each, from position 0),
+ * calling the sinks. Returns 0, or -1 with err_set() (bad ids, a sink that
+ * stopped). */
+int gpt2_stream_run(GPT2Stream *s, const int32_t *ids, long T);
+/* Remove the stream's hooks from f and free its buffers. On a zeroed stream, a no-op. */
+void gpt2_stream_free(GPT2Stream *s);
+
 #endif

@@ -152,29 +152,17 @@ done:
     return rc;
 }
 
-int sae_write_latents(const SAE *sae, const float *X, long T, const char *path, long *l0, int *dead) {
-    const long chunk = 1024;
-    const int L = sae->L, d = sae->d;
-    float *Z = xmalloc(sizeof(float) * (size_t)chunk * L);   /* (chunk, L) */
-    unsigned char *active = xcalloc((size_t)L, 1);          /* (L) */
-    long nnz = 0;
-    NpyWriter w;
-    int rc = npy_writer_begin(&w, path, (int64_t[]){T, L}, 2);
-    for (long t0 = 0; t0 < T && rc == 0; t0 += chunk) {
-        long nb = T - t0 < chunk ? T - t0 : chunk;
-        sae_encode(sae, X + (size_t)t0 * d, nb, Z);
-        for (long i = 0; i < nb; i++)
-            for (int j = 0; j < L; j++)
-                if (Z[i * L + j] != 0.0f) { nnz++; active[j] = 1; }
-        rc = npy_writer_put(&w, Z, nb * L);
+int sae_save_losses(const SAEResult *r, const char *path) {
+    char tmp[4096];
+    FILE *f = file_begin(path, tmp, sizeof tmp);
+    if (!f) return -1;
+    fprintf(f, "epoch,total,sparsity,decorrelation,mse\n");
+    for (int e = 0; e < r->epochs_done; e++)
+        fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g\n", e + 1, r->losses[e].total, r->losses[e].sparsity, r->losses[e].decor,
+                r->losses[e].mse);
+    if (ferror(f)) {
+        file_abort(f, tmp);
+        return err_set("%s: write failed", path);
     }
-    if (rc == 0) rc = npy_writer_end(&w);
-    if (l0) *l0 = nnz;
-    if (dead) {
-        *dead = 0;
-        for (int j = 0; j < L; j++) *dead += !active[j];
-    }
-    free(active);
-    free(Z);
-    return rc;
+    return file_commit(f, tmp, path);
 }

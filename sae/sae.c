@@ -5,10 +5,13 @@
  * sae_fast.c (fast path).
  */
 #include "sae/sae_internal.h"
+#include "cuda/cuda.h"
 #include "core/gemm.h"
 #include "core/util.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +28,7 @@ SAEParams sae_default_params(void) {
     p.eps = 1e-8;
     p.sparsity_weight = 1.0f;
     p.decor_weight = 0.0005f;
-    p.seed = 1234;
+    p.seed = 0;
     p.impl = SAE_FAST;
     p.want_latents = 1;
     return p;
@@ -41,10 +44,38 @@ static int check_shape(int d, int L, int k) {
     return 0;
 }
 
+/* Bytes of memory available now: MemAvailable from /proc/meminfo, else the
+ * free physical pages; -1 if unknown. (A small local helper: core/ has none.) */
+static double mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        double kb = -1;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+        fclose(f);
+        if (kb >= 0) return kb * 1024.0;
+    }
+    long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : -1;
+}
+
+/* Training keeps W, a second copy of it and Adam's two moments: 16 L d
+ * bytes. Refuse, before allocating, a size that cannot fit. */
+static int check_memory(int d, int L) {
+    double need = 16.0 * (double)L * (double)d, have = mem_available();
+    if (have > 0 && need > have)
+        return err_set("SAE: %d latents x %d inputs need %.0f bytes (%.1f GB: the weights, a second copy and "
+                       "Adam's two moments, 16 x L x d bytes) but %.0f bytes (%.1f GB) of memory are available; "
+                       "use fewer --latents", L, d, need, need / 1e9, have, have / 1e9);
+    return 0;
+}
+
 int sae_init(SAE *sae, int d, const SAEParams *p) {
     memset(sae, 0, sizeof *sae);
     int L = p->latents > 0 ? p->latents : 2 * d;
     int k = p->k != 0 ? p->k : (d / 3 > 0 ? d / 3 : 1);   /* a negative k is reported below */
+    if (d >= 1 && L >= 1 && check_memory(d, L) != 0) return -1;
     if (check_shape(d, L, k) != 0) return -1;
     sae->d = d; sae->L = L; sae->k = k;
     sae->W = xmalloc((size_t)L * d * sizeof(float));
@@ -90,29 +121,6 @@ void sae_decode(const SAE *sae, const float *Z, long T, float *Y) {
     }
 }
 
-double sae_fve(const SAE *sae, const float *X, long T) {
-    const int d = sae->d, B = 256;
-    float *Z = xmalloc((size_t)B * sae->L * sizeof(float));   /* (B, L) */
-    float *Y = xmalloc((size_t)B * d * sizeof(float));         /* (B, d) */
-    double *sx = xcalloc((size_t)d, sizeof(double)), sxx = 0.0, sse = 0.0;
-    for (long t0 = 0; t0 < T; t0 += B) {
-        int nb = (int)(T - t0 < B ? T - t0 : B);
-        const float *Xb = X + (size_t)t0 * d;
-        sae_encode(sae, Xb, nb, Z);
-        sae_decode(sae, Z, nb, Y);
-        for (size_t i = 0; i < (size_t)nb * d; i++) {
-            double e = (double)Y[i] - Xb[i];
-            sse += e * e;
-            sxx += (double)Xb[i] * Xb[i];
-            sx[i % d] += Xb[i];
-        }
-    }
-    double var = sxx;   /* Σ (X - mean)² = Σ X² - T Σ_j mean_j² */
-    for (int j = 0; j < d; j++) var -= sx[j] * sx[j] / (double)T;
-    free(Z); free(Y); free(sx);
-    return var > 0.0 ? 1.0 - sse / var : 0.0;
-}
-
 /* ---- Adam ---------------------------------------------------------------- */
 
 void sae_adam_init(SAEAdam *a, long n) {
@@ -154,28 +162,69 @@ void sae_result_free(SAEResult *res) {
     memset(res, 0, sizeof *res);
 }
 
-static int check_x(const float *X, long T, int d) {
+static int train_cpu(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *res);
+
+/* ---- the batching policy every trainer follows (CPU and GPU) -------------- */
+
+int sae_check_input(const float *X, long T, int d) {
     if (T < 2) return err_set("activations: %ld token(s); training needs at least 2 (the covariance is over tokens)", T);
     for (size_t i = 0; i < (size_t)T * d; i++)
         if (!isfinite(X[i]))
-            return err_set("activations: value at token %zu, column %zu is %s; the input must be finite (re-capture it)",
-                           i / d, i % d, isnan(X[i]) ? "NaN" : "Inf");
+            return err_set("activations: the input is bad: token %zu (row %zu), column %zu is %s; every value must be "
+                           "finite (re-capture the activations)", i / d, i / d, i % d, isnan(X[i]) ? "NaN" : "Inf");
     return 0;
+}
+
+int sae_batches_init(SAEBatches *b, long T, const SAEParams *p) {
+    memset(b, 0, sizeof *b);
+    b->T = T;
+    b->B = (p->batch <= 0 || p->batch >= T) ? T : p->batch;
+    if (b->B < 2) return err_set("SAE: batch of %ld token(s); use --batch >= 2 (the covariance needs two tokens)", b->B);
+    /* a last batch of one token is skipped: it does not count in an epoch's mean */
+    b->seen = (b->B < T && T % b->B == 1) ? T - 1 : T;
+    if (b->B < T) {
+        b->perm = xmalloc((size_t)T * sizeof(long));
+        for (long t = 0; t < T; t++) b->perm[t] = t;
+    }
+    rng_seed(&b->rng, p->seed ^ 0x5bd1e995u);
+    return 0;
+}
+
+void sae_batches_shuffle(SAEBatches *b) {
+    if (!b->perm) return;
+    for (long t = b->T - 1; t > 0; t--) {   /* Fisher-Yates, continuing the last epoch's order */
+        long j = (long)(rng_u64(&b->rng) % (uint64_t)(t + 1));
+        long tmp = b->perm[t]; b->perm[t] = b->perm[j]; b->perm[j] = tmp;
+    }
+}
+
+void sae_batches_free(SAEBatches *b) {
+    if (!b) return;
+    free(b->perm);
+    memset(b, 0, sizeof *b);
 }
 
 int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *res) {
     memset(res, 0, sizeof *res);
-    const int d = sae->d, L = sae->L;
-    if (check_shape(d, L, sae->k) != 0) return -1;
-    if (check_x(X, T, d) != 0) return -1;
+    if (check_shape(sae->d, sae->L, sae->k) != 0) return -1;
     if (p->epochs < 1) return err_set("SAE: %d epochs; use --epochs >= 1", p->epochs);
-    long B = (p->batch <= 0 || p->batch >= T) ? T : p->batch;
-    if (B < 2) return err_set("SAE: batch of %ld token(s); use --batch >= 2 (the covariance needs two tokens)", B);
+    if (p->device == SAE_CUDA) return cuda_sae_train(sae, X, p->d_X, T, p, res);
+    return train_cpu(sae, X, T, p, res);
+}
+
+/* sae_train on the CPU. */
+static int train_cpu(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *res) {
+    const int d = sae->d, L = sae->L;
+    if (sae_check_input(X, T, d) != 0) return -1;
+    SAEBatches bt;
+    if (sae_batches_init(&bt, T, p) != 0) return -1;
+    long B = bt.B;
     /* the fast path keeps a (B, B) Gram matrix of doubles, and its nonzero
      * lists use int offsets (B * L < 2^31) */
     long Bmax = ((1L << 31) - 1) / L < SAE_MAX_BATCH ? ((1L << 31) - 1) / L : SAE_MAX_BATCH;
     if (B > Bmax) {
-        if (p->batch <= 0 || p->batch >= T)
+        sae_batches_free(&bt);
+        if (B == T)
             return err_set("SAE: %ld tokens are too many for one full batch; use --batch <= %ld (shuffled minibatches)", T, Bmax);
         return err_set("SAE: a batch of %ld tokens is too large; use --batch <= %ld", B, Bmax);
     }
@@ -189,25 +238,17 @@ int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *r
     float *Wprev = xmalloc(nW * sizeof(float));       /* (L, d) weights before the last update */
     float *g_W = p->impl == SAE_REF ? xmalloc(nW * sizeof(float)) : NULL;   /* (L, d) */
     float *Xb = B < T ? xmalloc((size_t)B * d * sizeof(float)) : NULL;        /* (B, d) */
-    long *perm = B < T ? xmalloc((size_t)T * sizeof(long)) : NULL;           /* (T) */
+    const long *perm = bt.perm;                                               /* (T) or NULL: full batch */
     SAEWork w;
     memset(&w, 0, sizeof w);
     if (p->impl != SAE_REF) sae_work_init(&w, (int)B, d, L);
     SAEAdam adam;
     sae_adam_init(&adam, (long)nW);
-    Rng rng;
-    rng_seed(&rng, p->seed ^ 0x5bd1e995u);
-    if (perm)
-        for (long t = 0; t < T; t++) perm[t] = t;
 
     int rc = 0;
     long adam_ok = 0;   /* updates applied */
     for (int e = 1; e <= p->epochs && rc == 0; e++) {
-        if (perm)   /* Fisher-Yates */
-            for (long t = T - 1; t > 0; t--) {
-                long j = (long)(rng_u64(&rng) % (uint64_t)(t + 1));
-                long tmp = perm[t]; perm[t] = perm[j]; perm[j] = tmp;
-            }
+        sae_batches_shuffle(&bt);
         SAELosses acc = {0, 0, 0, 0};
         long seen = 0;
         for (long b0 = 0; b0 < T; b0 += B) {
@@ -268,11 +309,7 @@ int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *r
         if (p->on_epoch && p->on_epoch(p->ctx, e, p->epochs, out, sae) != 0) rc = -1;
     }
 
-    if (p->impl != SAE_REF && getenv("GPT2SAE_PROF")) {   /* where the CPU time went */
-        fprintf(stderr, "sae_train profile, CPU-s over %d epochs:", res->epochs_done);
-        for (int i = 0; i < 7; i++) fprintf(stderr, " %s %.2f", sae_prof_names[i], w.prof[i]);
-        fprintf(stderr, "\n");
-    }
+    memcpy(res->prof, w.prof, sizeof res->prof);   /* where the CPU time went (0 for the reference) */
     /* keep the caller's buffer as sae->W */
     if (sae->W != W0) {
         memcpy(W0, sae->W, nW * sizeof(float));
@@ -283,7 +320,8 @@ int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *r
         res->latents = xmalloc((size_t)T * L * sizeof(float));
         sae_encode(sae, X, T, res->latents);
     }
-    free(Wprev); free(g_W); free(Xb); free(perm);
+    free(Wprev); free(g_W); free(Xb);
+    sae_batches_free(&bt);
     sae_work_free(&w);
     sae_adam_free(&adam);
     return rc;

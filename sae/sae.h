@@ -1,15 +1,19 @@
 /*
  * sae/sae.h - the seed's sparse autoencoder: a tied-weight top-k SAE trained
- * with Adam on captured MLP activations, on the CPU.
+ * with Adam on captured MLP activations, on the CPU (and, through the same
+ * call, on the GPU: p.device, cuda/cuda.h).
  *
  *   SAEParams p = sae_default_params();       // the seed: L = 2d, k = d/3, 100 epochs
  *   p.on_epoch = my_progress; p.ctx = &bar;   // optional per-epoch callback
  *   SAE sae;
  *   if (sae_init(&sae, d, &p) != 0) return cli_fail();      // W ~ U(+-1/sqrt(d))
- *   SAEResult r;
+ *   SAEResult r;                              // p.device = SAE_CUDA: the same call on the GPU
  *   if (sae_train(&sae, X, T, &p, &r) != 0) return cli_fail();  // X (T, d)
  *   // r.losses[e] for e < r.epochs_done; r.latents (T, L) = the final z-hat
+ *   SAEStats st;                              // one pass: latents.npy and every statistic
+ *   if (sae_score(&st, &sae, X, T, NULL, "out/run1/latents.npy") != 0) return cli_fail();
  *   sae_save(&sae, "out/run1", &p, "gpt2", "blocks.6.mlp.hook_pre");
+ *   sae_stats_free(&st);
  *   sae_result_free(&r);
  *   sae_free(&sae);
  *
@@ -38,6 +42,8 @@
 
 #include <stdint.h>
 
+#include "core/util.h"   /* Rng */
+
 /* One SAE: W (L, d), owned. Initialise with sae_init or sae_init_weights. */
 typedef struct {
     int d;      /* input width (3072 for GPT-2 small's MLP) */
@@ -55,6 +61,10 @@ typedef struct {
 } SAELosses;
 
 typedef enum { SAE_FAST = 0, SAE_REF = 1 } SAEImpl;
+
+/* Where sae_train runs: the CPU (sae/), or the GPU (cuda/cuda.h's
+ * cuda_sae_train; a build without CUDA says so and fails). */
+typedef enum { SAE_CPU = 0, SAE_CUDA = 1 } SAEDevice;
 
 /* The largest batch (tokens per step): the fast path's Gram matrix is
  * batch x batch doubles (512 MB here). */
@@ -78,7 +88,9 @@ typedef struct {
     float sparsity_weight;  /* 1 */
     float decor_weight;     /* 0.0005 */
     uint64_t seed;          /* initial W and the minibatch shuffle */
-    SAEImpl impl;           /* SAE_FAST (default) or SAE_REF */
+    SAEImpl impl;           /* SAE_FAST (default) or SAE_REF (CPU only) */
+    SAEDevice device;       /* SAE_CPU (default) or SAE_CUDA */
+    const float *d_X;       /* SAE_CUDA: X's rows already on the GPU (T, d), borrowed, or NULL to upload X */
     int want_latents;       /* 1: sae_train returns the final latents of all T tokens */
     SAEEpochFn on_epoch;    /* NULL = silent */
     void *ctx;              /* passed to on_epoch (borrowed) */
@@ -89,7 +101,9 @@ SAEParams sae_default_params(void);
 
 /* Allocate W (L, d) with L and k from p (0 = defaults) and fill it like
  * PyTorch's nn.Linear default init, uniform in [-1/sqrt(d), 1/sqrt(d)), from
- * Rng seeded with p->seed. Fails (-1) for d < 1, L < 1, k < 1 or k > L. */
+ * Rng seeded with p->seed. Fails (-1) for d < 1, L < 1, k < 1 or k > L, and,
+ * before allocating anything, when training's 16 L d bytes (W, a second copy,
+ * Adam's moments) exceed the memory available (the message names both). */
 int sae_init(SAE *sae, int d, const SAEParams *p);
 /* Allocate and copy W (L, d) (e.g. from a checkpoint). Same checks. */
 int sae_init_weights(SAE *sae, int d, int L, int k, const float *W);
@@ -126,6 +140,8 @@ void sae_adam_free(SAEAdam *a);
  *   W -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps) */
 void sae_adam_step(SAEAdam *a, float *W, const float *g, const SAEParams *p);
 
+#define SAE_PROF_PARTS 7
+
 /* What sae_train hands back. Owned; free with sae_result_free. */
 typedef struct {
     SAELosses *losses;  /* (epochs) per epoch; valid for [0, epochs_done) */
@@ -133,10 +149,16 @@ typedef struct {
     int epochs_done;    /* epochs completed with finite losses */
     float *latents;     /* (T, L) final ẑ of every token (after training), or NULL */
     long T;
+    double prof[SAE_PROF_PARTS];   /* CPU fast path: CPU seconds (all threads) spent in each part
+                                      of the step (names: sae_prof_names); else 0 */
 } SAEResult;
 
-/* Train sae on X (T, d), row-major, borrowed. Validates X (T >= 2, finite)
- * and p. Each epoch visits every token once: full batch (the seed) when
+/* The names of SAEResult.prof's parts ("encoder", "top-k", ...). */
+extern const char *const sae_prof_names[SAE_PROF_PARTS];
+
+/* Train sae on X (T, d), row-major, borrowed, on p->device (the one entry
+ * point for the CPU and the GPU: both follow the batching policy below).
+ * Validates X (T >= 2, finite) and p. Each epoch visits every token once: full batch (the seed) when
  * p->batch is 0 or >= T, else shuffled batches of p->batch tokens (seeded by
  * p->seed; a last batch of fewer than 2 tokens is skipped). Working memory is
  * O(batch * (L + d) + batch^2) (the Gram matrix is batch x batch doubles) plus
@@ -153,6 +175,25 @@ typedef struct {
 int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *res);
 void sae_result_free(SAEResult *res);
 
+/* The batching policy every trainer follows. B = T (full batch, the seed)
+ * when p->batch is 0 or >= T, else p->batch; with minibatches, perm (T) is a
+ * permutation of the tokens, reshuffled (Fisher-Yates, Rng seeded with
+ * p->seed ^ 0x5bd1e995, each epoch continuing the last one's order) by
+ * sae_batches_shuffle at the start of every epoch; the epoch's batches are
+ * perm[b0 .. b0 + B) for b0 = 0, B, 2B, ..., and a last batch of fewer than
+ * 2 tokens is skipped (seen: the tokens an epoch's mean is over). */
+typedef struct {
+    long T, B, seen;
+    long *perm;   /* (T), or NULL for a full batch */
+    Rng rng;
+} SAEBatches;
+int sae_batches_init(SAEBatches *b, long T, const SAEParams *p);   /* -1 (err_set) if B < 2 */
+void sae_batches_shuffle(SAEBatches *b);
+void sae_batches_free(SAEBatches *b);
+/* 0 if X (T, d) can be trained on (T >= 2, every value finite), else -1 with
+ * err_set() naming the first bad row and column. */
+int sae_check_input(const float *X, long T, int d);
+
 /* Checkpoints (sae/checkpoint.c), SAELens layout: DIR/sae.safetensors with
  *   W_enc (d, L) = Wᵀ, W_dec (L, d) = W, b_enc (L) = 0, b_dec (d) = 0
  * and DIR/cfg.json {d_in, d_sae, k, sparsity_weight, decor_weight, model_name,
@@ -160,17 +201,15 @@ void sae_result_free(SAEResult *res);
  * model and hook may be NULL ("gpt2", "blocks.6.mlp.hook_pre"). */
 int sae_save(const SAE *sae, const char *dir, const SAEParams *p, const char *model,
              const char *hook);
+/* The losses of the epochs done, one line each, as CSV at path (replaced
+ * atomically): "epoch,total,sparsity,decorrelation,mse" (epoch 1-based, %.9g);
+ * the one schema of every losses.csv the engine writes. */
+int sae_save_losses(const SAEResult *r, const char *path);
 /* Load W from a checkpoint's W_dec (L, d). k comes from its cfg.json (next to
  * it) if there is one, else from the file's "k" metadata, else d/3. The SAE is
  * allocated; free with sae_free. */
 int sae_load(SAE *sae, const char *path);
-/* The latents of X (T, d) as a float32 .npy (T, L) at path, encoded and
- * written a chunk of tokens at a time (memory: one chunk, not T x L), the
- * file replaced atomically. If l0 / dead are not NULL: the number of nonzero
- * latents over all tokens, and of latents never active. */
-int sae_write_latents(const SAE *sae, const float *X, long T, const char *path, long *l0, int *dead);
-
-/* Statistics (sae/stats.c), as the seed computes them from the latents. */
+/* Statistics (sae/stats.c), as the seed computes them from the latents ẑ. */
 typedef struct {
     int L;
     long T;
@@ -178,21 +217,40 @@ typedef struct {
     float *mean_act;     /* (L) mean |ẑ| over its nonzero tokens; 0 if never active */
     float *density_act;  /* (L) density * mean_act */
     int *by_activation;  /* (L) latents by mean_act, largest first (ties: higher index first,
-                            = np.argsort(x, kind='stable')[::-1]) */
+                            = np.argsort(x, kind='stable')[::-1]; see sae_order_desc) */
     int *by_density;     /* (L) latents by density, largest first (same tie rule) */
     double mean_l0;      /* mean number of nonzero latents per token */
     int dead;            /* latents never nonzero */
+    /* with a word category (target tokens) only, else NULL / 0: */
+    float *score;        /* (L) word-category score (the seed's "geoscore"): mean of the latent's
+                            nonzero values on target tokens / mean of its nonzero values on the
+                            others; 0 when either side sums to 0 (the seed's
+                            `(nontarg.sum()>0) & (targ.sum()>0)`) */
+    int *by_score;       /* (L) latents by score, largest first (same tie rule) */
+    int n_target;        /* target tokens */
+    double fve;          /* fraction of variance explained, 1 - Σ||Y - X||² / Σ||X - mean(X)||²
+                            (mean over tokens), from sae_score; NaN from sae_stats */
 } SAEStats;
-/* Fill st from Z (T, L). Owned arrays; free with sae_stats_free. */
-void sae_stats(SAEStats *st, const float *Z, long T, int L);
+
+/* The post-training pass: encode X (T, d) once, a chunk of tokens at a time
+ * (memory: one chunk, not T x L); write the latents as a float32 .npy (T, L)
+ * at latents_path (replaced atomically; NULL: not written) and fill st with
+ * every statistic above, the word-category score when target (T, 1 for the
+ * category's tokens) is not NULL, and the variance explained. Returns 0, or
+ * -1 with err_set() (the file could not be written; st is then empty).
+ * Free st with sae_stats_free. */
+int sae_score(SAEStats *st, const SAE *sae, const float *X, long T, const unsigned char *target,
+              const char *latents_path);
+/* The same statistics from latents Z (T, L) already in memory (fve is NaN). */
+void sae_stats(SAEStats *st, const float *Z, long T, int L, const unsigned char *target);
 void sae_stats_free(SAEStats *st);
-/* Word-category score per latent (the seed's "geoscore"): score (L) =
- * mean of the latent's nonzero values on target tokens / mean of its nonzero
- * values on the other tokens; 0 when either side sums to 0 (as the seed's
- * `(nontarg.sum()>0) & (targ.sum()>0)`). target (T): 1 for target tokens. */
-void sae_word_score(float *score, const float *Z, long T, int L, const unsigned char *target);
-/* Fraction of variance explained, 1 - sum||Y - X||^2 / sum||X - mean(X)||^2
- * (mean over tokens), encoding and decoding X (T, d) in blocks. */
+/* The word-category mask: target (T) = 1 where ids[t] is one of words (n_words
+ * token ids; an id < 0, a word without a token, matches nothing). */
+void sae_word_mask(unsigned char *target, const int32_t *ids, long T, const int32_t *words, int n_words);
+/* order (n) = indices of key, largest first, ties: higher index first, exactly
+ * np.argsort(key, kind='stable')[::-1] (a stable sort; NaN counts as the largest). */
+void sae_order_desc(int *order, const double *key, int n);
+/* sae_score's fraction of variance explained alone. */
 double sae_fve(const SAE *sae, const float *X, long T);
 
 #endif

@@ -66,7 +66,7 @@ static double prof_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-const char *const sae_prof_names[7] = {"encoder", "top-k", "CSC", "decoder", "stats", "Gram", "backward+Adam"};
+const char *const sae_prof_names[SAE_PROF_PARTS] = {"encoder", "top-k", "CSC", "decoder", "stats", "Gram", "backward+Adam"};
 
 /* ---- workspace ---------------------------------------------------------- */
 

@@ -42,11 +42,9 @@ typedef struct {
     double *rowacc;    /* (Tmax) per-row partial sums */
     double *m;         /* (L) mean of each latent over the batch */
     double *diagC;     /* (L) variance of each latent (diagonal of C) */
-    double prof[7];    /* CPU seconds (all threads) spent in: encoder, top-k, CSC, decoder + error, stats, Gram, backward + Adam */
+    double prof[SAE_PROF_PARTS];   /* CPU seconds (all threads) spent in: encoder, top-k, CSC, decoder + error, stats, Gram, backward + Adam */
 } SAEWork;
 
-/* names of the 7 parts of SAEWork.prof, for printing */
-extern const char *const sae_prof_names[7];
 
 void sae_work_init(SAEWork *w, int Tmax, int d, int L);
 void sae_work_free(SAEWork *w);

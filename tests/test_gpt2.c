@@ -41,6 +41,22 @@ static int collect_hook(void *user, const GPT2HookCtx *c, float *act) {
     return 0;
 }
 
+/* a stream sink: rows stacked at r->t0 into out (rows, width); checks they come in order */
+typedef struct {
+    float *out;
+    long next;   /* the row expected next */
+    int calls, in_order;
+} Rows;
+
+static int rows_sink(void *user, const GPT2Rows *r, const float *rows) {
+    Rows *o = user;
+    o->in_order &= r->t0 == o->next && r->T <= NCTX;
+    memcpy(o->out + r->t0 * r->width, rows, (size_t)r->T * r->width * sizeof(float));
+    o->next = r->t0 + r->T;
+    o->calls++;
+    return 0;
+}
+
 static int zero_hook(void *user, const GPT2HookCtx *c, float *act) {
     (void)user;
     memset(act, 0, (size_t)c->T * c->width * sizeof(float));
@@ -145,6 +161,44 @@ int main(void) {
                     k.acts[1][GPT2_RESID_POST] + (long)NCTX * C, (long)Tw * C, 0, 0);
         free(cap2);
         free(cap);
+    }
+
+    /* ---- gpt2_stream: two sites and the logits in one pass, two runs stacked ---- */
+    {
+        int T = 21, T2 = 5;
+        int32_t ids[21];
+        for (int t = 0; t < T; t++) ids[t] = (7 * t + 3) % V;
+        float *want_logits = xmalloc((size_t)T * V * sizeof(float));
+        CHECK(gpt2_forward(&f, ids, T, want_logits) == 0, "plain pass with logits, T=21");
+        float *want2 = xmalloc((size_t)T2 * 4 * C * sizeof(float));
+        CHECK(gpt2_capture(&f, ids + 3, T2, 0, GPT2_MLP_PRE, want2) == 0, "capture of 5 tokens alone");
+        Rows pre = {xmalloc((size_t)(T + T2) * 4 * C * sizeof(float)), 0, 0, 1};
+        Rows post = {xmalloc((size_t)(T + T2) * C * sizeof(float)), 0, 0, 1};
+        Rows lg = {xmalloc((size_t)(T + T2) * V * sizeof(float)), 0, 0, 1};
+        GPT2Stream gs;
+        gpt2_stream_init(&gs, &f);
+        CHECK(gpt2_stream_add(&gs, 0, GPT2_MLP_PRE, rows_sink, &pre) == 0 &&
+                  gpt2_stream_add(&gs, 1, GPT2_RESID_POST, rows_sink, &post) == 0,
+              "a stream with two sites (layer 0 mlp_pre, layer 1 resid_post)");
+        CHECK(gpt2_stream_add(&gs, L, GPT2_MLP_PRE, rows_sink, &pre) == -1 && strstr(err_get(), "layer 2"),
+              "a stream refuses a layer the model lacks: %s", err_get());
+        gpt2_stream_add_logits(&gs, rows_sink, &lg);
+        CHECK(gpt2_stream_run(&gs, ids, T) == 0 && gpt2_stream_run(&gs, ids + 3, T2) == 0,
+              "two runs (21 tokens: 2 windows, then 5 tokens)");
+        CHECK(pre.calls == 3 && post.calls == 3 && lg.calls == 3 && pre.in_order && post.in_order && lg.in_order,
+              "each sink got 3 windows, rows in order (%d, %d, %d calls)", pre.calls, post.calls, lg.calls);
+        check_close("stream layer 0 mlp_pre == hooked full pass", pre.out, k.acts[0][GPT2_MLP_PRE], (long)T * 4 * C, 0, 0);
+        check_close("stream layer 1 resid_post == hooked full pass", post.out, k.acts[1][GPT2_RESID_POST], (long)T * C, 0,
+                    0);
+        check_close("stream logits == gpt2_forward's", lg.out, want_logits, (long)T * V, 0, 0);
+        check_close("second run's rows stack after the first (== captured alone)", pre.out + (long)T * 4 * C, want2,
+                    (long)T2 * 4 * C, 0, 0);
+        int before = gpt2_forward_add_hook(&f, 0, GPT2_ATTN_OUT, zero_hook, NULL);
+        gpt2_stream_free(&gs);
+        CHECK(before == 0 && f.n_hooks == 1 && f.hooks[0].fn == zero_hook,
+              "gpt2_stream_free removes only the stream's hooks (%d left)", f.n_hooks);
+        gpt2_forward_clear_hooks(&f);
+        free(pre.out), free(post.out), free(lg.out), free(want_logits), free(want2);
     }
 
     /* ---- a modifying hook: zero mlp_post at layer 0 => resid_post = resid_mid + c_proj bias ---- */

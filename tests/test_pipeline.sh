@@ -17,14 +17,9 @@
 # In a sanitizer build (BUILD=build-san, ~10x slower) the main run uses a
 # small SAE too (1024 latents, k 256): the same code paths.
 set -u
-BUILD=${BUILD:-build}
-bin="$BUILD/gpt2sae"
-P=0; F=0; S=0
-ok() { P=$((P + 1)); echo "  ok    $*"; }
-fail() { F=$((F + 1)); echo "  FAIL  $*"; }
-skip() { S=$((S + 1)); echo "  skip  $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
-finish() { echo "$P passed, $F failed, $S skipped"; [ "$F" -eq 0 ]; exit $?; }
+. "$(dirname "$0")/lib.sh"
+ok() { check "$*" true; }
+fail() { check "$*" false; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export GPT2SAE_HF_URL=${GPT2SAE_HF_URL:-http://127.0.0.1:9}
 label="random weights — not GPT-2"
@@ -55,6 +50,18 @@ expect_fail "--out naming a folder with other files (e.g. --out .)" "not replaci
 check "... which is left as it was" test "$(cat "$tmp/keep/notes.txt")" = mine
 expect_fail "--weights and --random-weights together" "exclude" --random-weights --weights x palinka.txt
 expect_fail "no files" "no input files" --random-weights
+# the tokenizer rule (--weights DIR: the folder's own vocab.json / merges.txt
+# when present, as for capture): a bad vocab.json there is read, and named
+cache=${GPT2SAE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpt2sae}
+if [ -f "$cache/random-gpt2-seed0/model.safetensors" ]; then
+    mkdir -p "$tmp/wdir"
+    ln -s "$cache/random-gpt2-seed0/model.safetensors" "$cache/random-gpt2-seed0/config.json" "$tmp/wdir/"
+    echo '{"a": 1}' >"$tmp/wdir/vocab.json"; printf '#version: 0.2\n' >"$tmp/wdir/merges.txt"
+    expect_fail "--weights DIR: the folder's own vocab.json is the tokenizer (a bad one is named)" \
+        "wdir/vocab.json" --weights "$tmp/wdir" --epochs 1 --out "$tmp/wout" palinka.txt
+else
+    skip "the tokenizer rule: no cached random checkpoint yet (it is made by the run below)"
+fi
 h=$("$bin" --help 2>&1)
 for o in --out --model --weights --random-weights --layer --site --words --latents --epochs --latents-k --latents-n --seed --device; do
     grep -q -- "$o" <<<"$h" || { fail "./run --help documents $o"; continue; }
@@ -83,6 +90,9 @@ check "report.html says '$label'" grep -q "$label" "$out/report.html"
 bad=0; for f in "$out"/*.svg; do grep -q "$label" "$f" || bad=1; done
 check "every SVG carries '$label'" test $bad -eq 0
 check "no temporary folder left behind" test -z "$(ls -A "$tmp/out" | grep -v '^palinka$')"
+shown_ok() { grep -qE '"weights": "(~|\$GPT2SAE_CACHE|\$XDG_CACHE_HOME)/' "$1" && ! grep -qF "\"weights\": \"$HOME/" "$1"; }
+check "summary.json shows the weights' path from the cache or ~, not the home folder's absolute path" shown_ok "$out/summary.json"
+check "losses.csv: the header epoch,total,sparsity,decorrelation,mse" test "$(head -1 "$out/losses.csv")" = "epoch,total,sparsity,decorrelation,mse"
 check "losses.csv: a header and ${PIPELINE_EPOCHS:-3} epochs" test "$(wc -l <"$out/losses.csv")" -eq $(( ${PIPELINE_EPOCHS:-3} + 1 ))
 if [ "$have_np" -eq 1 ]; then
     if r=$("$py" - "$out" "$label" "$L_expect" 2>&1 <<'PY'
@@ -142,8 +152,8 @@ case "$BUILD" in
     *san*) printf 'Tokaji is a sweet wine from the Tokaj region of Hungary.' >"$tmp/corpus/b.txt"; min_T=221 ;;
     *) { for i in 1 2 3 4 5; do cat palinka.txt; printf ' '; done; } >"$tmp/corpus/b.txt" ;;
 esac
-"$bin" --random-weights --epochs 2 --latents-n 512 --latents-k 64 --batch 128 --out "$out" "$tmp/corpus" >/dev/null 2>"$tmp/e"; rc=$?
-check "a folder of two texts (one longer than n_ctx = 1024 tokens), minibatches of 128: exit $rc" test "$rc" -eq 0
+"$bin" --random-weights --epochs 2 --latents-n 512 --latents-k 64 --batch 128 --out "$out" -- "$tmp/corpus" >/dev/null 2>"$tmp/e"; rc=$?
+check "a folder of two texts (one longer than n_ctx = 1024 tokens), minibatches of 128, after --: exit $rc" test "$rc" -eq 0
 if [ "$rc" -eq 0 ] && [ "$have_np" -eq 1 ]; then
     t=$("$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["tokens"], len(s["inputs"]), s["batch"])' "$out/summary.json")
     check "the corpus run replaced the report: tokens, inputs, batch = $t" bash -c "[ '${t#* }' = '2 128' ] && [ ${t%% *} -gt $min_T ]"

@@ -13,10 +13,12 @@
 #include "core/util.h"
 #include "tests/test.h"
 #include "tests/test_sae_golden.h"
+#include "weights/npy.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- an independent double-precision loss for finite differences -------- */
 
@@ -219,7 +221,7 @@ static void test_stats(const Golden *g) {
     for (long i = 0; i < (long)T * L; i++) Z[i] = (float)lat[i];
     for (int t = 0; t < T; t++) target[t] = tg[t] != 0;
     SAEStats st;
-    sae_stats(&st, Z, T, L);
+    sae_stats(&st, Z, T, L, target);
     const char *names[3] = {"density", "mean_act", "density_act"};
     float *ours[3] = {st.density, st.mean_act, st.density_act};
     for (int c = 0; c < 3; c++) {
@@ -242,7 +244,7 @@ static void test_stats(const Golden *g) {
     for (int l = 0; l < L; l++) dead += dens[l] == 0;
     CHECK(fabs(st.mean_l0 - (double)nnz / T) < 1e-9 && st.dead == dead, "mean L0 %.3f (numpy %.3f), dead latents %d (numpy %d)",
           st.mean_l0, (double)nnz / T, st.dead, dead);
-    sae_word_score(score, Z, T, L, target);
+    memcpy(score, st.score, sizeof(float) * L);
     double *geo = golden_get(g, "geoscore", L);
     for (int l = 0; l < L; l++) ref[l] = (float)geo[l];
     check_close("word-category score (seed's geoscore)", score, ref, L, 1e-6f, 1e-5f);
@@ -275,6 +277,57 @@ static void test_fve(void) {
     CHECK(fabs(got - want) <= 1e-5, "fraction of variance explained %.7f (from the reference step's mse: %.7f)", got, want);
     sae_free(&sae);
     free(X); free(W); free(g);
+}
+
+/* ---- the ranking and the one post-training pass ------------------------------- */
+
+static void test_order_and_score(void) {
+    /* np.argsort([1, 3, 3, 0, 3, nan], kind='stable')[::-1] = [5, 4, 2, 1, 0, 3] */
+    double key[6] = {1, 3, 3, 0, 3, NAN};
+    int order[6], want[6] = {5, 4, 2, 1, 0, 3}, same = 1;
+    sae_order_desc(order, key, 6);
+    for (int i = 0; i < 6; i++) same &= order[i] == want[i];
+    CHECK(same, "sae_order_desc = numpy's argsort(stable)[::-1]: ties higher index first, NaN largest "
+                "(%d %d %d %d %d %d)", order[0], order[1], order[2], order[3], order[4], order[5]);
+
+    /* sae_score (chunks of 1024 tokens, latents streamed to a file) against
+     * sae_stats on the latents encoded at once */
+    const int T = 2500, d = 12, L = 32, k = 5;
+    float *X = malloc(sizeof(float) * T * d), *W = malloc(sizeof(float) * L * d), *Z = malloc(sizeof(float) * T * L);
+    unsigned char *target = malloc(T);
+    sae_test_inputs(T, d, L, 23, X, W);
+    int32_t ids[7] = {3, 1, 4, 1, 5, 9, 2}, words[2] = {1, 9};
+    int32_t *tok = malloc(sizeof(int32_t) * T);
+    for (int t = 0; t < T; t++) tok[t] = ids[t % 7];
+    sae_word_mask(target, tok, T, words, 2);
+    int nt = 0;
+    for (int t = 0; t < T; t++) nt += target[t];
+    CHECK(nt == 3 * (T / 7) + (T % 7 > 1) + (T % 7 > 3) + (T % 7 > 5), "sae_word_mask marks the tokens 1 and 9 (%d)", nt);
+    SAE sae;
+    sae_init_weights(&sae, d, L, k, W);
+    sae_encode(&sae, X, T, Z);
+    SAEStats a, b;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/test_sae_score.%d.npy", (int)getpid());
+    CHECK(sae_score(&a, &sae, X, T, target, path) == 0, "sae_score over 2500 tokens (3 chunks), latents to a file");
+    sae_stats(&b, Z, T, L, target);
+    int eq = a.dead == b.dead && a.mean_l0 == b.mean_l0 && a.n_target == nt && b.n_target == nt;
+    for (int l = 0; l < L; l++)
+        eq &= a.density[l] == b.density[l] && a.mean_act[l] == b.mean_act[l] && a.score[l] == b.score[l] &&
+              a.by_activation[l] == b.by_activation[l] && a.by_density[l] == b.by_density[l] &&
+              a.by_score[l] == b.by_score[l];
+    CHECK(eq, "... its statistics, score and rankings equal those of the latents encoded at once (L0 %.3f, %d dead)",
+          a.mean_l0, a.dead);
+    Npy z = {0};
+    int same_z = npy_map(&z, path) == 0 && z.numel == (int64_t)T * L && memcmp(z.f32, Z, sizeof(float) * T * L) == 0;
+    CHECK(same_z, "... and the latents file holds exactly those latents");
+    npy_free(&z);
+    CHECK(fabs(a.fve - sae_fve(&sae, X, T)) == 0 && isnan(b.fve), "... its variance explained is sae_fve's (%.6f)", a.fve);
+    remove(path);
+    sae_stats_free(&a);
+    sae_stats_free(&b);
+    sae_free(&sae);
+    free(X); free(W); free(Z); free(target); free(tok);
 }
 
 /* ---- minibatches, bad input, NaN ------------------------------------------ */
@@ -327,6 +380,12 @@ static void test_bad_input(void) {
     SAEParams p = sae_default_params();
     p.k = -3;
     CHECK(sae_init(&s, d, &p) != 0, "negative --k refused: %s", err_get());
+    p.k = 0;
+    p.latents = 536870912;   /* 16 x L x 1024 bytes = 8.8 TB */
+    CHECK(sae_init(&s, 1024, &p) != 0 && s.W == NULL && strstr(err_get(), "8796093022208 bytes") &&
+              strstr(err_get(), "available"),
+          "an SAE too large for memory (--latents 536870912, d 1024) refused before allocating: %s", err_get());
+    p.latents = 0;
     sae_init_weights(&s, d, L, 2, W);
     SAEResult r;
     X[13] = NAN;
@@ -410,6 +469,7 @@ int main(void) {
         golden_free(&g);
     }
     test_fve();
+    test_order_and_score();
     printf("minibatches\n");
     test_minibatch();
     printf("bad input\n");

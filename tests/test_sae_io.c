@@ -136,10 +136,14 @@ int main(void) {
         for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
         double e, tot, sp, dc;
         const char *row = strchr(text, '\n');
-        int n = row ? sscanf(row + 1, "%lf,%lf,%lf,%lf", &e, &tot, &sp, &dc) : 0;
-        CHECK(strncmp(text, "epoch,total,sparsity,decor\n", 27) == 0 && lines == 8 && n == 4 && e == 1 &&
-                  fabs(tot - rr.losses[0].total) <= 1e-7 * tot && fabs(dc - rr.losses[0].decor) <= 1e-7 * dc,
-              "losses.csv: header epoch,total,sparsity,decor and 7 rows matching sae_train's losses");
+        double mse;
+        int n = row ? sscanf(row + 1, "%lf,%lf,%lf,%lf,%lf", &e, &tot, &sp, &dc, &mse) : 0;
+        const char *head = "epoch,total,sparsity,decorrelation,mse\n";
+        CHECK(strncmp(text, head, strlen(head)) == 0 && lines == 8 && n == 5 && e == 1 &&
+                  fabs(tot - rr.losses[0].total) <= 1e-7 * tot && fabs(dc - rr.losses[0].decor) <= 1e-7 * dc &&
+                  fabs(mse - rr.losses[0].mse) <= 1e-7 * mse,
+              "losses.csv: the pipeline's header epoch,total,sparsity,decorrelation,mse and 7 rows matching "
+              "sae_train's losses");
         free(text);
     } else {
         CHECK(0, "losses.csv: %s", err_get());
@@ -184,7 +188,9 @@ int main(void) {
     npy_write_f32(p_("nan.npy"), X, (int64_t[]){T, d}, 2);
     X[5] = 0.5f;
     snprintf(args, sizeof args, "--acts %s -o %s --quiet", p_("nan.npy"), p_("run"));
-    CHECK(run_train(args) != 0, "X with a NaN fails");
+    CHECK(run_train(args) != 0 && strstr(err_get(), "nan.npy") && strstr(err_get(), "input is bad") &&
+              strstr(err_get(), "token 0") && !strstr(err_get(), "--lr"),
+          "X with a NaN fails, naming the file and the row, not the learning rate: %s", err_get());
     npy_write_f32(p_("empty.npy"), X, (int64_t[]){0, d}, 2);
     snprintf(args, sizeof args, "--acts %s -o %s --quiet", p_("empty.npy"), p_("run"));
     CHECK(run_train(args) != 0, "an empty X (0 tokens) fails");
@@ -194,6 +200,52 @@ int main(void) {
     snprintf(args, sizeof args, "--acts %s -o %s --quiet", p_("missing.npy"), p_("run"));
     CHECK(run_train(args) != 0, "a missing --acts file fails");
     CHECK(same_file(p_("run/sae.safetensors"), p_("good.safetensors")), "after all that, DIR/sae.safetensors is untouched");
+
+    /* ---- options ---- */
+    snprintf(args, sizeof args, "--acts %s -o %s --device tpu --quiet", p_("acts.npy"), p_("opt"));
+    CHECK(run_train(args) == 2 && !path_is_dir(p_("opt")), "--device tpu refused (exit 2), nothing written");
+    snprintf(args, sizeof args, "--acts %s -o %s --quiet -- extra", p_("acts.npy"), p_("opt"));
+    CHECK(run_train(args) == 2 && !path_is_dir(p_("opt")), "an argument after -- refused (train takes only options)");
+    snprintf(args, sizeof args, "--acts %s -o %s --epochs 1 --device cpu --quiet --", p_("acts.npy"), p_("opt"));
+    CHECK(run_train(args) == 0 && path_is_file(p_("opt/sae.safetensors")), "--device cpu, and a final -- ends the options");
+
+    /* ---- DIR is replaced as one unit ---- */
+    snprintf(args, sizeof args, "--acts %s -o %s --epochs 5 --save-every 2 --seed 5 --quiet", p_("acts.npy"),
+             p_("unit"));
+    CHECK(run_train(args) == 0, "train --save-every 2 --epochs 5 exits 0");
+    CHECK(path_is_file(p_("unit/sae.safetensors")) && path_is_file(p_("unit/latents.npy")) &&
+              path_is_file(p_("unit/losses.csv")) && path_is_file(p_("unit/cfg.json")),
+          "DIR holds the final unit (sae.safetensors, cfg.json, losses.csv, latents.npy)");
+    char *csv = NULL;
+    size_t csv_len = 0;
+    int rows = -1;
+    if (file_read_all(p_("unit/losses.csv"), &csv, &csv_len) == 0) {
+        rows = -1;
+        for (size_t i = 0; i < csv_len; i++) rows += csv[i] == '\n';
+        free(csv);
+    }
+    CHECK(rows == 5, "... whose losses.csv has the 5 epochs (%d)", rows);
+    FILE *mine = fopen(p_("unit/notes.txt"), "w");
+    if (mine) fputs("a user's file\n", mine), fclose(mine);
+    copy_file(p_("unit/sae.safetensors"), p_("unit_before.safetensors"));
+    CHECK(run_train(args) != 0 && strstr(err_get(), "unit"),
+          "a DIR holding a file the engine did not write is refused: %s", err_get());
+    CHECK(path_is_file(p_("unit/notes.txt")) && same_file(p_("unit/sae.safetensors"), p_("unit_before.safetensors")),
+          "... and left as it was");
+    /* a failed run between checkpoints: DIR holds a whole checkpoint, never a mix */
+    remove(p_("unit/notes.txt"));
+    snprintf(args, sizeof args, "--acts %s -o %s --epochs 40 --save-every 1 --lr 1e37 --quiet", p_("acts.npy"),
+             p_("unit"));
+    CHECK(run_train(args) == 1, "a run whose loss becomes NaN after --save-every checkpoints exits 1");
+    rows = -1;
+    if (file_read_all(p_("unit/losses.csv"), &csv, &csv_len) == 0) {
+        rows = -1;
+        for (size_t i = 0; i < csv_len; i++) rows += csv[i] == '\n';
+        free(csv);
+    }
+    CHECK(rows >= 1 && !path_is_file(p_("unit/latents.npy")),
+          "... DIR is one unit: the last good weights and their %d epochs of losses, no latents.npy of the "
+          "earlier run", rows);
 
     /* ---- a loss that becomes NaN ---- */
     snprintf(args, sizeof args, "--acts %s -o %s --epochs 40 --lr 1e37 --quiet", p_("acts.npy"), p_("nan_run"));
