@@ -44,31 +44,12 @@ static int check_shape(int d, int L, int k) {
     return 0;
 }
 
-/* Bytes of memory available now: MemAvailable from /proc/meminfo, else the
- * free physical pages; -1 if unknown. (A small local helper: core/ has none.) */
-static double mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (f) {
-        char line[256];
-        double kb = -1;
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
-        fclose(f);
-        if (kb >= 0) return kb * 1024.0;
-    }
-    long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 ? (double)pages * (double)size : -1;
-}
-
 /* Training keeps W, a second copy of it and Adam's two moments: 16 L d
- * bytes. Refuse, before allocating, a size that cannot fit. */
+ * bytes. Refuse, before allocating, a size that cannot fit (core's mem_check
+ * names the bytes needed and available). */
 static int check_memory(int d, int L) {
-    double need = 16.0 * (double)L * (double)d, have = mem_available();
-    if (have > 0 && need > have)
-        return err_set("SAE: %d latents x %d inputs need %.0f bytes (%.1f GB: the weights, a second copy and "
-                       "Adam's two moments, 16 x L x d bytes) but %.0f bytes (%.1f GB) of memory are available; "
-                       "use fewer --latents", L, d, need, need / 1e9, have, have / 1e9);
-    return 0;
+    return mem_check(16ull * (uint64_t)L * (uint64_t)d,
+                     "the autoencoder's weights, a second copy and Adam's two moments (16 x latents x width bytes)");
 }
 
 int sae_init(SAE *sae, int d, const SAEParams *p) {
