@@ -231,7 +231,6 @@ static int tokenize_args(int argc, char **argv, TokenizeOpts *o) {
         } else if ((r = cli_opt(argc, argv, &i, "--threads", &val)) != 0) {
             if (r < 0 || cli_int("--threads", val, 1, 64, &o->threads) != 0) return 2;
         } else {
-            usage(stderr);
             return cli_unknown(argv[i]);
         }
     }

@@ -81,6 +81,7 @@
 #define DATA_MAX_TOKENS 2147483647u /* the header's count is an int32 */
 #define DATA_EOT 50256            /* GPT-2's <|endoftext|>: separator and BOS */
 #define DATA_VOCAB 50257          /* GPT-2's vocabulary size: ids are in [0, 50257) */
+#define DATA_DEFAULT_CTX 128      /* tokens a window when --ctx is not given */
 
 typedef enum {
     DATA_LLMC, /* llm.c: 1024-byte header, then uint16 tokens */
