@@ -275,6 +275,7 @@ static long cut_batch(Cutter *c, const CorpusParams *p, Item **items, size_t *ca
         if (c->jsonl) count_lines(s, len, &c->line);
         c->pos += len;
         bytes += len;
+        st->pieces++;
     }
     return (long)n;
 }

@@ -55,6 +55,7 @@ typedef struct {
     size_t docs;          /* documents written (non-empty ones) */
     size_t bytes;         /* bytes of input read */
     size_t tokens;        /* tokens written, separators included */
+    size_t pieces;        /* pieces the input was cut into (work items) */
     int threads;          /* threads used */
     double seconds;       /* wall time, from listing the inputs to the file in place */
 } CorpusStats;
