@@ -42,7 +42,8 @@
 #include <stddef.h>
 
 typedef struct {
-    int threads;          /* 0: the pool's (every core, or $GPT2SAE_THREADS) */
+    int threads;          /* 0: the pool's (every core, or $GPT2SAE_THREADS); N > 0 sets the
+                             process's pool to N threads (pool_set_threads) */
     size_t chunk_bytes;   /* text a piece (default 1 MiB); the output does not depend on it */
     size_t batch_bytes;   /* text a round (0, the default: 8 MiB a thread, at least 64 MiB) */
     int flags;            /* 0, or BPE_BYTEWISE: malformed UTF-8 is encoded byte by byte */

@@ -32,7 +32,9 @@
  * then read as raw, so give DATA_LLMC whenever the file is known to be one.
  *
  * Reading maps the file (mmap, read-only): opening costs nothing whatever the
- * size, and the tokens are paged in as windows are read. tokfile_open checks
+ * size, and the tokens are paged in as windows are read. (As with any
+ * mapping, a file cut short by another process while it is open ends this
+ * one with SIGBUS; the engine itself only ever replaces files by renaming.) tokfile_open checks
  * the header (magic, version, count against the file's size: truncated or
  * overlong) at once; the token ids themselves are checked lazily, window by
  * window, in data_windows_get (a token >= the vocabulary size is an error
