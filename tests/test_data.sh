@@ -50,6 +50,16 @@ fi
 "$bin" tokenize --bin "$tmp/files.bin" --quiet $(ls "$sotu"/*.txt | LC_ALL=C sort)
 check "the files named one by one == the folder" cmp -s "$tmp/files.bin" "$tmp/sotu.bin"
 
+# -- one long document, cut between threads at safe newlines: the ids of the whole text
+# shellcheck disable=SC2046
+cat $(ls "$sotu"/*.txt | LC_ALL=C sort) > "$tmp/one.txt"
+"$bin" tokenize --bin "$tmp/one4.bin" --threads 4 --quiet "$tmp/one.txt"
+"$bin" tokenize --bin "$tmp/one1.bin" --threads 1 --quiet "$tmp/one.txt"
+check "the corpus as one 10.8 MB document: 4 threads == 1 thread" cmp -s "$tmp/one4.bin" "$tmp/one1.bin"
+python3 tests/data_bin.py docs "$tmp/one4.bin" > "$tmp/one.docs"
+"$bin" tokenize "$tmp/one.txt" > "$tmp/one.ids"
+check "... == ./run tokenize of the whole text, after one <|endoftext|>" cmp -s "$tmp/one.docs" "$tmp/one.ids"
+
 # -- JSONL: the same documents, one a line
 python3 - "$sotu" "$tmp/sotu.jsonl" <<'EOF'
 import json, os, sys
