@@ -21,7 +21,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
-    {"tokenize", cmd_tokenize, "tokenize a text with GPT-2's BPE (or decode ids)"},
+    {"tokenize", cmd_tokenize, "tokenize a text with GPT-2's BPE (or decode ids; --bin: a corpus to a token file)"},
     {"capture", cmd_capture, "run GPT-2 and save the activation at a layer/site as .npy"},
     {"train", cmd_train, "train the sparse autoencoder on captured activations"},
     {"synth", cmd_synth, "write a random GPT-2 checkpoint (any size) for tests and offline runs"},

@@ -79,7 +79,7 @@
  * geometrically); bench/bench_bpe times it against gpt-tokenizer.
  *
  * Threads: bpe_encode writes to the word cache inside BPE, so one BPE must not
- * be used by two threads at once (load one per thread, or lock). The other
+ * be used by two threads at once (give each thread a bpe_clone). The other
  * functions only read and may be called concurrently.
  */
 #ifndef TOKENIZER_BPE_H
@@ -131,6 +131,7 @@ typedef struct {
     int32_t *tok_tab;    /* (tok_cap) open-addressing hash: token bytes -> id (-1 = empty) */
     uint32_t tok_cap;    /* a power of two */
     BpeCache *cache;     /* word -> ids cache, owned */
+    int shared;          /* 1: a bpe_clone: the tables above are borrowed, only the cache is owned */
 } BPE;
 
 /* Load GPT-2's tokenizer files: vocab_path is vocab.json (Hugging Face) or
@@ -144,8 +145,14 @@ int bpe_load(BPE *bpe, const char *vocab_path, const char *merges_path);
  * in error messages. */
 int bpe_load_buffers(BPE *bpe, const char *vocab_name, const char *vocab, size_t vocab_len,
                      const char *merges_name, const char *merges, size_t merges_len);
-/* Release everything bpe_load allocated. Safe on a zeroed or freed BPE. */
+/* Release everything bpe_load allocated. Safe on a zeroed or freed BPE.
+ * On a clone it frees only the clone's word cache. */
 void bpe_free(BPE *bpe);
+/* A second handle on src's vocabulary with a word cache of its own, so that
+ * another thread can encode at the same time (one clone per thread): the
+ * tables are borrowed from src, read-only, so free every clone (bpe_free)
+ * before src. Costs no loading; the cache is made on first use. */
+void bpe_clone(BPE *dst, const BPE *src);
 
 /* Tokenise text[0..len) and append the ids to *out (growing it).
  * flags: 0 or BPE_ALLOW_SPECIAL | BPE_BYTEWISE. Empty text appends nothing.

@@ -260,10 +260,21 @@ int bpe_load(BPE *b, const char *vocab_path, const char *merges_path) {
 }
 
 void bpe_free(BPE *b) {
+    if (b->shared) {
+        bpe_cache_free(b->cache);
+        memset(b, 0, sizeof *b);
+        return;
+    }
     free(b->tok_bytes);
     free(b->tok_off);
     free(b->merge_tab);
     free(b->tok_tab);
     bpe_cache_free(b->cache);
     memset(b, 0, sizeof *b);
+}
+
+void bpe_clone(BPE *dst, const BPE *src) {
+    *dst = *src;
+    dst->cache = NULL;
+    dst->shared = 1;
 }

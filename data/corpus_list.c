@@ -1,0 +1,97 @@
+/*
+ * data/corpus_list.c - the files a corpus's inputs stand for: files as given,
+ * folders walked recursively for text files, sorted by path. See corpus.h.
+ */
+#include "data/corpus.h"
+#include "core/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} StrList;
+
+static void list_push(StrList *l, char *s) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = s;
+}
+
+static int has_ext(const char *name, const char *ext) {
+    size_t n = strlen(name), e = strlen(ext);
+    return n > e && strcmp(name + n - e, ext) == 0;
+}
+
+static int is_text_name(const char *name) {
+    return has_ext(name, ".txt") || has_ext(name, ".text") || has_ext(name, ".md") ||
+           has_ext(name, ".jsonl") || has_ext(name, ".ndjson");
+}
+
+/* Append the text files under dir (recursively) to out, unsorted. */
+static int walk(const char *dir, StrList *out, size_t *skipped, int depth) {
+    if (depth > 64) return err_set("%s: folders nested more than 64 deep", dir);
+    DIR *d = opendir(dir);
+    if (!d) return err_set("%s: cannot read the folder: %s", dir, strerror(errno));
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.') continue; /* ".", "..", hidden files and folders */
+        char *p = path_join(dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) != 0) {
+            rc = err_set("%s: %s", p, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+            rc = walk(p, out, skipped, depth + 1);
+        } else if ((S_ISREG(st.st_mode) || (S_ISLNK(st.st_mode) && path_is_file(p))) &&
+                   is_text_name(e->d_name)) {
+            list_push(out, p);
+            continue;
+        } else {
+            (*skipped)++; /* another kind of file, or a link to a folder (never followed) */
+        }
+        free(p);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int corpus_list(const char *const *inputs, int n, char ***files, size_t *n_files, size_t *skipped) {
+    StrList out = {0};
+    *skipped = 0;
+    for (int i = 0; i < n; i++) {
+        const char *in = inputs[i];
+        if (path_is_dir(in)) {
+            size_t first = out.n;
+            if (walk(in, &out, skipped, 0) != 0) goto fail;
+            if (out.n == first) {
+                err_set("%s: no text files in the folder (names ending .txt, .text, .md or .jsonl)", in);
+                goto fail;
+            }
+            qsort(out.v + first, out.n - first, sizeof *out.v, cmp_str);
+        } else if (path_is_file(in)) {
+            list_push(&out, xstrdup(in));
+        } else {
+            struct stat st;
+            if (stat(in, &st) != 0) err_set("%s: %s: give text files or folders", in, strerror(errno));
+            else err_set("%s: not a regular file or a folder: give text files or folders", in);
+            goto fail;
+        }
+    }
+    *files = out.v;
+    *n_files = out.n;
+    return 0;
+fail:
+    for (size_t i = 0; i < out.n; i++) free(out.v[i]);
+    free(out.v);
+    return -1;
+}
