@@ -4,6 +4,7 @@
  *
  *   ./run inspect bpe TEXT                        pre-tokens and their merges, step by step
  *   ./run inspect resid --weights M TEXT          the residual stream's norm per token and block
+ *   ./run inspect ln --weights M --layer L TEXT   ln_1 of a block: each token's row before and after
  *   ./run inspect attention --weights M --layer L --head H TEXT   one head's attention weights
  *   ./run inspect mlp --weights M --layer L TEXT  one token's first neurons before and after GELU
  *   ./run inspect logits --weights M TEXT         the top next-token predictions at each position
@@ -17,6 +18,7 @@
 #include "cli/pipeline.h"
 #include "core/util.h"
 #include "gpt2/gpt2.h"
+#include "gpt2/ops.h"
 #include "sae/sae.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/bpe_trace.h"
@@ -41,6 +43,8 @@ static void usage(FILE *f) {
             "             (the lowest merge rank first) into its token ids\n"
             "  resid      the norm |x| of the residual stream at every token: the embeddings,\n"
             "             then after each block\n"
+            "  ln         ln_1 of a block (--layer): each token's mean and standard deviation\n"
+            "             before LayerNorm, after normalising, and after the gain and bias\n"
             "  attention  the attention weights of one head (--layer, --head): row t is the\n"
             "             softmax over the tokens s <= t; '.' marks the causal mask (s > t)\n"
             "  mlp        one token's first MLP neurons (--layer, --token, --neurons): c_fc's\n"
@@ -268,6 +272,53 @@ static int cmd_resid(Run *r) {
     }
     free(rc.norms);
     return 0;
+}
+
+/* ln: block layer's input x (T, C), through layernorm_forward (gpt2/ops.c) with ln_1's weights */
+static int copy_hook(void *user, const GPT2HookCtx *c, float *act) {
+    memcpy(user, act, (size_t)c->T * c->width * sizeof(float));
+    return 0;
+}
+
+static void row_moments(const float *x, int C, double *mean, double *sd) {
+    double m = 0.0, v = 0.0;
+    for (int i = 0; i < C; i++) m += x[i];
+    m /= C;
+    for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
+    *mean = m;
+    *sd = sqrt(v / C);
+}
+
+static int cmd_ln(Run *r, const InspectOpts *o) {
+    long layer;
+    if (pick_layer(r, o->layer, &layer) != 0) return -1;
+    int T = r->T, C = r->m.cfg.n_embd;
+    const GPT2Layer *w = &r->m.w.h[layer];
+    float *x = xmalloc((size_t)T * C * sizeof(float)), *nrm = xmalloc((size_t)T * C * sizeof(float));
+    float *out = xmalloc((size_t)T * C * sizeof(float)), *ones = xmalloc((size_t)C * sizeof(float));
+    float *zeros = xcalloc((size_t)C, sizeof(float));
+    for (int i = 0; i < C; i++) ones[i] = 1.0f;
+    int rc = gpt2_forward_add_hook(&r->f, (int)layer, GPT2_RESID_PRE, copy_hook, x);
+    if (rc == 0) rc = gpt2_forward(&r->f, r->tk.ids.ids, T, NULL);
+    if (rc == 0) {
+        layernorm_forward(nrm, x, ones, zeros, T, C, r->m.cfg.ln_eps);     /* (x - mean) / sqrt(var + eps) */
+        layernorm_forward(out, x, w->ln1w, w->ln1b, T, C, r->m.cfg.ln_eps); /* ... * w + b: what attention reads */
+        printf("ln_1 of block %ld (C = %d, eps %g): ln(x) = (x - mean(x)) / sqrt(var(x) + eps) * w + b, per token\n"
+               "%-4s %-14s %10s %10s   %10s %10s   %10s %10s\n", layer, C, r->m.cfg.ln_eps, "t", "token",
+               "mean x", "sd x", "mean norm", "sd norm", "mean ln", "sd ln");
+        char lab[48];
+        for (int t = 0; t < T; t++) {
+            double m0, s0, m1, s1, m2, s2;
+            row_moments(x + (long)t * C, C, &m0, &s0);
+            row_moments(nrm + (long)t * C, C, &m1, &s1);
+            row_moments(out + (long)t * C, C, &m2, &s2);
+            printf("%-4d ", t);
+            print_col(label(&r->tk, t, lab, 15), 14);
+            printf(" %10.4f %10.4f   %10.4f %10.4f   %10.4f %10.4f\n", m0, s0, m1, s1, m2, s2);
+        }
+    }
+    free(x); free(nrm); free(out); free(ones); free(zeros);
+    return rc;
 }
 
 /* attention: head h of the layer's probabilities (T, T), read from the pass's att buffer */
@@ -544,19 +595,20 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (!o.what) {
         usage(stderr);
-        return cli_error(2, "inspect: say WHAT to show: bpe, resid, attention, mlp, logits or sae");
+        return cli_error(2, "inspect: say WHAT to show: bpe, resid, ln, attention, mlp, logits or sae");
     }
-    static const char *const whats[] = {"bpe", "resid", "attention", "mlp", "logits", "sae", NULL};
+    static const char *const whats[] = {"bpe", "resid", "ln", "attention", "mlp", "logits", "sae", NULL};
     int rc;
     if (!strcmp(o.what, "bpe")) rc = cmd_bpe(&o);
     else if (!strcmp(o.what, "sae")) rc = cmd_sae(&o);
-    else if (!strcmp(o.what, "resid") || !strcmp(o.what, "attention") || !strcmp(o.what, "mlp") ||
+    else if (!strcmp(o.what, "resid") || !strcmp(o.what, "ln") || !strcmp(o.what, "attention") || !strcmp(o.what, "mlp") ||
              !strcmp(o.what, "logits")) {
         Run r;
         rc = run_open(&r, &o);
         if (rc == 0) {
             if (!strcmp(o.what, "resid")) rc = cmd_resid(&r);
             else if (!strcmp(o.what, "attention")) rc = cmd_attention(&r, &o);
+            else if (!strcmp(o.what, "ln")) rc = cmd_ln(&r, &o);
             else if (!strcmp(o.what, "mlp")) rc = cmd_mlp(&r, &o);
             else rc = cmd_logits(&r, &o);
         }
@@ -564,7 +616,7 @@ int cmd_inspect(int argc, char **argv) {
         if (rc != 0) rc = cli_fail();
     } else {
         const char *near = cli_nearest(o.what, whats);
-        rc = cli_error(2, "inspect: unknown WHAT '%s'%s%s%s (bpe, resid, attention, mlp, logits, sae)", o.what,
+        rc = cli_error(2, "inspect: unknown WHAT '%s'%s%s%s (bpe, resid, ln, attention, mlp, logits, sae)", o.what,
                        near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
     }
     free(o.text);
