@@ -457,7 +457,7 @@ static void loss_line(const char *tag, const SAELosses *l, const float *Z, int T
     for (long i = 0; i < (long)T * L; i++) nnz += Z[i] != 0.0f;
     double g2 = 0.0;
     for (long i = 0; i < n; i++) g2 += (double)g[i] * g[i];
-    printf("%-10s mse %.6f  sparsity %.6f  decor %.6f  total %.6f  L0 %.1f  |g_W| %.4g\n", tag, l->mse,
+    printf("%-10s mse %.6g  sparsity %.6g  decor %.6g  total %.6g  L0 %.1f  |g_W| %.4g\n", tag, l->mse,
            l->sparsity, l->decor, l->total, (double)nnz / T, sqrt(g2));
 }
 
