@@ -149,33 +149,52 @@ static void print_col(const char *s, int width) {
 
 /* ---- bpe ---- */
 
+typedef struct {
+    const BPE *bpe;
+    BpeIds ids;      /* the final tokens of the pieces done */
+    int32_t *last;   /* (piece length) the current piece's latest state */
+    size_t n_last;
+} TraceCtx;
+
 static void show_step(void *user, const BpeTraceStep *s) {
-    const BPE *b = user;
+    TraceCtx *c = user;
     char vis[64];
-    if (s->rank < 0) printf("piece at byte %zu (%zu bytes):\n", s->offset, s->piece_len);
-    if (s->rank < 0) printf("  start      ");
-    else printf("  rank %5d ", (int)s->rank);
+    if (s->rank < 0) { /* a new piece: the previous one is final */
+        for (size_t i = 0; i < c->n_last; i++) bpe_ids_push(&c->ids, c->last[i]);
+        printf("piece at byte %zu (%zu bytes):\n  start      ", s->offset, s->piece_len);
+        c->last = xrealloc(c->last, (s->n ? s->n : 1) * sizeof *c->last);
+    } else {
+        printf("  rank %5d ", (int)s->rank);
+    }
+    memcpy(c->last, s->sym, s->n * sizeof *s->sym);
+    c->n_last = s->n;
     for (size_t i = 0; i < s->n; i++) {
-        bpe_token_visible(b, s->sym[i], vis, sizeof vis);
+        bpe_token_visible(c->bpe, s->sym[i], vis, sizeof vis);
         printf("%s%s", i ? " | " : "", vis);
     }
     printf("\n");
 }
 
-/* after the trace: the ids of the whole text, as bpe_encode gives them */
+/* The trace, then the ids it ended with, checked against bpe_encode's. */
 static int cmd_bpe(const InspectOpts *o) {
     if (!o->text || !o->text[0]) return cli_error(2, "inspect bpe: give a TEXT to tokenize");
     BPE bpe;
     if (cli_tokenizer_load(&bpe, o->weights) != 0) return cli_fail();
-    int rc = bpe_trace(&bpe, o->text, strlen(o->text), show_step, &bpe);
-    BpeIds ids = {0};
-    if (rc == 0) rc = bpe_encode(&bpe, o->text, strlen(o->text), 0, &ids);
+    TraceCtx c = {&bpe, {0}, NULL, 0};
+    BpeIds enc = {0};
+    int rc = bpe_trace(&bpe, o->text, strlen(o->text), show_step, &c);
+    for (size_t i = 0; i < c.n_last; i++) bpe_ids_push(&c.ids, c.last[i]);
+    if (rc == 0) rc = bpe_encode(&bpe, o->text, strlen(o->text), 0, &enc);
     if (rc == 0) {
         printf("ids:");
-        for (size_t t = 0; t < ids.n; t++) printf(" %d", (int)ids.ids[t]);
+        for (size_t t = 0; t < c.ids.n; t++) printf(" %d", (int)c.ids.ids[t]);
         printf("\n");
+        if (enc.n != c.ids.n || memcmp(enc.ids, c.ids.ids, enc.n * sizeof *enc.ids) != 0)
+            rc = err_set("inspect bpe: the trace's ids differ from bpe_encode's (a bug: please report it)");
     }
-    bpe_ids_free(&ids);
+    bpe_ids_free(&enc);
+    bpe_ids_free(&c.ids);
+    free(c.last);
     bpe_free(&bpe);
     return rc == 0 ? 0 : cli_fail();
 }

@@ -101,7 +101,7 @@ if "$bin" tokenize - <<<"hi" >/dev/null 2>&1; then
     text="The lower pálinka, it's   1995!"
     "$bin" inspect bpe "$text" >"$tmp/bpe" 2>&1; rc=$?
     check "inspect bpe exits 0 (rc $rc)" test "$rc" -eq 0
-    check "bpe: its ids line is exactly ./run tokenize's" \
+    check "bpe: the ids the trace ends with are exactly ./run tokenize's" \
         test "$(sed -n 's/^ids: //p' "$tmp/bpe")" = "$(printf %s "$text" | "$bin" tokenize -)"
     check "bpe: ' lower' is merged in the documented order (ranks 7 44 66 533 2537)" \
         test "$(awk '/^piece at byte 3 /{p=1; next} /^piece/{p=0} p && $1=="rank"{printf "%s ", $2}' "$tmp/bpe")" = "7 44 66 533 2537 "

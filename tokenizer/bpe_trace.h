@@ -1,7 +1,8 @@
 /*
  * tokenizer/bpe_trace.h - watch the tokenizer work, for teaching: the text cut
  * into pre-tokens, then each pre-token's bytes glued together merge by merge.
- * The ids it ends with are bpe_encode's (tests/test_inspect.c checks).
+ * The ids it ends with are bpe_encode's (./run inspect bpe checks, and
+ * tests/test_inspect.sh compares them with ./run tokenize).
  *
  *   static void show(void *u, const BpeTraceStep *s) {
  *       if (s->rank < 0) printf("piece of %zu bytes\n", s->piece_len);   // the bytes
