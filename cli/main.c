@@ -25,6 +25,7 @@ static const struct {
     {"capture", cmd_capture, "run GPT-2 and save the activation at a layer/site as .npy"},
     {"train", cmd_train, "train the sparse autoencoder on captured activations"},
     {"synth", cmd_synth, "write a random GPT-2 checkpoint (any size) for tests and offline runs"},
+    {"inspect", cmd_inspect, "print one mechanism at work on a short text (docs/TOUR.md)"},
     {"fetch", cmd_fetch, "download and verify the official weights and tokenizer files"},
 };
 
