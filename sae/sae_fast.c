@@ -80,7 +80,6 @@ void sae_work_init(SAEWork *w, int Tmax, int d, int L) {
     w->live = xmalloc((size_t)L * sizeof(int));
     w->pos = xmalloc((size_t)L * sizeof(int));
     w->GA = xmalloc((size_t)Tmax * L * sizeof(float));
-    w->gWc = xmalloc((size_t)SAE_CHUNK * d * sizeof(float));
     /* rows padded by 16 floats: a stride of d = 3072 floats (3 x 4 KiB) puts
      * the same column of every row into the same few cache sets */
     w->ld = d + 16;
@@ -97,7 +96,7 @@ void sae_work_free(SAEWork *w) {
     if (!w) return;
     free(w->A); free(w->thr); free(w->row_ptr); free(w->col); free(w->val);
     free(w->col_ptr); free(w->crow); free(w->cval); free(w->Y); free(w->g_Y);
-    free(w->live); free(w->pos); free(w->GA); free(w->Wl); free(w->gWc);
+    free(w->live); free(w->pos); free(w->GA); free(w->Wl); free(w->cga); free(w->gWc);
     free(w->K); free(w->u); free(w->rowacc); free(w->m); free(w->diagC);
     memset(w, 0, sizeof *w);
 }
@@ -109,6 +108,7 @@ static void work_reserve(SAEWork *w, long nnz) {
     w->val = xrealloc(w->val, (size_t)cap * sizeof(float));
     w->crow = xrealloc(w->crow, (size_t)cap * sizeof(int));
     w->cval = xrealloc(w->cval, (size_t)cap * sizeof(float));
+    w->cga = xrealloc(w->cga, (size_t)cap * sizeof(float));
 
     w->cap = cap;
 }
@@ -198,13 +198,15 @@ static void err_rows(void *vctx, int t0, int t1) {
     const int d = w->d;
     const float scale = (float)(2.0 / ((double)c->T * d));
     for (int t = t0; t < t1; t++) {
-        const float *y = w->Y + (size_t)t * w->ld, *x = c->X + (size_t)t * d;
+        float *y = w->Y + (size_t)t * w->ld;
+        const float *x = c->X + (size_t)t * d;
         float *g = w->g_Y + (size_t)t * w->ld;
         double s = 0.0;
         for (int j = 0; j < d; j++) {
             float e = y[j] - x[j];
             s += (double)e * e;
             g[j] = scale * e;
+            y[j] = x[j];   /* Y becomes X with the padded stride, for the backward pass */
         }
         w->rowacc[t] = s;
     }
@@ -255,31 +257,123 @@ static void live_rows(void *vctx, int t0, int t1) {
     }
 }
 
-/* rows [i0, i1) of Wl: copies of the live rows of W */
+/* rows [i0, i1) of Wl (row stride ld): copies of the live rows of W */
 static void gather_rows(void *vctx, int i0, int i1) {
     LiveCtx *c = vctx;
     SAEWork *w = c->w;
     for (int i = i0; i < i1; i++)
-        memcpy(w->Wl + (size_t)i * w->d, c->W + (size_t)w->live[i] * w->d, (size_t)w->d * sizeof(float));
+        memcpy(w->Wl + (size_t)i * w->ld, c->W + (size_t)w->live[i] * w->d, (size_t)w->d * sizeof(float));
+}
+
+/* ---- decoder: Y = Ẑ W over the nonzeros (CSR) ----------------------------
+ * Row t of Y is Σ_p val[p] W[col[p]], in the order of the nonzeros (latents
+ * increasing), read from Wl, the live rows (stride ld: with d a multiple of
+ * 1024, rows d apart would fall into the same few cache sets). DEC_V vectors
+ * of 16 columns at a time, so that the slice of Wl being read (n x 64
+ * floats) stays in L2 while every token passes over it; two tokens at once,
+ * for independent accumulators. */
+
+#ifndef DEC_V
+#define DEC_V 4
+#endif
+#define DEC_AHEAD 8   /* nonzeros ahead whose row is prefetched */
+
+static void decode_rows(void *vctx, int t0, int t1) {
+    LiveCtx *c = vctx;
+    SAEWork *w = c->w;
+    const int d = w->d, ld = w->ld, *rp = w->row_ptr, *col = w->col, *pos = w->pos;
+    const float *val = w->val, *W = w->Wl;
+    int j0 = 0;
+    for (; j0 + 16 * DEC_V <= d; j0 += 16 * DEC_V) {
+        const float *Wj = W + j0;
+        int t = t0;
+        for (; t + 2 <= t1; t += 2) {
+            v16 a[DEC_V] = {{0}}, b[DEC_V] = {{0}};
+            int pa = rp[t], pb = rp[t + 1], ea = rp[t + 1], eb = rp[t + 2];
+            for (; pa < ea && pb < eb; pa++, pb++) {
+                const float *ra = Wj + (size_t)pos[col[pa]] * ld, *rb = Wj + (size_t)pos[col[pb]] * ld;
+                if (pa + DEC_AHEAD < ea && pb + DEC_AHEAD < eb) {
+                    const float *fa = Wj + (size_t)pos[col[pa + DEC_AHEAD]] * ld, *fb = Wj + (size_t)pos[col[pb + DEC_AHEAD]] * ld;
+                    for (int i = 0; i < DEC_V; i++) {
+                        __builtin_prefetch(fa + 16 * i);
+                        __builtin_prefetch(fb + 16 * i);
+                    }
+                }
+                float za = val[pa], zb = val[pb];
+#pragma GCC unroll 4
+                for (int i = 0; i < DEC_V; i++) {
+                    a[i] += za * *(const v16 *)(ra + 16 * i);
+                    b[i] += zb * *(const v16 *)(rb + 16 * i);
+                }
+            }
+            for (; pa < ea; pa++) {
+                const float *ra = Wj + (size_t)pos[col[pa]] * ld;
+#pragma GCC unroll 4
+                for (int i = 0; i < DEC_V; i++) a[i] += val[pa] * *(const v16 *)(ra + 16 * i);
+            }
+            for (; pb < eb; pb++) {
+                const float *rb = Wj + (size_t)pos[col[pb]] * ld;
+#pragma GCC unroll 4
+                for (int i = 0; i < DEC_V; i++) b[i] += val[pb] * *(const v16 *)(rb + 16 * i);
+            }
+            float *ya = w->Y + (size_t)t * w->ld + j0, *yb = ya + w->ld;
+            for (int i = 0; i < DEC_V; i++) {
+                *(v16 *)(ya + 16 * i) = a[i];
+                *(v16 *)(yb + 16 * i) = b[i];
+            }
+        }
+        for (; t < t1; t++) {
+            v16 a[DEC_V] = {{0}};
+            for (int p = rp[t]; p < rp[t + 1]; p++) {
+                const float *ra = Wj + (size_t)pos[col[p]] * ld;
+#pragma GCC unroll 4
+                for (int i = 0; i < DEC_V; i++) a[i] += val[p] * *(const v16 *)(ra + 16 * i);
+            }
+            float *ya = w->Y + (size_t)t * w->ld + j0;
+            for (int i = 0; i < DEC_V; i++) *(v16 *)(ya + 16 * i) = a[i];
+        }
+    }
+    /* the last d % 64 columns */
+    for (int t = t0; t < t1 && j0 < d; t++) {
+        float *y = w->Y + (size_t)t * w->ld;
+        for (int j = j0; j < d; j++) y[j] = 0.0f;
+        for (int p = rp[t]; p < rp[t + 1]; p++) {
+            const float *r = W + (size_t)pos[col[p]] * ld;
+            for (int j = j0; j < d; j++) y[j] += val[p] * r[j];
+        }
+    }
 }
 
 /* ---- backward and Adam -----------------------------------------------------
  * d loss / d A on the live columns, at the nonzeros (0 elsewhere):
  *   g_A = G + sw/(T L) + 4 dw/(T-1) ((K Ẑc)_tl/(T-1) - Ẑc_tl C_ll)
- * where G + 4 dw/(T-1)² (K Ẑl) is one gemm onto G (K Ẑc = K Ẑl, see the top);
- * then g_Wl = Ẑlᵀ g_Y + g_Alᵀ X chunk by chunk, and Adam on every row of W
- * (a dead row's gradient is zero). */
+ * where G + 4 dw/(T-1)² (K Ẑl) is one gemm onto G (K Ẑc = K Ẑl, see the top).
+ * Then, row by row of W, the gradient over the tokens where the latent fires
+ * (CSC), and Adam on it at once (a dead row's gradient is zero):
+ *   g_W[l] = Σ_t Ẑ_tl g_Y[t] + Σ_t g_A_tl X[t]
+ * in column slices of BW_V x 16, so that the slices of g_Y and X (T x 128
+ * each) stay in L2 while every row of the thread passes over them; the full
+ * gradient is never stored. The sums run over the tokens in increasing order,
+ * one fused multiply-add each, the two terms added last: the same operations
+ * as the dense products Ẑlᵀ g_Y + g_Alᵀ X of core/gemm.c (whose K = T is
+ * one block), without the products by zero. */
+
+#ifndef BW_V
+#define BW_V 8
+#endif
+#ifndef BW_ROWS
+#define BW_ROWS 128
+#endif
 
 typedef struct {
-    SAEWork *w; const float *W; int T;
+    SAEWork *w; const float *W, *X; int T;
     float gs;          /* sw / (T L): the sparsity term's gradient on an active entry */
     double cd;         /* 4 dw / (T-1) */
-    /* Adam (or, with adam NULL, the gradient into g_W) for rows [l0, l1) */
+    /* Adam (or, with adam NULL, the gradient into g_W) */
     float *g_W;        /* (L, d) or NULL with adam */
     SAEAdam *adam; float *W_next;
     float lr_t, b1, b2, c1, c2, bc2_sqrt, eps;   /* Adam's constants for this step */
-    int c0;            /* live position of the chunk's first row in gWc */
-    int l_base;        /* update_rows' range is relative to this row */
+    int split[65];     /* rows [split[i], split[i+1]) go to the pool's chunk i */
     int *bad;          /* 1 if Adam made a weight non-finite */
 } RowCtx;
 
@@ -340,18 +434,60 @@ static int adam_row(float *Wn, float *m, float *v, const float *W, const float *
     return !isfinite(s);
 }
 
-/* rows [l0, l1) of W: Adam with the chunk's gradient (live rows) or zero */
-static void update_rows(void *vctx, int l0, int l1) {
+/* g (cw) = columns [j0, j0+cw) of row l's gradient, from the CSC column of l
+ * (cga: g_A at the same nonzeros; X read from w->Y, its copy with stride ld) */
+static void grad_W_slice(float *g, const SAEWork *w, int l, int j0, int cw) {
+    const int q0 = w->col_ptr[l], q1 = w->col_ptr[l + 1], ld = w->ld;
+    const float *gY = w->g_Y + j0, *X = w->Y + j0;
+    if (cw == 16 * BW_V) {
+        v16 a[BW_V] = {{0}}, b[BW_V] = {{0}};
+        for (int q = q0; q < q1; q++) {
+            size_t off = (size_t)w->crow[q] * ld;
+            float z = w->cval[q], ga = w->cga[q];
+#pragma GCC unroll 8
+            for (int i = 0; i < BW_V; i++) {
+                a[i] += z * *(const v16 *)(gY + off + 16 * i);
+                b[i] += ga * *(const v16 *)(X + off + 16 * i);
+            }
+        }
+        for (int i = 0; i < BW_V; i++) *(v16 *)(g + 16 * i) = a[i] + b[i];
+        return;
+    }
+    for (int j = 0; j < cw; j++) {
+        float a = 0.0f, b = 0.0f;
+        for (int q = q0; q < q1; q++) {
+            a += w->cval[q] * gY[(size_t)w->crow[q] * ld + j];
+            b += w->cga[q] * X[(size_t)w->crow[q] * ld + j];
+        }
+        g[j] = a + b;
+    }
+}
+
+/* the pool's chunks [i0, i1): their rows of W, BW_ROWS live rows at a time:
+ * their gradient (into gWc, column slice by column slice), then Adam (or the
+ * gradient into g_W) on every row up to the last of them, row by row */
+static void backward_rows(void *vctx, int i0, int i1) {
     RowCtx *c = vctx;
     SAEWork *w = c->w;
-    const int d = w->d;
+    const int d = w->d, n = w->nlive, l1 = c->split[i1];
+    /* g_A at the CSC's nonzeros of these rows */
+    for (int l = c->split[i0]; l < l1; l++)
+        for (int q = w->col_ptr[l]; q < w->col_ptr[l + 1]; q++) w->cga[q] = w->GA[(size_t)w->crow[q] * n + w->pos[l]];
+    float *gb = w->gWc + (size_t)i0 * BW_ROWS * d;   /* (BW_ROWS, d) */
     int bad = 0;
-    for (int l = c->l_base + l0; l < c->l_base + l1; l++) {
-        size_t off = (size_t)l * d;
-        const float *g = w->pos[l] >= 0 ? w->gWc + (size_t)(w->pos[l] - c->c0) * d : NULL;
-        if (c->adam) bad |= adam_row(c->W_next + off, c->adam->m + off, c->adam->v + off, c->W + off, g, d, c);
-        else if (g) memcpy(c->g_W + off, g, (size_t)d * sizeof(float));
-        else memset(c->g_W + off, 0, (size_t)d * sizeof(float));
+    for (int l = c->split[i0]; l < l1;) {
+        int rows[BW_ROWS], nr = 0, le = l;
+        for (; le < l1 && nr < BW_ROWS; le++)
+            if (w->pos[le] >= 0) rows[nr++] = le;
+        for (int j0 = 0; j0 < d; j0 += 16 * BW_V)
+            for (int r = 0; r < nr; r++) grad_W_slice(gb + (size_t)r * d + j0, w, rows[r], j0, d - j0 < 16 * BW_V ? d - j0 : 16 * BW_V);
+        for (int r = 0; l < le; l++) {
+            size_t off = (size_t)l * d;
+            const float *g = w->pos[l] >= 0 ? gb + (size_t)(r++) * d : NULL;
+            if (c->adam) bad |= adam_row(c->W_next + off, c->adam->m + off, c->adam->v + off, c->W + off, g, d, c);
+            else if (g) memcpy(c->g_W + off, g, (size_t)d * sizeof(float));
+            else memset(c->g_W + off, 0, (size_t)d * sizeof(float));
+        }
     }
     if (bad) __atomic_store_n(c->bad, 1, __ATOMIC_RELAXED);
 }
@@ -412,19 +548,15 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     w->nlive = n;
     LiveCtx lc = {w, W};
     pool_for(T, 1, live_rows, &lc);
-    const float *Wl = W;
-    if (n < L) {
-        if ((long)n * d > w->Wl_cap) {
-            free(w->Wl);
-            w->Wl_cap = (long)n * d + (long)d * 64;
-            if (w->Wl_cap > (long)L * d) w->Wl_cap = (long)L * d;
-            w->Wl = xmalloc((size_t)w->Wl_cap * sizeof(float));
-        }
-        pool_for(n, 16, gather_rows, &lc);
-        Wl = w->Wl;
+    if ((long)n * w->ld > w->Wl_cap) {
+        free(w->Wl);
+        w->Wl_cap = (long)(n + 64 < L ? n + 64 : L) * w->ld;
+        w->Wl = xmalloc((size_t)w->Wl_cap * sizeof(float));
     }
-    /* decoder Y (T, d) = Ẑl (T, n) Wl (n, d), then the reconstruction error */
-    gemm(0, 0, T, d, n, 1.0f, w->A, n, Wl, d, 0.0f, w->Y, w->ld);
+    pool_for(n, 16, gather_rows, &lc);
+    const float *Wl = w->Wl;
+    /* decoder Y (T, d) = Ẑ W over the nonzeros, then the reconstruction error */
+    pool_for(T, 2, decode_rows, &lc);
     ErrCtx ec = {w, X, T};
     pool_for(T, 1, err_rows, &ec);
     double sse = 0.0;
@@ -479,7 +611,7 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     /* backward: G (T, n) = g_Y Wlᵀ, then g_A on the live columns */
     RowCtx rc = {0};
     int nonfinite = 0;
-    rc.w = w; rc.W = W; rc.T = T;
+    rc.w = w; rc.W = W; rc.X = X; rc.T = T;
     rc.gs = (float)(sw / ((double)T * L));
     rc.cd = 4.0 * dw / (T - 1);
     rc.g_W = g_W;
@@ -494,24 +626,27 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         rc.c1 = (float)(1.0 - p->beta1); rc.c2 = (float)(1.0 - p->beta2);
         rc.bc2_sqrt = (float)sqrt(bc2);
     }
-    gemm(0, 1, T, n, d, 1.0f, w->g_Y, w->ld, Wl, d, 0.0f, w->GA, n);
+    gemm(0, 1, T, n, d, 1.0f, w->g_Y, w->ld, Wl, w->ld, 0.0f, w->GA, n);
     gemm(0, 0, T, n, T, (float)(rc.cd / (T - 1)), w->K, T, w->A, n, 1.0f, w->GA, n);
     pool_for(T, 1, grad_A_rows, &rc);
-    /* g_Wl = Ẑlᵀ g_Y + g_Alᵀ X, SAE_CHUNK live rows at a time, each chunk then
-     * updated by Adam together with the dead rows before it */
-    int l_done = 0;
-    for (int c0 = 0; c0 < n || l_done < L; c0 += SAE_CHUNK) {
-        int nc = n - c0 < SAE_CHUNK ? n - c0 : SAE_CHUNK;
-        if (nc > 0) {
-            gemm(1, 0, nc, d, T, 1.0f, w->A + c0, n, w->g_Y, w->ld, 0.0f, w->gWc, d);
-            gemm(1, 0, nc, d, T, 1.0f, w->GA + c0, n, X, d, 1.0f, w->gWc, d);
-        }
-        int l_end = c0 + nc < n ? w->live[c0 + nc - 1] + 1 : L;
-        rc.c0 = c0;
-        rc.l_base = l_done;
-        pool_for(l_end - l_done, 8, update_rows, &rc);
-        l_done = l_end;
+    /* g_W and Adam, the rows split so that each thread gets the same work:
+     * a row costs its Adam update (about as much as ADAM_COST nonzeros) plus
+     * its nonzeros */
+    enum { ADAM_COST = 32 };
+    int nt = pool_threads() < 64 ? pool_threads() : 64;
+    double per = ((double)L * ADAM_COST + (double)nnz) / nt, acc = 0.0;
+    rc.split[0] = 0;
+    for (int i = 1, l = 0; i < nt; i++) {
+        while (l < L && acc < per * i) { acc += ADAM_COST + w->col_ptr[l + 1] - w->col_ptr[l]; l++; }
+        rc.split[i] = l;
     }
+    rc.split[nt] = L;
+    if ((long)nt * BW_ROWS * d > w->gWc_cap) {
+        free(w->gWc);
+        w->gWc_cap = (long)nt * BW_ROWS * d;
+        w->gWc = xmalloc((size_t)w->gWc_cap * sizeof(float));
+    }
+    pool_for(nt, 1, backward_rows, &rc);
     w->prof[6] += prof_now();
     return __atomic_load_n(&nonfinite, __ATOMIC_RELAXED) ? -2 : 0;
 }
