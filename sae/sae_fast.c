@@ -241,6 +241,12 @@ static void gram_rows(void *vctx, int t0, int t1) {
     free(K);
 }
 
+#ifndef DEC_V
+#define DEC_V 4
+#endif
+#define DEC_AHEAD 8   /* nonzeros ahead whose row is prefetched */
+#define DEC_W (16 * DEC_V)   /* columns of a panel of Wl */
+
 /* ---- live latents: Ẑl (T, n) and Wl (n, d) ------------------------------ */
 
 typedef struct { SAEWork *w; const float *W; } LiveCtx;
@@ -257,43 +263,42 @@ static void live_rows(void *vctx, int t0, int t1) {
     }
 }
 
-/* rows [i0, i1) of Wl (row stride ld): copies of the live rows of W */
+/* rows [i0, i1) of Wl: the live rows of W, in panels of DEC_W columns */
 static void gather_rows(void *vctx, int i0, int i1) {
     LiveCtx *c = vctx;
     SAEWork *w = c->w;
-    for (int i = i0; i < i1; i++)
-        memcpy(w->Wl + (size_t)i * w->ld, c->W + (size_t)w->live[i] * w->d, (size_t)w->d * sizeof(float));
+    const int n = w->nlive;
+    for (int i = i0; i < i1; i++) {
+        const float *src = c->W + (size_t)w->live[i] * w->d;
+        for (int j0 = 0; j0 + DEC_W <= w->d; j0 += DEC_W)
+            memcpy(w->Wl + ((size_t)j0 * n + (size_t)i * DEC_W), src + j0, DEC_W * sizeof(float));
+    }
 }
 
 /* ---- decoder: Y = Ẑ W over the nonzeros (CSR) ----------------------------
  * Row t of Y is Σ_p val[p] W[col[p]], in the order of the nonzeros (latents
- * increasing), read from Wl, the live rows (stride ld: with d a multiple of
- * 1024, rows d apart would fall into the same few cache sets). DEC_V vectors
- * of 16 columns at a time, so that the slice of Wl being read (n x 64
- * floats) stays in L2 while every token passes over it; two tokens at once,
- * for independent accumulators. */
+ * increasing), read from Wl, the live rows in panels of DEC_W columns: all
+ * tokens pass over one panel (n x 64 floats, contiguous, read forwards) before
+ * the next; two tokens at once, for independent accumulators. The last
+ * d % DEC_W columns come from W. */
 
-#ifndef DEC_V
-#define DEC_V 4
-#endif
-#define DEC_AHEAD 8   /* nonzeros ahead whose row is prefetched */
 
 static void decode_rows(void *vctx, int t0, int t1) {
     LiveCtx *c = vctx;
     SAEWork *w = c->w;
-    const int d = w->d, ld = w->ld, *rp = w->row_ptr, *col = w->col, *pos = w->pos;
-    const float *val = w->val, *W = w->Wl;
+    const int d = w->d, n = w->nlive, *rp = w->row_ptr, *col = w->col, *pos = w->pos;
+    const float *val = w->val;
     int j0 = 0;
     for (; j0 + 16 * DEC_V <= d; j0 += 16 * DEC_V) {
-        const float *Wj = W + j0;
+        const float *Wj = w->Wl + (size_t)j0 * n;   /* (n, DEC_W) */
         int t = t0;
         for (; t + 2 <= t1; t += 2) {
             v16 a[DEC_V] = {{0}}, b[DEC_V] = {{0}};
             int pa = rp[t], pb = rp[t + 1], ea = rp[t + 1], eb = rp[t + 2];
             for (; pa < ea && pb < eb; pa++, pb++) {
-                const float *ra = Wj + (size_t)pos[col[pa]] * ld, *rb = Wj + (size_t)pos[col[pb]] * ld;
+                const float *ra = Wj + (size_t)pos[col[pa]] * DEC_W, *rb = Wj + (size_t)pos[col[pb]] * DEC_W;
                 if (pa + DEC_AHEAD < ea && pb + DEC_AHEAD < eb) {
-                    const float *fa = Wj + (size_t)pos[col[pa + DEC_AHEAD]] * ld, *fb = Wj + (size_t)pos[col[pb + DEC_AHEAD]] * ld;
+                    const float *fa = Wj + (size_t)pos[col[pa + DEC_AHEAD]] * DEC_W, *fb = Wj + (size_t)pos[col[pb + DEC_AHEAD]] * DEC_W;
                     for (int i = 0; i < DEC_V; i++) {
                         __builtin_prefetch(fa + 16 * i);
                         __builtin_prefetch(fb + 16 * i);
@@ -307,12 +312,12 @@ static void decode_rows(void *vctx, int t0, int t1) {
                 }
             }
             for (; pa < ea; pa++) {
-                const float *ra = Wj + (size_t)pos[col[pa]] * ld;
+                const float *ra = Wj + (size_t)pos[col[pa]] * DEC_W;
 #pragma GCC unroll 4
                 for (int i = 0; i < DEC_V; i++) a[i] += val[pa] * *(const v16 *)(ra + 16 * i);
             }
             for (; pb < eb; pb++) {
-                const float *rb = Wj + (size_t)pos[col[pb]] * ld;
+                const float *rb = Wj + (size_t)pos[col[pb]] * DEC_W;
 #pragma GCC unroll 4
                 for (int i = 0; i < DEC_V; i++) b[i] += val[pb] * *(const v16 *)(rb + 16 * i);
             }
@@ -325,7 +330,7 @@ static void decode_rows(void *vctx, int t0, int t1) {
         for (; t < t1; t++) {
             v16 a[DEC_V] = {{0}};
             for (int p = rp[t]; p < rp[t + 1]; p++) {
-                const float *ra = Wj + (size_t)pos[col[p]] * ld;
+                const float *ra = Wj + (size_t)pos[col[p]] * DEC_W;
 #pragma GCC unroll 4
                 for (int i = 0; i < DEC_V; i++) a[i] += val[p] * *(const v16 *)(ra + 16 * i);
             }
@@ -333,30 +338,34 @@ static void decode_rows(void *vctx, int t0, int t1) {
             for (int i = 0; i < DEC_V; i++) *(v16 *)(ya + 16 * i) = a[i];
         }
     }
-    /* the last d % 64 columns */
+    /* the last d % DEC_W columns, from W */
     for (int t = t0; t < t1 && j0 < d; t++) {
         float *y = w->Y + (size_t)t * w->ld;
         for (int j = j0; j < d; j++) y[j] = 0.0f;
         for (int p = rp[t]; p < rp[t + 1]; p++) {
-            const float *r = W + (size_t)pos[col[p]] * ld;
+            const float *r = c->W + (size_t)col[p] * d;
             for (int j = j0; j < d; j++) y[j] += val[p] * r[j];
         }
     }
 }
 
 /* ---- backward and Adam -----------------------------------------------------
- * d loss / d A on the live columns, at the nonzeros (0 elsewhere):
- *   g_A = G + sw/(T L) + 4 dw/(T-1) ((K Ẑc)_tl/(T-1) - Ẑc_tl C_ll)
- * where G + 4 dw/(T-1)² (K Ẑl) is one gemm onto G (K Ẑc = K Ẑl, see the top).
- * Then, row by row of W, the gradient over the tokens where the latent fires
- * (CSC), and Adam on it at once (a dead row's gradient is zero):
- *   g_W[l] = Σ_t Ẑ_tl g_Y[t] + Σ_t g_A_tl X[t]
- * in column slices of BW_V x 16, so that the slices of g_Y and X (T x 128
- * each) stay in L2 while every row of the thread passes over them; the full
- * gradient is never stored. The sums run over the tokens in increasing order,
- * one fused multiply-add each, the two terms added last: the same operations
- * as the dense products Ẑlᵀ g_Y + g_Alᵀ X of core/gemm.c (whose K = T is
- * one block), without the products by zero. */
+ * d loss / d A, needed only at the nonzeros (the mask and relu zero the rest):
+ *   g_A_tl = G_tl + 4 dw/(T-1)² (K Ẑl)_tl + sw/(T L) - 4 dw/(T-1) Ẑc_tl C_ll
+ * with G_tl = g_Y[t] · W[l] (d loss / d Ẑ through the decoder) and K Ẑc =
+ * K Ẑl (see the top; one small gemm, T x T x n, into GA).
+ * Everything else runs row by row of W over the CSC, BW_ROWS live rows at a
+ * time, in column slices of BW_V x 16, so that the slices of g_Y and X
+ * (T x 128 each) stay in L2 while the block's rows pass over them:
+ *   1. G at the block's nonzeros, a dot product per nonzero, slice by slice;
+ *      then g_A there.
+ *   2. g_W[l] = Σ_t Ẑ_tl g_Y[t] + Σ_t g_A_tl X[t] over the tokens where l
+ *      fires, in increasing order, one fused multiply-add each, the two terms
+ *      added last (the operations of the dense Ẑlᵀ g_Y + g_Alᵀ X, without
+ *      the products by zero).
+ *   3. Adam on every row up to the block's last, row by row, with the
+ *      block's gradient (a dead row's gradient is zero). The full (L, d)
+ *      gradient is never stored. */
 
 #ifndef BW_V
 #define BW_V 8
@@ -376,26 +385,6 @@ typedef struct {
     int split[65];     /* rows [split[i], split[i+1]) go to the pool's chunk i */
     int *bad;          /* 1 if Adam made a weight non-finite */
 } RowCtx;
-
-/* rows [t0, t1) of GA: from G + cd/(T-1) K Ẑl to g_A, 0 where Ẑ = 0 */
-static void grad_A_rows(void *vctx, int t0, int t1) {
-    RowCtx *c = vctx;
-    SAEWork *w = c->w;
-    const int n = w->nlive;
-    float *keep = xmalloc((size_t)w->L * sizeof(float));   /* (row's nonzeros) */
-    for (int t = t0; t < t1; t++) {
-        float *g = w->GA + (size_t)t * n;
-        int p0 = w->row_ptr[t], p1 = w->row_ptr[t + 1];
-        for (int p = p0; p < p1; p++) {
-            int l = w->col[p];
-            double diag = c->cd * (w->val[p] - w->m[l]) * w->diagC[l];
-            keep[p - p0] = g[w->pos[l]] + c->gs - (float)diag;
-        }
-        memset(g, 0, (size_t)n * sizeof(float));
-        for (int p = p0; p < p1; p++) g[w->pos[w->col[p]]] = keep[p - p0];
-    }
-    free(keep);
-}
 
 /* PyTorch's Adam on n elements (see sae_adam_step), 16 at a time; g NULL
  * means a zero gradient. Returns 1 if a new weight is not finite (an
@@ -434,6 +423,41 @@ static int adam_row(float *Wn, float *m, float *v, const float *W, const float *
     return !isfinite(s);
 }
 
+/* cga[q] += columns [j0, j0+cw) of g_Y[t] · W[l] for the nonzeros q of latent l */
+static void dot_slice(SAEWork *w, const float *Wl, int l, int j0, int cw) {
+    const int q0 = w->col_ptr[l], q1 = w->col_ptr[l + 1], ld = w->ld;
+    const float *gY = w->g_Y + j0;
+    Wl += j0;
+    if (cw == 16 * BW_V) {
+        v16 wv[BW_V];
+        for (int i = 0; i < BW_V; i++) wv[i] = *(const v16 *)(Wl + 16 * i);
+        for (int q = q0; q < q1; q++) {
+            const float *gy = gY + (size_t)w->crow[q] * ld;
+            v16 a = wv[0] * *(const v16 *)gy, b = wv[1] * *(const v16 *)(gy + 16);
+#pragma GCC unroll 8
+            for (int i = 2; i < BW_V; i += 2) {
+                a += wv[i] * *(const v16 *)(gy + 16 * i);
+                b += wv[i + 1] * *(const v16 *)(gy + 16 * i + 16);
+            }
+            a += b;
+#if defined(__AVX512F__)
+            w->cga[q] += _mm512_reduce_add_ps((__m512)a);
+#else
+            float s = 0.0f;
+            for (int i = 0; i < 16; i++) s += a[i];
+            w->cga[q] += s;
+#endif
+        }
+        return;
+    }
+    for (int q = q0; q < q1; q++) {
+        const float *gy = gY + (size_t)w->crow[q] * ld;
+        float s = 0.0f;
+        for (int j = 0; j < cw; j++) s += Wl[j] * gy[j];
+        w->cga[q] += s;
+    }
+}
+
 /* g (cw) = columns [j0, j0+cw) of row l's gradient, from the CSC column of l
  * (cga: g_A at the same nonzeros; X read from w->Y, its copy with stride ld) */
 static void grad_W_slice(float *g, const SAEWork *w, int l, int j0, int cw) {
@@ -470,20 +494,30 @@ static void backward_rows(void *vctx, int i0, int i1) {
     RowCtx *c = vctx;
     SAEWork *w = c->w;
     const int d = w->d, n = w->nlive, l1 = c->split[i1];
-    /* g_A at the CSC's nonzeros of these rows */
-    for (int l = c->split[i0]; l < l1; l++)
-        for (int q = w->col_ptr[l]; q < w->col_ptr[l + 1]; q++) w->cga[q] = w->GA[(size_t)w->crow[q] * n + w->pos[l]];
     float *gb = w->gWc + (size_t)i0 * BW_ROWS * d;   /* (BW_ROWS, d) */
     int bad = 0;
     for (int l = c->split[i0]; l < l1;) {
         int rows[BW_ROWS], nr = 0, le = l;
         for (; le < l1 && nr < BW_ROWS; le++)
             if (w->pos[le] >= 0) rows[nr++] = le;
+        /* 1. G, then g_A, at the block's nonzeros */
+        for (int r = 0; r < nr; r++)
+            for (int q = w->col_ptr[rows[r]]; q < w->col_ptr[rows[r] + 1]; q++) w->cga[q] = 0.0f;
+        for (int j0 = 0; j0 < d; j0 += 16 * BW_V)
+            for (int r = 0; r < nr; r++) dot_slice(w, c->W + (size_t)rows[r] * d, rows[r], j0, d - j0 < 16 * BW_V ? d - j0 : 16 * BW_V);
+        for (int r = 0; r < nr; r++) {
+            int lr = rows[r];
+            for (int q = w->col_ptr[lr]; q < w->col_ptr[lr + 1]; q++) {
+                double diag = c->cd * (w->cval[q] - w->m[lr]) * w->diagC[lr];
+                w->cga[q] = w->cga[q] + w->GA[(size_t)w->crow[q] * n + w->pos[lr]] + c->gs - (float)diag;
+            }
+        }
+        /* 2. g_W */
         for (int j0 = 0; j0 < d; j0 += 16 * BW_V)
             for (int r = 0; r < nr; r++) grad_W_slice(gb + (size_t)r * d + j0, w, rows[r], j0, d - j0 < 16 * BW_V ? d - j0 : 16 * BW_V);
         for (int r = 0; l < le; l++) {
             size_t off = (size_t)l * d;
-            const float *g = w->pos[l] >= 0 ? gb + (size_t)(r++) * d : NULL;
+            const float *g = w->pos[l] >= 0 ? gb + (size_t)(r++) * d : NULL;   /* 3. Adam */
             if (c->adam) bad |= adam_row(c->W_next + off, c->adam->m + off, c->adam->v + off, c->W + off, g, d, c);
             else if (g) memcpy(c->g_W + off, g, (size_t)d * sizeof(float));
             else memset(c->g_W + off, 0, (size_t)d * sizeof(float));
@@ -548,13 +582,12 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     w->nlive = n;
     LiveCtx lc = {w, W};
     pool_for(T, 1, live_rows, &lc);
-    if ((long)n * w->ld > w->Wl_cap) {
+    if ((long)n * d > w->Wl_cap) {
         free(w->Wl);
-        w->Wl_cap = (long)(n + 64 < L ? n + 64 : L) * w->ld;
+        w->Wl_cap = (long)(n + 64 < L ? n + 64 : L) * d;
         w->Wl = xmalloc((size_t)w->Wl_cap * sizeof(float));
     }
     pool_for(n, 16, gather_rows, &lc);
-    const float *Wl = w->Wl;
     /* decoder Y (T, d) = Ẑ W over the nonzeros, then the reconstruction error */
     pool_for(T, 2, decode_rows, &lc);
     ErrCtx ec = {w, X, T};
@@ -608,7 +641,7 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
 
     w->prof[6] -= prof_now();
     w->prof[5] += prof_now();
-    /* backward: G (T, n) = g_Y Wlᵀ, then g_A on the live columns */
+    /* backward: the K Ẑl term of g_A (T, n), then, by rows of W, g_A at the nonzeros, g_W and Adam */
     RowCtx rc = {0};
     int nonfinite = 0;
     rc.w = w; rc.W = W; rc.X = X; rc.T = T;
@@ -626,9 +659,7 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         rc.c1 = (float)(1.0 - p->beta1); rc.c2 = (float)(1.0 - p->beta2);
         rc.bc2_sqrt = (float)sqrt(bc2);
     }
-    gemm(0, 1, T, n, d, 1.0f, w->g_Y, w->ld, Wl, w->ld, 0.0f, w->GA, n);
-    gemm(0, 0, T, n, T, (float)(rc.cd / (T - 1)), w->K, T, w->A, n, 1.0f, w->GA, n);
-    pool_for(T, 1, grad_A_rows, &rc);
+    gemm(0, 0, T, n, T, (float)(rc.cd / (T - 1)), w->K, T, w->A, n, 0.0f, w->GA, n);
     /* g_W and Adam, the rows split so that each thread gets the same work:
      * a row costs its Adam update (about as much as ADAM_COST nonzeros) plus
      * its nonzeros */

@@ -29,7 +29,7 @@ typedef struct {
     int *live;         /* (L) their indices, increasing */
     int *pos;          /* (L) position of each latent in live[], or -1 */
     float *GA;         /* (Tmax, nlive) G = g_Y Wlᵀ, then d loss / d A on the live columns (0 where Ẑ = 0) */
-    float *Wl;         /* (nlive, ld) the live rows of W, row stride ld */
+    float *Wl;         /* (d / 64, nlive, 64) the live rows of W, in panels of 64 columns */
     long Wl_cap;       /* its capacity, floats */
     float *gWc;        /* (threads, 128, d) the gradient of a block of live rows, per thread */
     long gWc_cap;      /* its capacity, floats */
