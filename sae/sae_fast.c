@@ -96,7 +96,7 @@ void sae_work_free(SAEWork *w) {
     if (!w) return;
     free(w->A); free(w->thr); free(w->row_ptr); free(w->col); free(w->val);
     free(w->col_ptr); free(w->crow); free(w->cval); free(w->Y); free(w->g_Y);
-    free(w->live); free(w->pos); free(w->GA); free(w->Wl); free(w->cga); free(w->gWc);
+    free(w->live); free(w->pos); free(w->GA); free(w->Wl); free(w->cga); free(w->gWc); free(w->lpos);
     free(w->K); free(w->u); free(w->rowacc); free(w->m); free(w->diagC);
     memset(w, 0, sizeof *w);
 }
@@ -109,6 +109,7 @@ static void work_reserve(SAEWork *w, long nnz) {
     w->crow = xrealloc(w->crow, (size_t)cap * sizeof(int));
     w->cval = xrealloc(w->cval, (size_t)cap * sizeof(float));
     w->cga = xrealloc(w->cga, (size_t)cap * sizeof(float));
+    w->lpos = xrealloc(w->lpos, (size_t)cap * sizeof(int));
 
     w->cap = cap;
 }
@@ -251,7 +252,7 @@ static void gram_rows(void *vctx, int t0, int t1) {
 
 typedef struct { SAEWork *w; const float *W; } LiveCtx;
 
-/* rows [t0, t1) of Ẑl (in w->A, row stride nlive) from the CSR */
+/* rows [t0, t1) of Ẑl (in w->A, row stride nlive) from the CSR, and lpos */
 static void live_rows(void *vctx, int t0, int t1) {
     LiveCtx *c = vctx;
     SAEWork *w = c->w;
@@ -259,7 +260,10 @@ static void live_rows(void *vctx, int t0, int t1) {
     for (int t = t0; t < t1; t++) {
         float *z = w->A + (size_t)t * n;
         memset(z, 0, (size_t)n * sizeof(float));
-        for (int p = w->row_ptr[t]; p < w->row_ptr[t + 1]; p++) z[w->pos[w->col[p]]] = w->val[p];
+        for (int p = w->row_ptr[t]; p < w->row_ptr[t + 1]; p++) {
+            w->lpos[p] = w->pos[w->col[p]];
+            z[w->lpos[p]] = w->val[p];
+        }
     }
 }
 
@@ -286,7 +290,7 @@ static void gather_rows(void *vctx, int i0, int i1) {
 static void decode_rows(void *vctx, int t0, int t1) {
     LiveCtx *c = vctx;
     SAEWork *w = c->w;
-    const int d = w->d, n = w->nlive, *rp = w->row_ptr, *col = w->col, *pos = w->pos;
+    const int d = w->d, n = w->nlive, *rp = w->row_ptr, *lpos = w->lpos;
     const float *val = w->val;
     int j0 = 0;
     for (; j0 + 16 * DEC_V <= d; j0 += 16 * DEC_V) {
@@ -296,9 +300,9 @@ static void decode_rows(void *vctx, int t0, int t1) {
             v16 a[DEC_V] = {{0}}, b[DEC_V] = {{0}};
             int pa = rp[t], pb = rp[t + 1], ea = rp[t + 1], eb = rp[t + 2];
             for (; pa < ea && pb < eb; pa++, pb++) {
-                const float *ra = Wj + (size_t)pos[col[pa]] * DEC_W, *rb = Wj + (size_t)pos[col[pb]] * DEC_W;
+                const float *ra = Wj + (size_t)lpos[pa] * DEC_W, *rb = Wj + (size_t)lpos[pb] * DEC_W;
                 if (pa + DEC_AHEAD < ea && pb + DEC_AHEAD < eb) {
-                    const float *fa = Wj + (size_t)pos[col[pa + DEC_AHEAD]] * DEC_W, *fb = Wj + (size_t)pos[col[pb + DEC_AHEAD]] * DEC_W;
+                    const float *fa = Wj + (size_t)lpos[pa + DEC_AHEAD] * DEC_W, *fb = Wj + (size_t)lpos[pb + DEC_AHEAD] * DEC_W;
                     for (int i = 0; i < DEC_V; i++) {
                         __builtin_prefetch(fa + 16 * i);
                         __builtin_prefetch(fb + 16 * i);
@@ -312,12 +316,12 @@ static void decode_rows(void *vctx, int t0, int t1) {
                 }
             }
             for (; pa < ea; pa++) {
-                const float *ra = Wj + (size_t)pos[col[pa]] * DEC_W;
+                const float *ra = Wj + (size_t)lpos[pa] * DEC_W;
 #pragma GCC unroll 4
                 for (int i = 0; i < DEC_V; i++) a[i] += val[pa] * *(const v16 *)(ra + 16 * i);
             }
             for (; pb < eb; pb++) {
-                const float *rb = Wj + (size_t)pos[col[pb]] * DEC_W;
+                const float *rb = Wj + (size_t)lpos[pb] * DEC_W;
 #pragma GCC unroll 4
                 for (int i = 0; i < DEC_V; i++) b[i] += val[pb] * *(const v16 *)(rb + 16 * i);
             }
@@ -330,7 +334,7 @@ static void decode_rows(void *vctx, int t0, int t1) {
         for (; t < t1; t++) {
             v16 a[DEC_V] = {{0}};
             for (int p = rp[t]; p < rp[t + 1]; p++) {
-                const float *ra = Wj + (size_t)pos[col[p]] * DEC_W;
+                const float *ra = Wj + (size_t)lpos[p] * DEC_W;
 #pragma GCC unroll 4
                 for (int i = 0; i < DEC_V; i++) a[i] += val[p] * *(const v16 *)(ra + 16 * i);
             }
@@ -343,7 +347,7 @@ static void decode_rows(void *vctx, int t0, int t1) {
         float *y = w->Y + (size_t)t * w->ld;
         for (int j = j0; j < d; j++) y[j] = 0.0f;
         for (int p = rp[t]; p < rp[t + 1]; p++) {
-            const float *r = c->W + (size_t)col[p] * d;
+            const float *r = c->W + (size_t)w->col[p] * d;
             for (int j = j0; j < d; j++) y[j] += val[p] * r[j];
         }
     }

@@ -20,6 +20,7 @@ typedef struct {
     int *row_ptr;      /* (Tmax+1) CSR of Ẑ's nonzeros, by token */
     int *col;          /* (cap) latent of each nonzero */
     float *val;        /* (cap) its value */
+    int *lpos;         /* (cap) its latent's position among the live ones, pos[col] */
     int *col_ptr;      /* (L+1) CSC of the same nonzeros, by latent */
     int *crow;         /* (cap) token of each nonzero */
     float *cval;       /* (cap) its value */
