@@ -151,6 +151,7 @@ int main(void) {
     double peak = fma1 * pool_threads();
     printf("machine: FMA peak %.1f GFLOP/s per core-second (x %d threads = %.0f), memory %.1f GB/s per core-second "
            "(three arrays read, three written)\n", fma1, pool_threads(), peak, gbs1);
+    double mean_nnz = (double)T * k;   /* nonzeros of ẑ per epoch: measured below, at most T*k */
     const char *pe = getenv("SAE_BENCH_PROF_EPOCHS");
     int pepochs = pe && strcmp(pe, "0") == 0 ? 0 : env_int("SAE_BENCH_PROF_EPOCHS", epochs);
     if (pepochs > 0) {
@@ -171,6 +172,7 @@ int main(void) {
         }
         double tot = 0;
         for (int i = 0; i < 7; i++) tot += w.prof[i];
+        mean_nnz = nnz / pepochs;
         printf("fast step breakdown over %d epochs (mean %.0f nonzeros of %d x %d, %.0f live latents), CPU-s per epoch: total %.4f\n",
                pepochs, nnz / pepochs, T, L, live / pepochs, tot / pepochs);
         /* useful work of each part, per epoch: the dense encoder; the decoder
@@ -201,9 +203,10 @@ int main(void) {
     sae_train(&sae, X, T, &p, &r);
     double t_ours = time_now() - t0, cpu_ours = cpu_seconds(RUSAGE_SELF) - c0;
     double per_ours = t_ours / epochs, cper_ours = cpu_ours / epochs;
-    /* useful work per epoch: the dense encoder, and per nonzero of ẑ (about T*k)
-     * the decoder, g_Ẑ and the two halves of g_W, each a d-long multiply-add */
-    double flops = 2.0 * T * L * d + 4 * 2.0 * T * k * d;
+    /* useful work per epoch: the dense encoder, and per nonzero of ẑ (the
+     * breakdown's mean, else at most T*k) the decoder, g_Ẑ and the two halves
+     * of g_W, each a d-long multiply-add */
+    double flops = 2.0 * T * L * d + 4 * 2.0 * mean_nnz * d;
     printf("ours:    %d epochs in %.2fs wall, %.4fs/epoch; %.2f CPU-s, %.4f CPU-s/epoch; %.1f GFLOP/s wall, %.1f per CPU-s "
            "(encoder + sparse products)\n", epochs, t_ours, per_ours, cpu_ours, cper_ours, flops / per_ours * 1e-9,
            flops / cper_ours * 1e-9);
