@@ -19,17 +19,20 @@
  *    a sum over the tokens where latent l fires. The centering backward is
  *    the identity here (the term's columns sum to zero), see sae_ref.c.
  * 2. Top-k sparsity. Ẑ is kept as CSR (by token) and CSC (by latent). A
- *    latent that fires on no token of the batch ("dead" here; after a few
- *    epochs of the seed's run, 90% of them) contributes nothing to Y and gets
- *    a zero gradient, so the three products of the step run over the n live
- *    latents only, as dense matrix multiplies (core/gemm.h):
- *      Y    (T, d) = Ẑl (T, n) Wl (n, d)           the decoder
- *      G    (T, n) = g_Y (T, d) Wlᵀ                 d loss / d Ẑ
- *      g_Wl (n, d) = Ẑlᵀ g_Y + g_Alᵀ X             d loss / d W, live rows
- *    with Ẑl, Wl, g_Al the live columns / rows. Ẑl is still 40-85% zeros,
- *    but the blocked gemm runs ~10x more FLOP/s than a sparse kernel, which
- *    made the seed's 100 epochs 1.5x slower (see git history).
- * 3. Adam is applied to each chunk of rows as soon as its gradient is ready:
+ *    latent that fires on no token of the batch ("dead" here) contributes
+ *    nothing to Y and gets a zero gradient; the n live ones fire on few
+ *    tokens each (Ẑl, the live columns, is ~85% zeros on average over the
+ *    100 epochs of bench/bench_sae).
+ *    So the three products of the step run over the nonzeros only, each
+ *    nonzero a d-long multiply-add:
+ *      Y    (T, d) = Ẑ W                  by tokens (CSR), from Wl, the live
+ *                                         rows of W packed in column panels
+ *      G_tl        = g_Y[t] · W[l]        d loss / d Ẑ, only where Ẑ > 0
+ *      g_W[l]      = Σ_t Ẑ_tl g_Y[t] + g_A_tl X[t]   by latents (CSC)
+ *    in column slices that keep the operands being reused in L2. (Dense
+ *    gemms over the live latents ran at a higher FLOP rate but on 2-7x the
+ *    FLOPs; see git history.)
+ * 3. Adam is applied to each block of rows as soon as its gradient is ready:
  *    the full (L, d) gradient is never stored. A dead row's gradient is zero
  *    (its moments still decay and it still moves, as in PyTorch).
  * The encoder X Wᵀ stays a dense matrix multiply: the top-k needs every
@@ -248,7 +251,7 @@ static void gram_rows(void *vctx, int t0, int t1) {
 #define DEC_AHEAD 8   /* nonzeros ahead whose row is prefetched */
 #define DEC_W (16 * DEC_V)   /* columns of a panel of Wl */
 
-/* ---- live latents: Ẑl (T, n) and Wl (n, d) ------------------------------ */
+/* ---- live latents: Ẑl (T, n) and Wl (d/64, n, 64) ------------------------------ */
 
 typedef struct { SAEWork *w; const float *W; } LiveCtx;
 
@@ -577,7 +580,7 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
 
     w->prof[3] -= prof_now();
     w->prof[2] += prof_now();
-    /* the live latents; Ẑl (T, n) over A; Wl (n, d) */
+    /* the live latents; Ẑl (T, n) over A; Wl, their rows of W in panels */
     int n = 0;
     for (int l = 0; l < L; l++) {
         w->pos[l] = w->col_ptr[l + 1] > w->col_ptr[l] ? n : -1;
