@@ -19,17 +19,20 @@
  *    a sum over the tokens where latent l fires. The centering backward is
  *    the identity here (the term's columns sum to zero), see sae_ref.c.
  * 2. Top-k sparsity. Ẑ is kept as CSR (by token) and CSC (by latent). A
- *    latent that fires on no token of the batch ("dead" here; after a few
- *    epochs of the seed's run, 90% of them) contributes nothing to Y and gets
- *    a zero gradient, so the three products of the step run over the n live
- *    latents only, as dense matrix multiplies (core/gemm.h):
- *      Y    (T, d) = Ẑl (T, n) Wl (n, d)           the decoder
- *      G    (T, n) = g_Y (T, d) Wlᵀ                 d loss / d Ẑ
- *      g_Wl (n, d) = Ẑlᵀ g_Y + g_Alᵀ X             d loss / d W, live rows
- *    with Ẑl, Wl, g_Al the live columns / rows. Ẑl is still 40-85% zeros,
- *    but the blocked gemm runs ~10x more FLOP/s than a sparse kernel, which
- *    made the seed's 100 epochs 1.5x slower (see git history).
- * 3. Adam is applied to each chunk of rows as soon as its gradient is ready:
+ *    latent that fires on no token of the batch ("dead" here) contributes
+ *    nothing to Y and gets a zero gradient; the n live ones fire on few
+ *    tokens each (Ẑl, the live columns, is ~85% zeros on average over the
+ *    100 epochs of bench/bench_sae).
+ *    So the three products of the step run over the nonzeros only, each
+ *    nonzero a d-long multiply-add:
+ *      Y    (T, d) = Ẑ W                  by tokens (CSR), from Wl, the live
+ *                                         rows of W packed in column panels
+ *      G_tl        = g_Y[t] · W[l]        d loss / d Ẑ, only where Ẑ > 0
+ *      g_W[l]      = Σ_t Ẑ_tl g_Y[t] + g_A_tl X[t]   by latents (CSC)
+ *    in column slices that keep the operands being reused in L2. (Dense
+ *    gemms over the live latents ran at a higher FLOP rate but on 2-7x the
+ *    FLOPs; see git history.)
+ * 3. Adam is applied to each block of rows as soon as its gradient is ready:
  *    the full (L, d) gradient is never stored. A dead row's gradient is zero
  *    (its moments still decay and it still moves, as in PyTorch).
  * The encoder X Wᵀ stays a dense matrix multiply: the top-k needs every
@@ -80,7 +83,6 @@ void sae_work_init(SAEWork *w, int Tmax, int d, int L) {
     w->live = xmalloc((size_t)L * sizeof(int));
     w->pos = xmalloc((size_t)L * sizeof(int));
     w->GA = xmalloc((size_t)Tmax * L * sizeof(float));
-    w->gWc = xmalloc((size_t)SAE_CHUNK * d * sizeof(float));
     /* rows padded by 16 floats: a stride of d = 3072 floats (3 x 4 KiB) puts
      * the same column of every row into the same few cache sets */
     w->ld = d + 16;
@@ -97,7 +99,7 @@ void sae_work_free(SAEWork *w) {
     if (!w) return;
     free(w->A); free(w->thr); free(w->row_ptr); free(w->col); free(w->val);
     free(w->col_ptr); free(w->crow); free(w->cval); free(w->Y); free(w->g_Y);
-    free(w->live); free(w->pos); free(w->GA); free(w->Wl); free(w->gWc);
+    free(w->live); free(w->pos); free(w->GA); free(w->Wl); free(w->cga); free(w->gWc); free(w->lpos);
     free(w->K); free(w->u); free(w->rowacc); free(w->m); free(w->diagC);
     memset(w, 0, sizeof *w);
 }
@@ -109,6 +111,8 @@ static void work_reserve(SAEWork *w, long nnz) {
     w->val = xrealloc(w->val, (size_t)cap * sizeof(float));
     w->crow = xrealloc(w->crow, (size_t)cap * sizeof(int));
     w->cval = xrealloc(w->cval, (size_t)cap * sizeof(float));
+    w->cga = xrealloc(w->cga, (size_t)cap * sizeof(float));
+    w->lpos = xrealloc(w->lpos, (size_t)cap * sizeof(int));
 
     w->cap = cap;
 }
@@ -198,13 +202,15 @@ static void err_rows(void *vctx, int t0, int t1) {
     const int d = w->d;
     const float scale = (float)(2.0 / ((double)c->T * d));
     for (int t = t0; t < t1; t++) {
-        const float *y = w->Y + (size_t)t * w->ld, *x = c->X + (size_t)t * d;
+        float *y = w->Y + (size_t)t * w->ld;
+        const float *x = c->X + (size_t)t * d;
         float *g = w->g_Y + (size_t)t * w->ld;
         double s = 0.0;
         for (int j = 0; j < d; j++) {
             float e = y[j] - x[j];
             s += (double)e * e;
             g[j] = scale * e;
+            y[j] = x[j];   /* Y becomes X with the padded stride, for the backward pass */
         }
         w->rowacc[t] = s;
     }
@@ -239,11 +245,17 @@ static void gram_rows(void *vctx, int t0, int t1) {
     free(K);
 }
 
-/* ---- live latents: Ẑl (T, n) and Wl (n, d) ------------------------------ */
+#ifndef DEC_V
+#define DEC_V 4
+#endif
+#define DEC_AHEAD 8   /* nonzeros ahead whose row is prefetched */
+#define DEC_W (16 * DEC_V)   /* columns of a panel of Wl */
+
+/* ---- live latents: Ẑl (T, n) and Wl (d/64, n, 64) ------------------------------ */
 
 typedef struct { SAEWork *w; const float *W; } LiveCtx;
 
-/* rows [t0, t1) of Ẑl (in w->A, row stride nlive) from the CSR */
+/* rows [t0, t1) of Ẑl (in w->A, row stride nlive) from the CSR, and lpos */
 static void live_rows(void *vctx, int t0, int t1) {
     LiveCtx *c = vctx;
     SAEWork *w = c->w;
@@ -251,57 +263,135 @@ static void live_rows(void *vctx, int t0, int t1) {
     for (int t = t0; t < t1; t++) {
         float *z = w->A + (size_t)t * n;
         memset(z, 0, (size_t)n * sizeof(float));
-        for (int p = w->row_ptr[t]; p < w->row_ptr[t + 1]; p++) z[w->pos[w->col[p]]] = w->val[p];
+        for (int p = w->row_ptr[t]; p < w->row_ptr[t + 1]; p++) {
+            w->lpos[p] = w->pos[w->col[p]];
+            z[w->lpos[p]] = w->val[p];
+        }
     }
 }
 
-/* rows [i0, i1) of Wl: copies of the live rows of W */
+/* rows [i0, i1) of Wl: the live rows of W, in panels of DEC_W columns */
 static void gather_rows(void *vctx, int i0, int i1) {
     LiveCtx *c = vctx;
     SAEWork *w = c->w;
-    for (int i = i0; i < i1; i++)
-        memcpy(w->Wl + (size_t)i * w->d, c->W + (size_t)w->live[i] * w->d, (size_t)w->d * sizeof(float));
+    const int n = w->nlive;
+    for (int i = i0; i < i1; i++) {
+        const float *src = c->W + (size_t)w->live[i] * w->d;
+        for (int j0 = 0; j0 + DEC_W <= w->d; j0 += DEC_W)
+            memcpy(w->Wl + ((size_t)j0 * n + (size_t)i * DEC_W), src + j0, DEC_W * sizeof(float));
+    }
+}
+
+/* ---- decoder: Y = Ẑ W over the nonzeros (CSR) ----------------------------
+ * Row t of Y is Σ_p val[p] W[col[p]], in the order of the nonzeros (latents
+ * increasing), read from Wl, the live rows in panels of DEC_W columns: all
+ * tokens pass over one panel (n x 64 floats, contiguous, read forwards) before
+ * the next; two tokens at once, for independent accumulators. The last
+ * d % DEC_W columns come from W. */
+
+
+static void decode_rows(void *vctx, int t0, int t1) {
+    LiveCtx *c = vctx;
+    SAEWork *w = c->w;
+    const int d = w->d, n = w->nlive, *rp = w->row_ptr, *lpos = w->lpos;
+    const float *val = w->val;
+    int j0 = 0;
+    for (; j0 + 16 * DEC_V <= d; j0 += 16 * DEC_V) {
+        const float *Wj = w->Wl + (size_t)j0 * n;   /* (n, DEC_W) */
+        int t = t0;
+        for (; t + 2 <= t1; t += 2) {
+            v16 a[DEC_V] = {{0}}, b[DEC_V] = {{0}};
+            int pa = rp[t], pb = rp[t + 1], ea = rp[t + 1], eb = rp[t + 2];
+            for (; pa < ea && pb < eb; pa++, pb++) {
+                const float *ra = Wj + (size_t)lpos[pa] * DEC_W, *rb = Wj + (size_t)lpos[pb] * DEC_W;
+                if (pa + DEC_AHEAD < ea && pb + DEC_AHEAD < eb) {
+                    const float *fa = Wj + (size_t)lpos[pa + DEC_AHEAD] * DEC_W, *fb = Wj + (size_t)lpos[pb + DEC_AHEAD] * DEC_W;
+                    for (int i = 0; i < DEC_V; i++) {
+                        __builtin_prefetch(fa + 16 * i);
+                        __builtin_prefetch(fb + 16 * i);
+                    }
+                }
+                float za = val[pa], zb = val[pb];
+#pragma GCC unroll 4
+                for (int i = 0; i < DEC_V; i++) {
+                    a[i] += za * *(const v16 *)(ra + 16 * i);
+                    b[i] += zb * *(const v16 *)(rb + 16 * i);
+                }
+            }
+            for (; pa < ea; pa++) {
+                const float *ra = Wj + (size_t)lpos[pa] * DEC_W;
+#pragma GCC unroll 4
+                for (int i = 0; i < DEC_V; i++) a[i] += val[pa] * *(const v16 *)(ra + 16 * i);
+            }
+            for (; pb < eb; pb++) {
+                const float *rb = Wj + (size_t)lpos[pb] * DEC_W;
+#pragma GCC unroll 4
+                for (int i = 0; i < DEC_V; i++) b[i] += val[pb] * *(const v16 *)(rb + 16 * i);
+            }
+            float *ya = w->Y + (size_t)t * w->ld + j0, *yb = ya + w->ld;
+            for (int i = 0; i < DEC_V; i++) {
+                *(v16 *)(ya + 16 * i) = a[i];
+                *(v16 *)(yb + 16 * i) = b[i];
+            }
+        }
+        for (; t < t1; t++) {
+            v16 a[DEC_V] = {{0}};
+            for (int p = rp[t]; p < rp[t + 1]; p++) {
+                const float *ra = Wj + (size_t)lpos[p] * DEC_W;
+#pragma GCC unroll 4
+                for (int i = 0; i < DEC_V; i++) a[i] += val[p] * *(const v16 *)(ra + 16 * i);
+            }
+            float *ya = w->Y + (size_t)t * w->ld + j0;
+            for (int i = 0; i < DEC_V; i++) *(v16 *)(ya + 16 * i) = a[i];
+        }
+    }
+    /* the last d % DEC_W columns, from W */
+    for (int t = t0; t < t1 && j0 < d; t++) {
+        float *y = w->Y + (size_t)t * w->ld;
+        for (int j = j0; j < d; j++) y[j] = 0.0f;
+        for (int p = rp[t]; p < rp[t + 1]; p++) {
+            const float *r = c->W + (size_t)w->col[p] * d;
+            for (int j = j0; j < d; j++) y[j] += val[p] * r[j];
+        }
+    }
 }
 
 /* ---- backward and Adam -----------------------------------------------------
- * d loss / d A on the live columns, at the nonzeros (0 elsewhere):
- *   g_A = G + sw/(T L) + 4 dw/(T-1) ((K Ẑc)_tl/(T-1) - Ẑc_tl C_ll)
- * where G + 4 dw/(T-1)² (K Ẑl) is one gemm onto G (K Ẑc = K Ẑl, see the top);
- * then g_Wl = Ẑlᵀ g_Y + g_Alᵀ X chunk by chunk, and Adam on every row of W
- * (a dead row's gradient is zero). */
+ * d loss / d A, needed only at the nonzeros (the mask and relu zero the rest):
+ *   g_A_tl = G_tl + 4 dw/(T-1)² (K Ẑl)_tl + sw/(T L) - 4 dw/(T-1) Ẑc_tl C_ll
+ * with G_tl = g_Y[t] · W[l] (d loss / d Ẑ through the decoder) and K Ẑc =
+ * K Ẑl (see the top; one small gemm, T x T x n, into GA).
+ * Everything else runs row by row of W over the CSC, BW_ROWS live rows at a
+ * time, in column slices of BW_V x 16, so that the slices of g_Y and X
+ * (T x 128 each) stay in L2 while the block's rows pass over them:
+ *   1. G at the block's nonzeros, a dot product per nonzero, slice by slice;
+ *      then g_A there.
+ *   2. g_W[l] = Σ_t Ẑ_tl g_Y[t] + Σ_t g_A_tl X[t] over the tokens where l
+ *      fires, in increasing order, one fused multiply-add each, the two terms
+ *      added last (the operations of the dense Ẑlᵀ g_Y + g_Alᵀ X, without
+ *      the products by zero).
+ *   3. Adam on every row up to the block's last, row by row, with the
+ *      block's gradient (a dead row's gradient is zero). The full (L, d)
+ *      gradient is never stored. */
+
+#ifndef BW_V
+#define BW_V 8
+#endif
+#ifndef BW_ROWS
+#define BW_ROWS 128
+#endif
 
 typedef struct {
-    SAEWork *w; const float *W; int T;
+    SAEWork *w; const float *W, *X; int T;
     float gs;          /* sw / (T L): the sparsity term's gradient on an active entry */
     double cd;         /* 4 dw / (T-1) */
-    /* Adam (or, with adam NULL, the gradient into g_W) for rows [l0, l1) */
+    /* Adam (or, with adam NULL, the gradient into g_W) */
     float *g_W;        /* (L, d) or NULL with adam */
     SAEAdam *adam; float *W_next;
     float lr_t, b1, b2, c1, c2, bc2_sqrt, eps;   /* Adam's constants for this step */
-    int c0;            /* live position of the chunk's first row in gWc */
-    int l_base;        /* update_rows' range is relative to this row */
+    int split[65];     /* rows [split[i], split[i+1]) go to the pool's chunk i */
     int *bad;          /* 1 if Adam made a weight non-finite */
 } RowCtx;
-
-/* rows [t0, t1) of GA: from G + cd/(T-1) K Ẑl to g_A, 0 where Ẑ = 0 */
-static void grad_A_rows(void *vctx, int t0, int t1) {
-    RowCtx *c = vctx;
-    SAEWork *w = c->w;
-    const int n = w->nlive;
-    float *keep = xmalloc((size_t)w->L * sizeof(float));   /* (row's nonzeros) */
-    for (int t = t0; t < t1; t++) {
-        float *g = w->GA + (size_t)t * n;
-        int p0 = w->row_ptr[t], p1 = w->row_ptr[t + 1];
-        for (int p = p0; p < p1; p++) {
-            int l = w->col[p];
-            double diag = c->cd * (w->val[p] - w->m[l]) * w->diagC[l];
-            keep[p - p0] = g[w->pos[l]] + c->gs - (float)diag;
-        }
-        memset(g, 0, (size_t)n * sizeof(float));
-        for (int p = p0; p < p1; p++) g[w->pos[w->col[p]]] = keep[p - p0];
-    }
-    free(keep);
-}
 
 /* PyTorch's Adam on n elements (see sae_adam_step), 16 at a time; g NULL
  * means a zero gradient. Returns 1 if a new weight is not finite (an
@@ -340,18 +430,105 @@ static int adam_row(float *Wn, float *m, float *v, const float *W, const float *
     return !isfinite(s);
 }
 
-/* rows [l0, l1) of W: Adam with the chunk's gradient (live rows) or zero */
-static void update_rows(void *vctx, int l0, int l1) {
+/* cga[q] += columns [j0, j0+cw) of g_Y[t] · W[l] for the nonzeros q of latent l */
+static void dot_slice(SAEWork *w, const float *Wl, int l, int j0, int cw) {
+    const int q0 = w->col_ptr[l], q1 = w->col_ptr[l + 1], ld = w->ld;
+    const float *gY = w->g_Y + j0;
+    Wl += j0;
+    if (cw == 16 * BW_V) {
+        v16 wv[BW_V];
+        for (int i = 0; i < BW_V; i++) wv[i] = *(const v16 *)(Wl + 16 * i);
+        for (int q = q0; q < q1; q++) {
+            const float *gy = gY + (size_t)w->crow[q] * ld;
+            v16 a = wv[0] * *(const v16 *)gy, b = wv[1] * *(const v16 *)(gy + 16);
+#pragma GCC unroll 8
+            for (int i = 2; i < BW_V; i += 2) {
+                a += wv[i] * *(const v16 *)(gy + 16 * i);
+                b += wv[i + 1] * *(const v16 *)(gy + 16 * i + 16);
+            }
+            a += b;
+#if defined(__AVX512F__)
+            w->cga[q] += _mm512_reduce_add_ps((__m512)a);
+#else
+            float s = 0.0f;
+            for (int i = 0; i < 16; i++) s += a[i];
+            w->cga[q] += s;
+#endif
+        }
+        return;
+    }
+    for (int q = q0; q < q1; q++) {
+        const float *gy = gY + (size_t)w->crow[q] * ld;
+        float s = 0.0f;
+        for (int j = 0; j < cw; j++) s += Wl[j] * gy[j];
+        w->cga[q] += s;
+    }
+}
+
+/* g (cw) = columns [j0, j0+cw) of row l's gradient, from the CSC column of l
+ * (cga: g_A at the same nonzeros; X read from w->Y, its copy with stride ld) */
+static void grad_W_slice(float *g, const SAEWork *w, int l, int j0, int cw) {
+    const int q0 = w->col_ptr[l], q1 = w->col_ptr[l + 1], ld = w->ld;
+    const float *gY = w->g_Y + j0, *X = w->Y + j0;
+    if (cw == 16 * BW_V) {
+        v16 a[BW_V] = {{0}}, b[BW_V] = {{0}};
+        for (int q = q0; q < q1; q++) {
+            size_t off = (size_t)w->crow[q] * ld;
+            float z = w->cval[q], ga = w->cga[q];
+#pragma GCC unroll 8
+            for (int i = 0; i < BW_V; i++) {
+                a[i] += z * *(const v16 *)(gY + off + 16 * i);
+                b[i] += ga * *(const v16 *)(X + off + 16 * i);
+            }
+        }
+        for (int i = 0; i < BW_V; i++) *(v16 *)(g + 16 * i) = a[i] + b[i];
+        return;
+    }
+    for (int j = 0; j < cw; j++) {
+        float a = 0.0f, b = 0.0f;
+        for (int q = q0; q < q1; q++) {
+            a += w->cval[q] * gY[(size_t)w->crow[q] * ld + j];
+            b += w->cga[q] * X[(size_t)w->crow[q] * ld + j];
+        }
+        g[j] = a + b;
+    }
+}
+
+/* the pool's chunks [i0, i1): their rows of W, BW_ROWS live rows at a time:
+ * their gradient (into gWc, column slice by column slice), then Adam (or the
+ * gradient into g_W) on every row up to the last of them, row by row */
+static void backward_rows(void *vctx, int i0, int i1) {
     RowCtx *c = vctx;
     SAEWork *w = c->w;
-    const int d = w->d;
+    const int d = w->d, n = w->nlive, l1 = c->split[i1];
+    float *gb = w->gWc + (size_t)i0 * BW_ROWS * d;   /* (BW_ROWS, d) */
     int bad = 0;
-    for (int l = c->l_base + l0; l < c->l_base + l1; l++) {
-        size_t off = (size_t)l * d;
-        const float *g = w->pos[l] >= 0 ? w->gWc + (size_t)(w->pos[l] - c->c0) * d : NULL;
-        if (c->adam) bad |= adam_row(c->W_next + off, c->adam->m + off, c->adam->v + off, c->W + off, g, d, c);
-        else if (g) memcpy(c->g_W + off, g, (size_t)d * sizeof(float));
-        else memset(c->g_W + off, 0, (size_t)d * sizeof(float));
+    for (int l = c->split[i0]; l < l1;) {
+        int rows[BW_ROWS], nr = 0, le = l;
+        for (; le < l1 && nr < BW_ROWS; le++)
+            if (w->pos[le] >= 0) rows[nr++] = le;
+        /* 1. G, then g_A, at the block's nonzeros */
+        for (int r = 0; r < nr; r++)
+            for (int q = w->col_ptr[rows[r]]; q < w->col_ptr[rows[r] + 1]; q++) w->cga[q] = 0.0f;
+        for (int j0 = 0; j0 < d; j0 += 16 * BW_V)
+            for (int r = 0; r < nr; r++) dot_slice(w, c->W + (size_t)rows[r] * d, rows[r], j0, d - j0 < 16 * BW_V ? d - j0 : 16 * BW_V);
+        for (int r = 0; r < nr; r++) {
+            int lr = rows[r];
+            for (int q = w->col_ptr[lr]; q < w->col_ptr[lr + 1]; q++) {
+                double diag = c->cd * (w->cval[q] - w->m[lr]) * w->diagC[lr];
+                w->cga[q] = w->cga[q] + w->GA[(size_t)w->crow[q] * n + w->pos[lr]] + c->gs - (float)diag;
+            }
+        }
+        /* 2. g_W */
+        for (int j0 = 0; j0 < d; j0 += 16 * BW_V)
+            for (int r = 0; r < nr; r++) grad_W_slice(gb + (size_t)r * d + j0, w, rows[r], j0, d - j0 < 16 * BW_V ? d - j0 : 16 * BW_V);
+        for (int r = 0; l < le; l++) {
+            size_t off = (size_t)l * d;
+            const float *g = w->pos[l] >= 0 ? gb + (size_t)(r++) * d : NULL;   /* 3. Adam */
+            if (c->adam) bad |= adam_row(c->W_next + off, c->adam->m + off, c->adam->v + off, c->W + off, g, d, c);
+            else if (g) memcpy(c->g_W + off, g, (size_t)d * sizeof(float));
+            else memset(c->g_W + off, 0, (size_t)d * sizeof(float));
+        }
     }
     if (bad) __atomic_store_n(c->bad, 1, __ATOMIC_RELAXED);
 }
@@ -403,7 +580,7 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
 
     w->prof[3] -= prof_now();
     w->prof[2] += prof_now();
-    /* the live latents; Ẑl (T, n) over A; Wl (n, d) */
+    /* the live latents; Ẑl (T, n) over A; Wl, their rows of W in panels */
     int n = 0;
     for (int l = 0; l < L; l++) {
         w->pos[l] = w->col_ptr[l + 1] > w->col_ptr[l] ? n : -1;
@@ -412,19 +589,14 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     w->nlive = n;
     LiveCtx lc = {w, W};
     pool_for(T, 1, live_rows, &lc);
-    const float *Wl = W;
-    if (n < L) {
-        if ((long)n * d > w->Wl_cap) {
-            free(w->Wl);
-            w->Wl_cap = (long)n * d + (long)d * 64;
-            if (w->Wl_cap > (long)L * d) w->Wl_cap = (long)L * d;
-            w->Wl = xmalloc((size_t)w->Wl_cap * sizeof(float));
-        }
-        pool_for(n, 16, gather_rows, &lc);
-        Wl = w->Wl;
+    if ((long)n * d > w->Wl_cap) {
+        free(w->Wl);
+        w->Wl_cap = (long)(n + 64 < L ? n + 64 : L) * d;
+        w->Wl = xmalloc((size_t)w->Wl_cap * sizeof(float));
     }
-    /* decoder Y (T, d) = Ẑl (T, n) Wl (n, d), then the reconstruction error */
-    gemm(0, 0, T, d, n, 1.0f, w->A, n, Wl, d, 0.0f, w->Y, w->ld);
+    pool_for(n, 16, gather_rows, &lc);
+    /* decoder Y (T, d) = Ẑ W over the nonzeros, then the reconstruction error */
+    pool_for(T, 2, decode_rows, &lc);
     ErrCtx ec = {w, X, T};
     pool_for(T, 1, err_rows, &ec);
     double sse = 0.0;
@@ -476,10 +648,10 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
 
     w->prof[6] -= prof_now();
     w->prof[5] += prof_now();
-    /* backward: G (T, n) = g_Y Wlᵀ, then g_A on the live columns */
+    /* backward: the K Ẑl term of g_A (T, n), then, by rows of W, g_A at the nonzeros, g_W and Adam */
     RowCtx rc = {0};
     int nonfinite = 0;
-    rc.w = w; rc.W = W; rc.T = T;
+    rc.w = w; rc.W = W; rc.X = X; rc.T = T;
     rc.gs = (float)(sw / ((double)T * L));
     rc.cd = 4.0 * dw / (T - 1);
     rc.g_W = g_W;
@@ -494,24 +666,25 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         rc.c1 = (float)(1.0 - p->beta1); rc.c2 = (float)(1.0 - p->beta2);
         rc.bc2_sqrt = (float)sqrt(bc2);
     }
-    gemm(0, 1, T, n, d, 1.0f, w->g_Y, w->ld, Wl, d, 0.0f, w->GA, n);
-    gemm(0, 0, T, n, T, (float)(rc.cd / (T - 1)), w->K, T, w->A, n, 1.0f, w->GA, n);
-    pool_for(T, 1, grad_A_rows, &rc);
-    /* g_Wl = Ẑlᵀ g_Y + g_Alᵀ X, SAE_CHUNK live rows at a time, each chunk then
-     * updated by Adam together with the dead rows before it */
-    int l_done = 0;
-    for (int c0 = 0; c0 < n || l_done < L; c0 += SAE_CHUNK) {
-        int nc = n - c0 < SAE_CHUNK ? n - c0 : SAE_CHUNK;
-        if (nc > 0) {
-            gemm(1, 0, nc, d, T, 1.0f, w->A + c0, n, w->g_Y, w->ld, 0.0f, w->gWc, d);
-            gemm(1, 0, nc, d, T, 1.0f, w->GA + c0, n, X, d, 1.0f, w->gWc, d);
-        }
-        int l_end = c0 + nc < n ? w->live[c0 + nc - 1] + 1 : L;
-        rc.c0 = c0;
-        rc.l_base = l_done;
-        pool_for(l_end - l_done, 8, update_rows, &rc);
-        l_done = l_end;
+    gemm(0, 0, T, n, T, (float)(rc.cd / (T - 1)), w->K, T, w->A, n, 0.0f, w->GA, n);
+    /* g_W and Adam, the rows split so that each thread gets the same work:
+     * a row costs its Adam update (about as much as ADAM_COST nonzeros) plus
+     * its nonzeros */
+    enum { ADAM_COST = 32 };
+    int nt = pool_threads() < 64 ? pool_threads() : 64;
+    double per = ((double)L * ADAM_COST + (double)nnz) / nt, acc = 0.0;
+    rc.split[0] = 0;
+    for (int i = 1, l = 0; i < nt; i++) {
+        while (l < L && acc < per * i) { acc += ADAM_COST + w->col_ptr[l + 1] - w->col_ptr[l]; l++; }
+        rc.split[i] = l;
     }
+    rc.split[nt] = L;
+    if ((long)nt * BW_ROWS * d > w->gWc_cap) {
+        free(w->gWc);
+        w->gWc_cap = (long)nt * BW_ROWS * d;
+        w->gWc = xmalloc((size_t)w->gWc_cap * sizeof(float));
+    }
+    pool_for(nt, 1, backward_rows, &rc);
     w->prof[6] += prof_now();
     return __atomic_load_n(&nonfinite, __ATOMIC_RELAXED) ? -2 : 0;
 }

@@ -13,9 +13,6 @@
 
 #include "sae/sae.h"
 
-/* rows of the weight gradient computed (and updated by Adam) at a time */
-#define SAE_CHUNK 512
-
 typedef struct {
     int Tmax, d, L;
     float *A;          /* (Tmax, L) pre-activations X Wᵀ; then Ẑl (T, nlive), the live columns of Ẑ */
@@ -23,17 +20,20 @@ typedef struct {
     int *row_ptr;      /* (Tmax+1) CSR of Ẑ's nonzeros, by token */
     int *col;          /* (cap) latent of each nonzero */
     float *val;        /* (cap) its value */
+    int *lpos;         /* (cap) its latent's position among the live ones, pos[col] */
     int *col_ptr;      /* (L+1) CSC of the same nonzeros, by latent */
     int *crow;         /* (cap) token of each nonzero */
     float *cval;       /* (cap) its value */
+    float *cga;        /* (cap) d loss / d A at the same nonzeros */
     long cap;          /* capacity of the nonzero arrays */
     int nlive;         /* latents that fire on at least one token of the batch */
     int *live;         /* (L) their indices, increasing */
     int *pos;          /* (L) position of each latent in live[], or -1 */
     float *GA;         /* (Tmax, nlive) G = g_Y Wlᵀ, then d loss / d A on the live columns (0 where Ẑ = 0) */
-    float *Wl;         /* (nlive, d) the live rows of W (unused when all are live) */
+    float *Wl;         /* (d / 64, nlive, 64) the live rows of W, in panels of 64 columns */
     long Wl_cap;       /* its capacity, floats */
-    float *gWc;        /* (SAE_CHUNK, d) the gradient of one chunk of live rows */
+    float *gWc;        /* (threads, 128, d) the gradient of a block of live rows, per thread */
+    long gWc_cap;      /* its capacity, floats */
     int ld;            /* row stride of Y and g_Y: d + 16 */
     float *Y;          /* (Tmax, ld) reconstruction */
     float *g_Y;        /* (Tmax, ld) d loss / d Y */

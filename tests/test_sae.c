@@ -456,6 +456,8 @@ int main(void) {
     compare_fast_ref(16, 32, 64, 60, 1.0f, 0, "k near L");
     compare_fast_ref(12, 20, 40, 7, 1.0f, 12, "ties");
     compare_fast_ref(33, 70, 130, 20, 2.0f, 0, "odd sizes");
+    /* d = 2 x 128 + 16: the vector column slices of the fast path and their tails */
+    compare_fast_ref(40, 272, 300, 60, 1.0f, 0, "vector slices");
 
     Golden g;
     if (golden_load(&g, "tests/golden/sae_small.txt") != 0) {
