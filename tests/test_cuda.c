@@ -37,6 +37,17 @@
 static int gpu;
 static Rng rng;
 
+/* Built twice: against the CUDA runtime (make CUDA=1) and against the
+ * emulator in cuda/emu (tests/test_cuda_emu, -DGS_CUDA_EMU=1), which runs
+ * every kernel on the CPU: there, the small shapes plus the ones that reach
+ * every code path (attention with several key tiles, split-K, the seed's
+ * top-k) run, not the whole model (minutes emulated). */
+#ifdef GS_CUDA_EMU
+#define EMULATED 1
+#else
+#define EMULATED 0
+#endif
+
 static float *rand_vec(long n, float scale) {
     float *x = xmalloc((size_t)n * sizeof(float));
     for (long i = 0; i < n; i++) x[i] = (2.0f * rng_uniform(&rng) - 1.0f) * scale;
@@ -395,7 +406,7 @@ int main(void) {
     rng_seed(&rng, 20261126);
     gpu = cuda_available();
     char desc[256];
-    if (gpu && cuda_describe(desc, sizeof desc) == 0) printf("device: %s\n", desc);
+    if (gpu && cuda_describe(desc, sizeof desc) == 0) printf("%s: %s\n", EMULATED ? "emulated" : "device", desc);
     else printf("no CUDA device (or a build without CUDA): the GPU checks are skipped\n");
 
     if (!gpu) {
@@ -412,9 +423,10 @@ int main(void) {
         cuda_free(NULL);
     }
 
-    /* GPT2SAE_CUDA_QUICK=2: only the small, odd shapes (for compute-sanitizer racecheck) */
+    /* GPT2SAE_CUDA_QUICK=2: only the small, odd shapes (for compute-sanitizer racecheck);
+     * the emulator (cuda/emu) runs them plus the shapes that reach every code path */
     const char *quick = getenv("GPT2SAE_CUDA_QUICK");
-    if (quick && *quick == '2') {
+    if ((quick && *quick == '2') || EMULATED) {
         test_encoder(7, 13, 11);
         test_layernorm(3, 37);
         test_matmul(7, 13, 17, 1);
@@ -427,6 +439,18 @@ int main(void) {
         test_gelu_residual(1000);
         test_topk(7, 100, 1);
         test_topk(4, 33, 33);
+        if (EMULATED && !(quick && *quick == '2')) {
+            test_attention(64, 768, 12);  /* two query tiles; the second sees two key tiles */
+            test_attention(100, 768, 12); /* four query tiles, the last partial: up to four key tiles */
+            test_layernorm(5, 1600);      /* the widest register-held rows */
+            test_layernorm(2, 3000);      /* the looping kernel */
+            test_gemm(1, 0, 37, 45, 1500, 1.0f, 0.0f); /* split-K, transposed A */
+            test_gemm(0, 1, 220, 220, 6144, 1.0f, 0.0f); /* the SAE's Gram matrix */
+            test_matmul(129, 1, 3, 1);
+            test_topk(5, 6144, 1024); /* the seed's row width and k */
+            SKIP("GPT-2 small (synthetic) forward, captures, windows, TF32: too slow emulated (a device runs them)");
+        }
+        printf("kernels ran %s\n", EMULATED ? "emulated (cuda/emu on the CPU)" : "on the device");
         return test_finish();
     }
 
@@ -484,5 +508,6 @@ int main(void) {
     test_topk(4, 33, 33);
 
     test_forward();
+    printf("kernels ran %s\n", gpu ? "on the device" : "nowhere (no GPU)");
     return test_finish();
 }
