@@ -81,8 +81,9 @@ EMU_DIR   := $(BUILD)/emu
 EMU_OBJS  := $(CU_SRCS:cuda/%.cu=$(EMU_DIR)/%.o) $(EMU_DIR)/emu.o
 EMU_TESTS := $(if $(filter 1,$(EMU)),$(BUILD)/tests/test_cuda_emu $(BUILD)/tests/test_cuda_sae_emu)
 # -Wno-sign-compare: nvcc does not warn on device code (threadIdx is unsigned);
-# asan-globals=0: the __shared__ section is refilled between blocks
-EMU_CXXFLAGS := $(OPT) -g $(ARCH) -std=c++17 -Wall -Wextra -Wno-unknown-pragmas -Wno-sign-compare \
+# asan-globals=0: the __shared__ section is refilled between blocks; -O2 also
+# under SAN=1 (its -O1 makes the emulated kernels several times slower)
+EMU_CXXFLAGS := $(OPT) -O2 -g $(ARCH) -std=c++17 -Wall -Wextra -Wno-unknown-pragmas -Wno-sign-compare \
                 -I. -Icuda/emu -DGS_CUDA=1 -MMD -MP $(if $(filter 1,$(SAN)),--param asan-globals=0)
 
 # all: the engine binary and the test and benchmark binaries

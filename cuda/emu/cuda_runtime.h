@@ -28,8 +28,11 @@
  *    inside one, and a host pointer where device memory is expected (a
  *    swapped direction) is refused with cudaErrorInvalidValue and a message;
  *  - reads or writes past the end of an allocation, or of the dynamic shared
- *    memory, hit a guard page (a message names the allocation); built with
- *    AddressSanitizer, allocations are plain malloc'ed blocks and ASan reports.
+ *    memory, hit a guard page (a message names the allocation); the < 16
+ *    bytes of alignment slack before it hold a canary checked after each
+ *    block or launch (writes only). Built with AddressSanitizer, allocations
+ *    and the dynamic shared memory are malloc'ed blocks and ASan reports;
+ *    accesses before the start of an allocation are caught only there.
  *  - launch configurations are checked as the device would (<= 1024 threads,
  *    grid limits, dynamic shared memory over 48 KB needs
  *    cudaFuncSetAttribute, at most 227 KB).

@@ -107,7 +107,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
         mprotect(m + len - PAGE, PAGE, PROT_NONE);
         u = m + len - PAGE - body;
         a.map = m, a.maplen = len;
-        fill_nan(u + bytes, body - bytes);
+        memset(u + bytes, 0xa5, body - bytes); /* a canary, checked after each launch */
     }
     fill_nan(u, bytes);
     allocs[(uintptr_t)u] = a;
@@ -577,25 +577,47 @@ void run_grid(void (*body)(void *), void *ctx) {
             threads[i].stack = m + PAGE;
         }
     }
-    /* dynamic shared memory: ends at a guard page */
+    /* dynamic shared memory: 16-byte aligned, ending at a guard page; the
+     * (< 16 byte) slack before the guard holds a canary checked after each
+     * block. Under ASan a malloc'ed block of exactly smem bytes instead. */
     size_t body_len = (L.smem + 15) / 16 * 16, need = (body_len + PAGE - 1) / PAGE * PAGE + PAGE;
-    if (need > dyn_maplen) {
-        if (dyn_map) munmap(dyn_map, dyn_maplen);
-        dyn_map = (char *)mmap(nullptr, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (dyn_map == MAP_FAILED) fatal("no memory for %zu bytes of shared memory", L.smem);
-        mprotect(dyn_map + need - PAGE, PAGE, PROT_NONE);
-        dyn_maplen = need;
+    if (EMU_ASAN) {
+        dyn_smem = (char *)malloc(L.smem ? L.smem : 1);
+    } else {
+        if (need > dyn_maplen) {
+            if (dyn_map) munmap(dyn_map, dyn_maplen);
+            dyn_map = (char *)mmap(nullptr, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (dyn_map == MAP_FAILED) fatal("no memory for %zu bytes of shared memory", L.smem);
+            mprotect(dyn_map + need - PAGE, PAGE, PROT_NONE);
+            dyn_maplen = need;
+        }
+        dyn_smem = dyn_map + dyn_maplen - PAGE - body_len;
     }
-    dyn_smem = dyn_map + dyn_maplen - PAGE - body_len;
     for (unsigned z = 0; z < grid_dim.z; z++)
         for (unsigned y = 0; y < grid_dim.y; y++)
             for (unsigned x = 0; x < grid_dim.x; x++) {
                 block_idx = {x, y, z};
                 if ((uintptr_t)__start_emu_shared != (uintptr_t)__stop_emu_shared)
                     memset(__start_emu_shared, 0xff, (size_t)(__stop_emu_shared - __start_emu_shared));
-                memset(dyn_smem, 0xff, body_len);
+                memset(dyn_smem, 0xff, EMU_ASAN ? L.smem : body_len);
+                if (!EMU_ASAN) memset(dyn_smem + L.smem, 0xa5, body_len - L.smem);
                 run_block();
+                for (size_t i = L.smem; i < body_len && !EMU_ASAN; i++)
+                    if ((unsigned char)dyn_smem[i] != 0xa5)
+                        fatal("a write %zu bytes past the end of the dynamic shared memory (%zu bytes at launch)",
+                              i - L.smem, L.smem);
             }
+    /* the slack after each allocation (< 16 bytes, before its guard page) must be untouched */
+    for (auto &kv : allocs) {
+        const unsigned char *e = (const unsigned char *)kv.first + kv.second.bytes;
+        size_t slack = kv.second.map ? (kv.second.bytes + 15) / 16 * 16 - kv.second.bytes : 0;
+        for (size_t i = 0; i < slack; i++)
+            if (e[i] != 0xa5)
+                fatal("a write %zu bytes past the end of the device allocation %p of %zu bytes", i,
+                      (void *)kv.first, kv.second.bytes);
+    }
+    if (EMU_ASAN) free(dyn_smem);
+    dyn_smem = nullptr;
     L.name = nullptr;
 }
 } // namespace emu
