@@ -604,7 +604,7 @@ void run_grid(void (*body)(void *), void *ctx) {
                 run_block();
                 for (size_t i = L.smem; i < body_len && !EMU_ASAN; i++)
                     if ((unsigned char)dyn_smem[i] != 0xa5)
-                        fatal("a write %zu bytes past the end of the dynamic shared memory (%zu bytes at launch)",
+                        fatal("a write at byte %zu past the end of the dynamic shared memory (%zu bytes at launch)",
                               i - L.smem, L.smem);
             }
     /* the slack after each allocation (< 16 bytes, before its guard page) must be untouched */
@@ -613,7 +613,7 @@ void run_grid(void (*body)(void *), void *ctx) {
         size_t slack = kv.second.map ? (kv.second.bytes + 15) / 16 * 16 - kv.second.bytes : 0;
         for (size_t i = 0; i < slack; i++)
             if (e[i] != 0xa5)
-                fatal("a write %zu bytes past the end of the device allocation %p of %zu bytes", i,
+                fatal("a write at byte %zu past the end of the device allocation %p of %zu bytes", i,
                       (void *)kv.first, kv.second.bytes);
     }
     if (EMU_ASAN) free(dyn_smem);

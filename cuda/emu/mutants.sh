@@ -19,7 +19,8 @@ trap 'rm -rf "$work"' EXIT
 
 build() { nice make -C "$work" -j2 EMU=1 CUDA=0 build/tests/test_cuda_emu build/tests/test_cuda_sae_emu >"$work/make.log" 2>&1; }
 # run TEST: the quick sets, as on a device under compute-sanitizer
-run() { (cd "$work" && GPT2SAE_CUDA_QUICK=2 timeout 300 "build/tests/$1") >"$work/run.log" 2>&1; }
+# (threads in the order ORDER: forward unless a mutant says otherwise)
+run() { (cd "$work" && CUDA_EMU_ORDER=${ORDER:-forward} GPT2SAE_CUDA_QUICK=2 timeout 300 "build/tests/$1") >"$work/run.log" 2>&1; }
 
 echo "== unmutated"
 if ! build; then tail -20 "$work/make.log"; echo "the unmutated build fails"; exit 1; fi
@@ -62,7 +63,7 @@ mutant "divergent shuffle (attention: the running sum's warp_sum only in lanes w
 mutant "off-by-one tile bound (attention: a K/V tile loads row T)" \
     cuda/cuda_ops.cu test_cuda_emu \
     's/bool ok = t < T;/bool ok = t <= T;/'
-mutant "wrong shared-memory size (top-k: one unsigned short of a row)" \
+mutant "wrong shared-memory size (top-k: 4 bytes short of a row)" \
     cuda/cuda_sae.cu test_cuda_emu \
     's/size_t smem = \(size_t\)L \* sizeof\(unsigned\);/size_t smem = (size_t)(L - 1) * sizeof(unsigned);/'
 mutant "swapped memcpy direction (cuda_upload copies device to host)" \
@@ -77,6 +78,11 @@ mutant "wrong fragment offset (TF32 gemm: the second A fragment 8 rows down, not
 mutant "missing barrier before shared memory is reused (column statistics: sh overwritten while read)" \
     cuda/cuda_sae.cu test_cuda_sae_emu \
     's/\s*__syncthreads\(\); \/\* everyone has read sh before it is reused \*\///'
+# a barrier whose absence the forward order hides: thread 0 reads the whole
+# histogram before the others clear it; in reverse order they clear it first
+ORDER=reverse mutant "missing barrier that only another thread order exposes (top-k: hist cleared while thread 0 walks it; CUDA_EMU_ORDER=reverse)" \
+    cuda/cuda_sae.cu test_cuda_emu \
+    's/\s*__syncthreads\(\); \/\* new prefix visible; hist free to clear \*\///'
 
 echo
 echo "$caught caught, $survived survived"
