@@ -170,7 +170,6 @@ void warp_call(WarpCall *c);                 /* post and wait (emu.cpp) */
 void syncthreads(const char *file, int line); /* the block barrier */
 [[noreturn]] void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *dynamic_shared(void);
-int lane_id(void);
 
 struct Cfg {
     dim3 grid, block;

@@ -60,8 +60,7 @@ const std::pair<const uintptr_t, Alloc> *find_alloc(const void *p, size_t n) {
     auto it = allocs.upper_bound(a);
     if (it == allocs.begin()) return nullptr;
     --it;
-    if (a < it->first || a - it->first >= it->second.bytes + (n == 0 && a == it->first ? 1 : 0)) return nullptr;
-    if (n > it->second.bytes - (a - it->first)) return nullptr;
+    if (a - it->first >= it->second.bytes || n > it->second.bytes - (a - it->first)) return nullptr;
     return &*it;
 }
 /* Any device allocation overlapping [p, p + n)? */
@@ -132,12 +131,11 @@ static const char *kind_name(cudaMemcpyKind k) {
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
     if (bytes == 0) return cudaSuccess;
-    if (kind == cudaMemcpyDefault)
-        kind = (cudaMemcpyKind)((find_alloc(src, bytes) ? 2 : 0) + (find_alloc(dst, bytes) ? 1 : 0) == 3
-                                    ? cudaMemcpyDeviceToDevice
-                                : find_alloc(dst, bytes) ? cudaMemcpyHostToDevice
-                                : find_alloc(src, bytes) ? cudaMemcpyDeviceToHost
-                                                         : cudaMemcpyHostToHost);
+    if (kind == cudaMemcpyDefault) { /* unified addressing: the table says which side is which */
+        const bool d = overlaps_device(dst, bytes), s = overlaps_device(src, bytes);
+        kind = d && s ? cudaMemcpyDeviceToDevice : d ? cudaMemcpyHostToDevice : s ? cudaMemcpyDeviceToHost
+                                                                                : cudaMemcpyHostToHost;
+    }
     const bool dd = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
     const bool sd = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
     if ((unsigned)kind > 3) return fail(cudaErrorInvalidMemcpyDirection, "cudaMemcpy: unknown kind %d", (int)kind);
@@ -196,7 +194,8 @@ cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev) {
     }
     return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize(void) { return last_error; }
+/* kernels run to completion at launch and stop the process on a fault: nothing is pending */
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 cudaError_t cudaGetLastError(void) { cudaError_t e = last_error; last_error = cudaSuccess; return e; }
 cudaError_t cudaPeekAtLastError(void) { return last_error; }
 const char *cudaGetErrorString(cudaError_t e) {
@@ -232,7 +231,7 @@ cudaError_t cudaFuncSetAttribute(const void *fn, cudaFuncAttribute a, int v) {
 }
 cudaError_t cudaStreamCreate(cudaStream_t *s) { *s = nullptr; return cudaSuccess; }
 cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return last_error; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaEventCreate(cudaEvent_t *e) { *e = nullptr; return cudaSuccess; }
 cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
 cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
@@ -358,10 +357,12 @@ extern "C" void fiber_main(void *) {
     abort(); /* never resumed */
 }
 
+/* Same file? (__FILE__ strings of one translation unit are usually one pointer.) */
+bool same_file(const char *a, const char *b) { return a == b || strcmp(a, b) == 0; }
+
 void fiber_init(Thread &t) {
-#if EMU_ASAN
-    __asan_unpoison_memory_region(t.stack, stack_bytes);
-#endif
+    /* (Under ASan the stack needs no unpoisoning here: a finished fiber has
+     * returned from every frame but fiber_main's, which the next one reuses.) */
 #if defined(__x86_64__)
     uintptr_t top = ((uintptr_t)(t.stack + stack_bytes)) & ~(uintptr_t)15;
     void **sp = (void **)(top - 80);
@@ -480,7 +481,7 @@ void run_block(void) {
                            a.line, nthreads - w0);
             for (int i = w0; i < w0 + 32; i++) {
                 const Thread &b = threads[i];
-                if (b.state != WARP || b.line != a.line || strcmp(b.file, a.file) || b.wc->resolve != a.wc->resolve)
+                if (b.state != WARP || b.line != a.line || !same_file(b.file, a.file) || b.wc->resolve != a.wc->resolve)
                     emu::fatal("divergent warp: lane %d %s, while lane %d %s", waiting - w0,
                                state_name(a, b1, sizeof b1), i - w0, state_name(b, b2, sizeof b2));
             }
@@ -500,7 +501,7 @@ void run_block(void) {
         const Thread &a = threads[first];
         for (int i = 0; i < nthreads; i++) {
             const Thread &b = threads[i];
-            if (b.state != BARRIER || b.line != a.line || strcmp(b.file, a.file))
+            if (b.state != BARRIER || b.line != a.line || !same_file(b.file, a.file))
                 emu::fatal("barrier mismatch: thread %d %s, while thread %d %s", first, state_name(a, b1, sizeof b1), i,
                            state_name(b, b2, sizeof b2));
         }
@@ -532,7 +533,6 @@ void syncthreads(const char *file, int line) {
 }
 
 void *dynamic_shared(void) { return dyn_smem; }
-int lane_id(void) { return cur % 32; }
 
 int launch_begin(const Cfg &c, const void *fn, const char *name, const char *file, int line) {
     if (order_mode == -1) order_init();
