@@ -2,6 +2,7 @@
 #
 #   make            build the engine (build/gpt2sae); CUDA too when nvcc is found
 #   make test       build and run every test; ends with "N passed, N failed, N skipped"
+#                   (the CUDA tests also run on the CPU emulator, cuda/emu/, GPU or not)
 #   make test SAN=1 the same, built with AddressSanitizer + UBSan (in build-san/)
 #   make bench      build the benchmarks and run them (bench/run.sh)
 #   make fuzz       build the libFuzzer targets with clang and run each briefly
