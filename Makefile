@@ -2,13 +2,15 @@
 #
 #   make            build the engine (build/gpt2sae); CUDA too when nvcc is found
 #   make test       build and run every test; ends with "N passed, N failed, N skipped"
+#                   (the CUDA tests also run on the CPU emulator, cuda/emu/, GPU or not)
 #   make test SAN=1 the same, built with AddressSanitizer + UBSan (in build-san/)
 #   make bench      build the benchmarks and run them (bench/run.sh)
 #   make fuzz       build the libFuzzer targets with clang and run each briefly
 #   make clean      remove build outputs
 #
 # Variables: CC, ARCH (-march=..., default native), CUDA=0 to skip the GPU
-# build, NVCC, CUDA_ARCH (default: sm_90 + PTX), SAN=1, FUZZ_SECONDS.
+# build, NVCC, CUDA_ARCH (default: sm_90 + PTX), SAN=1, FUZZ_SECONDS,
+# EMU=0 to skip the emulated CUDA tests (cuda/emu/: needs only g++ and perl).
 
 CC ?= cc
 ARCH ?= -march=native
@@ -61,7 +63,8 @@ CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -I. $(CUDA_DEF) -MMD -MP
 LDLIBS  := -lz -lm -lpthread
 NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -Wall,-Wextra
 
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_OBJS)
+LIB_C_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS := $(LIB_C_OBJS) $(CU_OBJS)
 BIN      := $(BUILD)/gpt2sae
 TESTS    := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
@@ -69,8 +72,23 @@ BENCHES  := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 .PHONY: all test bench fuzz clean tests benches
 .DEFAULT_GOAL := all
 
+# The CUDA emulator (cuda/emu/README.md): the unchanged .cu files, rewritten
+# line for line by cu2cpp.sh and compiled as C++, linked into a second build of
+# the CUDA tests (tests/test_cuda*_emu), which run every kernel on the CPU.
+# Built with or without nvcc; EMU=0 skips it.
+EMU ?= 1
+CXX ?= g++
+EMU_DIR   := $(BUILD)/emu
+EMU_OBJS  := $(CU_SRCS:cuda/%.cu=$(EMU_DIR)/%.o) $(EMU_DIR)/emu.o
+EMU_TESTS := $(if $(filter 1,$(EMU)),$(BUILD)/tests/test_cuda_emu $(BUILD)/tests/test_cuda_sae_emu)
+# -Wno-sign-compare: nvcc does not warn on device code (threadIdx is unsigned);
+# asan-globals=0: the __shared__ section is refilled between blocks; -O2 also
+# under SAN=1 (its -O1 makes the emulated kernels several times slower)
+EMU_CXXFLAGS := $(OPT) -O2 -g $(ARCH) -std=c++17 -Wall -Wextra -Wno-unknown-pragmas -Wno-sign-compare \
+                -I. -Icuda/emu -DGS_CUDA=1 -MMD -MP $(if $(filter 1,$(SAN)),--param asan-globals=0)
+
 # all: the engine binary and the test and benchmark binaries
-all: $(BIN) $(TESTS) $(BENCHES)
+all: $(BIN) $(TESTS) $(EMU_TESTS) $(BENCHES)
 	@echo "built $(BUILD)/: $(BUILT_MSG)"
 
 # test: build everything, then run every test and add up the results
@@ -87,6 +105,24 @@ $(BIN): $(BUILD)/cli/main.o $(LIB_OBJS)
 $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) tests/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB_OBJS) $(LDLIBS) $(CUDA_LIBS)
+
+# the emulated CUDA tests: the same test source, -DGS_CUDA_EMU=1 (it picks its emulator set)
+$(BUILD)/tests/test_%_emu: tests/test_%.c $(LIB_C_OBJS) $(EMU_OBJS) tests/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DGS_CUDA_EMU=1 -c -o $@.o $<
+	$(CXX) $(LDSAN) -o $@ $@.o $(LIB_C_OBJS) $(EMU_OBJS) $(LDLIBS)
+
+.SECONDARY: $(CU_SRCS:cuda/%.cu=$(EMU_DIR)/%.cpp) $(EMU_OBJS)
+$(EMU_DIR)/%.cpp: cuda/%.cu cuda/emu/cu2cpp.sh
+	@mkdir -p $(dir $@)
+	sh cuda/emu/cu2cpp.sh $< > $@
+
+$(EMU_DIR)/%.o: $(EMU_DIR)/%.cpp
+	$(CXX) $(EMU_CXXFLAGS) -c -o $@ $<
+
+$(EMU_DIR)/emu.o: cuda/emu/emu.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -c -o $@ $<
 
 # benchmarks may also link cuBLAS (the baseline the CUDA matmul is timed against)
 $(BUILD)/bench/%: bench/%.c $(LIB_OBJS)

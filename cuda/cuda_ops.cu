@@ -48,9 +48,12 @@ int cuda_encoder_forward(float *d_out, const int32_t *d_tokens, const float *d_w
 
 /* ----------------------------------------------------------- layernorm */
 /* One warp per row (8 rows per 256-thread block). The row guard is
- * warp-uniform, so every shuffle has all 32 lanes. Two passes (mean, then
- * the variance about it) as the CPU reference does; the row is re-read from
- * L1/L2 rather than held in registers so any C works. */
+ * warp-uniform, so every shuffle has all 32 lanes. The CPU reference's
+ * algorithm (gpt2/ops.c layernorm_forward, the corrected two-pass): the mean,
+ * then the deviations' sum s1 and squares s2 in a second pass, var =
+ * s2/C - (s1/C)^2 and mean += s1/C, var clamped at 0. Only the summation
+ * order differs (lane-strided partial sums, then a shuffle tree). The row is
+ * re-read from L1/L2 rather than held in registers so any C works. */
 __global__ void layernorm_kernel(float *out, float *mean, float *rstd, const float *inp,
                                  const float *w, const float *b, int T, int C, float eps) {
     int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
@@ -60,12 +63,16 @@ __global__ void layernorm_kernel(float *out, float *mean, float *rstd, const flo
     float s = 0.0f;
     for (int c = lane; c < C; c += 32) s += x[c];
     float m = warp_sum(s) / C;
-    float v = 0.0f;
+    float s1 = 0.0f, s2 = 0.0f;
     for (int c = lane; c < C; c += 32) {
         float d = x[c] - m;
-        v += d * d;
+        s1 += d;
+        s2 += d * d;
     }
-    float r = 1.0f / sqrtf(warp_sum(v) / C + eps);
+    s1 = warp_sum(s1) / C;
+    float var = fmaxf(warp_sum(s2) / C - s1 * s1, 0.0f); /* biased, as torch.nn.LayerNorm */
+    m += s1;
+    float r = 1.0f / sqrtf(var + eps);
     float *o = out + (size_t)row * C;
     for (int c = lane; c < C; c += 32) o[c] = (x[c] - m) * r * w[c] + b[c];
     if (lane == 0) {
@@ -76,7 +83,7 @@ __global__ void layernorm_kernel(float *out, float *mean, float *rstd, const flo
 
 /* The same with the row in registers: lane l holds x[l + 32 i], i < PER
  * (C <= 32 PER), so the row is read from memory once, with all PER loads in
- * flight before the first use. Same summation order as layernorm_kernel. */
+ * flight before the first use. Same algorithm and summation order as layernorm_kernel. */
 template <int PER>
 __global__ void layernorm_reg_kernel(float *out, float *mean, float *rstd, const float *inp, const float *w,
                                      const float *b, int T, int C, float eps) {
@@ -94,13 +101,17 @@ __global__ void layernorm_reg_kernel(float *out, float *mean, float *rstd, const
 #pragma unroll
     for (int i = 0; i < PER; i++) s += v[i]; /* the zeros past C add nothing */
     float m = warp_sum(s) / C;
-    float q = 0.0f;
+    float s1 = 0.0f, s2 = 0.0f;
 #pragma unroll
     for (int i = 0; i < PER; i++) {
-        float d = v[i] - m;
-        q += lane + 32 * i < C ? d * d : 0.0f;
+        float d = lane + 32 * i < C ? v[i] - m : 0.0f;
+        s1 += d;
+        s2 += d * d;
     }
-    float r = 1.0f / sqrtf(warp_sum(q) / C + eps);
+    s1 = warp_sum(s1) / C;
+    float var = fmaxf(warp_sum(s2) / C - s1 * s1, 0.0f);
+    m += s1;
+    float r = 1.0f / sqrtf(var + eps);
     float *o = out + (size_t)row * C;
 #pragma unroll
     for (int i = 0; i < PER; i++) {

@@ -322,10 +322,18 @@ __global__ __launch_bounds__(RED_BLOCKS) void loss_finish_kernel(float *losses, 
     if (acc && !*bad) acc[0] += weight * total, acc[1] += weight * mse, acc[2] += weight * sp, acc[3] += weight * decor;
 }
 
+/* *bad for an update that made a weight non-finite: the step's tag | BAD_UPDATE
+ * (a non-finite loss sets the tag alone). */
+#define BAD_UPDATE 0x40000000
+
 /* Adam, skipped entirely once *bad is raised (the weights stay those before
- * the step that went non-finite). */
+ * the step that went non-finite). A weight whose update is not finite keeps
+ * its old value and raises *bad = tag | BAD_UPDATE (as sae_train stops when
+ * an update makes the weights non-finite): without this, a NaN weight row
+ * would never be noticed, since the radix select reads NaN as 0 and the
+ * sparse decoder reads only selected rows. */
 __global__ void adam_kernel(float *W, float *m, float *v, const float *g, long n, float b1, float b2, float c1,
-                            float c2, float eps, float step_size, float bc2_sqrt, const int *bad) {
+                            float c2, float eps, float step_size, float bc2_sqrt, int *bad, int tag) {
     if (*bad) return;
     long stride = (long)gridDim.x * blockDim.x;
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
@@ -333,7 +341,9 @@ __global__ void adam_kernel(float *W, float *m, float *v, const float *g, long n
         float mi = m[i] * b1 + gi * c1;
         float vi = v[i] * b2 + gi * gi * c2;
         m[i] = mi, v[i] = vi;
-        W[i] = W[i] - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+        float w = W[i] - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+        if (isfinite(w)) W[i] = w;
+        else atomicCAS(bad, 0, tag | BAD_UPDATE);
     }
 }
 
@@ -528,7 +538,8 @@ static int check_T(const CudaSAE *s, int T) {
 
 int cuda_sae_loss_grad(CudaSAE *s, const float *d_X, int T, float *g_W, float *Z, SAELosses *out) {
     if (check_T(s, T)) return err_prefix("cuda_sae_loss_grad");
-    if (cuda_memset(s->bad, 0, 4) || sae_loss_grad_dev(s, d_X, T, s->losses, 1, NULL, 0.0)) goto fail;
+    /* the failure flag is not reset: a failed step stops every later one (cuda.h) */
+    if (sae_loss_grad_dev(s, d_X, T, s->losses, 1, NULL, 0.0)) goto fail;
     {
         float l[4];
         if (cuda_download(l, s->losses, sizeof l)) goto fail;
@@ -541,20 +552,20 @@ fail:
     return err_prefix("cuda_sae_loss_grad");
 }
 
-static int adam_dev(CudaSAE *s) {
+static int adam_dev(CudaSAE *s, int tag) {
     s->step++;
     const double bc1 = 1.0 - pow((double)s->beta1, (double)s->step);
     const double bc2 = 1.0 - pow((double)s->beta2, (double)s->step);
     const long n = (long)s->L * s->d;
     adam_kernel<<<grid_for(n), 256>>>(s->W, s->m, s->v, s->gW, n, (float)s->beta1, (float)s->beta2,
                                       (float)(1.0 - s->beta1), (float)(1.0 - s->beta2), (float)s->eps,
-                                      (float)(s->lr / bc1), (float)sqrt(bc2), s->bad);
+                                      (float)(s->lr / bc1), (float)sqrt(bc2), s->bad, tag);
     CU_LAUNCHED();
     return 0;
 }
 
 int cuda_sae_step(CudaSAE *s, const float *d_X, int T, float *d_losses) {
-    if (check_T(s, T) || sae_loss_grad_dev(s, d_X, T, d_losses, 1, NULL, 0.0) || adam_dev(s))
+    if (check_T(s, T) || sae_loss_grad_dev(s, d_X, T, d_losses, 1, NULL, 0.0) || adam_dev(s, 1))
         return err_prefix("cuda_sae_step");
     return 0;
 }
@@ -617,6 +628,12 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
     const int d = sae->d, L = sae->L, epochs = p->epochs;
     const int full = p->batch <= 0 || p->batch >= T;
     const int B = full ? (int)T : p->batch;
+    /* sae_train's batch rule (sae/sae.c), with its messages: 2 <= B <= Bmax */
+    const long Bmax = ((1L << 31) - 1) / L < SAE_MAX_BATCH ? ((1L << 31) - 1) / L : SAE_MAX_BATCH;
+    CU_REQUIRE(B >= 2, "SAE: batch of %d token(s); use --batch >= 2 (the covariance needs two tokens)", B);
+    CU_REQUIRE(B <= Bmax || !full, "SAE: %ld tokens are too many for one full batch; use --batch <= %ld (shuffled "
+               "minibatches)", T, Bmax);
+    CU_REQUIRE(B <= Bmax, "SAE: a batch of %d tokens is too large; use --batch <= %ld", B, Bmax);
     const long nW = (long)L * d;
     CudaSAE *s = NULL;
     float *d_Xown = NULL, *d_rows = NULL, *d_snap = NULL, *d_step = NULL;
@@ -652,7 +669,7 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
             double *acc_e = d_acc + (size_t)e * 4;
             if (full) {
                 if (sae_loss_grad_dev(s, d_X, (int)T, d_step, e + 1, acc_e, 1.0) || snapshot(s, d_snap) ||
-                    adam_dev(s))
+                    adam_dev(s, e + 1))
                     goto done;
             } else {
                 sae_batches_shuffle(&bt);
@@ -667,14 +684,15 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
                         goto done;
                     }
                     if (sae_loss_grad_dev(s, d_rows, Tb, d_step, e + 1, acc_e, (double)Tb / seen) ||
-                        snapshot(s, d_snap) || adam_dev(s))
+                        snapshot(s, d_snap) || adam_dev(s, e + 1))
                         goto done;
                 }
             }
+            /* a failed step stops training: no more epochs are queued (one 4-byte read per epoch) */
+            if (failed_tag(s) != 0) break; /* no callback for a failed epoch (reported below) */
             if (p->on_epoch) {
                 double a[4];
                 if (cuda_download(a, acc_e, sizeof a)) goto done;
-                if (failed_tag(s) != 0) break; /* no callback for a failed epoch (reported below) */
                 SAELosses l = {a[0], a[1], a[2], a[3]};
                 if (p->on_epoch(p->ctx, e + 1, epochs, &l, sae)) {
                     err_prefix("epoch %d", e + 1);
@@ -683,12 +701,16 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
             }
         }
         if (cuda_download(acc_host, d_acc, (size_t)epochs * 4 * sizeof(double))) goto done;
-        const int bad = failed_tag(s); /* 1-based epoch of the first non-finite loss */
-        if (bad < 0) goto done;
+        const int tag = failed_tag(s); /* the 1-based epoch of the first failure, | BAD_UPDATE for an update */
+        if (tag < 0) goto done;
+        const int bad = tag & ~BAD_UPDATE, bad_update = (tag & BAD_UPDATE) != 0;
         int done_epochs = epochs;
         if (bad) {
-            /* no update was made from the bad loss on; the snapshot holds the
-             * weights before the previous update, the last with a finite loss */
+            /* no update was made from the failure on. A non-finite loss: the
+             * snapshot holds the weights before the previous update, the last
+             * with a finite loss. A non-finite update: the snapshot holds the
+             * weights just before it (their loss was finite). Either way the
+             * failed epoch is not counted, as in sae_train. */
             done_epochs = bad - 1;
             if (cuda_copy(s->W, d_snap, (size_t)nW * 4)) goto done;
         }
@@ -705,6 +727,11 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
                 int Tb = (int)(T - t0 < B ? T - t0 : B);
                 if (cuda_sae_encode(s, d_X + (size_t)t0 * d, Tb, res->latents + (size_t)t0 * L, NULL)) goto done;
             }
+        }
+        if (bad && bad_update) {
+            err_set("an update in epoch %d made the weights infinite or NaN: training stopped with the last finite "
+                    "weights; try a smaller learning rate", bad);
+            goto done;
         }
         if (bad) {
             err_set("the loss became NaN or Inf in epoch %d: weights set back to the last ones with a finite "
