@@ -165,7 +165,7 @@ int cli_error(int status, const char *fmt, ...) {
     return status;
 }
 
-CliArgKind cli_arg_kind(const char *arg, int *ended) {
+CLIArgKind cli_arg_kind(const char *arg, int *ended) {
     if (*ended) return CLI_OPERAND;
     if (strcmp(arg, "--") == 0) {
         *ended = 1;

@@ -51,7 +51,7 @@ static void capture_usage(FILE *f) {
 }
 
 /* Read whitespace-separated token ids from path into *ids. Returns 0 or -1. */
-static int read_ids(const char *path, BpeIds *ids) {
+static int read_ids(const char *path, BPEIds *ids) {
     char *buf;
     size_t len;
     if (file_read_all(path, &buf, &len) != 0) return -1;
@@ -205,7 +205,7 @@ int cmd_capture(int argc, char **argv) {
     status = 1;
     GPT2Model m = {0};
     GPT2Forward f = {0};
-    BpeIds *inputs = NULL;
+    BPEIds *inputs = NULL;
     int ninputs = 0;
     GPT2Stream gs = {0};
     NpyWriter wa = {0}, wl = {0};   /* the activations' and the logits' files, written as windows finish */

@@ -87,13 +87,13 @@ typedef struct {
 /* ---- the tokens and their labels ---- */
 
 typedef struct {
-    BpeIds ids;
+    BPEIds ids;
     BPE bpe;
     int have_bpe;
 } Tokens;
 
 /* Read whitespace-separated ids from path. */
-static int read_ids_file(const char *path, BpeIds *ids) {
+static int read_ids_file(const char *path, BPEIds *ids) {
     char *buf;
     size_t len;
     if (file_read_all(path, &buf, &len) != 0) return -1;
@@ -151,7 +151,7 @@ static void print_col(const char *s, int width) {
 
 typedef struct {
     const BPE *bpe;
-    BpeIds ids;      /* the final tokens of the pieces done */
+    BPEIds ids;      /* the final tokens of the pieces done */
     int32_t *last;   /* (piece length) the current piece's latest state */
     size_t n_last;
 } TraceCtx;
@@ -181,7 +181,7 @@ static int cmd_bpe(const InspectOpts *o) {
     BPE bpe;
     if (cli_tokenizer_load(&bpe, o->weights) != 0) return cli_fail();
     TraceCtx c = {&bpe, {0}, NULL, 0};
-    BpeIds enc = {0};
+    BPEIds enc = {0};
     int rc = bpe_trace(&bpe, o->text, strlen(o->text), show_step, &c);
     for (size_t i = 0; i < c.n_last; i++) bpe_ids_push(&c.ids, c.last[i]);
     if (rc == 0) rc = bpe_encode(&bpe, o->text, strlen(o->text), 0, &enc);
@@ -557,7 +557,7 @@ static int parse(int argc, char **argv, InspectOpts *o, int *done) {
     int ended = 0, r;
     size_t tlen = 0;
     for (int i = 1; i < argc; i++) {
-        CliArgKind kind = cli_arg_kind(argv[i], &ended);
+        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
         if (kind == CLI_END) continue;
         if (kind == CLI_OPERAND) {
             if (!o->what) { o->what = argv[i]; continue; }

@@ -153,7 +153,7 @@ done:
 }
 
 /* Parse white-space separated ids from text into ids; errors name path and position. */
-static int parse_ids(const char *path, const char *text, size_t len, BpeIds *ids) {
+static int parse_ids(const char *path, const char *text, size_t len, BPEIds *ids) {
     size_t i = 0;
     while (i < len) {
         while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r'))
@@ -198,7 +198,7 @@ static int tokenize_args(int argc, char **argv, TokenizeOpts *o) {
     int ended = 0;
     for (int i = 1; i < argc; i++) {
         int r;
-        CliArgKind k = cli_arg_kind(argv[i], &ended);
+        CLIArgKind k = cli_arg_kind(argv[i], &ended);
         if (k == CLI_END) continue;
         if (k == CLI_OPERAND) {
             o->files[o->n_files++] = argv[i];
@@ -301,7 +301,7 @@ int cmd_tokenize(int argc, char **argv) {
 
     char *text = NULL;
     size_t len = 0;
-    BpeIds ids = {0};
+    BPEIds ids = {0};
     status = 1;
     if (read_input(path, name, o.max_bytes, &text, &len) != 0) goto fail;
     if (o.decode) {

@@ -38,7 +38,7 @@ typedef struct {
     size_t line;        /* JSONL: the number (from 1) of text's first line */
     int jsonl;          /* 1: each line is a document */
     int doc_start;      /* text: the piece starts a document (write <|endoftext|> first) */
-    BpeIds ids;         /* the output */
+    BPEIds ids;         /* the output */
     size_t docs;        /* documents begun in this piece */
     char *err;          /* the failure, or NULL (owned) */
 } Item;
@@ -193,12 +193,12 @@ static void encode_lines(Item *it, BPE *bpe, int flags) {
         size_t k = 0;
         while (k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r')) k++;
         if (k < n) {
-            Json j;
+            JSON j;
             if (json_parse(&j, s, n) != 0) {
                 it->err = item_fail(it->path, ":%zu: not a JSON line", line);
                 return;
             }
-            const Json *t = json_get(&j, "text");
+            const JSON *t = json_get(&j, "text");
             if (!t || t->type != JSON_STRING) {
                 json_free(&j);
                 err_set("no string field \"text\": a JSONL corpus has one object a line, "

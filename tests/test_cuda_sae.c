@@ -116,7 +116,7 @@ static void test_loss_grad(int T, int d, int L, int k, int sparse) {
     const int fast = (double)T * L * d > 1e8;
     if (fast) sae_loss_grad(&sae, X, T, p.sparsity_weight, p.decor_weight, g_ref, z_ref, &lr);
     else sae_loss_grad_ref(&sae, X, T, p.sparsity_weight, p.decor_weight, g_ref, z_ref, &lr);
-    CudaSAE *s = NULL;
+    CUDASAE *s = NULL;
     float *d_X = dev_copy(X, (size_t)T * d);
     int rc = d_X ? cuda_sae_init(&s, &sae, &p, T) : -1;
     CHECK(rc == 0, "cuda_sae_init (%s)", rc ? err_get() : "");
@@ -163,7 +163,7 @@ static void test_adam_steps(void) {
     float *X = make_X(T, d), *g = xmalloc((size_t)L * d * sizeof(float)), *W = xmalloc((size_t)L * d * sizeof(float));
     float *W0 = xmalloc((size_t)L * d * sizeof(float));
     memcpy(W0, sae.W, (size_t)L * d * sizeof(float));
-    CudaSAE *s = NULL;
+    CUDASAE *s = NULL;
     float *d_X = dev_copy(X, (size_t)T * d);
     int rc = d_X ? cuda_sae_init(&s, &sae, &p, T) : -1;
     CHECK(rc == 0, "cuda_sae_init (%s)", rc ? err_get() : "");
@@ -273,7 +273,7 @@ static void test_failure_sticky(void) {
     memcpy(Xbad, X, (size_t)T * d * sizeof(float));
     Xbad[3] = NAN;
     float *d_X = dev_copy(X, (size_t)T * d), *d_Xbad = dev_copy(Xbad, (size_t)T * d);
-    CudaSAE *s = NULL;
+    CUDASAE *s = NULL;
     if (d_X && d_Xbad && cuda_sae_init(&s, &sae, &p, T) == 0) {
         SAELosses l;
         int a = cuda_sae_loss_grad(s, d_Xbad, T, NULL, NULL, &l), f1 = cuda_sae_failed(s);
@@ -391,7 +391,7 @@ int main(void) {
     if (!gpu) {
         SAE sae;
         SAEParams p = sae_default_params();
-        CudaSAE *s = (CudaSAE *)1;
+        CUDASAE *s = (CUDASAE *)1;
         int rc = sae_init(&sae, 16, &p);
         CHECK(rc == 0, "sae_init");
         if (rc == 0) {

@@ -256,13 +256,13 @@ static int find_vocab(char **v, char **m) {
 }
 
 /* expected += EOT + the ids of the whole text, when it is not empty */
-static void expect_doc(BPE *bpe, BpeIds *expected, const char *text, size_t len) {
+static void expect_doc(BPE *bpe, BPEIds *expected, const char *text, size_t len) {
     if (!len) return;
     bpe_ids_push(expected, DATA_EOT);
     if (bpe_encode(bpe, text, len, 0, expected) != 0) printf("  (encode failed: %s)\n", err_get());
 }
 
-static void expect_file(BPE *bpe, BpeIds *expected, const char *path) {
+static void expect_file(BPE *bpe, BPEIds *expected, const char *path) {
     char *t;
     size_t n;
     if (file_read_all(path, &t, &n) == 0) expect_doc(bpe, expected, t, n);
@@ -270,7 +270,7 @@ static void expect_file(BPE *bpe, BpeIds *expected, const char *path) {
 }
 
 /* 1 if the token file at path holds exactly ids */
-static int file_is(const char *path, const BpeIds *ids, size_t *at) {
+static int file_is(const char *path, const BPEIds *ids, size_t *at) {
     TokFile tf;
     *at = 0;
     if (tokfile_open(&tf, path, DATA_LLMC) != 0) return 0;
@@ -348,7 +348,7 @@ static void test_corpus(BPE *bpe) {
     }
 
     /* what the file must hold: EOT + each whole document's ids, in order */
-    BpeIds want = {0};
+    BPEIds want = {0};
     BPE ref;
     bpe_clone(&ref, bpe);
     expect_file(&ref, &want, f_big);
@@ -381,7 +381,7 @@ static void test_corpus(BPE *bpe) {
     CHECK(rc == 0 && files_same(o1, o3s), "3 threads, 1-byte pieces and batches: the same file");
 
     /* the cut rule matters: "x\n\ny" cut before the y (a '\n' that is not alone) gives other ids */
-    BpeIds whole = {0}, cut = {0};
+    BPEIds whole = {0}, cut = {0};
     bpe_clone(&ref, bpe);
     bpe_encode(&ref, "x\n\ny", 4, 0, &whole);
     bpe_encode(&ref, "x\n\n", 3, 0, &cut);
@@ -402,7 +402,7 @@ static void test_corpus(BPE *bpe) {
         path_mkdirs(rdir);
         Rng rng;
         rng_seed(&rng, 15);
-        BpeIds rwant = {0};
+        BPEIds rwant = {0};
         bpe_clone(&ref, bpe);
         char text[1024], name[64];
         for (int d = 0; d < 300; d++) {
