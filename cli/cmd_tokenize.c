@@ -47,7 +47,10 @@ static void usage(FILE *f) {
             "                    endless stream such as /dev/zero stops there\n"
             "  --vocab PATH      vocab.json or encoder.json   (default: the files in\n"
             "  --merges PATH     merges.txt or vocab.bpe       $GPT2SAE_TOKENIZER_DIR, else\n"
-            "                                                  those ./run fetch downloads)\n");
+            "                                                  those ./run fetch downloads)\n"
+            "  --cache DIR       the cache folder for downloads (default $GPT2SAE_CACHE,\n"
+            "                    else ~/.cache/gpt2sae)\n"
+            "  --                the end of the options: what follows is the FILE\n");
 }
 
 /* The tokenizer files: --vocab and --merges, else fetch_tokenizer() (which
@@ -89,47 +92,18 @@ static int read_input(const char *path, const char *name, size_t limit, char **b
     if (!f) return err_set("%s: cannot open: %s", name, strerror(errno));
     struct stat st;
     int rc = 0;
-    char *b = NULL;
-    size_t n = 0, cap = 0;
-    if (fstat(fileno(f), &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            rc = err_set("%s: is a folder; give a text file", name);
-            goto done;
-        }
-        if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > limit) {
-            rc = err_set("%s: %lld bytes, more than tokenize reads (%zu bytes): split the text, "
-                         "or raise --max-bytes (up to %zu)",
-                         name, (long long)st.st_size, limit, TOKENIZE_MAX_BYTES_LIMIT);
-            goto done;
-        }
-    }
-    cap = limit < (1 << 16) ? limit + 1 : (1 << 16); /* room to see one byte past the limit */
-    b = xmalloc(cap + 1);
-    for (size_t got; (got = fread(b + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n > limit) {
-            rc = err_set("%s: more than %zu bytes and not at its end (an endless stream such as "
-                         "/dev/zero or a pipe that never closes?): give a finite text, or raise "
-                         "--max-bytes (up to %zu)",
-                         name, limit, TOKENIZE_MAX_BYTES_LIMIT);
-            goto done;
-        }
-        if (n == cap) {
-            cap = cap > (limit + 1) / 2 ? limit + 1 : cap * 2;
-            b = xrealloc(b, cap + 1);
-        }
-    }
-    if (ferror(f)) rc = err_set("%s: read error: %s", name, strerror(errno));
-done:
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
+        rc = err_set("%s: is a folder; give a text file", name);
+    else if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (unsigned long long)st.st_size > limit)
+        rc = err_set("%s: %lld bytes, more than tokenize reads (%zu bytes): split the text, "
+                     "or raise --max-bytes (up to %zu)",
+                     name, (long long)st.st_size, limit, TOKENIZE_MAX_BYTES_LIMIT);
+    else if ((rc = file_read_stream(f, name, limit, buf, len)) != 0 && !ferror(f))   /* past the limit */
+        err_set("%s: more than %zu bytes and not at its end (an endless stream such as /dev/zero or a pipe that "
+                "never closes?): give a finite text, or raise --max-bytes (up to %zu)",
+                name, limit, TOKENIZE_MAX_BYTES_LIMIT);
     if (!is_stdin) fclose(f);
-    if (rc != 0) {
-        free(b);
-        return rc;
-    }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return 0;
+    return rc;
 }
 
 /* Parse white-space separated ids from text into ids; errors name path and position. */
@@ -156,12 +130,24 @@ static int parse_ids(const char *path, const char *text, size_t len, BpeIds *ids
     return 0;
 }
 
+static const char *const tokenize_opts[] = {"--show",   "--decode", "--count", "--special", "--bytewise", "--max-bytes",
+                                            "--vocab",  "--merges", "--cache", "--help",    "-h",         NULL};
+
 int cmd_tokenize(int argc, char **argv) {
     const char *vocab = NULL, *merges = NULL, *path = NULL, *val;
     int show = 0, decode = 0, count = 0, flags = 0;
     size_t max_bytes = TOKENIZE_MAX_BYTES;
+    int ended = 0;
+    cli_command("tokenize", tokenize_opts, NULL);
     for (int i = 1; i < argc; i++) {
         int r;
+        CliArgKind kind = cli_arg_kind(argv[i], &ended);
+        if (kind == CLI_END) continue;
+        if (kind == CLI_OPERAND) {
+            if (path) return cli_error(2, "tokenize: one FILE at a time ('%s' and '%s')", path, argv[i]);
+            path = argv[i];
+            continue;
+        }
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
@@ -178,13 +164,10 @@ int cmd_tokenize(int argc, char **argv) {
         } else if ((r = cli_opt(argc, argv, &i, "--merges", &val)) != 0) {
             if (r < 0) return 2;
             merges = val;
-        } else if (argv[i][0] == '-' && argv[i][1] != 0) {
-            usage(stderr);
-            return cli_error(2, "tokenize: unknown option '%s'", argv[i]);
-        } else if (path) {
-            return cli_error(2, "tokenize: one FILE at a time ('%s' and '%s')", path, argv[i]);
+        } else if ((r = cli_opt(argc, argv, &i, "--cache", &val)) != 0) {
+            if (r < 0 || cli_cache(val) != 0) return 2;
         } else
-            path = argv[i];
+            return cli_unknown(argv[i]);
     }
     if (show + decode + count > 1) return cli_error(2, "tokenize: --show, --decode and --count exclude each other");
     if (!path) path = "-";

@@ -5,13 +5,11 @@
  * sae_fast.c (fast path).
  */
 #include "sae/sae_internal.h"
-#include "cuda/cuda.h"
 #include "core/gemm.h"
 #include "core/util.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,31 +42,13 @@ static int check_shape(int d, int L, int k) {
     return 0;
 }
 
-/* Bytes of memory available now: MemAvailable from /proc/meminfo, else the
- * free physical pages; -1 if unknown. (A small local helper: core/ has none.) */
-static double mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (f) {
-        char line[256];
-        double kb = -1;
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
-        fclose(f);
-        if (kb >= 0) return kb * 1024.0;
-    }
-    long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 ? (double)pages * (double)size : -1;
-}
-
 /* Training keeps W, a second copy of it and Adam's two moments: 16 L d
  * bytes. Refuse, before allocating, a size that cannot fit. */
 static int check_memory(int d, int L) {
-    double need = 16.0 * (double)L * (double)d, have = mem_available();
-    if (have > 0 && need > have)
-        return err_set("SAE: %d latents x %d inputs need %.0f bytes (%.1f GB: the weights, a second copy and "
-                       "Adam's two moments, 16 x L x d bytes) but %.0f bytes (%.1f GB) of memory are available; "
-                       "use fewer --latents", L, d, need, need / 1e9, have, have / 1e9);
-    return 0;
+    char what[160];
+    snprintf(what, sizeof what, "SAE: %d latents x %d inputs (the weights, a second copy and Adam's two moments, "
+             "16 x L x d bytes; use fewer --latents)", L, d);
+    return mem_check(16ull * (uint64_t)L * (uint64_t)d, what);
 }
 
 int sae_init(SAE *sae, int d, const SAEParams *p) {
@@ -208,7 +188,12 @@ int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *r
     memset(res, 0, sizeof *res);
     if (check_shape(sae->d, sae->L, sae->k) != 0) return -1;
     if (p->epochs < 1) return err_set("SAE: %d epochs; use --epochs >= 1", p->epochs);
-    if (p->device == SAE_CUDA) return cuda_sae_train(sae, X, p->d_X, T, p, res);
+    if (p->device == SAE_CUDA) {
+        if (!p->backend || !p->backend->train)
+            return err_set("SAE: --device cuda, but this build has no GPU trainer (rebuild with nvcc on the PATH, "
+                           "or use --device cpu)");
+        return p->backend->train(sae, X, p->d_X, T, p, res);
+    }
     return train_cpu(sae, X, T, p, res);
 }
 
