@@ -170,13 +170,9 @@ static int stage_output_folder(Pipeline *P) {
     if (P->o->out_dir) {
         P->out_dir = xstrdup(P->o->out_dir);
     } else {   /* out/<name of the first input> */
-        char *a = xstrdup(P->title);
-        size_t n = strlen(a);
-        while (n > 1 && a[n - 1] == '/') a[--n] = 0;
-        char *stem = path_stem(a);
+        char *stem = path_stem(P->title);   /* "texts/" -> "texts" */
         P->out_dir = path_join("out", stem[0] ? stem : "corpus");
         free(stem);
-        free(a);
     }
     return dir_begin(&P->txn, P->out_dir);
 }

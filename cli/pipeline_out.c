@@ -388,15 +388,11 @@ static void out_begin(Out *w, Pipeline *P) {
     w->seed_pick[1] = P->st.by_score[w->L > 9 ? 9 : w->L - 1];
     w->draw = o->n_draw ? o->draw : w->seed_pick;
     w->n_draw = o->n_draw ? o->n_draw : 2;
-    char *a = xstrdup(P->title);
-    size_t n = strlen(a);
-    while (n > 1 && a[n - 1] == '/') a[--n] = 0;
-    char *stem = path_stem(a), title[300];
+    char *stem = path_stem(P->title), title[300];   /* "texts/" -> "texts" */
     if (P->n_in > 1) snprintf(title, sizeof title, "%s (%d texts)", stem, P->n_in);
     else snprintf(title, sizeof title, "%s", stem);
     report_init(&w->rep, title, P->label);
     free(stem);
-    free(a);
 }
 
 static void out_end(Out *w) {

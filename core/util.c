@@ -390,9 +390,8 @@ char *path_base(const char *path) {
 }
 
 char *path_stem(const char *path) {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    char *s = xstrdup(base);
+    char *s = path_base(path);   /* "a/b/" -> "b" */
+    if (s[0] == '/') s[0] = 0;    /* "/" has no name */
     char *dot = strrchr(s, '.');
     if (dot && dot != s) *dot = 0;
     return s;

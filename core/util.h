@@ -115,8 +115,8 @@ char *path_join(const char *a, const char *b);
 char *path_dir(const char *path);
 /* The final component: "a/b/c.txt" -> "c.txt", "a/b/" -> "b". Caller frees. */
 char *path_base(const char *path);
-/* The final component of path without its extension ("a/b/palinka.txt" -> "palinka").
- * Caller frees. */
+/* path_base without its extension ("a/b/palinka.txt" -> "palinka", "corpus/"
+ * -> "corpus", "/" -> ""). Caller frees. */
 char *path_stem(const char *path);
 
 /* Wall-clock seconds from a monotonic clock. */
