@@ -197,11 +197,6 @@ static int capture_inputs(Capture *c) {
     return 0;
 }
 
-/* The stream's sink: a window's rows appended to an .npy file. */
-static int write_rows(void *user, const GPT2Rows *r, const float *rows) {
-    return npy_writer_put(user, rows, (int64_t)r->T * r->width);
-}
-
 /* The run, window by window (n_ctx tokens, each from position 0), rows
  * stacked and streamed into the .npy files: memory is one window, not the
  * corpus. Returns 0 or -1 (err_get()); *secs = the forward passes' time. */
@@ -212,8 +207,8 @@ static int capture_run(Capture *c, double *secs) {
     int width = gpt2_site_width(&c->m.cfg, c->site), V = c->m.cfg.vocab_size;
     gpt2_forward_init(&f, &c->m);
     gpt2_stream_init(&gs, &f);
-    int rc = gpt2_stream_add(&gs, (int)c->layer, c->site, write_rows, &wa);
-    if (c->logits_path) gpt2_stream_add_logits(&gs, write_rows, &wl);
+    int rc = gpt2_stream_add(&gs, (int)c->layer, c->site, gpt2_rows_to_npy, &wa);
+    if (c->logits_path) gpt2_stream_add_logits(&gs, gpt2_rows_to_npy, &wl);
     if (rc == 0) rc = npy_writer_begin(&wa, c->out_path, (int64_t[]){c->T, width}, 2);
     if (rc == 0 && c->logits_path) rc = npy_writer_begin(&wl, c->logits_path, (int64_t[]){c->T, V}, 2);
     double t = time_now();

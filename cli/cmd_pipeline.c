@@ -297,11 +297,6 @@ static int check_room(const Pipeline *P, int L) {
     return 0;
 }
 
-/* The capture's sink: each window's rows appended to activations.npy. */
-static int acts_rows(void *user, const GPT2Rows *r, const float *rows) {
-    return npy_writer_put(user, rows, (int64_t)r->T * r->width);
-}
-
 /* Capture every text, window by window (n_ctx tokens), streamed into
  * activations.npy in the staging folder. On the GPU (g != NULL) the rows
  * also stay on the device in P->d_X (T, d) for the training. */
@@ -313,12 +308,12 @@ static int capture_texts(Pipeline *P, CudaGPT2 *g) {
     gpt2_forward_init(&fw, &P->m);
     gpt2_stream_init(&gs, &fw);
     int rc = npy_writer_begin(&w, path, (int64_t[]){P->T, P->d}, 2);
-    if (rc == 0 && !g) rc = gpt2_stream_add(&gs, P->layer, P->site, acts_rows, &w);
+    if (rc == 0 && !g) rc = gpt2_stream_add(&gs, P->layer, P->site, gpt2_rows_to_npy, &w);
     for (int i = 0; i < P->n_in && rc == 0; i++) {
         const InputText *in = &P->in[i];
         const int32_t *ids = P->ids.ids + in->t0;
         if (g)
-            rc = cuda_gpt2_stream(g, ids, in->T, in->t0, P->layer, P->site, acts_rows, &w,
+            rc = cuda_gpt2_stream(g, ids, in->T, in->t0, P->layer, P->site, gpt2_rows_to_npy, &w,
                                   P->d_X + (size_t)in->t0 * P->d);
         else
             rc = gpt2_stream_run(&gs, ids, in->T);
