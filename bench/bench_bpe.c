@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
     }
 
     /* ours: cold (fresh cache), then warm, best of 3 */
-    BpeIds ids = {0};
+    BPEIds ids = {0};
     double t0 = time_now();
     if (bpe_encode(&b, text, len, 0, &ids) != 0) {
         fprintf(stderr, "bench_bpe: %s\n", err_get());

@@ -15,12 +15,12 @@
 
 #include <unistd.h>
 
-typedef struct { CudaGPT2 *g; const int32_t *ids; int T; int capture; } Ctx;
+typedef struct { CUDAGPT2 *g; const int32_t *ids; int T; int capture; } Ctx;
 
 static int run(void *p) {
     Ctx *c = p;
     if (c->capture) {
-        CudaCapture cap = {6, GPT2_MLP_PRE, NULL, NULL};
+        CUDACapture cap = {6, GPT2_MLP_PRE, NULL, NULL};
         return cuda_gpt2_forward(c->g, c->ids, c->T, &cap, NULL);
     }
     return cuda_gpt2_forward_device(c->g, c->ids, c->T) ? 0 : -1;
@@ -50,7 +50,7 @@ int main(void) {
     Rng r;
     rng_seed(&r, 99);
     for (int t = 0; t < 1024; t++) ids[t] = (int32_t)(rng_u64(&r) % (uint64_t)V);
-    CudaGPT2 *g = NULL;
+    CUDAGPT2 *g = NULL;
     int fails = 0;
     if (cuda_gpt2_init(&g, &m, 1024) != 0) {
         fprintf(stderr, "bench_cuda_gpt2: %s\n", err_get());

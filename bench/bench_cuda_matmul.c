@@ -17,13 +17,13 @@ typedef struct {
     int tA, tB, M, N, K;
     const float *A, *B;
     float *C;
-    CudaMatmulKind kind;
+    CUDAMatmulKind kind;
     int tile;
     cublasHandle_t h;
-} Gemm;
+} GEMM;
 
 static int run_ours(void *p) {
-    Gemm *g = p;
+    GEMM *g = p;
     if (cuda_tune(0, g->tile) != 0) return -1;
     int lda = g->tA ? g->M : g->K, ldb = g->tB ? g->K : g->N;
     int rc = cuda_gemm(g->tA, g->tB, g->M, g->N, g->K, 1.0f, g->A, lda, g->B, ldb, 0.0f, g->C, g->N, NULL, g->kind);
@@ -33,7 +33,7 @@ static int run_ours(void *p) {
 
 /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T. */
 static int run_cublas(void *p) {
-    Gemm *g = p;
+    GEMM *g = p;
     const float one = 1.0f, zero = 0.0f;
     int lda = g->tA ? g->M : g->K, ldb = g->tB ? g->K : g->N;
     cublasStatus_t s = cublasSgemm(g->h, g->tB ? CUBLAS_OP_T : CUBLAS_OP_N, g->tA ? CUBLAS_OP_T : CUBLAS_OP_N, g->N,
@@ -53,19 +53,19 @@ static void shape(cublasHandle_t h, const char *what, int tA, int tB, int M, int
         goto out;
     }
     {
-        Gemm g = {tA, tB, M, N, K, A, B, Cref, CUDA_MATMUL_FP32, 0, h};
+        GEMM g = {tA, tB, M, N, K, A, B, Cref, CUDA_MATMUL_FP32, 0, h};
         double flops = 2.0 * M * N * K, bytes = 4.0 * ((double)M * K + (double)K * N + (double)M * N);
         char cfg[96];
         /* check: ours (each variant) against cuBLAS FP32 */
         cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);
         if (run_cublas(&g) || cuda_sync()) { failures++; goto out; }
         float *ref = bench_host(Cref, (long)M * N);
-        const struct { CudaMatmulKind kind; int tile; const char *name; double tol; } v[] = {
+        const struct { CUDAMatmulKind kind; int tile; const char *name; double tol; } v[] = {
             {CUDA_MATMUL_FP32, 0, "fp32", 1e-5}, {CUDA_MATMUL_FP32, 64, "fp32 tile64", 1e-5},
             {CUDA_MATMUL_FP32, 128, "fp32 tile128", 1e-5}, {CUDA_MATMUL_TF32, 0, "tf32", 5e-3}};
         double ms_ours = 0;
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-            Gemm o = g;
+            GEMM o = g;
             o.C = C, o.kind = v[i].kind, o.tile = v[i].tile;
             cuda_memset(C, 0xff, (size_t)M * N * 4);
             if (run_ours(&o) || cuda_sync()) { failures++; continue; }

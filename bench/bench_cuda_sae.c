@@ -15,7 +15,7 @@
 #include "bench/bench_cuda.h"
 #include "sae/sae.h"
 
-typedef struct { CudaSAE *s; const float *d_X; int T; long rows; } Ctx;
+typedef struct { CUDASAE *s; const float *d_X; int T; long rows; } Ctx;
 
 static int run_step(void *p) {
     Ctx *c = p;
@@ -44,7 +44,7 @@ int main(void) {
     int fails = 0;
     /* check against the CPU trainer */
     {
-        CudaSAE *s = NULL;
+        CUDASAE *s = NULL;
         float *g = xmalloc((size_t)L * d * 4);
         SAELosses lc, lg;
         sae_loss_grad(&sae, X, T, p.sparsity_weight, p.decor_weight, g, NULL, &lc);
@@ -66,8 +66,8 @@ int main(void) {
     if (!fails) {
         for (int v = 0; v < 4; v++) {
             int sparse = v % 2 == 0;
-            CudaMatmulKind kind = v < 2 ? CUDA_MATMUL_FP32 : CUDA_MATMUL_TF32;
-            CudaSAE *s = NULL;
+            CUDAMatmulKind kind = v < 2 ? CUDA_MATMUL_FP32 : CUDA_MATMUL_TF32;
+            CUDASAE *s = NULL;
             if (cuda_sae_init(&s, &sae, &p, T)) { fails++; break; }
             cuda_sae_set_options(s, sparse, kind);
             Ctx c = {s, d_X, T, T};
@@ -101,7 +101,7 @@ int main(void) {
     const int B = 1024;
     float *d_big = fails ? NULL : bench_dev_rand(N * d, 12, 1.0f);
     if (d_big) {
-        CudaSAE *s = NULL;
+        CUDASAE *s = NULL;
         if (cuda_sae_init(&s, &sae, &p, B) == 0) {
             for (int v = 0; v < 2; v++) {
                 cuda_sae_set_options(s, 1, v ? CUDA_MATMUL_TF32 : CUDA_MATMUL_FP32);

@@ -184,7 +184,7 @@ int cli_cache(const char *dir) {
     return 0;
 }
 
-CliArgKind cli_arg_kind(const char *arg, int *ended) {
+CLIArgKind cli_arg_kind(const char *arg, int *ended) {
     if (*ended) return CLI_OPERAND;
     if (strcmp(arg, "--") == 0) {
         *ended = 1;

@@ -9,7 +9,7 @@
  *   cli_command("synth", opts, NULL);           // for suggestions and messages
  *   int ended = 0;
  *   for (int i = 1; i < argc; i++) {
- *       CliArgKind k = cli_arg_kind(argv[i], &ended);
+ *       CLIArgKind k = cli_arg_kind(argv[i], &ended);
  *       if (k == CLI_END) continue;             // "--": the rest are operands
  *       if (k == CLI_OPERAND) { files[n++] = argv[i]; continue; }
  *       if ((r = cli_opt(argc, argv, &i, "--out", &out)) != 0) { if (r < 0) return 2; continue; }
@@ -77,13 +77,13 @@ typedef enum {
     CLI_OPTION,  /* an option (or its value): parse it with cli_opt & co. */
     CLI_OPERAND, /* a file or other operand: "x", "-" (standard input), or anything after "--" */
     CLI_END      /* the first "--": skip it; every later argument is an operand */
-} CliArgKind;
+} CLIArgKind;
 /* What arg is, `--` ending the options as in getopt. *ended is the loop's
  * state: 0 before the first argument; set at the "--". Call it first for
  * each argument, before --help and the options, so that `./run x -- --help`
  * names a file "--help". (An option's value is taken by cli_opt before the
  * loop sees it: `--out --` is an output folder named "--".) */
-CliArgKind cli_arg_kind(const char *arg, int *ended);
+CLIArgKind cli_arg_kind(const char *arg, int *ended);
 
 /* --version: the version and the build's features (CUDA, SIMD level) on stdout. */
 void cli_version(void);

@@ -52,7 +52,7 @@ static void capture_usage(FILE *f) {
 }
 
 /* Read whitespace-separated token ids from path into *ids. Returns 0 or -1. */
-static int read_ids(const char *path, BpeIds *ids) {
+static int read_ids(const char *path, BPEIds *ids) {
     char *buf;
     size_t len;
     if (file_read_all(path, &buf, &len) != 0) return -1;
@@ -93,7 +93,7 @@ typedef struct {
     char *wpath;
     GPT2Model m;
     /* the inputs: one id list per file */
-    BpeIds *inputs;       /* (ninputs) */
+    BPEIds *inputs;       /* (ninputs) */
     int ninputs;
     long T;               /* every input's tokens */
 } Capture;
@@ -108,7 +108,7 @@ static int capture_parse(Capture *c, int argc, char **argv) {
     cli_command("capture", capture_opts, NULL);
     for (int i = 1; i < argc; i++) {
         int r;
-        CliArgKind kind = cli_arg_kind(argv[i], &ended);
+        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
         if (kind == CLI_END) continue;
         if (kind == CLI_OPERAND) {
             c->texts[c->ntexts++] = argv[i];

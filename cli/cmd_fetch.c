@@ -65,7 +65,7 @@ int cmd_fetch(int argc, char **argv) {
     cli_command("fetch", fetch_opts, NULL);
     for (int i = 1; i < argc; i++) {
         int r;
-        CliArgKind kind = cli_arg_kind(argv[i], &ended);
+        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
         if (kind == CLI_END) continue;
         if (kind == CLI_OPERAND)
             return cli_error(2, "fetch: unexpected argument '%s' (fetch reads no files; --model NAME names the "

@@ -300,7 +300,7 @@ static int check_room(const Pipeline *P, int L) {
 /* Capture every text, window by window (n_ctx tokens), streamed into
  * activations.npy in the staging folder. On the GPU (g != NULL) the rows
  * also stay on the device in P->d_X (T, d) for the training. */
-static int capture_texts(Pipeline *P, CudaGPT2 *g) {
+static int capture_texts(Pipeline *P, CUDAGPT2 *g) {
     char *path = path_join(P->txn.tmp, "activations.npy");
     NpyWriter w;
     GPT2Forward fw;
@@ -330,7 +330,7 @@ static int capture_texts(Pipeline *P, CudaGPT2 *g) {
 
 /* The same on the GPU; on failure the device memory is released. */
 static int capture_texts_cuda(Pipeline *P) {
-    CudaGPT2 *g = NULL;
+    CUDAGPT2 *g = NULL;
     int rc = cuda_malloc((void **)&P->d_X, sizeof(float) * (size_t)P->T * P->d);
     if (rc == 0) rc = cuda_gpt2_init(&g, &P->m, P->m.cfg.n_ctx);
     if (rc == 0) rc = capture_texts(P, g);
@@ -610,7 +610,7 @@ int cmd_pipeline(int argc, char **argv) {
         long n;
         double x;
         const char *a = argv[i];
-        CliArgKind kind = cli_arg_kind(a, &ended);
+        CLIArgKind kind = cli_arg_kind(a, &ended);
         if (kind == CLI_END) continue;
         if (kind == CLI_OPERAND) {
             files[n_files++] = a;

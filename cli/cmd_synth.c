@@ -38,7 +38,7 @@ int cmd_synth(int argc, char **argv) {
     cli_command("synth", synth_opts, NULL);
     for (int i = 1; i < argc; i++) {
         int r;
-        CliArgKind kind = cli_arg_kind(argv[i], &ended);
+        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
         if (kind == CLI_END) continue;
         if (kind == CLI_OPERAND) {
             synth_usage(stderr);

@@ -107,7 +107,7 @@ static int read_input(const char *path, const char *name, size_t limit, char **b
 }
 
 /* Parse white-space separated ids from text into ids; errors name path and position. */
-static int parse_ids(const char *path, const char *text, size_t len, BpeIds *ids) {
+static int parse_ids(const char *path, const char *text, size_t len, BPEIds *ids) {
     size_t i = 0;
     while (i < len) {
         while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r'))
@@ -141,7 +141,7 @@ int cmd_tokenize(int argc, char **argv) {
     cli_command("tokenize", tokenize_opts, NULL);
     for (int i = 1; i < argc; i++) {
         int r;
-        CliArgKind kind = cli_arg_kind(argv[i], &ended);
+        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
         if (kind == CLI_END) continue;
         if (kind == CLI_OPERAND) {
             if (path) return cli_error(2, "tokenize: one FILE at a time ('%s' and '%s')", path, argv[i]);
@@ -183,7 +183,7 @@ int cmd_tokenize(int argc, char **argv) {
 
     char *text = NULL;
     size_t len = 0;
-    BpeIds ids = {0};
+    BPEIds ids = {0};
     int status = 1;
     if (read_input(path, name, max_bytes, &text, &len) != 0) goto fail;
     if (decode) {

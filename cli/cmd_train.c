@@ -118,7 +118,7 @@ int cmd_train(int argc, char **argv) {
         long n;
         double x;
         int r;
-        CliArgKind kind = cli_arg_kind(argv[i], &ended);
+        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
         if (kind == CLI_END) continue;
         if (kind == CLI_OPERAND)   /* train reads its input with --acts */
             return cli_error(2, "train: unexpected argument '%s' (train takes only options: --acts X.npy -o DIR)",

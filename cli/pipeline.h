@@ -56,7 +56,7 @@ typedef struct {
     DirTxn txn;              /* everything is written into txn.tmp */
     /* 3. tokens */
     BPE bpe;
-    BpeIds ids;              /* (T) every text's tokens, one after the other */
+    BPEIds ids;              /* (T) every text's tokens, one after the other */
     long T;
     /* 4. the model */
     char *wpath;             /* the checkpoint used */

@@ -66,7 +66,7 @@ typedef struct {
     int n_svg;              /* ids for inlined SVGs */
 } Out;
 
-static int save_svg(Out *w, const Svg *s, const char *name) {
+static int save_svg(Out *w, const SVG *s, const char *name) {
     char *p = path_join(w->P->txn.tmp, name);
     int rc = svg_save(s, p);
     free(p);
@@ -75,7 +75,7 @@ static int save_svg(Out *w, const Svg *s, const char *name) {
 
 /* Render the text heatmap of latent j (a window of at most 400 tokens around
  * its largest activation), into s. */
-static void heat_svg(Out *w, Svg *s, int j) {
+static void heat_svg(Out *w, SVG *s, int j) {
     const long T = w->P->T;
     float *col = xmalloc(sizeof(float) * T);   /* (T) latent j */
     for (long t = 0; t < T; t++) col[t] = w->Z[t * w->L + j];
@@ -99,7 +99,7 @@ static const char *ordinal(int n, char *buf) {
     return buf;
 }
 
-static int write_figure(Out *w, Svg *s, const char *file, const char *caption) {
+static int write_figure(Out *w, SVG *s, const char *file, const char *caption) {
     int rc = save_svg(w, s, file);
     if (rc == 0) report_figure(&w->rep, caption, s->buf);
     svg_free(s);
@@ -197,7 +197,7 @@ static int out_figures(Out *w) {
         losses[3 * e + 1] = (float)P->res.losses[e].sparsity;
         losses[3 * e + 2] = (float)P->res.losses[e].decor;
     }
-    Svg s;
+    SVG s;
     char idp[16];
     snprintf(idp, sizeof idp, "s%d_", w->n_svg++);
     figure_losses(&s, losses, E, P->label, idp);
@@ -257,7 +257,7 @@ static void latent_table(Out *w, const char *caption, const int *order) {
         top_tokens(c5, sizeof c5, &P->bpe, P->ids.ids, w->Z, P->T, w->L, j);
         const char *cells[] = {c0, c1, c2, c3, c4, c5};
         report_table_row(&w->rep, cells, num);
-        Svg s;
+        SVG s;
         heat_svg(w, &s, j);
         report_table_wide_row(&w->rep, s.buf, 6);
         svg_free(&s);

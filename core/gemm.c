@@ -73,7 +73,7 @@ typedef struct {
     int ldc;
     int MP, NP;       /* panels of rows / of columns */
     int split_rows;   /* 1: threads split the row panels, else the column panels */
-} Gemm;
+} GEMM;
 
 #if GEMM_AVX512
 /* Transpose a 16 x 16 block in registers: on return r[c][i] = (old r[i])[c].
@@ -147,7 +147,7 @@ static void buf_put(float *p, int slot) {
 
 /* Pack row panels [p0, p1) of op(A) (M, K) into Ap: panel p holds rows
  * p*MR .. p*MR+MR-1 as Ap[p][k][r], zero past row M. */
-static void pack_A(const Gemm *g, float *Ap, int p0, int p1) {
+static void pack_A(const GEMM *g, float *Ap, int p0, int p1) {
     for (int p = p0; p < p1; p++) {
         float *dst = Ap + (long)p * g->K * MR;
         int i0 = p * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
@@ -185,7 +185,7 @@ static void pack_A(const Gemm *g, float *Ap, int p0, int p1) {
 
 /* Pack op(B)[k0 : k0+kc, j0 : j0+nc] (nc <= NC) into Bp: panel q holds
  * columns j0+q*NR .. +NR-1 as Bp[q][k][c], zero past column N. */
-static void pack_B(const Gemm *g, float *Bp, int k0, int kc, int j0, int nc) {
+static void pack_B(const GEMM *g, float *Bp, int k0, int kc, int j0, int nc) {
     if (!g->transB) {
         /* op(B)[k][j] = B[k][j]: row by row (sequential reads), NR floats to each panel */
         for (int k = 0; k < kc; k++) {
@@ -305,7 +305,7 @@ static void kernel(int kc, const float *restrict Ap, const float *restrict Bp, f
 /* Prefetch part `part` of `nparts` of the block op(B)[k0 : k0+kc, j0 : j0+nc]
  * into L2: issued while the current block is being multiplied, so that the
  * next pack_B finds the weights in cache instead of waiting on memory. */
-static void prefetch_B(const Gemm *g, int k0, int kc, int j0, int nc, int part, int nparts) {
+static void prefetch_B(const GEMM *g, int k0, int kc, int j0, int nc, int part, int nparts) {
 #if GEMM_AVX512
     if (!g->transB) { /* rows k of B, nc floats each */
         int r0 = k0 + (int)((long)kc * part / nparts), r1 = k0 + (int)((long)kc * (part + 1) / nparts);
@@ -321,7 +321,7 @@ static void prefetch_B(const Gemm *g, int k0, int kc, int j0, int nc, int part, 
 #endif
 }
 
-static void gemm_block(const Gemm *g, const float *Ap, int mp0, int mp1, int np0, int np1) {
+static void gemm_block(const GEMM *g, const float *Ap, int mp0, int mp1, int np0, int np1) {
     int slot;
     float *Bp = buf_get((size_t)KC * NC, &slot);
     int j_end = np1 * NR < g->N ? np1 * NR : g->N;
@@ -358,7 +358,7 @@ static void gemm_block(const Gemm *g, const float *Ap, int mp0, int mp1, int np0
  * in the thread's own L2 instead of the other core's, which measured faster
  * than packing A once in parallel. */
 static void gemm_task(void *ctx, int i0, int i1) {
-    const Gemm *g = ctx;
+    const GEMM *g = ctx;
     int mp0 = g->split_rows ? i0 : 0, mp1 = g->split_rows ? i1 : g->MP;
     int slot;
     float *Ap = buf_get((size_t)g->MP * g->K * MR, &slot);
@@ -380,7 +380,7 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha,
             }
         return;
     }
-    Gemm g = {transA, transB, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, 0, 0, 0};
+    GEMM g = {transA, transB, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, 0, 0, 0};
     g.MP = (M + MR - 1) / MR;
     g.NP = (N + NR - 1) / NR;
     /* split the columns unless there are too few panels of them for the threads */

@@ -143,9 +143,9 @@ static int parse_number(Parser *p, double *out) {
     return 0;
 }
 
-static int parse_value(Parser *p, Json *v, int depth);
+static int parse_value(Parser *p, JSON *v, int depth);
 
-static int parse_container(Parser *p, Json *v, int depth, int is_obj) {
+static int parse_container(Parser *p, JSON *v, int depth, int is_obj) {
     char close = is_obj ? '}' : ']';
     size_t cap = 0;
     p->i++;
@@ -168,14 +168,14 @@ static int parse_container(Parser *p, Json *v, int depth, int is_obj) {
             if (parse_string(p, &key, &klen)) return -1;
             v->keys[v->n] = key;
             v->key_lens[v->n] = klen;
-            memset(&v->items[v->n], 0, sizeof(Json));
+            memset(&v->items[v->n], 0, sizeof(JSON));
             v->n++; /* counted now so json_free releases the key on failure */
             skip_ws(p);
             if (p->i >= p->n || p->s[p->i] != ':') return fail(p, "expected ':'");
             p->i++;
             if (parse_value(p, &v->items[v->n - 1], depth + 1)) return -1;
         } else {
-            memset(&v->items[v->n], 0, sizeof(Json));
+            memset(&v->items[v->n], 0, sizeof(JSON));
             v->n++;
             if (parse_value(p, &v->items[v->n - 1], depth + 1)) return -1;
         }
@@ -213,7 +213,7 @@ static int parse_container(Parser *p, Json *v, int depth, int is_obj) {
     return 0;
 }
 
-static int parse_value(Parser *p, Json *v, int depth) {
+static int parse_value(Parser *p, JSON *v, int depth) {
     skip_ws(p);
     if (p->i >= p->n) return fail(p, "unexpected end of input");
     char c = p->s[p->i];
@@ -230,7 +230,7 @@ static int parse_value(Parser *p, Json *v, int depth) {
     return fail(p, "unexpected character");
 }
 
-int json_parse(Json *out, const char *text, size_t len) {
+int json_parse(JSON *out, const char *text, size_t len) {
     Parser p = {text, len, 0};
     memset(out, 0, sizeof *out);
     if (parse_value(&p, out, 0) != 0) { json_free(out); return -1; }
@@ -239,7 +239,7 @@ int json_parse(Json *out, const char *text, size_t len) {
     return 0;
 }
 
-int json_parse_file(Json *out, const char *path) {
+int json_parse_file(JSON *out, const char *path) {
     memset(out, 0, sizeof *out);
     char *text;
     size_t len;
@@ -249,7 +249,7 @@ int json_parse_file(Json *out, const char *path) {
     return rc != 0 ? err_prefix("%s", path) : 0;
 }
 
-void json_free(Json *j) {
+void json_free(JSON *j) {
     if (!j) return;
     for (size_t k = 0; k < j->n; k++) {
         json_free(&j->items[k]);
@@ -262,7 +262,7 @@ void json_free(Json *j) {
     memset(j, 0, sizeof *j);
 }
 
-const Json *json_get(const Json *obj, const char *key) {
+const JSON *json_get(const JSON *obj, const char *key) {
     if (!obj || obj->type != JSON_OBJECT) return NULL;
     size_t kl = strlen(key);
     for (size_t k = 0; k < obj->n; k++)
@@ -270,7 +270,7 @@ const Json *json_get(const Json *obj, const char *key) {
     return NULL;
 }
 
-int json_as_int(const Json *j, long long *out) {
+int json_as_int(const JSON *j, long long *out) {
     if (!j || j->type != JSON_NUMBER) return -1;
     double v = j->number;
     if (v != floor(v) || fabs(v) > 9007199254740992.0) return -1;

@@ -1,9 +1,9 @@
 /*
  * core/json.h - a small, strict JSON reader (RFC 8259) and a string writer.
  *
- *   Json root;
+ *   JSON root;
  *   if (json_parse(&root, text, len) != 0) return err_prefix("%s", path);
- *   const Json *n = json_get(&root, "n_head");
+ *   const JSON *n = json_get(&root, "n_head");
  *   long n_head;
  *   if (!n || json_as_int(n, &n_head) != 0) ...
  *   json_free(&root);
@@ -21,34 +21,34 @@
 #include <stddef.h>
 #include <stdio.h>
 
-typedef enum { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT } JsonType;
+typedef enum { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT } JSONType;
 
-typedef struct Json Json;
-struct Json {
-    JsonType type;
+typedef struct JSON JSON;
+struct JSON {
+    JSONType type;
     int boolean;        /* JSON_BOOL */
     double number;      /* JSON_NUMBER */
     char *str;          /* JSON_STRING: decoded UTF-8, NUL-terminated (may hold NULs) */
     size_t str_len;     /*   its length in bytes */
     size_t n;           /* JSON_ARRAY / JSON_OBJECT: number of elements */
-    Json *items;        /*   (n) elements, or the values of an object */
+    JSON *items;        /*   (n) elements, or the values of an object */
     char **keys;        /*   (n) JSON_OBJECT keys, decoded, NUL-terminated */
     size_t *key_lens;   /*   (n) their lengths */
 };
 
 /* Parse text[0..len) into *out. Returns 0, or -1 with err_set("... at byte N").
  * On success the caller owns the tree: release it with json_free(). */
-int json_parse(Json *out, const char *text, size_t len);
+int json_parse(JSON *out, const char *text, size_t len);
 /* Read the file at path and parse it; errors name the file ("PATH: ..."). */
-int json_parse_file(Json *out, const char *path);
-/* Free a tree from json_parse. json_free on a zeroed Json is a no-op. */
-void json_free(Json *j);
+int json_parse_file(JSON *out, const char *path);
+/* Free a tree from json_parse. json_free on a zeroed JSON is a no-op. */
+void json_free(JSON *j);
 /* The value for key in an object, or NULL (also NULL if obj is not an object).
  * Borrowed: valid while the tree lives. Linear search. */
-const Json *json_get(const Json *obj, const char *key);
+const JSON *json_get(const JSON *obj, const char *key);
 /* The number as an exact integer. Returns 0, or -1 if j is not a number or
  * not an integer representable exactly (|v| <= 2^53). No err_set. */
-int json_as_int(const Json *j, long long *out);
+int json_as_int(const JSON *j, long long *out);
 
 /* Write s[0..len) as a JSON string literal (with quotes and escapes). */
 void json_write_string(FILE *f, const char *s, size_t len);

@@ -4,7 +4,7 @@
  * This header is the only thing the rest of the engine includes.
  *
  *   if (cuda_available()) {                          // --device auto
- *       CudaGPT2 *g;                                 // weights go to the GPU once
+ *       CUDAGPT2 *g;                                 // weights go to the GPU once
  *       if (cuda_gpt2_init(&g, &model, model.cfg.n_ctx) != 0) return cli_fail();
  *       float *d_X;                                  // (T, 4C), stays on the GPU
  *       cuda_malloc((void **)&d_X, (size_t)T * 4 * C * sizeof(float));
@@ -92,17 +92,17 @@ int cuda_layernorm_forward(float *d_out, float *d_mean, float *d_rstd, const flo
 typedef enum {
     CUDA_MATMUL_FP32 = 0, /* tiled shared-memory SIMT kernel, FP32 FMA (default) */
     CUDA_MATMUL_TF32 = 1  /* tensor cores (wmma m16n16k8), TF32 inputs, FP32 accumulate */
-} CudaMatmulKind;
+} CUDAMatmulKind;
 /* out (T, OC) = inp (T, C) @ w (C, OC) + bias (OC); bias may be NULL.
  * (GPT-2's Conv1D layout, as gpt2/model.h stores it.) */
 int cuda_matmul_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias,
-                        int T, int C, int OC, CudaMatmulKind kind);
+                        int T, int C, int OC, CUDAMatmulKind kind);
 /* The general product, core/gemm.h's contract on device memory:
  * C (M, N) = alpha * op(A) @ op(B) + beta * C (+ bias (N) on every row when
  * bias != NULL). Row-major; beta == 0 writes C without reading it. */
 int cuda_gemm(int transA, int transB, int M, int N, int K, float alpha,
               const float *d_A, int lda, const float *d_B, int ldb, float beta,
-              float *d_C, int ldc, const float *d_bias, CudaMatmulKind kind);
+              float *d_C, int ldc, const float *d_bias, CUDAMatmulKind kind);
 
 /* Causal self-attention with the softmax fused in (online softmax, never
  * materialising the (NH, T, T) scores). qkv (T, 3C) holds q | k | v, each
@@ -124,38 +124,38 @@ typedef struct {
     GPT2Site site; /* GPT2_MLP_PRE is the seed's hook (c_fc output) */
     float *out;    /* host (T, width) or NULL */
     float *d_out;  /* device (T, width) or NULL */
-} CudaCapture;
+} CUDACapture;
 
-typedef struct CudaGPT2 CudaGPT2; /* opaque: weights and activations on the GPU */
+typedef struct CUDAGPT2 CUDAGPT2; /* opaque: weights and activations on the GPU */
 
 /* Upload m's weights and allocate activations for windows of up to max_T
  * tokens (1..n_ctx; n_ctx for long inputs). m may be freed afterwards.
  * Returns 0 or -1. */
-int cuda_gpt2_init(CudaGPT2 **g, const GPT2Model *m, int max_T);
+int cuda_gpt2_init(CUDAGPT2 **g, const GPT2Model *m, int max_T);
 /* The matrix products' kind for later forwards (default CUDA_MATMUL_FP32). */
-void cuda_gpt2_set_matmul(CudaGPT2 *g, CudaMatmulKind kind);
+void cuda_gpt2_set_matmul(CUDAGPT2 *g, CUDAMatmulKind kind);
 /* One window: ids (T), 1 <= T <= max_T, positions 0..T-1. cap may be NULL;
  * logits (T, V) host may be NULL, and then the pass stops after the captured
  * block (gpt2_forward's early stop). Ids are checked against V here. */
-int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *ids, int T, const CudaCapture *cap, float *logits);
+int cuda_gpt2_forward(CUDAGPT2 *g, const int32_t *ids, int T, const CUDACapture *cap, float *logits);
 /* The same pass with logits that stay on the device: returns d_logits (T, V)
  * (borrowed, valid until the next forward or cuda_gpt2_free), or NULL with
  * err_set(). (What the benchmarks time: no copy of (T, V) back.) */
-const float *cuda_gpt2_forward_device(CudaGPT2 *g, const int32_t *ids, int T);
+const float *cuda_gpt2_forward_device(CUDAGPT2 *g, const int32_t *ids, int T);
 /* gpt2_capture's contract on the GPU: any T, in consecutive non-overlapping
  * windows of n_ctx tokens (needs max_T == n_ctx when T > max_T), each window
  * starting at position 0; rows of out / d_out (T, width) follow the input. */
-int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
+int cuda_gpt2_capture(CUDAGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
                       float *d_out);
 /* gpt2_stream's contract (gpt2/gpt2.h) on the GPU for one site: ids (T) in
  * windows of n_ctx (needs max_T == n_ctx when T > max_T); each window's rows
  * come back to the host and go to fn (GPT2Rows.t0 = t_base + the window's
  * start in ids), and, when d_out (T, width) is not NULL, also stay on the
  * device there. */
-int cuda_gpt2_stream(CudaGPT2 *g, const int32_t *ids, long T, long t_base, int layer, GPT2Site site,
+int cuda_gpt2_stream(CUDAGPT2 *g, const int32_t *ids, long T, long t_base, int layer, GPT2Site site,
                      GPT2RowSink fn, void *user, float *d_out);
 /* Free everything. cuda_gpt2_free(NULL) is a no-op. */
-void cuda_gpt2_free(CudaGPT2 *g);
+void cuda_gpt2_free(CUDAGPT2 *g);
 
 /* ----------------------------------------------------- sparse autoencoder */
 /* sae/sae.h's model and training on the GPU. The SAE (d, L, k, W) and its
@@ -166,33 +166,33 @@ void cuda_gpt2_free(CudaGPT2 *g);
  *   losses: mse, sparsity, decorrelation through the T x T Gram matrix
  *   K = Zc Zc^T when T < L (else the L x L covariance);
  *   backward by hand (formulas in cuda_sae.cu), Adam, all on the device. */
-typedef struct CudaSAE CudaSAE; /* opaque: W, Adam moments, scratch for max_T rows */
+typedef struct CUDASAE CUDASAE; /* opaque: W, Adam moments, scratch for max_T rows */
 
 /* Upload sae->W (L, d) and take lr, betas, eps and the loss weights from p.
  * Scratch for batches of up to max_T rows (>= 2). Returns 0 or -1. */
-int cuda_sae_init(CudaSAE **s, const SAE *sae, const SAEParams *p, int max_T);
+int cuda_sae_init(CUDASAE **s, const SAE *sae, const SAEParams *p, int max_T);
 /* sparse_decoder: 1 (default) decodes and back-propagates through Y from the
  * k selected indices of each row; 0 uses dense products over z (same math).
  * kind: the dense products' arithmetic (FP32 default). */
-void cuda_sae_set_options(CudaSAE *s, int sparse_decoder, CudaMatmulKind kind);
+void cuda_sae_set_options(CUDASAE *s, int sparse_decoder, CUDAMatmulKind kind);
 /* One loss-and-gradient evaluation on d_X (T, d) (device), no update:
  * g_W (L, d) host and Z (T, L) host may be NULL; losses in *out.
  * The GPU twin of sae_loss_grad (tests hold the two together). */
-int cuda_sae_loss_grad(CudaSAE *s, const float *d_X, int T, float *g_W, float *Z, SAELosses *out);
+int cuda_sae_loss_grad(CUDASAE *s, const float *d_X, int T, float *g_W, float *Z, SAELosses *out);
 /* One Adam step on d_X (T, d), 2 <= T <= max_T. If d_losses (4 floats:
  * total, mse, sparsity, decor; device) is not NULL the step's losses go
  * there. Nothing comes back to the host. A step whose loss is not finite
  * leaves W unchanged and stops every later step (see cuda_sae_failed). */
-int cuda_sae_step(CudaSAE *s, const float *d_X, int T, float *d_losses);
+int cuda_sae_step(CUDASAE *s, const float *d_X, int T, float *d_losses);
 /* 1 if a step saw a non-finite loss (then W holds the weights before it). Syncs. */
-int cuda_sae_failed(CudaSAE *s);
+int cuda_sae_failed(CUDASAE *s);
 /* Copy W back into sae->W (same d, L). */
-int cuda_sae_download(const CudaSAE *s, SAE *sae);
+int cuda_sae_download(const CUDASAE *s, SAE *sae);
 /* Z (T, L) host = the sparse latents of d_X (T, d) under the current W;
  * Y (T, d) host (the reconstruction) may be NULL. T <= max_T. */
-int cuda_sae_encode(CudaSAE *s, const float *d_X, int T, float *Z, float *Y);
+int cuda_sae_encode(CUDASAE *s, const float *d_X, int T, float *Z, float *Y);
 /* Free everything. cuda_sae_free(NULL) is a no-op. */
-void cuda_sae_free(CudaSAE *s);
+void cuda_sae_free(CUDASAE *s);
 
 /* sae_train's contract on the GPU (sae/sae.h); sae_train calls it when
  * p->device is SAE_CUDA and p->backend is cuda_sae_backend() (with

@@ -17,10 +17,10 @@ typedef struct {
     float *fcprojw, *fcprojb;   /* (4C, C), (C) */
 } DevLayer;
 
-struct CudaGPT2 {
+struct CUDAGPT2 {
     GPT2Config cfg;
     int max_T;
-    CudaMatmulKind kind;
+    CUDAMatmulKind kind;
     float *d_params;        /* every weight, one allocation */
     float *wte, *wpe;       /* (V, C), (n_ctx, C) */
     float *lnfw, *lnfb;     /* (C), (C) */
@@ -44,7 +44,7 @@ static int site_width(GPT2Site site, int C) {
     return site == GPT2_MLP_PRE || site == GPT2_MLP_POST ? 4 * C : C;
 }
 
-void cuda_gpt2_free(CudaGPT2 *g) {
+void cuda_gpt2_free(CUDAGPT2 *g) {
     if (!g) return;
     cuda_free(g->d_params);
     cuda_free(g->d_tokens);
@@ -54,7 +54,7 @@ void cuda_gpt2_free(CudaGPT2 *g) {
     free(g);
 }
 
-void cuda_gpt2_set_matmul(CudaGPT2 *g, CudaMatmulKind kind) { g->kind = kind; }
+void cuda_gpt2_set_matmul(CUDAGPT2 *g, CUDAMatmulKind kind) { g->kind = kind; }
 
 /* Copy n floats from src to the next slot of the parameter buffer. */
 static int put(float **slot, float **cursor, const float *src, size_t n) {
@@ -64,7 +64,7 @@ static int put(float **slot, float **cursor, const float *src, size_t n) {
     return cuda_upload(*slot, src, n * sizeof(float));
 }
 
-int cuda_gpt2_init(CudaGPT2 **out, const GPT2Model *m, int max_T) {
+int cuda_gpt2_init(CUDAGPT2 **out, const GPT2Model *m, int max_T) {
     *out = NULL;
     const GPT2Config *c = &m->cfg;
     const size_t C = c->n_embd, V = c->vocab_size, NL = c->n_layer, NC = c->n_ctx;
@@ -76,7 +76,7 @@ int cuda_gpt2_init(CudaGPT2 **out, const GPT2Model *m, int max_T) {
                c->n_embd / c->n_head);
     if (!cuda_available()) return err_set("cuda_gpt2_init: no CUDA device (use --device cpu)");
 
-    CudaGPT2 *g = (CudaGPT2 *)xcalloc(1, sizeof *g);
+    CUDAGPT2 *g = (CUDAGPT2 *)xcalloc(1, sizeof *g);
     g->cfg = *c;
     g->max_T = max_T;
     g->kind = CUDA_MATMUL_FP32;
@@ -136,7 +136,7 @@ fail:
 
 /* If (layer, site) is the one asked for, copy act (T, width) to the caller's
  * device buffer now (the pass reuses act); the host copy is made at the end. */
-static int hook(CudaGPT2 *g, const CudaCapture *cap, int layer, GPT2Site site, const float *act, int T,
+static int hook(CUDAGPT2 *g, const CUDACapture *cap, int layer, GPT2Site site, const float *act, int T,
                 const float **captured) {
     if (!cap || cap->layer != layer || cap->site != site) return 0;
     size_t bytes = (size_t)T * site_width(site, g->cfg.n_embd) * sizeof(float);
@@ -148,11 +148,11 @@ static int hook(CudaGPT2 *g, const CudaCapture *cap, int layer, GPT2Site site, c
 
 /* The pass; want_logits computes logits (T, V) into g->logits, and logits
  * (host) receives a copy when not NULL. */
-static int forward_impl(CudaGPT2 *g, const int32_t *tokens, int T, const CudaCapture *cap, int want_logits,
+static int forward_impl(CUDAGPT2 *g, const int32_t *tokens, int T, const CUDACapture *cap, int want_logits,
                         float *logits) {
     const int C = g->cfg.n_embd, NH = g->cfg.n_head, V = g->cfg.vocab_size, NL = g->cfg.n_layer;
     const float eps = g->cfg.ln_eps > 0 ? g->cfg.ln_eps : 1e-5f;
-    const CudaMatmulKind K = g->kind;
+    const CUDAMatmulKind K = g->kind;
 #define REQUIRE(cond, ...)                                                                          \
     do {                                                                                            \
         if (!(cond)) {                                                                              \
@@ -218,15 +218,15 @@ static int forward_impl(CudaGPT2 *g, const int32_t *tokens, int T, const CudaCap
     return 0;
 }
 
-int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *ids, int T, const CudaCapture *cap, float *logits) {
+int cuda_gpt2_forward(CUDAGPT2 *g, const int32_t *ids, int T, const CUDACapture *cap, float *logits) {
     return forward_impl(g, ids, T, cap, logits != NULL, logits);
 }
 
-const float *cuda_gpt2_forward_device(CudaGPT2 *g, const int32_t *ids, int T) {
+const float *cuda_gpt2_forward_device(CUDAGPT2 *g, const int32_t *ids, int T) {
     return forward_impl(g, ids, T, NULL, 1, NULL) == 0 ? g->logits : NULL;
 }
 
-int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
+int cuda_gpt2_capture(CUDAGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
                       float *d_out) {
     const int n_ctx = g->cfg.n_ctx;
     CU_REQUIRE(T >= 1, "no tokens to run (T=%ld)", T);
@@ -235,7 +235,7 @@ int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Si
     const size_t width = site_width(site, g->cfg.n_embd);
     for (long t0 = 0; t0 < T; t0 += n_ctx) {
         int Tw = (int)(T - t0 < n_ctx ? T - t0 : n_ctx);
-        CudaCapture cap = {layer, site, out ? out + (size_t)t0 * width : NULL,
+        CUDACapture cap = {layer, site, out ? out + (size_t)t0 * width : NULL,
                            d_out ? d_out + (size_t)t0 * width : NULL};
         if (cuda_gpt2_forward(g, ids + t0, Tw, &cap, NULL) != 0)
             return err_prefix("cuda_gpt2_capture: window at token %ld", t0);
@@ -243,7 +243,7 @@ int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Si
     return 0;
 }
 
-int cuda_gpt2_stream(CudaGPT2 *g, const int32_t *ids, long T, long t_base, int layer, GPT2Site site,
+int cuda_gpt2_stream(CUDAGPT2 *g, const int32_t *ids, long T, long t_base, int layer, GPT2Site site,
                      GPT2RowSink fn, void *user, float *d_out) {
     const int n_ctx = g->cfg.n_ctx;
     CU_REQUIRE(T >= 1, "no tokens to run (T=%ld)", T);
@@ -254,7 +254,7 @@ int cuda_gpt2_stream(CudaGPT2 *g, const int32_t *ids, long T, long t_base, int l
     int rc = 0;
     for (long t0 = 0; t0 < T && rc == 0; t0 += n_ctx) {
         int Tw = (int)(T - t0 < n_ctx ? T - t0 : n_ctx);
-        CudaCapture cap = {layer, site, rows, d_out ? d_out + (size_t)t0 * width : NULL};
+        CUDACapture cap = {layer, site, rows, d_out ? d_out + (size_t)t0 * width : NULL};
         if (cuda_gpt2_forward(g, ids + t0, Tw, &cap, NULL) != 0) {
             rc = err_prefix("cuda_gpt2_stream: window at token %ld", t0);
             break;

@@ -281,7 +281,7 @@ static size_t splitk_ws_floats;
  * S > 1, slice z of the K range goes to P + z M N (alpha 1, beta 0, no bias). */
 template <bool TA, bool TB>
 static void launch(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                   float beta, float *C, int ldc, const float *bias, CudaMatmulKind kind, int S, int kchunk) {
+                   float beta, float *C, int ldc, const float *bias, CUDAMatmulKind kind, int S, int kchunk) {
     const size_t zstride = (size_t)M * N;
     if (kind == CUDA_MATMUL_TF32) {
         dim3 grid(cu_blocks(N, 64), cu_blocks(M, 64), S);
@@ -301,7 +301,7 @@ static void launch(int M, int N, int K, float alpha, const float *A, int lda, co
 
 template <bool TA, bool TB>
 static int gemm_dispatch(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                         float beta, float *C, int ldc, const float *bias, CudaMatmulKind kind) {
+                         float beta, float *C, int ldc, const float *bias, CUDAMatmulKind kind) {
     /* Few output tiles and a long K (the SAE's T x T Gram matrix over L, a
      * single token's projections): split K so that the grid fills the GPU. */
     const long tiles = (long)cu_blocks(N, 64) * cu_blocks(M, 64);
@@ -337,7 +337,7 @@ static int gemm_dispatch(int M, int N, int K, float alpha, const float *A, int l
 
 int cuda_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *d_A, int lda,
               const float *d_B, int ldb, float beta, float *d_C, int ldc, const float *d_bias,
-              CudaMatmulKind kind) {
+              CUDAMatmulKind kind) {
     CU_REQUIRE(M >= 0 && N >= 0 && K >= 0, "bad sizes M=%d N=%d K=%d", M, N, K);
     CU_REQUIRE(lda >= (transA ? M : K) && lda > 0, "lda %d too small", lda);
     CU_REQUIRE(ldb >= (transB ? K : N) && ldb > 0, "ldb %d too small", ldb);
@@ -357,7 +357,7 @@ int cuda_gemm(int transA, int transB, int M, int N, int K, float alpha, const fl
 }
 
 int cuda_matmul_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias, int T,
-                        int C, int OC, CudaMatmulKind kind) {
+                        int C, int OC, CUDAMatmulKind kind) {
     /* out (T, OC) = inp (T, C) @ w (C, OC) + bias */
     return cuda_gemm(0, 0, T, OC, C, 1.0f, d_inp, C, d_w, OC, 0.0f, d_out, OC, d_bias, kind);
 }

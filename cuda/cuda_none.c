@@ -57,13 +57,13 @@ int cuda_layernorm_forward(float *d_out, float *d_mean, float *d_rstd, const flo
     return NONE("cuda_layernorm_forward");
 }
 int cuda_matmul_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias, int T, int C,
-                        int OC, CudaMatmulKind kind) {
+                        int OC, CUDAMatmulKind kind) {
     (void)d_out, (void)d_inp, (void)d_w, (void)d_bias, (void)T, (void)C, (void)OC, (void)kind;
     return NONE("cuda_matmul_forward");
 }
 int cuda_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *d_A, int lda,
               const float *d_B, int ldb, float beta, float *d_C, int ldc, const float *d_bias,
-              CudaMatmulKind kind) {
+              CUDAMatmulKind kind) {
     (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)d_A, (void)lda, (void)d_B;
     (void)ldb, (void)beta, (void)d_C, (void)ldc, (void)d_bias, (void)kind;
     return NONE("cuda_gemm");
@@ -81,62 +81,62 @@ int cuda_residual_forward(float *d_out, const float *d_a, const float *d_b, long
     return NONE("cuda_residual_forward");
 }
 
-int cuda_gpt2_init(CudaGPT2 **g, const GPT2Model *m, int max_T) {
+int cuda_gpt2_init(CUDAGPT2 **g, const GPT2Model *m, int max_T) {
     (void)m, (void)max_T;
     *g = NULL;
     return NONE("cuda_gpt2_init");
 }
-void cuda_gpt2_set_matmul(CudaGPT2 *g, CudaMatmulKind kind) { (void)g, (void)kind; }
-int cuda_gpt2_forward(CudaGPT2 *g, const int32_t *ids, int T, const CudaCapture *cap, float *logits) {
+void cuda_gpt2_set_matmul(CUDAGPT2 *g, CUDAMatmulKind kind) { (void)g, (void)kind; }
+int cuda_gpt2_forward(CUDAGPT2 *g, const int32_t *ids, int T, const CUDACapture *cap, float *logits) {
     (void)g, (void)ids, (void)T, (void)cap, (void)logits;
     return NONE("cuda_gpt2_forward");
 }
-const float *cuda_gpt2_forward_device(CudaGPT2 *g, const int32_t *ids, int T) {
+const float *cuda_gpt2_forward_device(CUDAGPT2 *g, const int32_t *ids, int T) {
     (void)g, (void)ids, (void)T;
     NONE("cuda_gpt2_forward_device");
     return NULL;
 }
-int cuda_gpt2_capture(CudaGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
+int cuda_gpt2_capture(CUDAGPT2 *g, const int32_t *ids, long T, int layer, GPT2Site site, float *out,
                       float *d_out) {
     (void)g, (void)ids, (void)T, (void)layer, (void)site, (void)out, (void)d_out;
     return NONE("cuda_gpt2_capture");
 }
-int cuda_gpt2_stream(CudaGPT2 *g, const int32_t *ids, long T, long t_base, int layer, GPT2Site site,
+int cuda_gpt2_stream(CUDAGPT2 *g, const int32_t *ids, long T, long t_base, int layer, GPT2Site site,
                      GPT2RowSink fn, void *user, float *d_out) {
     (void)g, (void)ids, (void)T, (void)t_base, (void)layer, (void)site, (void)fn, (void)user, (void)d_out;
     return NONE("cuda_gpt2_stream");
 }
-void cuda_gpt2_free(CudaGPT2 *g) { (void)g; }
+void cuda_gpt2_free(CUDAGPT2 *g) { (void)g; }
 
-int cuda_sae_init(CudaSAE **s, const SAE *sae, const SAEParams *p, int max_T) {
+int cuda_sae_init(CUDASAE **s, const SAE *sae, const SAEParams *p, int max_T) {
     (void)sae, (void)p, (void)max_T;
     *s = NULL;
     return NONE("cuda_sae_init");
 }
-void cuda_sae_set_options(CudaSAE *s, int sparse_decoder, CudaMatmulKind kind) {
+void cuda_sae_set_options(CUDASAE *s, int sparse_decoder, CUDAMatmulKind kind) {
     (void)s, (void)sparse_decoder, (void)kind;
 }
-int cuda_sae_loss_grad(CudaSAE *s, const float *d_X, int T, float *g_W, float *Z, SAELosses *out) {
+int cuda_sae_loss_grad(CUDASAE *s, const float *d_X, int T, float *g_W, float *Z, SAELosses *out) {
     (void)s, (void)d_X, (void)T, (void)g_W, (void)Z, (void)out;
     return NONE("cuda_sae_loss_grad");
 }
-int cuda_sae_step(CudaSAE *s, const float *d_X, int T, float *d_losses) {
+int cuda_sae_step(CUDASAE *s, const float *d_X, int T, float *d_losses) {
     (void)s, (void)d_X, (void)T, (void)d_losses;
     return NONE("cuda_sae_step");
 }
-int cuda_sae_failed(CudaSAE *s) {
+int cuda_sae_failed(CUDASAE *s) {
     (void)s;
     return 1;
 }
-int cuda_sae_download(const CudaSAE *s, SAE *sae) {
+int cuda_sae_download(const CUDASAE *s, SAE *sae) {
     (void)s, (void)sae;
     return NONE("cuda_sae_download");
 }
-int cuda_sae_encode(CudaSAE *s, const float *d_X, int T, float *Z, float *Y) {
+int cuda_sae_encode(CUDASAE *s, const float *d_X, int T, float *Z, float *Y) {
     (void)s, (void)d_X, (void)T, (void)Z, (void)Y;
     return NONE("cuda_sae_encode");
 }
-void cuda_sae_free(CudaSAE *s) { (void)s; }
+void cuda_sae_free(CUDASAE *s) { (void)s; }
 int cuda_sae_train(SAE *sae, const float *X, const float *d_X, long T, const SAEParams *p, SAEResult *res) {
     (void)sae, (void)X, (void)d_X, (void)T, (void)p;
     if (res) {

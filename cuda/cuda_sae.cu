@@ -42,12 +42,12 @@
 #define DEC_COLS 1024 /* columns of Y per sparse_decode block (256 threads x 4) */
 #define GRAD_SPLIT 4  /* blocks per row in sparse_decode_grad_kernel */
 
-struct CudaSAE {
+struct CUDASAE {
     int d, L, k, max_T;
     double lr, beta1, beta2, eps; /* as SAEParams holds them */
     float sw, dw;
     int sparse;
-    CudaMatmulKind kind;
+    CUDAMatmulKind kind;
     long step;
     float *W, *m, *v, *gW;   /* (L, d) each */
     float *pre;              /* (max_T, L) X W^T, then Zc */
@@ -369,7 +369,7 @@ static unsigned grid_for(long n) {
 
 /* ----------------------------------------------------------------- host */
 
-void cuda_sae_free(CudaSAE *s) {
+void cuda_sae_free(CUDASAE *s) {
     if (!s) return;
     void *bufs[] = {s->W, s->m, s->v, s->gW, s->pre, s->z, s->gz, s->val, s->idx, s->cnt, s->thr,
                     s->Y, s->gY, s->diag, s->K, s->partials, s->losses, s->bad};
@@ -377,12 +377,12 @@ void cuda_sae_free(CudaSAE *s) {
     free(s);
 }
 
-void cuda_sae_set_options(CudaSAE *s, int sparse_decoder, CudaMatmulKind kind) {
+void cuda_sae_set_options(CUDASAE *s, int sparse_decoder, CUDAMatmulKind kind) {
     s->sparse = sparse_decoder ? 1 : 0;
     s->kind = kind;
 }
 
-int cuda_sae_init(CudaSAE **out, const SAE *sae, const SAEParams *p, int max_T) {
+int cuda_sae_init(CUDASAE **out, const SAE *sae, const SAEParams *p, int max_T) {
     *out = NULL;
     CU_REQUIRE(sae && sae->W && sae->d >= 1 && sae->L >= 1 && sae->k >= 1 && sae->k <= sae->L,
                "the SAE is not initialised (d=%d L=%d k=%d)", sae ? sae->d : 0, sae ? sae->L : 0,
@@ -403,7 +403,7 @@ int cuda_sae_init(CudaSAE **out, const SAE *sae, const SAEParams *p, int max_T) 
         allow_smem((const void *)sparse_decode_grad_kernel, grad_smem, &grad_smem_set))
         return err_prefix("cuda_sae_init");
 
-    CudaSAE *s = (CudaSAE *)xcalloc(1, sizeof *s);
+    CUDASAE *s = (CUDASAE *)xcalloc(1, sizeof *s);
     s->d = sae->d, s->L = sae->L, s->k = sae->k, s->max_T = max_T;
     s->lr = p->lr, s->beta1 = p->beta1, s->beta2 = p->beta2, s->eps = p->eps;
     s->sw = p->sparsity_weight, s->dw = p->decor_weight;
@@ -444,7 +444,7 @@ fail:
 }
 
 /* Forward to z (and idx/val/cnt): pre = X W^T, then top-k mask. */
-static int sae_encode_dev(CudaSAE *s, const float *d_X, int T) {
+static int sae_encode_dev(CUDASAE *s, const float *d_X, int T) {
     const int d = s->d, L = s->L;
     if (cuda_gemm(0, 1, T, L, d, 1.0f, d_X, d, s->W, d, 0.0f, s->pre, L, NULL, s->kind)) return -1;
     topk_mask_kernel<<<T, TOPK_THREADS, s->topk_smem>>>(s->z, s->thr, s->idx, s->val, s->cnt, s->pre, L, s->k);
@@ -452,7 +452,7 @@ static int sae_encode_dev(CudaSAE *s, const float *d_X, int T) {
     return 0;
 }
 
-static int sae_decode_dev(CudaSAE *s, int T) {
+static int sae_decode_dev(CUDASAE *s, int T) {
     const int d = s->d, L = s->L;
     if (s->sparse) {
         dim3 grid(T, cu_blocks(d, DEC_COLS));
@@ -464,7 +464,7 @@ static int sae_decode_dev(CudaSAE *s, int T) {
 }
 
 /* Forward, losses and g_W (in s->gW); losses (4) to d_losses. */
-static int sae_loss_grad_dev(CudaSAE *s, const float *d_X, int T, float *d_losses, int tag, double *d_acc,
+static int sae_loss_grad_dev(CUDASAE *s, const float *d_X, int T, float *d_losses, int tag, double *d_acc,
                              double weight) {
     const int d = s->d, L = s->L;
     const long N = (long)T * d, M = (long)T * L;
@@ -520,13 +520,13 @@ static int sae_loss_grad_dev(CudaSAE *s, const float *d_X, int T, float *d_losse
     return 0;
 }
 
-static int check_T(const CudaSAE *s, int T) {
+static int check_T(const CUDASAE *s, int T) {
     if (T < 2 || T > s->max_T)
         return err_set("%d rows: need 2 <= T <= %d (max_T given to cuda_sae_init)", T, s->max_T);
     return 0;
 }
 
-int cuda_sae_loss_grad(CudaSAE *s, const float *d_X, int T, float *g_W, float *Z, SAELosses *out) {
+int cuda_sae_loss_grad(CUDASAE *s, const float *d_X, int T, float *g_W, float *Z, SAELosses *out) {
     if (check_T(s, T)) return err_prefix("cuda_sae_loss_grad");
     if (cuda_memset(s->bad, 0, 4) || sae_loss_grad_dev(s, d_X, T, s->losses, 1, NULL, 0.0)) goto fail;
     {
@@ -541,7 +541,7 @@ fail:
     return err_prefix("cuda_sae_loss_grad");
 }
 
-static int adam_dev(CudaSAE *s) {
+static int adam_dev(CUDASAE *s) {
     s->step++;
     const double bc1 = 1.0 - pow((double)s->beta1, (double)s->step);
     const double bc2 = 1.0 - pow((double)s->beta2, (double)s->step);
@@ -553,29 +553,29 @@ static int adam_dev(CudaSAE *s) {
     return 0;
 }
 
-int cuda_sae_step(CudaSAE *s, const float *d_X, int T, float *d_losses) {
+int cuda_sae_step(CUDASAE *s, const float *d_X, int T, float *d_losses) {
     if (check_T(s, T) || sae_loss_grad_dev(s, d_X, T, d_losses, 1, NULL, 0.0) || adam_dev(s))
         return err_prefix("cuda_sae_step");
     return 0;
 }
 
 /* The tag of the first non-finite step (0: none; -1 if it cannot be read). */
-static int failed_tag(CudaSAE *s) {
+static int failed_tag(CUDASAE *s) {
     int bad = 0;
     if (cuda_download(&bad, s->bad, sizeof bad) != 0) return -1;
     return bad;
 }
 
-int cuda_sae_failed(CudaSAE *s) { return failed_tag(s) != 0; }
+int cuda_sae_failed(CUDASAE *s) { return failed_tag(s) != 0; }
 
-int cuda_sae_download(const CudaSAE *s, SAE *sae) {
+int cuda_sae_download(const CUDASAE *s, SAE *sae) {
     if (sae->d != s->d || sae->L != s->L || !sae->W)
         return err_set("cuda_sae_download: SAE shapes differ (d %d/%d, L %d/%d)", sae->d, s->d, sae->L, s->L);
     if (cuda_download(sae->W, s->W, (size_t)s->L * s->d * 4)) return err_prefix("cuda_sae_download");
     return 0;
 }
 
-int cuda_sae_encode(CudaSAE *s, const float *d_X, int T, float *Z, float *Y) {
+int cuda_sae_encode(CUDASAE *s, const float *d_X, int T, float *Z, float *Y) {
     if (T < 1 || T > s->max_T) return err_set("cuda_sae_encode: T=%d: need 1 <= T <= %d", T, s->max_T);
     if (sae_encode_dev(s, d_X, T) || (Y && sae_decode_dev(s, T))) return err_prefix("cuda_sae_encode");
     if (Z && cuda_download(Z, s->z, (size_t)T * s->L * 4)) return err_prefix("cuda_sae_encode");
@@ -601,7 +601,7 @@ int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k) 
 
 /* Keep the weights about to be updated (the last ones with a finite loss)
  * unless a loss already went bad: 2 x L d x 4 bytes per step. */
-static int snapshot(CudaSAE *s, float *d_snap) {
+static int snapshot(CUDASAE *s, float *d_snap) {
     const long n = (long)s->L * s->d;
     copy_unless_bad_kernel<<<grid_for(n), 256>>>(d_snap, s->W, n, s->bad);
     CU_LAUNCHED();
@@ -618,7 +618,7 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
     const int full = p->batch <= 0 || p->batch >= T;
     const int B = full ? (int)T : p->batch;
     const long nW = (long)L * d;
-    CudaSAE *s = NULL;
+    CUDASAE *s = NULL;
     float *d_Xown = NULL, *d_rows = NULL, *d_snap = NULL, *d_step = NULL;
     double *d_acc = NULL;
     int *d_perm = NULL, *perm = NULL, rc = -1;

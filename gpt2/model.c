@@ -81,8 +81,8 @@ static int config_check(const GPT2Config *c, const char *where) {
 
 /* ---- config.json ------------------------------------------------------------ */
 
-static int json_int_field(const Json *root, const char *path, const char *key, int *out, int required) {
-    const Json *v = json_get(root, key);
+static int json_int_field(const JSON *root, const char *path, const char *key, int *out, int required) {
+    const JSON *v = json_get(root, key);
     long long x;
     if (!v) return required ? err_set("%s: missing \"%s\"", path, key) : 1;
     if (json_as_int(v, &x) != 0 || x < 1 || x > 100000000)
@@ -94,7 +94,7 @@ static int json_int_field(const Json *root, const char *path, const char *key, i
 /* Read HF's config.json into cfg (fields left 0 when absent: the caller fills
  * them from the tensors). */
 static int config_read(GPT2Config *cfg, const char *path) {
-    Json root;
+    JSON root;
     if (json_parse_file(&root, path) != 0) return -1;
     if (root.type != JSON_OBJECT) {
         json_free(&root);
@@ -111,7 +111,7 @@ static int config_read(GPT2Config *cfg, const char *path) {
         json_free(&root);
         return -1;
     }
-    const Json *eps = json_get(&root, "layer_norm_epsilon");
+    const JSON *eps = json_get(&root, "layer_norm_epsilon");
     if (eps) {
         if (eps->type != JSON_NUMBER || !(eps->number > 0) || eps->number > 1) {
             json_free(&root);
@@ -119,7 +119,7 @@ static int config_read(GPT2Config *cfg, const char *path) {
         }
         cfg->ln_eps = (float)eps->number;
     }
-    const Json *rnd = json_get(&root, RANDOM_CFG_KEY);
+    const JSON *rnd = json_get(&root, RANDOM_CFG_KEY);
     if (rnd && rnd->type == JSON_BOOL && rnd->boolean) cfg->random = 1;
     json_free(&root);
     return 0;

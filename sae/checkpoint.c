@@ -97,10 +97,10 @@ static int cfg_k(const char *path, long *k) {
     free(dir);
     if (!path_is_file(cfg)) { free(cfg); return 0; }
     int found = -1;
-    Json root;
+    JSON root;
     if (json_parse_file(&root, cfg) == 0) {
         long long v;
-        const Json *jk = json_get(&root, "k");
+        const JSON *jk = json_get(&root, "k");
         if (!jk) jk = json_get(json_get(&root, "activation_fn_kwargs"), "k");
         if (jk && json_as_int(jk, &v) == 0) { *k = (long)v; found = 1; }
         else err_set("%s: no integer \"k\"; add it (the number of latents kept per token)", cfg);

@@ -41,7 +41,7 @@ static int find_vocab(char **v, char **m) {
 }
 
 /* Read a golden: ids separated by white space. */
-static int read_ids(const char *path, BpeIds *ids) {
+static int read_ids(const char *path, BPEIds *ids) {
     char *text;
     size_t len;
     if (file_read_all(path, &text, &len) != 0) return -1;
@@ -57,7 +57,7 @@ static int read_ids(const char *path, BpeIds *ids) {
 }
 
 /* Compare two id arrays; print the first difference. */
-static int same_ids(const char *what, const BpeIds *a, const BpeIds *b) {
+static int same_ids(const char *what, const BPEIds *a, const BPEIds *b) {
     size_t n = a->n < b->n ? a->n : b->n, i = 0;
     while (i < n && a->ids[i] == b->ids[i]) i++;
     if (i == n && a->n == b->n) {
@@ -71,7 +71,7 @@ static int same_ids(const char *what, const BpeIds *a, const BpeIds *b) {
 
 /* decode(encode(text)) == text */
 static void check_roundtrip(BPE *b, const char *what, const char *text, size_t len, int flags) {
-    BpeIds ids = {0};
+    BPEIds ids = {0};
     char *out = NULL;
     size_t n = 0;
     int ok = bpe_encode(b, text, len, flags, &ids) == 0 &&
@@ -167,7 +167,7 @@ static void test_loader_tiny(void) {
     CHECK(rc == 0 && b.V == 259 && b.n_merges == 2 && b.eot == 258,
           "tiny vocabulary loads: V %d, %d merges, eot %d (%s)", b.V, b.n_merges, b.eot, rc ? err_get() : "ok");
     if (rc == 0) {
-        BpeIds ids = {0};
+        BPEIds ids = {0};
         bpe_encode(&b, "abc", 3, 0, &ids);
         CHECK(ids.n == 1 && ids.ids[0] == 257, "tiny: \"abc\" is one token (%zu)", ids.n);
         ids.n = 0;
@@ -235,7 +235,7 @@ static void test_goldens(BPE *b) {
     for (size_t k = 0; k < sizeof g / sizeof g[0]; k++) {
         char *text;
         size_t len;
-        BpeIds ours = {0}, ref = {0};
+        BPEIds ours = {0}, ref = {0};
         if (file_read_all(g[k].text, &text, &len) != 0 || read_ids(g[k].golden, &ref) != 0) {
             CHECK(0, "%s", err_get());
             continue;
@@ -248,7 +248,7 @@ static void test_goldens(BPE *b) {
                       ours.ids[3] == 257 && ours.ids[4] == 4569,
                   "palinka.txt: 220 tokens beginning 11531 48955 318 257 4569 (the issue's numbers)");
         /* encoding again (now from the word cache) gives the same ids */
-        BpeIds again = {0};
+        BPEIds again = {0};
         bpe_encode(b, text, len, g[k].flags, &again);
         same_ids("  again, from the cache", &again, &ours);
         check_roundtrip(b, g[k].text, text, len, g[k].flags);
@@ -437,7 +437,7 @@ static int merge_finished(const BPE *b, const uint8_t *w, size_t n, const int32_
  * text is a single piece. ref: (n) scratch. */
 static int encode_matches_ref(BPE *b, MergeScratch *m, const uint8_t *text, size_t n,
                               const int32_t *whole, size_t k_whole, int32_t *ref) {
-    BpeIds ids = {0};
+    BPEIds ids = {0};
     int ok = bpe_encode(b, (const char *)text, n, BPE_BYTEWISE, &ids) == 0;
     size_t i = 0, t = 0, bad;
     while (ok && i < n) {
@@ -612,7 +612,7 @@ static void test_long_golden(BPE *b) {
             if (((uint8_t)raw[i] & 0xC0) != 0x80) chars[k++] = raw + i;
         }
         for (size_t c = 0; c < k; c++) clen[c] = (c + 1 < k ? chars[c + 1] : raw + nraw) - chars[c];
-        BpeIds want = {0}, got = {0};
+        BPEIds want = {0}, got = {0};
         char *p = line + used, *end;
         for (long v; (v = strtol(p, &end, 10)), end != p; p = end) bpe_ids_push(&want, (int32_t)v);
         char *w;
@@ -642,7 +642,7 @@ static void test_cache_overflow(BPE *b) {
         int len = 2 + (int)(rng_u64(&r) % 9);
         for (int i = 0; i < len; i++) text[n++] = (char)('a' + rng_u64(&r) % 26);
     }
-    BpeIds a = {0}, c = {0};
+    BPEIds a = {0}, c = {0};
     bpe_encode(b, text, n, 0, &a);
     /* reference: each word on its own through the reference merge, no cache */
     int32_t sym[32], rank[32];
@@ -660,7 +660,7 @@ static void test_cache_overflow(BPE *b) {
 }
 
 static void test_bad_input(BPE *b) {
-    BpeIds ids = {0};
+    BPEIds ids = {0};
     const char bad[] = "Valid text, then \xC3\x28 a bad byte";
     int rc = bpe_encode(b, bad, sizeof bad - 1, 0, &ids);
     CHECK(rc != 0 && strstr(err_get(), "byte offset 17"), "invalid UTF-8: \"%s\"", err_get());
@@ -681,7 +681,7 @@ static void test_bad_input(BPE *b) {
         char buf[512];
         size_t n = rng_u64(&r) % sizeof buf;
         for (size_t i = 0; i < n; i++) buf[i] = (char)(rng_u64(&r) % 4 ? rng_u64(&r) % 256 : ' ');
-        BpeIds x = {0};
+        BPEIds x = {0};
         char *out = NULL;
         size_t m = 0;
         if (bpe_encode(b, buf, n, BPE_BYTEWISE, &x) == 0 && bpe_decode(b, x.ids, x.n, &out, &m) == 0 &&
@@ -703,7 +703,7 @@ static void test_bad_input(BPE *b) {
     free(huge);
     /* on valid text BPE_BYTEWISE changes nothing */
     const char *t = "Ünïcödé text, 'quoted' and 123 \xF0\x9F\x98\x80!";
-    BpeIds p = {0}, q = {0};
+    BPEIds p = {0}, q = {0};
     bpe_encode(b, t, strlen(t), 0, &p);
     bpe_encode(b, t, strlen(t), BPE_BYTEWISE, &q);
     same_ids("valid text with and without BPE_BYTEWISE", &p, &q);

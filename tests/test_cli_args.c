@@ -13,11 +13,11 @@
 static void test_arg_kind(void) {
     /* ./run x.txt -o out -- --help - -y : what each argument is */
     const char *args[] = {"x.txt", "-o", "out", "--", "--help", "-", "-y", "--"};
-    const CliArgKind want[] = {CLI_OPERAND, CLI_OPTION, CLI_OPERAND, CLI_END,
+    const CLIArgKind want[] = {CLI_OPERAND, CLI_OPTION, CLI_OPERAND, CLI_END,
                                CLI_OPERAND, CLI_OPERAND, CLI_OPERAND, CLI_OPERAND};
     int ended = 0, ok = 1;
     for (int i = 0; i < 8; i++) {
-        CliArgKind k = cli_arg_kind(args[i], &ended);
+        CLIArgKind k = cli_arg_kind(args[i], &ended);
         if (k != want[i]) {
             printf("    argument %d '%s': kind %d, want %d\n", i, args[i], (int)k, (int)want[i]);
             ok = 0;

@@ -318,7 +318,7 @@ static void test_forward(void) {
 
     GPT2Forward f;
     gpt2_forward_init(&f, &m);
-    CudaGPT2 *g = NULL;
+    CUDAGPT2 *g = NULL;
     rc = cuda_gpt2_init(&g, &m, NC);
     CHECK(rc == 0, "cuda_gpt2_init (max_T = n_ctx = %d) (%s)", NC, rc ? err_get() : "");
     if (rc == 0) {
@@ -347,7 +347,7 @@ static void test_forward(void) {
                 long n = (long)T * width;
                 for (long i = 0; i < n; i++) cout[i] = NAN;
                 CHECK(gpt2_capture(&f, ids, T, layers[li], (GPT2Site)s, cref) == 0, "CPU capture");
-                CudaCapture cap = {layers[li], (GPT2Site)s, cout, d_cap};
+                CUDACapture cap = {layers[li], (GPT2Site)s, cout, d_cap};
                 rc = cuda_gpt2_forward(g, ids, T, &cap, NULL);
                 char name[96];
                 snprintf(name, sizeof name, "capture layer %d %s (host copy)", layers[li], gpt2_site_name((GPT2Site)s));
@@ -403,7 +403,7 @@ int main(void) {
         void *p = (void *)1;
         int rc = cuda_malloc(&p, 1024);
         CHECK(rc == -1 && p == NULL && err_get()[0], "cuda_malloc without a GPU fails with a message: %s", err_get());
-        CudaGPT2 *g = (CudaGPT2 *)1;
+        CUDAGPT2 *g = (CUDAGPT2 *)1;
         GPT2Model m;
         memset(&m, 0, sizeof m);
         rc = cuda_gpt2_init(&g, &m, 1);

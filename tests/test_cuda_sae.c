@@ -95,7 +95,7 @@ static void test_loss_grad(int T, int d, int L, int k, int sparse) {
     float *g = xmalloc((size_t)L * d * sizeof(float)), *z = xmalloc((size_t)T * L * sizeof(float));
     SAELosses lr, lg;
     sae_loss_grad_ref(&sae, X, T, p.sparsity_weight, p.decor_weight, g_ref, z_ref, &lr);
-    CudaSAE *s = NULL;
+    CUDASAE *s = NULL;
     float *d_X = dev_copy(X, (size_t)T * d);
     int rc = d_X ? cuda_sae_init(&s, &sae, &p, T) : -1;
     CHECK(rc == 0, "cuda_sae_init (%s)", rc ? err_get() : "");
@@ -141,7 +141,7 @@ static void test_adam_steps(void) {
     float *X = make_X(T, d), *g = xmalloc((size_t)L * d * sizeof(float)), *W = xmalloc((size_t)L * d * sizeof(float));
     float *W0 = xmalloc((size_t)L * d * sizeof(float));
     memcpy(W0, sae.W, (size_t)L * d * sizeof(float));
-    CudaSAE *s = NULL;
+    CUDASAE *s = NULL;
     float *d_X = dev_copy(X, (size_t)T * d);
     int rc = d_X ? cuda_sae_init(&s, &sae, &p, T) : -1;
     CHECK(rc == 0, "cuda_sae_init (%s)", rc ? err_get() : "");
@@ -265,7 +265,7 @@ int main(void) {
     if (!gpu) {
         SAE sae;
         SAEParams p = sae_default_params();
-        CudaSAE *s = (CudaSAE *)1;
+        CUDASAE *s = (CUDASAE *)1;
         int rc = sae_init(&sae, 16, &p);
         CHECK(rc == 0, "sae_init");
         if (rc == 0) {

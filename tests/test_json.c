@@ -12,7 +12,7 @@
 #include <string.h>
 
 static int parses(const char *text, size_t len) {
-    Json j;
+    JSON j;
     int rc = json_parse(&j, text, len);
     if (rc == 0) json_free(&j);
     return rc == 0;
@@ -20,7 +20,7 @@ static int parses(const char *text, size_t len) {
 
 /* Parse a one-string document and compare the decoded bytes. */
 static void check_string(const char *doc, const char *want, size_t want_len) {
-    Json j;
+    JSON j;
     int rc = json_parse(&j, doc, strlen(doc));
     CHECK(rc == 0 && j.type == JSON_STRING && j.str_len == want_len && memcmp(j.str, want, want_len) == 0 &&
               j.str[want_len] == 0,
@@ -70,7 +70,7 @@ int main(void) {
         "\"\\", "\"\\u", "[\"a\":1]", "{\"a\":1 \"b\":2}", "True", "\xef\xbb\xbf{}", "\"\\'\"", "\"\\U0041\"",
     };
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
-        Json j;
+        JSON j;
         err_clear();
         int rc = json_parse(&j, invalid[i], strlen(invalid[i]));
         CHECK(rc == -1 && strstr(err_get(), "at byte"), "invalid: %s -> %s", shown(invalid[i]), err_get());
@@ -83,7 +83,7 @@ int main(void) {
     CHECK(parses("[1] garbage", 3), "len bounds the text: only the first 3 bytes are parsed");
 
     /* the error says where */
-    Json j;
+    JSON j;
     json_parse(&j, "[1,]", 4);
     CHECK(strstr(err_get(), "at byte 3") != NULL, "error offset: %s", err_get());
     json_parse(&j, "{\"a\":1,\"a\":2}", 13);
@@ -113,7 +113,7 @@ int main(void) {
         CHECK(json_as_int(json_get(&j, "neg"), &v) == 0 && v == -5, "json_as_int -5");
         CHECK(json_as_int(json_get(&j, "e"), &v) == 0 && v == 1500, "1.5e3 is the integer 1500");
         CHECK(json_as_int(json_get(&j, "s"), &v) == -1 && json_as_int(NULL, &v) == -1, "a string or NULL is not an int");
-        const Json *arr = json_get(&j, "arr");
+        const JSON *arr = json_get(&j, "arr");
         CHECK(arr && arr->type == JSON_ARRAY && arr->n == 2 && arr->items[1].type == JSON_OBJECT &&
                   json_get(&arr->items[1], "k") && json_get(&arr->items[1], "k")->type == JSON_NULL,
               "nested array and object");

@@ -111,14 +111,14 @@ int main(void) {
     /* cfg.json */
     char *text;
     size_t len;
-    Json cfg;
+    JSON cfg;
     memset(&cfg, 0, sizeof cfg);
     int ok = file_read_all(p_("run/cfg.json"), &text, &len) == 0 && json_parse(&cfg, text, len) == 0;
     CHECK(ok, "cfg.json is JSON");
     if (ok) {
         long long din = 0, dsae = 0, k = 0;
-        const Json *hn = json_get(&cfg, "hook_name"), *mn = json_get(&cfg, "model_name");
-        const Json *sw = json_get(&cfg, "sparsity_weight"), *dw = json_get(&cfg, "decor_weight");
+        const JSON *hn = json_get(&cfg, "hook_name"), *mn = json_get(&cfg, "model_name");
+        const JSON *sw = json_get(&cfg, "sparsity_weight"), *dw = json_get(&cfg, "decor_weight");
         json_as_int(json_get(&cfg, "d_in"), &din);
         json_as_int(json_get(&cfg, "d_sae"), &dsae);
         json_as_int(json_get(&cfg, "k"), &k);

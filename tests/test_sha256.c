@@ -22,7 +22,7 @@ static void check_vector(const char *msg, const char *want) {
 
 /* Hash buf in random-sized pieces (to exercise the partial-block path). */
 static void hash_pieces(const uint8_t *buf, size_t n, Rng *r, char hex[65]) {
-    Sha256 s;
+    SHA256 s;
     uint8_t dg[32];
     sha256_init(&s);
     size_t i = 0;

@@ -202,7 +202,7 @@ static void test_users_agree(void) {
             uint32_t cp;
             int valid = utf8_decode(s, 2, 0, &cp) == 2;
             char q[4] = {'"', (char)a, (char)b, '"'};
-            Json j;
+            JSON j;
             int parsed = json_parse(&j, q, 4) == 0;
             if (parsed) json_free(&j);
             bad_json += parsed != valid;
@@ -224,7 +224,7 @@ static void test_users_agree(void) {
         q[0] = '"';
         memcpy(q + 1, malformed[k], len);
         q[len + 1] = '"';
-        Json j;
+        JSON j;
         if (json_parse(&j, q, len + 2) == 0) json_free(&j), agree_all = 0;
         char *e = xml_escape(malformed[k], (long)len);
         if (!strstr(e, "\xEF\xBF\xBD")) agree_all = 0;

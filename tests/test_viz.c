@@ -195,7 +195,7 @@ static void test_colormaps(void) {
         if (line[0] == '#') continue;
         double t, v[3], r[3];
         if (sscanf(line, "%lf %lf %lf %lf %lf %lf %lf", &t, &v[0], &v[1], &v[2], &r[0], &r[1], &r[2]) != 7) continue;
-        Rgba cv = cmap_color(CMAP_VIRIDIS, t), cr = cmap_color(CMAP_REDS, t);
+        RGBA cv = cmap_color(CMAP_VIRIDIS, t), cr = cmap_color(CMAP_REDS, t);
         worst_v = fmax(worst_v, fmax(fabs(cv.r - v[0]), fmax(fabs(cv.g - v[1]), fabs(cv.b - v[2]))));
         worst_r = fmax(worst_r, fmax(fabs(cr.r - r[0]), fmax(fabs(cr.g - r[1]), fabs(cr.b - r[2]))));
         rows++;
@@ -250,7 +250,7 @@ static void write_figures(const char *dir) {
     for (int t = 0; t < T; t++)
         for (int j = 0; j < L; j++)
             if (rng_uniform(&r) < 0.05f * (j % 7 == 0)) lat[(size_t)t * L + j] = 0.15f * rng_uniform(&r);
-    Rgba faces[3] = {rgba(.9f, .7f, .7f, .5f), rgba(.7f, .9f, .7f, .5f), rgba(.7f, .7f, .9f, .5f)};
+    RGBA faces[3] = {rgba(.9f, .7f, .7f, .5f), rgba(.7f, .9f, .7f, .5f), rgba(.7f, .7f, .9f, .5f)};
     const char *fmts[3] = {"ks-", "ko-", "k^-"}, *titles[3] = {"Total loss", "Sparsity loss", "Decorrelation loss"};
     Figure f;
     fig_init(&f, 12, 3, 1, 3);
@@ -267,7 +267,7 @@ static void write_figures(const char *dir) {
     fig_init(&f, 10, 3, 1, 1);
     axes_image(fig_axes(&f, 0), lat, T, L, 0, 0.1, CMAP_VIRIDIS, 1);
     axes_set(fig_axes(&f, 0), "Latent component index", "Token index", "Latent activations");
-    Svg s;
+    SVG s;
     fig_render(&f, &s);
     CHECK(strstr(s.buf, "data:image/png;base64,") != NULL && strstr(s.buf, "<rect") != NULL,
           "image plot embeds a PNG (%zu bytes of SVG for a %d x %d image)", s.len, T, L);
@@ -397,7 +397,7 @@ static void test_textheat_colours(void) {
     int lens[4] = {1, 2, 3, 1};
     float acts[4] = {2, 4, 6, 3}; /* scaled: 0, .5, 1, .25 */
     double want_t[4] = {0, 0.25, 1, 0.0625};
-    Svg s;
+    SVG s;
     textheat_render(&s, toks, lens, acts, 4, 0, 4, "t", NULL, NULL);
     int ok = 1, n = 0, light_ok = 1, n_light = 0;
     const char *p = s.buf;
@@ -405,7 +405,7 @@ static void test_textheat_colours(void) {
         const char *r = strstr(p, "<rect x="), *f = r ? strstr(r, "fill=\"") : NULL, *t = f ? strstr(f, "<text ") : NULL;
         if (!t || n >= 4) { ok = 0; break; }
         char want[24];
-        Rgba c = cmap_color(CMAP_REDS, want_t[n]);
+        RGBA c = cmap_color(CMAP_REDS, want_t[n]);
         rgba_css(c, want);
         if (strncmp(f + 6, want, 7) != 0 || !strstr(r, "fill-opacity=\"0.8\"")) ok = 0;
         c.a = 0.8f;
@@ -427,7 +427,7 @@ static void test_textheat_colours(void) {
 
     /* contrast rule against WCAG's formula: Reds(1) at .8 is dark (white
      * text), Reds(.25) light (black text), and so is an empty box */
-    Rgba dark = cmap_color(CMAP_REDS, 1), light = cmap_color(CMAP_REDS, 0.25), white = rgba(1, 1, 1, 1);
+    RGBA dark = cmap_color(CMAP_REDS, 1), light = cmap_color(CMAP_REDS, 0.25), white = rgba(1, 1, 1, 1);
     dark.a = light.a = 0.8f;
     CHECK(textheat_light_text(dark) && !textheat_light_text(light) && !textheat_light_text(white),
           "light text on Reds(1), dark text on Reds(.25) and on white");
@@ -454,7 +454,7 @@ static void test_dead_not_drawn(void) {
         live += on;
         scored += score[j] != 0;
     }
-    Svg s;
+    SVG s;
     figure_density(&s, dens, act, L, NULL, NULL);
     size_t uses = 0;
     for (const char *q = s.buf; (q = strstr(q, "<use ")) != NULL; q++) uses++;

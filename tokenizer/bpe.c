@@ -165,7 +165,7 @@ typedef struct {
     uint16_t n_ids;
 } CacheSlot;
 
-struct BpeCache {
+struct BPECache {
     CacheSlot *slots;     /* (CACHE_SLOTS) */
     uint32_t used;
     uint8_t *keys;        /* (keys_cap) */
@@ -181,7 +181,7 @@ struct BpeCache {
 };
 
 /* (declared in bpe_internal.h) */
-void bpe_cache_free(BpeCache *c) {
+void bpe_cache_free(BPECache *c) {
     if (!c) return;
     free(c->slots);
     free(c->keys);
@@ -192,8 +192,8 @@ void bpe_cache_free(BpeCache *c) {
     free(c);
 }
 
-static BpeCache *cache_new(void) {
-    BpeCache *c = xcalloc(1, sizeof *c);
+static BPECache *cache_new(void) {
+    BPECache *c = xcalloc(1, sizeof *c);
     c->slots = xcalloc(CACHE_SLOTS, sizeof *c->slots);
     c->keys_cap = 1 << 20;
     c->keys = xmalloc(c->keys_cap);
@@ -202,7 +202,7 @@ static BpeCache *cache_new(void) {
     return c;
 }
 
-static void cache_scratch(BpeCache *c, size_t n) {
+static void cache_scratch(BPECache *c, size_t n) {
     if (n <= c->scratch_n) return;
     size_t m = c->scratch_n ? c->scratch_n : 256;
     while (m < n) m *= 2;
@@ -212,7 +212,7 @@ static void cache_scratch(BpeCache *c, size_t n) {
     c->scratch_n = m;
 }
 
-static inline void ids_reserve(BpeIds *a, size_t extra) {
+static inline void ids_reserve(BPEIds *a, size_t extra) {
     if (a->n + extra <= a->cap) return;
     size_t cap = a->cap ? a->cap : 1024;
     while (cap < a->n + extra) cap *= 2;
@@ -220,12 +220,12 @@ static inline void ids_reserve(BpeIds *a, size_t extra) {
     a->cap = cap;
 }
 
-void bpe_ids_push(BpeIds *a, int32_t id) {
+void bpe_ids_push(BPEIds *a, int32_t id) {
     ids_reserve(a, 1);
     a->ids[a->n++] = id;
 }
 
-void bpe_ids_free(BpeIds *a) {
+void bpe_ids_free(BPEIds *a) {
     free(a->ids);
     memset(a, 0, sizeof *a);
 }
@@ -247,13 +247,13 @@ static inline int same_bytes(const uint8_t *a, const uint8_t *b, size_t n) {
 }
 
 /* Append the ids of one piece w[0..n) to out. */
-static void encode_piece(BPE *b, const uint8_t *w, size_t n, BpeIds *out) {
+static void encode_piece(BPE *b, const uint8_t *w, size_t n, BPEIds *out) {
     if (n == 1) { /* a single byte is always its own token */
         ids_reserve(out, 1);
         out->ids[out->n++] = b->byte_id[w[0]];
         return;
     }
-    BpeCache *c = b->cache;
+    BPECache *c = b->cache;
     ids_reserve(out, n); /* a piece never has more ids than bytes */
     uint64_t tag = 0;
     uint32_t slot = 0;
@@ -311,7 +311,7 @@ static void encode_piece(BPE *b, const uint8_t *w, size_t n, BpeIds *out) {
 
 /* Encode text with no special tokens; offsets in errors are base + index. */
 static int encode_ordinary(BPE *b, const uint8_t *s, size_t n, size_t base, int bytewise,
-                           BpeIds *out) {
+                           BPEIds *out) {
     size_t i = 0, bad = 0;
     while (i < n) {
         size_t j = pretok_next(s, n, i, bytewise, &bad);
@@ -333,7 +333,7 @@ static int encode_ordinary(BPE *b, const uint8_t *s, size_t n, size_t base, int 
     return 0;
 }
 
-int bpe_encode(BPE *b, const char *text, size_t len, int flags, BpeIds *out) {
+int bpe_encode(BPE *b, const char *text, size_t len, int flags, BPEIds *out) {
     if (len == 0) return 0; /* (text may then be NULL) */
     if (!b->cache) b->cache = cache_new();
     const uint8_t *s = (const uint8_t *)text;
@@ -361,7 +361,7 @@ int32_t bpe_first_token(BPE *b, const char *word) {
     char *s = xmalloc(n + 2);
     s[0] = ' ';
     memcpy(s + 1, word, n + 1);
-    BpeIds ids = {0};
+    BPEIds ids = {0};
     int rc = bpe_encode(b, s, n + 1, 0, &ids);
     int32_t first = rc == 0 && ids.n > 0 ? ids.ids[0] : -1;
     bpe_ids_free(&ids);

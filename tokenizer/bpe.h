@@ -3,7 +3,7 @@
  *
  *   BPE bpe;
  *   if (bpe_load(&bpe, vocab_path, merges_path) != 0) return cli_fail();
- *   BpeIds ids = {0};
+ *   BPEIds ids = {0};
  *   if (bpe_encode(&bpe, text, len, 0, &ids) != 0)      // invalid UTF-8:
  *       return err_prefix("%s", path);                  // "...at byte offset N"
  *   for (size_t t = 0; t < ids.n; t++) {
@@ -114,9 +114,9 @@ typedef struct {
     int32_t *ids; /* (n) token ids in [0, vocab size) */
     size_t n;     /* number of ids */
     size_t cap;   /* allocated capacity */
-} BpeIds;
+} BPEIds;
 
-typedef struct BpeCache BpeCache; /* the word cache (bpe.c) */
+typedef struct BPECache BPECache; /* the word cache (bpe.c) */
 
 /* A loaded vocabulary. Fields are read-only after bpe_load. */
 typedef struct {
@@ -130,7 +130,7 @@ typedef struct {
     uint32_t merge_cap;  /* a power of two */
     int32_t *tok_tab;    /* (tok_cap) open-addressing hash: token bytes -> id (-1 = empty) */
     uint32_t tok_cap;    /* a power of two */
-    BpeCache *cache;     /* word -> ids cache, owned */
+    BPECache *cache;     /* word -> ids cache, owned */
 } BPE;
 
 /* Load GPT-2's tokenizer files: vocab_path is vocab.json (Hugging Face) or
@@ -155,7 +155,7 @@ void bpe_free(BPE *bpe);
  * bytes; then *out holds the ids of the text before that piece (callers
  * usually discard them).
  * Prefix the message with the file name: err_prefix("%s", path). */
-int bpe_encode(BPE *bpe, const char *text, size_t len, int flags, BpeIds *out);
+int bpe_encode(BPE *bpe, const char *text, size_t len, int flags, BPEIds *out);
 /* The first token of " word" (word encoded with a leading space), or -1 if
  * word is empty or not valid UTF-8: the seed's word-category lookup
  * tokenizer.encode(w, add_prefix_space=True)[0]. */
@@ -185,9 +185,9 @@ size_t bpe_token_visible(const BPE *bpe, int32_t id, char *buf, size_t cap);
  * The same as core/utf8.h's utf8_check: the validity bpe_encode applies. */
 int bpe_utf8_check(const char *s, size_t n, size_t *bad_offset);
 
-/* Append one id to a BpeIds (amortised O(1)). */
-void bpe_ids_push(BpeIds *a, int32_t id);
+/* Append one id to a BPEIds (amortised O(1)). */
+void bpe_ids_push(BPEIds *a, int32_t id);
 /* Free the array and zero it. */
-void bpe_ids_free(BpeIds *a);
+void bpe_ids_free(BPEIds *a);
 
 #endif

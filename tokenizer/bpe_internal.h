@@ -79,6 +79,6 @@ size_t bpe_merge_heap(const BPE *b, const uint8_t *w, size_t n, int32_t *sym, ui
 #define BPE_MERGE_HEAP_CAP(n) (2 * (size_t)(n))
 
 /* Free the word cache (bpe.c); bpe_free calls it. NULL is a no-op. */
-void bpe_cache_free(BpeCache *c);
+void bpe_cache_free(BPECache *c);
 
 #endif

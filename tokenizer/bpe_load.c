@@ -59,7 +59,7 @@ int32_t bpe_token_id(const BPE *b, const char *s, size_t n) {
 
 /* Read the JSON vocabulary {"token": id, ...} into b's token tables. */
 static int load_vocab(BPE *b, const char *path, const char *text, size_t len) {
-    Json root = {0};
+    JSON root = {0};
     int rc = json_parse(&root, text, len);
     if (rc != 0) return err_prefix("%s: not a valid vocabulary JSON file (truncated?)", path);
     if (root.type != JSON_OBJECT || root.n == 0) {

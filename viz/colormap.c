@@ -296,19 +296,19 @@ static int cmap_index(double t) {
     return (int)x;
 }
 
-Rgba cmap_color(Colormap cm, double t) {
+RGBA cmap_color(Colormap cm, double t) {
     int i = cmap_index(t);
     if (cm == CMAP_REDS) {
         double c[3];
         reds_entry(i, c);
-        return (Rgba){(float)c[0], (float)c[1], (float)c[2], 1};
+        return (RGBA){(float)c[0], (float)c[1], (float)c[2], 1};
     }
-    return (Rgba){viridis[i][0], viridis[i][1], viridis[i][2], 1};
+    return (RGBA){viridis[i][0], viridis[i][1], viridis[i][2], 1};
 }
 
 void cmap_table_u8(Colormap cm, uint8_t *out) {
     for (int i = 0; i < 256; i++) {
-        Rgba c = cmap_color(cm, (i + 0.5) / 256.0);
+        RGBA c = cmap_color(cm, (i + 0.5) / 256.0);
         out[3 * i + 0] = (uint8_t)lrint(c.r * 255.0);
         out[3 * i + 1] = (uint8_t)lrint(c.g * 255.0);
         out[3 * i + 2] = (uint8_t)lrint(c.b * 255.0);

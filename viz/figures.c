@@ -13,17 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void finish(Figure *f, Svg *s, const char *banner, const char *id_prefix) {
+static void finish(Figure *f, SVG *s, const char *banner, const char *id_prefix) {
     if (banner) fig_set_banner(f, banner);
     fig_set_id_prefix(f, id_prefix);
     fig_render(f, s);
     fig_free(f);
 }
 
-void figure_losses(Svg *s, const float *losses, int E, const char *banner, const char *id_prefix) {
+void figure_losses(SVG *s, const float *losses, int E, const char *banner, const char *id_prefix) {
     static const char *fmt[3] = {"ks-", "ko-", "k^-"};
     static const char *title[3] = {"Total loss", "Sparsity loss", "Decorrelation loss"};
-    const Rgba face[3] = {{.9f, .7f, .7f, .5f}, {.7f, .9f, .7f, .5f}, {.7f, .7f, .9f, .5f}};
+    const RGBA face[3] = {{.9f, .7f, .7f, .5f}, {.7f, .9f, .7f, .5f}, {.7f, .7f, .9f, .5f}};
     Figure f;
     fig_init(&f, 12, 3, 1, 3); /* _,axs = plt.subplots(1,3,figsize=(12,3)) */
     double *y = xmalloc(sizeof(double) * (E > 0 ? E : 1));
@@ -37,7 +37,7 @@ void figure_losses(Svg *s, const float *losses, int E, const char *banner, const
     finish(&f, s, banner, id_prefix);
 }
 
-void figure_latents(Svg *s, const float *latent, int T, int L, const char *banner, const char *id_prefix) {
+void figure_latents(SVG *s, const float *latent, int T, int L, const char *banner, const char *id_prefix) {
     Figure f;
     fig_init(&f, 10, 3, 1, 1); /* plt.figure(figsize=(10,3)) */
     /* plt.imshow(latent,vmin=0,vmax=.1,aspect='auto'); plt.colorbar(pad=.01) */
@@ -51,7 +51,7 @@ void figure_latents(Svg *s, const float *latent, int T, int L, const char *banne
  * (at alpha .5) still read as a denser cloud instead of one solid band. */
 static double marker_size(int n) { return n <= 300 ? 6.0 : n >= 3000 ? 3.0 : 6.0 * sqrt(300.0 / n); }
 
-void figure_density(Svg *s, const float *density, const float *act, int L, const char *banner,
+void figure_density(SVG *s, const float *density, const float *act, int L, const char *banner,
                     const char *id_prefix) {
     double *ni = xmalloc(sizeof(double) * (L > 0 ? L : 1)), *nd = xmalloc(sizeof(double) * (L > 0 ? L : 1));
     double *na = xmalloc(sizeof(double) * (L > 0 ? L : 1));
@@ -89,7 +89,7 @@ void figure_density(Svg *s, const float *density, const float *act, int L, const
     finish(&f, s, banner, id_prefix);
 }
 
-void figure_score(Svg *s, const float *score, int L, const char *title, const char *banner, const char *id_prefix) {
+void figure_score(SVG *s, const float *score, int L, const char *title, const char *banner, const char *id_prefix) {
     /* A latent inactive on the category's tokens or on all the others has no
      * ratio; the seed stores 0 there and plots it, which for most latents of a
      * sparse SAE is a solid bar at 0. Those are counted, not drawn (a defined

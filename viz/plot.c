@@ -28,7 +28,7 @@
 #define MAX_IMG_COLS 4096
 #define MAX_IMG_ROWS 2048
 
-static const Rgba BLACK = {0, 0, 0, 1};
+static const RGBA BLACK = {0, 0, 0, 1};
 
 void fig_init(Figure *f, double w_inches, double h_inches, int rows, int cols) {
     memset(f, 0, sizeof *f);
@@ -59,7 +59,7 @@ PlotAxes *fig_axes(Figure *f, int i) { return &f->axes[i]; }
 void fig_set_banner(Figure *f, const char *text) { snprintf(f->banner, sizeof f->banner, "%s", text ? text : ""); }
 void fig_set_id_prefix(Figure *f, const char *p) { snprintf(f->id_prefix, sizeof f->id_prefix, "%s", p ? p : ""); }
 
-static int color_letter(char c, Rgba *out) {
+static int color_letter(char c, RGBA *out) {
     switch (c) {
     case 'k': *out = rgba(0, 0, 0, 1); return 1;
     case 'r': *out = rgba(1, 0, 0, 1); return 1;
@@ -73,13 +73,13 @@ static int color_letter(char c, Rgba *out) {
     return 0;
 }
 
-int axes_plot(PlotAxes *ax, const double *x, const double *y, int n, const char *fmt, Rgba face, double linewidth,
+int axes_plot(PlotAxes *ax, const double *x, const double *y, int n, const char *fmt, RGBA face, double linewidth,
               double alpha) {
     PlotSeries s;
     memset(&s, 0, sizeof s);
     s.color = rgba(0.12f, 0.47f, 0.71f, 1); /* matplotlib's C0 when no colour letter */
     for (const char *p = fmt ? fmt : "-"; *p; p++) {
-        Rgba c;
+        RGBA c;
         if (color_letter(*p, &c)) s.color = c;
         else if (*p == '-') s.line = 1;
         else if (strchr("os^vDx+.", *p)) s.marker = *p;
@@ -253,7 +253,7 @@ static void make_ticks(Ticks *tk, double lo, double hi, int max_ticks, int integ
 
 /* ---- rendering ------------------------------------------------------------- */
 
-static void draw_series(Svg *s, const PlotSeries *se, double bx, double by, double bw, double bh, const Limits *L) {
+static void draw_series(SVG *s, const PlotSeries *se, double bx, double by, double bw, double bh, const Limits *L) {
     double *px = xmalloc(sizeof(double) * (se->n ? se->n : 1)), *py = xmalloc(sizeof(double) * (se->n ? se->n : 1));
     for (int i = 0; i < se->n; i++) {
         px[i] = bx + (se->x[i] - L->x0) / (L->x1 - L->x0) * bw;
@@ -261,12 +261,12 @@ static void draw_series(Svg *s, const PlotSeries *se, double bx, double by, doub
         if (!isfinite(se->x[i]) || !isfinite(se->y[i])) px[i] = py[i] = NAN;
     }
     if (se->line && se->n >= 2) {
-        Rgba c = se->color;
+        RGBA c = se->color;
         c.a *= (float)se->alpha;
         svg_polyline(s, px, py, se->n, c, se->linewidth);
     }
     if (se->marker) {
-        Rgba face = se->face, edge = se->color;
+        RGBA face = se->face, edge = se->color;
         face.a *= (float)se->alpha;
         edge.a *= (float)se->alpha;
         char id[48];
@@ -278,7 +278,7 @@ static void draw_series(Svg *s, const PlotSeries *se, double bx, double by, doub
     free(py);
 }
 
-static void draw_offset_text(Svg *s, int exp10, double x, double y, SvgAnchor anchor) {
+static void draw_offset_text(SVG *s, int exp10, double x, double y, SVGAnchor anchor) {
     if (!exp10) return;
     char t[40];
     if (exp10 < 0) snprintf(t, sizeof t, "1e\xE2\x88\x92%d", -exp10);
@@ -288,7 +288,7 @@ static void draw_offset_text(Svg *s, int exp10, double x, double y, SvgAnchor an
 
 /* Draw the colorbar of ax in the box (x, y, w, h): the colormap as a 1 x 256
  * PNG stretched vertically, ticks and labels on its right. */
-static void draw_colorbar(Svg *s, const PlotAxes *ax, double x, double y, double w, double h, const Ticks *tk) {
+static void draw_colorbar(SVG *s, const PlotAxes *ax, double x, double y, double w, double h, const Ticks *tk) {
     uint8_t pal[768], idx[256];
     cmap_table_u8(ax->cmap, pal);
     for (int i = 0; i < 256; i++) idx[i] = (uint8_t)(255 - i); /* top row = vmax */
@@ -308,7 +308,7 @@ static void draw_colorbar(Svg *s, const PlotAxes *ax, double x, double y, double
     draw_offset_text(s, tk->exp10, x, y - 4, SVG_START);
 }
 
-static void draw_axes(Svg *s, const PlotAxes *ax, double cx, double cy, double cw, double ch) {
+static void draw_axes(SVG *s, const PlotAxes *ax, double cx, double cy, double cw, double ch) {
     Limits L = axes_limits(ax);
     /* first guess of the box to size the tick count, then the real margins */
     Ticks xt, yt, ct;
@@ -388,7 +388,7 @@ static void draw_axes(Svg *s, const PlotAxes *ax, double cx, double cy, double c
     if (ax->img && ax->colorbar) draw_colorbar(s, ax, bx + bw + cb_pad, by, cb_w, bh, &ct);
 }
 
-void fig_render(const Figure *f, Svg *s) {
+void fig_render(const Figure *f, SVG *s) {
     double banner_h = f->banner[0] ? 20 : 0;
     svg_init(s, f->width, f->height + banner_h);
     svg_set_id_prefix(s, f->id_prefix);
@@ -412,7 +412,7 @@ void fig_render(const Figure *f, Svg *s) {
 }
 
 int fig_save(const Figure *f, const char *path) {
-    Svg s;
+    SVG s;
     fig_render(f, &s);
     int rc = svg_save(&s, path);
     svg_free(&s);

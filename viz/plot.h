@@ -29,8 +29,8 @@ typedef struct {
     int n;
     char marker;        /* 0: none, else 'o' 's' '^' 'v' 'D' 'x' '+' '.' */
     int line;           /* 1: connect the points */
-    Rgba color;         /* line and marker edge colour */
-    Rgba face;          /* marker face colour (alpha included) */
+    RGBA color;         /* line and marker edge colour */
+    RGBA face;          /* marker face colour (alpha included) */
     double linewidth;   /* points */
     double markersize;  /* points (matplotlib's default 6) */
     double alpha;       /* multiplies every alpha of this series */
@@ -66,7 +66,7 @@ void fig_set_banner(Figure *f, const char *text);
 void fig_set_id_prefix(Figure *f, const char *prefix);
 /* Draw the figure into a new document s (svg_init is called here; the caller
  * svg_free's it). */
-void fig_render(const Figure *f, Svg *s);
+void fig_render(const Figure *f, SVG *s);
 /* Render and write to path atomically. Returns 0 or -1 with err_set(). */
 int fig_save(const Figure *f, const char *path);
 
@@ -75,7 +75,7 @@ int fig_save(const Figure *f, const char *path);
  * letter (k r g b c m y w), marker, '-' for a line, e.g. "ks-", "ko", "rx".
  * face.a == 0 means the line colour (matplotlib's default face). Returns 0, or
  * -1 with err_set() if fmt is not understood. NaN points are skipped. */
-int axes_plot(PlotAxes *ax, const double *x, const double *y, int n, const char *fmt, Rgba face, double linewidth,
+int axes_plot(PlotAxes *ax, const double *x, const double *y, int n, const char *fmt, RGBA face, double linewidth,
               double alpha);
 /* ax.set(xlabel=..., ylabel=..., title=...); NULL leaves a field as it is. */
 void axes_set(PlotAxes *ax, const char *xlabel, const char *ylabel, const char *title);
@@ -116,13 +116,13 @@ void plot_tick_label(double v, double step, int exp10, char *out);
  * most `count` tokens (use 0, T for all). title: drawn above ("Latent
  * component 123"), banner: an extra warning line or NULL.
  * toks[t] / tok_lens[t]: borrowed. Draws into a new document s. */
-void textheat_render(Svg *s, const char *const *toks, const int *tok_lens, const float *acts, int T, int first,
+void textheat_render(SVG *s, const char *const *toks, const int *tok_lens, const float *acts, int T, int first,
                      int count, const char *title, const char *banner, const char *id_prefix);
 int textheat_save(const char *path, const char *const *toks, const int *tok_lens, const float *acts, int T,
                   int first, int count, const char *title, const char *banner);
 /* 1 when text on a box of colour fill (composited over white) should be
  * white: white contrasts more with it than black does (WCAG contrast ratio). */
-int textheat_light_text(Rgba fill);
+int textheat_light_text(RGBA fill);
 /* A window of at most max_count tokens around the largest activation (so a
  * long corpus still gives a readable heatmap): *first, *count. */
 void textheat_window(const float *acts, int T, int max_count, int *first, int *count);

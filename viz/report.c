@@ -33,9 +33,9 @@ static void close_kv(Report *r) {
 }
 
 void report_init(Report *r, const char *title, const char *banner) {
-    Svg *d = &r->doc;
+    SVG *d = &r->doc;
     memset(r, 0, sizeof *r);
-    /* an Svg is used as a growing text buffer; reset it to an empty page */
+    /* an SVG is used as a growing text buffer; reset it to an empty page */
     svg_init(d, 0, 0);
     d->len = 0;
     d->buf[0] = 0;

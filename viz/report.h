@@ -26,7 +26,7 @@
 #include "viz/svg.h"
 
 typedef struct {
-    Svg doc;        /* the page being built (an Svg is just a text buffer here) */
+    SVG doc;        /* the page being built (an SVG is just a text buffer here) */
     int in_kv;      /* inside a key/value table */
     int in_table;
 } Report;

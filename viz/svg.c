@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void buf_reserve(Svg *s, size_t extra) {
+static void buf_reserve(SVG *s, size_t extra) {
     if (s->len + extra + 1 <= s->cap) return;
     size_t cap = s->cap ? s->cap : 4096;
     while (cap < s->len + extra + 1) cap *= 2;
@@ -20,14 +20,14 @@ static void buf_reserve(Svg *s, size_t extra) {
     s->cap = cap;
 }
 
-static void buf_put(Svg *s, const char *p, size_t n) {
+static void buf_put(SVG *s, const char *p, size_t n) {
     buf_reserve(s, n);
     memcpy(s->buf + s->len, p, n);
     s->len += n;
     s->buf[s->len] = 0;
 }
 
-void svg_printf(Svg *s, const char *fmt, ...) {
+void svg_printf(SVG *s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     char small[512];
@@ -45,7 +45,7 @@ void svg_printf(Svg *s, const char *fmt, ...) {
     s->len += (size_t)n;
 }
 
-void svg_init(Svg *s, double width, double height) {
+void svg_init(SVG *s, double width, double height) {
     memset(s, 0, sizeof *s);
     s->width = width;
     s->height = height;
@@ -56,24 +56,24 @@ void svg_init(Svg *s, double width, double height) {
                width, height, width, height);
 }
 
-void svg_set_id_prefix(Svg *s, const char *prefix) {
+void svg_set_id_prefix(SVG *s, const char *prefix) {
     snprintf(s->id_prefix, sizeof s->id_prefix, "%s", prefix ? prefix : "");
 }
 
-void svg_finish(Svg *s) { svg_printf(s, "</svg>\n"); }
+void svg_finish(SVG *s) { svg_printf(s, "</svg>\n"); }
 
-int svg_save(const Svg *s, const char *path) {
+int svg_save(const SVG *s, const char *path) {
     if (file_write_atomic(path, s->buf, s->len) != 0) return err_prefix("writing the figure %s", path);
     return 0;
 }
 
-void svg_free(Svg *s) {
+void svg_free(SVG *s) {
     if (!s) return;
     free(s->buf);
     memset(s, 0, sizeof *s);
 }
 
-void svg_escape(Svg *s, const char *text, long n) {
+void svg_escape(SVG *s, const char *text, long n) {
     if (!text) return;
     if (n < 0) n = (long)strlen(text);
     const unsigned char *p = (const unsigned char *)text;
@@ -104,7 +104,7 @@ void svg_escape(Svg *s, const char *text, long n) {
 }
 
 char *xml_escape(const char *text, long n) {
-    Svg tmp;
+    SVG tmp;
     memset(&tmp, 0, sizeof tmp);
     buf_reserve(&tmp, 16);
     tmp.buf[0] = 0;
@@ -112,20 +112,20 @@ char *xml_escape(const char *text, long n) {
     return tmp.buf;
 }
 
-const char *svg_new_id(Svg *s, const char *kind) {
+const char *svg_new_id(SVG *s, const char *kind) {
     static _Thread_local char id[48];
     snprintf(id, sizeof id, "%s%s%d", s->id_prefix, kind, s->next_id++);
     return id;
 }
 
-void svg_group_begin(Svg *s, const char *attrs) {
+void svg_group_begin(SVG *s, const char *attrs) {
     if (attrs && *attrs) svg_printf(s, "<g %s>\n", attrs);
     else svg_printf(s, "<g>\n");
 }
 
-void svg_group_end(Svg *s) { svg_printf(s, "</g>\n"); }
+void svg_group_end(SVG *s) { svg_printf(s, "</g>\n"); }
 
-void svg_clip_begin(Svg *s, double x, double y, double w, double h) {
+void svg_clip_begin(SVG *s, double x, double y, double w, double h) {
     char id[48];
     snprintf(id, sizeof id, "%s", svg_new_id(s, "clip"));
     svg_printf(s, "<defs><clipPath id=\"%s\"><rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/></clipPath></defs>\n",
@@ -133,16 +133,16 @@ void svg_clip_begin(Svg *s, double x, double y, double w, double h) {
     svg_printf(s, "<g clip-path=\"url(#%s)\">\n", id);
 }
 
-void svg_clip_end(Svg *s) { svg_group_end(s); }
+void svg_clip_end(SVG *s) { svg_group_end(s); }
 
-void rgba_css(Rgba c, char *out) {
+void rgba_css(RGBA c, char *out) {
     int r = (int)lrintf(fminf(fmaxf(c.r, 0), 1) * 255), g = (int)lrintf(fminf(fmaxf(c.g, 0), 1) * 255),
         b = (int)lrintf(fminf(fmaxf(c.b, 0), 1) * 255);
     snprintf(out, 24, "#%02x%02x%02x", r, g, b);
 }
 
 /* fill="..." [fill-opacity] stroke="..." [stroke-opacity stroke-width] */
-static void paint_attrs(Svg *s, Rgba fill, Rgba stroke, double sw) {
+static void paint_attrs(SVG *s, RGBA fill, RGBA stroke, double sw) {
     char c[24];
     if (fill.a <= 0) svg_printf(s, " fill=\"none\"");
     else {
@@ -156,20 +156,20 @@ static void paint_attrs(Svg *s, Rgba fill, Rgba stroke, double sw) {
     if (stroke.a < 1) svg_printf(s, " stroke-opacity=\"%.3g\"", stroke.a);
 }
 
-void svg_rect(Svg *s, double x, double y, double w, double h, double rx, Rgba fill, Rgba stroke, double sw) {
+void svg_rect(SVG *s, double x, double y, double w, double h, double rx, RGBA fill, RGBA stroke, double sw) {
     svg_printf(s, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"", x, y, w, h);
     if (rx > 0) svg_printf(s, " rx=\"%.2f\"", rx);
     paint_attrs(s, fill, stroke, sw);
     svg_printf(s, "/>\n");
 }
 
-void svg_line(Svg *s, double x1, double y1, double x2, double y2, Rgba stroke, double sw) {
+void svg_line(SVG *s, double x1, double y1, double x2, double y2, RGBA stroke, double sw) {
     svg_printf(s, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"", x1, y1, x2, y2);
     paint_attrs(s, RGBA_NONE, stroke, sw);
     svg_printf(s, " stroke-linecap=\"square\"/>\n");
 }
 
-void svg_polyline(Svg *s, const double *x, const double *y, int n, Rgba stroke, double sw) {
+void svg_polyline(SVG *s, const double *x, const double *y, int n, RGBA stroke, double sw) {
     int i = 0;
     while (i < n) {
         while (i < n && (isnan(x[i]) || isnan(y[i]))) i++;
@@ -186,13 +186,13 @@ void svg_polyline(Svg *s, const double *x, const double *y, int n, Rgba stroke, 
     }
 }
 
-void svg_circle(Svg *s, double cx, double cy, double r, Rgba fill, Rgba stroke, double sw) {
+void svg_circle(SVG *s, double cx, double cy, double r, RGBA fill, RGBA stroke, double sw) {
     svg_printf(s, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%.2f\"", cx, cy, r);
     paint_attrs(s, fill, stroke, sw);
     svg_printf(s, "/>\n");
 }
 
-void svg_text(Svg *s, double x, double y, const char *text, double size, SvgAnchor anchor, double rotate,
+void svg_text(SVG *s, double x, double y, const char *text, double size, SVGAnchor anchor, double rotate,
               const char *extra) {
     static const char *anchors[] = {"start", "middle", "end"};
     svg_printf(s, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"%.3g\"", x, y, size);
@@ -204,7 +204,7 @@ void svg_text(Svg *s, double x, double y, const char *text, double size, SvgAnch
     svg_printf(s, "</text>\n");
 }
 
-void svg_marker_def(Svg *s, char shape, double size, Rgba face, Rgba edge, double sw, char *id_out) {
+void svg_marker_def(SVG *s, char shape, double size, RGBA face, RGBA edge, double sw, char *id_out) {
     snprintf(id_out, 48, "%s", svg_new_id(s, "m"));
     double r = size / 2;
     svg_printf(s, "<defs><g id=\"%s\"", id_out);
@@ -225,11 +225,11 @@ void svg_marker_def(Svg *s, char shape, double size, Rgba face, Rgba edge, doubl
     svg_printf(s, "</g></defs>\n");
 }
 
-void svg_marker_use(Svg *s, const char *id, double x, double y) {
+void svg_marker_use(SVG *s, const char *id, double x, double y) {
     svg_printf(s, "<use xlink:href=\"#%s\" x=\"%.1f\" y=\"%.1f\"/>\n", id, x, y);
 }
 
-void svg_image_png(Svg *s, double x, double y, double w, double h, const uint8_t *png, size_t png_len,
+void svg_image_png(SVG *s, double x, double y, double w, double h, const uint8_t *png, size_t png_len,
                    int pixelated) {
     char *b64 = base64_encode(png, png_len);
     svg_printf(s, "<image x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" preserveAspectRatio=\"none\"%s "

@@ -53,14 +53,14 @@ static char *token_display(const char *tok, int len, int *nchars) {
 }
 
 /* A box's fill: Reds(v^2) at alpha .8, for v the min-max scaled activation. */
-static Rgba box_fill(double v) {
-    Rgba c = cmap_color(CMAP_REDS, v * v);
+static RGBA box_fill(double v) {
+    RGBA c = cmap_color(CMAP_REDS, v * v);
     c.a = 0.8f;
     return c;
 }
 
 /* WCAG relative luminance of c composited over white. */
-static double luminance_on_white(Rgba c) {
+static double luminance_on_white(RGBA c) {
     double rgb[3] = {c.r, c.g, c.b}, lin[3];
     for (int i = 0; i < 3; i++) {
         double u = c.a * rgb[i] + (1 - c.a); /* over the white page */
@@ -69,7 +69,7 @@ static double luminance_on_white(Rgba c) {
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
 }
 
-int textheat_light_text(Rgba fill) {
+int textheat_light_text(RGBA fill) {
     /* contrast ratios (L1 + .05) / (L2 + .05) against white and against black */
     double y = luminance_on_white(fill);
     return 1.05 / (y + 0.05) > (y + 0.05) / 0.05;
@@ -79,7 +79,7 @@ int textheat_light_text(Rgba fill) {
  * activation (positions linear in the activation, colours Reds(a^2) as the
  * boxes'), labelled "activation", its ends with their values; top-left at
  * (x, y). */
-static void draw_key(Svg *s, double x, double y, float lo, float hi) {
+static void draw_key(SVG *s, double x, double y, float lo, float hi) {
     svg_printf(s, "<g class=\"key\">\n");
     svg_text(s, x, y + 10, "activation", 10, SVG_START, 0, NULL);
     double bx = x + 64, bw = TH_KEY_W, bh = 10, cw = bw / TH_KEY_STEPS;
@@ -129,7 +129,7 @@ void textheat_window(const float *acts, int T, int max_count, int *first, int *c
     *count = max_count;
 }
 
-void textheat_render(Svg *s, const char *const *toks, const int *tok_lens, const float *acts, int T, int first,
+void textheat_render(SVG *s, const char *const *toks, const int *tok_lens, const float *acts, int T, int first,
                      int count, const char *title, const char *banner, const char *id_prefix) {
     if (first < 0) first = 0;
     if (first > T) first = T;
@@ -194,7 +194,7 @@ void textheat_render(Svg *s, const char *const *toks, const int *tok_lens, const
     for (int i = 0; i < count; i++) {
         float a = acts[first + i];
         double v = span > 0 && !isnan(a) ? (a - lo) / span : 0;
-        Rgba bg = box_fill(v);
+        RGBA bg = box_fill(v);
         double cy = head + line[i] * TH_LINE + TH_LINE / 2;
         double bh = TH_FONT * 1.2 + 2 * TH_PAD;
         svg_printf(s, "<g><title>token %d: %.4g</title>", first + i, (double)a);
@@ -215,7 +215,7 @@ void textheat_render(Svg *s, const char *const *toks, const int *tok_lens, const
 
 int textheat_save(const char *path, const char *const *toks, const int *tok_lens, const float *acts, int T,
                   int first, int count, const char *title, const char *banner) {
-    Svg s;
+    SVG s;
     textheat_render(&s, toks, tok_lens, acts, T, first, count, title, banner, NULL);
     int rc = svg_save(&s, path);
     svg_free(&s);

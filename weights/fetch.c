@@ -242,11 +242,11 @@ static int err_append(const char *text) {
 /* ---- content checks ---- */
 
 static int check_config(const char *path, const char *shown) {
-    Json j;
+    JSON j;
     int rc = json_parse_file(&j, path);
     if (rc != 0) return err_prefix("%s: not valid JSON", shown);
     long long v;
-    const Json *e = json_get(&j, "n_embd");
+    const JSON *e = json_get(&j, "n_embd");
     rc = (j.type == JSON_OBJECT && e && json_as_int(e, &v) == 0 && v > 0)
              ? 0 : err_set("%s: not a GPT-2 config.json (no positive integer n_embd)", shown);
     json_free(&j);
@@ -265,7 +265,7 @@ static int check_safetensors(const char *path, const char *shown) {
 
 /* GPT-2's vocab: a JSON object of exactly 50257 token -> distinct id in [0, 50257). */
 static int check_vocab_shape(const char *path, const char *shown) {
-    Json j;
+    JSON j;
     int rc = json_parse_file(&j, path);
     if (rc != 0) return err_prefix("%s: not valid JSON", shown);
     enum { V = 50257 };

@@ -92,10 +92,10 @@ static const char *shape_str(char *buf, size_t n, const int64_t *shape, int ndim
 }
 
 /* Validate one tensor entry `val` called `tname` into *t. */
-static int parse_entry(STTensor *t, const char *file, const char *tname, const Json *val, size_t data_len) {
+static int parse_entry(STTensor *t, const char *file, const char *tname, const JSON *val, size_t data_len) {
     if (val->type != JSON_OBJECT)
         return err_set("%s: tensor '%s': entry is not an object {dtype, shape, data_offsets}", file, tname);
-    const Json *jd = json_get(val, "dtype"), *js = json_get(val, "shape"), *jo = json_get(val, "data_offsets");
+    const JSON *jd = json_get(val, "dtype"), *js = json_get(val, "shape"), *jo = json_get(val, "data_offsets");
     for (size_t k = 0; k < val->n; k++) {
         const char *key = val->keys[k];
         if (strcmp(key, "dtype") && strcmp(key, "shape") && strcmp(key, "data_offsets"))
@@ -174,7 +174,7 @@ int safetensors_parse(SafeTensors *st, const char *name, const uint8_t *buf, siz
         return err_set("%s: header length %llu runs past the end of the file (%zu bytes): truncated or not a "
                        "safetensors file",
                        name, (unsigned long long)hlen, len);
-    Json root;
+    JSON root;
     if (json_parse(&root, (const char *)buf + 8, (size_t)hlen) != 0)
         return err_prefix("%s: header is not valid JSON", name);
     if (root.type != JSON_OBJECT) {
@@ -190,7 +190,7 @@ int safetensors_parse(SafeTensors *st, const char *name, const uint8_t *buf, siz
     int rc = 0;
     for (size_t k = 0; k < root.n && rc == 0; k++) {
         const char *key = root.keys[k];
-        const Json *val = &root.items[k];
+        const JSON *val = &root.items[k];
         if (strlen(key) != root.key_lens[k]) {
             rc = err_set("%s: a tensor name contains a NUL byte", name);
         } else if (strcmp(key, "__metadata__") == 0) {
@@ -201,7 +201,7 @@ int safetensors_parse(SafeTensors *st, const char *name, const uint8_t *buf, siz
             st->meta_keys = xcalloc(val->n ? val->n : 1, sizeof(char *));
             st->meta_vals = xcalloc(val->n ? val->n : 1, sizeof(char *));
             for (size_t m = 0; m < val->n; m++) {
-                const Json *v = &val->items[m];
+                const JSON *v = &val->items[m];
                 if (v->type != JSON_STRING || strlen(v->str) != v->str_len ||
                     strlen(val->keys[m]) != val->key_lens[m]) {
                     rc = err_set("%s: __metadata__ '%s' is not a string", name, val->keys[m]);

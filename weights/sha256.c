@@ -123,7 +123,7 @@ static void sha256_blocks(uint32_t h[8], const uint8_t *p, size_t nblocks) {
     for (; nblocks > 0; nblocks--, p += 64) sha256_block_ref(h, p);
 }
 
-void sha256_init(Sha256 *s) {
+void sha256_init(SHA256 *s) {
     /* the first 32 bits of the fractional parts of the square roots of the first 8 primes */
     static const uint32_t H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -132,7 +132,7 @@ void sha256_init(Sha256 *s) {
     s->total = 0;
 }
 
-void sha256_update(Sha256 *s, const void *data, size_t n) {
+void sha256_update(SHA256 *s, const void *data, size_t n) {
     const uint8_t *p = data;
     s->total += n;
     if (s->nbuf) { /* top up the partial block first */
@@ -151,7 +151,7 @@ void sha256_update(Sha256 *s, const void *data, size_t n) {
     s->nbuf = n;
 }
 
-void sha256_final(Sha256 *s, uint8_t digest[32]) {
+void sha256_final(SHA256 *s, uint8_t digest[32]) {
     /* padding: a 1 bit, zeros up to 56 mod 64 bytes, then the length in bits (big-endian) */
     uint64_t bits = s->total * 8;
     uint8_t pad[72] = {0x80};
@@ -176,7 +176,7 @@ void sha256_hex(const uint8_t digest[32], char hex[65]) {
 }
 
 void sha256_hex_of(const void *data, size_t n, char hex[65]) {
-    Sha256 s;
+    SHA256 s;
     uint8_t dg[32];
     sha256_init(&s);
     sha256_update(&s, data, n);
@@ -189,7 +189,7 @@ int sha256_file(const char *path, char hex[65], uint64_t *size_out) {
     if (!f) return err_set("%s: cannot open: %s", path, strerror(errno));
     enum { CHUNK = 1 << 20 };
     uint8_t *buf = xmalloc(CHUNK);
-    Sha256 s;
+    SHA256 s;
     sha256_init(&s);
     size_t got;
     while ((got = fread(buf, 1, CHUNK, f)) > 0) sha256_update(&s, buf, got);

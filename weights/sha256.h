@@ -3,7 +3,7 @@
  * downloaded files against pinned checksums. A portable reference, and the
  * x86 SHA instructions (SHA-NI) when the CPU has them, tested against it.
  *
- *   Sha256 h;
+ *   SHA256 h;
  *   sha256_init(&h);
  *   sha256_update(&h, buf, n);              // any number of times
  *   uint8_t digest[32];
@@ -25,12 +25,12 @@ typedef struct {
     uint8_t buf[64];    /* a partial block waiting for more bytes */
     size_t nbuf;        /* bytes in buf */
     uint64_t total;     /* bytes hashed so far */
-} Sha256;
+} SHA256;
 
-void sha256_init(Sha256 *s);
-void sha256_update(Sha256 *s, const void *data, size_t n);
+void sha256_init(SHA256 *s);
+void sha256_update(SHA256 *s, const void *data, size_t n);
 /* Pad, finish and write the 32-byte digest. s must be re-initialised before reuse. */
-void sha256_final(Sha256 *s, uint8_t digest[32]);
+void sha256_final(SHA256 *s, uint8_t digest[32]);
 /* The digest as 64 lowercase hex digits plus a NUL. */
 void sha256_hex(const uint8_t digest[32], char hex[65]);
 /* One call: the hex digest of data[0..n). */

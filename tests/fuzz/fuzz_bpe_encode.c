@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t bad = 0;
     int valid = bpe_utf8_check(text, len, &bad) == 0;
 
-    BpeIds ids = {0};
+    BPEIds ids = {0};
     int rc = bpe_encode(&bpe, text, len, flags, &ids);
     if (rc != 0) {
         /* only invalid UTF-8 without BPE_BYTEWISE may fail, and at the first bad byte */
@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(s1), free(s2), free(rank), free(next), free(heap);
     }
     if (valid) { /* BPE_BYTEWISE changes nothing on valid text */
-        BpeIds again = {0};
+        BPEIds again = {0};
         if (bpe_encode(&bpe, text, len, flags ^ BPE_BYTEWISE, &again) != 0 || again.n != ids.n ||
             (ids.n && memcmp(again.ids, ids.ids, ids.n * sizeof *ids.ids) != 0))
             __builtin_trap();

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t k = bpe_token_visible(&b, id, vis, sizeof vis);
         if (k >= sizeof vis || vis[k] != 0) __builtin_trap();
     }
-    BpeIds ids = {0};
+    BPEIds ids = {0};
     char *out = NULL;
     size_t n = 0;
     if (bpe_encode(&b, merges, nm, BPE_BYTEWISE | BPE_ALLOW_SPECIAL, &ids) != 0 ||

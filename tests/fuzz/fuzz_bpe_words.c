@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
 
     /* the engine's path (pre-tokeniser, cache, its own scratch) == piece by piece */
-    BpeIds ids = {0};
+    BPEIds ids = {0};
     if (bpe_encode(&bpe, (const char *)w, n, BPE_BYTEWISE, &ids) != 0) __builtin_trap();
     size_t i = 0, t = 0, bad;
     while (i < n) {

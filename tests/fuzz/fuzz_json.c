@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static void walk(const Json *j, FILE *sink) {
+static void walk(const JSON *j, FILE *sink) {
     long long v;
     switch (j->type) {
     case JSON_NUMBER: (void)json_as_int(j, &v); break;
@@ -31,7 +31,7 @@ static void walk(const Json *j, FILE *sink) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    Json j;
+    JSON j;
     if (json_parse(&j, (const char *)data, size) == 0) {
         FILE *sink = fopen("/dev/null", "w");
         if (sink) {
