@@ -26,11 +26,6 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int copy_hook(void *user, const GPT2HookCtx *c, float *act) {
-    memcpy((float *)user + (long)c->t0 * c->width, act, (size_t)c->T * c->width * sizeof(float));
-    return 0;
-}
-
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "/tmp/gpt2sae_bench_gpt2_1337";
     int T = argc > 2 ? atoi(argv[2]) : 220, reps = argc > 3 ? atoi(argv[3]) : 10;
@@ -62,7 +57,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_gpt2: %s\n", err_get());
         return 1;
     }
-    gpt2_forward_add_hook(&f, layer, GPT2_MLP_PRE, copy_hook, acts2);
+    gpt2_forward_add_hook(&f, layer, GPT2_MLP_PRE, gpt2_hook_copy, acts2);
     gpt2_forward(&f, ids, T, logits);
     gpt2_forward_clear_hooks(&f);
     int finite = 1;

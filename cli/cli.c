@@ -165,6 +165,25 @@ int cli_error(int status, const char *fmt, ...) {
     return status;
 }
 
+#ifndef GS_CUDA
+#define GS_CUDA 0
+#endif
+
+void cli_version(void) {
+    printf("gpt2sae %s\n", GS_VERSION);
+    printf("cuda: %s\n", GS_CUDA ? "yes" : "no");
+    printf("simd: %s\n", cpu_simd_level());
+#if defined(__VERSION__)
+    printf("compiler: %s\n", __VERSION__);
+#endif
+}
+
+int cli_cache(const char *dir) {
+    if (!*dir) return cli_error(2, "option --cache needs a folder (an empty name was given)");
+    setenv("GPT2SAE_CACHE", dir, 1); /* what fetch_cache_dir() reads */
+    return 0;
+}
+
 CLIArgKind cli_arg_kind(const char *arg, int *ended) {
     if (*ended) return CLI_OPERAND;
     if (strcmp(arg, "--") == 0) {

@@ -21,6 +21,8 @@
 #ifndef CLI_CLI_H
 #define CLI_CLI_H
 
+#include "tokenizer/bpe.h"
+
 int cmd_tokenize(int argc, char **argv);  /* cli/cmd_tokenize.c */
 int cmd_capture(int argc, char **argv);   /* cli/cmd_capture.c  */
 int cmd_train(int argc, char **argv);     /* cli/cmd_train.c    */
@@ -84,6 +86,13 @@ typedef enum {
  * loop sees it: `--out --` is an output folder named "--".) */
 CLIArgKind cli_arg_kind(const char *arg, int *ended);
 
+/* --version: the version and the build's features (CUDA, SIMD level) on stdout. */
+void cli_version(void);
+/* --cache DIR: the cache folder for downloads (and --random-weights), for
+ * this process (weights/fetch.h reads $GPT2SAE_CACHE). Returns 0, or 2 with
+ * a message for an empty DIR. */
+int cli_cache(const char *dir);
+
 /* Option parsing: if argv[*i] is `name` (then the value is argv[*i+1]) or
  * `name=VALUE`, store the value in *val, advance *i past it, and return 1.
  * Returns 0 if argv[*i] is not this option, -1 if the value is missing
@@ -92,5 +101,22 @@ int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
 /* Parse an integer option value in [lo, hi]; prints a message naming the option on error. */
 int cli_int(const char *name, const char *val, long lo, long hi, long *out);
 int cli_float(const char *name, const char *val, double lo, double hi, double *out);
+
+/* ---- where the inputs come from (cli/resolve.c) --------------------------- */
+
+/* The checkpoint of a --weights PATH|NAME: an existing file or folder holding
+ * model.safetensors, else a model name (gpt2, ...: from the cache, fetched on
+ * first use), else a folder (the loader says what is missing). Caller frees;
+ * NULL with err_set(). */
+char *cli_weights_resolve(const char *weights);
+/* The folder of a --weights path: itself for a folder, else the folder the
+ * file is in; NULL for NULL. Caller frees. */
+char *cli_weights_folder(const char *weights);
+/* The tokenizer rule of every command that takes --weights: the checkpoint
+ * folder's own vocab.json + merges.txt (or encoder.json + vocab.bpe) when it
+ * has them (for a .safetensors file: the folder it is in), else the cache
+ * (fetched on first use): weights/fetch.h's fetch_tokenizer_near. weights may
+ * be NULL (the cache only). Returns 0 or -1. */
+int cli_tokenizer_load(BPE *bpe, const char *weights);
 
 #endif

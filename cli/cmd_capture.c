@@ -1,16 +1,15 @@
 /*
  * cli/cmd_capture.c - ./run capture: run GPT-2 on token ids or texts and save
  * the activation at one layer and site as float32 .npy (and, optionally, the
- * logits).
+ * logits). One short function per stage over one state (Capture): options ->
+ * model -> inputs -> the streamed run (gpt2_stream) -> the closing line.
  */
 #include "cli/cli.h"
-#include "cli/pipeline.h"
 #include "core/pool.h"
 #include "core/util.h"
 #include "gpt2/gpt2.h"
 #include "gpt2/model.h"
 #include "tokenizer/bpe.h"
-#include "weights/fetch.h"
 #include "weights/npy.h"
 
 #include <stdio.h>
@@ -42,6 +41,8 @@ static void capture_usage(FILE *f) {
             "  -o, --out FILE       the activations (.npy, written atomically)\n"
             "  --logits FILE        also run to the end and write the logits [T, V] (.npy)\n"
             "  --threads N          CPU threads (default: all cores, or $GPT2SAE_THREADS)\n"
+            "  --cache DIR          the cache folder for downloads (default $GPT2SAE_CACHE,\n"
+            "                       else ~/.cache/gpt2sae)\n"
             "\n"
             "Long inputs: GPT-2 sees at most n_ctx (1024) tokens at once, so a longer input\n"
             "is run in consecutive NON-OVERLAPPING windows of n_ctx tokens, each starting\n"
@@ -80,239 +81,176 @@ static int read_ids(const char *path, BPEIds *ids) {
     return 0;
 }
 
-/* The checkpoint: an existing path, else a model name from the cache. Caller frees. */
-static char *resolve_weights(const char *w) {
-    /* a path wins, unless it is a folder without a checkpoint that shares a
-     * model's name (run from the repository root, "gpt2" is also gpt2/) */
-    char *st = path_join(w, "model.safetensors");
-    int has = path_is_file(st);
-    free(st);
-    if (path_is_file(w) || has) return xstrdup(w);
-    for (const char *const *n = fetch_model_names(); *n; n++)
-        if (strcmp(*n, w) == 0) {
-            char *dir;
-            if (fetch_model(w, &dir) != 0) {
-                err_prefix("no weights for %s (give --weights PATH, or make a synthetic model with ./run synth)", w);
-                return NULL;
-            }
-            return dir;
-        }
-    if (path_is_dir(w)) return xstrdup(w); /* the loader says what is missing */
-    err_set("--weights %s: no such file or folder, and not a model name (gpt2, gpt2-medium, gpt2-large, "
-            "gpt2-xl, distilgpt2)", w);
-    return NULL;
-}
+/* The run's state, stage after stage. */
+typedef struct {
+    /* options */
+    const char *weights, *site_name, *ids_path, *out_path, *logits_path;
+    const char **texts;   /* (ntexts) text files, borrowed from argv */
+    int ntexts;
+    long layer;           /* -1: n_layer / 2 */
+    GPT2Site site;
+    /* the model */
+    char *wpath;
+    GPT2Model m;
+    /* the inputs: one id list per file */
+    BPEIds *inputs;       /* (ninputs) */
+    int ninputs;
+    long T;               /* every input's tokens */
+} Capture;
 
-char *cli_weights_folder(const char *weights) {
-    if (!weights) return NULL;
-    if (path_is_dir(weights)) return xstrdup(weights);
-    const char *slash = strrchr(weights, '/');
-    if (!slash) return xstrdup(".");
-    if (slash == weights) return xstrdup("/");
-    char *dir = xstrdup(weights);
-    dir[slash - weights] = 0;
-    return dir;
-}
+static const char *const capture_opts[] = {"--weights", "--layer", "--site",  "--ids",   "-o",   "--out",
+                                           "--logits",  "--threads", "--cache", "--help", "-h", NULL};
 
-int cli_tokenizer_load(BPE *bpe, const char *weights) {
-    char *vocab = NULL, *merges = NULL, *dir = cli_weights_folder(weights);
-    int rc = fetch_tokenizer_near(dir, &vocab, &merges);
-    if (rc != 0) err_prefix("GPT-2's tokenizer files");
-    else rc = bpe_load(bpe, vocab, merges);
-    free(dir);
-    free(vocab);
-    free(merges);
-    return rc;
-}
-
-/* The stream's sink: a window's rows appended to an .npy file. */
-static int write_rows(void *user, const GPT2Rows *r, const float *rows) {
-    return npy_writer_put(user, rows, (int64_t)r->T * r->width);
-}
-
-int cmd_capture(int argc, char **argv) {
-    const char *weights = "gpt2", *site_name = NULL, *ids_path = NULL, *out_path = NULL, *logits_path = NULL;
-    const char *layer_s = NULL, *threads_s = NULL;
-    const char **texts = xcalloc((size_t)argc, sizeof *texts);
-    int ntexts = 0;
-    int opts_done = 0;   /* after "--": every argument is a text file */
+/* The options into c. Returns -1 to go on, else the exit status (0 for --help). */
+static int capture_parse(Capture *c, int argc, char **argv) {
+    const char *layer_s = NULL, *threads_s = NULL, *cache = NULL;
+    int ended = 0;
+    cli_command("capture", capture_opts, NULL);
     for (int i = 1; i < argc; i++) {
         int r;
-        if (opts_done) {
-            texts[ntexts++] = argv[i];
-            continue;
-        }
-        if (strcmp(argv[i], "--") == 0) {
-            opts_done = 1;
+        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
+        if (kind == CLI_END) continue;
+        if (kind == CLI_OPERAND) {
+            c->texts[c->ntexts++] = argv[i];
             continue;
         }
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             capture_usage(stdout);
-            free(texts);
             return 0;
         }
-        if ((r = cli_opt(argc, argv, &i, "--weights", &weights)) || (r = cli_opt(argc, argv, &i, "--layer", &layer_s)) ||
-            (r = cli_opt(argc, argv, &i, "--site", &site_name)) || (r = cli_opt(argc, argv, &i, "--ids", &ids_path)) ||
-            (r = cli_opt(argc, argv, &i, "-o", &out_path)) || (r = cli_opt(argc, argv, &i, "--out", &out_path)) ||
-            (r = cli_opt(argc, argv, &i, "--logits", &logits_path)) ||
-            (r = cli_opt(argc, argv, &i, "--threads", &threads_s))) {
-            if (r < 0) {
-                free(texts);
-                return 2;
-            }
+        if ((r = cli_opt(argc, argv, &i, "--weights", &c->weights)) || (r = cli_opt(argc, argv, &i, "--layer", &layer_s)) ||
+            (r = cli_opt(argc, argv, &i, "--site", &c->site_name)) || (r = cli_opt(argc, argv, &i, "--ids", &c->ids_path)) ||
+            (r = cli_opt(argc, argv, &i, "-o", &c->out_path)) || (r = cli_opt(argc, argv, &i, "--out", &c->out_path)) ||
+            (r = cli_opt(argc, argv, &i, "--logits", &c->logits_path)) ||
+            (r = cli_opt(argc, argv, &i, "--threads", &threads_s)) || (r = cli_opt(argc, argv, &i, "--cache", &cache))) {
+            if (r < 0) return 2;
             continue;
         }
-        if (argv[i][0] == '-' && argv[i][1]) {
-            free(texts);
-            return cli_error(2, "capture: unknown option %s (see ./run capture --help)", argv[i]);
-        }
-        texts[ntexts++] = argv[i];
+        return cli_unknown(argv[i]);
     }
-    int status = 2;
-    if (!out_path) {
-        cli_error(2, "capture: give the output file with -o acts.npy (see ./run capture --help)");
-        goto done_args;
-    }
-    if (logits_path && strcmp(logits_path, out_path) == 0) {
-        cli_error(2, "capture: -o and --logits name the same file (%s): give each its own", out_path);
-        goto done_args;
-    }
-    if (!ids_path && ntexts == 0) {
-        cli_error(2, "capture: no input: give --ids FILE or one or more text files");
-        goto done_args;
-    }
-    if (ids_path && ntexts > 0) {
-        cli_error(2, "capture: give either --ids FILE or text files, not both");
-        goto done_args;
-    }
-    long layer = -1, threads = 0;
-    if (threads_s && cli_int("--threads", threads_s, 1, 256, &threads) != 0) goto done_args;
-    if (layer_s && cli_int("--layer", layer_s, 0, 100000, &layer) != 0) goto done_args;
-    GPT2Site site = GPT2_MLP_PRE;
+    if (!c->out_path) return cli_error(2, "capture: give the output file with -o acts.npy (see ./run capture --help)");
+    if (c->logits_path && strcmp(c->logits_path, c->out_path) == 0)
+        return cli_error(2, "capture: -o and --logits name the same file (%s): give each its own", c->out_path);
+    if (!c->ids_path && c->ntexts == 0) return cli_error(2, "capture: no input: give --ids FILE or one or more text files");
+    if (c->ids_path && c->ntexts > 0) return cli_error(2, "capture: give either --ids FILE or text files, not both");
+    long threads = 0;
+    if (threads_s && cli_int("--threads", threads_s, 1, 256, &threads) != 0) return 2;
+    if (layer_s && cli_int("--layer", layer_s, 0, 100000, &c->layer) != 0) return 2;
+    if (cache && cli_cache(cache) != 0) return 2;
     int site_layer = -1;
-    if (site_name && gpt2_site_parse(site_name, &site_layer, &site) != 0) {
-        cli_fail();
-        goto done_args;
-    }
-    if (site_layer >= 0 && layer >= 0 && site_layer != layer) {
-        cli_error(2, "capture: --site %s names layer %d but --layer is %ld", site_name, site_layer, layer);
-        goto done_args;
-    }
-    if (site_layer >= 0) layer = site_layer;
+    if (c->site_name && gpt2_site_parse(c->site_name, &site_layer, &c->site) != 0) return cli_fail();
+    if (site_layer >= 0 && c->layer >= 0 && site_layer != c->layer)
+        return cli_error(2, "capture: --site %s names layer %d but --layer is %ld", c->site_name, site_layer, c->layer);
+    if (site_layer >= 0) c->layer = site_layer;
     if (threads > 0) pool_set_threads((int)threads);
+    return -1;
+}
 
-    /* the model */
-    status = 1;
-    GPT2Model m = {0};
-    GPT2Forward f = {0};
-    BPEIds *inputs = NULL;
-    int ninputs = 0;
-    GPT2Stream gs = {0};
-    NpyWriter wa = {0}, wl = {0};   /* the activations' and the logits' files, written as windows finish */
-    BPE bpe = {0};
-    char *wpath = resolve_weights(weights);
-    if (!wpath || gpt2_model_load(&m, wpath) != 0) {
-        cli_fail();
-        goto done;
-    }
-    if (layer < 0) layer = m.cfg.n_layer / 2;
-    if (layer >= m.cfg.n_layer) {
-        cli_error(2, "capture: layer %ld does not exist: %s has layers 0..%d", layer, wpath, m.cfg.n_layer - 1);
-        status = 2;
-        goto done;
-    }
-    if (m.cfg.random) fprintf(stderr, "gpt2sae: note: %s holds RANDOM weights (./run synth), not GPT-2\n", wpath);
+/* The checkpoint, and the layer checked against it. Returns 0, or the exit status. */
+static int capture_model(Capture *c) {
+    c->wpath = cli_weights_resolve(c->weights);
+    if (!c->wpath || gpt2_model_load(&c->m, c->wpath) != 0) return cli_fail();
+    if (c->layer < 0) c->layer = c->m.cfg.n_layer / 2;
+    if (c->layer >= c->m.cfg.n_layer)
+        return cli_error(2, "capture: layer %ld does not exist: %s has layers 0..%d", c->layer, c->wpath,
+                         c->m.cfg.n_layer - 1);
+    if (c->m.cfg.random) fprintf(stderr, "gpt2sae: note: %s holds RANDOM weights (./run synth), not GPT-2\n", c->wpath);
+    return 0;
+}
 
-    /* the input: one id list per file */
-    ninputs = ids_path ? 1 : ntexts;
-    inputs = xcalloc((size_t)ninputs, sizeof *inputs);
-    if (ids_path) {
-        if (read_ids(ids_path, &inputs[0]) != 0) {
-            cli_fail();
-            goto done;
-        }
+/* The name of input i in messages. */
+static const char *input_name(const Capture *c, int i) { return c->ids_path ? c->ids_path : c->texts[i]; }
+
+/* The inputs: --ids, or each text tokenized with the checkpoint's tokenizer.
+ * Returns 0, or the exit status. */
+static int capture_inputs(Capture *c) {
+    c->ninputs = c->ids_path ? 1 : c->ntexts;
+    c->inputs = xcalloc((size_t)c->ninputs, sizeof *c->inputs);
+    if (c->ids_path) {
+        if (read_ids(c->ids_path, &c->inputs[0]) != 0) return cli_fail();
     } else {
-        if (cli_tokenizer_load(&bpe, wpath) != 0) {
-            cli_fail();
-            goto done;
-        }
-        for (int i = 0; i < ntexts; i++) {
+        BPE bpe = {0};
+        if (cli_tokenizer_load(&bpe, c->wpath) != 0) return cli_fail();
+        for (int i = 0; i < c->ntexts; i++) {
             char *text;
             size_t len;
-            if (file_read_all(texts[i], &text, &len) != 0) {
-                cli_fail();
-                goto done;
+            int rc = file_read_all(c->texts[i], &text, &len);
+            if (rc == 0) {
+                rc = bpe_encode(&bpe, text, len, 0, &c->inputs[i]);
+                free(text);
+                if (rc != 0) err_prefix("%s", c->texts[i]);
             }
-            int rc = bpe_encode(&bpe, text, len, 0, &inputs[i]);
-            free(text);
+            if (rc == 0 && c->inputs[i].n == 0)
+                rc = err_set("%s: the text is empty: there are no tokens to run the model on", c->texts[i]);
             if (rc != 0) {
-                err_prefix("%s", texts[i]);
-                cli_fail();
-                goto done;
-            }
-            if (inputs[i].n == 0) {
-                cli_error(1, "%s: the text is empty: there are no tokens to run the model on", texts[i]);
-                goto done;
+                bpe_free(&bpe);
+                return cli_fail();
             }
         }
+        bpe_free(&bpe);
     }
-    long Ttot = 0;
-    for (int i = 0; i < ninputs; i++) {
-        if (inputs[i].n > (size_t)1 << 30) {
-            cli_error(1, "%s: %zu tokens is too many for one run", ids_path ? ids_path : texts[i], inputs[i].n);
-            goto done;
-        }
-        Ttot += (long)inputs[i].n;
+    for (int i = 0; i < c->ninputs; i++) {
+        if (c->inputs[i].n > (size_t)1 << 30)
+            return cli_error(1, "%s: %zu tokens is too many for one run", input_name(c, i), c->inputs[i].n);
+        c->T += (long)c->inputs[i].n;
     }
+    return 0;
+}
 
-    /* run: window by window (n_ctx tokens, each from position 0), rows
-     * stacked and streamed into the .npy files: memory is one window, not
-     * the corpus */
-    int width = gpt2_site_width(&m.cfg, site);
-    int V = m.cfg.vocab_size;
-    gpt2_forward_init(&f, &m);
+/* The run, window by window (n_ctx tokens, each from position 0), rows
+ * stacked and streamed into the .npy files: memory is one window, not the
+ * corpus. Returns 0 or -1 (err_get()); *secs = the forward passes' time. */
+static int capture_run(Capture *c, double *secs) {
+    GPT2Forward f = {0};
+    GPT2Stream gs = {0};
+    NpyWriter wa = {0}, wl = {0};   /* the activations' and the logits' files, written as windows finish */
+    int width = gpt2_site_width(&c->m.cfg, c->site), V = c->m.cfg.vocab_size;
+    gpt2_forward_init(&f, &c->m);
     gpt2_stream_init(&gs, &f);
-    if (gpt2_stream_add(&gs, (int)layer, site, write_rows, &wa) != 0) {
-        cli_fail();
-        goto done;
-    }
-    if (logits_path) gpt2_stream_add_logits(&gs, write_rows, &wl);
-    if (npy_writer_begin(&wa, out_path, (int64_t[]){Ttot, width}, 2) != 0 ||
-        (logits_path && npy_writer_begin(&wl, logits_path, (int64_t[]){Ttot, V}, 2) != 0)) {
-        cli_fail();
-        goto done;
-    }
+    int rc = gpt2_stream_add(&gs, (int)c->layer, c->site, gpt2_rows_to_npy, &wa);
+    if (c->logits_path) gpt2_stream_add_logits(&gs, gpt2_rows_to_npy, &wl);
+    if (rc == 0) rc = npy_writer_begin(&wa, c->out_path, (int64_t[]){c->T, width}, 2);
+    if (rc == 0 && c->logits_path) rc = npy_writer_begin(&wl, c->logits_path, (int64_t[]){c->T, V}, 2);
     double t = time_now();
-    for (int i = 0; i < ninputs; i++)
-        if (gpt2_stream_run(&gs, inputs[i].ids, (long)inputs[i].n) != 0) {
-            err_prefix("%s", ids_path ? ids_path : texts[i]);
-            cli_fail();
-            goto done;
-        }
-    t = time_now() - t;
-    if (npy_writer_end(&wa) != 0 || (logits_path && npy_writer_end(&wl) != 0)) {
-        cli_fail();
-        goto done;
-    }
-    char tl[64];
-    gpt2_site_tl_name(tl, sizeof tl, (int)layer, site);
-    long windows = 0;
-    for (int i = 0; i < ninputs; i++) windows += ((long)inputs[i].n + m.cfg.n_ctx - 1) / m.cfg.n_ctx;
-    fprintf(stderr, "capture: %ld tokens (%ld window%s of <= %d), layer %ld %s (%s) -> %s [%ld, %d]%s%s, %.2f s\n",
-            Ttot, windows, windows == 1 ? "" : "s", m.cfg.n_ctx, layer, gpt2_site_name(site), tl, out_path, Ttot,
-            width, logits_path ? ", logits -> " : "", logits_path ? logits_path : "", t);
-    status = 0;
-done:
+    for (int i = 0; i < c->ninputs && rc == 0; i++)
+        if (gpt2_stream_run(&gs, c->inputs[i].ids, (long)c->inputs[i].n) != 0) rc = err_prefix("%s", input_name(c, i));
+    *secs = time_now() - t;
+    if (rc == 0) rc = npy_writer_end(&wa);
+    if (rc == 0 && c->logits_path) rc = npy_writer_end(&wl);
     npy_writer_abort(&wa);
     npy_writer_abort(&wl);
     gpt2_stream_free(&gs);
     gpt2_forward_free(&f);
-    for (int i = 0; i < ninputs; i++) bpe_ids_free(&inputs[i]);
-    free(inputs);
-    bpe_free(&bpe);
-    gpt2_model_free(&m);
-    free(wpath);
-done_args:
-    free(texts);
+    return rc;
+}
+
+/* The closing line on stderr. */
+static void capture_report(const Capture *c, double secs) {
+    char tl[64];
+    gpt2_site_tl_name(tl, sizeof tl, (int)c->layer, c->site);
+    long windows = 0;
+    for (int i = 0; i < c->ninputs; i++) windows += ((long)c->inputs[i].n + c->m.cfg.n_ctx - 1) / c->m.cfg.n_ctx;
+    fprintf(stderr, "capture: %ld tokens (%ld window%s of <= %d), layer %ld %s (%s) -> %s [%ld, %d]%s%s, %.2f s\n",
+            c->T, windows, windows == 1 ? "" : "s", c->m.cfg.n_ctx, c->layer, gpt2_site_name(c->site), tl,
+            c->out_path, c->T, gpt2_site_width(&c->m.cfg, c->site), c->logits_path ? ", logits -> " : "",
+            c->logits_path ? c->logits_path : "", secs);
+}
+
+int cmd_capture(int argc, char **argv) {
+    Capture c = {.weights = "gpt2", .layer = -1, .site = GPT2_MLP_PRE};
+    c.texts = xcalloc((size_t)argc, sizeof *c.texts);
+    double secs = 0;
+    int status = capture_parse(&c, argc, argv);   /* -1: go on; else done (--help, a usage error) */
+    if (status < 0) {
+        status = capture_model(&c);
+        if (status == 0) status = capture_inputs(&c);
+        if (status == 0) status = capture_run(&c, &secs) == 0 ? 0 : cli_fail();
+        if (status == 0) capture_report(&c, secs);
+    }
+    for (int i = 0; i < c.ninputs; i++) bpe_ids_free(&c.inputs[i]);
+    free(c.inputs);
+    gpt2_model_free(&c.m);
+    free(c.wpath);
+    free(c.texts);
     return status;
 }

@@ -88,10 +88,7 @@ int cmd_fetch(int argc, char **argv) {
             return cli_unknown(argv[i]);
         }
     }
-    if (cache) {
-        if (!*cache) return cli_error(2, "fetch: --cache needs a folder");
-        setenv("GPT2SAE_CACHE", cache, 1); /* what fetch_cache_dir() reads */
-    }
+    if (cache && cli_cache(cache) != 0) return 2;
     if (weights && !path_is_dir(weights) && !path_is_file(weights))
         return cli_error(1, "fetch: --weights %s: no such file or folder", weights);
 

@@ -170,13 +170,9 @@ static int stage_output_folder(Pipeline *P) {
     if (P->o->out_dir) {
         P->out_dir = xstrdup(P->o->out_dir);
     } else {   /* out/<name of the first input> */
-        char *a = xstrdup(P->title);
-        size_t n = strlen(a);
-        while (n > 1 && a[n - 1] == '/') a[--n] = 0;
-        char *stem = path_stem(a);
+        char *stem = path_stem(P->title);   /* "texts/" -> "texts" */
         P->out_dir = path_join("out", stem[0] ? stem : "corpus");
         free(stem);
-        free(a);
     }
     return dir_begin(&P->txn, P->out_dir);
 }
@@ -301,11 +297,6 @@ static int check_room(const Pipeline *P, int L) {
     return 0;
 }
 
-/* The capture's sink: each window's rows appended to activations.npy. */
-static int acts_rows(void *user, const GPT2Rows *r, const float *rows) {
-    return npy_writer_put(user, rows, (int64_t)r->T * r->width);
-}
-
 /* Capture every text, window by window (n_ctx tokens), streamed into
  * activations.npy in the staging folder. On the GPU (g != NULL) the rows
  * also stay on the device in P->d_X (T, d) for the training. */
@@ -317,12 +308,12 @@ static int capture_texts(Pipeline *P, CUDAGPT2 *g) {
     gpt2_forward_init(&fw, &P->m);
     gpt2_stream_init(&gs, &fw);
     int rc = npy_writer_begin(&w, path, (int64_t[]){P->T, P->d}, 2);
-    if (rc == 0 && !g) rc = gpt2_stream_add(&gs, P->layer, P->site, acts_rows, &w);
+    if (rc == 0 && !g) rc = gpt2_stream_add(&gs, P->layer, P->site, gpt2_rows_to_npy, &w);
     for (int i = 0; i < P->n_in && rc == 0; i++) {
         const InputText *in = &P->in[i];
         const int32_t *ids = P->ids.ids + in->t0;
         if (g)
-            rc = cuda_gpt2_stream(g, ids, in->T, in->t0, P->layer, P->site, acts_rows, &w,
+            rc = cuda_gpt2_stream(g, ids, in->T, in->t0, P->layer, P->site, gpt2_rows_to_npy, &w,
                                   P->d_X + (size_t)in->t0 * P->d);
         else
             rc = gpt2_stream_run(&gs, ids, in->T);
@@ -395,6 +386,7 @@ static int stage_train(Pipeline *P) {
     p->seed = o->seed;
     p->want_latents = 0;   /* the scoring pass encodes them, chunk by chunk, into latents.npy */
     p->device = P->use_cuda ? SAE_CUDA : SAE_CPU;
+    p->backend = cuda_sae_backend();
     p->d_X = P->d_X;
     p->on_epoch = on_epoch;
     p->ctx = P;
@@ -508,6 +500,8 @@ static void usage(FILE *f) {
         "  --weights PATH       use this checkpoint (folder or .safetensors) instead of fetching;\n"
         "                       its folder's own vocab.json + merges.txt, when there, are the\n"
         "                       tokenizer (else the cache's, as for every command)\n"
+        "  --cache DIR          the cache folder for downloads and --random-weights (default\n"
+        "                       $GPT2SAE_CACHE, else $XDG_CACHE_HOME/gpt2sae, else ~/.cache/gpt2sae)\n"
         "  --random-weights     synthetic GPT-2 weights (seeded, cached): runs offline, and\n"
         "                       every output says \"random weights \xE2\x80\x94 not GPT-2\"\n"
         "  --layer N            block to hook (default n_layer/2, the seed's layer2hook)\n"
@@ -531,7 +525,8 @@ static void usage(FILE *f) {
         "                       CUDA and one is present, else (or if it fails) the CPU)\n"
         "  --threads N          CPU threads (default: all cores)\n"
         "  --quiet              no progress output, only errors\n"
-        "  -h, --help           this text\n"
+        "  -h, --help           this text (also --help-pipeline)\n"
+        "  --version            the version and the build's features\n"
         "  --                   the end of the options: what follows are input files\n"
         "\n"
         "  Outputs: report.html (self-contained), losses.svg, latents.svg, density.svg,\n"
@@ -593,25 +588,41 @@ static int read_word_file(const char *path, char ***out, int *n) {
 static const char *seed_words[] = {"Hungary", "geographical", "European", "Union", "provinces", "Austria", "Czech",
                                    "Republic", "Slovakia", "Romania", "Italy", "Greece", "regions"};
 
+/* Every option the pipeline accepts (for suggestions), and the library's
+ * spelling of the ones it names differently. */
+static const char *const pipeline_opts[] = {
+    "--out",  "--model",   "--weights",  "--random-weights", "--layer",   "--site",    "--epochs",  "--latents-k",
+    "--k",    "--latents-n", "--L",      "--lr",             "--batch",   "--seed",    "--words",   "--category",
+    "--latents", "--top",  "--device",   "--threads",        "--quiet",   "--cache",   "--help",    "-h",
+    "--help-pipeline", "--version", NULL};
+static const char *const pipeline_renames[] = {"--latents", "--latents-n", NULL};
+
 int cmd_pipeline(int argc, char **argv) {
     PipelineOpts o;
     pipeline_default_opts(&o);
     const char **files = xmalloc(sizeof(char *) * (argc > 0 ? argc : 1));
     int n_files = 0, rc = 2;
     const char *v;
-    int opts_done = 0;   /* after "--": every argument is an input */
+    int ended = 0;   /* after "--": every argument is an input */
+    cli_command("pipeline", pipeline_opts, pipeline_renames);
     for (int i = 1; i < argc; i++) {
         int r;
         long n;
         double x;
         const char *a = argv[i];
-        if (opts_done || !strcmp(a, "--")) {
-            if (opts_done) files[n_files++] = a;
-            opts_done = 1;
+        CLIArgKind kind = cli_arg_kind(a, &ended);
+        if (kind == CLI_END) continue;
+        if (kind == CLI_OPERAND) {
+            files[n_files++] = a;
             continue;
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "--help-pipeline")) {
             usage(stdout);
+            rc = 0;
+            goto done;
+        }
+        if (!strcmp(a, "--version")) {
+            cli_version();
             rc = 0;
             goto done;
         }
@@ -621,6 +632,7 @@ int cmd_pipeline(int argc, char **argv) {
         if (OPT("--out")) { if (r < 0) goto done; o.out_dir = v; continue; }
         if (OPT("--model")) { if (r < 0) goto done; o.model = v; continue; }
         if (OPT("--weights")) { if (r < 0) goto done; o.weights = v; continue; }
+        if (OPT("--cache")) { if (r < 0) goto done; o.cache = v; continue; }
         if (OPT("--site")) { if (r < 0) goto done; o.site = v; continue; }
         if (OPT("--category")) { if (r < 0) goto done; o.category = v; continue; }
         if (OPT("--device")) {
@@ -672,16 +684,14 @@ int cmd_pipeline(int argc, char **argv) {
             continue;
         }
 #undef OPT
-        if (a[0] == '-' && a[1] != 0) {
-            cli_error(2, "unknown option '%s' (./run --help lists the options)", a);
-            goto done;
-        }
-        files[n_files++] = a;
+        rc = cli_unknown(a);
+        goto done;
     }
     if (n_files == 0) {
         cli_error(2, "no input files: ./run [OPTIONS] FILE... (./run --help)");
         goto done;
     }
+    if (o.cache && cli_cache(o.cache) != 0) goto done;
     if (o.random_weights && o.weights) {
         cli_error(2, "--weights and --random-weights exclude each other: pick one");
         goto done;

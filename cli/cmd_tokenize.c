@@ -67,7 +67,10 @@ static void usage(FILE *f) {
             "Both forms:\n"
             "  --vocab PATH      vocab.json or encoder.json   (default: the files in\n"
             "  --merges PATH     merges.txt or vocab.bpe       $GPT2SAE_TOKENIZER_DIR, else\n"
-            "                                                  those ./run fetch downloads)\n");
+            "                                                  those ./run fetch downloads)\n"
+            "  --cache DIR       the cache folder for downloads (default $GPT2SAE_CACHE,\n"
+            "                    else ~/.cache/gpt2sae)\n"
+            "  --                the end of the options: what follows is the FILE\n");
 }
 
 /* The tokenizer files: --vocab and --merges, else fetch_tokenizer() (which
@@ -109,47 +112,18 @@ static int read_input(const char *path, const char *name, size_t limit, char **b
     if (!f) return err_set("%s: cannot open: %s", name, strerror(errno));
     struct stat st;
     int rc = 0;
-    char *b = NULL;
-    size_t n = 0, cap = 0;
-    if (fstat(fileno(f), &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            rc = err_set("%s: is a folder; give a text file", name);
-            goto done;
-        }
-        if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > limit) {
-            rc = err_set("%s: %lld bytes, more than tokenize reads (%zu bytes): split the text, "
-                         "or raise --max-bytes (up to %zu)",
-                         name, (long long)st.st_size, limit, TOKENIZE_MAX_BYTES_LIMIT);
-            goto done;
-        }
-    }
-    cap = limit < (1 << 16) ? limit + 1 : (1 << 16); /* room to see one byte past the limit */
-    b = xmalloc(cap + 1);
-    for (size_t got; (got = fread(b + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n > limit) {
-            rc = err_set("%s: more than %zu bytes and not at its end (an endless stream such as "
-                         "/dev/zero or a pipe that never closes?): give a finite text, or raise "
-                         "--max-bytes (up to %zu)",
-                         name, limit, TOKENIZE_MAX_BYTES_LIMIT);
-            goto done;
-        }
-        if (n == cap) {
-            cap = cap > (limit + 1) / 2 ? limit + 1 : cap * 2;
-            b = xrealloc(b, cap + 1);
-        }
-    }
-    if (ferror(f)) rc = err_set("%s: read error: %s", name, strerror(errno));
-done:
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
+        rc = err_set("%s: is a folder; give a text file", name);
+    else if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (unsigned long long)st.st_size > limit)
+        rc = err_set("%s: %lld bytes, more than tokenize reads (%zu bytes): split the text, "
+                     "or raise --max-bytes (up to %zu)",
+                     name, (long long)st.st_size, limit, TOKENIZE_MAX_BYTES_LIMIT);
+    else if ((rc = file_read_stream(f, name, limit, buf, len)) != 0 && !ferror(f))   /* past the limit */
+        err_set("%s: more than %zu bytes and not at its end (an endless stream such as /dev/zero or a pipe that "
+                "never closes?): give a finite text, or raise --max-bytes (up to %zu)",
+                name, limit, TOKENIZE_MAX_BYTES_LIMIT);
     if (!is_stdin) fclose(f);
-    if (rc != 0) {
-        free(b);
-        return rc;
-    }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return 0;
+    return rc;
 }
 
 /* Parse white-space separated ids from text into ids; errors name path and position. */
@@ -190,7 +164,7 @@ typedef struct {
 
 static const char *const tokenize_opts[] = {"--show", "--decode", "--count", "--special", "--bytewise",
                                             "--max-bytes", "--vocab", "--merges", "--bin", "--format",
-                                            "--threads", "--quiet", "--help", "-h", NULL};
+                                            "--threads", "--quiet", "--cache", "--help", "-h", NULL};
 
 /* Parse argv into *o. Returns an exit status to stop with, or -1 to go on. */
 static int tokenize_args(int argc, char **argv, TokenizeOpts *o) {
@@ -230,6 +204,8 @@ static int tokenize_args(int argc, char **argv, TokenizeOpts *o) {
                 return cli_error(2, "tokenize: --format '%s': give llmc or raw", val);
         } else if ((r = cli_opt(argc, argv, &i, "--threads", &val)) != 0) {
             if (r < 0 || cli_int("--threads", val, 1, 64, &o->threads) != 0) return 2;
+        } else if ((r = cli_opt(argc, argv, &i, "--cache", &val)) != 0) {
+            if (r < 0 || cli_cache(val) != 0) return 2;
         } else {
             return cli_unknown(argv[i]);
         }

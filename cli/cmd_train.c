@@ -100,22 +100,30 @@ static int on_epoch(void *vctx, int epoch, int epochs, const SAELosses *l, const
     return 0;
 }
 
+static const char *const train_opts[] = {
+    "--acts",  "-o",      "--out",  "--init", "--epochs",    "--k",       "--latents", "--lr",
+    "--sparsity-weight", "--decor-weight", "--batch",  "--seed", "--save-every", "--model",   "--hook",    "--no-latents",
+    "--device", "--reference", "--profile", "--quiet", "--help", "-h", NULL};
+
 int cmd_train(int argc, char **argv) {
     const char *acts = NULL, *out = NULL, *init = NULL, *model = "gpt2", *hook = "blocks.6.mlp.hook_pre";
     const char *device = "auto";
     SAEParams p = sae_default_params();
     long save_every = 0;
     int quiet = 0, k_given = 0, latents_given = 0, profile = getenv("GPT2SAE_PROF") != NULL;
+    int ended = 0;
+    cli_command("train", train_opts, NULL);
     for (int i = 1; i < argc; i++) {
         const char *v;
         long n;
         double x;
         int r;
+        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
+        if (kind == CLI_END) continue;
+        if (kind == CLI_OPERAND)   /* train reads its input with --acts */
+            return cli_error(2, "train: unexpected argument '%s' (train takes only options: --acts X.npy -o DIR)",
+                             argv[i]);
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 0; }
-        if (strcmp(argv[i], "--") == 0) {   /* the end of the options: train takes no other arguments */
-            if (i + 1 < argc) return cli_error(2, "train: unexpected argument '%s' (train takes only options)", argv[i + 1]);
-            break;
-        }
         if (strcmp(argv[i], "--reference") == 0) { p.impl = SAE_REF; continue; }
         if (strcmp(argv[i], "--quiet") == 0) { quiet = 1; continue; }
         if (strcmp(argv[i], "--profile") == 0) { profile = 1; continue; }
@@ -141,7 +149,7 @@ int cmd_train(int argc, char **argv) {
         else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e38, &x)) return 2; p.lr = x; }
         else if (OPT("--sparsity-weight")) { if (r < 0 || cli_float("--sparsity-weight", v, 0, 1e30, &x)) return 2; p.sparsity_weight = (float)x; }
         else if (OPT("--decor-weight")) { if (r < 0 || cli_float("--decor-weight", v, 0, 1e30, &x)) return 2; p.decor_weight = (float)x; }
-        else { usage(stderr); return cli_error(2, "train: unknown option '%s'", argv[i]); }
+        else return cli_unknown(argv[i]);
 #undef OPT
     }
     if (!acts) { usage(stderr); return cli_error(2, "train: --acts X.npy is required"); }
@@ -150,10 +158,9 @@ int cmd_train(int argc, char **argv) {
     /* the activations, as (T, d) */
     Npy a;
     if (npy_map(&a, acts) != 0) return cli_fail();   /* mapped: a big corpus is paged in, not copied */
-    if (a.dtype != NPY_F32 || a.ndim < 2) {
+    if (npy_check_f32_rows(&a, acts, "activations") != 0) {   /* names the real dtype and shape */
         npy_free(&a);
-        return cli_error(1, "%s: expected float32 activations of shape (T, d); got %s with %d dimension(s)", acts,
-                         a.dtype == NPY_F32 ? "float32" : "int32", a.ndim);
+        return cli_fail();
     }
     long d = (long)a.shape[a.ndim - 1], T = d > 0 ? (long)(a.numel / d) : 0;
     if (T < 1 || d < 1) {
@@ -196,7 +203,7 @@ int cmd_train(int argc, char **argv) {
         return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
     }
     if (p.impl != SAE_REF && (!strcmp(device, "cuda") || (!strcmp(device, "auto") && cuda_available())))
-        p.device = SAE_CUDA;
+        p.device = SAE_CUDA, p.backend = cuda_sae_backend();
     if (!quiet)
         printf("train: %ld tokens x %ld, %d latents, k = %d, %d epochs, batch %ld%s\n", T, d, sae.L, sae.k, p.epochs,
                p.batch > 0 && p.batch < T ? (long)p.batch : T, p.impl == SAE_REF ? " (reference)" : "");

@@ -12,10 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef GS_CUDA
-#define GS_CUDA 0
-#endif
-
 static const struct {
     const char *name;
     int (*fn)(int, char **);
@@ -45,15 +41,6 @@ static void usage(FILE *f) {
             "\n");
 }
 
-static void version(void) {
-    printf("gpt2sae %s\n", GS_VERSION);
-    printf("cuda: %s\n", GS_CUDA ? "yes" : "no");
-    printf("simd: %s\n", cpu_simd_level());
-#if defined(__VERSION__)
-    printf("compiler: %s\n", __VERSION__);
-#endif
-}
-
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -65,7 +52,7 @@ int main(int argc, char **argv) {
         return cmd_pipeline(2, h);
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        version();
+        cli_version();
         return 0;
     }
     const char *names[sizeof commands / sizeof commands[0] + 1];

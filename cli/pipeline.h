@@ -18,7 +18,7 @@
 #define RANDOM_LABEL "random weights \xE2\x80\x94 not GPT-2"
 
 typedef struct {
-    const char *out_dir, *model, *weights, *site, *category, *device;
+    const char *out_dir, *model, *weights, *site, *category, *device, *cache;
     int random_weights, quiet;
     int layer;          /* -1: n_layer / 2 */
     int epochs, k, L, batch, top, threads;
@@ -38,16 +38,6 @@ typedef struct {
     size_t len;
     int t0, T;      /* its tokens are corpus tokens [t0, t0 + T) */
 } InputText;
-
-/* The tokenizer rule of every command that takes --weights (cli/cmd_capture.c):
- * the checkpoint folder's own vocab.json + merges.txt (or encoder.json +
- * vocab.bpe) when it has them (for a .safetensors file: the folder it is in),
- * else the cache (fetched on first use): weights/fetch.h's
- * fetch_tokenizer_near. weights may be NULL (the cache only). Returns 0 or -1. */
-int cli_tokenizer_load(BPE *bpe, const char *weights);
-/* The folder of a --weights path: itself for a folder, else the folder the
- * file is in; NULL for NULL. Caller frees. */
-char *cli_weights_folder(const char *weights);
 
 /* The run's state: what each stage makes, in the order of the stages
  * (cli/cmd_pipeline.c). Owned by the run; pipeline_free frees it all. */

@@ -61,6 +61,7 @@ typedef struct {
     const int *draw;        /* (n_draw) the latents whose heatmaps are drawn */
     int n_draw;
     int seed_pick[2];       /* the seed's picks, when no --latents */
+    int seed_rank[2];       /* their places in the rankings (0-based: 30 and 9, fewer for a small L) */
     Report rep;
     int n_svg;              /* ids for inlined SVGs */
 } Out;
@@ -88,6 +89,14 @@ static void heat_svg(Out *w, SVG *s, int j) {
     snprintf(idp, sizeof idp, "s%d_", w->n_svg++);
     textheat_render(s, w->toks, w->tok_lens, col, (int)T, first, count, title, w->P->label, idp);
     free(col);
+}
+
+/* "1st", "2nd", "3rd", "11th", "31st" ... into buf[24]. */
+static const char *ordinal(int n, char *buf) {
+    int t = n % 100, u = n % 10;
+    const char *suf = (t >= 11 && t <= 13) ? "th" : u == 1 ? "st" : u == 2 ? "nd" : u == 3 ? "rd" : "th";
+    snprintf(buf, 24, "%d%s", n, suf);
+    return buf;
 }
 
 static int write_figure(Out *w, SVG *s, const char *file, const char *caption) {
@@ -150,7 +159,7 @@ static void out_sections(Out *w) {
     report_kvf(rep, "loss", "MSE + %g * mean|z| + %g * sum of squared off-diagonal covariances of z",
                (double)p->sparsity_weight, (double)p->decor_weight);
     report_kvf(rep, "optimiser", "Adam, lr %g, betas (%g, %g), %d epochs, %s", (double)p->lr, (double)p->beta1,
-               (double)p->beta2, p->epochs, p->batch ? "shuffled minibatches" : "full batch (the seed)");
+               (double)p->beta2, p->epochs, p->batch ? "shuffled minibatches" : "full batch, as the notebook");
     if (p->batch) report_kvf(rep, "minibatch", "%d tokens", p->batch);
     report_kvf(rep, "seed", "%llu", (unsigned long long)o->seed);
     if (P->use_cuda) report_kv(rep, "device", "cuda");
@@ -199,8 +208,8 @@ static int out_figures(Out *w) {
     if (write_figure(w, &s, "latents.svg", "Latent activations (tokens x latents), vmin 0, vmax 0.1") != 0) return -1;
     snprintf(idp, sizeof idp, "s%d_", w->n_svg++);
     figure_density(&s, st->density, st->mean_act, L, P->label, idp);
-    if (write_figure(w, &s, "density.svg", "Density per latent (zero-density latents: red x), nonzero "
-                                           "activation per latent, and one against the other") != 0)
+    if (write_figure(w, &s, "density.svg", "Density per latent, nonzero activation per latent, and one against "
+                                           "the other (dead latents are counted under the panels)") != 0)
         return -1;
     char stitle[160];
     snprintf(stitle, sizeof stitle, "%s token activation score", o->category);
@@ -213,11 +222,15 @@ static int out_figures(Out *w) {
     /* the text heatmaps the seed draws: sortByActivity[30], sortByGeoscore[9] (or --latents) */
     for (int i = 0; i < w->n_draw; i++) {
         int j = w->draw[i]; /* checked against L before the capture */
-        char file[48], cap[160];
+        char file[48], cap[300], nth[24];
         snprintf(file, sizeof file, "heat_%d.svg", j);
         if (o->n_draw) snprintf(cap, sizeof cap, "Text heatmap of latent %d", j);
-        else if (i == 0) snprintf(cap, sizeof cap, "Text heatmap of latent %d, sortByActivity[30] as in the seed", j);
-        else snprintf(cap, sizeof cap, "Text heatmap of latent %d, the word-category ranking's 10th (sortByGeoscore[9])", j);
+        else if (i == 0)   /* the notebook's sortByActivity[30] */
+            snprintf(cap, sizeof cap, "Text heatmap of latent %d: the latent with the %s-highest mean nonzero "
+                     "activation", j, ordinal(w->seed_rank[0] + 1, nth));
+        else               /* the notebook's sortByGeoscore[9] */
+            snprintf(cap, sizeof cap, "Text heatmap of latent %d: the latent with the %s-highest %s word score", j,
+                     ordinal(w->seed_rank[1] + 1, nth), o->category);
         heat_svg(w, &s, j);
         if (write_figure(w, &s, file, cap) != 0) return -1;
     }
@@ -384,19 +397,17 @@ static void out_begin(Out *w, Pipeline *P) {
     shown_weights_init(w);
     /* the latents to draw: --latents, or the seed's sortByActivity[30], sortByGeoscore[9] */
     const PipelineOpts *o = P->o;
-    w->seed_pick[0] = P->st.by_activation[w->L > 30 ? 30 : w->L - 1];
-    w->seed_pick[1] = P->st.by_score[w->L > 9 ? 9 : w->L - 1];
+    w->seed_rank[0] = w->L > 30 ? 30 : w->L - 1;
+    w->seed_rank[1] = w->L > 9 ? 9 : w->L - 1;
+    w->seed_pick[0] = P->st.by_activation[w->seed_rank[0]];
+    w->seed_pick[1] = P->st.by_score[w->seed_rank[1]];
     w->draw = o->n_draw ? o->draw : w->seed_pick;
     w->n_draw = o->n_draw ? o->n_draw : 2;
-    char *a = xstrdup(P->title);
-    size_t n = strlen(a);
-    while (n > 1 && a[n - 1] == '/') a[--n] = 0;
-    char *stem = path_stem(a), title[300];
+    char *stem = path_stem(P->title), title[300];   /* "texts/" -> "texts" */
     if (P->n_in > 1) snprintf(title, sizeof title, "%s (%d texts)", stem, P->n_in);
     else snprintf(title, sizeof title, "%s", stem);
     report_init(&w->rep, title, P->label);
     free(stem);
-    free(a);
 }
 
 static void out_end(Out *w) {

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -118,6 +119,26 @@ static void remove_registered(void) {
     }
 }
 
+/* Back to the signal's default action (async-signal-safe). */
+static void default_action(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+void cleanup_hold_signals(sigset_t *old) {
+    sigset_t hold;
+    sigemptyset(&hold);
+    sigaddset(&hold, SIGINT);
+    sigaddset(&hold, SIGTERM);
+    sigaddset(&hold, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hold, old);
+}
+
+void cleanup_release_signals(const sigset_t *old) { pthread_sigmask(SIG_SETMASK, old, NULL); }
+
 static void on_signal(int sig) {
     int saved = errno;
     for (int i = 0; i < CHILD_MAX; i++) {
@@ -125,11 +146,7 @@ static void on_signal(int sig) {
         if (pid > 0) kill((pid_t)pid, sig);
     }
     remove_registered();
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);
+    default_action(sig);
     errno = saved;
     raise(sig);   /* delivered on return from this handler: the default action, the right exit status */
 }
@@ -159,11 +176,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx) {
     }
     /* not one of ours: a real bus error. Clean up, then let it happen again with the default action. */
     remove_registered();
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);
+    default_action(sig);
 }
 
 static void install(int sig) {

@@ -34,6 +34,7 @@
 #ifndef CORE_CLEANUP_H
 #define CORE_CLEANUP_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #define CLEANUP_MAX 64
@@ -60,6 +61,13 @@ void cleanup_remove_map(const void *addr);
  * folders (only when dirs is 1) are removed without following links.
  * Returns how many entries were removed. */
 int cleanup_stale_sweep(const char *dir, const char *prefix, int rand_len, int dirs);
+
+/* Hold SIGINT, SIGTERM and SIGHUP back (they stay pending, this thread's
+ * previous mask goes to *old) for a step that must not be cut in two (a
+ * group of renames, a folder swap); cleanup_release_signals(old) lets them
+ * through again. */
+void cleanup_hold_signals(sigset_t *old);
+void cleanup_release_signals(const sigset_t *old);
 
 /* Remove a folder and what is in it without following any symbolic link
  * (a link is unlinked; its target is untouched). Async-signal-safe. Returns

@@ -19,8 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,14 +511,10 @@ int dir_commit(DirTxn *t) {
         return err_prefix("output folder %s: not replaced, the old one is unchanged", t->final);
     /* SIGINT/SIGTERM/SIGHUP wait until the swap is done: the handler never sees the
      * staging name holding the old folder, nor a half-finished swap */
-    sigset_t hold, old;
-    sigemptyset(&hold);
-    sigaddset(&hold, SIGINT);
-    sigaddset(&hold, SIGTERM);
-    sigaddset(&hold, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &hold, &old);
+    sigset_t old;
+    cleanup_hold_signals(&old);
     int rc = swap_in(t);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    cleanup_release_signals(&old);
     return rc;
 }
 

@@ -20,6 +20,17 @@ int utf8_check(const char *s, size_t n, size_t *bad_offset) {
     return 0;
 }
 
+size_t utf8_count(const char *s, size_t n) {
+    const uint8_t *u = (const uint8_t *)s;
+    uint32_t cp;
+    size_t count = 0;
+    for (size_t i = 0; i < n; count++) {
+        size_t len = u[i] < 0x80 ? 1 : utf8_decode(u, n, i, &cp);
+        i += len ? len : 1;   /* a malformed byte is one character (U+FFFD) */
+    }
+    return count;
+}
+
 size_t utf8_encode(uint32_t cp, char out[4]) {
     if (cp < 0x80) {
         out[0] = (char)cp;

@@ -13,6 +13,7 @@
  *   size_t bad;
  *   if (utf8_check(text, len, &bad) != 0) ...      // the first malformed byte
  *   char buf[4]; size_t k = utf8_encode(0x20AC, buf);   // "\xE2\x82\xAC", 3
+ *   size_t w = utf8_count("p\xC3\xA1linka", 8);          // 7 characters
  *
  * Valid means well-formed as Unicode defines it (Unicode 15, table 3-7):
  *   00..7F | C2..DF 80..BF | E0 A0..BF 80..BF | E1..EC,EE..EF 80..BF 80..BF
@@ -68,6 +69,12 @@ static inline size_t utf8_decode(const uint8_t *s, size_t n, size_t i, uint32_t 
  * first byte that does not start a well-formed character. Sets no error
  * message (the caller knows what the text is). */
 int utf8_check(const char *s, size_t n, size_t *bad_offset);
+
+/* The characters in s[0..n) as a repairing reader shows them (viz/svg.c's
+ * escaper, which writes U+FFFD for each malformed byte): one for each
+ * well-formed character and one for each byte that does not start one. For
+ * laying out text (a label's width). */
+size_t utf8_count(const char *s, size_t n);
 
 /* Write code point cp (at most U+10FFFF, not a surrogate) as UTF-8 to
  * out[0..4); returns the byte count 1..4, or 0 for a code point that has no

@@ -6,11 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -153,6 +152,36 @@ int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *
     return read_stream(f, name, 0, max, why, out, len);
 }
 
+int file_map(const char *path, const char *hint, void **map, size_t *len) {
+    *map = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err_set("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set("%s: not a regular file (a pipe or a device?): %s", path, hint);
+    }
+    size_t n = (size_t)st.st_size;
+    void *p = n ? mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    int e = errno;
+    close(fd); /* the mapping keeps the file alive */
+    if (p == MAP_FAILED) {
+        err_set("%s: cannot mmap: %s", path, strerror(e));
+        return 1;
+    }
+    if (p) cleanup_add_map(p, n, path); /* truncated while in use: a message naming it, not SIGBUS */
+    *map = p;
+    *len = n;
+    return 0;
+}
+
+void file_unmap(void *map, size_t len) {
+    if (!map) return;
+    cleanup_remove_map(map);
+    munmap(map, len);
+}
+
 /* ---- atomic writes ------------------------------------------------------ */
 
 /* n random characters of [A-Za-z0-9] (not a secret: O_EXCL is the guarantee,
@@ -246,12 +275,8 @@ int file_rename_group(const char *const *tmp_paths, const char *const *paths, in
         if (lstat(paths[i], &st) == 0 && S_ISLNK(st.st_mode))   /* planted while we wrote */
             rc = err_set("%s: became a symbolic link while it was being written: not replacing it", paths[i]);
     /* SIGINT/SIGTERM/SIGHUP wait until every file is in place: a group is never half-renamed by them */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
+    sigset_t old;
+    cleanup_hold_signals(&old);
     int done = 0;
     for (; done < n && rc == 0; done++) {
         if (rename(tmp_paths[done], paths[done]) != 0) {
@@ -265,7 +290,7 @@ int file_rename_group(const char *const *tmp_paths, const char *const *paths, in
         unlink(tmp_paths[i]);
         cleanup_remove_path(tmp_paths[i]);
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    cleanup_release_signals(&old);
     if (rc == 0)
         for (int i = 0; i < n; i++) sync_parent(paths[i]);
     return rc;
@@ -390,9 +415,8 @@ char *path_base(const char *path) {
 }
 
 char *path_stem(const char *path) {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    char *s = xstrdup(base);
+    char *s = path_base(path);   /* "a/b/" -> "b" */
+    if (s[0] == '/') s[0] = 0;    /* "/" has no name */
     char *dot = strrchr(s, '.');
     if (dot && dot != s) *dot = 0;
     return s;

@@ -61,6 +61,16 @@ int file_read_max(const char *path, char **out, size_t *len, size_t max);
  * file_read_all; f is not closed. */
 int file_read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len);
 
+/* Map a regular file read-only: *map (NULL for an empty file) and *len. The
+ * mapping is registered with core/cleanup.h, so a truncation while it is in
+ * use stops the run with a message naming path, not a bus error. hint ends
+ * the message for a pipe or a device ("save the array to a .npy file
+ * first"). Returns 0; 1 when the file is fine but cannot be mapped (err_set()
+ * says why; the caller may read it instead); or -1 with err_set(). Undo with
+ * file_unmap (NULL is a no-op). */
+int file_map(const char *path, const char *hint, void **map, size_t *len);
+void file_unmap(void *map, size_t len);
+
 /* Atomic writes. The bytes go to a new temporary "PATH.tmp.PID.XXXXXX" in
  * PATH's folder, created with O_CREAT|O_EXCL|O_NOFOLLOW (a planted file or
  * link of that name is never opened, never written through), registered
@@ -115,8 +125,8 @@ char *path_join(const char *a, const char *b);
 char *path_dir(const char *path);
 /* The final component: "a/b/c.txt" -> "c.txt", "a/b/" -> "b". Caller frees. */
 char *path_base(const char *path);
-/* The final component of path without its extension ("a/b/palinka.txt" -> "palinka").
- * Caller frees. */
+/* path_base without its extension ("a/b/palinka.txt" -> "palinka", "corpus/"
+ * -> "corpus", "/" -> ""). Caller frees. */
 char *path_stem(const char *path);
 
 /* Wall-clock seconds from a monotonic clock. */

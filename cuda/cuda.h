@@ -11,7 +11,8 @@
  *       if (cuda_gpt2_capture(g, ids, T, 6, GPT2_MLP_PRE, X_or_NULL, d_X) != 0)
  *           return cli_fail();                       // the seed's hook: c_fc of block 6
  *       SAE sae;  sae_init(&sae, 4 * C, &p);         // sae/sae.h, W on the host
- *       p.device = SAE_CUDA;  p.d_X = d_X;          // sae_train: the one entry point
+ *       p.device = SAE_CUDA;  p.d_X = d_X;          // sae_train: the one entry point,
+ *       p.backend = cuda_sae_backend();             // the GPU trainer handed to sae/
  *       SAEResult r;
  *       if (sae_train(&sae, X_or_NULL, T, &p, &r) != 0) return cli_fail();
  *       // sae.W trained, r.losses[e], r.latents (T, L): as sae_train would give
@@ -194,7 +195,8 @@ int cuda_sae_encode(CUDASAE *s, const float *d_X, int T, float *Z, float *Y);
 void cuda_sae_free(CUDASAE *s);
 
 /* sae_train's contract on the GPU (sae/sae.h); sae_train calls it when
- * p->device is SAE_CUDA (with d_X = p->d_X). The batches, their shuffle and
+ * p->device is SAE_CUDA and p->backend is cuda_sae_backend() (with
+ * d_X = p->d_X). The batches, their shuffle and
  * the finite-input check are the CPU trainer's (sae_batches_*,
  * sae_check_input). X (T, d) on the host and/or
  * the same rows already on the device as d_X (a capture that stayed there).
@@ -210,6 +212,9 @@ void cuda_sae_free(CUDASAE *s);
  * before each update for this). res->latents when p->want_latents. */
 int cuda_sae_train(SAE *sae, const float *X, const float *d_X, long T, const SAEParams *p,
                    SAEResult *res);
+/* The GPU trainer as sae/'s SAETrainBackend (train = cuda_sae_train), for
+ * SAEParams.backend; NULL in a build without CUDA. Static: never freed. */
+const SAETrainBackend *cuda_sae_backend(void);
 
 /* The per-row k-th largest of max(x, 0) for x (T, L) (radix select on the
  * float bits, not a sort): thresh (T), device. For tests and benchmarks. */

@@ -145,6 +145,7 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X, long T, const SAE
     }
     return NONE("cuda_sae_train");
 }
+const SAETrainBackend *cuda_sae_backend(void) { return NULL; }
 int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k) {
     (void)d_thresh, (void)d_x, (void)T, (void)L, (void)k;
     return NONE("cuda_topk_threshold");

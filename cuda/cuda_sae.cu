@@ -755,3 +755,8 @@ done:
     free(acc_host);
     return rc;
 }
+
+const SAETrainBackend *cuda_sae_backend(void) {
+    static const SAETrainBackend backend = {"cuda", cuda_sae_train};
+    return &backend;
+}

@@ -231,14 +231,14 @@ int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits) {
 
 /* ---- capture ---- */
 
-static int capture_hook(void *user, const GPT2HookCtx *ctx, float *act) {
+int gpt2_hook_copy(void *user, const GPT2HookCtx *ctx, float *act) {
     float *out = user;
     memcpy(out + (long)ctx->t0 * ctx->width, act, (size_t)ctx->T * ctx->width * sizeof(float));
     return 0;
 }
 
 int gpt2_capture(GPT2Forward *f, const int32_t *ids, int T, int layer, GPT2Site site, float *out) {
-    if (gpt2_forward_add_hook(f, layer, site, capture_hook, out) != 0) return -1;
+    if (gpt2_forward_add_hook(f, layer, site, gpt2_hook_copy, out) != 0) return -1;
     int rc = gpt2_forward(f, ids, T, NULL);
     f->n_hooks--; /* remove the capture hook (the last one added) */
     return rc;

@@ -132,6 +132,11 @@ void gpt2_forward_clear_hooks(GPT2Forward *f);
  * input, an id outside [0, V), or a hook that failed. */
 int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits);
 
+/* A hook that stacks each window's rows into user, a float array (T, width)
+ * of the whole input: row t0 + i of the window goes to row t0 + i. (What
+ * gpt2_capture registers.) */
+int gpt2_hook_copy(void *user, const GPT2HookCtx *c, float *act);
+
 /* Capture (layer, site) for ids (T), any T, into out (T, width): the hooks
  * already registered on f run too; the capture hook is removed on return.
  * Stops after the site. Returns 0, or -1 with err_set(). */
@@ -169,6 +174,10 @@ typedef struct {
 /* rows (T, width), borrowed for the call. Return 0 to go on; non-zero stops
  * the stream (set err_set() first to say why). */
 typedef int (*GPT2RowSink)(void *user, const GPT2Rows *r, const float *rows);
+
+/* The usual sink: append the rows to the NpyWriter (weights/npy.h, begun
+ * with the stream's total shape) passed as user. */
+int gpt2_rows_to_npy(void *user, const GPT2Rows *r, const float *rows);
 
 typedef struct GPT2StreamSite GPT2StreamSite;   /* one site and its sink (stream.c) */
 

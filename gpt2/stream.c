@@ -7,6 +7,7 @@
  */
 #include "gpt2/gpt2.h"
 #include "core/util.h"
+#include "weights/npy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +90,8 @@ void gpt2_stream_free(GPT2Stream *s) {
     free(s->sites);
     free(s->logits);
     memset(s, 0, sizeof *s);
+}
+
+int gpt2_rows_to_npy(void *user, const GPT2Rows *r, const float *rows) {
+    return npy_writer_put(user, rows, (int64_t)r->T * r->width);
 }

@@ -93,10 +93,7 @@ int sae_save(const SAE *sae, const char *dir, const SAEParams *p, const char *mo
 
 /* k from DIR/cfg.json next to path: 1 found, 0 no file, -1 bad file */
 static int cfg_k(const char *path, long *k) {
-    char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    char *cfg = slash ? path_join(dir, "cfg.json") : xstrdup("cfg.json");
+    char *dir = path_dir(path), *cfg = path_join(dir, "cfg.json");
     free(dir);
     if (!path_is_file(cfg)) { free(cfg); return 0; }
     int found = -1;

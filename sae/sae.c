@@ -5,13 +5,11 @@
  * sae_fast.c (fast path).
  */
 #include "sae/sae_internal.h"
-#include "cuda/cuda.h"
 #include "core/gemm.h"
 #include "core/util.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,8 +46,10 @@ static int check_shape(int d, int L, int k) {
  * bytes. Refuse, before allocating, a size that cannot fit (core's mem_check
  * names the bytes needed and available). */
 static int check_memory(int d, int L) {
-    return mem_check(16ull * (uint64_t)L * (uint64_t)d,
-                     "the autoencoder's weights, a second copy and Adam's two moments (16 x latents x width bytes)");
+    char what[160];
+    snprintf(what, sizeof what, "SAE: %d latents x %d inputs (the weights, a second copy and Adam's two moments, "
+             "16 x L x d bytes; use fewer --latents)", L, d);
+    return mem_check(16ull * (uint64_t)L * (uint64_t)d, what);
 }
 
 int sae_init(SAE *sae, int d, const SAEParams *p) {
@@ -189,7 +189,12 @@ int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *r
     memset(res, 0, sizeof *res);
     if (check_shape(sae->d, sae->L, sae->k) != 0) return -1;
     if (p->epochs < 1) return err_set("SAE: %d epochs; use --epochs >= 1", p->epochs);
-    if (p->device == SAE_CUDA) return cuda_sae_train(sae, X, p->d_X, T, p, res);
+    if (p->device == SAE_CUDA) {
+        if (!p->backend || !p->backend->train)
+            return err_set("SAE: --device cuda, but this build has no GPU trainer (rebuild with nvcc on the PATH, "
+                           "or use --device cpu)");
+        return p->backend->train(sae, X, p->d_X, T, p, res);
+    }
     return train_cpu(sae, X, T, p, res);
 }
 

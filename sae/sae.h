@@ -1,13 +1,14 @@
 /*
  * sae/sae.h - the seed's sparse autoencoder: a tied-weight top-k SAE trained
  * with Adam on captured MLP activations, on the CPU (and, through the same
- * call, on the GPU: p.device, cuda/cuda.h).
+ * call, on the GPU: p.device = SAE_CUDA with p.backend = cuda_sae_backend(),
+ * cuda/cuda.h; sae/ itself depends on nothing above it).
  *
  *   SAEParams p = sae_default_params();       // the seed: L = 2d, k = d/3, 100 epochs
  *   p.on_epoch = my_progress; p.ctx = &bar;   // optional per-epoch callback
  *   SAE sae;
  *   if (sae_init(&sae, d, &p) != 0) return cli_fail();      // W ~ U(+-1/sqrt(d))
- *   SAEResult r;                              // p.device = SAE_CUDA: the same call on the GPU
+ *   SAEResult r;                              // p.device = SAE_CUDA, p.backend = cuda_sae_backend(): the GPU
  *   if (sae_train(&sae, X, T, &p, &r) != 0) return cli_fail();  // X (T, d)
  *   // r.losses[e] for e < r.epochs_done; r.latents (T, L) = the final z-hat
  *   SAEStats st;                              // one pass: latents.npy and every statistic
@@ -62,9 +63,11 @@ typedef struct {
 
 typedef enum { SAE_FAST = 0, SAE_REF = 1 } SAEImpl;
 
-/* Where sae_train runs: the CPU (sae/), or the GPU (cuda/cuda.h's
- * cuda_sae_train; a build without CUDA says so and fails). */
+/* Where sae_train runs: the CPU (sae/), or the GPU through p.backend (the
+ * GPU trainer cuda/ provides; without one sae_train says so and fails). */
 typedef enum { SAE_CPU = 0, SAE_CUDA = 1 } SAEDevice;
+
+typedef struct SAETrainBackend SAETrainBackend;   /* below */
 
 /* The largest batch (tokens per step): the fast path's Gram matrix is
  * batch x batch doubles (512 MB here). */
@@ -90,6 +93,7 @@ typedef struct {
     uint64_t seed;          /* initial W and the minibatch shuffle */
     SAEImpl impl;           /* SAE_FAST (default) or SAE_REF (CPU only) */
     SAEDevice device;       /* SAE_CPU (default) or SAE_CUDA */
+    const SAETrainBackend *backend;   /* SAE_CUDA: the GPU trainer (cuda_sae_backend()), borrowed */
     const float *d_X;       /* SAE_CUDA: X's rows already on the GPU (T, d), borrowed, or NULL to upload X */
     int want_latents;       /* 1: sae_train returns the final latents of all T tokens */
     SAEEpochFn on_epoch;    /* NULL = silent */
@@ -174,6 +178,16 @@ extern const char *const sae_prof_names[SAE_PROF_PARTS];
  * sae_result_free). */
 int sae_train(SAE *sae, const float *X, long T, const SAEParams *p, SAEResult *res);
 void sae_result_free(SAEResult *res);
+
+/* A trainer on another device, for p->device = SAE_CUDA: sae_train checks the
+ * shape and the epochs, then calls train with d_X = p->d_X. It keeps
+ * sae_train's contract and the batching policy below (sae_batches_*,
+ * sae_check_input). cuda/cuda.h's cuda_sae_backend() is the GPU's; the caller
+ * (the CLI) hands it in, so that sae/ includes nothing from the layers above. */
+struct SAETrainBackend {
+    const char *name;   /* "cuda" */
+    int (*train)(SAE *sae, const float *X, const float *d_X, long T, const SAEParams *p, SAEResult *res);
+};
 
 /* The batching policy every trainer follows. B = T (full batch, the seed)
  * when p->batch is 0 or >= T, else p->batch; with minibatches, perm (T) is a

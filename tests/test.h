@@ -15,8 +15,10 @@
 #ifndef TESTS_TEST_H
 #define TESTS_TEST_H
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static int test_passed, test_failed, test_skipped;
 
@@ -77,6 +79,18 @@ static inline void check_bound(const char *name, const float *a, const float *b,
     }
     CHECK(maxd <= 1e-4 * maxb && n > 0, "%s: max|ours-torch| %.3g <= 1e-4 * max|torch| %.3g (worst [%ld] %.7g vs %.7g)",
           name, maxd, 1e-4 * maxb, worst, n ? a[worst] : 0, n ? b[worst] : 0);
+}
+
+/* How many entries of folder dir have needle in their name (e.g. the
+ * temporaries a writer left behind); 0 when dir cannot be opened. */
+static inline int test_count_named(const char *dir, const char *needle) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, needle) != NULL;
+    closedir(d);
+    return n;
 }
 
 static inline int test_finish(void) {

@@ -69,16 +69,6 @@ static int has_text(const char *p, const char *want) {
     return ok;
 }
 
-/* Entries of dir whose name contains needle (temporaries left over). */
-static int count_named(const char *dir, const char *needle) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, needle) != NULL;
-    closedir(d);
-    return n;
-}
 
 /* A pid that is surely not alive: a child that has exited and been reaped. */
 static long dead_pid(void) {
@@ -194,13 +184,13 @@ static void test_files(void) {
         CHECK(sae_save(&sae, P("sae"), &sp, NULL, NULL) == -1 && victim_ok() && is_link(P("sae/cfg.json")),
               "sae_save with cfg.json a link: refused, target untouched");
         unlink(P("sae/cfg.json"));
-        CHECK(sae_save(&sae, P("sae"), &sp, NULL, NULL) == 0 && count_named(P("sae"), ".tmp.") == 0,
+        CHECK(sae_save(&sae, P("sae"), &sp, NULL, NULL) == 0 && test_count_named(P("sae"), ".tmp.") == 0,
               "sae_save writes, no temporaries left");
         sae_free(&sae);
     } else {
         CHECK(0, "sae_init: %s", err_get());
     }
-    CHECK(count_named(root, ".tmp.") == 0, "no temporaries left in the folder");
+    CHECK(test_count_named(root, ".tmp.") == 0, "no temporaries left in the folder");
 }
 
 /* ---- folders ------------------------------------------------------------------ */
@@ -225,7 +215,7 @@ static void test_dirs(void) {
     CHECK(has_text(P("out/" DIR_MANIFEST), "gpt2sae manifest 1\na.txt\nb.txt\n"),
           "its manifest lists what the run wrote");
     CHECK(write_run(out, "two") == 0 && has_text(P("out/b.txt"), "two"), "an owned folder is replaced");
-    CHECK(count_named(root, ".out.tmp-") == 0, "no staging folder left");
+    CHECK(test_count_named(root, ".out.tmp-") == 0, "no staging folder left");
 
     /* a user's file in it: refused by dir_begin, nothing deleted */
     file_write_atomic(P("out/logo.svg"), "mine", 4);
@@ -352,10 +342,10 @@ static void test_full_disk(void) {
     memset(big, 'n', sizeof big - 1);
     big[sizeof big - 1] = 0;
     CHECK(run_limited(out, 1000, big, 0) == 1, "a run whose write fills the disk fails");
-    CHECK(has_text(P("full/a.txt"), "old") && has_text(P("full/b.txt"), "old") && count_named(root, ".full.tmp-") == 0,
+    CHECK(has_text(P("full/a.txt"), "old") && has_text(P("full/b.txt"), "old") && test_count_named(root, ".full.tmp-") == 0,
           "... the old folder is whole, no staging folder left");
     CHECK(run_limited(out, 0, "new", 1) == 1, "a run whose manifest cannot be written fails at commit");
-    CHECK(has_text(P("full/a.txt"), "old") && has_text(P("full/b.txt"), "old") && count_named(root, ".full.tmp-") == 0,
+    CHECK(has_text(P("full/a.txt"), "old") && has_text(P("full/b.txt"), "old") && test_count_named(root, ".full.tmp-") == 0,
           "... the old folder is whole (no mix of old and new), no staging folder left");
 }
 
@@ -396,7 +386,7 @@ static void test_concurrent(void) {
     }
     CHECK(ok, "two processes replacing one folder 30 times each: every run succeeds");
     CHECK(mixed == 0 && (has_text(P("both/a.txt"), "A") || has_text(P("both/a.txt"), "B")) &&
-              count_named(root, ".both.tmp-") == 0 && count_named(root, "both.") == 0,
+              test_count_named(root, ".both.tmp-") == 0 && test_count_named(root, "both.") == 0,
           "... never a mix of two runs (%d mixed in %d looks), no staging or kept folder left", mixed, looks);
 }
 
@@ -432,7 +422,7 @@ static void test_signal(int sig, const char *name) {
     int st = 0;
     waitpid(p, &st, 0);
     CHECK(ready && WIFSIGNALED(st) && WTERMSIG(st) == sig, "%s during a write: the process dies of %s", name, name);
-    CHECK(count_named(root, ".sig.tmp-") == 0 && count_named(root, "sigfile.tmp.") == 0,
+    CHECK(test_count_named(root, ".sig.tmp-") == 0 && test_count_named(root, "sigfile.tmp.") == 0,
           "... its staging folder and temporary file are removed");
     CHECK(has_text(P("sig/a.txt"), "old") && has_text(P("sigfile"), "old"), "... the old outputs are intact");
 }

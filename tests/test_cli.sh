@@ -46,12 +46,46 @@ d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 check "synth ... -o DIR --: a trailing '--' is accepted (exit $rc)" test "$rc" -eq 0 -a -f "$d/m/model.safetensors"
 # the pipeline: a file whose name starts with '-' after `--`
 e=$("$bin" --random-weights -- "$d/-missing.txt" 2>&1); rc=$?
-if grep -qF "unknown option '--'" <<<"$e"; then
-    skip "./run -- FILE: the pipeline does not apply cli_arg_kind yet"
-else
-    check "./run -- -missing.txt: read as a file, not an option (exit $rc)" \
-        bash -c '[ "$1" -ne 0 ] && grep -qF -- "-missing.txt" <<<"$2" && ! grep -q "unknown option" <<<"$2"' _ "$rc" "$e"
-fi
+check "./run -- -missing.txt: read as a file, not an option (exit $rc)" \
+    bash -c '[ "$1" -ne 0 ] && grep -qF -- "-missing.txt" <<<"$2" && ! grep -q "unknown option" <<<"$2"' _ "$rc" "$e"
+e=$("$bin" tokenize --count -- --count 2>&1); rc=$?
+check "tokenize --count -- --count: the second '--count' is the FILE (exit $rc)" \
+    bash -c '[ "$1" -eq 1 ] && grep -qF -- "--count: cannot open" <<<"$2"' _ "$rc" "$e"
+out=$("$bin" capture -- --help 2>/dev/null); rc=$?
+e=$("$bin" capture -- --help 2>&1 >/dev/null)
+check "capture -- --help: '--help' is a text file, not the help (exit $rc)" \
+    bash -c '[ "$1" -eq 2 ] && [ -z "$2" ] && grep -qF "give the output file" <<<"$3"' _ "$rc" "$out" "$e"
+e=$("$bin" train -- --acts x.npy 2>&1); rc=$?
+check "train -- --acts: an argument, refused as such (train takes only options) (exit $rc)" \
+    bash -c '[ "$1" -eq 2 ] && grep -qF "unexpected argument '"'"'--acts'"'"'" <<<"$2"' _ "$rc" "$e"
+
+# every command suggests its own options, and none of another command's
+suggest() {   # suggest LABEL WANT ARGS...: WANT is the option suggested, or - for none
+    local label=$1 want=$2; shift 2
+    local e rc
+    e=$("$bin" "$@" 2>&1); rc=$?
+    if [ "$want" = - ]; then
+        check "$label: exit 2, unknown option, no suggestion (got $rc)" \
+            bash -c '[ "$1" -eq 2 ] && grep -q "unknown option" <<<"$2" && ! grep -q "did you mean" <<<"$2"' _ "$rc" "$e"
+    else
+        check "$label: exit 2, 'did you mean $want?' (got $rc)" \
+            bash -c '[ "$1" -eq 2 ] && grep -qF -- "did you mean $3?" <<<"$2"' _ "$rc" "$e" "$want"
+    fi
+}
+suggest "./run --epochz" --epochs --epochz 3 x.txt
+suggest "./run --cach" --cache --cach /tmp x.txt
+suggest "./run --verison" --version --verison
+suggest "./run --acts (train's option)" - --acts x.npy x.txt
+suggest "./run --logit (capture's option)" - --logit x.npy x.txt
+suggest "capture --logit" --logits capture --logit x.npy
+suggest "capture --epochs (the pipeline's option)" - capture --epochs 3
+suggest "capture --n-layr (synth's option)" - capture --n-layr 3
+suggest "train --devic" --device train --devic cpu
+suggest "train --latents-n (the pipeline's spelling)" --latents train --latents-n 3
+suggest "train --cach (the pipeline's and fetch's option)" - train --cach x
+suggest "train --logits (capture's option)" - train --logits x
+suggest "tokenize --coutn" --count tokenize --coutn
+suggest "tokenize --weigths (capture's option)" - tokenize --weigths x
 
 # ./run builds what it needs and runs the binary
 out=$(./run --version 2>/dev/null | head -n 1)

@@ -60,6 +60,12 @@ int main(void) {
     CHECK(strcmp(s, "palinka") == 0, "path_stem = '%s'", s);
     free(j);
     free(s);
+    s = path_stem("texts/corpus.d//");
+    CHECK(strcmp(s, "corpus") == 0, "path_stem ignores trailing slashes: '%s'", s);
+    free(s);
+    s = path_stem("/");
+    CHECK(strcmp(s, "") == 0, "path_stem of / is empty: '%s'", s);
+    free(s);
     s = path_stem(".hidden");
     CHECK(strcmp(s, ".hidden") == 0, "path_stem keeps a leading dot: '%s'", s);
     free(s);

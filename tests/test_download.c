@@ -28,15 +28,6 @@ static void collect(const char *line, void *ctx) {
     if (n_lines < 8) snprintf(lines[n_lines++], sizeof lines[0], "%s", line);
 }
 
-static int count_named(const char *dir, const char *needle) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, needle) != NULL;
-    closedir(d);
-    return n;
-}
 
 int main(void) {
     char root[256], final[320], victim[320], guess[400], stale[400], live[400];
@@ -83,7 +74,7 @@ int main(void) {
     CHECK(lstat(live, &st) == 0 && lstat(guess, &st) == 0, "a live process's, and a name not of the pattern, are kept");
     unlink(live);
     unlink(guess);
-    CHECK(count_named(root, ".part.") == 0 && lstat(final, &st) != 0, "no .part file left, nothing at the final name");
+    CHECK(test_count_named(root, ".part.") == 0 && lstat(final, &st) != 0, "no .part file left, nothing at the final name");
     cleanup_remove_tree(root);
     return test_finish();
 }

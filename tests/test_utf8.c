@@ -233,7 +233,36 @@ static void test_users_agree(void) {
     CHECK(agree_all, "overlong, surrogate, above-U+10FFFF and cut-short forms: JSON refuses them, the XML escaper replaces them");
 }
 
+/* utf8_count against the escaper's repair: as many characters as the
+ * repaired text has code points. */
+static void test_count(void) {
+    static const struct { const char *s; size_t n, want; } c[] = {
+        {"", 0, 0},
+        {"palinka", 7, 7},
+        {"p\xC3\xA1linka", 8, 7},
+        {"\xE2\x82\xAC\xF0\x9F\x8D\x90", 7, 2},   /* a 3-byte and a 4-byte character */
+        {"\x80\x80x", 3, 3},                       /* stray continuation bytes: one each */
+        {"\xC0\xAF", 2, 2},                        /* an overlong '/': two malformed bytes */
+        {"\xE2\x82", 2, 2},                        /* cut short */
+        {"a\x00b", 3, 3},
+    };
+    int ok = 1;
+    for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+        size_t got = utf8_count(c[k].s, c[k].n);
+        char *e = xml_escape(c[k].s, (long)c[k].n);   /* U+FFFD per malformed byte */
+        size_t repaired = 0;
+        for (const unsigned char *p = (const unsigned char *)e; *p; p++) repaired += (*p & 0xC0) != 0x80;
+        free(e);
+        if (got != c[k].want || repaired != got) {
+            printf("    utf8_count(case %zu) = %zu, want %zu (the escaper shows %zu)\n", k, got, c[k].want, repaired);
+            ok = 0;
+        }
+    }
+    CHECK(ok, "utf8_count: characters, a malformed byte counting as one (as the XML escaper repairs it)");
+}
+
 int main(void) {
+    test_count();
     test_cases();
     test_roundtrip();
     test_exhaustive();

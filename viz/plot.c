@@ -8,6 +8,7 @@
  * digits and most letters, which is what matplotlib's default font needs).
  */
 #include "viz/plot.h"
+#include "core/utf8.h"
 #include "core/util.h"
 
 #include <float.h>
@@ -193,10 +194,7 @@ static int tick_exp10(const double *t, int n) {
 
 /* Estimated advance width of a label in the sans font (UTF-8 aware). */
 static double text_width(const char *s, double size) {
-    int n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if ((*p & 0xC0) != 0x80) n++;
-    return n * 0.62 * size;
+    return (double)utf8_count(s, strlen(s)) * 0.62 * size;
 }
 
 /* ---- data limits ----------------------------------------------------------- */

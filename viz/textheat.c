@@ -10,6 +10,7 @@
  * (whichever of black and white contrasts more with the box). See plot.h.
  */
 #include "viz/plot.h"
+#include "core/utf8.h"
 #include "core/util.h"
 
 #include <math.h>
@@ -46,16 +47,7 @@ static char *token_display(const char *tok, int len, int *nchars) {
         }
     }
     out[o] = 0;
-    char *esc = xml_escape(out, (long)o); /* repaired: every code point is one character */
-    int n = 0;
-    for (const char *p = esc; *p; p++) {
-        if (*p == '&') { /* an entity (&amp; &lt; ...) is one character */
-            const char *semi = strchr(p, ';');
-            if (semi) p = semi;
-        }
-        if ((*(const unsigned char *)p & 0xC0) != 0x80) n++;
-    }
-    free(esc);
+    int n = (int)utf8_count(out, o);   /* as svg_escape repairs it: a malformed byte is one U+FFFD */
     *nchars = n > 0 ? n : 1;
     return out;
 }

@@ -14,16 +14,10 @@
  */
 #include "weights/npy.h"
 
-#include "core/cleanup.h"
 #include "core/util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define NPY_MAX_DIMS 8
 
@@ -234,23 +228,15 @@ int npy_read(Npy *a, const char *path) {
 
 int npy_map(Npy *a, const char *path) {
     memset(a, 0, sizeof *a);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_set("%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set("%s: not a regular file (a pipe or a device?): save the array to a .npy file first", path);
-    }
-    size_t len = (size_t)st.st_size;
-    void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    close(fd);
-    if (map == MAP_FAILED) return npy_read(a, path);   /* empty, or no mmap here: the same checks by reading */
-    cleanup_add_map(map, len, path);   /* truncated while in use: a message naming it, not a bus error */
+    void *map;
+    size_t len;
+    int m = file_map(path, "save the array to a .npy file first", &map, &len);
+    if (m < 0) return -1;
+    if (!map) return npy_read(a, path);   /* empty, or no mmap here: the same checks by reading */
     int borrowed;
     int rc = parse_file(a, path, map, len, 1, &borrowed);
     if (!borrowed) {
-        cleanup_remove_map(map);
-        munmap(map, len);   /* an error, or a byte-swapped copy that owns its data */
+        file_unmap(map, len);   /* an error, or a byte-swapped copy that owns its data */
         return rc;
     }
     a->map = map;
@@ -261,8 +247,7 @@ int npy_map(Npy *a, const char *path) {
 void npy_free(Npy *a) {
     if (!a) return;
     if (a->map) {
-        cleanup_remove_map(a->map);
-        munmap(a->map, a->map_len);
+        file_unmap(a->map, a->map_len);
     } else {
         free(a->data);
     }

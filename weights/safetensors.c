@@ -14,17 +14,12 @@
  */
 #include "weights/safetensors.h"
 
-#include "core/cleanup.h"
 #include "core/json.h"
 #include "core/util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c reads little-endian data in place: a big-endian host needs byte swapping here"
@@ -248,32 +243,12 @@ int safetensors_parse(SafeTensors *st, const char *name, const uint8_t *buf, siz
 
 int safetensors_open(SafeTensors *st, const char *path) {
     memset(st, 0, sizeof *st);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_set("%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return err_set("%s: not a regular file (a pipe or a device?): give the path of a .safetensors file", path);
-    }
-    size_t len = (size_t)sb.st_size;
-    const uint8_t *map = NULL;
-    if (len > 0) {
-        void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return err_set("%s: cannot mmap: %s", path, strerror(e));
-        }
-        map = p;
-    }
-    close(fd); /* the mapping keeps the file alive */
-    if (map) cleanup_add_map(map, len, path);   /* truncated while in use: a message naming it, not SIGBUS */
+    void *map;
+    size_t len;
+    if (file_map(path, "give the path of a .safetensors file", &map, &len) != 0) return -1;
     static const uint8_t empty[1];
-    if (safetensors_parse(st, path, map ? map : empty, len) != 0) {
-        if (map) {
-            cleanup_remove_map(map);
-            munmap((void *)map, len);
-        }
+    if (safetensors_parse(st, path, map ? (const uint8_t *)map : empty, len) != 0) {
+        file_unmap(map, len);
         return -1;
     }
     st->owns_map = map != NULL;
@@ -296,8 +271,7 @@ void safetensors_close(SafeTensors *st) {
     free(st->meta_vals);
     free(st->path);
     if (st->owns_map && st->map) {
-        cleanup_remove_map(st->map);
-        munmap((void *)st->map, st->map_len);
+        file_unmap((void *)st->map, st->map_len);
     }
     memset(st, 0, sizeof *st);
 }

@@ -1,0 +1,51 @@
+/*
+ * cli/resolve.c - where a command's inputs come from: the checkpoint a
+ * --weights PATH|NAME means, and the tokenizer files that go with it (one
+ * rule for every command: the checkpoint folder's own files when present,
+ * else the cache). See cli.h.
+ */
+#include "cli/cli.h"
+#include "core/util.h"
+#include "weights/fetch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+char *cli_weights_resolve(const char *w) {
+    /* a path wins, unless it is a folder without a checkpoint that shares a
+     * model's name (run from the repository root, "gpt2" is also gpt2/) */
+    char *st = path_join(w, "model.safetensors");
+    int has = path_is_file(st);
+    free(st);
+    if (path_is_file(w) || has) return xstrdup(w);
+    for (const char *const *n = fetch_model_names(); *n; n++)
+        if (strcmp(*n, w) == 0) {
+            char *dir;
+            if (fetch_model(w, &dir) != 0) {
+                err_prefix("no weights for %s (give --weights PATH, or make a synthetic model with ./run synth)", w);
+                return NULL;
+            }
+            return dir;
+        }
+    if (path_is_dir(w)) return xstrdup(w); /* the loader says what is missing */
+    err_set("--weights %s: no such file or folder, and not a model name (gpt2, gpt2-medium, gpt2-large, "
+            "gpt2-xl, distilgpt2)", w);
+    return NULL;
+}
+
+char *cli_weights_folder(const char *weights) {
+    if (!weights) return NULL;
+    if (path_is_dir(weights)) return xstrdup(weights);
+    return path_dir(weights);
+}
+
+int cli_tokenizer_load(BPE *bpe, const char *weights) {
+    char *vocab = NULL, *merges = NULL, *dir = cli_weights_folder(weights);
+    int rc = fetch_tokenizer_near(dir, &vocab, &merges);
+    if (rc != 0) err_prefix("GPT-2's tokenizer files");
+    else rc = bpe_load(bpe, vocab, merges);
+    free(dir);
+    free(vocab);
+    free(merges);
+    return rc;
+}
