@@ -46,7 +46,7 @@ static int check_shape(int d, int L, int k) {
 
 /* Bytes of memory available now: MemAvailable from /proc/meminfo, else the
  * free physical pages; -1 if unknown. (A small local helper: core/ has none.) */
-static double mem_available(void) {
+static double meminfo_available(void) {
     FILE *f = fopen("/proc/meminfo", "r");
     if (f) {
         char line[256];
@@ -63,7 +63,7 @@ static double mem_available(void) {
 /* Training keeps W, a second copy of it and Adam's two moments: 16 L d
  * bytes. Refuse, before allocating, a size that cannot fit. */
 static int check_memory(int d, int L) {
-    double need = 16.0 * (double)L * (double)d, have = mem_available();
+    double need = 16.0 * (double)L * (double)d, have = meminfo_available();
     if (have > 0 && need > have)
         return err_set("SAE: %d latents x %d inputs need %.0f bytes (%.1f GB: the weights, a second copy and "
                        "Adam's two moments, 16 x L x d bytes) but %.0f bytes (%.1f GB) of memory are available; "
