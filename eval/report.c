@@ -23,7 +23,7 @@ void eval_density_hist(const EvalResult *r, long counts[EVAL_HIST_BINS]) {
 
 /* a JSON number, null when not finite */
 static void jnum(FILE *f, double v) {
-    if (isfinite(v)) fprintf(f, "%.9g", v);
+    if (isfinite(v)) fprintf(f, "%.17g", v); /* round-trips: the scores can be recomputed */
     else fprintf(f, "null");
 }
 
