@@ -171,7 +171,9 @@ def golden(path):
 def bench(args):
     """The same evaluation in float32 (4 full passes per window: clean, SAE,
     zero, mean, plus one for the mean), timed."""
-    L, NH, C, V, NCTX, layer, site_i, dsae, k, ctx, ntok = [int(a) if a.lstrip('-').isdigit() else a for a in args]
+    L, NH, C, V, NCTX, layer, site_i, dsae, k, ctx, ntok, threads = [int(a) if a.lstrip('-').isdigit() else a
+                                                                      for a in args]
+    torch.set_num_threads(threads)
     torch.set_default_dtype(torch.float32)
     m = hash_model(L, NH, C, V, NCTX, 0.125)
     for key in ("wte", "wpe", "lnfw", "lnfb"):
