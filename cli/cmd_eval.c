@@ -96,7 +96,7 @@ int cmd_eval(int argc, char **argv) {
     static const char *const opts[] = {"--sae", "--weights", "--random-weights", "--tokens", "--ctx", "--exclude-bos",
                                        "-o", "--out", "--help", NULL};
     cli_command("eval", opts, NULL);
-    const char *sae_dir = NULL, *weights = "gpt2", *out_dir = "out/eval", *v;
+    const char *sae_dir = NULL, *weights = NULL, *out_dir = "out/eval", *v;
     int random = 0, exclude = 0, ended = 0, n_in = 0, r;
     long max_tokens = 0, ctx = 0;
     char **in = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -127,7 +127,7 @@ int cmd_eval(int argc, char **argv) {
         free(in);
         return cli_error(2, "eval: give --sae DIR and one or more texts or folders (./run eval --help)");
     }
-    if (random && weights && strcmp(weights, "gpt2") != 0) {
+    if (random && weights) {
         free(in);
         return cli_error(2, "eval: --weights and --random-weights exclude each other: pick one");
     }
@@ -145,7 +145,7 @@ int cmd_eval(int argc, char **argv) {
     int *tok_lens = NULL;
     /* everything that can be checked before the model runs */
     if (expand_inputs(in, n_in, &files, &n_files) != 0 || eval_sae_load(&sae, sae_dir) != 0) goto fail;
-    if (!(wpath = eval_weights(weights, random)) || gpt2_model_load(&m, wpath) != 0) goto fail;
+    if (!(wpath = eval_weights(weights ? weights : "gpt2", random)) || gpt2_model_load(&m, wpath) != 0) goto fail;
     const char *label = m.cfg.random || random ? RANDOM_LABEL : NULL;
     int layer;
     GPT2Site site;

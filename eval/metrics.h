@@ -8,7 +8,7 @@
  *   EvalResult r;
  *   if (eval_run(&r, &f, &sae, ids, n, &p) != 0) return cli_fail();  // f: a GPT2Forward
  *   printf("CE score %.3f, FVU %.3f\n", r.ce_score, r.fvu);
- *   eval_write_json(&r, "out/eval.json", &m, &sae, NULL);           // eval/report.c
+ *   eval_write_json(&r, "out/eval.json", &m, &sae, "out/run1", NULL);   // eval/report.h
  *   eval_result_free(&r);
  *
  * THE TOKEN SET is one flat array of ids (texts tokenised and concatenated,

@@ -59,4 +59,5 @@ expect_fail "--tokens shorter than one window" "fewer than one window of 64" --s
 expect_fail "no SAE in the folder" "no sae.safetensors" --sae "$tmp" --random-weights palinka.txt
 expect_fail "an unknown option, with a suggestion" "did you mean --tokens" --sae "$tmp/run" --tokns 5 palinka.txt
 expect_fail "no --sae" "give --sae" palinka.txt
+expect_fail "--weights and --random-weights together" "exclude each other" --sae "$tmp/run" --weights x --random-weights palinka.txt
 finish
