@@ -152,8 +152,11 @@ static int run_hooks(GPT2Forward *f, int l, GPT2Site s, float *act, int t0, int 
 
 /* One window: ids (T), T <= n_ctx, positions 0..T-1; t0 is its offset in the
  * input. `last` = layer * GPT2_NSITES + site of the deepest hook, or -1 to
- * run everything and write logits (T, V). */
-static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int last, float *logits) {
+ * run everything and write logits (T, V). `from` = layer * GPT2_NSITES + site
+ * to resume right after that site (its activation and the residual stream
+ * already in the buffers: gpt2_forward_resume), or -1 to start at the
+ * embeddings. */
+static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int last, int from, float *logits) {
     const GPT2Model *m = f->m;
     const GPT2Config *c = &m->cfg;
     const Ops *op = f->use_ref ? &OPS_REF : &OPS_FAST;
@@ -166,12 +169,27 @@ static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int
     do {                                                                               \
         if (run_hooks(f, l, S, ACT, t0, T) != 0) return -1;                            \
         if (l * GPT2_NSITES + (S) == last) return 0;                                   \
-    } while (0)
+    } while (0);                                                                       \
+    after_##S:
 
     /* token + position embeddings: x (T, C) */
-    encoder_forward(x, ids, m->w.wte, m->w.wpe, T, C);
-    for (int l = 0; l < L; l++) {
+    if (from < 0) encoder_forward(x, ids, m->w.wte, m->w.wpe, T, C);
+    for (int l = from < 0 ? 0 : from / GPT2_NSITES; l < L; l++) {
         const GPT2Layer *w = &m->w.h[l];
+        /* resuming: jump to the step right after the site (once) */
+        if (from >= 0) {
+            GPT2Site s = (GPT2Site)(from % GPT2_NSITES);
+            from = -1;
+            switch (s) {
+            case GPT2_RESID_PRE: goto after_GPT2_RESID_PRE;
+            case GPT2_ATTN_OUT: goto after_GPT2_ATTN_OUT;
+            case GPT2_RESID_MID: goto after_GPT2_RESID_MID;
+            case GPT2_MLP_PRE: goto after_GPT2_MLP_PRE;
+            case GPT2_MLP_POST: goto after_GPT2_MLP_POST;
+            case GPT2_MLP_OUT: goto after_GPT2_MLP_OUT;
+            default: goto after_GPT2_RESID_POST;
+            }
+        }
         SITE(GPT2_RESID_PRE, x);
         /* attention: ln_1, q k v for every token, causal attention, c_proj */
         op->layernorm(ln, x, w->ln1w, w->ln1b, T, C, c->ln_eps);
@@ -223,10 +241,32 @@ int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits) {
     for (int t0 = 0; t0 < T; t0 += c->n_ctx) {
         int Tw = T - t0 < c->n_ctx ? T - t0 : c->n_ctx;
         ensure_buffers(f, Tw);
-        if (forward_window(f, ids + t0, Tw, t0, last, logits ? logits + (long)t0 * c->vocab_size : NULL) != 0)
+        if (forward_window(f, ids + t0, Tw, t0, last, -1, logits ? logits + (long)t0 * c->vocab_size : NULL) != 0)
             return -1;
     }
     return 0;
+}
+
+/* ---- resume after a site ---- */
+
+int gpt2_forward_resume(GPT2Forward *f, int layer, GPT2Site site, const float *resid, const float *act, int T,
+                        float *logits) {
+    const GPT2Config *c = &f->m->cfg;
+    if (layer < 0 || layer >= c->n_layer || (unsigned)site >= GPT2_NSITES)
+        return err_set("resume: layer %d site %d does not exist in %s (layers 0..%d)", layer, (int)site, c->name,
+                       c->n_layer - 1);
+    if (T < 1 || T > c->n_ctx || !act || !logits)
+        return err_set("resume: %d rows; one window of 1..%d rows (n_ctx) and a logits buffer are needed", T,
+                       c->n_ctx);
+    int is_resid = site == GPT2_RESID_PRE || site == GPT2_RESID_MID || site == GPT2_RESID_POST;
+    if (!is_resid && !resid) return err_set("resume after %s: the residual stream is needed", SITES[site].name);
+    ensure_buffers(f, T);
+    size_t TC = (size_t)T * c->n_embd, n = (size_t)T * gpt2_site_width(c, site);
+    /* the buffers as they stood right after the site's hooks */
+    memcpy(f->x, is_resid ? act : resid, TC * sizeof(float));
+    if (site == GPT2_ATTN_OUT || site == GPT2_MLP_OUT) memcpy(f->tmp, act, n * sizeof(float));
+    if (site == GPT2_MLP_PRE || site == GPT2_MLP_POST) memcpy(f->h, act, n * sizeof(float));
+    return forward_window(f, NULL, T, 0, -1, layer * GPT2_NSITES + site, logits);
 }
 
 /* ---- capture ---- */

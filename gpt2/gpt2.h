@@ -136,6 +136,17 @@ int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits);
  * of the whole input: row t0 + i of the window goes to row t0 + i. (What
  * gpt2_capture registers.) */
 int gpt2_hook_copy(void *user, const GPT2HookCtx *c, float *act);
+/* Resume one window after (layer, site): run the rest of the model as if the
+ * site's hooks had just left act (T, width) there, and write logits (T, V).
+ * The layers below are not recomputed, so a clean pass can be followed by
+ * spliced passes that cost only the layers above the site (eval/). resid
+ * (T, C) is the residual stream as the site's hooks saw it (GPT2Forward.x
+ * then: resid_pre for attn_out, resid_mid for the mlp_* sites); it is not
+ * read (may be NULL) for the resid_* sites, where act is the stream. Hooks
+ * at later sites run (with t0 = 0); those at (layer, site) do not. T <= n_ctx
+ * (one window). Returns 0, or -1 with err_set(). */
+int gpt2_forward_resume(GPT2Forward *f, int layer, GPT2Site site, const float *resid, const float *act, int T,
+                        float *logits);
 
 /* Capture (layer, site) for ids (T), any T, into out (T, width): the hooks
  * already registered on f run too; the capture hook is removed on return.
