@@ -1,0 +1,136 @@
+/*
+ * gpt2/ops_row.c - the matmul and the logits for a single row (T == 1), the
+ * shape of every step of generation with a KV cache.
+ *
+ * One row does two flops per weight it reads, so the time is the time to
+ * stream the weights from memory: the gemm's packing (which pays off when
+ * many rows reuse each packed panel) would only read and write them once
+ * more. Here the weights are read once, in place:
+ *
+ *   matvec  out (OC) = bias + sum_i inp[i] * w[i, :]    w (C, OC), Conv1D layout
+ *           threads split the output columns; each walks the rows of w over
+ *           its columns in blocks of 256 (16 AVX-512 accumulators), so each
+ *           row contributes 1 KB of contiguous reads per block.
+ *   logits  out[v] = wte[v, :] . inp                     wte (V, C)
+ *           threads split the vocabulary; each row of wte is one dot product.
+ *
+ * Every output element is summed in the same order (i = 0, 1, ..., C-1)
+ * whatever the number of threads, so results do not depend on it.
+ * tests/test_gpt2_ops.c holds both to the references of ops.c (T = 1).
+ */
+#include "gpt2/ops.h"
+#include "core/pool.h"
+
+#include <string.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define ROW_AVX512 1
+#else
+#define ROW_AVX512 0
+#endif
+
+/* ---- matvec: columns split across threads ---- */
+
+typedef struct {
+    float *out;
+    const float *inp, *w, *bias;
+    int C, OC;
+} MvArgs;
+
+/* columns [16 c0, 16 c1) of out (the last vector may be partial) */
+static void mv_cols(void *ctx, int c0, int c1) {
+    const MvArgs *a = ctx;
+    int C = a->C, OC = a->OC;
+    for (int b0 = c0; b0 < c1; b0 += 16) {
+        int o0 = b0 * 16, o1 = (b0 + 16 < c1 ? b0 + 16 : c1) * 16;
+        if (o1 > OC) o1 = OC;
+#if ROW_AVX512
+        if (o1 - o0 == 256) { /* a full block: 16 accumulators in registers */
+            __m512 acc[16];
+            for (int j = 0; j < 16; j++)
+                acc[j] = a->bias ? _mm512_loadu_ps(a->bias + o0 + 16 * j) : _mm512_setzero_ps();
+            for (int i = 0; i < C; i++) {
+                const float *wr = a->w + (long)i * OC + o0;
+                __m512 x = _mm512_set1_ps(a->inp[i]);
+                for (int j = 0; j < 16; j++) acc[j] = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + 16 * j), acc[j]);
+            }
+            for (int j = 0; j < 16; j++) _mm512_storeu_ps(a->out + o0 + 16 * j, acc[j]);
+            continue;
+        }
+        /* a narrower block (the edge of OC): masked vectors, same order of sums */
+        int nv = (o1 - o0 + 15) / 16;
+        __m512 acc[16];
+        __mmask16 last = (__mmask16)(((o1 - o0) % 16) ? (1u << ((o1 - o0) % 16)) - 1 : 0xFFFFu);
+        for (int j = 0; j < nv; j++) {
+            __mmask16 m = j == nv - 1 ? last : 0xFFFFu;
+            acc[j] = a->bias ? _mm512_maskz_loadu_ps(m, a->bias + o0 + 16 * j) : _mm512_setzero_ps();
+        }
+        for (int i = 0; i < C; i++) {
+            const float *wr = a->w + (long)i * OC + o0;
+            __m512 x = _mm512_set1_ps(a->inp[i]);
+            for (int j = 0; j < nv; j++) {
+                __mmask16 m = j == nv - 1 ? last : 0xFFFFu;
+                acc[j] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, wr + 16 * j), acc[j]);
+            }
+        }
+        for (int j = 0; j < nv; j++) _mm512_mask_storeu_ps(a->out + o0 + 16 * j, j == nv - 1 ? last : 0xFFFFu, acc[j]);
+#else
+        float acc[256];
+        for (int o = o0; o < o1; o++) acc[o - o0] = a->bias ? a->bias[o] : 0.0f;
+        for (int i = 0; i < C; i++) {
+            const float *wr = a->w + (long)i * OC;
+            float x = a->inp[i];
+            for (int o = o0; o < o1; o++) acc[o - o0] += x * wr[o];
+        }
+        memcpy(a->out + o0, acc, (size_t)(o1 - o0) * sizeof(float));
+#endif
+    }
+}
+
+void matvec_forward_fast(float *out, const float *inp, const float *w, const float *bias, int C, int OC) {
+    MvArgs a = {out, inp, w, bias, C, OC};
+    pool_for((OC + 15) / 16, 1, mv_cols, &a);
+}
+
+/* ---- logits: rows of wte split across threads ---- */
+
+typedef struct {
+    float *out;
+    const float *inp, *wte;
+    int C;
+} LgArgs;
+
+static void lg_rows(void *ctx, int v0, int v1) {
+    const LgArgs *a = ctx;
+    int C = a->C;
+    for (int v = v0; v < v1; v++) {
+        const float *e = a->wte + (long)v * C; /* (C) row v of the embedding */
+#if ROW_AVX512
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(),
+               s3 = _mm512_setzero_ps();
+        int i = 0;
+        for (; i + 64 <= C; i += 64) {
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a->inp + i), _mm512_loadu_ps(e + i), s0);
+            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a->inp + i + 16), _mm512_loadu_ps(e + i + 16), s1);
+            s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a->inp + i + 32), _mm512_loadu_ps(e + i + 32), s2);
+            s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a->inp + i + 48), _mm512_loadu_ps(e + i + 48), s3);
+        }
+        for (; i + 16 <= C; i += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a->inp + i), _mm512_loadu_ps(e + i), s0);
+        if (i < C) {
+            __mmask16 m = (__mmask16)((1u << (C - i)) - 1);
+            s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a->inp + i), _mm512_maskz_loadu_ps(m, e + i), s1);
+        }
+        a->out[v] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+#else
+        float acc = 0.0f;
+        for (int i = 0; i < C; i++) acc += a->inp[i] * e[i];
+        a->out[v] = acc;
+#endif
+    }
+}
+
+void logits_row_fast(float *out, const float *inp, const float *wte, int C, int V) {
+    LgArgs a = {out, inp, wte, C};
+    pool_for(V, 64, lg_rows, &a);
+}
