@@ -38,6 +38,13 @@ typedef struct {
     int C, OC;
 } MvArgs;
 
+/* Rows of w per block, as core/gemm.c's KC: each output is summed in blocks of
+ * ROW_KC rows, each block's sum started at zero and then added to the output
+ * (which starts as the bias), exactly the order of operations of a row of the
+ * gemm. So a token run alone (a cached step) gets the same bits from its
+ * matmuls as it does inside a longer pass. */
+#define ROW_KC 256
+
 /* columns [16 c0, 16 c1) of out (the last vector may be partial) */
 static void mv_cols(void *ctx, int c0, int c1) {
     const MvArgs *a = ctx;
@@ -46,44 +53,52 @@ static void mv_cols(void *ctx, int c0, int c1) {
         int o0 = b0 * 16, o1 = (b0 + 16 < c1 ? b0 + 16 : c1) * 16;
         if (o1 > OC) o1 = OC;
 #if ROW_AVX512
-        if (o1 - o0 == 256) { /* a full block: 16 accumulators in registers */
-            __m512 acc[16];
-            for (int j = 0; j < 16; j++)
-                acc[j] = a->bias ? _mm512_loadu_ps(a->bias + o0 + 16 * j) : _mm512_setzero_ps();
-            for (int i = 0; i < C; i++) {
-                const float *wr = a->w + (long)i * OC + o0;
-                __m512 x = _mm512_set1_ps(a->inp[i]);
-                for (int j = 0; j < 16; j++) acc[j] = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + 16 * j), acc[j]);
-            }
-            for (int j = 0; j < 16; j++) _mm512_storeu_ps(a->out + o0 + 16 * j, acc[j]);
-            continue;
-        }
-        /* a narrower block (the edge of OC): masked vectors, same order of sums */
         int nv = (o1 - o0 + 15) / 16;
-        __m512 acc[16];
         __mmask16 last = (__mmask16)(((o1 - o0) % 16) ? (1u << ((o1 - o0) % 16)) - 1 : 0xFFFFu);
+        __m512 out[16], acc[16];
         for (int j = 0; j < nv; j++) {
             __mmask16 m = j == nv - 1 ? last : 0xFFFFu;
-            acc[j] = a->bias ? _mm512_maskz_loadu_ps(m, a->bias + o0 + 16 * j) : _mm512_setzero_ps();
+            out[j] = a->bias ? _mm512_maskz_loadu_ps(m, a->bias + o0 + 16 * j) : _mm512_setzero_ps();
         }
-        for (int i = 0; i < C; i++) {
-            const float *wr = a->w + (long)i * OC + o0;
-            __m512 x = _mm512_set1_ps(a->inp[i]);
-            for (int j = 0; j < nv; j++) {
-                __mmask16 m = j == nv - 1 ? last : 0xFFFFu;
-                acc[j] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, wr + 16 * j), acc[j]);
+        for (int k0 = 0; k0 < C; k0 += ROW_KC) {
+            int k1 = k0 + ROW_KC < C ? k0 + ROW_KC : C;
+            if (nv == 16 && last == 0xFFFFu) { /* a full block: 16 accumulators in registers */
+                for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
+                for (int i = k0; i < k1; i++) {
+                    const float *wr = a->w + (long)i * OC + o0;
+                    __m512 x = _mm512_set1_ps(a->inp[i]);
+                    for (int j = 0; j < 16; j++) acc[j] = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + 16 * j), acc[j]);
+                }
+            } else { /* a narrower block (the edge of OC, of a thread's share): masked, same sums */
+                for (int j = 0; j < nv; j++) acc[j] = _mm512_setzero_ps();
+                for (int i = k0; i < k1; i++) {
+                    const float *wr = a->w + (long)i * OC + o0;
+                    __m512 x = _mm512_set1_ps(a->inp[i]);
+                    for (int j = 0; j < nv; j++) {
+                        __mmask16 m = j == nv - 1 ? last : 0xFFFFu;
+                        acc[j] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, wr + 16 * j), acc[j]);
+                    }
+                }
             }
+            /* the gemm's store: the first block onto the bias (or alone), later ones added */
+            for (int j = 0; j < nv; j++)
+                out[j] = k0 == 0 && !a->bias ? acc[j] : _mm512_add_ps(acc[j], out[j]);
         }
-        for (int j = 0; j < nv; j++) _mm512_mask_storeu_ps(a->out + o0 + 16 * j, j == nv - 1 ? last : 0xFFFFu, acc[j]);
+        for (int j = 0; j < nv; j++) _mm512_mask_storeu_ps(a->out + o0 + 16 * j, j == nv - 1 ? last : 0xFFFFu, out[j]);
 #else
-        float acc[256];
-        for (int o = o0; o < o1; o++) acc[o - o0] = a->bias ? a->bias[o] : 0.0f;
-        for (int i = 0; i < C; i++) {
-            const float *wr = a->w + (long)i * OC;
-            float x = a->inp[i];
-            for (int o = o0; o < o1; o++) acc[o - o0] += x * wr[o];
+        float out[256], acc[256];
+        for (int o = o0; o < o1; o++) out[o - o0] = a->bias ? a->bias[o] : 0.0f;
+        for (int k0 = 0; k0 < C; k0 += ROW_KC) {
+            int k1 = k0 + ROW_KC < C ? k0 + ROW_KC : C;
+            for (int o = o0; o < o1; o++) acc[o - o0] = 0.0f;
+            for (int i = k0; i < k1; i++) {
+                const float *wr = a->w + (long)i * OC;
+                float x = a->inp[i];
+                for (int o = o0; o < o1; o++) acc[o - o0] += x * wr[o];
+            }
+            for (int o = o0; o < o1; o++) out[o - o0] = k0 == 0 && !a->bias ? acc[o - o0] : out[o - o0] + acc[o - o0];
         }
-        memcpy(a->out + o0, acc, (size_t)(o1 - o0) * sizeof(float));
+        memcpy(a->out + o0, out, (size_t)(o1 - o0) * sizeof(float));
 #endif
     }
 }
