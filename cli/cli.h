@@ -26,6 +26,7 @@ int cmd_capture(int argc, char **argv);   /* cli/cmd_capture.c  */
 int cmd_train(int argc, char **argv);     /* cli/cmd_train.c    */
 int cmd_synth(int argc, char **argv);     /* cli/cmd_synth.c    */
 int cmd_fetch(int argc, char **argv);     /* cli/cmd_fetch.c    */
+int cmd_generate(int argc, char **argv);  /* cli/cmd_generate.c */
 int cmd_pipeline(int argc, char **argv);  /* cli/cmd_pipeline.c: ./run FILE... */
 
 /* Print "gpt2sae: <err_get()>" to stderr, in the running command's words

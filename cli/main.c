@@ -26,6 +26,7 @@ static const struct {
     {"train", cmd_train, "train the sparse autoencoder on captured activations"},
     {"synth", cmd_synth, "write a random GPT-2 checkpoint (any size) for tests and offline runs"},
     {"fetch", cmd_fetch, "download and verify the official weights and tokenizer files"},
+    {"generate", cmd_generate, "continue a prompt (KV cache, sampling), optionally steering SAE latents"},
 };
 
 static void usage(FILE *f) {
