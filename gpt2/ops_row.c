@@ -8,9 +8,8 @@
  * more. Here the weights are read once, in place:
  *
  *   matvec  out (OC) = bias + sum_i inp[i] * w[i, :]    w (C, OC), Conv1D layout
- *           threads split the output columns; each walks the rows of w over
- *           its columns in blocks of 256 (16 AVX-512 accumulators), so each
- *           row contributes 1 KB of contiguous reads per block.
+ *           threads split the output columns; each streams the rows of w
+ *           over its columns, accumulating in L1.
  *   logits  out[v] = wte[v, :] . inp                     wte (V, C)
  *           threads split the vocabulary; each row of wte is one dot product.
  *
@@ -21,6 +20,7 @@
 #include "gpt2/ops.h"
 #include "core/pool.h"
 
+#include <math.h>
 #include <string.h>
 
 #if defined(__AVX512F__)
@@ -45,61 +45,54 @@ typedef struct {
  * matmuls as it does inside a longer pass. */
 #define ROW_KC 256
 
-/* columns [16 c0, 16 c1) of out (the last vector may be partial) */
+/* columns [16 c0, 16 c1) of out (the last vector may be partial). The
+ * thread streams whole rows of w over its columns (one contiguous run per
+ * row, what the hardware prefetchers follow best), accumulating in acc (its
+ * columns, in L1) per block of ROW_KC rows. */
 static void mv_cols(void *ctx, int c0, int c1) {
     const MvArgs *a = ctx;
     int C = a->C, OC = a->OC;
-    for (int b0 = c0; b0 < c1; b0 += 16) {
-        int o0 = b0 * 16, o1 = (b0 + 16 < c1 ? b0 + 16 : c1) * 16;
-        if (o1 > OC) o1 = OC;
+    int o0 = c0 * 16, o1 = c1 * 16 < OC ? c1 * 16 : OC, n = o1 - o0;
+    float acc[4096] __attribute__((aligned(64))); /* (n) this block's sums; n <= 4096 (else in pieces) */
+    if (n > 4096) {
+        int mid = c0 + 256;
+        mv_cols(ctx, c0, mid);
+        mv_cols(ctx, mid, c1);
+        return;
+    }
+    float *out = a->out + o0;
+    for (int k0 = 0; k0 < C; k0 += ROW_KC) {
+        int k1 = k0 + ROW_KC < C ? k0 + ROW_KC : C;
+        memset(acc, 0, (size_t)n * sizeof(float));
+        for (int i = k0; i < k1; i++) {
+            const float *wr = a->w + (long)i * OC + o0;
+            float xi = a->inp[i];
+            int j = 0;
 #if ROW_AVX512
-        int nv = (o1 - o0 + 15) / 16;
-        __mmask16 last = (__mmask16)(((o1 - o0) % 16) ? (1u << ((o1 - o0) % 16)) - 1 : 0xFFFFu);
-        __m512 out[16], acc[16];
-        for (int j = 0; j < nv; j++) {
-            __mmask16 m = j == nv - 1 ? last : 0xFFFFu;
-            out[j] = a->bias ? _mm512_maskz_loadu_ps(m, a->bias + o0 + 16 * j) : _mm512_setzero_ps();
-        }
-        for (int k0 = 0; k0 < C; k0 += ROW_KC) {
-            int k1 = k0 + ROW_KC < C ? k0 + ROW_KC : C;
-            if (nv == 16 && last == 0xFFFFu) { /* a full block: 16 accumulators in registers */
-                for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
-                for (int i = k0; i < k1; i++) {
-                    const float *wr = a->w + (long)i * OC + o0;
-                    __m512 x = _mm512_set1_ps(a->inp[i]);
-                    for (int j = 0; j < 16; j++) acc[j] = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + 16 * j), acc[j]);
-                }
-            } else { /* a narrower block (the edge of OC, of a thread's share): masked, same sums */
-                for (int j = 0; j < nv; j++) acc[j] = _mm512_setzero_ps();
-                for (int i = k0; i < k1; i++) {
-                    const float *wr = a->w + (long)i * OC + o0;
-                    __m512 x = _mm512_set1_ps(a->inp[i]);
-                    for (int j = 0; j < nv; j++) {
-                        __mmask16 m = j == nv - 1 ? last : 0xFFFFu;
-                        acc[j] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, wr + 16 * j), acc[j]);
-                    }
-                }
+            __m512 x = _mm512_set1_ps(xi);
+            for (; j + 64 <= n; j += 64) {
+                _mm512_store_ps(acc + j, _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + j), _mm512_load_ps(acc + j)));
+                _mm512_store_ps(acc + j + 16,
+                                _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + j + 16), _mm512_load_ps(acc + j + 16)));
+                _mm512_store_ps(acc + j + 32,
+                                _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + j + 32), _mm512_load_ps(acc + j + 32)));
+                _mm512_store_ps(acc + j + 48,
+                                _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + j + 48), _mm512_load_ps(acc + j + 48)));
             }
-            /* the gemm's store: the first block onto the bias (or alone), later ones added */
-            for (int j = 0; j < nv; j++)
-                out[j] = k0 == 0 && !a->bias ? acc[j] : _mm512_add_ps(acc[j], out[j]);
-        }
-        for (int j = 0; j < nv; j++) _mm512_mask_storeu_ps(a->out + o0 + 16 * j, j == nv - 1 ? last : 0xFFFFu, out[j]);
+            for (; j + 16 <= n; j += 16)
+                _mm512_store_ps(acc + j, _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + j), _mm512_load_ps(acc + j)));
+            if (j < n) {
+                __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+                _mm512_mask_storeu_ps(acc + j, m,
+                                      _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, wr + j), _mm512_maskz_loadu_ps(m, acc + j)));
+            }
 #else
-        float out[256], acc[256];
-        for (int o = o0; o < o1; o++) out[o - o0] = a->bias ? a->bias[o] : 0.0f;
-        for (int k0 = 0; k0 < C; k0 += ROW_KC) {
-            int k1 = k0 + ROW_KC < C ? k0 + ROW_KC : C;
-            for (int o = o0; o < o1; o++) acc[o - o0] = 0.0f;
-            for (int i = k0; i < k1; i++) {
-                const float *wr = a->w + (long)i * OC;
-                float x = a->inp[i];
-                for (int o = o0; o < o1; o++) acc[o - o0] += x * wr[o];
-            }
-            for (int o = o0; o < o1; o++) out[o - o0] = k0 == 0 && !a->bias ? acc[o - o0] : out[o - o0] + acc[o - o0];
-        }
-        memcpy(a->out + o0, out, (size_t)(o1 - o0) * sizeof(float));
+            for (; j < n; j++) acc[j] = fmaf(xi, wr[j], acc[j]);
 #endif
+        }
+        /* the gemm's store: the first block onto the bias (or alone), later ones added */
+        for (int j = 0; j < n; j++)
+            out[j] = k0 == 0 ? (a->bias ? acc[j] + a->bias[o0 + j] : acc[j]) : acc[j] + out[j];
     }
 }
 
