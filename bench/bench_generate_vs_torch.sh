@@ -8,9 +8,10 @@
 # of the machine while it ran), the best per-token times, tokens/s, the
 # speed-up of C, and C's achieved GB/s against the read bandwidth it measured.
 #
-# PyTorch runs with OPENBLAS_CORETYPE unset (OpenBLAS picks its kernels); if
-# it picks a pre-AVX-512 core, it is also run with OPENBLAS_CORETYPE=SkylakeX
-# (see bench/bench_gpt2_vs_torch.sh).
+# PyTorch (Debian's python3-torch) calls the BLAS behind libblas.so.3 (the
+# script prints which). With OpenBLAS it runs with OPENBLAS_CORETYPE unset
+# (OpenBLAS picks its kernels); if it picks a pre-AVX-512 core, it is also run
+# with OPENBLAS_CORETYPE=SkylakeX (see bench/bench_gpt2_vs_torch.sh).
 #   BUILD=build bash bench/bench_generate_vs_torch.sh [PROMPT [NEW [reps]]]
 set -u
 build=${BUILD:-build}
@@ -30,14 +31,15 @@ import ctypes
 try:
     l = ctypes.CDLL('libopenblas.so.0'); l.openblas_get_corename.restype = ctypes.c_char_p; print(l.openblas_get_corename().decode())
 except Exception: print('?')")
-echo "model $dir; OpenBLAS core chosen by itself: $core"
+blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo '?')
+echo "model $dir; torch's BLAS: libblas.so.3 -> $blas; OpenBLAS core chosen by itself: $core"
 echo "uptime before: $(uptime)"
 out=$(mktemp)
 for round in $(seq 1 "${ROUNDS:-2}"); do
     GPT2SAE_THREADS=2 "$build/bench/bench_generate" "$dir" "$P" "$N" "$reps" | tee -a "$out"
     env -u OPENBLAS_CORETYPE /usr/bin/python3 bench/bench_generate_torch.py "$dir/model.safetensors" "$P" "$N" "$reps" 2 \
         | sed 's/^torch /torch[auto] /' | tee -a "$out"
-    case "$core" in SkylakeX|Cooperlake|SapphireRapids) ;; *)
+    case "$core" in SkylakeX|Cooperlake|SapphireRapids|'?') ;; *)
         OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/bench_generate_torch.py "$dir/model.safetensors" "$P" "$N" \
             "$reps" 2 | sed 's/^torch /torch[SkylakeX] /' | tee -a "$out" ;;
     esac
