@@ -38,6 +38,15 @@ check "  ... and on 2 threads" cmp -s "$tmp/a" "$tmp/b"
 gen --prompt "$PR" --max-new 12 --seed 8 >"$tmp/b" 2>/dev/null
 differ() { ! cmp -s "$1" "$2"; }
 check "another seed: another text" differ "$tmp/a" "$tmp/b"
+# streaming: each token is written to stdout as it is made (one write per token, after the prompt's)
+if command -v strace >/dev/null 2>&1; then
+    strace -f -e trace=write -o "$tmp/trace" "$bin" generate --weights "$tmp/m" --quiet --prompt "$PR" --max-new 12 \
+        --seed 7 >/dev/null 2>&1
+    w=$(grep -c '^[0-9]* *write(1,' "$tmp/trace")
+    check "streaming: stdout written token by token ($w writes for the prompt and 12 tokens)" test "$w" -ge 13
+else
+    skip "streaming: no strace to count the writes"
+fi
 gen --prompt "$PR" --max-new 12 --seed 7 -n 3 >"$tmp/n3" 2>/dev/null
 check "-n 3: three samples, each with a header" test "$(grep -c '^=== sample [123] of 3 ===$' "$tmp/n3")" -eq 3
 check "  ... the first is the -n 1 text" eval 'sed -n 2p "$tmp/n3" | cmp -s - <(head -n 1 "$tmp/a")'
