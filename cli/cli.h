@@ -28,6 +28,7 @@ int cmd_synth(int argc, char **argv);     /* cli/cmd_synth.c    */
 int cmd_fetch(int argc, char **argv);     /* cli/cmd_fetch.c    */
 int cmd_generate(int argc, char **argv);  /* cli/cmd_generate.c */
 int cmd_pipeline(int argc, char **argv);  /* cli/cmd_pipeline.c: ./run FILE... */
+int cmd_eval(int argc, char **argv);      /* cli/cmd_eval.c     */
 
 /* Print "gpt2sae: <err_get()>" to stderr, in the running command's words
  * (cli_message), and return 1. */

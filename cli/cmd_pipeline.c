@@ -430,6 +430,23 @@ static int stage_score(Pipeline *P) {
     return rc;
 }
 
+/* 7b. the SAE spliced into the model on its own text: CE/KL scores and the
+ * reconstruction metrics (eval/metrics.h), one window of min(T, n_ctx) tokens at a time */
+static int stage_eval(Pipeline *P) {
+    stage_begin(P, "splicing the SAE into the model (CE loss, KL, variance explained)");
+    char hook[64];
+    gpt2_site_tl_name(hook, sizeof hook, P->layer, P->site);
+    EvalSAE es;
+    eval_sae_wrap(&es, &P->sae, P->m.cfg.name, hook);
+    EvalParams ep = eval_default_params();
+    ep.ctx = P->T < P->m.cfg.n_ctx ? (int)P->T : P->m.cfg.n_ctx;
+    GPT2Forward f;
+    gpt2_forward_init(&f, &P->m);
+    int rc = eval_run(&P->ev, &f, &es, P->ids.ids, P->T, &ep);
+    gpt2_forward_free(&f);
+    return rc;
+}
+
 /* ---- stage 8: the outputs ------------------------------------------------------ */
 
 /* 8. figures, report, checkpoint, losses, summary: all into the staging
@@ -462,6 +479,7 @@ static void pipeline_free(Pipeline *P) {
     dir_abort(&P->txn);
     free(P->out_dir);
     npy_free(&P->za);
+    eval_result_free(&P->ev);
     free(P->target);
     sae_stats_free(&P->st);
     sae_result_free(&P->res);
@@ -489,6 +507,7 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     if (rc == 0) rc = stage_capture(&P);
     if (rc == 0) rc = stage_train(&P);
     if (rc == 0) rc = stage_score(&P);
+    if (rc == 0) rc = stage_eval(&P);
     if (rc == 0) rc = stage_write(&P);
     if (rc == 0 && !o->quiet) print_summary(&P);
     int status = rc == 0 ? 0 : rc == 1 ? 1 : cli_fail();

@@ -27,6 +27,7 @@ static const struct {
     {"synth", cmd_synth, "write a random GPT-2 checkpoint (any size) for tests and offline runs"},
     {"fetch", cmd_fetch, "download and verify the official weights and tokenizer files"},
     {"generate", cmd_generate, "continue a prompt (KV cache, sampling), optionally steering SAE latents"},
+    {"eval", cmd_eval, "splice a trained SAE into the model: CE/KL scores, variance explained, ..."},
 };
 
 static void usage(FILE *f) {

@@ -6,6 +6,7 @@
 #define CLI_PIPELINE_H
 
 #include "core/dir.h"
+#include "eval/metrics.h"
 #include "gpt2/gpt2.h"
 #include "gpt2/model.h"
 #include "sae/sae.h"
@@ -86,6 +87,8 @@ typedef struct {
     unsigned char *target;   /* (T) the token is in the word category */
     SAEStats st;             /* the post-training pass's statistics */
     Npy za;                  /* latents.npy, mapped: Z (T, L) */
+    /* 8. the SAE spliced into the model on the same text (eval/metrics.h) */
+    EvalResult ev;
 } Pipeline;
 
 /* Stage 8: write the figures, report.html, summary.json, the SAE checkpoint

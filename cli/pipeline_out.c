@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/pool.h"
 #include "core/util.h"
+#include "eval/report.h"
 #include "viz/figures.h"
 #include "viz/plot.h"
 #include "viz/report.h"
@@ -356,6 +357,15 @@ static int out_summary(Out *w) {
 /* ---- report.html ---------------------------------------------------------------------- */
 
 static int out_report(Out *w) {
+    /* the SAE spliced into the model on this text: eval/report.h's section and eval.json */
+    EvalTexts tx = {w->toks, w->tok_lens};
+    eval_report_section(&w->rep, &w->P->ev, &tx, w->P->label, "ev_");
+    char *ej = path_join(w->P->txn.tmp, "eval.json");
+    EvalSAE es;
+    eval_sae_wrap(&es, &w->P->sae, w->P->m.cfg.name, w->hook);
+    int erc = eval_write_json(&w->P->ev, ej, &w->P->m, &es, NULL, w->P->label);
+    free(ej);
+    if (erc != 0) return -1;
     report_section(&w->rep, "Files");
     report_text(&w->rep, "This folder also holds: the figures as SVG files, summary.json, sae.safetensors and "
                          "cfg.json (the trained autoencoder, SAELens layout), latents.npy (the final latents, "

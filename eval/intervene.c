@@ -83,6 +83,13 @@ void eval_sae_free(EvalSAE *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* The model name an SAE's cfg.json gives, as the engine names sizes:
+ * TransformerLens' "gpt2-small" and Hugging Face's "openai-community/gpt2" are "gpt2". */
+static const char *model_alias(const char *name) {
+    if (!strncmp(name, "openai-community/", 17)) name += 17;
+    return !strcmp(name, "gpt2-small") ? "gpt2" : name;
+}
+
 int eval_sae_check(const EvalSAE *s, const GPT2Model *m, int *layer, GPT2Site *site) {
     const GPT2Config *c = &m->cfg;
     int l = -1;
@@ -93,7 +100,7 @@ int eval_sae_check(const EvalSAE *s, const GPT2Model *m, int *layer, GPT2Site *s
     if (l >= c->n_layer)
         return err_set("the SAE reads %s, but this model (%s) has layers 0..%d: it was trained on another model",
                        s->hook, c->name, c->n_layer - 1);
-    if (s->model[0] && strcmp(c->name, "custom") != 0 && strcmp(s->model, c->name) != 0)
+    if (s->model[0] && strcmp(c->name, "custom") != 0 && strcmp(model_alias(s->model), c->name) != 0)
         return err_set("the SAE was trained on %s, but the model is %s; give the matching --weights", s->model,
                        c->name);
     int w = gpt2_site_width(c, st);

@@ -70,9 +70,9 @@ void eval_sae_wrap(EvalSAE *s, const SAE *sae, const char *model, const char *ho
 void eval_sae_free(EvalSAE *s);
 
 /* Check that s fits model m: the hook names a site of m (layer in range),
- * its width is s->d_in, and s->model names m's size (a random checkpoint and
- * an SAE trained on one are accepted as each other's; "custom" models skip
- * the name check). Fills *layer and *site. Returns 0, or -1 with err_set(). */
+ * its width is s->d_in, and s->model names m's size ("gpt2-small" and
+ * "openai-community/gpt2" are "gpt2"; a random checkpoint of a size counts as
+ * that size; "custom" models skip the name check). Fills *layer and *site. Returns 0, or -1 with err_set(). */
 int eval_sae_check(const EvalSAE *s, const GPT2Model *m, int *layer, GPT2Site *site);
 
 typedef enum {

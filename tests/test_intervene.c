@@ -192,6 +192,18 @@ int main(void) {
     snprintf(bad.model, sizeof bad.model, "gpt2-medium");
     CHECK(eval_sae_check(&bad, &m, &bl, &bs) != 0 && strstr(err_get(), "gpt2-medium"), "another model: %s",
           err_get());
+    /* TransformerLens' and Hugging Face's names of GPT-2 small are GPT-2 small */
+    char saved[32];
+    memcpy(saved, m.cfg.name, sizeof saved);
+    snprintf(m.cfg.name, sizeof m.cfg.name, "gpt2");
+    snprintf(bad.model, sizeof bad.model, "gpt2-small");
+    int a1 = eval_sae_check(&bad, &m, &bl, &bs);
+    snprintf(bad.model, sizeof bad.model, "openai-community/gpt2");
+    int a2 = eval_sae_check(&bad, &m, &bl, &bs);
+    snprintf(bad.model, sizeof bad.model, "gpt2-large");
+    int a3 = eval_sae_check(&bad, &m, &bl, &bs);
+    memcpy(m.cfg.name, saved, sizeof saved);
+    CHECK(a1 == 0 && a2 == 0 && a3 != 0, "an SAE of gpt2-small / openai-community/gpt2 fits gpt2; one of gpt2-large does not");
     EvalIntervention cl2 = eval_intervention(EVAL_CLAMP, &es);
     EvalLatent far[] = {{sae.L, 1.0f}};
     cl2.latents = far, cl2.n_latents = 1;

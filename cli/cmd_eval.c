@@ -1,0 +1,210 @@
+/*
+ * cli/cmd_eval.c - ./run eval: splice an SAE into GPT-2 and measure what it
+ * explains (eval/metrics.h) on texts or folders of texts; writes eval.json
+ * and eval.html (eval/report.h).
+ */
+#include "cli/cli.h"
+#include "cli/pipeline.h"
+#include "core/util.h"
+#include "eval/metrics.h"
+#include "eval/report.h"
+#include "weights/fetch.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EOT_ID 50256   /* GPT-2's <|endoftext|>, also its BOS */
+
+static void eval_usage(FILE *f) {
+    fprintf(f,
+            "usage: ./run eval --sae DIR [--weights PATH|NAME | --random-weights] [--tokens N]\n"
+            "                  [--ctx N] [--exclude-bos] [-o DIR] FILE|FOLDER...\n"
+            "\n"
+            "Splice the SAE into the model at the site it was trained on and measure what it\n"
+            "explains: CE loss clean / with the SAE / zero- / mean-ablated and the CE loss\n"
+            "scores, KL(clean || run) and the KL scores, variance explained (against the\n"
+            "mean), MSE per token, cosine, norm ratio, relative bias, L0, L1, dead and dense\n"
+            "latents, the feature-density histogram.\n"
+            "\n"
+            "  --sae DIR            the SAE: sae.safetensors + cfg.json (a pipeline output folder)\n"
+            "  --weights PATH|NAME  the model (default gpt2: from the cache, fetched on first use)\n"
+            "  --random-weights     a synthetic GPT-2 small (seed 0, cached; outputs marked)\n"
+            "  --tokens N           use the first N tokens (whole windows; default: all)\n"
+            "  --ctx N              tokens per window (default: the model's n_ctx, 1024)\n"
+            "  --exclude-bos        leave <|endoftext|> (BOS/EOS) positions out of the metrics\n"
+            "  -o, --out DIR        where eval.json and eval.html go (default out/eval)\n"
+            "  FILE|FOLDER...       texts (a folder: its files, in name order), tokenised with\n"
+            "                       GPT-2's BPE and concatenated, then cut into windows of --ctx\n"
+            "                       tokens from position 0 (a last partial window is left out)\n");
+}
+
+/* --weights: a path, or a model name from the cache; --random-weights: the
+ * pipeline's synthetic GPT-2 small (the same cache entry). Caller frees. */
+static char *eval_weights(const char *w, int random) {
+    if (random) {
+        char *cache = fetch_cache_dir();
+        if (!cache) return NULL;
+        char *dir = path_join(cache, "random-gpt2-seed0"), *st = path_join(dir, "model.safetensors");
+        free(cache);
+        GPT2Config cfg;
+        int rc = path_is_file(st) ? 0 : (gpt2_config_named(&cfg, "gpt2"), gpt2_model_synth(dir, &cfg, 0));
+        free(st);
+        if (rc != 0) free(dir), dir = NULL;
+        return dir;
+    }
+    for (const char *const *n = fetch_model_names(); *n; n++)
+        if (!strcmp(*n, w) && !path_is_dir(w) && !path_is_file(w)) {
+            char *dir;
+            if (fetch_model(w, &dir) != 0) return err_prefix("no weights for %s (give --weights PATH)", w), NULL;
+            return dir;
+        }
+    if (!path_is_dir(w) && !path_is_file(w)) return err_set("--weights %s: no such file or folder", w), NULL;
+    return xstrdup(w);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The texts named by FILE|FOLDER operands (a folder: its regular files, sorted). */
+static int expand_inputs(char **in, int n, char ***out, int *nout) {
+    *out = NULL, *nout = 0;
+    for (int i = 0; i < n; i++) {
+        if (!path_is_dir(in[i])) {
+            *out = xrealloc(*out, sizeof(char *) * (*nout + 1));
+            (*out)[(*nout)++] = xstrdup(in[i]);
+            continue;
+        }
+        DIR *d = opendir(in[i]);
+        if (!d) return err_set("%s: cannot read the folder", in[i]);
+        int first = *nout;
+        for (struct dirent *e; (e = readdir(d));) {
+            if (e->d_name[0] == '.') continue;
+            char *p = path_join(in[i], e->d_name);
+            if (!path_is_file(p)) { free(p); continue; }
+            *out = xrealloc(*out, sizeof(char *) * (*nout + 1));
+            (*out)[(*nout)++] = p;
+        }
+        closedir(d);
+        if (*nout == first) return err_set("%s: the folder holds no files", in[i]);
+        qsort(*out + first, (size_t)(*nout - first), sizeof(char *), cmp_str);
+    }
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv) {
+    static const char *const opts[] = {"--sae", "--weights", "--random-weights", "--tokens", "--ctx", "--exclude-bos",
+                                       "-o", "--out", "--help", NULL};
+    cli_command("eval", opts, NULL);
+    const char *sae_dir = NULL, *weights = NULL, *out_dir = "out/eval", *v;
+    int random = 0, exclude = 0, ended = 0, n_in = 0, r;
+    long max_tokens = 0, ctx = 0;
+    char **in = xcalloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 1; i < argc; i++) {
+        CliArgKind k = cli_arg_kind(argv[i], &ended);
+        if (k == CLI_END) continue;
+        if (k == CLI_OPERAND) { in[n_in++] = argv[i]; continue; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { eval_usage(stdout); free(in); return 0; }
+        if (!strcmp(argv[i], "--random-weights")) { random = 1; continue; }
+        if (!strcmp(argv[i], "--exclude-bos")) { exclude = 1; continue; }
+        if ((r = cli_opt(argc, argv, &i, "--sae", &sae_dir)) || (r = cli_opt(argc, argv, &i, "--weights", &weights)) ||
+            (r = cli_opt(argc, argv, &i, "-o", &out_dir)) || (r = cli_opt(argc, argv, &i, "--out", &out_dir))) {
+            if (r < 0) { free(in); return 2; }
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--tokens", &v))) {
+            if (r < 0 || cli_int("--tokens", v, 2, 1L << 40, &max_tokens)) { free(in); return 2; }
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--ctx", &v))) {
+            if (r < 0 || cli_int("--ctx", v, 2, 1 << 20, &ctx)) { free(in); return 2; }
+            continue;
+        }
+        free(in);
+        return cli_unknown(argv[i]);
+    }
+    if (!sae_dir || n_in == 0) {
+        free(in);
+        return cli_error(2, "eval: give --sae DIR and one or more texts or folders (./run eval --help)");
+    }
+    if (random && weights) {
+        free(in);
+        return cli_error(2, "eval: --weights and --random-weights exclude each other: pick one");
+    }
+
+    int status = 1;
+    char **files = NULL, *wpath = NULL;
+    int n_files = 0;
+    EvalSAE sae = {0};
+    GPT2Model m = {0};
+    GPT2Forward f = {0};
+    BPE bpe = {0};
+    BpeIds ids = {0};
+    EvalResult res = {0};
+    const char **toks = NULL;
+    int *tok_lens = NULL;
+    /* everything that can be checked before the model runs */
+    if (expand_inputs(in, n_in, &files, &n_files) != 0 || eval_sae_load(&sae, sae_dir) != 0) goto fail;
+    if (!(wpath = eval_weights(weights ? weights : "gpt2", random)) || gpt2_model_load(&m, wpath) != 0) goto fail;
+    const char *label = m.cfg.random || random ? RANDOM_LABEL : NULL;
+    int layer;
+    GPT2Site site;
+    if (eval_sae_check(&sae, &m, &layer, &site) != 0) goto fail;
+    if (exclude && m.cfg.vocab_size <= EOT_ID) {
+        err_set("--exclude-bos: this model's vocabulary (%d) has no <|endoftext|> (%d)", m.cfg.vocab_size, EOT_ID);
+        goto fail;
+    }
+    if (cli_tokenizer_load(&bpe, wpath) != 0) goto fail;
+    for (int i = 0; i < n_files; i++) {
+        char *text;
+        size_t len;
+        if (file_read_all(files[i], &text, &len) != 0) goto fail;
+        int rc = bpe_encode(&bpe, text, len, 0, &ids);
+        free(text);
+        if (rc != 0) { err_prefix("%s", files[i]); goto fail; }
+    }
+    if (label) fprintf(stderr, "*** %s ***\n", label);
+    EvalParams p = eval_default_params();
+    p.ctx = (int)ctx;
+    p.max_tokens = max_tokens;
+    p.exclude_id = exclude ? EOT_ID : -1;
+    gpt2_forward_init(&f, &m);
+    double t = time_now();
+    if (eval_run(&res, &f, &sae, ids.ids, (long)ids.n, &p) != 0) goto fail;
+    t = time_now() - t;
+    toks = xmalloc(sizeof(char *) * res.n_tokens);
+    tok_lens = xmalloc(sizeof(int) * res.n_tokens);
+    for (long i = 0; i < res.n_tokens; i++) {
+        size_t n;
+        toks[i] = bpe_token_bytes(&bpe, ids.ids[i], &n);
+        tok_lens[i] = (int)n;
+    }
+    EvalTexts tx = {toks, tok_lens};
+    char *json = path_join(out_dir, "eval.json"), *html = path_join(out_dir, "eval.html");
+    int rc = path_mkdirs(out_dir);
+    if (rc == 0) rc = eval_write_json(&res, json, &m, &sae, sae_dir, label);
+    if (rc == 0) rc = eval_write_html(&res, html, files[0], &tx, label);
+    if (rc == 0)
+        fprintf(stderr, "eval: %ld tokens (%ld windows of %d), %s: CE clean %.4f, SAE %.4f, score %.4f; KL %.4f; FVE %.4f; "
+                        "L0 %.1f; %.2f s -> %s, %s\n", res.n_tokens, res.n_windows, res.ctx, sae.hook, res.ce[0],
+                res.ce[1], res.ce_score, res.kl[1], res.fve, res.l0, t, json, html);
+    free(json), free(html);
+    if (rc == 0) status = 0;
+    else cli_fail();
+    goto done;
+fail:
+    cli_fail();
+done:
+    eval_result_free(&res);
+    free(toks), free(tok_lens);
+    gpt2_forward_free(&f);
+    bpe_ids_free(&ids);
+    bpe_free(&bpe);
+    gpt2_model_free(&m);
+    eval_sae_free(&sae);
+    free(wpath);
+    for (int i = 0; i < n_files; i++) free(files[i]);
+    free(files);
+    free(in);
+    return status;
+}
