@@ -29,6 +29,7 @@ int cmd_train(int argc, char **argv);     /* cli/cmd_train.c    */
 int cmd_synth(int argc, char **argv);     /* cli/cmd_synth.c    */
 int cmd_fetch(int argc, char **argv);     /* cli/cmd_fetch.c    */
 int cmd_inspect(int argc, char **argv);   /* cli/cmd_inspect.c  */
+int cmd_generate(int argc, char **argv);  /* cli/cmd_generate.c */
 int cmd_pipeline(int argc, char **argv);  /* cli/cmd_pipeline.c: ./run FILE... */
 int cmd_eval(int argc, char **argv);      /* cli/cmd_eval.c     */
 

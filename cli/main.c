@@ -23,6 +23,7 @@ static const struct {
     {"synth", cmd_synth, "write a random GPT-2 checkpoint (any size) for tests and offline runs"},
     {"inspect", cmd_inspect, "print one mechanism at work on a short text (docs/TOUR.md)"},
     {"fetch", cmd_fetch, "download and verify the official weights and tokenizer files"},
+    {"generate", cmd_generate, "continue a prompt (KV cache, sampling), optionally steering SAE latents"},
     {"eval", cmd_eval, "splice a trained SAE into the model: CE/KL scores, variance explained, ..."},
 };
 

@@ -1,6 +1,8 @@
 /*
  * gpt2/forward.c - GPT-2's forward pass with hooks, windows for long inputs,
- * and the capture helper. See gpt2.h for the API and ops.h for each step.
+ * the KV cache of generation, and the capture helper. See gpt2.h for the API
+ * and ops.h for each step. The plain pass and the cached pass (a prompt, then
+ * one token at a time) run the same block code, forward_window.
  */
 #include "gpt2/gpt2.h"
 #include "gpt2/ops.h"
@@ -77,6 +79,7 @@ static void free_buffers(GPT2Forward *f) {
     free(f->h);
     f->x = f->ln = f->qkv = f->atty = f->att = f->tmp = f->h = NULL;
     f->T_alloc = 0;
+    f->att_alloc = 0;
 }
 
 void gpt2_forward_free(GPT2Forward *f) {
@@ -110,29 +113,36 @@ typedef struct {
     void (*matmul)(float *, const float *, const float *, const float *, int, int, int);
     void (*logits)(float *, const float *, const float *, int, int, int);
     void (*attention)(float *, float *, const float *, int, int, int);
+    void (*attention_kv)(float *, float *, const float *, const float *, const float *, int, int, int, int);
     void (*gelu)(float *, const float *, long);
     void (*residual)(float *, const float *, const float *, long);
 } Ops;
 
-static const Ops OPS_REF = {layernorm_forward, matmul_forward, logits_forward,
-                            attention_forward, gelu_forward,   residual_forward};
-static const Ops OPS_FAST = {layernorm_forward_fast, matmul_forward_fast, logits_forward_fast,
-                             attention_forward_fast, gelu_forward_fast,   residual_forward_fast};
+static const Ops OPS_REF = {layernorm_forward,    matmul_forward, logits_forward,  attention_forward,
+                            attention_forward_kv, gelu_forward,   residual_forward};
+static const Ops OPS_FAST = {layernorm_forward_fast,    matmul_forward_fast, logits_forward_fast,  attention_forward_fast,
+                             attention_forward_kv_fast, gelu_forward_fast,   residual_forward_fast};
 
-/* Grow the activation buffers to hold T rows (allocated once per size). */
-static void ensure_buffers(GPT2Forward *f, int T) {
-    if (T <= f->T_alloc) return;
-    free_buffers(f);
+/* Grow the activation buffers to hold T rows attending to P positions
+ * (P == T without a cache); allocated once per size. */
+static void ensure_buffers(GPT2Forward *f, int T, int P) {
     const GPT2Config *c = &f->m->cfg;
     size_t C = (size_t)c->n_embd, NH = (size_t)c->n_head, t = (size_t)T;
-    f->x = xmalloc_aligned(t * C * sizeof(float));
-    f->ln = xmalloc_aligned(t * C * sizeof(float));
-    f->qkv = xmalloc_aligned(t * 3 * C * sizeof(float));
-    f->atty = xmalloc_aligned(t * C * sizeof(float));
-    f->att = xmalloc_aligned(NH * t * t * sizeof(float));
-    f->tmp = xmalloc_aligned(t * C * sizeof(float));
-    f->h = xmalloc_aligned(t * 4 * C * sizeof(float));
-    f->T_alloc = T;
+    if (T > f->T_alloc) {
+        free_buffers(f);
+        f->x = xmalloc_aligned(t * C * sizeof(float));
+        f->ln = xmalloc_aligned(t * C * sizeof(float));
+        f->qkv = xmalloc_aligned(t * 3 * C * sizeof(float));
+        f->atty = xmalloc_aligned(t * C * sizeof(float));
+        f->tmp = xmalloc_aligned(t * C * sizeof(float));
+        f->h = xmalloc_aligned(t * 4 * C * sizeof(float));
+        f->T_alloc = T;
+    }
+    if (NH * t * (size_t)P > f->att_alloc) {
+        free(f->att);
+        f->att = xmalloc_aligned(NH * t * (size_t)P * sizeof(float));
+        f->att_alloc = NH * t * (size_t)P;
+    }
 }
 
 /* Run the hooks registered at (l, s) on act (T, width). Returns 0 or -1. */
@@ -150,19 +160,25 @@ static int run_hooks(GPT2Forward *f, int l, GPT2Site s, float *act, int t0, int 
     return 0;
 }
 
-/* One window: ids (T), T <= n_ctx, positions 0..T-1; t0 is its offset in the
- * input. `last` = layer * GPT2_NSITES + site of the deepest hook, or -1 to
- * run everything and write logits (T, V). `from` = layer * GPT2_NSITES + site
- * to resume right after that site (its activation and the residual stream
- * already in the buffers: gpt2_forward_resume), or -1 to start at the
- * embeddings. */
-static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int last, int from, float *logits) {
+/* One window: ids (T) at positions p0..p0+T-1 (<= n_ctx); t0 is its first
+ * row's index in the input (the hooks' ctx.t0). `last` = layer * GPT2_NSITES +
+ * site of the deepest hook, or -1 to run everything and write logits (T, V),
+ * or only the last row's (V) when last_only. `from` = layer * GPT2_NSITES +
+ * site to resume right after that site (its activation and the residual
+ * stream already in the buffers: gpt2_forward_resume), or -1 to start at the
+ * embeddings. Without a cache (kv NULL) p0 is 0 and the tokens attend to each
+ * other; with one, p0 = kv->len, each block appends the window's keys and
+ * values to the cache and the tokens attend to every cached position too (the
+ * caller advances kv->len). */
+static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int last, int from, float *logits,
+                          GPT2KVCache *kv, int last_only) {
     const GPT2Model *m = f->m;
     const GPT2Config *c = &m->cfg;
     const Ops *op = f->use_ref ? &OPS_REF : &OPS_FAST;
     int C = c->n_embd, NH = c->n_head, L = c->n_layer;
     long TC = (long)T * C;
     float *x = f->x, *ln = f->ln, *tmp = f->tmp, *h = f->h;
+    int p0 = kv ? kv->len : 0;
 
 /* call the hooks at site S of layer l on ACT; stop if it was the last one wanted */
 #define SITE(S, ACT)                                                                   \
@@ -172,8 +188,8 @@ static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int
     } while (0);                                                                       \
     after_##S:
 
-    /* token + position embeddings: x (T, C) */
-    if (from < 0) encoder_forward(x, ids, m->w.wte, m->w.wpe, T, C);
+    /* token + position embeddings (positions p0..): x (T, C) */
+    if (from < 0) encoder_forward(x, ids, m->w.wte, m->w.wpe + (long)p0 * C, T, C);
     for (int l = from < 0 ? 0 : from / GPT2_NSITES; l < L; l++) {
         const GPT2Layer *w = &m->w.h[l];
         /* resuming: jump to the step right after the site (once) */
@@ -194,7 +210,16 @@ static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int
         /* attention: ln_1, q k v for every token, causal attention, c_proj */
         op->layernorm(ln, x, w->ln1w, w->ln1b, T, C, c->ln_eps);
         op->matmul(f->qkv, ln, w->qkvw, w->qkvb, T, C, 3 * C);
-        op->attention(f->atty, f->att, f->qkv, T, C, NH);
+        if (kv) {
+            /* append this window's keys and values (T, C) at p0, attend to positions 0..p0+T-1 */
+            float *kl = kv->k + (long)l * kv->n_ctx * C, *vl = kv->v + (long)l * kv->n_ctx * C;
+            for (int t = 0; t < T; t++) {
+                memcpy(kl + (long)(p0 + t) * C, f->qkv + (long)t * 3 * C + C, (size_t)C * sizeof(float));
+                memcpy(vl + (long)(p0 + t) * C, f->qkv + (long)t * 3 * C + 2 * C, (size_t)C * sizeof(float));
+            }
+            op->attention_kv(f->atty, f->att, f->qkv, kl, vl, T, p0 + T, C, NH);
+        } else
+            op->attention(f->atty, f->att, f->qkv, T, C, NH);
         op->matmul(tmp, f->atty, w->attprojw, w->attprojb, T, C, C);
         SITE(GPT2_ATTN_OUT, tmp);
         op->residual(x, x, tmp, TC);
@@ -211,13 +236,16 @@ static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int
         SITE(GPT2_RESID_POST, x);
     }
 #undef SITE
-    /* final LayerNorm, then logits against the (tied) embedding: (T, V) */
-    op->layernorm(ln, x, m->w.lnfw, m->w.lnfb, T, C, c->ln_eps);
-    if (logits) op->logits(logits, ln, m->w.lm_head ? m->w.lm_head : m->w.wte, T, C, c->vocab_size);
+    /* final LayerNorm, then logits against the (tied) embedding: (R, V) for
+     * the last R rows (all T, or the last one) */
+    int R = last_only ? 1 : T;
+    op->layernorm(ln, x + (long)(T - R) * C, m->w.lnfw, m->w.lnfb, R, C, c->ln_eps);
+    if (logits) op->logits(logits, ln, m->w.lm_head ? m->w.lm_head : m->w.wte, R, C, c->vocab_size);
     return 0;
 }
 
-int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits) {
+/* The model's configuration and the ids (T), checked. Returns 0 or -1. */
+static int check_input(const GPT2Forward *f, const int32_t *ids, int T) {
     const GPT2Config *c = &f->m->cfg;
     if (c->n_layer < 1 || c->n_head < 1 || c->n_embd < 1 || c->n_embd % c->n_head != 0 || c->n_ctx < 1 ||
         c->vocab_size < 1)
@@ -228,6 +256,12 @@ int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits) {
         if (ids[t] < 0 || ids[t] >= c->vocab_size)
             return err_set("token id %d at position %d is outside the vocabulary [0, %d) of %s", (int)ids[t], t,
                            c->vocab_size, c->name);
+    return 0;
+}
+
+int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits) {
+    const GPT2Config *c = &f->m->cfg;
+    if (check_input(f, ids, T) != 0) return -1;
     /* without logits, stop after the deepest hooked site (nothing to do without hooks) */
     int last = -1;
     if (!logits) {
@@ -240,8 +274,9 @@ int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits) {
     /* non-overlapping windows of n_ctx tokens, each from position 0 */
     for (int t0 = 0; t0 < T; t0 += c->n_ctx) {
         int Tw = T - t0 < c->n_ctx ? T - t0 : c->n_ctx;
-        ensure_buffers(f, Tw);
-        if (forward_window(f, ids + t0, Tw, t0, last, -1, logits ? logits + (long)t0 * c->vocab_size : NULL) != 0)
+        ensure_buffers(f, Tw, Tw);
+        if (forward_window(f, ids + t0, Tw, t0, last, -1, logits ? logits + (long)t0 * c->vocab_size : NULL, NULL,
+                           0) != 0)
             return -1;
     }
     return 0;
@@ -260,13 +295,31 @@ int gpt2_forward_resume(GPT2Forward *f, int layer, GPT2Site site, const float *r
                        c->n_ctx);
     int is_resid = site == GPT2_RESID_PRE || site == GPT2_RESID_MID || site == GPT2_RESID_POST;
     if (!is_resid && !resid) return err_set("resume after %s: the residual stream is needed", SITES[site].name);
-    ensure_buffers(f, T);
+    ensure_buffers(f, T, T);
     size_t TC = (size_t)T * c->n_embd, n = (size_t)T * gpt2_site_width(c, site);
     /* the buffers as they stood right after the site's hooks */
     memcpy(f->x, is_resid ? act : resid, TC * sizeof(float));
     if (site == GPT2_ATTN_OUT || site == GPT2_MLP_OUT) memcpy(f->tmp, act, n * sizeof(float));
     if (site == GPT2_MLP_PRE || site == GPT2_MLP_POST) memcpy(f->h, act, n * sizeof(float));
-    return forward_window(f, NULL, T, 0, -1, layer * GPT2_NSITES + site, logits);
+    return forward_window(f, NULL, T, 0, -1, layer * GPT2_NSITES + site, logits, NULL, 0);
+}
+
+/* ---- a cached window (the cache itself: gpt2/kvcache.c) ---- */
+
+int gpt2_forward_cached(GPT2Forward *f, GPT2KVCache *kv, const int32_t *ids, int T, float *logits, int last_only) {
+    const GPT2Config *c = &f->m->cfg;
+    if (check_input(f, ids, T) != 0) return -1;
+    if (kv->L != c->n_layer || kv->C != c->n_embd || kv->n_ctx != c->n_ctx)
+        return err_set("the KV cache (L %d, C %d, n_ctx %d) was made for another model than %s (L %d, C %d, n_ctx %d)",
+                       kv->L, kv->C, kv->n_ctx, c->name, c->n_layer, c->n_embd, c->n_ctx);
+    if (kv->len + T > c->n_ctx)
+        return err_set("the context is full: %d tokens already seen + %d new > n_ctx = %d, the most %s can see "
+                       "(shorten the prompt or make fewer tokens)",
+                       kv->len, T, c->n_ctx, c->name);
+    ensure_buffers(f, T, kv->len + T);
+    if (forward_window(f, ids, T, kv->len, -1, -1, logits, kv, last_only) != 0) return -1;
+    kv->len += T;
+    return 0;
 }
 
 /* ---- capture ---- */

@@ -41,6 +41,10 @@
  * hooks see every window (GPT2HookCtx.t0 says where it starts in the input)
  * and logits/captures cover all T rows.
  *
+ * GENERATION. gpt2_forward_cached runs tokens at the positions after those
+ * already in a KV cache (see below), through the same block code: the
+ * prompt is one call, each new token another, and the hooks fire on each.
+ *
  * Memory: weights are used in place (from the mmap); activations are
  * allocated by gpt2_forward the first time a window of that size is seen and
  * reused by later calls on the same GPT2Forward (buffers grow, never shrink).
@@ -111,7 +115,8 @@ typedef struct {
     float *ln;      /* (T, C)  ln_1 / ln_2 / ln_f output */
     float *qkv;     /* (T, 3C) */
     float *atty;    /* (T, C)  attention output before c_proj */
-    float *att;     /* (NH, T, T) attention probabilities (scratch) */
+    float *att;     /* (NH, T, P) attention probabilities (scratch; P = T without a KV cache) */
+    size_t att_alloc; /* floats att holds */
     float *tmp;     /* (T, C)  attn_out / mlp_out */
     float *h;       /* (T, 4C) mlp_pre, then mlp_post */
 } GPT2Forward;
@@ -152,6 +157,44 @@ int gpt2_forward_resume(GPT2Forward *f, int layer, GPT2Site site, const float *r
  * already registered on f run too; the capture hook is removed on return.
  * Stops after the site. Returns 0, or -1 with err_set(). */
 int gpt2_capture(GPT2Forward *f, const int32_t *ids, int T, int layer, GPT2Site site, float *out);
+
+/* ---- KV CACHE ---------------------------------------------------------------
+ * The keys and values of every block for the positions run so far, so that
+ * generation runs each new token alone instead of the whole text again:
+ *
+ *   GPT2KVCache kv;
+ *   if (gpt2_kv_init(&kv, &m.cfg) != 0) return -1;          // empty (len 0)
+ *   gpt2_forward_cached(&f, &kv, prompt, T, logits, 1);     // positions 0..T-1; logits (V) of the last
+ *   gpt2_forward_cached(&f, &kv, &next, 1, logits, 1);      // position T, attending to 0..T
+ *   gpt2_kv_free(&kv);
+ *
+ * A cached call runs ids (T) at positions kv->len .. kv->len+T-1 through the
+ * same blocks as gpt2_forward; in each block the new keys and values are
+ * appended to the cache and the new tokens attend to every cached position
+ * and to their own (causally). Its logits equal the rows of a full pass over
+ * the whole text (tests/test_generate.c holds them within 1e-5). Hooks fire
+ * on the new rows only: act is (T, width), ctx.t0 = kv->len (the position of
+ * the first row). There are no windows: kv->len + T may not pass n_ctx. */
+typedef struct {
+    int L, C, n_ctx;  /* the model's shape (set by gpt2_kv_init) */
+    int len;          /* positions held: 0 .. len-1 */
+    float *k;         /* (L, n_ctx, C) keys, the NH heads side by side as in qkv */
+    float *v;         /* (L, n_ctx, C) values */
+} GPT2KVCache;
+
+/* An empty cache for the model cfg: 2 L n_ctx C floats (75 MB for GPT-2
+ * small), owned. Returns 0, or -1 with err_set() if memory is short. */
+int gpt2_kv_init(GPT2KVCache *kv, const GPT2Config *cfg);
+/* Free the cache. On a zeroed one, a no-op. */
+void gpt2_kv_free(GPT2KVCache *kv);
+/* dst (made by gpt2_kv_init for the same model) = src: its first src->len positions. */
+void gpt2_kv_copy(GPT2KVCache *dst, const GPT2KVCache *src);
+/* Run ids (T) at positions kv->len .. (see above), calling the hooks, and
+ * advance kv->len by T. logits, if non-NULL: (T, V), or (V) for the last row
+ * only when last_only (what generation needs: the rest are skipped). Returns
+ * 0, or -1 with err_set() (kv->len unchanged): empty input, an id outside
+ * [0, V), kv->len + T > n_ctx, a cache made for another shape, a failed hook. */
+int gpt2_forward_cached(GPT2Forward *f, GPT2KVCache *kv, const int32_t *ids, int T, float *logits, int last_only);
 
 /* ---- STREAMING CAPTURE ------------------------------------------------------
  * A stream runs token sequences of any length through the model in windows of

@@ -98,6 +98,40 @@ void attention_forward(float *out, float *att, const float *qkv, int T, int C, i
     }
 }
 
+void attention_forward_kv(float *out, float *att, const float *qkv, const float *k, const float *v, int T, int P,
+                          int C, int NH) {
+    int HS = C / NH; /* head size */
+    float scale = 1.0f / sqrtf((float)HS);
+    for (int h = 0; h < NH; h++) {
+        for (int t = 0; t < T; t++) {
+            const float *q = qkv + (long)t * 3 * C + h * HS; /* (HS) query of new token t */
+            float *a = att + ((long)h * T + t) * P;          /* (P) its attention row */
+            int last = P - T + t;                            /* its position: it sees keys 0..last */
+            float maxv = -INFINITY;
+            for (int s = 0; s <= last; s++) {
+                const float *ks = k + (long)s * C + h * HS;
+                float dot = 0.0f;
+                for (int i = 0; i < HS; i++) dot += q[i] * ks[i];
+                a[s] = dot * scale;
+                if (a[s] > maxv) maxv = a[s];
+            }
+            float sum = 0.0f;
+            for (int s = 0; s <= last; s++) {
+                a[s] = expf(a[s] - maxv);
+                sum += a[s];
+            }
+            for (int s = 0; s <= last; s++) a[s] /= sum;
+            for (int s = last + 1; s < P; s++) a[s] = 0.0f;
+            float *o = out + (long)t * C + h * HS;
+            for (int i = 0; i < HS; i++) o[i] = 0.0f;
+            for (int s = 0; s <= last; s++) {
+                const float *vs = v + (long)s * C + h * HS;
+                for (int i = 0; i < HS; i++) o[i] += a[s] * vs[i];
+            }
+        }
+    }
+}
+
 void gelu_forward(float *out, const float *inp, long N) {
     const float s = 0.7978845608028654f; /* sqrt(2/pi) */
     for (long i = 0; i < N; i++) {

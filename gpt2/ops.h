@@ -34,19 +34,40 @@ void logits_forward(float *out, const float *inp, const float *wte, int T, int C
  *   out[t][h*HS + i] = sum_s att[h][t][s] * v_s[i]
  * out (T, C), att (NH, T, T) scratch. */
 void attention_forward(float *out, float *att, const float *qkv, int T, int C, int NH);
+/* The same attention for T new tokens at positions P-T .. P-1 against cached
+ * keys and values of positions 0 .. P-1 (the new tokens' own included): the
+ * queries are qkv's q part (T, 3C); k, v (P, C). Query t sits at position
+ * P-T+t and sees the keys s <= P-T+t:
+ *   att[h][t][s] = softmax_s( q_t . k_s / sqrt(HS) ) for s <= P-T+t, 0 beyond
+ *   out[t][h*HS + i] = sum_s att[h][t][s] * v_s[i]
+ * out (T, C), att (NH, T, P) scratch. With P == T and k, v the k and v parts
+ * of qkv this is attention_forward. */
+void attention_forward_kv(float *out, float *att, const float *qkv, const float *k, const float *v, int T, int P,
+                          int C, int NH);
 /* GPT-2's gelu_new (the tanh approximation):
  *   gelu(x) = 0.5 x (1 + tanh( sqrt(2/pi) (x + 0.044715 x^3) ))     out, inp (N) */
 void gelu_forward(float *out, const float *inp, long N);
 /* out = a + b.  (N) */
 void residual_forward(float *out, const float *a, const float *b, long N);
 
-/* ---- fast paths (gpt2/ops_fast.c): same contracts ---- */
+/* ---- fast paths (gpt2/ops_fast.c): same contracts ----
+ * A single row (T == 1, each step of generation) reads every weight once and
+ * does two flops per weight, so it is bound by memory, not by arithmetic: the
+ * matmul and the logits then skip the gemm's packing and stream the weights
+ * straight through (gpt2/ops_row.c), threads splitting the output columns. */
 
 void layernorm_forward_fast(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps);
 void matmul_forward_fast(float *out, const float *inp, const float *w, const float *bias, int T, int C, int OC);
 void logits_forward_fast(float *out, const float *inp, const float *wte, int T, int C, int V);
 void attention_forward_fast(float *out, float *att, const float *qkv, int T, int C, int NH);
+void attention_forward_kv_fast(float *out, float *att, const float *qkv, const float *k, const float *v, int T, int P,
+                               int C, int NH);
 void gelu_forward_fast(float *out, const float *inp, long N);
 void residual_forward_fast(float *out, const float *a, const float *b, long N);
+
+/* The single-row paths the fast matmul and logits take when T == 1
+ * (gpt2/ops_row.c). out (OC) = inp (C) @ w (C, OC) + bias; out (V) = wte (V, C) @ inp (C). */
+void matvec_forward_fast(float *out, const float *inp, const float *w, const float *bias, int C, int OC);
+void logits_row_fast(float *out, const float *inp, const float *wte, int C, int V);
 
 #endif

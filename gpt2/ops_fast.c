@@ -2,7 +2,8 @@
  * gpt2/ops_fast.c - the fast paths of the ops in ops.h: the matmuls go to
  * the blocked gemm (core/gemm.c), attention runs one head per task with gemm
  * for q.k and att.v, and the element-wise ops are AVX-512 loops split across
- * the threads. tests/test_gpt2_ops.c compares each with its reference.
+ * the threads (a single row goes to ops_row.c). tests/test_gpt2_ops.c
+ * compares each with its reference.
  */
 #include "gpt2/ops.h"
 #include "core/gemm.h"
@@ -103,6 +104,10 @@ void layernorm_forward_fast(float *out, const float *inp, const float *w, const 
 /* ---- matmuls ---- */
 
 void matmul_forward_fast(float *out, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
+    if (T == 1) { /* one row: bound by reading w, no packing (ops_row.c) */
+        matvec_forward_fast(out, inp, w, bias, C, OC);
+        return;
+    }
     /* out = bias (broadcast over rows), then out += inp @ w */
     if (bias)
         for (int t = 0; t < T; t++) memcpy(out + (long)t * OC, bias, (size_t)OC * sizeof(float));
@@ -110,29 +115,37 @@ void matmul_forward_fast(float *out, const float *inp, const float *w, const flo
 }
 
 void logits_forward_fast(float *out, const float *inp, const float *wte, int T, int C, int V) {
+    if (T == 1) {
+        logits_row_fast(out, inp, wte, C, V);
+        return;
+    }
     gemm(0, 1, T, V, C, 1.0f, inp, C, wte, C, 0.0f, out, V);
 }
 
 /* ---- attention: one head per task ---- */
 
+/* T queries (rows of qkv, stride 3C) at positions P-T .. P-1 against P keys
+ * and values (rows of k and v, stride ldkv): the plain pass has P == T and k,
+ * v inside qkv (ldkv 3C); a cached step has k, v in the cache (ldkv C). */
 typedef struct {
     float *out, *att;
-    const float *qkv;
-    int T, C, NH;
+    const float *qkv, *k, *v;
+    int T, P, C, NH, ldkv;
 } AttArgs;
 
 static void att_heads(void *ctx, int h0, int h1) {
     const AttArgs *a = ctx;
-    int T = a->T, C = a->C, HS = C / a->NH;
+    int T = a->T, P = a->P, C = a->C, HS = C / a->NH;
     float scale = 1.0f / sqrtf((float)HS);
     for (int h = h0; h < h1; h++) {
-        float *att = a->att + (long)h * T * T; /* (T, T) */
-        const float *q = a->qkv + h * HS, *k = q + C, *v = q + 2 * C; /* (T, HS), row stride 3C */
-        /* scores (T, T) = q k^T / sqrt(HS); only s <= t is used */
-        gemm(0, 1, T, T, HS, scale, q, 3 * C, k, 3 * C, 0.0f, att, T);
+        float *att = a->att + (long)h * T * P; /* (T, P) */
+        const float *q = a->qkv + h * HS;      /* (T, HS), row stride 3C */
+        const float *k = a->k + h * HS, *v = a->v + h * HS; /* (P, HS), row stride ldkv */
+        /* scores (T, P) = q k^T / sqrt(HS); query t uses keys s <= P-T+t */
+        gemm(0, 1, T, P, HS, scale, q, 3 * C, k, a->ldkv, 0.0f, att, P);
         for (int t = 0; t < T; t++) {
-            float *row = att + (long)t * T;
-            int n = t + 1, s = 0;
+            float *row = att + (long)t * P;
+            int n = P - T + t + 1, s = 0;
             float maxv = -INFINITY, sum = 0.0f;
             for (s = 0; s < n; s++) maxv = row[s] > maxv ? row[s] : maxv;
 #if OPS_AVX512
@@ -158,15 +171,21 @@ static void att_heads(void *ctx, int h0, int h1) {
 #endif
             float inv = 1.0f / sum;
             for (s = 0; s < n; s++) row[s] *= inv;
-            for (s = n; s < T; s++) row[s] = 0.0f;
+            for (s = n; s < P; s++) row[s] = 0.0f;
         }
-        /* out[:, h*HS : (h+1)*HS] (T, HS) = att (T, T) @ v (T, HS) */
-        gemm(0, 0, T, HS, T, 1.0f, att, T, v, 3 * C, 0.0f, a->out + h * HS, C);
+        /* out[:, h*HS : (h+1)*HS] (T, HS) = att (T, P) @ v (P, HS) */
+        gemm(0, 0, T, HS, P, 1.0f, att, P, v, a->ldkv, 0.0f, a->out + h * HS, C);
     }
 }
 
 void attention_forward_fast(float *out, float *att, const float *qkv, int T, int C, int NH) {
-    AttArgs a = {out, att, qkv, T, C, NH};
+    AttArgs a = {out, att, qkv, qkv + C, qkv + 2 * C, T, T, C, NH, 3 * C};
+    pool_for(NH, 1, att_heads, &a);
+}
+
+void attention_forward_kv_fast(float *out, float *att, const float *qkv, const float *k, const float *v, int T, int P,
+                               int C, int NH) {
+    AttArgs a = {out, att, qkv, k, v, T, P, C, NH, C};
     pool_for(NH, 1, att_heads, &a);
 }
 
