@@ -111,6 +111,12 @@ int cli_float(const char *name, const char *val, double lo, double hi, double *o
  * first use), else a folder (the loader says what is missing). Caller frees;
  * NULL with err_set(). */
 char *cli_weights_resolve(const char *weights);
+/* --random-weights: a synthetic checkpoint of the named size (gpt2, ...) and
+ * seed, made once into the cache folder as random-MODEL-seedSEED and reused
+ * after that (every command that takes --random-weights shares it). *made is
+ * set to 1 when it was synthesised now (may be NULL). Caller frees; NULL with
+ * err_set(). */
+char *cli_weights_random(const char *model, uint64_t seed, int *made);
 /* The folder of a --weights path: itself for a folder, else the folder the
  * file is in; NULL for NULL. Caller frees. */
 char *cli_weights_folder(const char *weights);

@@ -43,25 +43,7 @@ static void eval_usage(FILE *f) {
 /* --weights: a path, or a model name from the cache; --random-weights: the
  * pipeline's synthetic GPT-2 small (the same cache entry). Caller frees. */
 static char *eval_weights(const char *w, int random) {
-    if (random) {
-        char *cache = fetch_cache_dir();
-        if (!cache) return NULL;
-        char *dir = path_join(cache, "random-gpt2-seed0"), *st = path_join(dir, "model.safetensors");
-        free(cache);
-        GPT2Config cfg;
-        int rc = path_is_file(st) ? 0 : (gpt2_config_named(&cfg, "gpt2"), gpt2_model_synth(dir, &cfg, 0));
-        free(st);
-        if (rc != 0) free(dir), dir = NULL;
-        return dir;
-    }
-    for (const char *const *n = fetch_model_names(); *n; n++)
-        if (!strcmp(*n, w) && !path_is_dir(w) && !path_is_file(w)) {
-            char *dir;
-            if (fetch_model(w, &dir) != 0) return err_prefix("no weights for %s (give --weights PATH)", w), NULL;
-            return dir;
-        }
-    if (!path_is_dir(w) && !path_is_file(w)) return err_set("--weights %s: no such file or folder", w), NULL;
-    return xstrdup(w);
+    return random ? cli_weights_random("gpt2", 0, NULL) : cli_weights_resolve(w);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

@@ -100,45 +100,8 @@ static int parse_edit(const char *opt, const char *s, char sep, EvalLatent *e) {
 /* The checkpoint: --weights, --random-weights (synthesised once into the cache,
  * as the pipeline's), or the official one (fetched on first use). Caller frees. */
 static char *weights_path(const GenOpts *o) {
-    if (o->random_weights) {
-        char *cache = fetch_cache_dir();
-        if (!cache) return NULL;
-        char name[96];
-        snprintf(name, sizeof name, "random-%s-seed0", o->model);
-        char *dir = path_join(cache, name), *st = path_join(dir, "model.safetensors");
-        free(cache);
-        int have = path_is_file(st);
-        free(st);
-        GPT2Config cfg;
-        if (!have && gpt2_config_named(&cfg, o->model) != 0) {
-            err_set("--model %s: unknown (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2)", o->model);
-            free(dir);
-            return NULL;
-        }
-        if (!have && gpt2_model_synth(dir, &cfg, 0) != 0) {
-            free(dir);
-            return NULL;
-        }
-        return dir;
-    }
-    const char *w = o->weights ? o->weights : "gpt2";
-    char *st = path_join(w, "model.safetensors");
-    int has = path_is_file(st);
-    free(st);
-    if (path_is_file(w) || has) return xstrdup(w);
-    for (const char *const *n = fetch_model_names(); *n; n++)
-        if (strcmp(*n, w) == 0) {
-            char *dir;
-            if (fetch_model(w, &dir) != 0) {
-                err_prefix("no weights for %s (give --weights PATH, or run offline with --random-weights)", w);
-                return NULL;
-            }
-            return dir;
-        }
-    if (path_is_dir(w)) return xstrdup(w); /* the loader says what is missing */
-    err_set("--weights %s: no such file or folder, and not a model name (gpt2, gpt2-medium, gpt2-large, "
-            "gpt2-xl, distilgpt2)", w);
-    return NULL;
+    if (o->random_weights) return cli_weights_random(o->model, 0, NULL);
+    return cli_weights_resolve(o->weights ? o->weights : "gpt2");
 }
 
 /* The prompt's text: --prompt, or --prompt-file (- = standard input). Caller frees. */

@@ -205,28 +205,9 @@ static char *weights_path(Pipeline *P) {
     const PipelineOpts *o = P->o;
     if (o->weights) return xstrdup(o->weights);
     if (o->random_weights) {
-        char *cache = fetch_cache_dir();
-        if (!cache) return NULL;
-        char name[96];
-        snprintf(name, sizeof name, "random-%s-seed%llu", o->model, (unsigned long long)o->seed);
-        char *dir = path_join(cache, name);
-        free(cache);
-        char *st = path_join(dir, "model.safetensors");
-        int have = path_is_file(st);
-        free(st);
-        if (!have) {
-            GPT2Config cfg;
-            if (gpt2_config_named(&cfg, o->model) != 0) {
-                err_set("--model %s: unknown (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2)", o->model);
-                free(dir);
-                return NULL;
-            }
-            stage_begin(P, "synthesising a random checkpoint into the cache (once)");
-            if (gpt2_model_synth(dir, &cfg, o->seed) != 0) {
-                free(dir);
-                return NULL;
-            }
-        }
+        int made;
+        char *dir = cli_weights_random(o->model, o->seed, &made);
+        if (made) stage_begin(P, "synthesised a random checkpoint into the cache (once)");
         return dir;
     }
     char *dir;

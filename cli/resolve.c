@@ -6,8 +6,10 @@
  */
 #include "cli/cli.h"
 #include "core/util.h"
+#include "gpt2/model.h"
 #include "weights/fetch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +33,31 @@ char *cli_weights_resolve(const char *w) {
     err_set("--weights %s: no such file or folder, and not a model name (gpt2, gpt2-medium, gpt2-large, "
             "gpt2-xl, distilgpt2)", w);
     return NULL;
+}
+
+char *cli_weights_random(const char *model, uint64_t seed, int *made) {
+    if (made) *made = 0;
+    char *cache = fetch_cache_dir();
+    if (!cache) return NULL;
+    char name[96];
+    snprintf(name, sizeof name, "random-%s-seed%llu", model, (unsigned long long)seed);
+    char *dir = path_join(cache, name), *st = path_join(dir, "model.safetensors");
+    free(cache);
+    int have = path_is_file(st);
+    free(st);
+    if (have) return dir;
+    GPT2Config cfg;
+    if (gpt2_config_named(&cfg, model) != 0) {
+        err_set("--model %s: unknown (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2)", model);
+        free(dir);
+        return NULL;
+    }
+    if (gpt2_model_synth(dir, &cfg, seed) != 0) {
+        free(dir);
+        return NULL;
+    }
+    if (made) *made = 1;
+    return dir;
 }
 
 char *cli_weights_folder(const char *weights) {
