@@ -314,7 +314,7 @@ static void test_init(void) {
 
 int main(void) {
     const char *cases[] = {"topk", "topk_auxties", "topk_multi", "topk_alldead", "topk_b1",
-                           "jumprelu", "jumprelu_b1"};
+                           "jumprelu", "jumprelu_b1", "relu", "batchtopk", "gated"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(cases[i]);
     test_params();
     test_init();
