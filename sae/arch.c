@@ -414,7 +414,7 @@ void sae_arch_encode(SaeArch *m, const float *X, int B, float *F) {
             for (int i = 0; i < n; i++) z[i] = z[i] > m->threshold && z[i] > 0 ? z[i] : 0.0f;
             break;
         case SAE_ARCH_JUMPRELU:
-            for (int i = 0; i < n; i++) z[i] = z[i] > expf(m->log_threshold[i]) ? z[i] : 0.0f;
+            for (int i = 0; i < n; i++) z[i] = z[i] > expf(m->log_threshold[i]) && z[i] > 0 ? z[i] : 0.0f;
             break;
         case SAE_ARCH_RELU:
             for (int i = 0; i < n; i++) z[i] = z[i] > 0 ? z[i] : 0.0f;
