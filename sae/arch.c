@@ -22,6 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 static const char *const NAMES[SAE_ARCH_COUNT] = {"topk", "batchtopk", "jumprelu", "relu", "gated"};
 
 const char *sae_arch_name(SaeArchKind a) { return a >= 0 && a < SAE_ARCH_COUNT ? NAMES[a] : "?"; }
@@ -251,6 +255,30 @@ void sae_csr_free(SaeCsr *c) {
 
 /* ---- dense encoder, sparse decoder and backward ---- */
 
+/* y[0..d) += a x[0..d): the sparse loops' inner step (d-long rows) */
+static inline void axpy(int d, float a, const float *restrict x, float *restrict y) {
+    int j = 0;
+#if defined(__AVX512F__)
+    const __m512 va = _mm512_set1_ps(a);
+    for (; j + 16 <= d; j += 16)
+        _mm512_storeu_ps(y + j, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + j), _mm512_loadu_ps(y + j)));
+#endif
+    for (; j < d; j++) y[j] += a * x[j];
+}
+
+/* x · y over d floats (16 lanes, then the lanes summed) */
+static inline float dot(int d, const float *restrict x, const float *restrict y) {
+    int j = 0;
+    float s = 0;
+#if defined(__AVX512F__)
+    __m512 acc = _mm512_setzero_ps();
+    for (; j + 16 <= d; j += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + j), _mm512_loadu_ps(y + j), acc);
+    s = _mm512_reduce_add_ps(acc);
+#endif
+    for (; j < d; j++) s += x[j] * y[j];
+    return s;
+}
+
 void sae_arch_preact(const SaeArch *m, const float *X, int B, float *Xc, float *Z) {
     const int d = m->p.d, n = m->p.n;
     const float s = m->input_scale;
@@ -270,10 +298,8 @@ void sae_arch_decode_csr(const SaeArch *m, const SaeCsr *F, int with_bias, float
         float *y = Xh + (size_t)b * d;
         if (with_bias) memcpy(y, m->b_dec, (size_t)d * sizeof(float));
         else memset(y, 0, (size_t)d * sizeof(float));
-        for (int e = F->ptr[b]; e < F->ptr[b + 1]; e++) {
-            const float v = F->val[e], *w = m->W_dec + (size_t)F->idx[e] * d;
-            for (int j = 0; j < d; j++) y[j] += v * w[j];
-        }
+        for (int e = F->ptr[b]; e < F->ptr[b + 1]; e++)
+            if (F->val[e] != 0.0f) axpy(d, F->val[e], m->W_dec + (size_t)F->idx[e] * d, y);
     }
 }
 
@@ -284,15 +310,8 @@ void sae_arch_decode_back(const SaeArch *m, const SaeCsr *F, const float *G, flo
         for (int e = F->ptr[b]; e < F->ptr[b + 1]; e++) {
             const int i = F->idx[e];
             const float v = F->val[e], *w = m->W_dec + (size_t)i * d;
-            if (gF) {
-                float acc = 0;
-                for (int j = 0; j < d; j++) acc += w[j] * g[j];
-                gF[e] = acc;
-            }
-            if (g_W_dec && v != 0.0f) {
-                float *gw = g_W_dec + (size_t)i * d;
-                for (int j = 0; j < d; j++) gw[j] += v * g[j];
-            }
+            if (gF) gF[e] = dot(d, w, g);
+            if (g_W_dec && v != 0.0f) axpy(d, v, g, g_W_dec + (size_t)i * d);
         }
     }
 }
@@ -307,14 +326,8 @@ void sae_arch_encode_back(const SaeArch *m, const SaeCsr *C, const float *gZ, co
             const float gz = gZ[e];
             if (gz == 0.0f) continue;
             if (g_b_enc) g_b_enc[i] += gz;
-            if (g_W_enc) {
-                float *gw = g_W_enc + (size_t)i * d;
-                for (int j = 0; j < d; j++) gw[j] += gz * xc[j];
-            }
-            if (g_b_dec) {
-                const float *w = m->W_enc + (size_t)i * d;
-                for (int j = 0; j < d; j++) g_b_dec[j] -= gz * w[j];
-            }
+            if (g_W_enc) axpy(d, gz, xc, g_W_enc + (size_t)i * d);
+            if (g_b_dec) axpy(d, -gz, m->W_enc + (size_t)i * d, g_b_dec);
         }
     }
 }
