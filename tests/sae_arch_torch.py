@@ -11,7 +11,7 @@
 #   X          (NB*B, d)  the batches, step s uses batch s % NB
 #   init.*     the starting tensors (W_enc and W_dec as (n, d) rows)
 #   since0     (n)        tokens since each latent fired, before step 1
-#   loss0      (5)        loss, recon, sparsity, aux, l0 of batch 0 at init
+#   loss0      (6)        loss, recon, sparsity, aux, l0, FVU of batch 0 at init
 #   grad0.*    the raw gradients of that loss (before any constraint/clip)
 #   losses     (STEPS)    the loss of every training step
 #   final.*    the tensors after STEPS steps; final.since (n); threshold (1)
@@ -261,7 +261,10 @@ def make_case(name, cfg, since0=None, ties=()):
     loss, recon, sp, aux, f = FWD[cfg["arch"]](P, cfg, x0, since0, st)
     loss.backward()
     l0 = float((f.detach() > 0).float().sum(1).mean())
-    loss0 = [float(loss), float(recon), float(sp), float(aux), l0]
+    with torch.no_grad():
+        xh = f @ P["W_dec"] + P["b_dec"]
+        fvu = float(((xh - x0) ** 2).sum() / ((x0 - x0.mean(0)) ** 2).sum()) if B > 1 else float("nan")
+    loss0 = [float(loss), float(recon), float(sp), float(aux), l0, fvu]
     grads = {k: P[k].grad.detach().clone() for k in P}
     for k in P:
         P[k].grad = None

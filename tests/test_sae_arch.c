@@ -41,12 +41,13 @@ static const float *tensor(SafeTensors *st, const char *name, long want) {
     return safetensors_f32(st, t);
 }
 
-typedef struct { float *losses; int n; } Losses;
+typedef struct { float *losses; int n; double dead_frac; } Losses;
 
 static int record(void *ctx, long step, const SaeArchLog *log) {
     Losses *l = ctx;
     (void)step;
     if (l->n < STEPS) l->losses[l->n++] = (float)log->loss;
+    l->dead_frac = log->dead_frac;
     return 0;
 }
 
@@ -155,10 +156,12 @@ static void run_case(const char *name) {
     SaeArchLog log;
     int rc = sae_arch_loss_grad(&m, X, B, &log);
     CHECK(rc == 0, "%s: loss_grad returns 0 (%s)", name, rc ? err_get() : "");
-    const float *l0 = tensor(&st, "loss0", 5);
+    const float *l0 = tensor(&st, "loss0", 6);
     if (l0) {
         float ours[5] = {(float)log.loss, (float)log.recon, (float)log.sparsity, (float)log.aux, (float)log.l0};
         check_close("loss, recon, sparsity, aux, l0", ours, l0, 5, 1e-6f, 1e-5f);
+        if (B > 1) check_close("FVU", (float[]){(float)log.fvu}, l0 + 5, 1, 1e-6f, 1e-4f);
+        else CHECK(isnan(log.fvu) && isnan(l0[5]), "FVU of one token is undefined (NaN) on both sides");
     }
     for (int i = 0; i < m.n_t; i++) {
         char gname[64], label[96];
@@ -199,7 +202,7 @@ static void run_case(const char *name) {
     /* 50 steps from the same start */
     if (load_init(&m, &p, &st, scale) != 0) goto done;
     float losses[STEPS];
-    Losses rec = {losses, 0};
+    Losses rec = {losses, 0, 0};
     rc = sae_arch_train(&m, X, (long)NB * B, B, STEPS, record, &rec);
     CHECK(rc == 0 && rec.n == STEPS, "%s: %d steps train (%s)", name, rec.n, rc ? err_get() : "");
     const float *tl = tensor(&st, "losses", STEPS);
@@ -213,9 +216,13 @@ static void run_case(const char *name) {
     }
     const float *fs = tensor(&st, "final.since", n);
     if (fs) {
-        float *ours = malloc((size_t)n * sizeof(float));
+        float *ours = calloc((size_t)n, sizeof(float));
         for (int i = 0; i < n; i++) ours[i] = (float)m.since_fired[i];
         check_close("tokens since each latent fired", ours, fs, n, 0.0f, 0.0f);
+        int dead = 0;
+        for (int i = 0; i < n; i++) dead += fs[i] >= p.dead_tokens;
+        CHECK(fabs(rec.dead_frac - (double)dead / n) < 1e-12, "dead %% in the last step's log: %.1f%% (torch's counters: %d of %d)",
+              100 * rec.dead_frac, dead, n);
         free(ours);
     }
     if (arch == SAE_ARCH_BATCHTOPK) {
@@ -269,6 +276,18 @@ static void test_init(void) {
     }
     CHECK(worst < 1e-6, "decoder rows unit-norm (worst |norm - 1| %.2g)", worst);
     CHECK(memcmp(m.W_enc, m.W_dec, (size_t)n * d * sizeof(float)) == 0, "W_enc starts as W_decᵀ");
+    {
+        SaeArch m2, m3;
+        sae_arch_init(&m2, &p, S, T);
+        SaeArchParams p3 = p;
+        p3.seed = 99;
+        sae_arch_init(&m3, &p3, S, T);
+        CHECK(memcmp(m.W_dec, m2.W_dec, (size_t)n * d * sizeof(float)) == 0 &&
+                  memcmp(m.W_dec, m3.W_dec, (size_t)n * d * sizeof(float)) != 0,
+              "seeded: the same seed gives the same weights, another seed others");
+        sae_arch_free(&m2);
+        sae_arch_free(&m3);
+    }
     /* the geometric median zeroes Σ (x - m)/||x - m|| */
     double gsum[6] = {0}, gn = 0;
     for (int t = 0; t < T; t++) {
