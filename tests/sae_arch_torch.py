@@ -319,3 +319,6 @@ if __name__ == "__main__":
     make_case("relu", base_cfg("relu", seed=7, grad_clip=1.0, lambda_warmup=20, **{"lambda": 0.5}))
     make_case("batchtopk", base_cfg("batchtopk", seed=8), dead_since(32, [0, 1, 2, 3, 4, 5], 64))
     make_case("gated", base_cfg("gated", seed=9, **{"lambda": 0.1}))
+    # d = 20: the 16-lane vector loops and their scalar tails
+    make_case("topk_d20", base_cfg("topk", d=20, n=64, k=5, k_aux=10, seed=11), dead_since(64, range(0, 64, 5), 64))
+    make_case("jumprelu_d20", base_cfg("jumprelu", d=20, n=64, seed=12, jump_eps=0.05, theta0=0.1, **{"lambda": 0.05}))

@@ -333,7 +333,7 @@ static void test_init(void) {
 
 int main(void) {
     const char *cases[] = {"topk", "topk_auxties", "topk_multi", "topk_alldead", "topk_b1",
-                           "jumprelu", "jumprelu_b1", "relu", "batchtopk", "gated"};
+                           "jumprelu", "jumprelu_b1", "relu", "batchtopk", "gated", "topk_d20", "jumprelu_d20"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(cases[i]);
     test_params();
     test_init();
