@@ -111,6 +111,7 @@ int main(int argc, char **argv) {
     const int d = arg(argc, argv, 1, 768), n = arg(argc, argv, 2, 24576), k = arg(argc, argv, 3, 32);
     const int B = arg(argc, argv, 4, 4096), steps = arg(argc, argv, 5, 3), tsteps = arg(argc, argv, 6, 2);
     const int nt = pool_threads();
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each line as it comes, also through a pipe */
     printf("SAE architectures: d=%d n=%d k=%d batch=%d; %d threads (%s)\n", d, n, k, B, nt, cpu_simd_level());
     float *X = malloc((size_t)B * d * sizeof(float));
     Rng r;
