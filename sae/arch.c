@@ -407,7 +407,7 @@ int sae_arch_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log) {
 }
 
 void sae_arch_encode(SaeArch *m, const float *X, int B, float *F) {
-    const int n = m->p.n, d = m->p.d;
+    const int n = m->p.n;
     ws_reserve(m, B);
     float *Xc = m->ws_xc;
     sae_arch_preact(m, X, B, Xc, F);
@@ -443,7 +443,6 @@ void sae_arch_encode(SaeArch *m, const float *X, int B, float *F) {
         default: break;
         }
     }
-    (void)d;
     free(idx);
 }
 
