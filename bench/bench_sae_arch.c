@@ -75,7 +75,7 @@ static int cmp_float(const void *a, const void *b) {
 
 static int arg(int argc, char **argv, int i, int def) { return argc > i ? atoi(argv[i]) : def; }
 
-static double time_steps(SaeArch *m, const float *X, int B, int steps, SaeArchLog *log) {
+static double time_steps(SAEArch *m, const float *X, int B, int steps, SAEArchLog *log) {
     if (sae_arch_step(m, X, B, log) != 0) { /* warm-up step */
         fprintf(stderr, "bench_sae_arch: %s\n", err_get());
         exit(1);
@@ -119,10 +119,10 @@ int main(int argc, char **argv) {
     for (long i = 0; i < (long)B * d; i++) X[i] = rng_normal(&r) + 0.3f * (float)(i % 7);
 
     /* the encoder gemm alone, checked, then timed */
-    SaeArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, d, n);
+    SAEArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, d, n);
     p.k = k;
     p.b_dec_init = SAE_BDEC_MEAN;
-    SaeArch m;
+    SAEArch m;
     if (sae_arch_init(&m, &p, X, B) != 0) return fprintf(stderr, "%s\n", err_get()), 1;
     float *Xc = malloc((size_t)B * d * sizeof(float)), *Z = malloc((size_t)B * n * sizeof(float));
     sae_arch_preact(&m, X, B, Xc, Z);
@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
     free(Xc);
 
     /* topk */
-    SaeArchLog log;
+    SAEArchLog log;
     double s_topk = time_steps(&m, X, B, steps, &log);
     printf("ours  topk     tokens/s %.1f s/step %.3f loss %.5g l0 %.1f (encoder gemm %.0f%% of the step)\n", B / s_topk,
            s_topk, log.loss, log.l0, 100 * best / s_topk);

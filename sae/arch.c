@@ -28,16 +28,16 @@
 
 static const char *const NAMES[SAE_ARCH_COUNT] = {"topk", "batchtopk", "jumprelu", "relu", "gated"};
 
-const char *sae_arch_name(SaeArchKind a) { return a >= 0 && a < SAE_ARCH_COUNT ? NAMES[a] : "?"; }
+const char *sae_arch_name(SAEArchKind a) { return a >= 0 && a < SAE_ARCH_COUNT ? NAMES[a] : "?"; }
 
-int sae_arch_parse(const char *name, SaeArchKind *out) {
+int sae_arch_parse(const char *name, SAEArchKind *out) {
     for (int a = 0; a < SAE_ARCH_COUNT; a++)
-        if (strcmp(name, NAMES[a]) == 0) { *out = (SaeArchKind)a; return 0; }
+        if (strcmp(name, NAMES[a]) == 0) { *out = (SAEArchKind)a; return 0; }
     return err_set("architecture '%s': unknown; use topk, batchtopk, jumprelu, relu or gated", name);
 }
 
-SaeArchParams sae_arch_default_params(SaeArchKind arch, int d, int n) {
-    SaeArchParams p;
+SAEArchParams sae_arch_default_params(SAEArchKind arch, int d, int n) {
+    SAEArchParams p;
     memset(&p, 0, sizeof p);
     p.arch = arch;
     p.d = d;
@@ -61,7 +61,7 @@ SaeArchParams sae_arch_default_params(SaeArchKind arch, int d, int n) {
     return p;
 }
 
-int sae_arch_check_params(const SaeArchParams *p) {
+int sae_arch_check_params(const SAEArchParams *p) {
     if (p->arch < 0 || p->arch >= SAE_ARCH_COUNT) return err_set("architecture = %d: unknown", (int)p->arch);
     if (p->d < 1) return err_set("d_in = %d: must be at least 1", p->d);
     if (p->n < 1) return err_set("d_sae = %d: must be at least 1", p->n);
@@ -126,9 +126,9 @@ static void geometric_median(float *b, const float *S, int T, int d) {
     free(num);
 }
 
-static void add_tensor(SaeArch *m, const char *name, float *w, long len) {
+static void add_tensor(SAEArch *m, const char *name, float *w, long len) {
     assert(m->n_t < SAE_ARCH_MAX_TENSORS);
-    SaeArchTensor *t = &m->t[m->n_t++];
+    SAEArchTensor *t = &m->t[m->n_t++];
     t->name = name;
     t->w = w;
     t->len = len;
@@ -137,7 +137,7 @@ static void add_tensor(SaeArch *m, const char *name, float *w, long len) {
     t->v = xcalloc((size_t)len, sizeof(float));
 }
 
-int sae_arch_init(SaeArch *m, const SaeArchParams *p, const float *S, int T) {
+int sae_arch_init(SAEArch *m, const SAEArchParams *p, const float *S, int T) {
     memset(m, 0, sizeof *m);
     if (sae_arch_check_params(p) != 0) return -1;
     const int d = p->d, n = p->n;
@@ -210,7 +210,7 @@ int sae_arch_init(SaeArch *m, const SaeArchParams *p, const float *S, int T) {
     return 0;
 }
 
-void sae_arch_free(SaeArch *m) {
+void sae_arch_free(SAEArch *m) {
     if (!m) return;
     for (int i = 0; i < m->n_t; i++) free(m->t[i].g), free(m->t[i].m), free(m->t[i].v);
     free(m->W_enc), free(m->W_dec), free(m->b_enc), free(m->b_dec);
@@ -219,7 +219,7 @@ void sae_arch_free(SaeArch *m) {
     memset(m, 0, sizeof *m);
 }
 
-SaeArchTensor *sae_arch_tensor(SaeArch *m, const char *name) {
+SAEArchTensor *sae_arch_tensor(SAEArch *m, const char *name) {
     for (int i = 0; i < m->n_t; i++)
         if (strcmp(m->t[i].name, name) == 0) return &m->t[i];
     return NULL;
@@ -227,7 +227,7 @@ SaeArchTensor *sae_arch_tensor(SaeArch *m, const char *name) {
 
 /* ---- CSR ---- */
 
-void sae_csr_init(SaeCsr *c, int B, int cap) {
+void sae_csr_init(SAECsr *c, int B, int cap) {
     c->B = 0;
     c->cap = cap > 16 ? cap : 16;
     c->ptr = xmalloc((size_t)(B + 1) * sizeof(int));
@@ -236,7 +236,7 @@ void sae_csr_init(SaeCsr *c, int B, int cap) {
     c->val = xmalloc((size_t)c->cap * sizeof(float));
 }
 
-void sae_csr_push(SaeCsr *c, int i, float v) {
+void sae_csr_push(SAECsr *c, int i, float v) {
     int e = c->ptr[c->B];
     if (e == c->cap) {
         c->cap *= 2;
@@ -248,7 +248,7 @@ void sae_csr_push(SaeCsr *c, int i, float v) {
     c->ptr[c->B]++;
 }
 
-void sae_csr_free(SaeCsr *c) {
+void sae_csr_free(SAECsr *c) {
     free(c->ptr), free(c->idx), free(c->val);
     memset(c, 0, sizeof *c);
 }
@@ -279,7 +279,7 @@ static inline float dot(int d, const float *restrict x, const float *restrict y)
     return s;
 }
 
-void sae_arch_preact(const SaeArch *m, const float *X, int B, float *Xc, float *Z) {
+void sae_arch_preact(const SAEArch *m, const float *X, int B, float *Xc, float *Z) {
     const int d = m->p.d, n = m->p.n;
     const float s = m->input_scale;
     for (int b = 0; b < B; b++)
@@ -292,7 +292,7 @@ void sae_arch_preact(const SaeArch *m, const float *X, int B, float *Xc, float *
     }
 }
 
-void sae_arch_decode_csr(const SaeArch *m, const SaeCsr *F, int with_bias, float *Xh) {
+void sae_arch_decode_csr(const SAEArch *m, const SAECsr *F, int with_bias, float *Xh) {
     const int d = m->p.d;
     for (int b = 0; b < F->B; b++) {
         float *y = Xh + (size_t)b * d;
@@ -303,7 +303,7 @@ void sae_arch_decode_csr(const SaeArch *m, const SaeCsr *F, int with_bias, float
     }
 }
 
-void sae_arch_decode_back(const SaeArch *m, const SaeCsr *F, const float *G, float *g_W_dec, float *gF) {
+void sae_arch_decode_back(const SAEArch *m, const SAECsr *F, const float *G, float *g_W_dec, float *gF) {
     const int d = m->p.d;
     for (int b = 0; b < F->B; b++) {
         const float *g = G + (size_t)b * d;
@@ -316,7 +316,7 @@ void sae_arch_decode_back(const SaeArch *m, const SaeCsr *F, const float *G, flo
     }
 }
 
-void sae_arch_encode_back(const SaeArch *m, const SaeCsr *C, const float *gZ, const float *Xc,
+void sae_arch_encode_back(const SAEArch *m, const SAECsr *C, const float *gZ, const float *Xc,
                           float *g_W_enc, float *g_b_enc, float *g_b_dec) {
     const int d = m->p.d;
     for (int b = 0; b < C->B; b++) {
@@ -377,7 +377,7 @@ int sae_topk_row(const float *z, int n, int k, const unsigned char *mask, int *i
 
 /* ---- dispatch, encode, decode ---- */
 
-static void ws_reserve(SaeArch *m, int B) {
+static void ws_reserve(SAEArch *m, int B) {
     if (B <= m->ws_B) return;
     const size_t d = (size_t)m->p.d, n = (size_t)m->p.n;
     free(m->ws_z), free(m->ws_xc), free(m->ws_xh), free(m->ws_gx), free(m->ws_tmp), free(m->ws_fired);
@@ -390,7 +390,7 @@ static void ws_reserve(SaeArch *m, int B) {
     m->ws_B = B;
 }
 
-int sae_arch_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log) {
+int sae_arch_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log) {
     if (B < 1) return err_set("batch = %d: must be at least 1", B);
     ws_reserve(m, B);
     memset(log, 0, sizeof *log);
@@ -406,7 +406,7 @@ int sae_arch_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log) {
     }
 }
 
-void sae_arch_encode(SaeArch *m, const float *X, int B, float *F) {
+void sae_arch_encode(SAEArch *m, const float *X, int B, float *F) {
     const int n = m->p.n;
     ws_reserve(m, B);
     float *Xc = m->ws_xc;
@@ -446,7 +446,7 @@ void sae_arch_encode(SaeArch *m, const float *X, int B, float *F) {
     free(idx);
 }
 
-void sae_arch_decode(const SaeArch *m, const float *F, int B, float *Xh) {
+void sae_arch_decode(const SAEArch *m, const float *F, int B, float *Xh) {
     const int d = m->p.d, n = m->p.n;
     gemm(0, 0, B, d, n, 1.0f, F, n, m->W_dec, d, 0.0f, Xh, d);
     const float inv = 1.0f / m->input_scale;
@@ -454,7 +454,7 @@ void sae_arch_decode(const SaeArch *m, const float *F, int B, float *Xh) {
         for (int j = 0; j < d; j++) Xh[(size_t)b * d + j] = (Xh[(size_t)b * d + j] + m->b_dec[j]) * inv;
 }
 
-double sae_recon_term(SaeArch *m, const SaeCsr *F, const float *Xc, const float *nx, float coef,
+double sae_recon_term(SAEArch *m, const SAECsr *F, const float *Xc, const float *nx, float coef,
                       float *Xh, float *gF) {
     const int d = m->p.d, B = F->B;
     float *G = m->ws_gx;
@@ -480,7 +480,7 @@ double sae_recon_term(SaeArch *m, const SaeCsr *F, const float *Xc, const float 
     return coef * loss / B;
 }
 
-double sae_fvu(const SaeArch *m, const float *Xc, const float *Xh, int B) {
+double sae_fvu(const SAEArch *m, const float *Xc, const float *Xh, int B) {
     const int d = m->p.d;
     double sse = 0, sst = 0;
     for (int j = 0; j < d; j++) {

@@ -4,11 +4,11 @@
  * untied, all behind one interface and one training step (Adam, LR warm-up
  * and decay, gradient clipping, dead-latent tracking).
  *
- *   SaeArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, d, n);
+ *   SAEArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, d, n);
  *   p.k = 32;
- *   SaeArch m;
+ *   SAEArch m;
  *   if (sae_arch_init(&m, &p, X, T) != 0) return -1;   // seeded; b_dec from a sample X (T, d)
- *   SaeArchLog log;
+ *   SAEArchLog log;
  *   for (long s = 0; s < steps; s++)
  *       if (sae_arch_step(&m, X + (size_t)s * B * d, B, &log) != 0) break;  // NaN loss stops
  *   sae_arch_save_saelens(&m, "out/sae", &meta);      // sae/arch_io.c
@@ -41,17 +41,17 @@ typedef enum {
     SAE_ARCH_RELU,       /* ReLU + L1 weighted by decoder norms (Anthropic, April 2024) */
     SAE_ARCH_GATED,      /* Rajamanoharan et al. 2024a */
     SAE_ARCH_COUNT
-} SaeArchKind;
+} SAEArchKind;
 
 /* "topk", "batchtopk", "jumprelu", "relu", "gated" */
-const char *sae_arch_name(SaeArchKind a);
+const char *sae_arch_name(SAEArchKind a);
 /* The kind for a name; -1 with err_set() naming the accepted names. */
-int sae_arch_parse(const char *name, SaeArchKind *out);
+int sae_arch_parse(const char *name, SAEArchKind *out);
 
-typedef enum { SAE_BDEC_MEAN, SAE_BDEC_MEDIAN, SAE_BDEC_ZERO } SaeBdecInit;
+typedef enum { SAE_BDEC_MEAN, SAE_BDEC_MEDIAN, SAE_BDEC_ZERO } SAEBdecInit;
 
 typedef struct {
-    SaeArchKind arch;
+    SAEArchKind arch;
     int d, n;               /* input width, latents */
     /* topk / batchtopk */
     int k;                  /* latents kept per token (batchtopk: k*B per batch); 1 <= k < n */
@@ -67,7 +67,7 @@ typedef struct {
     int scale_inputs;       /* scale x so that E||x|| = sqrt(d) (relu's default) */
     /* every architecture */
     long dead_tokens;       /* a latent not fired for this many tokens is dead; 10M */
-    SaeBdecInit b_dec_init; /* geometric median (default) or mean of the sample */
+    SAEBdecInit b_dec_init; /* geometric median (default) or mean of the sample */
     float lr;               /* Adam step size */
     float beta1, beta2;     /* 0.9, 0.999 */
     float adam_eps;         /* > 0, 1e-8 */
@@ -76,25 +76,25 @@ typedef struct {
     long total_steps;       /* needed by decay_steps */
     float grad_clip;        /* clip the global gradient norm to this; 0 = off */
     uint64_t seed;          /* the initial weights */
-} SaeArchParams;
+} SAEArchParams;
 
 /* The field's defaults for arch at width d with n latents (k = 32 or n/2 when
  * smaller, k_aux = d/2, alpha = 1/32, lambda per architecture, lr 2e-4 ...). */
-SaeArchParams sae_arch_default_params(SaeArchKind arch, int d, int n);
+SAEArchParams sae_arch_default_params(SAEArchKind arch, int d, int n);
 /* 0, or -1 with err_set() naming the first bad field ("k = 0: must be ..."). */
-int sae_arch_check_params(const SaeArchParams *p);
+int sae_arch_check_params(const SAEArchParams *p);
 
 /* One trainable tensor with its gradient and Adam moments (all owned). */
 typedef struct {
     const char *name;       /* "W_enc", "W_dec", "b_enc", "b_dec", "log_threshold", "r_mag", "b_mag" */
     float *w, *g, *m, *v;   /* (len) each */
     long len;
-} SaeArchTensor;
+} SAEArchTensor;
 
 #define SAE_ARCH_MAX_TENSORS 7
 
 typedef struct {
-    SaeArchParams p;
+    SAEArchParams p;
     float *W_enc;           /* (n, d) encoder rows (gated: the shared gate/magnitude W) */
     float *W_dec;           /* (n, d) decoder rows */
     float *b_enc;           /* (n)  (gated: b_gate) */
@@ -106,7 +106,7 @@ typedef struct {
     float input_scale;      /* x is multiplied by this before the SAE (1 = none) */
     long *since_fired;      /* (n) tokens since the latent last fired */
     long step;              /* steps taken */
-    SaeArchTensor t[SAE_ARCH_MAX_TENSORS];
+    SAEArchTensor t[SAE_ARCH_MAX_TENSORS];
     int n_t;
     /* scratch for one batch (grown on demand) */
     int ws_B;
@@ -116,7 +116,7 @@ typedef struct {
     float *ws_gx;           /* (B, d) d loss / d x̂ */
     float *ws_tmp;          /* (B, d) */
     unsigned char *ws_fired;/* (n) */
-} SaeArch;
+} SAEArch;
 
 /* The per-step numbers. */
 typedef struct {
@@ -129,39 +129,39 @@ typedef struct {
     double dead_frac;       /* fraction of latents dead after this step */
     double grad_norm;       /* global gradient norm before clipping */
     double lr;              /* step size used */
-} SaeArchLog;
+} SAEArchLog;
 
 /* Allocate and initialise (seeded): W_dec rows random unit vectors, W_enc =
  * W_dec (the transpose of SAELens' layout, Gao et al.), b_enc = 0, b_dec the
  * geometric median / mean of the sample S (T, d) (zero when S is NULL), the
  * input scale from S when scale_inputs. Checks p first. */
-int sae_arch_init(SaeArch *m, const SaeArchParams *p, const float *S, int T);
-/* Free everything; a zeroed SaeArch is a no-op. */
-void sae_arch_free(SaeArch *m);
+int sae_arch_init(SAEArch *m, const SAEArchParams *p, const float *S, int T);
+/* Free everything; a zeroed SAEArch is a no-op. */
+void sae_arch_free(SAEArch *m);
 /* The tensor called name, or NULL. */
-SaeArchTensor *sae_arch_tensor(SaeArch *m, const char *name);
+SAEArchTensor *sae_arch_tensor(SAEArch *m, const char *name);
 
 /* Loss and gradients of one batch X (B, d) (raw, unscaled) into m->t[].g
  * (overwritten); fills the loss parts, l0 and fvu of *log and m->ws_fired.
  * Dispatches to the architecture's file. */
-int sae_arch_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log);
+int sae_arch_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log);
 
 /* One training step on X (B, d): loss and gradients, the decoder's parallel
  * gradient removed, clipping, Adam with the scheduled LR, decoder rows
  * renormalised, dead counters and (batchtopk) theta updated. A NaN or
  * infinite loss stops before any weight changes: -1 with err_set(). */
-int sae_arch_step(SaeArch *m, const float *X, int B, SaeArchLog *log);
+int sae_arch_step(SAEArch *m, const float *X, int B, SAEArchLog *log);
 
 /* Called after each step of sae_arch_train; non-zero stops training. */
-typedef int (*SaeArchStepFn)(void *ctx, long step, const SaeArchLog *log);
+typedef int (*SAEArchStepFn)(void *ctx, long step, const SAEArchLog *log);
 /* steps steps over X (T, d) in consecutive batches of B (wrapping around). */
-int sae_arch_train(SaeArch *m, const float *X, long T, int B, long steps, SaeArchStepFn on_step, void *ctx);
+int sae_arch_train(SAEArch *m, const float *X, long T, int B, long steps, SAEArchStepFn on_step, void *ctx);
 
 /* Inference encode: F (B, n) dense latents of X (B, d) (raw). Batchtopk is
  * encoded as the JumpReLU it is saved as (theta = m->threshold). */
-void sae_arch_encode(SaeArch *m, const float *X, int B, float *F);
+void sae_arch_encode(SAEArch *m, const float *X, int B, float *F);
 /* x̂ (B, d) of F (B, n), in the raw input's units. */
-void sae_arch_decode(const SaeArch *m, const float *F, int B, float *Xh);
+void sae_arch_decode(const SAEArch *m, const float *F, int B, float *Xh);
 
 /* ---- shared pieces used by the architecture files (sae/arch.c) ---- */
 
@@ -171,24 +171,24 @@ typedef struct {
     int *ptr;               /* (B + 1) */
     int *idx;               /* (cap) latent index */
     float *val;             /* (cap) latent value */
-} SaeCsr;
-void sae_csr_init(SaeCsr *c, int B, int cap);
-void sae_csr_push(SaeCsr *c, int i, float v);   /* append to the current row */
+} SAECsr;
+void sae_csr_init(SAECsr *c, int B, int cap);
+void sae_csr_push(SAECsr *c, int i, float v);   /* append to the current row */
 /* start the next row (empty) */
-static inline void sae_csr_row(SaeCsr *c) { c->ptr[c->B + 1] = c->ptr[c->B]; c->B++; }
-void sae_csr_free(SaeCsr *c);
+static inline void sae_csr_row(SAECsr *c) { c->ptr[c->B + 1] = c->ptr[c->B]; c->B++; }
+void sae_csr_free(SAECsr *c);
 
 /* Xc (B, d) = s X - b_dec; Z (B, n) = Xc W_encᵀ + b_enc (dense gemm). */
-void sae_arch_preact(const SaeArch *m, const float *X, int B, float *Xc, float *Z);
+void sae_arch_preact(const SAEArch *m, const float *X, int B, float *Xc, float *Z);
 /* Xh (B, d) = F W_dec + (with_bias ? b_dec : 0), F sparse. */
-void sae_arch_decode_csr(const SaeArch *m, const SaeCsr *F, int with_bias, float *Xh);
+void sae_arch_decode_csr(const SAEArch *m, const SAECsr *F, int with_bias, float *Xh);
 /* Backward of Xh = F W_dec: g_W_dec += Fᵀ G and, for each stored entry,
  * gF[e] = W_dec[idx] · G[b] (G (B, d)). g_W_dec may be NULL (frozen decoder). */
-void sae_arch_decode_back(const SaeArch *m, const SaeCsr *F, const float *G, float *g_W_dec, float *gF);
+void sae_arch_decode_back(const SAEArch *m, const SAECsr *F, const float *G, float *g_W_dec, float *gF);
 /* Backward of Z = (sX - b_dec) W_encᵀ + b_enc for sparse g_Z (entries of Z
  * given in C with values gZ): g_W_enc[i] += gZ Xc[b], g_b_enc[i] += gZ,
  * g_b_dec -= gZ W_enc[i]. Any of the gradient pointers may be NULL. */
-void sae_arch_encode_back(const SaeArch *m, const SaeCsr *C, const float *gZ, const float *Xc,
+void sae_arch_encode_back(const SAEArch *m, const SAECsr *C, const float *gZ, const float *Xc,
                           float *g_W_enc, float *g_b_enc, float *g_b_dec);
 /* Top-k of row z (n) into idx (k): the k largest values, ties to the lower
  * index (a stable descending sort's first k); only indices with mask[i] != 0
@@ -196,29 +196,29 @@ void sae_arch_encode_back(const SaeArch *m, const SaeCsr *C, const float *gZ, co
  * fewer). idx is in descending order of value. */
 int sae_topk_row(const float *z, int n, int k, const unsigned char *mask, int *idx);
 /* Is latent i dead (since_fired >= dead_tokens)? */
-static inline int sae_arch_dead(const SaeArch *m, int i) { return m->since_fired[i] >= m->p.dead_tokens; }
+static inline int sae_arch_dead(const SAEArch *m, int i) { return m->since_fired[i] >= m->p.dead_tokens; }
 
 /* The reconstruction term coef * mean_b ||x̂_b - x_b||² / nx[b] (nx NULL:
  * 1) of sparse F: writes Xh (B, d) (x̂ with b_dec), adds its gradients to
  * b_dec and W_dec and writes gF[e] = d term / d F's entry e. Returns the term. */
-double sae_recon_term(SaeArch *m, const SaeCsr *F, const float *Xc, const float *nx, float coef,
+double sae_recon_term(SAEArch *m, const SAECsr *F, const float *Xc, const float *nx, float coef,
                       float *Xh, float *gF);
 /* FVU of the batch from Xc = x - b_dec and Xh (NaN when every x is the same). */
-double sae_fvu(const SaeArch *m, const float *Xc, const float *Xh, int B);
+double sae_fvu(const SAEArch *m, const float *Xc, const float *Xh, int B);
 
 /* ||x_b||² of the scaled input x = Xc + b_dec, 1 for a zero token (topk, batchtopk) */
-void sae_token_norms(const SaeArch *m, const float *Xc, int B, float *nx);
+void sae_token_norms(const SAEArch *m, const float *Xc, int B, float *nx);
 /* λ after its linear warm-up: λ min(1, (step+1)/lambda_warmup) */
-float sae_arch_lambda(const SaeArch *m);
+float sae_arch_lambda(const SAEArch *m);
 
 /* per-architecture loss+gradient (arch_<name>.c) */
-int sae_topk_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log);
-int sae_batchtopk_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log);
-int sae_jumprelu_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log);
-int sae_relu_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log);
-int sae_gated_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log);
+int sae_topk_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log);
+int sae_batchtopk_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log);
+int sae_jumprelu_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log);
+int sae_relu_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log);
+int sae_gated_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log);
 /* AuxK (topk, batchtopk): adds alpha * aux to log->aux and its gradients,
  * given the residual E (B, d) = x - x̂ (constant) and per-token norms nx (B). */
-void sae_auxk(SaeArch *m, int B, const float *E, const float *nx, SaeArchLog *log);
+void sae_auxk(SAEArch *m, int B, const float *E, const float *nx, SAEArchLog *log);
 
 #endif

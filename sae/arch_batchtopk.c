@@ -28,7 +28,7 @@ static int cmp_int(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int sae_batchtopk_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log) {
+int sae_batchtopk_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log) {
     const int n = m->p.n, d = m->p.d;
     sae_arch_preact(m, X, B, m->ws_xc, m->ws_z);
     float *nx = xmalloc((size_t)B * sizeof(float));
@@ -37,7 +37,7 @@ int sae_batchtopk_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log) 
     int *sel = xmalloc((size_t)K * sizeof(int));
     const int c = sae_topk_row(m->ws_z, B * n, (int)K, NULL, sel);
     qsort(sel, (size_t)c, sizeof(int), cmp_int); /* group by token */
-    SaeCsr F;
+    SAECsr F;
     sae_csr_init(&F, B, c);
     long nnz = 0;
     float min_kept = INFINITY;

@@ -31,13 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sae_gated_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log) {
+int sae_gated_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log) {
     const int n = m->p.n, d = m->p.d;
     const float lam = sae_arch_lambda(m);
     sae_arch_preact(m, X, B, m->ws_xc, m->ws_z); /* ws_z = π_gate */
     float *er = xmalloc((size_t)n * sizeof(float));
     for (int i = 0; i < n; i++) er[i] = expf(m->r_mag[i]);
-    SaeCsr F, G; /* same entries (π_gate > 0): F holds f, G holds ReLU(π_gate) */
+    SAECsr F, G; /* same entries (π_gate > 0): F holds f, G holds ReLU(π_gate) */
     sae_csr_init(&F, B, B * 64);
     sae_csr_init(&G, B, B * 64);
     long nnz = 0;

@@ -43,7 +43,7 @@
 
 /* ---- writing ---- */
 
-static const char *saelens_arch(SaeArchKind a) {
+static const char *saelens_arch(SAEArchKind a) {
     switch (a) {
     case SAE_ARCH_RELU: return "standard";
     case SAE_ARCH_TOPK: return "topk";
@@ -58,7 +58,7 @@ static void write_str_field(FILE *f, const char *key, const char *v, const char 
     else fprintf(f, "null");
 }
 
-static int write_cfg(const char *path, const char *arch, int d, int n, int k, const SaeArchMeta *meta) {
+static int write_cfg(const char *path, const char *arch, int d, int n, int k, const SAEArchMeta *meta) {
     char tmp[4096];
     FILE *f = file_begin(path, tmp, sizeof tmp);
     if (!f) return -1;
@@ -98,7 +98,7 @@ static float *transpose(const float *a, int rows, int cols) {
     return t;
 }
 
-int sae_arch_save_saelens(const SaeArch *m, const char *dir, const SaeArchMeta *meta, const float *log10_density) {
+int sae_arch_save_saelens(const SAEArch *m, const char *dir, const SAEArchMeta *meta, const float *log10_density) {
     const int d = m->p.d, n = m->p.n;
     const float inv_s = 1.0f / m->input_scale;
     if (path_mkdirs(dir) != 0) return -1;
@@ -157,7 +157,7 @@ int sae_arch_save_saelens(const SaeArch *m, const char *dir, const SaeArchMeta *
     return rc;
 }
 
-int sae_tied_save_saelens(const float *W, int L, int d, int k, const char *dir, const SaeArchMeta *meta) {
+int sae_tied_save_saelens(const float *W, int L, int d, int k, const char *dir, const SAEArchMeta *meta) {
     if (path_mkdirs(dir) != 0) return -1;
     float *W_enc_t = transpose(W, L, d);
     float *b_enc = xcalloc((size_t)L, sizeof(float)), *b_dec = xcalloc((size_t)d, sizeof(float));
@@ -176,7 +176,7 @@ int sae_tied_save_saelens(const float *W, int L, int d, int k, const char *dir, 
     return rc;
 }
 
-int sae_arch_save_sparsify(const SaeArch *m, const char *dir) {
+int sae_arch_save_sparsify(const SAEArch *m, const char *dir) {
     if (m->p.arch != SAE_ARCH_TOPK) return err_set("%s: sparsify stores TopK SAEs only (this one is %s)", dir, sae_arch_name(m->p.arch));
     if (m->input_scale != 1.0f) return err_set("%s: sparsify has no input scale; train without scale_inputs", dir);
     const int d = m->p.d, n = m->p.n;
@@ -208,8 +208,8 @@ int sae_arch_save_sparsify(const SaeArch *m, const char *dir) {
 
 /* ---- reading ---- */
 
-static int get_int(const Json *cfg, const char *key, const char *path, long *out, int required) {
-    const Json *v = json_get(cfg, key);
+static int get_int(const JSON *cfg, const char *key, const char *path, long *out, int required) {
+    const JSON *v = json_get(cfg, key);
     long long x;
     if (!v) return required ? err_set("%s: missing field \"%s\"", path, key) : 1;
     if (json_as_int(v, &x) != 0 || x < 1 || x > (1L << 30))
@@ -234,17 +234,17 @@ static int get_tensor(SafeTensors *st, const char *name, int ndim, long a, long 
     return 0;
 }
 
-static int load_saelens(SaeArch *m, const char *dir, const SaeArchRequest *want) {
+static int load_saelens(SAEArch *m, const char *dir, const SAEArchRequest *want) {
     char *cpath = path_join(dir, "cfg.json"), *wpath = path_join(dir, "sae_weights.safetensors");
-    Json cfg = {0};
+    JSON cfg = {0};
     SafeTensors st = {0};
     int rc = -1;
     long d, n, k = 0;
     if (json_parse_file(&cfg, cpath) != 0) goto out;
-    const Json *ja = json_get(&cfg, "architecture");
+    const JSON *ja = json_get(&cfg, "architecture");
     if (!ja) { err_set("%s: missing field \"architecture\"", cpath); goto out; }
     if (ja->type != JSON_STRING) { err_set("%s: field \"architecture\" must be a string", cpath); goto out; }
-    SaeArchKind arch;
+    SAEArchKind arch;
     const char *an = ja->str;
     if (strcmp(an, "standard") == 0) arch = SAE_ARCH_RELU;
     else if (strcmp(an, "topk") == 0) arch = SAE_ARCH_TOPK;
@@ -253,16 +253,16 @@ static int load_saelens(SaeArch *m, const char *dir, const SaeArchRequest *want)
     else { err_set("%s: architecture \"%s\" is not one of standard, topk, jumprelu, batchtopk, gated", cpath, an); goto out; }
     if (get_int(&cfg, "d_in", cpath, &d, 1) != 0 || get_int(&cfg, "d_sae", cpath, &n, 1) != 0) goto out;
     if (arch == SAE_ARCH_TOPK && get_int(&cfg, "k", cpath, &k, 1) != 0) goto out;
-    const Json *na = json_get(&cfg, "normalize_activations");
+    const JSON *na = json_get(&cfg, "normalize_activations");
     if (na && na->type == JSON_STRING && strcmp(na->str, "none") != 0) {
         err_set("%s: normalize_activations \"%s\" is not supported (fold the scaling factor into the weights first)", cpath, na->str);
         goto out;
     }
-    const Json *ab = json_get(&cfg, "apply_b_dec_to_input");
+    const JSON *ab = json_get(&cfg, "apply_b_dec_to_input");
     const int apply_b_dec = !ab || ab->type != JSON_BOOL || ab->boolean; /* SAELens' default: true */
     if (want) {
         /* a jumprelu file is what a batchtopk run saves */
-        SaeArchKind w = want->arch == SAE_ARCH_BATCHTOPK ? SAE_ARCH_JUMPRELU : want->arch;
+        SAEArchKind w = want->arch == SAE_ARCH_BATCHTOPK ? SAE_ARCH_JUMPRELU : want->arch;
         if (want->any_arch == 0 && w != arch) {
             err_set("%s: architecture is \"%s\", but %s was asked for", cpath, an, sae_arch_name(want->arch));
             goto out;
@@ -271,7 +271,7 @@ static int load_saelens(SaeArch *m, const char *dir, const SaeArchRequest *want)
         if (want->n && want->n != n) { err_set("%s: d_sae = %ld, but %d latents were asked for", cpath, n, want->n); goto out; }
     }
     if (safetensors_open(&st, wpath) != 0) goto out;
-    SaeArchParams p = sae_arch_default_params(arch, (int)d, (int)n);
+    SAEArchParams p = sae_arch_default_params(arch, (int)d, (int)n);
     if (arch == SAE_ARCH_TOPK) p.k = (int)k;
     if (arch == SAE_ARCH_TOPK && p.k >= n) { err_set("%s: k = %ld must be below d_sae = %ld", cpath, k, n); goto out; }
     p.b_dec_init = SAE_BDEC_ZERO;
@@ -309,9 +309,9 @@ out:
     return rc;
 }
 
-static int load_sparsify(SaeArch *m, const char *dir, const SaeArchRequest *want) {
+static int load_sparsify(SAEArch *m, const char *dir, const SAEArchRequest *want) {
     char *cpath = path_join(dir, "cfg.json"), *wpath = path_join(dir, "sae.safetensors");
-    Json cfg = {0};
+    JSON cfg = {0};
     SafeTensors st = {0};
     int rc = -1;
     long d, n, k, ef = 0;
@@ -326,7 +326,7 @@ static int load_sparsify(SaeArch *m, const char *dir, const SaeArchRequest *want
         }
         n = d * ef;
     }
-    const Json *tc = json_get(&cfg, "transcode");
+    const JSON *tc = json_get(&cfg, "transcode");
     if (tc && tc->type == JSON_BOOL && tc->boolean) { err_set("%s: a transcoder (transcode: true) is not an SAE", cpath); goto out; }
     if (want) {
         if (!want->any_arch && want->arch != SAE_ARCH_TOPK) {
@@ -338,7 +338,7 @@ static int load_sparsify(SaeArch *m, const char *dir, const SaeArchRequest *want
     }
     if (k >= n) { err_set("%s: k = %ld must be below num_latents = %ld", cpath, k, n); goto out; }
     if (safetensors_open(&st, wpath) != 0) goto out;
-    SaeArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, (int)d, (int)n);
+    SAEArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, (int)d, (int)n);
     p.k = (int)k;
     p.b_dec_init = SAE_BDEC_ZERO;
     if (sae_arch_init(m, &p, NULL, 0) != 0) goto out;
@@ -355,7 +355,7 @@ out:
     return rc;
 }
 
-int sae_arch_load(SaeArch *m, const char *dir, const SaeArchRequest *want) {
+int sae_arch_load(SAEArch *m, const char *dir, const SAEArchRequest *want) {
     memset(m, 0, sizeof *m);
     char *a = path_join(dir, "sae_weights.safetensors"), *b = path_join(dir, "sae.safetensors");
     const int saelens = path_is_file(a), sparsify = path_is_file(b);
@@ -366,7 +366,7 @@ int sae_arch_load(SaeArch *m, const char *dir, const SaeArchRequest *want) {
     return err_set("%s: neither sae_weights.safetensors (SAELens) nor sae.safetensors (sparsify) is there", dir);
 }
 
-void sae_arch_log10_density(SaeArch *m, const float *X, long T, int B, float *out) {
+void sae_arch_log10_density(SAEArch *m, const float *X, long T, int B, float *out) {
     const int n = m->p.n;
     long *cnt = xcalloc((size_t)n, sizeof(long));
     float *F = xmalloc((size_t)B * n * sizeof(float));

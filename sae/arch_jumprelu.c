@@ -39,21 +39,21 @@
 #include <string.h>
 
 /* λ after its linear warm-up (shared by the λ architectures) */
-float sae_arch_lambda(const SaeArch *m) {
+float sae_arch_lambda(const SAEArch *m) {
     float lam = m->p.lambda;
     if (m->p.lambda_warmup > 0 && m->step < m->p.lambda_warmup)
         lam *= (float)(m->step + 1) / (float)m->p.lambda_warmup;
     return lam;
 }
 
-int sae_jumprelu_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log) {
+int sae_jumprelu_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log) {
     const int n = m->p.n;
     const float eps = m->p.jump_eps, lam = sae_arch_lambda(m);
     sae_arch_preact(m, X, B, m->ws_xc, m->ws_z);
     float *theta = xmalloc((size_t)n * sizeof(float));
     for (int i = 0; i < n; i++) theta[i] = expf(m->log_threshold[i]);
     /* the entries that matter: active (z > θ) or in the window */
-    SaeCsr F;
+    SAECsr F;
     sae_csr_init(&F, B, B * 64);
     long nnz = 0;
     for (int b = 0; b < B; b++) {

@@ -31,7 +31,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-int sae_relu_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log) {
+int sae_relu_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log) {
     const int n = m->p.n, d = m->p.d;
     const float lam = sae_arch_lambda(m);
     sae_arch_preact(m, X, B, m->ws_xc, m->ws_z);
@@ -42,7 +42,7 @@ int sae_relu_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log) {
         for (int j = 0; j < d; j++) s += (double)m->W_dec[(size_t)i * d + j] * m->W_dec[(size_t)i * d + j];
         norm[i] = (float)sqrt(s);
     }
-    SaeCsr F;
+    SAECsr F;
     sae_csr_init(&F, B, B * 64);
     long nnz = 0;
     double pen = 0;

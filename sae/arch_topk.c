@@ -46,7 +46,7 @@
 #include <string.h>
 
 /* per-token normaliser ||x_b||² of the scaled input (1 for a zero token) */
-void sae_token_norms(const SaeArch *m, const float *Xc, int B, float *nx) {
+void sae_token_norms(const SAEArch *m, const float *Xc, int B, float *nx) {
     const int d = m->p.d;
     for (int b = 0; b < B; b++) {
         double s = 0;
@@ -60,12 +60,12 @@ void sae_token_norms(const SaeArch *m, const float *Xc, int B, float *nx) {
 
 /* The TopK_kk term: select, reconstruct, backward into every tensor.
  * Writes Xh. Returns coef * nmse. */
-static double topk_term(SaeArch *m, int B, int kk, const float *nx, float coef, float *Xh,
+static double topk_term(SAEArch *m, int B, int kk, const float *nx, float coef, float *Xh,
                         unsigned char *fired, double *l0) {
     const int n = m->p.n;
     const float *Z = m->ws_z;
     int *idx = xmalloc((size_t)kk * sizeof(int));
-    SaeCsr F;
+    SAECsr F;
     sae_csr_init(&F, B, B * kk);
     long nnz = 0;
     for (int b = 0; b < B; b++) {
@@ -93,7 +93,7 @@ static double topk_term(SaeArch *m, int B, int kk, const float *nx, float coef, 
     return loss;
 }
 
-void sae_auxk(SaeArch *m, int B, const float *E, const float *nx, SaeArchLog *log) {
+void sae_auxk(SAEArch *m, int B, const float *E, const float *nx, SAEArchLog *log) {
     const int n = m->p.n, d = m->p.d;
     const float alpha = m->p.aux_alpha;
     if (m->p.k_aux == 0 || alpha == 0) return;
@@ -106,7 +106,7 @@ void sae_auxk(SaeArch *m, int B, const float *E, const float *nx, SaeArchLog *lo
     }
     const int kk = m->p.k_aux < n_dead ? m->p.k_aux : n_dead;
     int *idx = xmalloc((size_t)kk * sizeof(int));
-    SaeCsr A;
+    SAECsr A;
     sae_csr_init(&A, B, B * kk);
     for (int b = 0; b < B; b++) {
         const float *z = m->ws_z + (size_t)b * n;
@@ -140,7 +140,7 @@ void sae_auxk(SaeArch *m, int B, const float *E, const float *nx, SaeArchLog *lo
     sae_csr_free(&A);
 }
 
-int sae_topk_loss_grad(SaeArch *m, const float *X, int B, SaeArchLog *log) {
+int sae_topk_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log) {
     const int d = m->p.d;
     sae_arch_preact(m, X, B, m->ws_xc, m->ws_z);
     float *nx = xmalloc((size_t)B * sizeof(float));

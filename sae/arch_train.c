@@ -31,15 +31,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int unit_decoder(const SaeArch *m) { return m->p.arch != SAE_ARCH_RELU; }
+static int unit_decoder(const SAEArch *m) { return m->p.arch != SAE_ARCH_RELU; }
 
-int sae_arch_step(SaeArch *m, const float *X, int B, SaeArchLog *log) {
+int sae_arch_step(SAEArch *m, const float *X, int B, SAEArchLog *log) {
     const int n = m->p.n, d = m->p.d;
     if (sae_arch_loss_grad(m, X, B, log) != 0) return -1;
     if (!isfinite(log->loss))
         return err_set("step %ld: the loss is %g; training stopped (lower the learning rate, or check the "
                        "activations for NaN or huge values)", m->step + 1, log->loss);
-    SaeArchTensor *dec = sae_arch_tensor(m, "W_dec");
+    SAEArchTensor *dec = sae_arch_tensor(m, "W_dec");
     if (unit_decoder(m)) {
         for (int i = 0; i < n; i++) {
             const float *w = m->W_dec + (size_t)i * d;
@@ -69,7 +69,7 @@ int sae_arch_step(SaeArch *m, const float *X, int B, SaeArchLog *log) {
     const double bc1 = 1 - pow(b1, (double)t), bc2 = 1 - pow(b2, (double)t);
     const float step_size = (float)(lr / bc1), sbc2 = (float)sqrt(bc2), eps = m->p.adam_eps;
     for (int k = 0; k < m->n_t; k++) {
-        SaeArchTensor *T = &m->t[k];
+        SAEArchTensor *T = &m->t[k];
         for (long e = 0; e < T->len; e++) {
             const float g = T->g[e];
             T->m[e] = (float)b1 * T->m[e] + (float)(1 - b1) * g;
@@ -100,12 +100,12 @@ int sae_arch_step(SaeArch *m, const float *X, int B, SaeArchLog *log) {
     return 0;
 }
 
-int sae_arch_train(SaeArch *m, const float *X, long T, int B, long steps, SaeArchStepFn on_step, void *ctx) {
+int sae_arch_train(SAEArch *m, const float *X, long T, int B, long steps, SAEArchStepFn on_step, void *ctx) {
     if (B < 1 || T < B) return err_set("batch = %d: must be between 1 and the number of tokens (%ld)", B, T);
     const int d = m->p.d;
     const long nb = T / B;
     for (long s = 0; s < steps; s++) {
-        SaeArchLog log;
+        SAEArchLog log;
         if (sae_arch_step(m, X + (size_t)(s % nb) * B * d, B, &log) != 0) return -1;
         if (on_step && on_step(ctx, m->step, &log) != 0) return -1;
     }

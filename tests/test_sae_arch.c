@@ -27,8 +27,8 @@
 #define STEPS 50
 #define NB 10
 
-static double cfg_num(const Json *cfg, const char *key) {
-    const Json *v = json_get(cfg, key);
+static double cfg_num(const JSON *cfg, const char *key) {
+    const JSON *v = json_get(cfg, key);
     return v && v->type == JSON_NUMBER ? v->number : 0.0;
 }
 
@@ -43,7 +43,7 @@ static const float *tensor(SafeTensors *st, const char *name, long want) {
 
 typedef struct { float *losses; int n; double dead_frac; } Losses;
 
-static int record(void *ctx, long step, const SaeArchLog *log) {
+static int record(void *ctx, long step, const SAEArchLog *log) {
     Losses *l = ctx;
     (void)step;
     if (l->n < STEPS) l->losses[l->n++] = (float)log->loss;
@@ -52,7 +52,7 @@ static int record(void *ctx, long step, const SaeArchLog *log) {
 }
 
 /* the model at the golden's initial state */
-static int load_init(SaeArch *m, SaeArchParams *p, SafeTensors *st, float scale) {
+static int load_init(SAEArch *m, SAEArchParams *p, SafeTensors *st, float scale) {
     if (sae_arch_init(m, p, NULL, 0) != 0) return -1;
     m->input_scale = scale;
     for (int i = 0; i < m->n_t; i++) {
@@ -70,7 +70,7 @@ static int load_init(SaeArch *m, SaeArchParams *p, SafeTensors *st, float scale)
 
 /* θ's pseudo-gradient g_t by hand (Rajamanoharan et al. 2024, eq. 11-12),
  * dense and in double, from the weights and the batch alone */
-static void jumprelu_g_t_by_hand(const SaeArch *m, const float *X, int B, double lam, double *g_t) {
+static void jumprelu_g_t_by_hand(const SAEArch *m, const float *X, int B, double lam, double *g_t) {
     const int d = m->p.d, n = m->p.n;
     const double eps = m->p.jump_eps;
     double *z = malloc((size_t)n * sizeof(double)), *xh = malloc((size_t)d * sizeof(double));
@@ -108,21 +108,21 @@ static void run_case(const char *name) {
         CHECK(0, "%s: %s", path, err_get());
         return;
     }
-    Json cfg;
+    JSON cfg;
     const char *cs = safetensors_meta(&st, "cfg");
     if (!cs || json_parse(&cfg, cs, strlen(cs)) != 0) {
         CHECK(0, "%s: no cfg metadata", path);
         safetensors_close(&st);
         return;
     }
-    SaeArchKind arch;
-    const Json *an = json_get(&cfg, "arch");
+    SAEArchKind arch;
+    const JSON *an = json_get(&cfg, "arch");
     if (!an || an->type != JSON_STRING || sae_arch_parse(an->str, &arch) != 0) {
         CHECK(0, "%s: cfg.arch", path);
         goto done;
     }
     const int d = (int)cfg_num(&cfg, "d"), n = (int)cfg_num(&cfg, "n"), B = (int)cfg_num(&cfg, "B");
-    SaeArchParams p = sae_arch_default_params(arch, d, n);
+    SAEArchParams p = sae_arch_default_params(arch, d, n);
     p.k = (int)cfg_num(&cfg, "k");
     p.k_aux = (int)cfg_num(&cfg, "k_aux");
     p.aux_alpha = (float)cfg_num(&cfg, "aux_alpha");
@@ -148,12 +148,12 @@ static void run_case(const char *name) {
     if (!X) goto done;
 
     /* one batch at the initial weights */
-    SaeArch m;
+    SAEArch m;
     if (load_init(&m, &p, &st, scale) != 0) {
         CHECK(0, "%s: init: %s", name, err_get());
         goto done;
     }
-    SaeArchLog log;
+    SAEArchLog log;
     int rc = sae_arch_loss_grad(&m, X, B, &log);
     CHECK(rc == 0, "%s: loss_grad returns 0 (%s)", name, rc ? err_get() : "");
     const float *l0 = tensor(&st, "loss0", 6);
@@ -235,16 +235,16 @@ done:
     safetensors_close(&st);
 }
 
-static void expect_error(SaeArchParams p, const char *field) {
+static void expect_error(SAEArchParams p, const char *field) {
     int rc = sae_arch_check_params(&p);
     CHECK(rc != 0 && strstr(err_get(), field) == err_get(), "bad %s refused: \"%s\"", field, rc ? err_get() : "(accepted)");
 }
 
 static void test_params(void) {
     printf("parameters\n");
-    SaeArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, 8, 32);
+    SAEArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, 8, 32);
     CHECK(sae_arch_check_params(&p) == 0, "defaults accepted (k = %d, k_aux = %d, alpha = %g)", p.k, p.k_aux, p.aux_alpha);
-    SaeArchParams q = p;
+    SAEArchParams q = p;
     q.k = 32, expect_error(q, "k =");
     q = p, q.k = 0, expect_error(q, "k =");
     q = p, q.adam_eps = 0, expect_error(q, "adam_eps");
@@ -253,7 +253,7 @@ static void test_params(void) {
     q = sae_arch_default_params(SAE_ARCH_JUMPRELU, 8, 32), q.jump_eps = -0.1f, expect_error(q, "jump_eps");
     q = sae_arch_default_params(SAE_ARCH_JUMPRELU, 8, 32), q.theta0 = 0, expect_error(q, "theta0");
     q = p, q.multi_topk = 1, q.k = 9, expect_error(q, "k =");
-    SaeArchKind a;
+    SAEArchKind a;
     CHECK(sae_arch_parse("topkk", &a) != 0 && strstr(err_get(), "topkk"), "unknown architecture named: \"%s\"", err_get());
 }
 
@@ -264,9 +264,9 @@ static void test_init(void) {
     Rng r;
     rng_seed(&r, 7);
     for (int i = 0; i < T * d; i++) S[i] = rng_normal(&r) * 2 + (i % d);
-    SaeArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, d, n);
+    SAEArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, d, n);
     p.k = 4;
-    SaeArch m;
+    SAEArch m;
     CHECK(sae_arch_init(&m, &p, S, T) == 0, "init with a sample");
     double worst = 0;
     for (int i = 0; i < n; i++) {
@@ -277,9 +277,9 @@ static void test_init(void) {
     CHECK(worst < 1e-6, "decoder rows unit-norm (worst |norm - 1| %.2g)", worst);
     CHECK(memcmp(m.W_enc, m.W_dec, (size_t)n * d * sizeof(float)) == 0, "W_enc starts as W_decᵀ");
     {
-        SaeArch m2, m3;
+        SAEArch m2, m3;
         sae_arch_init(&m2, &p, S, T);
-        SaeArchParams p3 = p;
+        SAEArchParams p3 = p;
         p3.seed = 99;
         sae_arch_init(&m3, &p3, S, T);
         CHECK(memcmp(m.W_dec, m2.W_dec, (size_t)n * d * sizeof(float)) == 0 &&
@@ -322,7 +322,7 @@ static void test_init(void) {
     float *before = malloc((size_t)n * d * sizeof(float));
     memcpy(before, m.W_enc, (size_t)n * d * sizeof(float));
     S[3] = NAN;
-    SaeArchLog log;
+    SAEArchLog log;
     int rc = sae_arch_step(&m, S, 8, &log);
     CHECK(rc != 0 && strstr(err_get(), "loss"), "a NaN loss stops the step: \"%s\"", rc ? err_get() : "(accepted)");
     CHECK(memcmp(before, m.W_enc, (size_t)n * d * sizeof(float)) == 0 && m.step == 0, "no weight changed");

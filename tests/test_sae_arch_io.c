@@ -40,7 +40,7 @@ static int count_active(const float *F, long n) {
 }
 
 /* run tests/saelens_load.py on dir; compare its F and Xh with the loaded model's */
-static void check_with_torch(const char *label, const char *dir, SaeArch *loaded, const float *X, int T) {
+static void check_with_torch(const char *label, const char *dir, SAEArch *loaded, const float *X, int T) {
     if (!have_torch) {
         SKIP("%s: SAELens-logic loader (no /usr/bin/python3 with torch)", label);
         return;
@@ -75,29 +75,29 @@ static void check_with_torch(const char *label, const char *dir, SaeArch *loaded
     safetensors_close(&st);
 }
 
-static void roundtrip(SaeArchKind arch) {
+static void roundtrip(SAEArchKind arch) {
     const int d = 12, n = 48, T = 64, B = 32;
     const char *name = sae_arch_name(arch);
     printf("%s\n", name);
     float *X = random_acts(T, d, 100 + arch);
-    SaeArchParams p = sae_arch_default_params(arch, d, n);
+    SAEArchParams p = sae_arch_default_params(arch, d, n);
     p.k = 6;
     p.lr = 1e-2f;
     p.lambda = arch == SAE_ARCH_JUMPRELU ? 0.01f : 0.1f;
     p.jump_eps = 0.05f;
     p.theta0 = 0.5f;
     p.dead_tokens = 64;
-    SaeArch m;
+    SAEArch m;
     CHECK(sae_arch_init(&m, &p, X, T) == 0, "%s: init", name);
     CHECK(sae_arch_train(&m, X, T, B, 6, NULL, NULL) == 0, "%s: 6 steps (%s)", name, err_get());
     char dir[128];
     snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
     float *dens = malloc((size_t)n * sizeof(float));
     sae_arch_log10_density(&m, X, T, B, dens);
-    int rc = sae_arch_save_saelens(&m, dir, &(SaeArchMeta){"gpt2", "blocks.6.mlp.hook_pre", 64, "palinka.txt"}, dens);
+    int rc = sae_arch_save_saelens(&m, dir, &(SAEArchMeta){"gpt2", "blocks.6.mlp.hook_pre", 64, "palinka.txt"}, dens);
     CHECK(rc == 0, "%s: saved as SAELens (%s)", name, rc ? err_get() : "");
-    SaeArch s;
-    SaeArchRequest want = {.arch = arch, .d = d, .n = n};
+    SAEArch s;
+    SAEArchRequest want = {.arch = arch, .d = d, .n = n};
     rc = sae_arch_load(&s, dir, &want);
     CHECK(rc == 0, "%s: read back (%s)", name, rc ? err_get() : "");
     if (rc == 0) {
@@ -144,9 +144,9 @@ static void sparsify_and_seed(void) {
     printf("sparsify, seed\n");
     const int d = 10, n = 40, T = 50;
     float *X = random_acts(T, d, 9);
-    SaeArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, d, n);
+    SAEArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, d, n);
     p.k = 5;
-    SaeArch m, s;
+    SAEArch m, s;
     sae_arch_init(&m, &p, X, T);
     sae_arch_train(&m, X, T, 25, 4, NULL, NULL);
     char dir[128];
@@ -166,7 +166,7 @@ static void sparsify_and_seed(void) {
     float *W = random_acts(n, d, 11);
     snprintf(dir, sizeof dir, "%s/seed", tmpdir);
     CHECK(sae_tied_save_saelens(W, n, d, 4, dir, NULL) == 0, "seed's tied SAE saved as topk");
-    rc = sae_arch_load(&s, dir, &(SaeArchRequest){.arch = SAE_ARCH_TOPK, .d = d, .n = n});
+    rc = sae_arch_load(&s, dir, &(SAEArchRequest){.arch = SAE_ARCH_TOPK, .d = d, .n = n});
     CHECK(rc == 0, "seed's SAE read as topk (%s)", rc ? err_get() : "");
     if (rc == 0) {
         CHECK(memcmp(s.W_enc, W, (size_t)n * d * 4) == 0 && memcmp(s.W_dec, W, (size_t)n * d * 4) == 0 && s.p.k == 4,
@@ -185,8 +185,8 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
-static void expect_fail(const char *dir, const SaeArchRequest *want, const char *needle, const char *what) {
-    SaeArch s;
+static void expect_fail(const char *dir, const SAEArchRequest *want, const char *needle, const char *what) {
+    SAEArch s;
     int rc = sae_arch_load(&s, dir, want);
     CHECK(rc != 0 && strstr(err_get(), needle), "%s: \"%s\"", what, rc ? err_get() : "(accepted)");
     if (rc == 0) sae_arch_free(&s);
@@ -197,9 +197,9 @@ static void bad_inputs(void) {
     char dir[128], cfg[160];
     snprintf(dir, sizeof dir, "%s/topk", tmpdir); /* written by roundtrip(topk): d 12, n 48 */
     snprintf(cfg, sizeof cfg, "%s/cfg.json", dir);
-    expect_fail(dir, &(SaeArchRequest){.arch = SAE_ARCH_JUMPRELU}, "architecture is \"topk\"", "wrong architecture");
-    expect_fail(dir, &(SaeArchRequest){.arch = SAE_ARCH_TOPK, .d = 768}, "d_in = 12", "wrong width");
-    expect_fail(dir, &(SaeArchRequest){.arch = SAE_ARCH_TOPK, .n = 96}, "d_sae = 48", "wrong latent count");
+    expect_fail(dir, &(SAEArchRequest){.arch = SAE_ARCH_JUMPRELU}, "architecture is \"topk\"", "wrong architecture");
+    expect_fail(dir, &(SAEArchRequest){.arch = SAE_ARCH_TOPK, .d = 768}, "d_in = 12", "wrong width");
+    expect_fail(dir, &(SAEArchRequest){.arch = SAE_ARCH_TOPK, .n = 96}, "d_sae = 48", "wrong latent count");
     write_text(cfg, "{\"architecture\": \"topk\", \"d_sae\": 48, \"k\": 6}");
     expect_fail(dir, NULL, "\"d_in\"", "cfg.json without d_in");
     write_text(cfg, "{\"d_in\": 12, \"d_sae\": 48, \"k\": 6}");
@@ -228,7 +228,7 @@ int main(void) {
         return test_finish();
     }
     have_torch = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
-    for (int a = 0; a < SAE_ARCH_COUNT; a++) roundtrip((SaeArchKind)a);
+    for (int a = 0; a < SAE_ARCH_COUNT; a++) roundtrip((SAEArchKind)a);
     sparsify_and_seed();
     bad_inputs();
     char cmd[128];
