@@ -24,6 +24,7 @@ static const struct {
     {"inspect", cmd_inspect, "print one mechanism at work on a short text (docs/TOUR.md)"},
     {"fetch", cmd_fetch, "download and verify the official weights and tokenizer files"},
     {"eval", cmd_eval, "splice a trained SAE into the model: CE/KL scores, variance explained, ..."},
+    {"features", cmd_features, "what each latent responds to over a corpus: an offline feature browser"},
 };
 
 static void usage(FILE *f) {
