@@ -1,8 +1,9 @@
 /*
  * features/browser_page.h - the feature browser's index.html: the table of
- * latents (sortable, searchable) and the latent panel (index.html#f=ID), all
- * in one page with its script inline; the data comes from the data/ files
- * (features/browser.c). No network, no fetch: it opens from file://.
+ * latents (sortable, searchable) and the latent panel (index.html#f=ID;
+ * index.html#q=TEXT opens with a search), all in one page with its script
+ * inline; the data comes from the data/ files (features/browser.c). No
+ * network, no fetch: it opens from file://.
  */
 #ifndef FEATURES_BROWSER_PAGE_H
 #define FEATURES_BROWSER_PAGE_H
@@ -44,7 +45,7 @@ static const char FEAT_PAGE[] =
     "<tbody id=\"rows\"></tbody></table>\n"
     "<button id=\"more\">show more</button></div>\n"
     "</div>\n"
-    "<div id=\"right\"><p>Pick a latent in the table (or open <code>index.html#f=ID</code>).</p></div>\n"
+    "<div id=\"right\"><p>Pick a latent in the table (or open <code>index.html#f=ID</code>; <code>#q=TEXT</code> searches).</p></div>\n"
     "</main>\n"
     "<script src=\"data/meta.js\"></script>\n"
     "<script src=\"data/vocab.js\"></script>\n"
@@ -162,7 +163,8 @@ static const char FEAT_PAGE[] =
     "  });\n"
     "}\n"
     "function route() {\n"
-    "  var m = /f=(\\d+)/.exec(location.hash);\n"
+    "  var q = /q=([^&]*)/.exec(location.hash), m = /f=(\\d+)/.exec(location.hash);\n"
+    "  if (q) { document.getElementById(\"q\").value = decodeURIComponent(q[1]); apply(); }\n"
     "  if (m && +m[1] < IX.length) showLatent(+m[1]);\n"
     "}\n"
     "window.addEventListener(\"hashchange\", route);\n"
