@@ -58,18 +58,21 @@ static int ends_with(const char *s, const char *e) {
 }
 
 /* The token file of DATA: a .bin as it is, else texts tokenised into a
- * temporary file that is unlinked once mapped. */
+ * temporary file ($TMPDIR or /tmp) that is unlinked once mapped. */
 static int features_tokens(TokFile *tf, char **in, int n_in, const char *out, const BPE *bpe) {
     if (n_in == 1 && ends_with(in[0], ".bin")) return tokfile_open(tf, in[0], DATA_AUTO);
     for (int i = 0; i < n_in; i++)
         if (ends_with(in[i], ".bin"))
             return err_set("%s: a token file is read alone (give it as the only DATA)", in[i]);
+    (void)out;
+    const char *td = getenv("TMPDIR");
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tokens-%d.bin", out, (int)getpid());
+    snprintf(tmp, sizeof tmp, "%s/gpt2sae-features-%d.bin", td && *td ? td : "/tmp", (int)getpid());
     CorpusParams p = corpus_default_params();
     if (corpus_tokenize(bpe, (const char *const *)in, n_in, tmp, &p, NULL) != 0) return -1;
     int rc = tokfile_open(tf, tmp, DATA_LLMC);
     unlink(tmp);
+    if (rc == 0) free(tf->path), tf->path = xstrdup(n_in > 1 ? "the texts given" : in[0]);  /* messages name the input */
     return rc;
 }
 
