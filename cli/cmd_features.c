@@ -18,7 +18,7 @@
 static void features_usage(FILE *f) {
     fprintf(f,
             "usage: ./run features --sae DIR [--weights PATH|NAME | --random-weights] [--tokens N]\n"
-            "                      [--ctx N] [--radius N] [--seed N] [-o DIR] DATA...\n"
+            "                      [--ctx N] [--radius N] [--seed N] [--neuronpedia N] [-o DIR] DATA...\n"
             "\n"
             "Run the corpus through the model and the SAE twice (pass 1: density, mean, max,\n"
             "top 20 windows; pass 2: histogram and quantile samples against the final max),\n"
@@ -32,6 +32,8 @@ static void features_usage(FILE *f) {
             "  --ctx N              tokens per window, <|endoftext|> first (default %d)\n"
             "  --radius N           context tokens each side of an example (default 8)\n"
             "  --seed N             the quantile samples' seed (default 0)\n"
+            "  --neuronpedia N      also write DIR/neuronpedia/batch-K.json, N features a file\n"
+            "                       (Neuronpedia's upload layout; fields: features/features.h)\n"
             "  -o, --out DIR        the browser's folder (default out/features)\n"
             "  DATA...              a token file (.bin, data/data.h), or texts and folders of\n"
             "                       texts (tokenised first, as ./run tokenize does)\n",
@@ -78,11 +80,11 @@ static int features_tokens(TokFile *tf, char **in, int n_in, const char *out, co
 
 int cmd_features(int argc, char **argv) {
     static const char *const opts[] = {"--sae", "--weights", "--random-weights", "--tokens", "--ctx", "--radius",
-                                       "--seed", "-o", "--out", "--help", NULL};
+                                       "--seed", "--neuronpedia", "-o", "--out", "--help", NULL};
     cli_command("features", opts, NULL);
     const char *sae_dir = NULL, *weights = NULL, *out = "out/features", *v;
     int random = 0, ended = 0, n_in = 0, r;
-    long max_tokens = 0, ctx = DATA_DEFAULT_CTX, radius = 8, seed = 0;
+    long max_tokens = 0, ctx = DATA_DEFAULT_CTX, radius = 8, seed = 0, np_batch = 0;
     char **in = xcalloc((size_t)argc + 1, sizeof(char *));
     for (int i = 1; i < argc; i++) {
         CLIArgKind k = cli_arg_kind(argv[i], &ended);
@@ -101,6 +103,8 @@ int cmd_features(int argc, char **argv) {
         else if ((r = cli_opt(argc, argv, &i, "--ctx", &v))) dst = &ctx, name = "--ctx", lo = 2, hi = 1 << 20;
         else if ((r = cli_opt(argc, argv, &i, "--radius", &v))) dst = &radius, name = "--radius", lo = 0, hi = 512;
         else if ((r = cli_opt(argc, argv, &i, "--seed", &v))) dst = &seed, name = "--seed", lo = 0, hi = 1L << 62;
+        else if ((r = cli_opt(argc, argv, &i, "--neuronpedia", &v)))
+            dst = &np_batch, name = "--neuronpedia", lo = 1, hi = 1 << 20;
         if (dst) {
             if (r < 0 || cli_int(name, v, lo, hi, dst)) { free(in); return 2; }
             continue;
@@ -182,7 +186,7 @@ int cmd_features(int argc, char **argv) {
     char corpus[512];
     snprintf(corpus, sizeof corpus, "%s%s (%zu tokens used)", in[0], n_in > 1 ? " and more" : "", nw * (size_t)ctx);
     FeatInfo info = {random ? "random GPT-2 small" : m.cfg.name, sae.hook, sae_dir, label, corpus, (int)ctx,
-                     m.cfg.vocab_size, t_pass};
+                     m.cfg.vocab_size, t_pass, (int)np_batch};
     if (feat_write_browser(out, &fs, &lg, &bpe, &info) != 0) goto fail;
     double ntok = 2.0 * nw * ctx;
     fprintf(stderr,

@@ -30,9 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* s[0..n) as a JSON string: escapes, and U+FFFD for each byte that does not
- * start a well-formed UTF-8 character (a token may hold half a character). */
-static void js_string(FILE *f, const char *s, size_t n) {
+void feat_json_string(FILE *f, const char *s, size_t n) {
     fputc('"', f);
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
@@ -77,7 +75,7 @@ static int write_meta(const char *path, const FeatStats *fs, const FeatInfo *in)
     fputs("FEAT_META = {", f);
     for (int i = 0; i < 5; i++) {
         fprintf(f, "\"%s\":", k[i]);
-        if (s[i]) js_string(f, s[i], strlen(s[i]));
+        if (s[i]) feat_json_string(f, s[i], strlen(s[i]));
         else fputs("null", f);
         fputc(',', f);
     }
@@ -111,7 +109,7 @@ static int write_vocab(const char *path, const BPE *bpe, int V) {
         const char *s = bpe ? bpe_token_bytes(bpe, v, &n) : NULL;
         if (v) fputc(',', f);
         if (v % 64 == 0) fputc('\n', f);
-        if (s) js_string(f, s, n);
+        if (s) feat_json_string(f, s, n);
         else fprintf(f, "\"<%d>\"", v);
     }
     fputs("];\n", f);
@@ -204,6 +202,8 @@ int feat_write_browser(const char *dir, const FeatStats *fs, const FeatLogits *l
     if (rc == 0) p = path_join(data, "meta.js"), rc = write_meta(p, fs, info), free(p);
     if (rc == 0) p = path_join(data, "vocab.js"), rc = write_vocab(p, bpe, V), free(p);
     if (rc == 0) p = path_join(data, "index.js"), rc = write_index(p, fs, lg), free(p);
+    if (rc == 0 && info->neuronpedia > 0)
+        p = path_join(t.tmp, "neuronpedia"), rc = feat_write_neuronpedia(p, fs, lg, bpe, info, info->neuronpedia), free(p);
     for (int k = 0; rc == 0 && k * FEAT_SHARD < fs->n; k++) {
         char name[32];
         snprintf(name, sizeof name, "s_%05d.js", k);

@@ -73,6 +73,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "eval/intervene.h"
 #include "gpt2/gpt2.h"
@@ -179,11 +180,13 @@ typedef struct {
     int ctx;               /* tokens a window */
     int vocab;             /* V: the model's vocabulary (token ids < V) */
     double seconds;        /* the passes' time */
+    int neuronpedia;       /* > 0: also write neuronpedia/batch-K.json, this many features a file */
 } FeatInfo;
 
 #define FEAT_SHARD 64      /* latents a data file */
 
-/* Write the offline browser into the folder dir (replaced as a unit, see
+/* Write the offline browser into the folder dir (and, when
+ * info->neuronpedia > 0, its Neuronpedia export in dir/neuronpedia/) (replaced as a unit, see
  * core/dir.h): index.html, data/meta.js, data/vocab.js, data/index.js, and
  * data/s_NNNNN.js, one per FEAT_SHARD latents (FEAT_SHARDS[k] = {...}), loaded
  * on demand. Every file is plain JS assigning JSON to a variable, so the page
@@ -191,5 +194,38 @@ typedef struct {
  * strings. Returns 0, or -1 with err_set(). */
 int feat_write_browser(const char *dir, const FeatStats *fs, const FeatLogits *lg, const BPE *bpe,
                        const FeatInfo *info);
+
+/* s[0..n) as a JSON string literal on f: escapes (also '<', U+2028, U+2029,
+ * so it is safe in a script), and U+FFFD for each byte that does not start a
+ * well-formed UTF-8 character (a GPT-2 token may hold half a character). */
+void feat_json_string(FILE *f, const char *s, size_t n);
+
+/* ---- Neuronpedia export (features/neuronpedia.c) ------------------------------
+ * dir/batch-K.json for features [K*batch, (K+1)*batch), the layout of the
+ * batch files SAELens' Neuronpedia runner writes (SAE-Vis's field names):
+ *   model_id, hook_name, dataset   what was measured, on what
+ *   n_tokens_in_prompt             tokens a window (ctx)
+ *   n_prompts_total                windows read
+ *   features: one object per latent:
+ *     feature_index                the latent
+ *     frac_nonzero                 density: firing positions / positions counted
+ *     max_activation               its max
+ *     pos_str, pos_values          the n_logits top logit effects: token strings, logits
+ *     neg_str, neg_values          the n_logits bottom ones (most negative first)
+ *     freq_hist_data_bar_heights   counts of the n_bins activation bins over (0, max]
+ *     freq_hist_data_bar_values    their centres (parallel: as many as the heights)
+ *     logits_hist_data_bar_heights counts of all V logits in n_bins bins over [lo, hi]
+ *     logits_hist_data_bar_values  their centres
+ *     activations                  the top examples (bin_min = bin_max = bin_contains = -1),
+ *                                  then the quantile samples, interval by interval:
+ *       bin_min, bin_max           the interval (0 .. max in n_intervals steps)
+ *       bin_contains               the share of the firing positions that fall in it
+ *       tokens, values             the context's token strings and this latent's activations
+ *       qualifying_token_index     the example's token in tokens
+ *       max_value                  its activation; position: its index in the stream
+ * Token strings are the tokens' bytes as UTF-8 (a byte that is not UTF-8 on
+ * its own becomes U+FFFD). Returns 0, or -1 with err_set(). */
+int feat_write_neuronpedia(const char *dir, const FeatStats *fs, const FeatLogits *lg, const BPE *bpe,
+                           const FeatInfo *info, int batch);
 
 #endif

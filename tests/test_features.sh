@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/test_features.sh - ./run features end to end on the synthetic GPT-2
 # small (--random-weights, cached) with an SAE the pipeline trains on
-# palinka.txt: the browser folder, its data files' shapes (node), a token file
+# palinka.txt: the browser folder, its data files' shapes (node), the
+# Neuronpedia export (--neuronpedia), a token file
 # as DATA, the same seed giving the same files; in Debian's chromium when it
 # is installed: the index loads without console errors, a search finds a
 # latent, a latent page renders its contexts. And the refusals: an SAE that
@@ -24,6 +25,13 @@ check "index.html loads nothing from the network" bash -c '! grep -qE "(src|href
 if command -v node >/dev/null; then
     check "the data files parse and have their shapes (node)" node tests/features_check.js "$tmp/fb" 128
 else skip "the data files' shapes: no node"; fi
+
+# the Neuronpedia export
+"$bin" features --sae "$tmp/run" --random-weights --ctx 64 --neuronpedia 50 -o "$tmp/fbn" palinka.txt >/dev/null 2>"$tmp/e"; rc=$?
+check "--neuronpedia 50 (rc $rc): 3 batch files" test "$rc" -eq 0 -a -s "$tmp/fbn/neuronpedia/batch-2.json" -a ! -e "$tmp/fbn/neuronpedia/batch-3.json"
+if command -v node >/dev/null; then
+    check "the Neuronpedia batches parse, have their fields, agree with the browser (node)" node tests/features_np_check.js "$tmp/fbn" 128
+else skip "the Neuronpedia batches' fields: no node"; fi
 
 # a token file as DATA, and the same seed giving the same files
 "$bin" tokenize --bin "$tmp/tok.bin" palinka.txt >/dev/null 2>"$tmp/e"
