@@ -223,7 +223,7 @@ int main(void) {
     char dir[] = "/tmp/test_features_XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "a temporary folder");
     char *out = path_join(dir, "fb");
-    FeatInfo info = {"hash model", hook, "random SAE", NULL, "test windows", CTX, V, 0};
+    FeatInfo info = {"hash model", hook, "random SAE", NULL, "test windows", CTX, V, 0, 0};
     CHECK(feat_write_browser(out, &fs, &lg, NULL, &info) == 0, "the browser is written");
     char *idx = path_join(out, "index.html"), *s0 = path_join(out, "data/s_00000.js");
     CHECK(path_is_file(idx) && path_is_file(s0), "index.html and the first shard exist");
