@@ -188,11 +188,11 @@ int cmd_features(int argc, char **argv) {
     FeatInfo info = {random ? "random GPT-2 small" : m.cfg.name, sae.hook, sae_dir, label, corpus, (int)ctx,
                      m.cfg.vocab_size, t_pass, (int)np_batch};
     if (feat_write_browser(out, &fs, &lg, &bpe, &info) != 0) goto fail;
-    double ntok = 2.0 * nw * ctx;
+    double ntok = (double)nw * ctx;
     fprintf(stderr,
-            "features: 2 passes over %zu tokens in %.2f s (%.0f tokens/s): forward %.2f s, encode %.2f s, "
-            "per-latent upkeep %.2f s; logit effects %.2f s -> %s/index.html\n",
-            nw * (size_t)ctx, t_pass, ntok / t_pass, t_fwd, t_enc, t_upk, t_lg, out);
+            "features: 2 passes over %zu tokens in %.2f s (%.0f tokens/s a pass, %.0f corpus tokens/s): forward %.2f s, "
+            "encode %.2f s, per-latent upkeep %.2f s; logit effects %.2f s -> %s/index.html\n",
+            nw * (size_t)ctx, t_pass, 2 * ntok / t_pass, ntok / t_pass, t_fwd, t_enc, t_upk, t_lg, out);
     status = 0;
     goto done;
 fail:

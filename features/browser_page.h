@@ -3,7 +3,8 @@
  * latents (sortable, searchable) and the latent panel (index.html#f=ID;
  * index.html#q=TEXT opens with a search), all in one page with its script
  * inline; the data comes from the data/ files (features/browser.c). No
- * network, no fetch: it opens from file://.
+ * network, no fetch: it opens from file://. (Generated from the page's
+ * HTML, one C string line per line.)
  */
 #ifndef FEATURES_BROWSER_PAGE_H
 #define FEATURES_BROWSER_PAGE_H
@@ -38,7 +39,7 @@ static const char FEAT_PAGE[] =
     "<main>\n"
     "<div id=\"left\">\n"
     "<input id=\"q\" type=\"search\" placeholder=\"search: latent id, or a token (top activating / top logit)\" style=\"width:100%;box-sizing:border-box;margin-bottom:4px\">\n"
-    "<div id=\"count\"></div>\n"
+    "<label><input id=\"live\" type=\"checkbox\"> hide latents that never fired</label> <span id=\"count\"></span>\n"
     "<div id=\"tablebox\"><table><thead><tr>\n"
     "<th data-k=\"0\">latent</th><th data-k=\"1\">density</th><th data-k=\"2\">mean</th><th data-k=\"3\">max</th>\n"
     "<th class=\"tok\" data-k=\"5\">top tokens</th><th class=\"tok\" data-k=\"6\">top logits</th></tr></thead>\n"
@@ -79,7 +80,9 @@ static const char FEAT_PAGE[] =
     "function key(r, k) { return k === 5 || k === 6 ? (r[k].length ? tok(r[k][0]) : \"\") : r[k]; }\n"
     "function apply() {\n"
     "  var q = document.getElementById(\"q\").value.trim().toLowerCase();\n"
+    "  var live = document.getElementById(\"live\").checked;\n"
     "  view = IX.filter(function (r) {\n"
+    "    if (live && !r[4]) return false;\n"
     "    if (!q) return true;\n"
     "    if (/^\\d+$/.test(q)) return String(r[0]) === q;\n"
     "    return r[5].concat(r[6]).some(function (t) { return tok(t).toLowerCase().indexOf(q) >= 0; });\n"
@@ -88,6 +91,7 @@ static const char FEAT_PAGE[] =
     "  render();\n"
     "}\n"
     "document.getElementById(\"q\").addEventListener(\"input\", function () { shown = 200; apply(); });\n"
+    "document.getElementById(\"live\").addEventListener(\"change\", function () { shown = 200; apply(); });\n"
     "document.getElementById(\"more\").addEventListener(\"click\", function () { shown += 500; render(); });\n"
     "Array.prototype.forEach.call(document.querySelectorAll(\"th\"), function (th) {\n"
     "  th.addEventListener(\"click\", function () {\n"
@@ -107,7 +111,8 @@ static const char FEAT_PAGE[] =
     "  document.head.appendChild(s);\n"
     "}\n"
     "function heat(ex, mx) {\n"
-    "  var h = ['<div class=\"ctx\"><span class=\"actv\">' + fmt(ex[1]) + \"</span>\"];\n"
+    "  var h = ['<div class=\"ctx\"><span class=\"actv\" title=\"position ' + ex[0] + \" (window \" + Math.floor(ex[0] / M.ctx) + \", token \" +\n"
+    "    ex[0] % M.ctx + ')\">' + fmt(ex[1]) + \"</span>\"];\n"
     "  for (var j = 0; j < ex[3].length; j++) {\n"
     "    var a = ex[4][j], t = mx > 0 ? Math.min(1, Math.max(0, a / mx)) : 0;\n"
     "    h.push('<span' + (j === ex[2] ? ' class=\"c\"' : \"\") + ' title=\"' + esc(JSON.stringify(tok(ex[3][j]))) + \": \" + fmt(a) +\n"

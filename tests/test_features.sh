@@ -18,7 +18,7 @@ check "the pipeline trains an SAE to read" test -s "$tmp/run/sae.safetensors"
 
 "$bin" features --sae "$tmp/run" --random-weights --ctx 64 -o "$tmp/fb" palinka.txt >/dev/null 2>"$tmp/e"; rc=$?
 check "features runs (rc $rc): $(tail -c 300 "$tmp/e" | tr '\n' ' ')" test "$rc" -eq 0
-check "it reports tokens/s and where the time goes" grep -qE "tokens/s\): forward .* encode .* per-latent upkeep" "$tmp/e"
+check "it reports tokens/s and where the time goes" grep -qE "tokens/s a pass.*forward .* encode .* per-latent upkeep" "$tmp/e"
 check "index.html, meta, vocab, index and 2 shards of 64 latents" \
     bash -c 'cd "$1" && test -s index.html -a -s data/meta.js -a -s data/vocab.js -a -s data/index.js -a -s data/s_00000.js -a -s data/s_00001.js -a ! -e data/s_00002.js' _ "$tmp/fb"
 check "index.html loads nothing from the network" bash -c '! grep -qE "(src|href)=\"(https?:)?//" "$1/index.html"' _ "$tmp/fb"
