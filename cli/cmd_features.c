@@ -131,9 +131,6 @@ int cmd_features(int argc, char **argv) {
     TokFile tf = {0};
     FeatStats fs = {0};
     FeatLogits lg = {0};
-    int32_t *tok = NULL;
-    uint8_t *mask = NULL;
-    float *x = NULL, *F = NULL;
     /* everything that can be checked before the model runs */
     if (eval_sae_load(&sae, sae_dir) != 0) goto fail;
     if (!(wpath = features_weights(weights, random)) || gpt2_model_load(&m, wpath) != 0) goto fail;
@@ -160,27 +157,10 @@ int cmd_features(int argc, char **argv) {
     if (label) fprintf(stderr, "*** %s ***\n", label);
     fprintf(stderr, "features: %zu windows of %ld tokens, %d latents at %s; per-latent state %.1f MB\n", nw, ctx,
             sae.d_sae, sae.hook, feat_bytes(&fs) / 1e6);
-    int d = sae.d_in;
-    tok = xmalloc(sizeof(int32_t) * ctx), mask = xmalloc((size_t)ctx);
-    x = xmalloc(sizeof(float) * ctx * d), F = xmalloc(sizeof(float) * ctx * sae.d_sae);
     gpt2_forward_init(&f, &m);
-    double t_all = time_now(), t_fwd = 0, t_enc = 0, t_upk = 0;
-    for (int pass = 1; pass <= 2; pass++) {
-        feat_begin_pass(&fs, pass);
-        for (size_t w = 0; w < nw; w++) {
-            double t0 = time_now();
-            if (data_windows_get(&win, w, tok, mask) != 0 || gpt2_capture(&f, tok, (int)ctx, layer, site, x) != 0)
-                goto fail;
-            double t1 = time_now();
-            sae.encode(&sae, x, ctx, F);
-            double t2 = time_now();
-            feat_add(&fs, F, tok, mask, (int)ctx, (int64_t)w * ctx);
-            double t3 = time_now();
-            t_fwd += t1 - t0, t_enc += t2 - t1, t_upk += t3 - t2;
-        }
-    }
-    feat_finish(&fs);
-    double t_pass = time_now() - t_all, t_lg = time_now();
+    FeatTimes tm;
+    if (feat_collect_windows(&fs, &f, &sae, layer, site, &win, nw, &tm) != 0) goto fail;
+    double t_pass = tm.total, t_lg = time_now();
     if (feat_logits(&lg, &sae, &m, layer, site, &p) != 0) goto fail;
     t_lg = time_now() - t_lg;
     char corpus[512];
@@ -192,13 +172,12 @@ int cmd_features(int argc, char **argv) {
     fprintf(stderr,
             "features: 2 passes over %zu tokens in %.2f s (%.0f tokens/s a pass, %.0f corpus tokens/s): forward %.2f s, "
             "encode %.2f s, per-latent upkeep %.2f s; logit effects %.2f s -> %s/index.html\n",
-            nw * (size_t)ctx, t_pass, 2 * ntok / t_pass, ntok / t_pass, t_fwd, t_enc, t_upk, t_lg, out);
+            nw * (size_t)ctx, t_pass, 2 * ntok / t_pass, ntok / t_pass, tm.forward, tm.encode, tm.upkeep, t_lg, out);
     status = 0;
     goto done;
 fail:
     cli_fail();
 done:
-    free(tok), free(mask), free(x), free(F);
     feat_logits_free(&lg);
     feat_free(&fs);
     tokfile_close(&tf);

@@ -39,7 +39,7 @@ static const char FEAT_PAGE[] =
     "<main>\n"
     "<div id=\"left\">\n"
     "<input id=\"q\" type=\"search\" placeholder=\"search: latent id, or a token (top activating / top logit)\" style=\"width:100%;box-sizing:border-box;margin-bottom:4px\">\n"
-    "<label><input id=\"live\" type=\"checkbox\"> hide latents that never fired</label> <span id=\"count\"></span>\n"
+    "<label><input id=\"live\" type=\"checkbox\"> hide latents that never fired</label> &middot; <span id=\"count\"></span>\n"
     "<div id=\"tablebox\"><table><thead><tr>\n"
     "<th data-k=\"0\">latent</th><th data-k=\"1\">density</th><th data-k=\"2\">mean</th><th data-k=\"3\">max</th>\n"
     "<th class=\"tok\" data-k=\"5\">top tokens</th><th class=\"tok\" data-k=\"6\">top logits</th></tr></thead>\n"

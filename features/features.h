@@ -5,15 +5,9 @@
  *   FeatParams p = feat_default_params();           // top 20, ±8 tokens, 10 x 5 samples, 50 bins
  *   FeatStats fs;
  *   if (feat_init(&fs, sae.d_sae, &p) != 0) return cli_fail();
- *   for (int pass = 1; pass <= 2; pass++) {          // pass 2: histogram + quantile samples
- *       feat_begin_pass(&fs, pass);
- *       for (size_t w = 0; w < n_windows; w++) {
- *           data_windows_get(&win, w, tok, mask);     // tok, mask (ctx)
- *           gpt2_capture(&f, tok, ctx, layer, site, x);   // x (ctx, d_in)
- *           sae.encode(&sae, x, ctx, F);              // F (ctx, d_sae)
- *           feat_add(&fs, F, tok, mask, ctx, (int64_t)w * ctx);
- *       }
- *   }
+ *   // both passes over the windows of a token file (data/data.h): for each window
+ *   // gpt2_capture -> x (ctx, d_in), sae.encode -> F (ctx, d_sae), feat_add(&fs, F, ...)
+ *   if (feat_collect_windows(&fs, &f, &sae, layer, site, &win, n_windows, NULL) != 0) return cli_fail();
  *   FeatLogits lg;
  *   if (feat_logits(&lg, &sae, &m, layer, site, &p) != 0) return cli_fail();
  *   if (feat_write_browser("out/features", &fs, &lg, &bpe, &info) != 0) return cli_fail();
@@ -75,6 +69,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "data/data.h"
 #include "eval/intervene.h"
 #include "gpt2/gpt2.h"
 #include "tokenizer/bpe.h"
@@ -146,6 +141,27 @@ void feat_finish(FeatStats *fs);
 uint64_t feat_key(uint64_t seed, int latent, int64_t pos);
 /* The bin of a firing value a over (0, max] in nb bins (the rule above). */
 int feat_bin(float a, float max, int nb);
+
+/* ---- the passes (features/collect.c) ------------------------------------------ */
+
+/* Where the time went (seconds, both passes). */
+typedef struct {
+    double forward, encode, upkeep, total;
+    int64_t tokens;     /* tokens a pass */
+} FeatTimes;
+
+/* Both passes over the first nw windows of w (all if nw is larger): each
+ * window through f (stopping after layer/site) and sae's encoder, then
+ * feat_add, then feat_finish. fs from feat_init(sae->d_sae). tm may be NULL.
+ * Returns 0, or -1 with err_set() (no windows, a bad token, widths that do
+ * not match). */
+int feat_collect_windows(FeatStats *fs, GPT2Forward *f, const EvalSAE *sae, int layer, GPT2Site site,
+                         const DataWindows *w, size_t nw, FeatTimes *tm);
+/* The same over ids (T) in memory, cut into windows of ctx from position 0
+ * (the last T mod ctx tokens are not used; positions holding <|endoftext|>
+ * are not counted): for a text the caller has already tokenised. */
+int feat_collect_ids(FeatStats *fs, GPT2Forward *f, const EvalSAE *sae, int layer, GPT2Site site,
+                     const int32_t *ids, long T, int ctx, FeatTimes *tm);
 
 /* ---- logit effects ---------------------------------------------------------- */
 

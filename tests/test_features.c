@@ -185,6 +185,33 @@ int main(void) {
           (long long)small.positions, (long long)fs.positions);
     feat_free(&small), feat_free(&fs2), feat_free(&fs3);
 
+    /* feat_collect_ids runs the same passes through the model itself */
+    {
+        uint8_t ones[NW * CTX];
+        memset(ones, 1, sizeof ones);
+        FeatStats ref, got;
+        run_stats(&ref, n, &p, Fall, ids, ones, NW);
+        feat_init(&got, n, &p);
+        FeatTimes tm;
+        int rc = feat_collect_ids(&got, &f, &es, layer, GPT2_MLP_PRE, ids, NW * CTX, CTX, &tm);
+        size_t K = (size_t)n * p.top_k, S2 = (size_t)n * p.n_intervals * p.per_interval;
+        int eq = rc == 0 && got.positions == ref.positions && !memcmp(got.top_n, ref.top_n, sizeof(int) * n) &&
+                 !memcmp(got.hist, ref.hist, sizeof(uint32_t) * n * p.n_bins) &&
+                 !memcmp(got.smp_n, ref.smp_n, sizeof(int) * n * p.n_intervals);
+        for (size_t e = 0; eq && e < K; e++) eq = got.top[e].pos == ref.top[e].pos && got.top[e].act == ref.top[e].act;
+        for (size_t e = 0; eq && e < S2; e++) eq = got.smp[e].pos == ref.smp[e].pos;
+        CHECK(eq && tm.tokens == NW * CTX, "feat_collect_ids (model + encoder + both passes) equals the passes over the "
+              "latent matrix (%lld positions, forward %.3f s, encode %.3f s, upkeep %.3f s)", (long long)got.positions,
+              tm.forward, tm.encode, tm.upkeep);
+        feat_free(&got);
+        feat_init(&got, n, &p);
+        CHECK(feat_collect_ids(&got, &f, &es, layer, GPT2_MLP_PRE, ids, CTX - 1, CTX, NULL) != 0,
+              "a token set shorter than one window: refused (%s)", err_get());
+        CHECK(feat_collect_ids(&got, &f, &es, layer, GPT2_RESID_POST, ids, NW * CTX, CTX, NULL) != 0,
+              "an SAE that does not fit the site: refused (%s)", err_get());
+        feat_free(&got), feat_free(&ref);
+    }
+
     /* logit effects against a direct product in double */
     FeatLogits lg;
     CHECK(feat_logits(&lg, &es, &m, layer, GPT2_MLP_PRE, &p) == 0, "logit effects computed");
