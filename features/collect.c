@@ -75,3 +75,28 @@ int feat_collect_ids(FeatStats *fs, GPT2Forward *f, const EvalSAE *sae, int laye
     IdsSrc s = {ids, ctx};
     return collect(fs, f, sae, layer, site, ids_window, &s, T > 0 ? (size_t)(T / ctx) : 0, ctx, tm);
 }
+
+int feat_build(const char *dir, const GPT2Model *m, const EvalSAE *sae, const BPE *bpe, const int32_t *ids, long T,
+               int ctx, const FeatParams *p, FeatInfo *info) {
+    int layer, rc;
+    GPT2Site site;
+    if (eval_sae_check(sae, m, &layer, &site) != 0) return -1;
+    if (ctx > m->cfg.n_ctx) ctx = m->cfg.n_ctx;
+    if (T < ctx) ctx = (int)T;   /* a short text is one window */
+    FeatStats fs;
+    FeatLogits lg = {0};
+    if (feat_init(&fs, sae->d_sae, p) != 0) return -1;
+    GPT2Forward f;
+    gpt2_forward_init(&f, m);
+    FeatTimes tm;
+    rc = feat_collect_ids(&fs, &f, sae, layer, site, ids, T, ctx, &tm);
+    gpt2_forward_free(&f);
+    if (rc == 0) rc = feat_logits(&lg, sae, m, layer, site, p);
+    if (rc == 0) {
+        info->ctx = ctx, info->vocab = m->cfg.vocab_size, info->seconds = tm.total;
+        rc = feat_write_browser(dir, &fs, &lg, bpe, info);
+    }
+    feat_logits_free(&lg);
+    feat_free(&fs);
+    return rc;
+}

@@ -211,6 +211,16 @@ typedef struct {
 int feat_write_browser(const char *dir, const FeatStats *fs, const FeatLogits *lg, const BPE *bpe,
                        const FeatInfo *info);
 
+/* Everything for one text already tokenised (what the pipeline does for its
+ * own latents): ids (T) in windows of ctx (clamped to the model's n_ctx; a
+ * text shorter than one window is one window), the SAE checked against m,
+ * both passes, the logit effects, and the browser written into dir.
+ * info: model, hook, sae_dir, label, corpus (neuronpedia too) from the
+ * caller; ctx, vocab and seconds are filled here. Returns 0, or -1 with
+ * err_set(). */
+int feat_build(const char *dir, const GPT2Model *m, const EvalSAE *sae, const BPE *bpe, const int32_t *ids, long T,
+               int ctx, const FeatParams *p, FeatInfo *info);
+
 /* s[0..n) as a JSON string literal on f: escapes (also '<', U+2028, U+2029,
  * so it is safe in a script), and U+FFFD for each byte that does not start a
  * well-formed UTF-8 character (a GPT-2 token may hold half a character). */

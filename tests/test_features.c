@@ -258,6 +258,15 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "node tests/features_check.js %s %d >/dev/null", out, n);
     if (system("command -v node >/dev/null 2>&1") == 0) CHECK(system(cmd) == 0, "the data files parse and hold %d latents (%s)", n, cmd);
     else SKIP("the data files' shapes: no node");
+    /* the one-call path (the pipeline's): a text shorter than a window is one window */
+    char *out2 = path_join(dir, "fb2");
+    FeatInfo info2 = {"hash model", hook, "random SAE", NULL, "a short text", 0, 0, 0, 0};
+    CHECK(feat_build(out2, &m, &es, NULL, ids, 20, 64, &p, &info2) == 0 && info2.ctx == 20,
+          "feat_build on a 20-token text writes a browser (one window of %d)", info2.ctx);
+    snprintf(cmd, sizeof cmd, "node tests/features_check.js %s %d >/dev/null", out2, n);
+    if (system("command -v node >/dev/null 2>&1") == 0) CHECK(system(cmd) == 0, "its data files parse (%s)", cmd);
+    else SKIP("its data files' shapes: no node");
+    free(out2);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("  (could not remove %s)\n", dir);
     free(idx), free(s0), free(out);
