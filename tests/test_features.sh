@@ -46,20 +46,20 @@ check "another --seed draws other quantile samples, the same top windows" \
 # in a real browser
 chrome=$(command -v chromium || command -v chromium-browser || true)
 if [ -n "$chrome" ]; then
-    dump() { # dump HASH: the page's DOM after its scripts ran, console messages in $tmp/console
+    dump() { # dump HASH: the page's DOM after its scripts ran, console messages added to $tmp/console
         timeout 60 "$chrome" --headless --no-sandbox --disable-gpu --user-data-dir="$tmp/chr" --enable-logging=stderr --v=0 \
-            --virtual-time-budget=5000 --dump-dom "file://$tmp/fb/index.html$1" 2>"$tmp/console"
+            --virtual-time-budget=5000 --dump-dom "file://$tmp/fb/index.html$1" 2>>"$tmp/console"
     }
     dump "" >"$tmp/dom0"
     check "chromium: the index lists the 128 latents" grep -q "128 of 128 latents" "$tmp/dom0"
-    check "chromium: no console errors: $(grep -m2 -iE 'CONSOLE|Uncaught' "$tmp/console" | tail -c 200)" \
-        bash -c '! grep -qiE "Uncaught|CONSOLE.*(error|Error)" "$1"' _ "$tmp/console"
     dump "#q=7" >"$tmp/dom1"
     check "chromium: a search for latent 7 finds it alone" \
         bash -c 'grep -q "1 of 128 latents" "$1" && grep -q "data-i=\"7\"" "$1" && ! grep -q "data-i=\"8\"" "$1"' _ "$tmp/dom1"
     dump "#f=70" >"$tmp/dom2"
     check "chromium: latent 70's page (second shard, loaded on demand) renders its contexts and logits" \
         bash -c 'grep -q "<h2>Latent 70</h2>" "$1" && grep -q "class=\"ctx\"" "$1" && grep -q "Top logits" "$1" && grep -q "<svg" "$1"' _ "$tmp/dom2"
+    check "chromium: no console errors on the three pages: $(grep -m2 -iE 'CONSOLE|Uncaught' "$tmp/console" | tail -c 200)" \
+        bash -c '! grep -qiE "Uncaught|CONSOLE.*(error|Error)" "$1"' _ "$tmp/console"
 else
     skip "the page in a browser: no chromium"
 fi
