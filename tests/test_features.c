@@ -14,6 +14,7 @@
 #include "tests/hash_model.h"
 #include "tests/test.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -177,6 +178,25 @@ int main(void) {
     for (size_t e = 0; e < S; e++) diff += fs.smp[e].pos != fs3.smp[e].pos;
     CHECK(diff > 0, "another seed draws other samples (%d of %zu slots differ)", diff, S);
 
+    /* memory: feat_add allocates nothing (the heap in use is the same after
+       one window and after all windows of both passes, 5 times over) */
+    {
+        FeatStats mm;
+        feat_init(&mm, n, &p);
+        feat_add(&mm, Fall, ids, mask, CTX, 0);   /* starts the thread pool, if not yet */
+        size_t before = mallinfo2().uordblks;
+        for (int rep = 0; rep < 5; rep++)
+            for (int pass = 1; pass <= 2; pass++) {
+                feat_begin_pass(&mm, pass);
+                for (int w = 0; w < NW; w++)
+                    feat_add(&mm, Fall + (size_t)w * CTX * n, ids + w * CTX, mask + w * CTX, CTX,
+                             (int64_t)(rep * NW + w) * CTX);
+            }
+        size_t after = mallinfo2().uordblks;
+        CHECK(after == before, "the heap in use after %lld positions equals that after one window (%zu, %zu bytes)",
+              (long long)mm.positions, before, after);
+        feat_free(&mm);
+    }
     /* memory: the state is sized by the latents alone */
     FeatStats small;
     run_stats(&small, n, &p, Fall, ids, mask, 2);
