@@ -193,8 +193,9 @@ int main(void) {
                              (int64_t)(rep * NW + w) * CTX);
             }
         size_t after = mallinfo2().uordblks;
-        CHECK(after == before, "the heap in use after %lld positions equals that after one window (%zu, %zu bytes)",
-              (long long)mm.positions, before, after);
+        if (before == 0 && after == 0) SKIP("the heap in use: mallinfo2 sees nothing (a sanitizer's allocator)");
+        else CHECK(after == before, "the heap in use after %lld positions equals that after one window (%zu, %zu bytes)",
+                   (long long)mm.positions, before, after);
         feat_free(&mm);
     }
     /* memory: the state is sized by the latents alone */
