@@ -279,6 +279,24 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "node tests/features_check.js %s %d >/dev/null", out, n);
     if (system("command -v node >/dev/null 2>&1") == 0) CHECK(system(cmd) == 0, "the data files parse and hold %d latents (%s)", n, cmd);
     else SKIP("the data files' shapes: no node");
+    /* the same statistics by brute force in Python, from the latent matrix */
+    {
+        char *fp = path_join(dir, "F.f32"), *ip = path_join(dir, "ids.txt"), *mp = path_join(dir, "mask.txt");
+        FILE *a = fopen(fp, "wb"), *b = fopen(ip, "w"), *c = fopen(mp, "w");
+        int ok = a && b && c && fwrite(Fall, sizeof(float), (size_t)NW * CTX * n, a) == (size_t)NW * CTX * n;
+        for (int t = 0; ok && t < NW * CTX; t++) fprintf(b, "%d\n", ids[t]), fprintf(c, "%d\n", mask[t]);
+        if (a) fclose(a);
+        if (b) fclose(b);
+        if (c) fclose(c);
+        CHECK(ok, "the latent matrix, ids and mask written for the Python check");
+        snprintf(cmd, sizeof cmd, "python3 tests/features_brute.py %s %d %d %d %d %d %d %d %d %llu", dir, n, NW, CTX,
+                 p.top_k, p.radius, p.n_intervals, p.per_interval, p.n_bins, (unsigned long long)p.seed);
+        fflush(stdout);
+        if (system("command -v python3 >/dev/null 2>&1") == 0) CHECK(system(cmd) == 0, "%s", cmd);
+        else SKIP("the Python brute force: no python3");
+        free(fp), free(ip), free(mp);
+    }
+
     /* the one-call path (the pipeline's): a text shorter than a window is one window */
     char *out2 = path_join(dir, "fb2");
     FeatInfo info2 = {"hash model", hook, "random SAE", NULL, "a short text", 0, 0, 0, 0};
