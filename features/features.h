@@ -49,7 +49,7 @@
  * latents alone: per latent (top_k + n_intervals * per_interval) examples of
  * 2 radius + 1 tokens and activations, plus n_bins counts; nothing grows with
  * the corpus (feat_bytes says how much; 24,576 latents with the defaults:
- * about 250 MB).
+ * about 225 MB).
  *
  * LOGIT EFFECTS (feat_logits). The decoder row W_dec[i] (d_in) is mapped to
  * the residual stream: for an MLP site (mlp_pre, mlp_post; width 4C) through
@@ -74,7 +74,8 @@
 #include "gpt2/gpt2.h"
 #include "tokenizer/bpe.h"
 
-#define FEAT_NO_TOKEN 0xFFFFu  /* a context slot outside the window */
+#define FEAT_NO_TOKEN 0xFFFFu  /* a context slot outside the window (ids are kept as uint16:
+                                  vocabularies up to 65,535 tokens, GPT-2's 50,257) */
 
 typedef struct {
     int top_k;          /* top windows kept per latent (20) */
