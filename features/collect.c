@@ -34,7 +34,7 @@ static int collect(FeatStats *fs, GPT2Forward *f, const EvalSAE *sae, int layer,
     if (gpt2_site_width(&f->m->cfg, site) != sae->d_in)
         return err_set("features: the SAE's d_in %d is not the width %d of %s", sae->d_in,
                        gpt2_site_width(&f->m->cfg, site), gpt2_site_name(site));
-    if (f->m->cfg.vocab_size > FEAT_NO_TOKEN)
+    if ((unsigned)f->m->cfg.vocab_size > FEAT_NO_TOKEN)
         return err_set("features: a vocabulary of %d tokens; contexts keep ids below %u", f->m->cfg.vocab_size,
                        FEAT_NO_TOKEN);
     FeatTimes t = {0};
