@@ -25,6 +25,7 @@ static const struct {
     {"fetch", cmd_fetch, "download and verify the official weights and tokenizer files"},
     {"generate", cmd_generate, "continue a prompt (KV cache, sampling), optionally steering SAE latents"},
     {"eval", cmd_eval, "splice a trained SAE into the model: CE/KL scores, variance explained, ..."},
+    {"features", cmd_features, "what each latent responds to over a corpus: an offline feature browser"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,191 @@
+/*
+ * cli/cmd_features.c - ./run features: what each latent of an SAE responds
+ * to, over a corpus (features/features.h), written as an offline browser.
+ */
+#include "cli/cli.h"
+#include "cli/pipeline.h"
+#include "core/util.h"
+#include "data/corpus.h"
+#include "data/data.h"
+#include "features/features.h"
+#include "weights/fetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void features_usage(FILE *f) {
+    fprintf(f,
+            "usage: ./run features --sae DIR [--weights PATH|NAME | --random-weights] [--tokens N]\n"
+            "                      [--ctx N] [--radius N] [--seed N] [--neuronpedia N] [-o DIR] DATA...\n"
+            "\n"
+            "Run the corpus through the model and the SAE twice (pass 1: density, mean, max,\n"
+            "top 20 windows; pass 2: histogram and quantile samples against the final max),\n"
+            "compute each latent's logit effects, and write an offline feature browser:\n"
+            "DIR/index.html opens from file:// with no server.\n"
+            "\n"
+            "  --sae DIR            the SAE: sae.safetensors + cfg.json (a pipeline output folder)\n"
+            "  --weights PATH|NAME  the model (default gpt2: from the cache, fetched on first use)\n"
+            "  --random-weights     a synthetic GPT-2 small (seed 0, cached; outputs marked)\n"
+            "  --tokens N           use the first N tokens (whole windows; default: all)\n"
+            "  --ctx N              tokens per window, <|endoftext|> first (default %d)\n"
+            "  --radius N           context tokens each side of an example (default 8)\n"
+            "  --seed N             the quantile samples' seed (default 0)\n"
+            "  --neuronpedia N      also write DIR/neuronpedia/batch-K.json, N features a file\n"
+            "                       (Neuronpedia's upload layout; fields: features/features.h)\n"
+            "  -o, --out DIR        the browser's folder (default out/features)\n"
+            "  DATA...              a token file (.bin, data/data.h), or texts and folders of\n"
+            "                       texts (tokenised first, as ./run tokenize does)\n",
+            DATA_DEFAULT_CTX);
+}
+
+/* --weights or --random-weights -> the checkpoint path (caller frees). */
+static char *features_weights(const char *w, int random) {
+    if (!random) return cli_weights_resolve(w ? w : "gpt2");
+    char *cache = fetch_cache_dir();
+    if (!cache) return NULL;
+    char *dir = path_join(cache, "random-gpt2-seed0"), *st = path_join(dir, "model.safetensors");
+    free(cache);
+    GPT2Config cfg;
+    int rc = path_is_file(st) ? 0 : (gpt2_config_named(&cfg, "gpt2"), gpt2_model_synth(dir, &cfg, 0));
+    free(st);
+    if (rc != 0) free(dir), dir = NULL;
+    return dir;
+}
+
+static int ends_with(const char *s, const char *e) {
+    size_t a = strlen(s), b = strlen(e);
+    return a >= b && !strcmp(s + a - b, e);
+}
+
+/* The token file of DATA: a .bin as it is, else texts tokenised into a
+ * temporary file ($TMPDIR or /tmp) that is unlinked once mapped. */
+static int features_tokens(TokFile *tf, char **in, int n_in, const char *out, const BPE *bpe) {
+    if (n_in == 1 && ends_with(in[0], ".bin")) return tokfile_open(tf, in[0], DATA_AUTO);
+    for (int i = 0; i < n_in; i++)
+        if (ends_with(in[i], ".bin"))
+            return err_set("%s: a token file is read alone (give it as the only DATA)", in[i]);
+    (void)out;
+    const char *td = getenv("TMPDIR");
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s/gpt2sae-features-%d.bin", td && *td ? td : "/tmp", (int)getpid());
+    CorpusParams p = corpus_default_params();
+    if (corpus_tokenize(bpe, (const char *const *)in, n_in, tmp, &p, NULL) != 0) return -1;
+    int rc = tokfile_open(tf, tmp, DATA_LLMC);
+    unlink(tmp);
+    if (rc == 0) free(tf->path), tf->path = xstrdup(n_in > 1 ? "the texts given" : in[0]);  /* messages name the input */
+    return rc;
+}
+
+int cmd_features(int argc, char **argv) {
+    static const char *const opts[] = {"--sae", "--weights", "--random-weights", "--tokens", "--ctx", "--radius",
+                                       "--seed", "--neuronpedia", "-o", "--out", "--help", NULL};
+    cli_command("features", opts, NULL);
+    const char *sae_dir = NULL, *weights = NULL, *out = "out/features", *v;
+    int random = 0, ended = 0, n_in = 0, r;
+    long max_tokens = 0, ctx = DATA_DEFAULT_CTX, radius = 8, seed = 0, np_batch = 0;
+    char **in = xcalloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 1; i < argc; i++) {
+        CLIArgKind k = cli_arg_kind(argv[i], &ended);
+        if (k == CLI_END) continue;
+        if (k == CLI_OPERAND) { in[n_in++] = argv[i]; continue; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { features_usage(stdout); free(in); return 0; }
+        if (!strcmp(argv[i], "--random-weights")) { random = 1; continue; }
+        if ((r = cli_opt(argc, argv, &i, "--sae", &sae_dir)) || (r = cli_opt(argc, argv, &i, "--weights", &weights)) ||
+            (r = cli_opt(argc, argv, &i, "-o", &out)) || (r = cli_opt(argc, argv, &i, "--out", &out))) {
+            if (r < 0) { free(in); return 2; }
+            continue;
+        }
+        long *dst = NULL, lo = 0, hi = 0;
+        const char *name = NULL;
+        if ((r = cli_opt(argc, argv, &i, "--tokens", &v))) dst = &max_tokens, name = "--tokens", lo = 2, hi = 1L << 40;
+        else if ((r = cli_opt(argc, argv, &i, "--ctx", &v))) dst = &ctx, name = "--ctx", lo = 2, hi = 1 << 20;
+        else if ((r = cli_opt(argc, argv, &i, "--radius", &v))) dst = &radius, name = "--radius", lo = 0, hi = 512;
+        else if ((r = cli_opt(argc, argv, &i, "--seed", &v))) dst = &seed, name = "--seed", lo = 0, hi = 1L << 62;
+        else if ((r = cli_opt(argc, argv, &i, "--neuronpedia", &v)))
+            dst = &np_batch, name = "--neuronpedia", lo = 1, hi = 1 << 20;
+        if (dst) {
+            if (r < 0 || cli_int(name, v, lo, hi, dst)) { free(in); return 2; }
+            continue;
+        }
+        free(in);
+        return cli_unknown(argv[i]);
+    }
+    if (!sae_dir || n_in == 0) {
+        free(in);
+        return cli_error(2, "features: give --sae DIR and a token file, texts or folders (./run features --help)");
+    }
+    if (random && weights) {
+        free(in);
+        return cli_error(2, "features: --weights and --random-weights exclude each other: pick one");
+    }
+
+    int status = 1, layer;
+    GPT2Site site;
+    char *wpath = NULL;
+    EvalSAE sae = {0};
+    GPT2Model m = {0};
+    GPT2Forward f = {0};
+    BPE bpe = {0};
+    TokFile tf = {0};
+    FeatStats fs = {0};
+    FeatLogits lg = {0};
+    /* everything that can be checked before the model runs */
+    if (eval_sae_load(&sae, sae_dir) != 0) goto fail;
+    if (!(wpath = features_weights(weights, random)) || gpt2_model_load(&m, wpath) != 0) goto fail;
+    if (eval_sae_check(&sae, &m, &layer, &site) != 0) goto fail;
+    if (ctx > m.cfg.n_ctx) {
+        err_set("--ctx %ld: this model sees at most %d tokens", ctx, m.cfg.n_ctx);
+        goto fail;
+    }
+    if (cli_tokenizer_load(&bpe, wpath) != 0) goto fail;
+    if (features_tokens(&tf, in, n_in, out, &bpe) != 0) goto fail;
+    tf.vocab = m.cfg.vocab_size;
+    DataWindows win;
+    if (data_windows_init(&win, &tf, (int)ctx, 1) != 0) goto fail;
+    size_t nw = data_windows_count(&win);
+    if (max_tokens > 0 && (size_t)max_tokens / (size_t)ctx < nw) nw = (size_t)max_tokens / (size_t)ctx;
+    if (nw == 0) {
+        err_set("--tokens %ld is less than one window of %ld tokens", max_tokens, ctx);
+        goto fail;
+    }
+    FeatParams p = feat_default_params();
+    p.radius = (int)radius, p.seed = (uint64_t)seed;
+    if (feat_init(&fs, sae.d_sae, &p) != 0) goto fail;
+    const char *label = m.cfg.random || random ? RANDOM_LABEL : NULL;
+    if (label) fprintf(stderr, "*** %s ***\n", label);
+    fprintf(stderr, "features: %zu windows of %ld tokens, %d latents at %s; per-latent state %.1f MB\n", nw, ctx,
+            sae.d_sae, sae.hook, feat_bytes(&fs) / 1e6);
+    gpt2_forward_init(&f, &m);
+    FeatTimes tm;
+    if (feat_collect_windows(&fs, &f, &sae, layer, site, &win, nw, &tm) != 0) goto fail;
+    double t_pass = tm.total, t_lg = time_now();
+    if (feat_logits(&lg, &sae, &m, layer, site, &p) != 0) goto fail;
+    t_lg = time_now() - t_lg;
+    char corpus[512];
+    snprintf(corpus, sizeof corpus, "%s%s (%zu tokens used)", in[0], n_in > 1 ? " and more" : "", nw * (size_t)ctx);
+    FeatInfo info = {random ? "random GPT-2 small" : m.cfg.name, sae.hook, sae_dir, label, corpus, (int)ctx,
+                     m.cfg.vocab_size, t_pass, (int)np_batch};
+    if (feat_write_browser(out, &fs, &lg, &bpe, &info) != 0) goto fail;
+    double ntok = (double)nw * ctx;
+    fprintf(stderr,
+            "features: 2 passes over %zu tokens in %.2f s (%.0f tokens/s a pass, %.0f corpus tokens/s): forward %.2f s, "
+            "encode %.2f s, per-latent upkeep %.2f s; logit effects %.2f s -> %s/index.html\n",
+            nw * (size_t)ctx, t_pass, 2 * ntok / t_pass, ntok / t_pass, tm.forward, tm.encode, tm.upkeep, t_lg, out);
+    status = 0;
+    goto done;
+fail:
+    cli_fail();
+done:
+    feat_logits_free(&lg);
+    feat_free(&fs);
+    tokfile_close(&tf);
+    gpt2_forward_free(&f);
+    bpe_free(&bpe);
+    gpt2_model_free(&m);
+    eval_sae_free(&sae);
+    free(wpath);
+    free(in);
+    return status;
+}
