@@ -503,7 +503,9 @@ static void test_long_words_pow2(BPE *b, MergeScratch *m) {
  * to be finished (no mergeable neighbours), and every 97th length is also
  * compared with the reference. */
 #define LONG_MAX_LEN 9000
+#ifndef LONG_REF_ALL   /* -DLONG_REF_ALL=9000: the reference at every length (about 10 min) */
 #define LONG_REF_ALL 1024
+#endif
 static void test_long_words_every_length(BPE *b, MergeScratch *m) {
     Rng r;
     rng_seed(&r, 13);
