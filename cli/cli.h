@@ -121,6 +121,9 @@ char *cli_weights_random(const char *model, uint64_t seed, int *made);
 /* The folder of a --weights path: itself for a folder, else the folder the
  * file is in; NULL for NULL. Caller frees. */
 char *cli_weights_folder(const char *weights);
+/* 1 if a DATA operand names a token file (data/data.h: a name ending in .bin),
+ * which eval and features read as it is; texts are tokenized. */
+int cli_is_token_file(const char *path);
 /* The tokenizer rule of every command that takes --weights: the checkpoint
  * folder's own vocab.json + merges.txt (or encoder.json + vocab.bpe) when it
  * has them (for a .safetensors file: the folder it is in), else the cache

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/pipeline.h"
 #include "core/util.h"
+#include "data/data.h"
 #include "eval/metrics.h"
 #include "eval/report.h"
 #include "weights/fetch.h"
@@ -32,6 +33,7 @@ static void eval_usage(FILE *f) {
             "  --weights PATH|NAME  the model (default gpt2: from the cache, fetched on first use)\n"
             "  --random-weights     a synthetic GPT-2 small (seed 0, cached; outputs marked)\n"
             "  --tokens N           use the first N tokens (whole windows; default: all)\n"
+            "  FILE may be one token file (.bin, llm.c or raw uint16: ./run tokenize --bin)\n"
             "  --ctx N              tokens per window (default: the model's n_ctx, 1024)\n"
             "  --exclude-bos        leave <|endoftext|> (BOS/EOS) positions out of the metrics\n"
             "  -o, --out DIR        where eval.json and eval.html go (default out/eval)\n"
@@ -137,9 +139,22 @@ int cmd_eval(int argc, char **argv) {
         goto fail;
     }
     if (cli_tokenizer_load(&bpe, wpath) != 0) goto fail;
-    for (int i = 0; i < n_files; i++) {
+    if (n_files == 1 && cli_is_token_file(files[0])) {   /* a token file (data/data.h): its first --tokens ids */
+        TokFile tf;
+        if (tokfile_open(&tf, files[0], DATA_AUTO) != 0) goto fail;
+        size_t n = max_tokens > 0 && (size_t)max_tokens < tf.n ? (size_t)max_tokens : tf.n;
+        int rc = tokfile_check_range(&tf, 0, n);
+        for (size_t i = 0; rc == 0 && i < n; i++) bpe_ids_push(&ids, tf.tokens[i]);
+        tokfile_close(&tf);
+        if (rc != 0) goto fail;
+    }
+    for (int i = 0; i < n_files && !(n_files == 1 && cli_is_token_file(files[0])); i++) {
         char *text;
         size_t len;
+        if (cli_is_token_file(files[i])) {
+            err_set("%s: a token file is read alone (give it as the only FILE)", files[i]);
+            goto fail;
+        }
         if (file_read_all(files[i], &text, &len) != 0) goto fail;
         int rc = bpe_encode(&bpe, text, len, 0, &ids);
         free(text);

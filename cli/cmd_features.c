@@ -54,17 +54,12 @@ static char *features_weights(const char *w, int random) {
     return dir;
 }
 
-static int ends_with(const char *s, const char *e) {
-    size_t a = strlen(s), b = strlen(e);
-    return a >= b && !strcmp(s + a - b, e);
-}
-
 /* The token file of DATA: a .bin as it is, else texts tokenised into a
  * temporary file ($TMPDIR or /tmp) that is unlinked once mapped. */
 static int features_tokens(TokFile *tf, char **in, int n_in, const char *out, const BPE *bpe) {
-    if (n_in == 1 && ends_with(in[0], ".bin")) return tokfile_open(tf, in[0], DATA_AUTO);
+    if (n_in == 1 && cli_is_token_file(in[0])) return tokfile_open(tf, in[0], DATA_AUTO);
     for (int i = 0; i < n_in; i++)
-        if (ends_with(in[i], ".bin"))
+        if (cli_is_token_file(in[i]))
             return err_set("%s: a token file is read alone (give it as the only DATA)", in[i]);
     (void)out;
     const char *td = getenv("TMPDIR");

@@ -60,6 +60,11 @@ char *cli_weights_random(const char *model, uint64_t seed, int *made) {
     return dir;
 }
 
+int cli_is_token_file(const char *path) {
+    size_t n = strlen(path);
+    return n >= 4 && strcmp(path + n - 4, ".bin") == 0;
+}
+
 char *cli_weights_folder(const char *weights) {
     if (!weights) return NULL;
     if (path_is_dir(weights)) return xstrdup(weights);

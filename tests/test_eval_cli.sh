@@ -60,4 +60,26 @@ expect_fail "no SAE in the folder" "no sae.safetensors" --sae "$tmp" --random-we
 expect_fail "an unknown option, with a suggestion" "did you mean --tokens" --sae "$tmp/run" --tokns 5 palinka.txt
 expect_fail "no --sae" "give --sae" palinka.txt
 expect_fail "--weights and --random-weights together" "exclude each other" --sae "$tmp/run" --weights x --random-weights palinka.txt
+# a token file is read as it is: the same ids give the same eval.json numbers
+"$bin" tokenize palinka.txt >"$tmp/ids.txt" 2>/dev/null
+if "$py" -c 'import sys' 2>/dev/null && [ -s "$tmp/ids.txt" ]; then
+    "$py" - "$tmp/ids.txt" "$tmp/pal.bin" <<'PY'
+import struct, sys
+ids = [int(t) for t in open(sys.argv[1]).read().split()]
+with open(sys.argv[2], "wb") as f:   # llm.c's token file: 256 int32 header, then uint16 ids
+    f.write(struct.pack("<256i", 20240520, 1, len(ids), *([0] * 253)))
+    f.write(struct.pack("<%dH" % len(ids), *ids))
+PY
+    "$bin" eval --sae "$tmp/run" --random-weights --ctx 64 -o "$tmp/evb" "$tmp/pal.bin" >/dev/null 2>"$tmp/eb"; rc=$?
+    check "eval of a token file: exit 0 (rc $rc)" test "$rc" -eq 0
+    "$bin" eval --sae "$tmp/run" --random-weights --ctx 64 -o "$tmp/evt" palinka.txt >/dev/null 2>&1
+    check "eval of a token file == eval of the same text" "$py" - "$tmp/evb/eval.json" "$tmp/evt/eval.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["ce_loss"] == b["ce_loss"] and a["kl"] == b["kl"] and a["reconstruction"] == b["reconstruction"] and a["tokens"] == b["tokens"], (a["ce_loss"], b["ce_loss"])
+PY
+    expect_fail "a token file among texts" "read alone" --sae "$tmp/run" --random-weights "$tmp/pal.bin" palinka.txt
+else
+    skip "eval of a token file: no python3 to write one"
+fi
 finish
