@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# tests/test_dist.sh - the distributed trainer under mpirun (dist/): the
+# data-parallel and latent-sharded checks of tests/test_dist.c with 2 and 4
+# ranks (oversubscribed on a small machine), the fault drill (a rank that
+# dies ends the job with an error, within a bounded time), and
+# `./run train --ranks 2`. Skipped when the build has no MPI.
+. "$(dirname "$0")/lib.sh"
+t=$BUILD/tests/test_dist
+if ! "$t" 2>/dev/null | grep -q 'ranks: 1'; then   # without MPI it prints one skip
+    skip "mpirun: this build has no MPI (install openmpi-bin libopenmpi-dev; make says \"MPI: yes\")"
+    finish
+fi
+command -v mpirun >/dev/null || { skip "mpirun not on the PATH"; finish; }
+# Open MPI refuses root unless told; CI and containers run as root
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi="mpirun --oversubscribe -np"
+for np in 2 4; do
+    out=$(timeout 120 $mpi $np "$t" 2>&1); rc=$?
+    check "np=$np: test_dist exits 0 (rc $rc)" test "$rc" -eq 0
+    check "np=$np: $np ranks, no failed check" \
+        bash -c 'grep -q "ranks: '$np'" <<<"$1" && grep -qE "^[1-9][0-9]* passed, 0 failed" <<<"$1"' _ "$out"
+    echo "$out" | grep -E '^  (ok|FAIL)' | sed "s/^/    /"
+done
+# fault: rank 1 exits at step 4 while rank 0 waits in the all-reduce
+start=$(date +%s)
+out=$(timeout 60 $mpi 2 "$t" --die 1 2>&1); rc=$?
+took=$(( $(date +%s) - start ))
+check "fault: the job ends with an error (rc $rc, not 0 and not the 60 s timeout's 124)" \
+    test "$rc" -ne 0 -a "$rc" -ne 124
+check "fault: it ends within 30 s (took ${took} s)" test "$took" -le 30
+check "fault: mpirun reports the process that exited" grep -qiE "exited with non-zero status|exited on signal" <<<"$out"
+echo "$out" | grep -iE "rank|exit" | head -4 | sed "s/^/    /"
+finish
