@@ -30,4 +30,24 @@ check "fault: the job ends with an error (rc $rc, not 0 and not the 60 s timeout
 check "fault: it ends within 30 s (took ${took} s)" test "$took" -le 30
 check "fault: mpirun reports the process that exited" grep -qiE "exited with non-zero status|exited on signal" <<<"$out"
 echo "$out" | grep -iE "rank|exit" | head -4 | sed "s/^/    /"
+# ./run train --ranks 2 against --ranks 1: the same losses.csv within 1e-5 relative
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+python3 - "$tmp/x.npy" <<'PY'
+import random, struct, sys
+random.seed(1)
+T, d = 1024, 24
+h = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }" % (T, d)
+h += ' ' * (63 - (10 + len(h)) % 64) + '\n'
+with open(sys.argv[1], 'wb') as f:
+    f.write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) + h.encode())
+    f.write(struct.pack('<%df' % (T * d), *[random.gauss(0.3, 1) for _ in range(T * d)]))
+PY
+args=(--acts "$tmp/x.npy" --steps 100 --batch 96 --latents 96 --k 6 --quiet)
+timeout 120 "$bin" train --ranks 1 "${args[@]}" -o "$tmp/r1" 2>"$tmp/e1"; rc1=$?
+timeout 120 "$bin" train --ranks 2 "${args[@]}" -o "$tmp/r2" 2>"$tmp/e2"; rc2=$?
+check "train --ranks 1 and --ranks 2 exit 0 (rc $rc1, $rc2)" test "$rc1" -eq 0 -a "$rc2" -eq 0
+check "train --ranks 2 wrote the SAELens checkpoint" test -s "$tmp/r2/sae_weights.safetensors" -a -s "$tmp/r2/cfg.json"
+worst=$(paste -d, "$tmp/r1/losses.csv" "$tmp/r2/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
+check "train --ranks 2: 100 steps' losses within 1e-5 relative of --ranks 1 (worst $worst)" \
+    awk -v w="$worst" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
 finish
