@@ -9,7 +9,8 @@
  * candidates in the same order (value descending, then index ascending: the
  * tie rule of sae_topk_row), keeps k, and reconstructs from those of its own
  * latents; the all-reduce of the (B, d) partial sums gives x̂ - b_dec.
- * Per step: 8 N k B bytes gathered, 4 B d bytes all-reduced.
+ * Per step: 8 N k B bytes gathered, 4 B d bytes all-reduced (and, in the
+ * step, 4 d + 16 bytes more).
  */
 #include "dist/shard.h"
 #include "dist/dist.h"
@@ -23,7 +24,8 @@
 int dist_shard_init(DistShard *s, const SAEArch *full, int rank, int size) {
     memset(s, 0, sizeof *s);
     const int d = full->p.d, n = full->p.n;
-    if (full->p.arch != SAE_ARCH_TOPK) return err_set("latent sharding: only --arch topk is sharded");
+    if (full->p.arch != SAE_ARCH_TOPK || full->p.multi_topk)
+        return err_set("latent sharding: only --arch topk (without Multi-TopK) is sharded");
     long lo, cnt;
     dist_share(n, rank, size, &lo, &cnt);
     if (cnt <= full->p.k)
@@ -37,6 +39,17 @@ int dist_shard_init(DistShard *s, const SAEArch *full, int rank, int size) {
     memcpy(s->m.b_enc, full->b_enc + lo, (size_t)cnt * sizeof(float));
     memcpy(s->m.b_dec, full->b_dec, (size_t)d * sizeof(float));
     s->m.input_scale = full->input_scale;
+    /* the training state too, so that a trained model shards mid-run */
+    for (int t = 0; t < s->m.n_t; t++) {
+        SAEArchTensor *dst = &s->m.t[t], *src = sae_arch_tensor((SAEArch *)full, dst->name);
+        if (!src) continue;
+        long off = src->len == (long)n * d ? lo * d : src->len == n ? lo : 0;
+        memcpy(dst->m, src->m + off, (size_t)dst->len * sizeof(float));
+        memcpy(dst->v, src->v + off, (size_t)dst->len * sizeof(float));
+    }
+    memcpy(s->m.since_fired, full->since_fired + lo, (size_t)cnt * sizeof(long));
+    s->m.step = full->step;
+    if (!s->m.ws_fired) s->m.ws_fired = xcalloc((size_t)cnt, 1);   /* (n_local) for sae_arch_apply; freed with m */
     s->rank = rank, s->size = size, s->lo = (int)lo, s->n_local = (int)cnt, s->n = n, s->k = full->p.k;
     return 0;
 }
@@ -46,10 +59,14 @@ void dist_shard_free(DistShard *s) {
     memset(s, 0, sizeof *s);
 }
 
-int dist_shard_forward(DistShard *s, const float *X, int B, int *idx, float *val, float *Xh, double *nmse) {
+/* The forward, keeping what the backward needs: Xc (B, d), the token norms
+ * nx (B) and F, this rank's kept latents (local indices, values after the
+ * ReLU). idx/val/Xh as dist_shard_forward; returns -1 on a failed collective. */
+static int forward(DistShard *s, const float *X, int B, int *idx, float *val, float *Xh, double *nmse, float *Xc,
+                   float *nx, SAECsr *F) {
     SAEArch *m = &s->m;
     const int d = m->p.d, nl = s->n_local, k = s->k, R = s->size;
-    float *Xc = xmalloc((size_t)B * d * sizeof(float)), *Z = xmalloc((size_t)B * nl * sizeof(float));
+    float *Z = xmalloc((size_t)B * nl * sizeof(float));
     sae_arch_preact(m, X, B, Xc, Z);
     /* local candidates (B, k): value (before the ReLU) and global index */
     float *cv = xmalloc((size_t)B * k * sizeof(float)), *av = xmalloc((size_t)R * B * k * sizeof(float));
@@ -65,9 +82,11 @@ int dist_shard_forward(DistShard *s, const float *X, int B, int *idx, float *val
     int rc = dist_gather_f32(cv, (long)B * k, av);
     if (rc == 0) rc = dist_gather_i32(ci, (long)B * k, ai);
     /* merge: for each token pick k of the R k candidates, value desc, index asc */
-    memset(Xh, 0, (size_t)B * d * sizeof(float));
+    sae_csr_init(F, B, B * k / R + 16);
+    int *head = xcalloc((size_t)R, sizeof(int));   /* next candidate of each rank (sorted lists) */
     for (int b = 0; rc == 0 && b < B; b++) {
-        int *head = xcalloc((size_t)R, sizeof(int));   /* next candidate of each rank (sorted lists) */
+        memset(head, 0, (size_t)R * sizeof(int));
+        sae_csr_row(F);
         for (int e = 0; e < k; e++) {
             int best = -1;
             for (int r = 0; r < R; r++) {
@@ -82,25 +101,126 @@ int dist_shard_forward(DistShard *s, const float *X, int B, int *idx, float *val
             idx[(size_t)b * k + e] = ai[o];
             val[(size_t)b * k + e] = f;
             int i = ai[o] - s->lo;
-            if (i >= 0 && i < nl && f != 0)
-                for (int j = 0; j < d; j++) Xh[(size_t)b * d + j] += f * m->W_dec[(size_t)i * d + j];
+            if (i >= 0 && i < nl) sae_csr_push(F, i, f);
         }
-        free(head);
     }
-    if (rc == 0) rc = dist_sum_f32(Xh, (long)B * d);
+    free(head);
+    if (rc == 0) {
+        sae_arch_decode_csr(m, F, 0, Xh);   /* this rank's part of x̂ - b_dec */
+        rc = dist_sum_f32(Xh, (long)B * d);
+    }
     double loss = 0;
     for (int b = 0; rc == 0 && b < B; b++) {
-        double se = 0, nx = 0;
+        double se = 0, nn = 0;
         for (int j = 0; j < d; j++) {
             size_t o = (size_t)b * d + j;
             double x = Xc[o] + m->b_dec[j];
             Xh[o] += m->b_dec[j];
             se += (Xh[o] - x) * (Xh[o] - x);
-            nx += x * x;
+            nn += x * x;
         }
-        loss += se / (nx > 0 ? nx : 1.0);
+        nx[b] = nn > 0 ? (float)nn : 1.0f;
+        loss += se / nx[b];
     }
     *nmse = loss / B;
-    free(Xc), free(Z), free(cv), free(av), free(ci), free(ai), free(loc);
+    free(Z), free(cv), free(av), free(ci), free(ai), free(loc);
+    return rc;
+}
+
+int dist_shard_forward(DistShard *s, const float *X, int B, int *idx, float *val, float *Xh, double *nmse) {
+    const int d = s->m.p.d;
+    float *Xc = xmalloc((size_t)B * d * sizeof(float)), *nx = xmalloc((size_t)B * sizeof(float));
+    SAECsr F;
+    int rc = forward(s, X, B, idx, val, Xh, nmse, Xc, nx, &F);
+    sae_csr_free(&F);
+    free(Xc), free(nx);
+    return rc;
+}
+
+/*
+ * The step. With G = d nmse / d x̂ = 2 (x̂ - x) / (B ||x||²) (B, d), the same
+ * on every rank:
+ *   g_W_dec[i] = Σ_b f_bi G_b, g_f = W_dec[i] · G_b, g_z = g_f [f > 0],
+ *   g_W_enc[i] = Σ_b g_z xc_b, g_b_enc[i] = Σ_b g_z     (own rows: local)
+ *   g_b_dec = Σ_b G_b - Σ_i g_z W_enc[i]                 (the second sum over
+ *                                                         every rank: all-reduce d)
+ * Clipping needs the global norm: Σ g² over the local rows, all-reduced (one
+ * double), plus b_dec's once. Adam, the decoder constraint and the dead
+ * counters are row-local (sae_arch_apply on the shard, its clipping off).
+ */
+int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log) {
+    SAEArch *m = &s->m;
+    const int d = m->p.d, nl = s->n_local, k = s->k;
+    memset(log, 0, sizeof *log);
+    if (B < 1) return err_set("batch = %d: must be at least 1", B);
+    for (int t = 0; t < m->n_t; t++) memset(m->t[t].g, 0, (size_t)m->t[t].len * sizeof(float));
+    memset(m->ws_fired, 0, (size_t)nl);
+    int *idx = xmalloc((size_t)B * k * sizeof(int));
+    float *val = xmalloc((size_t)B * k * sizeof(float)), *Xh = xmalloc((size_t)B * d * sizeof(float));
+    float *Xc = xmalloc((size_t)B * d * sizeof(float)), *nx = xmalloc((size_t)B * sizeof(float));
+    float *G = xmalloc((size_t)B * d * sizeof(float));
+    SAECsr F;
+    double nmse = 0;
+    int rc = forward(s, X, B, idx, val, Xh, &nmse, Xc, nx, &F);
+    float *g_b_dec = sae_arch_tensor(m, "b_dec")->g;
+    if (rc == 0) {
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < d; j++) {
+                size_t o = (size_t)b * d + j;
+                G[o] = (float)(2.0 / ((double)B * nx[b])) * (Xh[o] - (Xc[o] + m->b_dec[j]));
+            }
+        float *gF = xmalloc((size_t)(F.ptr[B] + 1) * sizeof(float));
+        sae_arch_decode_back(m, &F, G, sae_arch_tensor(m, "W_dec")->g, gF);
+        for (int e = 0; e < F.ptr[B]; e++) {
+            if (F.val[e] > 0) m->ws_fired[F.idx[e]] = 1;
+            else gF[e] = 0;
+        }
+        sae_arch_encode_back(m, &F, gF, Xc, sae_arch_tensor(m, "W_enc")->g, sae_arch_tensor(m, "b_enc")->g, g_b_dec);
+        free(gF);
+        rc = dist_sum_f32(g_b_dec, d);   /* the encoder's part, from every rank's latents */
+    }
+    long nnz = 0;
+    for (int e = 0; e < B * k; e++) nnz += val[e] > 0;
+    for (int b = 0; rc == 0 && b < B; b++)
+        for (int j = 0; j < d; j++) g_b_dec[j] += G[(size_t)b * d + j];
+    if (rc == 0) {
+        log->loss = log->recon = nmse;
+        log->l0 = (double)nnz / B;
+        /* decoder constraint (gradient side), then the global norm and clipping */
+        SAEArchTensor *dec = sae_arch_tensor(m, "W_dec");
+        for (int i = 0; i < nl; i++) {
+            const float *w = m->W_dec + (size_t)i * d;
+            float *g = dec->g + (size_t)i * d;
+            double dot = 0;
+            for (int j = 0; j < d; j++) dot += (double)g[j] * w[j];
+            for (int j = 0; j < d; j++) g[j] -= (float)dot * w[j];
+        }
+        double ss = 0, sb = 0;
+        for (int t = 0; t < m->n_t; t++) {
+            double *acc = m->t[t].g == g_b_dec ? &sb : &ss;
+            for (long e = 0; e < m->t[t].len; e++) *acc += (double)m->t[t].g[e] * m->t[t].g[e];
+        }
+        rc = dist_sum_f64(&ss, 1);
+        double norm = sqrt(ss + sb);
+        const float clip = m->p.grad_clip;
+        if (rc == 0 && clip > 0) {
+            double coef = clip / (norm + 1e-6);
+            if (coef < 1)
+                for (int t = 0; t < m->n_t; t++)
+                    for (long e = 0; e < m->t[t].len; e++) m->t[t].g[e] *= (float)coef;
+        }
+        if (rc == 0) {
+            m->p.grad_clip = 0;
+            rc = sae_arch_apply(m, B, log);
+            m->p.grad_clip = clip;
+            log->grad_norm = norm;
+            long dead = 0;
+            for (int i = 0; i < nl; i++) dead += sae_arch_dead(m, i);
+            if (rc == 0) rc = dist_sum_long(&dead, 1);
+            log->dead_frac = (double)dead / s->n;
+        }
+    }
+    sae_csr_free(&F);
+    free(idx), free(val), free(Xh), free(Xc), free(nx), free(G);
     return rc;
 }

@@ -13,9 +13,11 @@
  *   if (dist_shard_forward(&s, X, B, idx, val, Xh, &nmse) != 0) dist_abort(1);
  *   dist_shard_free(&s);
  *
- * Forward (and its loss) only: the sharded backward and step are not written
- * yet (dist/README.md gives their communication: one more all-reduce of
- * g_b_dec (d) and of the clipping norm (1)).
+ *   SAEArchLog log;
+ *   if (dist_shard_step(&s, X, B, &log) != 0) dist_abort(1);      // train: the same step as one process
+ *
+ * TopK only, without AuxK or Multi-TopK (their dead-latent top-k would be
+ * merged the same way; not written yet).
  */
 #ifndef DIST_SHARD_H
 #define DIST_SHARD_H
@@ -39,5 +41,11 @@ void dist_shard_free(DistShard *s);
  * the reconstruction; *nmse = (1/B) Σ_b ||x_b - x̂_b||² / ||x_b||² (topk's
  * loss). Identical on every rank. Every rank must call it. */
 int dist_shard_forward(DistShard *s, const float *X, int B, int *idx, float *val, float *Xh, double *nmse);
+/* One training step on X (B, d) (the same batch on every rank): forward,
+ * backward into this rank's rows, g_b_dec and the clipping norm
+ * all-reduced, then sae_arch_apply on the shard (Adam, decoder norm, dead
+ * counters of its latents). *log: loss = recon = nmse, l0, grad_norm, lr,
+ * dead_frac over all n latents. Every rank must call it. */
+int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log);
 
 #endif
