@@ -45,6 +45,9 @@ static void usage(FILE *f) {
             "  --steps S               steps (default 1000)\n"
             "  --lr LR                 Adam step size (default: the architecture's)\n"
             "  --seed S                initial weights (default 0)\n"
+            "  --save-every N          also write the checkpoint every N steps (default 0: at the end)\n"
+            "  --resume                continue from DIR's checkpoint and losses.csv (any number of\n"
+            "                          ranks: the checkpoint is the whole model; Adam's moments restart)\n"
             "  --quiet                 no progress lines\n");
 }
 
@@ -84,20 +87,49 @@ static int run_mpirun(int argc, char **argv, long ranks) {
     return cli_error(1, "train --ranks: cannot run mpirun (is openmpi-bin installed?)");
 }
 
+/* --resume: the weights of DIR's checkpoint (every rank reads it) and the
+ * step count from the rows of its losses.csv, so that the batches and the
+ * LR schedule continue where they stopped. Adam's moments start again at 0
+ * (the checkpoint is SAELens', which has none). */
+static int resume_from(SAEArch *m, const char *dir, const char *lpath) {
+    SAEArchRequest want = {.arch = m->p.arch, .d = m->p.d, .n = m->p.n};
+    SAEArch L;
+    if (sae_arch_load(&L, dir, &want) != 0) return err_prefix("--resume %s", dir), -1;
+    if (m->input_scale != 1.0f || L.input_scale != 1.0f) {
+        sae_arch_free(&L);
+        return err_set("--resume %s: models with an input scale are not resumed", dir);
+    }
+    for (int t = 0; t < m->n_t; t++) {
+        SAEArchTensor *src = sae_arch_tensor(&L, m->t[t].name);
+        if (src && src->len == m->t[t].len) memcpy(m->t[t].w, src->w, (size_t)src->len * sizeof(float));
+    }
+    m->threshold = L.threshold;
+    sae_arch_free(&L);
+    FILE *f = fopen(lpath, "r");
+    if (!f) return err_set("--resume: %s: cannot read (the run's losses)", lpath);
+    long rows = -1;   /* minus the header */
+    for (int c; (c = fgetc(f)) != EOF;) rows += c == '\n';
+    fclose(f);
+    m->step = rows > 0 ? rows : 0;
+    return 0;
+}
+
 int cmd_train_dist(int argc, char **argv) {
     static const char *const opts[] = {"--ranks", "--acts", "-o", "--out", "--arch", "--latents", "--k", "--batch",
-                                       "--steps", "--lr", "--seed", "--quiet", "--help", NULL};
+                                       "--steps", "--lr", "--seed", "--save-every", "--resume", "--quiet",
+                                       "--help", NULL};
     cli_command("train", opts, NULL);
     const char *acts = NULL, *out = NULL, *arch = "topk", *v;
-    long ranks = 0, latents = 0, k = 0, batch = 256, steps = 1000, seed = 0;
+    long ranks = 0, latents = 0, k = 0, batch = 256, steps = 1000, seed = 0, save_every = 0;
     double lr = 0;
-    int quiet = 0, ended = 0, r;
+    int quiet = 0, resume = 0, ended = 0, r;
     for (int i = 1; i < argc; i++) {
         CLIArgKind kind = cli_arg_kind(argv[i], &ended);
         if (kind == CLI_END) continue;
         if (kind == CLI_OPERAND) return cli_error(2, "train: unexpected operand '%s'", argv[i]);
         if (strcmp(argv[i], "--help") == 0) { usage(stdout); return 0; }
         if (strcmp(argv[i], "--quiet") == 0) { quiet = 1; continue; }
+        if (strcmp(argv[i], "--resume") == 0) { resume = 1; continue; }
 #define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
         if (OPT("--ranks")) { if (r < 0 || cli_int("--ranks", v, 1, 4096, &ranks)) return 2; }
         else if (OPT("--acts")) { if (r < 0) return 2; acts = v; }
@@ -108,6 +140,7 @@ int cmd_train_dist(int argc, char **argv) {
         else if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 1, 1L << 30, &batch)) return 2; }
         else if (OPT("--steps")) { if (r < 0 || cli_int("--steps", v, 1, 1L << 40, &steps)) return 2; }
         else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e3, &lr)) return 2; }
+        else if (OPT("--save-every")) { if (r < 0 || cli_int("--save-every", v, 0, 1L << 40, &save_every)) return 2; }
         else if (OPT("--seed")) { if (r < 0 || cli_int("--seed", v, 0, 1L << 62, &seed)) return 2; }
         else return cli_unknown(argv[i]);
 #undef OPT
@@ -141,19 +174,24 @@ int cmd_train_dist(int argc, char **argv) {
         cli_fail();
         dist_abort(1);
     }
+    char *lpath = path_join(out, "losses.csv");
+    if (resume && resume_from(&m, out, lpath) != 0) {
+        cli_fail();
+        dist_abort(1);
+    }
     FILE *lf = NULL;
-    char *lpath = NULL;
     if (rank == 0) {
         if (path_mkdirs(out) != 0) { cli_fail(); dist_abort(1); }
-        lpath = path_join(out, "losses.csv");
-        lf = fopen(lpath, "w");
+        lf = fopen(lpath, resume ? "a" : "w");
         if (!lf) { cli_error(1, "%s: cannot write", lpath); dist_abort(1); }
-        fprintf(lf, "step,loss,recon,sparsity,aux,l0,fvu,dead_frac\n");
+        if (!resume) fprintf(lf, "step,loss,recon,sparsity,aux,l0,fvu,dead_frac\n");
     }
+    SAEArchMeta meta = {.model_name = "gpt2", .hook_name = "blocks.6.mlp.hook_pre", .context_size = 0,
+                        .dataset_path = acts};
     long lo, cnt, nb = T / batch;
     dist_share(batch, rank, R, &lo, &cnt);
     double t0 = time_now();
-    for (long s = 0; s < steps; s++) {
+    for (long s = m.step; s < steps; s++) {
         const float *Xb = a.f32 + ((size_t)(s % nb) * batch + lo) * d;
         SAEArchLog log;
         if (dist_sae_step(&m, Xb, (int)cnt, batch, &log) != 0) {
@@ -165,12 +203,15 @@ int cmd_train_dist(int argc, char **argv) {
         if (rank == 0 && !quiet && (s + 1 == steps || (s + 1) % 100 == 0))
             fprintf(stderr, "train: %d ranks, step %ld/%ld loss %.6g l0 %.2f fvu %.4f dead %.3f (%.1f s)\n", R, s + 1,
                     steps, log.loss, log.l0, log.fvu, log.dead_frac, time_now() - t0);
+        if (rank == 0 && save_every > 0 && (s + 1) % save_every == 0 && s + 1 < steps &&
+            (fflush(lf) != 0 || sae_arch_save_saelens(&m, out, &meta, NULL) != 0)) {
+            cli_fail();
+            dist_abort(1);
+        }
     }
     int rc = 0;
     if (rank == 0) {
         if (fclose(lf) != 0) rc = cli_error(1, "%s: write failed", lpath);
-        SAEArchMeta meta = {.model_name = "gpt2", .hook_name = "blocks.6.mlp.hook_pre", .context_size = 0,
-                            .dataset_path = acts};
         if (rc == 0 && sae_arch_save_saelens(&m, out, &meta, NULL) != 0) rc = cli_fail();
         if (rc == 0 && !quiet) fprintf(stderr, "train: wrote %s (%d ranks, %ld steps)\n", out, R, steps);
     }

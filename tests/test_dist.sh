@@ -8,7 +8,17 @@
 t=$BUILD/tests/test_dist
 if "$t" 2>/dev/null | grep -q 'this build has no MPI'; then   # its one skip line
     skip "mpirun: this build has no MPI (install openmpi-bin libopenmpi-dev; make says \"MPI: yes\")"
-    finish
+    # resume with another number of ranks: 50 steps on 2 ranks, then --resume on 1 rank up to 100.
+# Step 51 starts from the checkpointed weights, so its loss is the uninterrupted run's.
+timeout 120 "$bin" train --ranks 2 "${args[@]/100/50}" -o "$tmp/rs" 2>"$tmp/e3"; rc3=$?
+timeout 120 "$bin" train --ranks 1 "${args[@]}" -o "$tmp/rs" --resume 2>"$tmp/e4"; rc4=$?
+check "resume: 50 steps on 2 ranks, then --resume on 1 rank (rc $rc3, $rc4)" test "$rc3" -eq 0 -a "$rc4" -eq 0
+check "resume: losses.csv continues at step 51 and ends at 100" \
+    bash -c 'sed -n 52p "$1" | grep -q "^51," && tail -n 1 "$1" | grep -q "^100," && [ $(wc -l < "$1") -eq 101 ]' _ "$tmp/rs/losses.csv"
+r51=$(paste -d, "$tmp/r2/losses.csv" "$tmp/rs/losses.csv" 2>/dev/null | awk -F, 'NR == 52 { r = ($2 - $10) / $2; printf "%.2e\n", r < 0 ? -r : r }')
+check "resume: step 51's loss within 1e-5 of the uninterrupted run's ($r51)" \
+    awk -v w="$r51" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
+finish
 fi
 command -v mpirun >/dev/null || { skip "mpirun not on the PATH"; finish; }
 # Open MPI refuses root unless told; CI and containers run as root
@@ -52,4 +62,14 @@ check "train --ranks 2 wrote the SAELens checkpoint" test -s "$tmp/r2/sae_weight
 worst=$(paste -d, "$tmp/r1/losses.csv" "$tmp/r2/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
 check "train --ranks 2: 100 steps' losses within 1e-5 relative of --ranks 1 (worst $worst)" \
     awk -v w="$worst" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
+# resume with another number of ranks: 50 steps on 2 ranks, then --resume on 1 rank up to 100.
+# Step 51 starts from the checkpointed weights, so its loss is the uninterrupted run's.
+timeout 120 "$bin" train --ranks 2 "${args[@]/100/50}" -o "$tmp/rs" 2>"$tmp/e3"; rc3=$?
+timeout 120 "$bin" train --ranks 1 "${args[@]}" -o "$tmp/rs" --resume 2>"$tmp/e4"; rc4=$?
+check "resume: 50 steps on 2 ranks, then --resume on 1 rank (rc $rc3, $rc4)" test "$rc3" -eq 0 -a "$rc4" -eq 0
+check "resume: losses.csv continues at step 51 and ends at 100" \
+    bash -c 'sed -n 52p "$1" | grep -q "^51," && tail -n 1 "$1" | grep -q "^100," && [ $(wc -l < "$1") -eq 101 ]' _ "$tmp/rs/losses.csv"
+r51=$(paste -d, "$tmp/r2/losses.csv" "$tmp/rs/losses.csv" 2>/dev/null | awk -F, 'NR == 52 { r = ($2 - $10) / $2; printf "%.2e\n", r < 0 ? -r : r }')
+check "resume: step 51's loss within 1e-5 of the uninterrupted run's ($r51)" \
+    awk -v w="$r51" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
 finish
