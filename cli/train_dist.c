@@ -16,6 +16,7 @@
 #include "core/util.h"
 #include "dist/dist.h"
 #include "dist/dp.h"
+#include "dist/shard.h"
 #include "sae/arch.h"
 #include "sae/arch_io.h"
 #include "weights/npy.h"
@@ -48,6 +49,8 @@ static void usage(FILE *f) {
             "  --save-every N          also write the checkpoint every N steps (default 0: at the end)\n"
             "  --resume                continue from DIR's checkpoint and losses.csv (any number of\n"
             "                          ranks: the checkpoint is the whole model; Adam's moments restart)\n"
+            "  --shard-latents         split the latents across the ranks instead of the batch (topk,\n"
+            "                          without AuxK: every rank sees the whole batch; dist/README.md)\n"
             "  --quiet                 no progress lines\n");
 }
 
@@ -116,13 +119,13 @@ static int resume_from(SAEArch *m, const char *dir, const char *lpath) {
 
 int cmd_train_dist(int argc, char **argv) {
     static const char *const opts[] = {"--ranks", "--acts", "-o", "--out", "--arch", "--latents", "--k", "--batch",
-                                       "--steps", "--lr", "--seed", "--save-every", "--resume", "--quiet",
+                                       "--steps", "--lr", "--seed", "--save-every", "--resume", "--shard-latents", "--quiet",
                                        "--help", NULL};
     cli_command("train", opts, NULL);
     const char *acts = NULL, *out = NULL, *arch = "topk", *v;
     long ranks = 0, latents = 0, k = 0, batch = 256, steps = 1000, seed = 0, save_every = 0;
     double lr = 0;
-    int quiet = 0, resume = 0, ended = 0, r;
+    int quiet = 0, resume = 0, shard = 0, ended = 0, r;
     for (int i = 1; i < argc; i++) {
         CLIArgKind kind = cli_arg_kind(argv[i], &ended);
         if (kind == CLI_END) continue;
@@ -130,6 +133,7 @@ int cmd_train_dist(int argc, char **argv) {
         if (strcmp(argv[i], "--help") == 0) { usage(stdout); return 0; }
         if (strcmp(argv[i], "--quiet") == 0) { quiet = 1; continue; }
         if (strcmp(argv[i], "--resume") == 0) { resume = 1; continue; }
+        if (strcmp(argv[i], "--shard-latents") == 0) { shard = 1; continue; }
 #define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
         if (OPT("--ranks")) { if (r < 0 || cli_int("--ranks", v, 1, 4096, &ranks)) return 2; }
         else if (OPT("--acts")) { if (r < 0) return 2; acts = v; }
@@ -165,6 +169,7 @@ int cmd_train_dist(int argc, char **argv) {
     }
     SAEArchParams p = sae_arch_default_params(kind, (int)d, latents ? (int)latents : (int)(4 * d));
     if (k) p.k = (int)k;
+    if (shard) p.k_aux = 0;   /* AuxK is not sharded */
     if (lr > 0) p.lr = (float)lr;
     p.seed = (uint64_t)seed, p.total_steps = steps;
     SAEArch m;
@@ -190,11 +195,19 @@ int cmd_train_dist(int argc, char **argv) {
                         .dataset_path = acts};
     long lo, cnt, nb = T / batch;
     dist_share(batch, rank, R, &lo, &cnt);
+    DistShard sh = {0};
+    if (shard) {
+        lo = 0, cnt = batch;   /* every rank: the whole batch, its own latents */
+        if (dist_shard_init(&sh, &m, rank, R) != 0) {
+            cli_fail();
+            dist_abort(1);
+        }
+    }
     double t0 = time_now();
     for (long s = m.step; s < steps; s++) {
         const float *Xb = a.f32 + ((size_t)(s % nb) * batch + lo) * d;
         SAEArchLog log;
-        if (dist_sae_step(&m, Xb, (int)cnt, batch, &log) != 0) {
+        if ((shard ? dist_shard_step(&sh, Xb, (int)batch, &log) : dist_sae_step(&m, Xb, (int)cnt, batch, &log)) != 0) {
             cli_fail();
             dist_abort(1);
         }
@@ -203,12 +216,19 @@ int cmd_train_dist(int argc, char **argv) {
         if (rank == 0 && !quiet && (s + 1 == steps || (s + 1) % 100 == 0))
             fprintf(stderr, "train: %d ranks, step %ld/%ld loss %.6g l0 %.2f fvu %.4f dead %.3f (%.1f s)\n", R, s + 1,
                     steps, log.loss, log.l0, log.fvu, log.dead_frac, time_now() - t0);
-        if (rank == 0 && save_every > 0 && (s + 1) % save_every == 0 && s + 1 < steps &&
-            (fflush(lf) != 0 || sae_arch_save_saelens(&m, out, &meta, NULL) != 0)) {
-            cli_fail();
-            dist_abort(1);
+        if (save_every > 0 && (s + 1) % save_every == 0 && s + 1 < steps) {
+            if ((shard && dist_shard_collect(&sh, &m) != 0) ||
+                (rank == 0 && (fflush(lf) != 0 || sae_arch_save_saelens(&m, out, &meta, NULL) != 0))) {
+                cli_fail();
+                dist_abort(1);
+            }
         }
     }
+    if (shard && dist_shard_collect(&sh, &m) != 0) {
+        cli_fail();
+        dist_abort(1);
+    }
+    dist_shard_free(&sh);
     int rc = 0;
     if (rank == 0) {
         if (fclose(lf) != 0) rc = cli_error(1, "%s: write failed", lpath);

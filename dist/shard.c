@@ -186,6 +186,7 @@ int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log) {
     if (rc == 0) {
         log->loss = log->recon = nmse;
         log->l0 = (double)nnz / B;
+        log->fvu = sae_fvu(m, Xc, Xh, B);
         /* decoder constraint (gradient side), then the global norm and clipping */
         SAEArchTensor *dec = sae_arch_tensor(m, "W_dec");
         for (int i = 0; i < nl; i++) {
@@ -222,5 +223,29 @@ int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log) {
     }
     sae_csr_free(&F);
     free(idx), free(val), free(Xh), free(Xc), free(nx), free(G);
+    return rc;
+}
+
+int dist_shard_collect(const DistShard *s, SAEArch *full) {
+    const int d = s->m.p.d, R = s->size;
+    const long cap = (s->n + R - 1) / R;   /* the largest share: every rank sends this many rows */
+    const char *names[3] = {"W_enc", "W_dec", "b_enc"};
+    int rc = 0;
+    for (int t = 0; rc == 0 && t < 3; t++) {
+        const SAEArchTensor *x = sae_arch_tensor((SAEArch *)&s->m, names[t]);
+        SAEArchTensor *y = sae_arch_tensor(full, names[t]);
+        const long w = t < 2 ? d : 1;   /* floats per latent */
+        float *mine = xcalloc((size_t)(cap * w), sizeof(float)), *all = xmalloc((size_t)(R * cap * w) * sizeof(float));
+        memcpy(mine, x->w, (size_t)x->len * sizeof(float));
+        rc = dist_gather_f32(mine, cap * w, all);
+        for (int r = 0; rc == 0 && r < R; r++) {
+            long lo, cnt;
+            dist_share(s->n, r, R, &lo, &cnt);
+            memcpy(y->w + lo * w, all + r * cap * w, (size_t)(cnt * w) * sizeof(float));
+        }
+        free(mine), free(all);
+    }
+    if (rc == 0) memcpy(full->b_dec, s->m.b_dec, (size_t)d * sizeof(float));
+    full->step = s->m.step;
     return rc;
 }
