@@ -10,7 +10,8 @@
 #
 # Variables: CC, ARCH (-march=..., default native), CUDA=0 to skip the GPU
 # build, NVCC, CUDA_ARCH (default: sm_90 + PTX), SAN=1, FUZZ_SECONDS,
-# EMU=0 to skip the emulated CUDA tests (cuda/emu/: needs only g++ and perl).
+# EMU=0 to skip the emulated CUDA tests (cuda/emu/: needs only g++ and perl),
+# MPI=0 to build without MPI even when mpicc is found, MPICC.
 
 CC ?= cc
 ARCH ?= -march=native
@@ -19,8 +20,8 @@ SAN ?= 0
 # Sources: every .c in the module folders is part of the engine (cli/main.c
 # is the binary's main). Tests are tests/test_*.c, benchmarks bench/bench_*.c,
 # fuzz targets tests/fuzz/fuzz_*.c.
-MODULES   := core tokenizer weights data gpt2 sae viz eval features cli
-LIB_SRCS  := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+MODULES   := core tokenizer weights data gpt2 sae viz eval features dist cli
+LIB_SRCS  := $(filter-out cli/main.c dist/dist_mpi.c dist/dist_none.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 TEST_SRCS := $(wildcard tests/test_*.c)
 BENCH_SRCS:= $(wildcard bench/bench_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
@@ -58,9 +59,24 @@ else
   BUILT_MSG := CPU only (no nvcc found, or CUDA=0)
 endif
 
+# MPI (dist/): built when mpicc is on the PATH (or MPICC is given), unless
+# MPI=0; only dist/dist_mpi.c includes mpi.h, the link adds libmpi. Without
+# it, dist/dist_none.c is the single-process stub.
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+MPI ?= $(if $(MPICC),1,0)
+ifeq ($(MPI),1)
+  MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+  MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null)
+  LIB_SRCS   += dist/dist_mpi.c
+  MPI_MSG    := MPI: yes ($(MPICC))
+else
+  LIB_SRCS   += dist/dist_none.c
+  MPI_MSG    := MPI: no (no mpicc found, or MPI=0)
+endif
+
 CFLAGS  ?= $(OPT) -g $(ARCH)
-CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -I. $(CUDA_DEF) -MMD -MP
-LDLIBS  := -lz -lm -lpthread
+CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -I. $(CUDA_DEF) -DGS_MPI=$(MPI) -MMD -MP
+LDLIBS  := -lz -lm -lpthread $(MPI_LIBS)
 NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -Wall,-Wextra
 
 LIB_C_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -89,7 +105,7 @@ EMU_CXXFLAGS := $(OPT) -O2 -g $(ARCH) -std=c++17 -Wall -Wextra -Wno-unknown-prag
 
 # all: the engine binary and the test and benchmark binaries
 all: $(BIN) $(TESTS) $(EMU_TESTS) $(BENCHES)
-	@echo "built $(BUILD)/: $(BUILT_MSG)"
+	@echo "built $(BUILD)/: $(BUILT_MSG); $(MPI_MSG)"
 
 # test: build everything, then run every test and add up the results
 test: all
@@ -133,6 +149,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+$(BUILD)/dist/dist_mpi.o: dist/dist_mpi.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -c -o $@ $<
+
 $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c -o $@ $<
@@ -141,7 +161,7 @@ $(BUILD)/%.o: %.cu
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build-fuzz
 FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -I. -DGS_CUDA=0 -fsanitize=fuzzer-no-link,address,undefined
-FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o) $(CU_NONE:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_LIB_OBJS := $(filter-out $(FUZZ_BUILD)/dist/dist_mpi.o,$(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/dist/dist_none.o $(CU_NONE:%.c=$(FUZZ_BUILD)/%.o)
 FUZZERS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 
 fuzz: $(FUZZERS)

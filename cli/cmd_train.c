@@ -6,6 +6,7 @@
  *   -> out/sae/sae.safetensors, cfg.json, losses.csv, latents.npy
  */
 #include "cli/cli.h"
+#include "cli/train_dist.h"
 #include "core/dir.h"
 #include "core/util.h"
 #include "cuda/cuda.h"
@@ -106,6 +107,7 @@ static const char *const train_opts[] = {
     "--device", "--reference", "--profile", "--quiet", "--help", "-h", NULL};
 
 int cmd_train(int argc, char **argv) {
+    if (train_dist_wanted(argc, argv)) return cmd_train_dist(argc, argv);   /* --ranks N, or under mpirun */
     const char *acts = NULL, *out = NULL, *init = NULL, *model = "gpt2", *hook = "blocks.6.mlp.hook_pre";
     const char *device = "auto";
     SAEParams p = sae_default_params();

@@ -151,6 +151,13 @@ int sae_arch_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log);
  * renormalised, dead counters and (batchtopk) theta updated. A NaN or
  * infinite loss stops before any weight changes: -1 with err_set(). */
 int sae_arch_step(SAEArch *m, const float *X, int B, SAEArchLog *log);
+/* The second half of sae_arch_step, after sae_arch_loss_grad: given the
+ * gradients in m->t[].g, log->loss and m->ws_fired (latents that fired in
+ * the batch) for a batch of B tokens, check the loss, constrain, clip, take
+ * the Adam step and update the dead counters (and batchtopk's theta from
+ * m->min_kept). The data-parallel step (dist/dp.h) calls it after summing
+ * the ranks' gradients. */
+int sae_arch_apply(SAEArch *m, long B, SAEArchLog *log);
 
 /* Called after each step of sae_arch_train; non-zero stops training. */
 typedef int (*SAEArchStepFn)(void *ctx, long step, const SAEArchLog *log);

@@ -23,6 +23,8 @@
  *   7. dead latents: since_fired_i <- 0 if latent i fired in the batch, else
  *      since_fired_i + B; dead when since_fired_i >= dead_tokens
  *   8. batchtopk: θ <- (1 - r) θ + r · (smallest kept value of the batch)
+ * Steps 2-8 are sae_arch_apply, so that a data-parallel step (dist/) can sum
+ * the gradients of its ranks' shards of the batch in between.
  */
 #include "sae/arch.h"
 #include "core/util.h"
@@ -34,8 +36,12 @@
 static int unit_decoder(const SAEArch *m) { return m->p.arch != SAE_ARCH_RELU; }
 
 int sae_arch_step(SAEArch *m, const float *X, int B, SAEArchLog *log) {
-    const int n = m->p.n, d = m->p.d;
     if (sae_arch_loss_grad(m, X, B, log) != 0) return -1;
+    return sae_arch_apply(m, B, log);
+}
+
+int sae_arch_apply(SAEArch *m, long B, SAEArchLog *log) {
+    const int n = m->p.n, d = m->p.d;
     if (!isfinite(log->loss))
         return err_set("step %ld: the loss is %g; training stopped (lower the learning rate, or check the "
                        "activations for NaN or huge values)", m->step + 1, log->loss);

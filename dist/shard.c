@@ -1,0 +1,251 @@
+/*
+ * dist/shard.c - the latent-sharded TopK forward of dist/shard.h.
+ *
+ * Per token b, rank r computes z_r = W_enc[lo_r..] xc + b_enc[lo_r..] (n_r)
+ * and its local top-k (value, global index). The global top-k is among the
+ * union of the local ones: a latent in the global top-k is larger than all
+ * but at most k-1 others, so also in its own rank's top-k. After the
+ * all-gather (N k values + N k indices per token) every rank merges the same
+ * candidates in the same order (value descending, then index ascending: the
+ * tie rule of sae_topk_row), keeps k, and reconstructs from those of its own
+ * latents; the all-reduce of the (B, d) partial sums gives x̂ - b_dec.
+ * Per step: 8 N k B bytes gathered, 4 B d bytes all-reduced (and, in the
+ * step, 4 d + 16 bytes more).
+ */
+#include "dist/shard.h"
+#include "dist/dist.h"
+#include "dist/dp.h"
+#include "core/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int dist_shard_init(DistShard *s, const SAEArch *full, int rank, int size) {
+    memset(s, 0, sizeof *s);
+    const int d = full->p.d, n = full->p.n;
+    if (full->p.arch != SAE_ARCH_TOPK || full->p.multi_topk)
+        return err_set("latent sharding: only --arch topk (without Multi-TopK) is sharded");
+    long lo, cnt;
+    dist_share(n, rank, size, &lo, &cnt);
+    if (cnt <= full->p.k)
+        return err_set("latent sharding: %ld latents per rank (n %d over %d ranks) must exceed k = %d", cnt, n, size,
+                       full->p.k);
+    SAEArchParams p = full->p;
+    p.n = (int)cnt, p.k_aux = 0, p.multi_topk = 0, p.scale_inputs = 0;
+    if (sae_arch_init(&s->m, &p, NULL, 0) != 0) return -1;
+    memcpy(s->m.W_enc, full->W_enc + (size_t)lo * d, (size_t)cnt * d * sizeof(float));
+    memcpy(s->m.W_dec, full->W_dec + (size_t)lo * d, (size_t)cnt * d * sizeof(float));
+    memcpy(s->m.b_enc, full->b_enc + lo, (size_t)cnt * sizeof(float));
+    memcpy(s->m.b_dec, full->b_dec, (size_t)d * sizeof(float));
+    s->m.input_scale = full->input_scale;
+    /* the training state too, so that a trained model shards mid-run */
+    for (int t = 0; t < s->m.n_t; t++) {
+        SAEArchTensor *dst = &s->m.t[t], *src = sae_arch_tensor((SAEArch *)full, dst->name);
+        if (!src) continue;
+        long off = src->len == (long)n * d ? lo * d : src->len == n ? lo : 0;
+        memcpy(dst->m, src->m + off, (size_t)dst->len * sizeof(float));
+        memcpy(dst->v, src->v + off, (size_t)dst->len * sizeof(float));
+    }
+    memcpy(s->m.since_fired, full->since_fired + lo, (size_t)cnt * sizeof(long));
+    s->m.step = full->step;
+    if (!s->m.ws_fired) s->m.ws_fired = xcalloc((size_t)cnt, 1);   /* (n_local) for sae_arch_apply; freed with m */
+    s->rank = rank, s->size = size, s->lo = (int)lo, s->n_local = (int)cnt, s->n = n, s->k = full->p.k;
+    return 0;
+}
+
+void dist_shard_free(DistShard *s) {
+    sae_arch_free(&s->m);
+    memset(s, 0, sizeof *s);
+}
+
+/* The forward, keeping what the backward needs: Xc (B, d), the token norms
+ * nx (B) and F, this rank's kept latents (local indices, values after the
+ * ReLU). idx/val/Xh as dist_shard_forward; returns -1 on a failed collective. */
+static int forward(DistShard *s, const float *X, int B, int *idx, float *val, float *Xh, double *nmse, float *Xc,
+                   float *nx, SAECsr *F) {
+    SAEArch *m = &s->m;
+    const int d = m->p.d, nl = s->n_local, k = s->k, R = s->size;
+    float *Z = xmalloc((size_t)B * nl * sizeof(float));
+    sae_arch_preact(m, X, B, Xc, Z);
+    /* local candidates (B, k): value (before the ReLU) and global index */
+    float *cv = xmalloc((size_t)B * k * sizeof(float)), *av = xmalloc((size_t)R * B * k * sizeof(float));
+    int32_t *ci = xmalloc((size_t)B * k * sizeof(int32_t)), *ai = xmalloc((size_t)R * B * k * sizeof(int32_t));
+    int *loc = xmalloc((size_t)k * sizeof(int));
+    for (int b = 0; b < B; b++) {
+        sae_topk_row(Z + (size_t)b * nl, nl, k, NULL, loc);
+        for (int e = 0; e < k; e++) {
+            cv[(size_t)b * k + e] = Z[(size_t)b * nl + loc[e]];
+            ci[(size_t)b * k + e] = s->lo + loc[e];
+        }
+    }
+    int rc = dist_gather_f32(cv, (long)B * k, av);
+    if (rc == 0) rc = dist_gather_i32(ci, (long)B * k, ai);
+    /* merge: for each token pick k of the R k candidates, value desc, index asc */
+    sae_csr_init(F, B, B * k / R + 16);
+    int *head = xcalloc((size_t)R, sizeof(int));   /* next candidate of each rank (sorted lists) */
+    for (int b = 0; rc == 0 && b < B; b++) {
+        memset(head, 0, (size_t)R * sizeof(int));
+        sae_csr_row(F);
+        for (int e = 0; e < k; e++) {
+            int best = -1;
+            for (int r = 0; r < R; r++) {
+                if (head[r] >= k) continue;
+                size_t o = ((size_t)r * B + b) * k + head[r];
+                if (best < 0) { best = r; continue; }
+                size_t ob = ((size_t)best * B + b) * k + head[best];
+                if (av[o] > av[ob] || (av[o] == av[ob] && ai[o] < ai[ob])) best = r;
+            }
+            size_t o = ((size_t)best * B + b) * k + head[best]++;
+            float f = av[o] > 0 ? av[o] : 0.0f;
+            idx[(size_t)b * k + e] = ai[o];
+            val[(size_t)b * k + e] = f;
+            int i = ai[o] - s->lo;
+            if (i >= 0 && i < nl) sae_csr_push(F, i, f);
+        }
+    }
+    free(head);
+    if (rc == 0) {
+        sae_arch_decode_csr(m, F, 0, Xh);   /* this rank's part of x̂ - b_dec */
+        rc = dist_sum_f32(Xh, (long)B * d);
+    }
+    double loss = 0;
+    for (int b = 0; rc == 0 && b < B; b++) {
+        double se = 0, nn = 0;
+        for (int j = 0; j < d; j++) {
+            size_t o = (size_t)b * d + j;
+            double x = Xc[o] + m->b_dec[j];
+            Xh[o] += m->b_dec[j];
+            se += (Xh[o] - x) * (Xh[o] - x);
+            nn += x * x;
+        }
+        nx[b] = nn > 0 ? (float)nn : 1.0f;
+        loss += se / nx[b];
+    }
+    *nmse = loss / B;
+    free(Z), free(cv), free(av), free(ci), free(ai), free(loc);
+    return rc;
+}
+
+int dist_shard_forward(DistShard *s, const float *X, int B, int *idx, float *val, float *Xh, double *nmse) {
+    const int d = s->m.p.d;
+    float *Xc = xmalloc((size_t)B * d * sizeof(float)), *nx = xmalloc((size_t)B * sizeof(float));
+    SAECsr F;
+    int rc = forward(s, X, B, idx, val, Xh, nmse, Xc, nx, &F);
+    sae_csr_free(&F);
+    free(Xc), free(nx);
+    return rc;
+}
+
+/*
+ * The step. With G = d nmse / d x̂ = 2 (x̂ - x) / (B ||x||²) (B, d), the same
+ * on every rank:
+ *   g_W_dec[i] = Σ_b f_bi G_b, g_f = W_dec[i] · G_b, g_z = g_f [f > 0],
+ *   g_W_enc[i] = Σ_b g_z xc_b, g_b_enc[i] = Σ_b g_z     (own rows: local)
+ *   g_b_dec = Σ_b G_b - Σ_i g_z W_enc[i]                 (the second sum over
+ *                                                         every rank: all-reduce d)
+ * Clipping needs the global norm: Σ g² over the local rows, all-reduced (one
+ * double), plus b_dec's once. Adam, the decoder constraint and the dead
+ * counters are row-local (sae_arch_apply on the shard, its clipping off).
+ */
+int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log) {
+    SAEArch *m = &s->m;
+    const int d = m->p.d, nl = s->n_local, k = s->k;
+    memset(log, 0, sizeof *log);
+    if (B < 1) return err_set("batch = %d: must be at least 1", B);
+    for (int t = 0; t < m->n_t; t++) memset(m->t[t].g, 0, (size_t)m->t[t].len * sizeof(float));
+    memset(m->ws_fired, 0, (size_t)nl);
+    int *idx = xmalloc((size_t)B * k * sizeof(int));
+    float *val = xmalloc((size_t)B * k * sizeof(float)), *Xh = xmalloc((size_t)B * d * sizeof(float));
+    float *Xc = xmalloc((size_t)B * d * sizeof(float)), *nx = xmalloc((size_t)B * sizeof(float));
+    float *G = xmalloc((size_t)B * d * sizeof(float));
+    SAECsr F;
+    double nmse = 0;
+    int rc = forward(s, X, B, idx, val, Xh, &nmse, Xc, nx, &F);
+    float *g_b_dec = sae_arch_tensor(m, "b_dec")->g;
+    if (rc == 0) {
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < d; j++) {
+                size_t o = (size_t)b * d + j;
+                G[o] = (float)(2.0 / ((double)B * nx[b])) * (Xh[o] - (Xc[o] + m->b_dec[j]));
+            }
+        float *gF = xmalloc((size_t)(F.ptr[B] + 1) * sizeof(float));
+        sae_arch_decode_back(m, &F, G, sae_arch_tensor(m, "W_dec")->g, gF);
+        for (int e = 0; e < F.ptr[B]; e++) {
+            if (F.val[e] > 0) m->ws_fired[F.idx[e]] = 1;
+            else gF[e] = 0;
+        }
+        sae_arch_encode_back(m, &F, gF, Xc, sae_arch_tensor(m, "W_enc")->g, sae_arch_tensor(m, "b_enc")->g, g_b_dec);
+        free(gF);
+        rc = dist_sum_f32(g_b_dec, d);   /* the encoder's part, from every rank's latents */
+    }
+    long nnz = 0;
+    for (int e = 0; e < B * k; e++) nnz += val[e] > 0;
+    for (int b = 0; rc == 0 && b < B; b++)
+        for (int j = 0; j < d; j++) g_b_dec[j] += G[(size_t)b * d + j];
+    if (rc == 0) {
+        log->loss = log->recon = nmse;
+        log->l0 = (double)nnz / B;
+        log->fvu = sae_fvu(m, Xc, Xh, B);
+        /* decoder constraint (gradient side), then the global norm and clipping */
+        SAEArchTensor *dec = sae_arch_tensor(m, "W_dec");
+        for (int i = 0; i < nl; i++) {
+            const float *w = m->W_dec + (size_t)i * d;
+            float *g = dec->g + (size_t)i * d;
+            double dot = 0;
+            for (int j = 0; j < d; j++) dot += (double)g[j] * w[j];
+            for (int j = 0; j < d; j++) g[j] -= (float)dot * w[j];
+        }
+        double ss = 0, sb = 0;
+        for (int t = 0; t < m->n_t; t++) {
+            double *acc = m->t[t].g == g_b_dec ? &sb : &ss;
+            for (long e = 0; e < m->t[t].len; e++) *acc += (double)m->t[t].g[e] * m->t[t].g[e];
+        }
+        rc = dist_sum_f64(&ss, 1);
+        double norm = sqrt(ss + sb);
+        const float clip = m->p.grad_clip;
+        if (rc == 0 && clip > 0) {
+            double coef = clip / (norm + 1e-6);
+            if (coef < 1)
+                for (int t = 0; t < m->n_t; t++)
+                    for (long e = 0; e < m->t[t].len; e++) m->t[t].g[e] *= (float)coef;
+        }
+        if (rc == 0) {
+            m->p.grad_clip = 0;
+            rc = sae_arch_apply(m, B, log);
+            m->p.grad_clip = clip;
+            log->grad_norm = norm;
+            long dead = 0;
+            for (int i = 0; i < nl; i++) dead += sae_arch_dead(m, i);
+            if (rc == 0) rc = dist_sum_long(&dead, 1);
+            log->dead_frac = (double)dead / s->n;
+        }
+    }
+    sae_csr_free(&F);
+    free(idx), free(val), free(Xh), free(Xc), free(nx), free(G);
+    return rc;
+}
+
+int dist_shard_collect(const DistShard *s, SAEArch *full) {
+    const int d = s->m.p.d, R = s->size;
+    const long cap = (s->n + R - 1) / R;   /* the largest share: every rank sends this many rows */
+    const char *names[3] = {"W_enc", "W_dec", "b_enc"};
+    int rc = 0;
+    for (int t = 0; rc == 0 && t < 3; t++) {
+        const SAEArchTensor *x = sae_arch_tensor((SAEArch *)&s->m, names[t]);
+        SAEArchTensor *y = sae_arch_tensor(full, names[t]);
+        const long w = t < 2 ? d : 1;   /* floats per latent */
+        float *mine = xcalloc((size_t)(cap * w), sizeof(float)), *all = xmalloc((size_t)(R * cap * w) * sizeof(float));
+        memcpy(mine, x->w, (size_t)x->len * sizeof(float));
+        rc = dist_gather_f32(mine, cap * w, all);
+        for (int r = 0; rc == 0 && r < R; r++) {
+            long lo, cnt;
+            dist_share(s->n, r, R, &lo, &cnt);
+            memcpy(y->w + lo * w, all + r * cap * w, (size_t)(cnt * w) * sizeof(float));
+        }
+        free(mine), free(all);
+    }
+    if (rc == 0) memcpy(full->b_dec, s->m.b_dec, (size_t)d * sizeof(float));
+    full->step = s->m.step;
+    return rc;
+}
