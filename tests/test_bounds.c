@@ -226,8 +226,11 @@ static void truncated_while_mapped(const char *path, int is_npy) {
     }
     close(pfd[1]);
     char msg[1024] = "";
-    ssize_t got = read(pfd[0], msg, sizeof msg - 1);
-    msg[got > 0 ? got : 0] = 0;
+    size_t have = 0;   /* read to the end: the handler writes its message in pieces, and closing the pipe
+                        * after the first piece would kill the child with SIGPIPE */
+    for (ssize_t got; have < sizeof msg - 1 && (got = read(pfd[0], msg + have, sizeof msg - 1 - have)) > 0;)
+        have += (size_t)got;
+    msg[have] = 0;
     close(pfd[0]);
     int st = 0;
     waitpid(p, &st, 0);
