@@ -31,6 +31,7 @@ int cmd_fetch(int argc, char **argv);     /* cli/cmd_fetch.c    */
 int cmd_inspect(int argc, char **argv);   /* cli/cmd_inspect.c  */
 int cmd_pipeline(int argc, char **argv);  /* cli/cmd_pipeline.c: ./run FILE... */
 int cmd_eval(int argc, char **argv);      /* cli/cmd_eval.c     */
+int cmd_harvest(int argc, char **argv);   /* cli/cmd_harvest.c  */
 
 /* Print "gpt2sae: <err_get()>" to stderr, in the running command's words
  * (cli_message), and return 1. */

@@ -76,7 +76,7 @@ static void free_buffers(GPT2Forward *f) {
     free(f->tmp);
     free(f->h);
     f->x = f->ln = f->qkv = f->atty = f->att = f->tmp = f->h = NULL;
-    f->T_alloc = 0;
+    f->T_alloc = f->Tw_alloc = 0;
 }
 
 void gpt2_forward_free(GPT2Forward *f) {
@@ -119,20 +119,22 @@ static const Ops OPS_REF = {layernorm_forward, matmul_forward, logits_forward,
 static const Ops OPS_FAST = {layernorm_forward_fast, matmul_forward_fast, logits_forward_fast,
                              attention_forward_fast, gelu_forward_fast,   residual_forward_fast};
 
-/* Grow the activation buffers to hold T rows (allocated once per size). */
-static void ensure_buffers(GPT2Forward *f, int T) {
-    if (T <= f->T_alloc) return;
+/* Grow the activation buffers to hold T rows, and the attention scratch
+ * windows of Tw tokens (allocated once per size). */
+static void ensure_buffers(GPT2Forward *f, int T, int Tw) {
+    if (T <= f->T_alloc && Tw <= f->Tw_alloc) return;
     free_buffers(f);
     const GPT2Config *c = &f->m->cfg;
-    size_t C = (size_t)c->n_embd, NH = (size_t)c->n_head, t = (size_t)T;
+    size_t C = (size_t)c->n_embd, NH = (size_t)c->n_head, t = (size_t)T, tw = (size_t)Tw;
     f->x = xmalloc_aligned(t * C * sizeof(float));
     f->ln = xmalloc_aligned(t * C * sizeof(float));
     f->qkv = xmalloc_aligned(t * 3 * C * sizeof(float));
     f->atty = xmalloc_aligned(t * C * sizeof(float));
-    f->att = xmalloc_aligned(NH * t * t * sizeof(float));
+    f->att = xmalloc_aligned(NH * tw * tw * sizeof(float));
     f->tmp = xmalloc_aligned(t * C * sizeof(float));
     f->h = xmalloc_aligned(t * 4 * C * sizeof(float));
     f->T_alloc = T;
+    f->Tw_alloc = Tw;
 }
 
 /* Run the hooks registered at (l, s) on act (T, width). Returns 0 or -1. */
@@ -150,17 +152,19 @@ static int run_hooks(GPT2Forward *f, int l, GPT2Site s, float *act, int t0, int 
     return 0;
 }
 
-/* One window: ids (T), T <= n_ctx, positions 0..T-1; t0 is its offset in the
- * input. `last` = layer * GPT2_NSITES + site of the deepest hook, or -1 to
+/* B windows: ids (B, T), T <= n_ctx, each at positions 0..T-1 (the row-wise
+ * steps see all B * T rows at once; attention stays within each window); t0
+ * is the first one's offset in the input. `last` = layer * GPT2_NSITES + site of the deepest hook, or -1 to
  * run everything and write logits (T, V). `from` = layer * GPT2_NSITES + site
  * to resume right after that site (its activation and the residual stream
  * already in the buffers: gpt2_forward_resume), or -1 to start at the
  * embeddings. */
-static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int last, int from, float *logits) {
+static int forward_window(GPT2Forward *f, const int32_t *ids, int B, int T, int t0, int last, int from, float *logits) {
     const GPT2Model *m = f->m;
     const GPT2Config *c = &m->cfg;
     const Ops *op = f->use_ref ? &OPS_REF : &OPS_FAST;
-    int C = c->n_embd, NH = c->n_head, L = c->n_layer;
+    int C = c->n_embd, NH = c->n_head, L = c->n_layer, Tw = T;
+    T = B * Tw; /* rows */
     long TC = (long)T * C;
     float *x = f->x, *ln = f->ln, *tmp = f->tmp, *h = f->h;
 
@@ -173,7 +177,8 @@ static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int
     after_##S:
 
     /* token + position embeddings: x (T, C) */
-    if (from < 0) encoder_forward(x, ids, m->w.wte, m->w.wpe, T, C);
+    if (from < 0)
+        for (int b = 0; b < B; b++) encoder_forward(x + (long)b * Tw * C, ids + (long)b * Tw, m->w.wte, m->w.wpe, Tw, C);
     for (int l = from < 0 ? 0 : from / GPT2_NSITES; l < L; l++) {
         const GPT2Layer *w = &m->w.h[l];
         /* resuming: jump to the step right after the site (once) */
@@ -194,7 +199,8 @@ static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int
         /* attention: ln_1, q k v for every token, causal attention, c_proj */
         op->layernorm(ln, x, w->ln1w, w->ln1b, T, C, c->ln_eps);
         op->matmul(f->qkv, ln, w->qkvw, w->qkvb, T, C, 3 * C);
-        op->attention(f->atty, f->att, f->qkv, T, C, NH);
+        for (int b = 0; b < B; b++)
+            op->attention(f->atty + (long)b * Tw * C, f->att, f->qkv + (long)b * Tw * 3 * C, Tw, C, NH);
         op->matmul(tmp, f->atty, w->attprojw, w->attprojb, T, C, C);
         SITE(GPT2_ATTN_OUT, tmp);
         op->residual(x, x, tmp, TC);
@@ -240,11 +246,30 @@ int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits) {
     /* non-overlapping windows of n_ctx tokens, each from position 0 */
     for (int t0 = 0; t0 < T; t0 += c->n_ctx) {
         int Tw = T - t0 < c->n_ctx ? T - t0 : c->n_ctx;
-        ensure_buffers(f, Tw);
-        if (forward_window(f, ids + t0, Tw, t0, last, -1, logits ? logits + (long)t0 * c->vocab_size : NULL) != 0)
+        ensure_buffers(f, Tw, Tw);
+        if (forward_window(f, ids + t0, 1, Tw, t0, last, -1, logits ? logits + (long)t0 * c->vocab_size : NULL) != 0)
             return -1;
     }
     return 0;
+}
+
+int gpt2_forward_batch(GPT2Forward *f, const int32_t *ids, int B, int T) {
+    const GPT2Config *c = &f->m->cfg;
+    if (B < 1 || T < 1 || T > c->n_ctx || !ids)
+        return err_set("batch of %d windows of %d tokens: need B >= 1 and 1 <= T <= %d (n_ctx of %s)", B, T, c->n_ctx,
+                       c->name);
+    for (long i = 0; i < (long)B * T; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return err_set("token id %d in window %ld, position %ld is outside the vocabulary [0, %d) of %s",
+                           (int)ids[i], i / T, i % T, c->vocab_size, c->name);
+    int last = -1;
+    for (int i = 0; i < f->n_hooks; i++) {
+        int k = f->hooks[i].layer * GPT2_NSITES + f->hooks[i].site;
+        if (k > last) last = k;
+    }
+    if (last < 0) return 0;
+    ensure_buffers(f, B * T, T);
+    return forward_window(f, ids, B, T, 0, last, -1, NULL);
 }
 
 /* ---- resume after a site ---- */
@@ -260,13 +285,13 @@ int gpt2_forward_resume(GPT2Forward *f, int layer, GPT2Site site, const float *r
                        c->n_ctx);
     int is_resid = site == GPT2_RESID_PRE || site == GPT2_RESID_MID || site == GPT2_RESID_POST;
     if (!is_resid && !resid) return err_set("resume after %s: the residual stream is needed", SITES[site].name);
-    ensure_buffers(f, T);
+    ensure_buffers(f, T, T);
     size_t TC = (size_t)T * c->n_embd, n = (size_t)T * gpt2_site_width(c, site);
     /* the buffers as they stood right after the site's hooks */
     memcpy(f->x, is_resid ? act : resid, TC * sizeof(float));
     if (site == GPT2_ATTN_OUT || site == GPT2_MLP_OUT) memcpy(f->tmp, act, n * sizeof(float));
     if (site == GPT2_MLP_PRE || site == GPT2_MLP_POST) memcpy(f->h, act, n * sizeof(float));
-    return forward_window(f, NULL, T, 0, -1, layer * GPT2_NSITES + site, logits);
+    return forward_window(f, NULL, 1, T, 0, -1, layer * GPT2_NSITES + site, logits);
 }
 
 /* ---- capture ---- */
