@@ -45,7 +45,7 @@ check "stopped at 33, resumed == one run, byte for byte" same_run "$tmp/A" "$tmp
 check "--checkpoint-every 3000: the same result" same_run "$tmp/A" "$tmp/K"
 
 # a real SIGINT in the middle of a longer run, then --resume
-"$bin" train $C --tokens 2M --log-every 50 -o "$tmp/I" --quiet & pid=$!
+"$bin" train $C --tokens 2M --log-every 50 -o "$tmp/I" --quiet >/dev/null & pid=$!
 sleep 2; kill -INT $pid; wait $pid; rc=$?
 check "SIGINT: exit 130 (got $rc), a checkpoint in the folder" eval 'test $rc -eq 130 && test -f "$tmp/I/state.bin"'
 steps=$(tail -1 "$tmp/I/train_log.csv" | cut -d, -f1)
