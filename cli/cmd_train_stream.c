@@ -13,6 +13,7 @@
 #include "core/util.h"
 #include "train/stream.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +164,7 @@ int cmd_train_stream(int argc, char **argv) {
                "max RSS %.1f MiB\ntrain: wrote %s/{sae.safetensors, cfg.json, train_log.csv, state.bin}\n",
                rc == 1 ? "stopped (checkpoint written; --resume continues)" : "done", rep.steps, rep.tokens, rep.secs,
                rep.tokens / (rep.secs + 1e-9), rep.loss, rep.l0, rep.fvu, rep.dead_pct, rep.max_rss_kb / 1024.0, out);
-    status = rc == 1 ? 130 : 0;
+    status = rc == 1 ? 128 + (rep.signal ? rep.signal : SIGINT) : 0;
     goto done;
 done_fail:
     status = cli_fail();

@@ -54,6 +54,10 @@ budget=$(( (${steps:-0} / 50 + 2) * 50 * 256 ))
 "$bin" train $C --tokens $budget --log-every 50 --resume "$tmp/I" --quiet
 check "interrupted by SIGINT (after step $steps), resumed to $budget tokens == one run" same_run "$tmp/J" "$tmp/I"
 
+"$bin" train $C --tokens 2M -o "$tmp/TT" --quiet >/dev/null & pid=$!
+sleep 1; kill -TERM $pid; wait $pid; rc=$?
+check "SIGTERM: exit 143 (got $rc), a checkpoint written" eval 'test $rc -eq 143 && test -f "$tmp/TT/state.bin"'
+
 # harvesting as it trains
 D="--dataset $tmp/d.bin --weights $tmp/m --hook blocks.1.mlp.hook_pre --ctx 16 --batch 256 --latents 128 --k 8 --lr 1e-3"
 "$bin" train $D --tokens 12800 -o "$tmp/L" --quiet; rc=$?

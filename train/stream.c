@@ -254,7 +254,7 @@ int stream_train(SAE *sae, RowSource *src, const StreamTrain *t, const char *res
     if (rep) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        *rep = (StreamTrainReport){s.tokens, time_now() - t0, loss, l0, fvu, dead_pct, s.step, ru.ru_maxrss};
+        *rep = (StreamTrainReport){s.tokens, time_now() - t0, loss, l0, fvu, dead_pct, s.step, ru.ru_maxrss, (int)stop_signal};
     }
     free(X), free(g), free(Z), free(fired);
     sae_adam_free(&s.adam);

@@ -58,6 +58,7 @@ typedef struct {
     double tokens, secs, loss, l0, fvu, dead_pct;   /* at the end (the last batch's loss, L0, FVU) */
     long steps;
     long max_rss_kb;        /* the process's peak resident memory */
+    int signal;             /* the signal that stopped it (SIGINT, SIGTERM), or 0 */
 } StreamTrainReport;
 int stream_train(SAE *sae, RowSource *src, const StreamTrain *t, const char *resume_dir, StreamTrainReport *rep);
 
