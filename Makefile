@@ -20,7 +20,7 @@ SAN ?= 0
 # Sources: every .c in the module folders is part of the engine (cli/main.c
 # is the binary's main). Tests are tests/test_*.c, benchmarks bench/bench_*.c,
 # fuzz targets tests/fuzz/fuzz_*.c.
-MODULES   := core tokenizer weights data gpt2 sae viz eval features dist cli
+MODULES   := core tokenizer weights data gpt2 harvest sae train viz eval features dist cli
 LIB_SRCS  := $(filter-out cli/main.c dist/dist_mpi.c dist/dist_none.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 TEST_SRCS := $(wildcard tests/test_*.c)
 BENCH_SRCS:= $(wildcard bench/bench_*.c)

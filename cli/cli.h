@@ -33,6 +33,8 @@ int cmd_generate(int argc, char **argv);  /* cli/cmd_generate.c */
 int cmd_pipeline(int argc, char **argv);  /* cli/cmd_pipeline.c: ./run FILE... */
 int cmd_eval(int argc, char **argv);      /* cli/cmd_eval.c     */
 int cmd_features(int argc, char **argv);  /* cli/cmd_features.c */
+int cmd_harvest(int argc, char **argv);   /* cli/cmd_harvest.c  */
+int cmd_train_stream(int argc, char **argv); /* cli/cmd_train_stream.c: train --cache/--dataset/--resume */
 
 /* Print "gpt2sae: <err_get()>" to stderr, in the running command's words
  * (cli_message), and return 1. */

@@ -51,6 +51,9 @@ static void usage(FILE *f) {
             "  --profile               print where the CPU trainer's time went (also: GPT2SAE_PROF=1)\n"
             "  --quiet                 no progress lines\n"
             "\n"
+            "Streaming (a corpus larger than memory, a token budget, checkpoints, --resume):\n"
+            "./run train --cache DIR | --dataset X.bin --hook NAME (./run train --cache x --help).\n"
+            "\n"
             "Memory: X is mapped from the .npy file, not copied, and latents.npy is encoded\n"
             "and written a chunk of tokens at a time; with --batch, a corpus larger than\n"
             "memory trains in memory proportional to the batch and the SAE's weights.\n");
@@ -114,6 +117,9 @@ int cmd_train(int argc, char **argv) {
     long save_every = 0;
     int quiet = 0, k_given = 0, latents_given = 0, profile = getenv("GPT2SAE_PROF") != NULL;
     int ended = 0;
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)   /* streaming: cli/cmd_train_stream.c */
+        if (!strncmp(argv[i], "--cache", 7) || !strncmp(argv[i], "--dataset", 9) || !strncmp(argv[i], "--resume", 8))
+            return cmd_train_stream(argc, argv);
     cli_command("train", train_opts, NULL);
     for (int i = 1; i < argc; i++) {
         const char *v;

@@ -19,6 +19,7 @@ static const struct {
 } commands[] = {
     {"tokenize", cmd_tokenize, "tokenize a text with GPT-2's BPE (or decode ids; --bin: a corpus to a token file)"},
     {"capture", cmd_capture, "run GPT-2 and save the activation at a layer/site as .npy"},
+    {"harvest", cmd_harvest, "run GPT-2 over a token file and write the activations to an on-disk cache"},
     {"train", cmd_train, "train the sparse autoencoder on captured activations"},
     {"synth", cmd_synth, "write a random GPT-2 checkpoint (any size) for tests and offline runs"},
     {"inspect", cmd_inspect, "print one mechanism at work on a short text (docs/TOUR.md)"},

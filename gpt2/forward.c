@@ -123,9 +123,10 @@ static const Ops OPS_REF = {layernorm_forward,    matmul_forward, logits_forward
 static const Ops OPS_FAST = {layernorm_forward_fast,    matmul_forward_fast, logits_forward_fast,  attention_forward_fast,
                              attention_forward_kv_fast, gelu_forward_fast,   residual_forward_fast};
 
-/* Grow the activation buffers to hold T rows attending to P positions
- * (P == T without a cache); allocated once per size. */
-static void ensure_buffers(GPT2Forward *f, int T, int P) {
+/* Grow the activation buffers to hold T rows, and the attention scratch for
+ * one window of Tq query rows attending to P positions (P == Tq without a
+ * cache; T == B * Tq for a batch of B windows); allocated once per size. */
+static void ensure_buffers(GPT2Forward *f, int T, int Tq, int P) {
     const GPT2Config *c = &f->m->cfg;
     size_t C = (size_t)c->n_embd, NH = (size_t)c->n_head, t = (size_t)T;
     if (T > f->T_alloc) {
@@ -138,10 +139,11 @@ static void ensure_buffers(GPT2Forward *f, int T, int P) {
         f->h = xmalloc_aligned(t * 4 * C * sizeof(float));
         f->T_alloc = T;
     }
-    if (NH * t * (size_t)P > f->att_alloc) {
+    size_t na = NH * (size_t)Tq * (size_t)P;
+    if (na > f->att_alloc) {
         free(f->att);
-        f->att = xmalloc_aligned(NH * t * (size_t)P * sizeof(float));
-        f->att_alloc = NH * t * (size_t)P;
+        f->att = xmalloc_aligned(na * sizeof(float));
+        f->att_alloc = na;
     }
 }
 
@@ -160,8 +162,9 @@ static int run_hooks(GPT2Forward *f, int l, GPT2Site s, float *act, int t0, int 
     return 0;
 }
 
-/* One window: ids (T) at positions p0..p0+T-1 (<= n_ctx); t0 is its first
- * row's index in the input (the hooks' ctx.t0). `last` = layer * GPT2_NSITES +
+/* B windows: ids (B, T), each at positions p0..p0+T-1 (<= n_ctx); the
+ * row-wise steps see all B * T rows at once, attention stays within each
+ * window. t0 is the first row's index in the input (the hooks' ctx.t0). `last` = layer * GPT2_NSITES +
  * site of the deepest hook, or -1 to run everything and write logits (T, V),
  * or only the last row's (V) when last_only. `from` = layer * GPT2_NSITES +
  * site to resume right after that site (its activation and the residual
@@ -169,13 +172,14 @@ static int run_hooks(GPT2Forward *f, int l, GPT2Site s, float *act, int t0, int 
  * embeddings. Without a cache (kv NULL) p0 is 0 and the tokens attend to each
  * other; with one, p0 = kv->len, each block appends the window's keys and
  * values to the cache and the tokens attend to every cached position too (the
- * caller advances kv->len). */
-static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int last, int from, float *logits,
-                          GPT2KVCache *kv, int last_only) {
+ * caller advances kv->len; a cache takes one window, B = 1). */
+static int forward_window(GPT2Forward *f, const int32_t *ids, int B, int T, int t0, int last, int from,
+                          float *logits, GPT2KVCache *kv, int last_only) {
     const GPT2Model *m = f->m;
     const GPT2Config *c = &m->cfg;
     const Ops *op = f->use_ref ? &OPS_REF : &OPS_FAST;
-    int C = c->n_embd, NH = c->n_head, L = c->n_layer;
+    int C = c->n_embd, NH = c->n_head, L = c->n_layer, Tw = T;
+    T = B * Tw; /* rows */
     long TC = (long)T * C;
     float *x = f->x, *ln = f->ln, *tmp = f->tmp, *h = f->h;
     int p0 = kv ? kv->len : 0;
@@ -188,8 +192,10 @@ static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int
     } while (0);                                                                       \
     after_##S:
 
-    /* token + position embeddings (positions p0..): x (T, C) */
-    if (from < 0) encoder_forward(x, ids, m->w.wte, m->w.wpe + (long)p0 * C, T, C);
+    /* token + position embeddings (positions p0.. in each window): x (T, C) */
+    if (from < 0)
+        for (int b = 0; b < B; b++)
+            encoder_forward(x + (long)b * Tw * C, ids + (long)b * Tw, m->w.wte, m->w.wpe + (long)p0 * C, Tw, C);
     for (int l = from < 0 ? 0 : from / GPT2_NSITES; l < L; l++) {
         const GPT2Layer *w = &m->w.h[l];
         /* resuming: jump to the step right after the site (once) */
@@ -219,7 +225,8 @@ static int forward_window(GPT2Forward *f, const int32_t *ids, int T, int t0, int
             }
             op->attention_kv(f->atty, f->att, f->qkv, kl, vl, T, p0 + T, C, NH);
         } else
-            op->attention(f->atty, f->att, f->qkv, T, C, NH);
+            for (int b = 0; b < B; b++)   /* each window attends to itself only; f->att: one window's scratch */
+                op->attention(f->atty + (long)b * Tw * C, f->att, f->qkv + (long)b * Tw * 3 * C, Tw, C, NH);
         op->matmul(tmp, f->atty, w->attprojw, w->attprojb, T, C, C);
         SITE(GPT2_ATTN_OUT, tmp);
         op->residual(x, x, tmp, TC);
@@ -274,8 +281,8 @@ int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits) {
     /* non-overlapping windows of n_ctx tokens, each from position 0 */
     for (int t0 = 0; t0 < T; t0 += c->n_ctx) {
         int Tw = T - t0 < c->n_ctx ? T - t0 : c->n_ctx;
-        ensure_buffers(f, Tw, Tw);
-        if (forward_window(f, ids + t0, Tw, t0, last, -1, logits ? logits + (long)t0 * c->vocab_size : NULL, NULL,
+        ensure_buffers(f, Tw, Tw, Tw);
+        if (forward_window(f, ids + t0, 1, Tw, t0, last, -1, logits ? logits + (long)t0 * c->vocab_size : NULL, NULL,
                            0) != 0)
             return -1;
     }
@@ -283,6 +290,25 @@ int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits) {
 }
 
 /* ---- resume after a site ---- */
+
+int gpt2_forward_batch(GPT2Forward *f, const int32_t *ids, int B, int T) {
+    const GPT2Config *c = &f->m->cfg;
+    if (B < 1 || T < 1 || T > c->n_ctx || !ids)
+        return err_set("batch of %d windows of %d tokens: need B >= 1 and 1 <= T <= %d (n_ctx of %s)", B, T, c->n_ctx,
+                       c->name);
+    for (long i = 0; i < (long)B * T; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return err_set("token id %d in window %ld, position %ld is outside the vocabulary [0, %d) of %s",
+                           (int)ids[i], i / T, i % T, c->vocab_size, c->name);
+    int last = -1;
+    for (int i = 0; i < f->n_hooks; i++) {
+        int k = f->hooks[i].layer * GPT2_NSITES + f->hooks[i].site;
+        if (k > last) last = k;
+    }
+    if (last < 0) return 0;
+    ensure_buffers(f, B * T, T, T);
+    return forward_window(f, ids, B, T, 0, last, -1, NULL, NULL, 0);
+}
 
 int gpt2_forward_resume(GPT2Forward *f, int layer, GPT2Site site, const float *resid, const float *act, int T,
                         float *logits) {
@@ -295,13 +321,13 @@ int gpt2_forward_resume(GPT2Forward *f, int layer, GPT2Site site, const float *r
                        c->n_ctx);
     int is_resid = site == GPT2_RESID_PRE || site == GPT2_RESID_MID || site == GPT2_RESID_POST;
     if (!is_resid && !resid) return err_set("resume after %s: the residual stream is needed", SITES[site].name);
-    ensure_buffers(f, T, T);
+    ensure_buffers(f, T, T, T);
     size_t TC = (size_t)T * c->n_embd, n = (size_t)T * gpt2_site_width(c, site);
     /* the buffers as they stood right after the site's hooks */
     memcpy(f->x, is_resid ? act : resid, TC * sizeof(float));
     if (site == GPT2_ATTN_OUT || site == GPT2_MLP_OUT) memcpy(f->tmp, act, n * sizeof(float));
     if (site == GPT2_MLP_PRE || site == GPT2_MLP_POST) memcpy(f->h, act, n * sizeof(float));
-    return forward_window(f, NULL, T, 0, -1, layer * GPT2_NSITES + site, logits, NULL, 0);
+    return forward_window(f, NULL, 1, T, 0, -1, layer * GPT2_NSITES + site, logits, NULL, 0);
 }
 
 /* ---- a cached window (the cache itself: gpt2/kvcache.c) ---- */
@@ -316,8 +342,8 @@ int gpt2_forward_cached(GPT2Forward *f, GPT2KVCache *kv, const int32_t *ids, int
         return err_set("the context is full: %d tokens already seen + %d new > n_ctx = %d, the most %s can see "
                        "(shorten the prompt or make fewer tokens)",
                        kv->len, T, c->n_ctx, c->name);
-    ensure_buffers(f, T, kv->len + T);
-    if (forward_window(f, ids, T, kv->len, -1, -1, logits, kv, last_only) != 0) return -1;
+    ensure_buffers(f, T, T, kv->len + T);
+    if (forward_window(f, ids, 1, T, kv->len, -1, -1, logits, kv, last_only) != 0) return -1;
     kv->len += T;
     return 0;
 }

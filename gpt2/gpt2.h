@@ -115,7 +115,7 @@ typedef struct {
     float *ln;      /* (T, C)  ln_1 / ln_2 / ln_f output */
     float *qkv;     /* (T, 3C) */
     float *atty;    /* (T, C)  attention output before c_proj */
-    float *att;     /* (NH, T, P) attention probabilities (scratch; P = T without a KV cache) */
+    float *att;     /* (NH, Tq, P) attention probabilities of one window (scratch; P = Tq without a KV cache) */
     size_t att_alloc; /* floats att holds */
     float *tmp;     /* (T, C)  attn_out / mlp_out */
     float *h;       /* (T, 4C) mlp_pre, then mlp_post */
@@ -141,6 +141,14 @@ int gpt2_forward(GPT2Forward *f, const int32_t *ids, int T, float *logits);
  * of the whole input: row t0 + i of the window goes to row t0 + i. (What
  * gpt2_capture registers.) */
 int gpt2_hook_copy(void *user, const GPT2HookCtx *c, float *act);
+/* B independent windows ids (B, T), 1 <= T <= n_ctx, each from position 0,
+ * as one batch: the row-wise steps (LayerNorm, matmuls, GELU) see B * T rows,
+ * attention stays within each window. Capture only: the pass stops after
+ * the deepest hooked site, and the hooks get act (B * T, width) with
+ * GPT2HookCtx.T = B * T, t0 = 0. Returns 0, or -1 with err_set() (an id
+ * outside the vocabulary, T > n_ctx, a hook that failed). */
+int gpt2_forward_batch(GPT2Forward *f, const int32_t *ids, int B, int T);
+
 /* Resume one window after (layer, site): run the rest of the model as if the
  * site's hooks had just left act (T, width) there, and write logits (T, V).
  * The layers below are not recomputed, so a clean pass can be followed by

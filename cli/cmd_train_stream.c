@@ -1,0 +1,177 @@
+/*
+ * cli/cmd_train_stream.c - ./run train --cache DIR | --dataset X.bin --hook H:
+ * the seed's SAE trained on a stream of activations (an activation cache, or
+ * harvested from the model as it trains) for a token budget, with progress,
+ * train_log.csv, checkpoints and --resume (train/stream.h).
+ *
+ *   ./run train --cache acts/ --tokens 10M --batch 4096 -o out/sae
+ *   ./run train --resume out/sae --cache acts/ --tokens 20M
+ */
+#include "cli/cli.h"
+#include "cli/stream.h"
+#include "core/pool.h"
+#include "core/util.h"
+#include "train/stream.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ./run train --cache DIR [--hook NAME] -o OUT [options]\n"
+            "       ./run train --dataset X.bin --hook NAME [--weights W] -o OUT [options]\n"
+            "       ./run train --resume OUT (--cache DIR | --dataset X.bin --hook NAME) [options]\n"
+            "\n"
+            "Train the seed's SAE on a stream of activations: from an activation cache\n"
+            "(./run harvest), read in a shuffled order drawn from --seed, or harvested from\n"
+            "the model as it trains (no cache). Memory is bounded by the batch and the\n"
+            "buffers, not the corpus. OUT gets sae.safetensors, cfg.json, train_log.csv and\n"
+            "state.bin, as one unit, at every checkpoint and at the end; --resume continues\n"
+            "exactly (the same weights, bit for bit, as a run that never stopped).\n"
+            "\n"
+            "  --cache DIR             the activation cache\n"
+            "  --hook NAME             the cache's hook to train on (default its first); with\n"
+            "                          --dataset: the hook to harvest and train on\n"
+            "  --dataset X.bin ...     harvest as it trains: also --weights, --random-weights,\n"
+            "                          --ctx, --no-bos, --exclude-special, --batch-windows\n"
+            "                          (as ./run harvest)\n"
+            "  -o, --out OUT           output folder (default: the --resume folder)\n"
+            "  --resume OUT            continue the training saved in OUT\n"
+            "  --tokens N              token budget, e.g. 10M (default: --epochs passes)\n"
+            "  --epochs N              passes over the cache (default 1; not with --dataset)\n"
+            "  --batch B               tokens a step (default 4096)\n"
+            "  --latents L, --k K      SAE size (default 2d, d/3)\n"
+            "  --lr, --sparsity-weight, --decor-weight   as ./run train\n"
+            "  --seed S                initial weights and the data order (default 0)\n"
+            "  --group G               shards a shuffle group (default 4)\n"
+            "  --log-every N           steps between train_log.csv lines (default 10)\n"
+            "  --checkpoint-every N    tokens between checkpoints (e.g. 1M; default: at the end)\n"
+            "  --dead-after N          tokens without firing before a latent counts as dead (1M)\n"
+            "  --threads N             CPU threads\n"
+            "  --quiet                 no progress\n"
+            "\n"
+            "Progress: one line rewritten in place on a terminal, plain lines (every 10 s)\n"
+            "otherwise: tokens done/total, tokens/s, ETA, loss, L0, FVU, dead %%.\n"
+            "SIGINT/SIGTERM: a checkpoint is written, then the run stops (status 130/143).\n");
+}
+
+int cmd_train_stream(int argc, char **argv) {
+    static const char *opts[64];
+    int no = 0;
+    for (const char *const *n = harvest_opt_names; *n; n++) opts[no++] = *n;
+    const char *more[] = {"--cache", "-o", "--out", "--resume", "--epochs", "--batch", "--latents", "--k", "--lr",
+                          "--sparsity-weight", "--decor-weight", "--seed", "--group", "--log-every",
+                          "--checkpoint-every", "--dead-after", "--threads", "--quiet", "--stop-after-steps",
+                          "--help", "-h", NULL};
+    for (const char **n = more; *n; n++) opts[no++] = *n;
+    opts[no] = NULL;
+    cli_command("train", opts, NULL);
+    HarvestOpts o;
+    harvest_opts_init(&o);
+    StreamTrain t = stream_train_default();
+    const char *cache = NULL, *out = NULL, *resume = NULL, *v;
+    long n, group = 4, threads = 0;
+    double x;
+    int ended = 0, r;
+    for (int i = 1; i < argc; i++) {
+        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
+        if (kind == CLI_END) continue;
+        if (kind == CLI_OPERAND) return cli_error(2, "train: unexpected argument '%s'", argv[i]);
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--quiet")) { t.quiet = 1; continue; }
+        if ((r = harvest_opts_parse(&o, argc, argv, &i))) { if (r < 0) return 2; continue; }
+#define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
+#define INT(name, lo, hi) (r < 0 || cli_int(name, v, lo, hi, &n) ? 2 : 0)
+        if (OPT("--cache")) { if (r < 0) return 2; cache = v; }
+        else if (OPT("-o") || OPT("--out")) { if (r < 0) return 2; out = v; }
+        else if (OPT("--resume")) { if (r < 0) return 2; resume = v; }
+        else if (OPT("--epochs")) { if (INT("--epochs", 1, 1000000)) return 2; t.epochs = (int)n; }
+        else if (OPT("--batch")) { if (INT("--batch", 2, SAE_MAX_BATCH)) return 2; t.p.batch = (int)n; }
+        else if (OPT("--latents")) { if (INT("--latents", 1, 1 << 30)) return 2; t.p.latents = (int)n; }
+        else if (OPT("--k")) { if (INT("--k", 1, 1 << 30)) return 2; t.p.k = (int)n; }
+        else if (OPT("--seed")) { if (INT("--seed", 0, 0x7fffffffffffffffL)) return 2; t.p.seed = (uint64_t)n; }
+        else if (OPT("--group")) { if (INT("--group", 1, 1 << 20)) return 2; group = n; }
+        else if (OPT("--log-every")) { if (INT("--log-every", 1, 1L << 40)) return 2; t.log_every = n; }
+        else if (OPT("--threads")) { if (INT("--threads", 1, 256)) return 2; threads = n; }
+        else if (OPT("--stop-after-steps")) { if (INT("--stop-after-steps", 1, 1L << 40)) return 2; t.stop_after_steps = (int)n; }
+        else if (OPT("--checkpoint-every") || OPT("--dead-after")) {
+            const char *name = argv[i - 1];
+            if (r < 0) return 2;
+            if (parse_count(v, &x) != 0 || x < 1) return cli_error(2, "option %s: '%s' is not a count of tokens (e.g. 1M)", name, v);
+            if (!strcmp(name, "--dead-after")) t.dead_after = x; else t.ckpt_every = x;
+        }
+        else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e38, &x)) return 2; t.p.lr = x; }
+        else if (OPT("--sparsity-weight")) { if (r < 0 || cli_float("--sparsity-weight", v, 0, 1e30, &x)) return 2; t.p.sparsity_weight = (float)x; }
+        else if (OPT("--decor-weight")) { if (r < 0 || cli_float("--decor-weight", v, 0, 1e30, &x)) return 2; t.p.decor_weight = (float)x; }
+        else return cli_unknown(argv[i]);
+#undef OPT
+#undef INT
+    }
+    if (!!cache + !!o.dataset != 1) { usage(stderr); return cli_error(2, "train: give one of --cache DIR or --dataset X.bin"); }
+    if (!out) out = resume;
+    if (!out) { usage(stderr); return cli_error(2, "train: give the output folder with -o OUT"); }
+    if (cache && o.n_hooks > 1) return cli_error(2, "train --cache: give at most one --hook (the cache's hook to train on)");
+    if (threads) pool_set_threads((int)threads);
+    t.tokens = o.tokens;   /* a training budget here, not a harvest limit */
+    o.tokens = 0;
+    t.out = out;
+    t.progress_tty = isatty(2);
+
+    /* the source */
+    CacheReader cr;
+    HarvestSetup hs;
+    HarvestSource live;
+    RowSource src;
+    int status = 1;
+    memset(&hs, 0, sizeof hs);
+    memset(&cr, 0, sizeof cr);
+    memset(&live, 0, sizeof live);
+    if (cache) {
+        if (cache_reader_open(&cr, cache, o.n_hooks ? o.hooks[0] : NULL, (int)group, t.p.seed) != 0) return cli_fail();
+        src = cache_reader_source(&cr);
+        t.model = cr.man.meta.model;
+        t.hook = cr.man.meta.hooks[cr.hook];
+    } else {
+        if (harvest_setup(&hs, &o) != 0) return cli_fail();
+        if (harvest_source_init(&live, &hs.h, 0, t.p.seed) != 0) { harvest_setup_free(&hs); return cli_fail(); }
+        src = harvest_source(&live);
+        t.model = hs.meta.model;
+        t.hook = o.hooks[0];
+        if (t.tokens <= 0) t.tokens = (double)live.h->windows * live.h->p.ctx * t.epochs;
+    }
+    /* the SAE: fresh, or the one being resumed */
+    SAE sae = {0};
+    if (resume) {
+        char *w = path_join(resume, "sae.safetensors");
+        int rc = sae_load(&sae, w);
+        free(w);
+        if (rc != 0) goto done_fail;
+        t.p.latents = sae.L, t.p.k = sae.k;
+    } else if (sae_init(&sae, src.width, &t.p) != 0)
+        goto done_fail;
+    if (!t.quiet)
+        printf("train: %s %s, width %d, %d latents, k = %d, batch %d, seed %llu%s\n", cache ? "cache" : "dataset",
+               cache ? cache : o.dataset, src.width, sae.L, sae.k, t.p.batch, (unsigned long long)t.p.seed,
+               resume ? " (resuming)" : "");
+    StreamTrainReport rep;
+    int rc = stream_train(&sae, &src, &t, resume, &rep);
+    if (rc < 0) goto done_fail;
+    if (!t.quiet || rc == 1)
+        printf("train: %s after %ld steps, %.0f tokens in %.1fs (%.0f tokens/s); loss %.4f, L0 %.1f, FVU %.4f, dead %.1f%%; "
+               "max RSS %.1f MiB\ntrain: wrote %s/{sae.safetensors, cfg.json, train_log.csv, state.bin}\n",
+               rc == 1 ? "stopped (checkpoint written; --resume continues)" : "done", rep.steps, rep.tokens, rep.secs,
+               rep.tokens / (rep.secs + 1e-9), rep.loss, rep.l0, rep.fvu, rep.dead_pct, rep.max_rss_kb / 1024.0, out);
+    status = rc == 1 ? 128 + (rep.signal ? rep.signal : SIGINT) : 0;
+    goto done;
+done_fail:
+    status = cli_fail();
+done:
+    sae_free(&sae);
+    cache_reader_close(&cr);
+    harvest_source_free(&live);
+    harvest_setup_free(&hs);
+    return status;
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# tests/test_stream.sh - ./run train --cache / --dataset end to end on a tiny
+# synthetic GPT-2: the outputs, train_log.csv, the progress lines, exact
+# resume (N steps in one run == N/2, then --resume, then the rest: the same
+# weights and optimiser state, byte for byte; also after a SIGINT and after
+# a simulated stop), harvesting as it trains, and bad input (a truncated
+# shard, an unknown hook, a resume with another seed).
+set -u
+. "$(dirname "$0")/lib.sh"
+tmp=$(mktemp -d /tmp/gpt2sae_test_stream_XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+"$bin" synth -o "$tmp/m" --n-layer 3 --n-head 2 --n-embd 16 --vocab 50257 --n-ctx 32 --seed 5 >/dev/null 2>&1
+python3 - "$tmp/d.bin" <<'PY'
+import struct, sys
+n = 6000
+toks = [50256 if i % 100 == 0 else (i * 7919) % 50257 for i in range(n)]
+open(sys.argv[1], "wb").write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)) + struct.pack("<%dH" % n, *toks))
+PY
+"$bin" harvest --dataset "$tmp/d.bin" --weights "$tmp/m" --hook blocks.1.mlp.hook_pre --ctx 16 --shard-windows 10 -o "$tmp/c" --quiet >/dev/null 2>&1
+check "a cache of 400 windows" test -f "$tmp/c/manifest.json"
+C="--cache $tmp/c --batch 256 --latents 128 --k 8 --lr 1e-3 --log-every 5"
+same_run() { # same_run A B: the same weights, optimiser state, and log (but its tokens/s column)
+    cmp -s "$1/sae.safetensors" "$2/sae.safetensors" && cmp -s "$1/state.bin" "$2/state.bin" &&
+        diff <(cut -d, -f1-9 "$1/train_log.csv") <(cut -d, -f1-9 "$2/train_log.csv") >/dev/null
+}
+
+"$bin" train $C --tokens 20480 -o "$tmp/A" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "train --cache --tokens 20480 exits 0 (got $rc)" test "$rc" -eq 0
+check "it writes sae.safetensors, cfg.json, train_log.csv, state.bin" test -f "$tmp/A/sae.safetensors" -a -f "$tmp/A/cfg.json" -a -f "$tmp/A/train_log.csv" -a -f "$tmp/A/state.bin"
+check "the report: 80 steps, 20480 tokens, max RSS" grep -q "done after 80 steps, 20480 tokens.*max RSS" "$tmp/out"
+check "train_log.csv: a header and a line every 5 steps (16)" eval 'test "$(wc -l <"$tmp/A/train_log.csv")" -eq 17 && head -1 "$tmp/A/train_log.csv" | grep -q "^step,tokens,loss,mse,sparsity,decor,l0,fvu,dead_pct,tokens_per_s$"'
+check "not a terminal: plain progress lines with tokens, tok/s, ETA, loss, L0, FVU, dead" grep -q "^train: 20.5k/20.5k tokens .* tok/s  ETA .* loss .* L0 .* FVU .* dead .*%$" "$tmp/err"
+"$bin" train $C --tokens 20480 -o "$tmp/Q" --quiet >"$tmp/qo" 2>"$tmp/qe"
+check "--quiet: nothing printed" test ! -s "$tmp/qo" -a ! -s "$tmp/qe"
+check "the same run twice: the same weights" same_run "$tmp/A" "$tmp/Q"
+
+"$bin" train $C --tokens 10240 -o "$tmp/B" --quiet
+"$bin" train $C --tokens 20480 --resume "$tmp/B" --quiet; rc=$?
+check "N/2 steps, then --resume to N (exit $rc) == N steps in one run, byte for byte" same_run "$tmp/A" "$tmp/B"
+"$bin" train $C --tokens 20480 --stop-after-steps 33 -o "$tmp/S" >"$tmp/so" 2>/dev/null; rc=$?
+check "a stop after 33 steps: exit 130, a checkpoint written" eval 'test $rc -eq 130 && grep -q "stopped (checkpoint written" "$tmp/so"'
+"$bin" train $C --tokens 20480 --resume "$tmp/S" --quiet
+check "stopped at 33, resumed == one run, byte for byte" same_run "$tmp/A" "$tmp/S"
+"$bin" train $C --tokens 20480 --checkpoint-every 3000 -o "$tmp/K" --quiet
+check "--checkpoint-every 3000: the same result" same_run "$tmp/A" "$tmp/K"
+
+# a real SIGINT in the middle of a longer run, then --resume
+"$bin" train $C --tokens 2M --log-every 50 -o "$tmp/I" --quiet >/dev/null & pid=$!
+sleep 2; kill -INT $pid; wait $pid; rc=$?
+check "SIGINT: exit 130 (got $rc), a checkpoint in the folder" eval 'test $rc -eq 130 && test -f "$tmp/I/state.bin"'
+steps=$(tail -1 "$tmp/I/train_log.csv" | cut -d, -f1)
+budget=$(( (${steps:-0} / 50 + 2) * 50 * 256 ))
+"$bin" train $C --tokens $budget --log-every 50 -o "$tmp/J" --quiet
+"$bin" train $C --tokens $budget --log-every 50 --resume "$tmp/I" --quiet
+check "interrupted by SIGINT (after step $steps), resumed to $budget tokens == one run" same_run "$tmp/J" "$tmp/I"
+
+"$bin" train $C --tokens 2M -o "$tmp/TT" --quiet >/dev/null & pid=$!
+sleep 1; kill -TERM $pid; wait $pid; rc=$?
+check "SIGTERM: exit 143 (got $rc), a checkpoint written" eval 'test $rc -eq 143 && test -f "$tmp/TT/state.bin"'
+
+# harvesting as it trains
+D="--dataset $tmp/d.bin --weights $tmp/m --hook blocks.1.mlp.hook_pre --ctx 16 --batch 256 --latents 128 --k 8 --lr 1e-3"
+"$bin" train $D --tokens 12800 -o "$tmp/L" --quiet; rc=$?
+check "train --dataset --hook (live harvest) exits 0 (got $rc)" test "$rc" -eq 0 -a -f "$tmp/L/sae.safetensors"
+"$bin" train $D --tokens 6400 -o "$tmp/L2" --quiet
+"$bin" train $D --tokens 12800 --resume "$tmp/L2" --quiet
+check "live harvest: half, --resume, half == one run" same_run "$tmp/L" "$tmp/L2"
+
+# bad input
+"$bin" train $C --tokens 1000 --seed 3 --resume "$tmp/B" >/dev/null 2>"$tmp/e1"; rc=$?
+check "--resume with another --seed: refused, naming the seed" eval 'test $rc -eq 1 && grep -q "give --seed 0" "$tmp/e1"'
+"$bin" train --cache "$tmp/c" --hook blocks.2.hook_resid_pre --tokens 1000 -o "$tmp/X" >/dev/null 2>"$tmp/e2"; rc=$?
+check "a hook the cache does not hold: refused, listing its hooks" eval 'test $rc -eq 1 && grep -q "it holds blocks.1.mlp.hook_pre" "$tmp/e2"'
+truncate -s 100 "$tmp/c/shard-000003-h0.bin"
+"$bin" train $C --tokens 1000 -o "$tmp/X" >/dev/null 2>"$tmp/e3"; rc=$?
+check "a truncated shard: refused, naming it" eval 'test $rc -eq 1 && grep -q "shard-000003-h0.bin.*truncated" "$tmp/e3"'
+"$bin" train --cache "$tmp/c" --dataset "$tmp/d.bin" -o "$tmp/X" >/dev/null 2>"$tmp/e4"; rc=$?
+check "--cache and --dataset together: usage error" test "$rc" -eq 2
+finish
