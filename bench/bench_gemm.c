@@ -12,6 +12,7 @@
  * the number of threads.
  * bench/bench_gemm_openblas.py times OpenBLAS sgemm on the same shapes.
  */
+#include "bench/bench_fma.h"
 #include "core/gemm.h"
 #include "core/pool.h"
 #include "core/util.h"
@@ -20,55 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-static volatile float sink;
-
-/* 10 independent FMA chains of 16 lanes, n iterations: 320 flops per iteration. */
-static void fma_loop(void *ctx, int i0, int i1) {
-    (void)ctx;
-    for (int it = i0; it < i1; it++) {
-#if defined(__AVX512F__)
-        __m512 a[10], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-        for (int j = 0; j < 10; j++) a[j] = _mm512_set1_ps((float)j);
-        for (long n = 0; n < 2000000; n++)
-#pragma GCC unroll 10
-            for (int j = 0; j < 10; j++) a[j] = _mm512_fmadd_ps(a[j], b, c);
-        float s = 0;
-        for (int j = 0; j < 10; j++) s += _mm512_reduce_add_ps(a[j]);
-        sink = s;
-#endif
-    }
-}
-
-/* FMA GFLOP/s of nt threads at once (nt = 1: the calling thread alone). */
-static double peak_gflops(int nt) {
-#if defined(__AVX512F__)
-    double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t = time_now();
-        if (nt == 1) fma_loop(NULL, 0, 1);
-        else pool_for(nt, 1, fma_loop, NULL);
-        t = time_now() - t;
-        double g = nt * 2000000.0 * 10 * 16 * 2 / t / 1e9;
-        if (g > best) best = g;
-    }
-    return best;
-#else
-    (void)nt;
-    return 0;
-#endif
-}
-
 int main(int argc, char **argv) {
     int T = argc > 1 ? atoi(argv[1]) : 220, reps = argc > 2 ? atoi(argv[2]) : 5;
     int nt = pool_threads();
     /* The peak: one core's FMA rate measured alone, times the threads. (The
      * rate of all threads at once is printed too, but on a shared machine the
      * threads often do not get a core each, so it is not the denominator.) */
-    double peak1 = peak_gflops(1), peakn = peak_gflops(nt), peak = peak1 * nt;
+    double peak1 = bench_fma_gflops(1), peakn = bench_fma_gflops(nt), peak = peak1 * nt;
     printf("threads %d; FMA peak: one core %.1f GFLOP/s, x %d = %.1f (all threads at once measured %.1f)\n", nt, peak1,
            nt, peak, peakn);
     static const struct {

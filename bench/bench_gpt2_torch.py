@@ -9,10 +9,10 @@
 # Run (bench_gpt2.sh does this, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
 # unset for this process only):
 #   /usr/bin/python3 bench/bench_gpt2_torch.py MODEL_DIR/model.safetensors [T] [reps] [threads]
-import json, struct, sys, time
-import numpy as np
+import sys, time
 import torch
 import torch.nn.functional as F
+from gpt2_safetensors_torch import load_gpt2
 
 path = sys.argv[1]
 T = int(sys.argv[2]) if len(sys.argv) > 2 else 220
@@ -20,21 +20,7 @@ reps = int(sys.argv[3]) if len(sys.argv) > 3 else 10
 threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
 torch.set_num_threads(threads)
 
-with open(path, "rb") as f:
-    buf = f.read()
-n = struct.unpack("<Q", buf[:8])[0]
-header = json.loads(buf[8:8 + n])
-W = {}
-for k, h in header.items():
-    if k == "__metadata__":
-        continue
-    a, b = h["data_offsets"]
-    W[k.removeprefix("transformer.")] = torch.from_numpy(
-        np.frombuffer(buf, dtype="<f4", count=(b - a) // 4, offset=8 + n + a).reshape(h["shape"]).copy())
-V, C = W["wte.weight"].shape
-L = 1 + max(int(k.split(".")[1]) for k in W if k.startswith("h."))
-NH = 12 if C == 768 else 16 if C == 1024 else 20 if C == 1280 else 25
-HS = C // NH
+W, V, C, L, NH, HS = load_gpt2(path)
 ids = torch.tensor([(7919 * t + 13) % V for t in range(T)])
 
 def forward(stop_layer=None):

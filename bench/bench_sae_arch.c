@@ -17,6 +17,7 @@
  *     weights half of them would).
  * Both sides use pool_threads() threads ($GPT2SAE_THREADS).
  */
+#include "bench/bench_fma.h"
 #include "core/gemm.h"
 #include "core/pool.h"
 #include "core/util.h"
@@ -26,47 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-static volatile float sink;
-
-/* 12 independent 16-lane FMA chains: the core's FMA throughput */
-static void fma_chains(void *ctx, int i0, int i1) {
-    (void)ctx;
-#if defined(__AVX512F__)
-    for (int r = i0; r < i1; r++) {
-        __m512 acc[12], m = _mm512_set1_ps(0.9999f), a = _mm512_set1_ps(1e-6f);
-        for (int j = 0; j < 12; j++) acc[j] = _mm512_set1_ps((float)j);
-        for (long it = 0; it < 1000000; it++)
-#pragma GCC unroll 12
-            for (int j = 0; j < 12; j++) acc[j] = _mm512_fmadd_ps(acc[j], m, a);
-        float s = 0;
-        for (int j = 0; j < 12; j++) s += _mm512_reduce_add_ps(acc[j]);
-        sink = s;
-    }
-#else
-    (void)i0, (void)i1;
-#endif
-}
-
-static double fma_peak_one_core(void) {
-#if defined(__AVX512F__)
-    double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t = time_now();
-        fma_chains(NULL, 0, 1);
-        t = time_now() - t;
-        double g = 1e6 * 12 * 16 * 2 / t / 1e9;
-        if (g > best) best = g;
-    }
-    return best;
-#else
-    return 0;
-#endif
-}
 
 static int cmp_float(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
@@ -135,7 +95,7 @@ int main(int argc, char **argv) {
     }
     printf("check: 1000 sampled pre-activations vs double dot products: worst rel. error %.1e: %s\n", worst,
            worst < 1e-4 ? "ok" : "FAIL");
-    const double peak1 = fma_peak_one_core(), peak = peak1 * nt;
+    const double peak1 = bench_fma_gflops(1), peak = peak1 * nt;
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
         double t = time_now();

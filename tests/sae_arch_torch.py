@@ -23,10 +23,10 @@
 #   unit-norm decoder rows with the parallel gradient removed for every
 #   architecture except relu; clip_grad_norm_; torch.optim.Adam.
 import json
-import struct
 
 import numpy as np
 import torch
+from st_write import write_st
 
 torch.set_default_dtype(torch.float32)
 STEPS = 50
@@ -276,21 +276,9 @@ def make_case(name, cfg, since0=None, ties=()):
     tensors += [("losses", torch.tensor(losses))]
     tensors += [("final." + k, v.detach()) for k, v in P.items()]
     tensors += [("final.since", since.float()), ("threshold", torch.tensor([thr]))]
-    write_st("tests/golden/sae_arch_%s.safetensors.golden" % name, tensors, {"cfg": json.dumps(cfg)})
+    write_st("tests/golden/sae_arch_%s.safetensors.golden" % name, tensors,
+             {"cfg": json.dumps(cfg), "source": "torch %s" % torch.__version__})
     print("%-16s loss0 %.6f  loss[49] %.6f" % (name, loss0[0], losses[-1]))
-
-
-def write_st(path, tensors, meta):
-    header, data, off = {"__metadata__": dict(meta, source="torch %s" % torch.__version__)}, b"", 0
-    for name, t in tensors:
-        raw = t.detach().contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        data += raw
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * (-(8 + len(h)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + data)
 
 
 def dead_since(n, dead, dead_tokens):

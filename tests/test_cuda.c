@@ -28,25 +28,18 @@
 #include "gpt2/model.h"
 #include "gpt2/ops.h"
 #include "tests/test.h"
+#include "tests/test_cuda.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int gpu;
-static Rng rng;
-
 /* Built twice: against the CUDA runtime (make CUDA=1) and against the
  * emulator in cuda/emu (tests/test_cuda_emu, -DGS_CUDA_EMU=1), which runs
  * every kernel on the CPU: there, the small shapes plus the ones that reach
  * every code path (attention with several key tiles, split-K, the seed's
  * top-k) run, not the whole model (minutes emulated). */
-#ifdef GS_CUDA_EMU
-#define EMULATED 1
-#else
-#define EMULATED 0
-#endif
 
 static float *rand_vec(long n, float scale) {
     float *x = xmalloc((size_t)n * sizeof(float));
@@ -407,11 +400,7 @@ static void test_forward(void) {
 }
 
 int main(void) {
-    rng_seed(&rng, 20261126);
-    gpu = cuda_available();
-    char desc[256];
-    if (gpu && cuda_describe(desc, sizeof desc) == 0) printf("%s: %s\n", EMULATED ? "emulated" : "device", desc);
-    else printf("no CUDA device (or a build without CUDA): the GPU checks are skipped\n");
+    test_cuda_start(20261126);
 
     if (!gpu) {
         /* what a CPU-only machine can check: clean failures, no crash */

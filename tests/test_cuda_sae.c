@@ -29,24 +29,17 @@
 #include "cuda/cuda.h"
 #include "sae/sae.h"
 #include "tests/test.h"
+#include "tests/test_cuda.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int gpu;
-static Rng rng;
 
 /* Built twice: against the CUDA runtime and against the emulator in cuda/emu
  * (tests/test_cuda_sae_emu, -DGS_CUDA_EMU=1), which runs every kernel on the
  * CPU: there the small shapes, the seed-shape loss and gradient, and the
  * failure paths run; the 100-epoch training at the seed's shapes does not
  * (hours emulated). */
-#ifdef GS_CUDA_EMU
-#define EMULATED 1
-#else
-#define EMULATED 0
-#endif
 
 static float *make_X(long T, int d) {
     const int R = 16;
@@ -383,11 +376,7 @@ static void test_nonfinite(void) {
 }
 
 int main(void) {
-    rng_seed(&rng, 4242);
-    gpu = cuda_available();
-    char desc[256];
-    if (gpu && cuda_describe(desc, sizeof desc) == 0) printf("%s: %s\n", EMULATED ? "emulated" : "device", desc);
-    else printf("no CUDA device (or a build without CUDA): the GPU checks are skipped\n");
+    test_cuda_start(4242);
     if (!gpu) {
         SAE sae;
         SAEParams p = sae_default_params();

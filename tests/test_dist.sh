@@ -8,40 +8,7 @@
 t=$BUILD/tests/test_dist
 if "$t" 2>/dev/null | grep -q 'this build has no MPI'; then   # its one skip line
     skip "mpirun: this build has no MPI (install openmpi-bin libopenmpi-dev; make says \"MPI: yes\")"
-    # latent sharding from the command: --shard-latents on 2 ranks against --ranks 1 (AuxK never
-# starts here: no latent is dead within 9600 tokens), losses and the checkpoint's weights
-timeout 120 "$bin" train --ranks 2 --shard-latents "${args[@]}" -o "$tmp/sh" 2>"$tmp/e5"; rc5=$?
-check "train --ranks 2 --shard-latents exits 0 (rc $rc5)" test "$rc5" -eq 0
-worst=$(paste -d, "$tmp/r1/losses.csv" "$tmp/sh/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
-check "--shard-latents: 100 steps' losses within 1e-5 relative of --ranks 1 (worst $worst)" \
-    awk -v w="$worst" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
-wdiff=$(python3 - "$tmp/r1/sae_weights.safetensors" "$tmp/sh/sae_weights.safetensors" <<'PY' 2>&1
-import json, struct, sys
-def load(p):
-    b = open(p, 'rb').read()
-    n = struct.unpack('<Q', b[:8])[0]
-    h = json.loads(b[8:8 + n])
-    return {k: struct.unpack('<%df' % ((v['data_offsets'][1] - v['data_offsets'][0]) // 4),
-                             b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]])
-            for k, v in h.items() if k != '__metadata__'}
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert sorted(a) == sorted(b) and all(len(a[k]) == len(b[k]) for k in a), 'different tensors'
-print('%.2e' % max(abs(x - y) for k in a for x, y in zip(a[k], b[k])))
-PY
-)
-check "--shard-latents: the checkpoint (gathered from the ranks) within 1e-4 of --ranks 1's (max diff $wdiff)" \
-    awk -v w="$wdiff" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-4) }'
-# resume with another number of ranks: 50 steps on 2 ranks, then --resume on 1 rank up to 100.
-# Step 51 starts from the checkpointed weights, so its loss is the uninterrupted run's.
-timeout 120 "$bin" train --ranks 2 "${args[@]/100/50}" -o "$tmp/rs" 2>"$tmp/e3"; rc3=$?
-timeout 120 "$bin" train --ranks 1 "${args[@]}" -o "$tmp/rs" --resume 2>"$tmp/e4"; rc4=$?
-check "resume: 50 steps on 2 ranks, then --resume on 1 rank (rc $rc3, $rc4)" test "$rc3" -eq 0 -a "$rc4" -eq 0
-check "resume: losses.csv continues at step 51 and ends at 100" \
-    bash -c 'sed -n 52p "$1" | grep -q "^51," && tail -n 1 "$1" | grep -q "^100," && [ $(wc -l < "$1") -eq 101 ]' _ "$tmp/rs/losses.csv"
-r51=$(paste -d, "$tmp/r2/losses.csv" "$tmp/rs/losses.csv" 2>/dev/null | awk -F, 'NR == 52 { r = ($2 - $10) / $2; printf "%.2e\n", r < 0 ? -r : r }')
-check "resume: step 51's loss within 1e-5 of the uninterrupted run's ($r51)" \
-    awk -v w="$r51" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
-finish
+    finish
 fi
 command -v mpirun >/dev/null || { skip "mpirun not on the PATH"; finish; }
 # Open MPI refuses root unless told; CI and containers run as root

@@ -7,6 +7,7 @@
 #include "core/util.h"
 #include "gpt2/model.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 #include "weights/safetensors.h"
 
 #include <stdlib.h>
@@ -109,20 +110,6 @@ static void expect_fail(const char *what, const char *dir, const char *want, con
     if (rc == 0) gpt2_model_free(&m);
 }
 
-static int files_equal(const char *a, const char *b) {
-    char *x, *y;
-    size_t nx, ny;
-    if (file_read_all(a, &x, &nx) != 0) return 0;
-    if (file_read_all(b, &y, &ny) != 0) {
-        free(x);
-        return 0;
-    }
-    int eq = nx == ny && memcmp(x, y, nx) == 0;
-    free(x);
-    free(y);
-    return eq;
-}
-
 static void test_synth(const char *dir) {
     GPT2Config cfg = {.n_layer = 2, .n_head = 4, .n_embd = 32, .n_ctx = 16, .vocab_size = 100, .ln_eps = 1e-5f};
     char *a = path_join(dir, "synth_a"), *b = path_join(dir, "synth_b"), *c = path_join(dir, "synth_c");
@@ -130,8 +117,8 @@ static void test_synth(const char *dir) {
     CHECK(gpt2_model_synth(b, &cfg, 42) == 0 && gpt2_model_synth(c, &cfg, 43) == 0, "again with seeds 42 and 43");
     char *fa = path_join(a, "model.safetensors"), *fb = path_join(b, "model.safetensors"),
          *fc = path_join(c, "model.safetensors");
-    CHECK(files_equal(fa, fb), "same seed, byte-identical file");
-    CHECK(!files_equal(fa, fc), "another seed, another file");
+    CHECK(test_files_same(fa, fb), "same seed, byte-identical file");
+    CHECK(!test_files_same(fa, fc), "another seed, another file");
 
     GPT2Model m;
     int rc = gpt2_model_load(&m, a);
