@@ -4,9 +4,10 @@
  * (latents.npy and activations.npy are already there), one function each:
  *   the report's text sections, the figures (SVG, each also inlined in the
  *   report), the tables of top latents with their text heatmaps,
- *   sae.safetensors + cfg.json and losses.csv, summary.json, report.html.
+ *   sae_weights.safetensors + cfg.json + sparsity.safetensors and losses.csv, summary.json, report.html.
  */
 #include "cli/pipeline.h"
+#include "sae/arch_io.h"
 #include "core/json.h"
 #include "core/pool.h"
 #include "core/util.h"
@@ -280,7 +281,11 @@ static void out_tables(Out *w) {
 
 static int out_checkpoint(Out *w) {
     const Pipeline *P = w->P;
-    if (sae_save(&P->sae, P->txn.tmp, &P->p, P->m.cfg.name, w->hook) != 0) return -1;
+    /* SAELens 6's folder: the tied SAE as a "topk" (sae_weights.safetensors, cfg.json) and sparsity.safetensors */
+    SAEArchMeta meta = {P->m.cfg.name, w->hook, P->T < P->m.cfg.n_ctx ? (int)P->T : P->m.cfg.n_ctx,
+                        P->n_in > 0 ? P->in[0].path : ""};
+    if (sae_tied_save_saelens(P->sae.W, P->sae.L, P->sae.d, P->sae.k, P->txn.tmp, &meta) != 0) return -1;
+    if (sae_save_sparsity(P->txn.tmp, P->st.density, P->sae.L) != 0) return -1;
     char *path = path_join(P->txn.tmp, "losses.csv");
     int rc = sae_save_losses(&P->res, path);
     free(path);
@@ -380,8 +385,8 @@ static int out_report(Out *w) {
     free(ej);
     if (erc != 0) return -1;
     report_section(&w->rep, "Files");
-    report_text(&w->rep, "This folder also holds: the figures as SVG files, summary.json, sae.safetensors and "
-                         "cfg.json (the trained autoencoder, SAELens layout), latents.npy (the final latents, "
+    report_text(&w->rep, "This folder also holds: the figures as SVG files, summary.json, sae_weights.safetensors, "
+                         "cfg.json and sparsity.safetensors (the trained autoencoder, SAELens 6 layout), latents.npy (the final latents, "
                          "tokens x latents, float32), activations.npy (the captured activations the autoencoder "
                          "was trained on, tokens x width, float32; ./run train --acts takes it) and losses.csv.");
     char *path = path_join(w->P->txn.tmp, "report.html");
