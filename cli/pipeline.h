@@ -9,6 +9,7 @@
 #include "eval/metrics.h"
 #include "gpt2/gpt2.h"
 #include "gpt2/model.h"
+#include "sae/arch.h"
 #include "sae/sae.h"
 #include "tokenizer/bpe.h"
 #include "weights/npy.h"
@@ -29,6 +30,9 @@ typedef struct {
     int n_words, words_owned;
     int *draw;          /* (n_draw) latents to draw, or NULL for the seed's picks */
     int n_draw;
+    const char *arch;   /* --arch: "seed" (default) or one of sae/arch.h's */
+    const char *sae_dir;/* --sae DIR: score this SAE instead of training one */
+    int lr_given;       /* --lr was given (else each architecture's default) */
 } PipelineOpts;
 
 /* one input text of the corpus */
@@ -69,8 +73,11 @@ typedef struct {
     /* 5. activations */
     Npy xa;                  /* activations.npy, mapped: X (T, d) */
     float *d_X;              /* (T, d) the same on the GPU, until the training is done */
-    /* 6. the autoencoder */
+    /* 6. the autoencoder: the seed's (sae), or with --arch / --sae another
+     * one behind ext (then sae holds only its sizes: d, L, k; W is NULL) */
     SAE sae;
+    int use_ext;
+    EvalSAE ext;             /* owns its model (eval_sae_free) */
     SAEParams p;
     SAEResult res;           /* losses per epoch */
     /* 7. scores */
@@ -84,5 +91,20 @@ typedef struct {
 /* Stage 8: write the figures, report.html, summary.json, the SAE checkpoint
  * and losses.csv into P->txn.tmp (cli/pipeline_out.c). Returns 0, or -1 (err_get()). */
 int pipeline_write_outputs(Pipeline *P);
+
+/* What ./run --arch trains (cli/train_arch.c): 0 fields take the architecture's defaults. */
+typedef struct {
+    const char *arch;
+    int n, k, batch, epochs;
+    float lr;
+    uint64_t seed;
+} TrainArchOpts;
+/* Initialise and train m on X (T, d): epochs passes in batches of min(batch, T)
+ * tokens; res gets each pass's mean losses (total, sparsity, mse = the
+ * reconstruction part). progress (may be NULL) is called after each step.
+ * Returns 0, or -1 with err_set() naming the option (a NaN loss: the weights
+ * are the last finite ones). */
+int train_arch_fit(SAEArch *m, const TrainArchOpts *o, const float *X, long T, int d, SAEResult *res,
+                   void (*progress)(void *ctx, long step, long steps, double loss), void *pctx);
 
 #endif

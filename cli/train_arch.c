@@ -11,6 +11,7 @@
  * --arch seed (the default) stays there.
  */
 #include "cli/cli.h"
+#include "cli/pipeline.h"
 #include "core/dir.h"
 #include "core/util.h"
 #include "sae/arch.h"
@@ -324,4 +325,63 @@ done:
     sae_arch_free(&m);
     npy_free(&a);
     return status;
+}
+
+/* ---- the pipeline's training stage (cli/cmd_pipeline.c) ---- */
+
+typedef struct {
+    StepCtx c;
+    void (*progress)(void *ctx, long step, long steps, double loss);
+    void *pctx;
+} FitCtx;
+
+static int fit_step(void *vctx, long step, const SAEArchLog *g) {
+    FitCtx *f = vctx;
+    f->c.ep_sum[0] += g->loss, f->c.ep_sum[1] += g->sparsity, f->c.ep_sum[2] += g->recon, f->c.ep_n++;
+    if (step % f->c.steps_per_epoch == 0) epoch_close(&f->c);
+    if (f->progress) f->progress(f->pctx, step, f->c.steps, g->loss);
+    return 0;
+}
+
+int train_arch_fit(SAEArch *m, const TrainArchOpts *o, const float *X, long T, int d, SAEResult *res,
+                   void (*progress)(void *ctx, long step, long steps, double loss), void *pctx) {
+    memset(res, 0, sizeof *res);
+    SAEArchKind kind;
+    if (sae_arch_parse(o->arch, &kind) != 0) return err_prefix("--arch");
+    const long batch = o->batch > 0 && o->batch < T ? o->batch : T, per_epoch = T / batch;
+    const long steps = (long)o->epochs * per_epoch;
+    SAEArchParams p = sae_arch_default_params(kind, d, o->n > 0 ? o->n : 2 * d);
+    if (o->k > 0) p.k = o->k;
+    if (o->lr > 0) p.lr = o->lr;
+    p.seed = o->seed;
+    p.total_steps = steps;
+    long tokens = steps * batch;
+    if (tokens / 4 < p.dead_tokens) p.dead_tokens = tokens / 4 > 0 ? tokens / 4 : 1;
+    if (sae_arch_check_params(&p) != 0) {
+        const char *msg = err_get();
+        for (size_t i = 0; i < sizeof field_opt / sizeof field_opt[0]; i++) {
+            size_t n = strlen(field_opt[i][0]);
+            if (!strncmp(msg, field_opt[i][0], n) && !strncmp(msg + n, " = ", 3)) {
+                char *copy = strdup(msg + n + 3);
+                err_set("option %s %s", !strcmp(field_opt[i][1], "--latents") ? "--L" : field_opt[i][1], copy);
+                free(copy);
+                break;
+            }
+        }
+        return -1;
+    }
+    if (sae_arch_init(m, &p, X, T < 4096 ? (int)T : 4096) != 0) return -1;
+    FitCtx f;
+    memset(&f, 0, sizeof f);
+    f.c.steps = steps;
+    f.c.steps_per_epoch = per_epoch;
+    f.c.res = res;
+    f.c.hist = xcalloc((size_t)(steps / per_epoch + 2), sizeof(SAELosses));
+    res->losses = f.c.hist;
+    res->epochs = o->epochs;
+    f.progress = progress;
+    f.pctx = pctx;
+    int rc = sae_arch_train(m, X, T, (int)batch, steps, fit_step, &f);
+    epoch_close(&f.c);
+    return rc;
 }

@@ -264,6 +264,11 @@ typedef struct {
  * Free st with sae_stats_free. */
 int sae_score(SAEStats *st, const SAE *sae, const float *X, long T, const unsigned char *target,
               const char *latents_path);
+/* The same pass for any SAE: encode (chunk, L) latents of (chunk, d) inputs,
+ * decode them back; ctx is handed to both (sae/arch.h's models, eval's EvalSAE). */
+typedef void (*SAECodeFn)(void *ctx, const float *in, long T, float *out);
+int sae_score_with(SAEStats *st, int L, int d, SAECodeFn encode, SAECodeFn decode, void *ctx, const float *X, long T,
+                   const unsigned char *target, const char *latents_path);
 /* The same statistics from latents Z (T, L) already in memory (fve is NaN). */
 void sae_stats(SAEStats *st, const float *Z, long T, int L, const unsigned char *target);
 void sae_stats_free(SAEStats *st);
