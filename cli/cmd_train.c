@@ -70,7 +70,8 @@ typedef struct {
     double t0;
 } TrainCtx;
 
-/* DIR's files, as one unit: sae.safetensors + cfg.json, losses.csv of the
+/* DIR's files, as one unit: sae_weights.safetensors + cfg.json (+
+ * sparsity.safetensors with the latents), losses.csv of the
  * epochs in r, and (when X is not NULL) latents.npy with its statistics in
  * *st. Staged beside DIR and swapped in whole (core/dir.h), so DIR never
  * holds weights from one run beside losses or latents from another. */

@@ -5,7 +5,7 @@
  * applies it.
  *
  *   EvalSAE sae;                                   // the SAE behind a small interface
- *   if (eval_sae_load(&sae, "out/run1") != 0) return cli_fail();   // sae.safetensors + cfg.json
+ *   if (eval_sae_load(&sae, "out/run1") != 0) return cli_fail();   // sae_weights.safetensors + cfg.json (SAELens 6)
  *   EvalIntervention iv = eval_intervention(EVAL_SPLICE, &sae);     // layer/site from sae.hook
  *   GPT2Forward f;
  *   gpt2_forward_init(&f, &m);
