@@ -50,6 +50,14 @@ read -r a b <<<"$(first_last "$tmp/jr")"
 check "  ... the loss falls: epoch 1 $a, epoch 5 $b" falls "$a" "$b"
 check "  ... saved as SAELens' jumprelu (with its threshold)" grep -q '"architecture": "jumprelu"' "$tmp/jr/cfg.json"
 
+# ---- the other three train, save and load back (eval --sae reads them through sae_arch_load) ----
+for a in batchtopk relu gated; do
+    "$bin" train --arch $a --quiet -o "$tmp/$a" "${common[@]}" >/dev/null 2>"$tmp/$a.err"; rc=$?
+    "$bin" eval --weights "$tmp/m" --sae "$tmp/$a" --ctx 32 --out "$tmp/ev_$a" "$tmp/corpus.txt" >/dev/null 2>"$tmp/ev_$a.err"; erc=$?
+    check "train --arch $a, then eval --sae on it: exit $rc, $erc ($(tail -qc 100 "$tmp/$a.err" "$tmp/ev_$a.err" | tr '\n' ' '))" \
+        test "$rc" -eq 0 -a "$erc" -eq 0 -a -s "$tmp/ev_$a/eval.json"
+done
+
 # ---- SAELens' own loading logic (tests/saelens_load.py), when PyTorch is there ----
 if /usr/bin/python3 -c "import torch, numpy" 2>/dev/null; then
     /usr/bin/python3 - "$tmp/acts.npy" "$tmp/x.safetensors" <<'EOF'
@@ -103,6 +111,9 @@ check "eval --sae reads an older folder (sae.safetensors): exit $rc $(head -c 16
 "$bin" eval --weights "$tmp/m" --sae "$tmp/seed" --ctx 32 --out "$tmp/ev_new" "$tmp/corpus.txt" >/dev/null 2>&1
 check "  ... the same scores as the same SAE in the new layout (eval.json but for the path)" \
     cmp -s <(grep -v '"path"' "$tmp/ev_old/eval.json") <(grep -v '"path"' "$tmp/ev_new/eval.json")
+
+"$bin" train --acts "$tmp/acts.npy" -o "$tmp/resumed" --init "$tmp/old" --epochs 1 --quiet --no-latents >/dev/null 2>"$tmp/e"; rc=$?
+check "train --init takes a folder, here an older one: exit $rc $(head -c 160 "$tmp/e")" test "$rc" -eq 0 -a -s "$tmp/resumed/sae_weights.safetensors"
 
 # ---- bad input ----
 expect() { # expect "description" "pattern" command...
