@@ -149,10 +149,9 @@ static int on_step(void *vctx, long step, const SAEArchLog *g) {
 
 /* DIR as one unit: the SAELens folder, train_log.csv (already written into
  * the staging folder) and losses.csv */
-static int write_unit(DirTxn *t, SAEArch *m, const SAEArchMeta *meta, const float *X, long T, int B,
-                      const SAEResult *r) {
+static int write_unit(DirTxn *t, SAEArch *m, const SAEArchMeta *meta, const float *X, long T, const SAEResult *r) {
     float *dens = xmalloc((size_t)m->p.n * sizeof(float));
-    sae_arch_log10_density(m, X, T, B, dens);
+    sae_arch_log10_density(m, X, T, 256, dens);   /* 256 tokens at a time: (256, n) latents in memory */
     int rc = sae_arch_save_saelens(m, t->tmp, meta, dens);
     free(dens);
     char *lp = path_join(t->tmp, "losses.csv");
@@ -181,7 +180,11 @@ int cmd_train_arch(int argc, char **argv) {
                              argv[i]);
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--quiet")) { quiet = 1; continue; }
-        if (!strcmp(argv[i], "--multi-topk")) { set[n_set][0] = "--multi-topk", set[n_set++][1] = "1"; continue; }
+        if (!strcmp(argv[i], "--multi-topk")) {
+            if (n_set >= 64) return cli_error(2, "train: too many options");
+            set[n_set][0] = "--multi-topk", set[n_set++][1] = "1";
+            continue;
+        }
 #define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
         if (OPT("--acts")) { if (r < 0) return 2; acts = v; }
         else if (OPT("-o") || OPT("--out")) { if (r < 0) return 2; out = v; }
@@ -307,11 +310,11 @@ int cmd_train_arch(int argc, char **argv) {
     SAEArchMeta meta = {model, hook, (int)ctx_size, acts};
     if (trc != 0) {
         fprintf(stderr, "gpt2sae: train: %s\n", err_get());
-        if (m.step > 0 && wrc == 0 && write_unit(&t, &m, &meta, a.f32, T, (int)batch, &res) == 0)
+        if (m.step > 0 && wrc == 0 && write_unit(&t, &m, &meta, a.f32, T, &res) == 0)
             fprintf(stderr, "gpt2sae: train: %s/sae_weights.safetensors holds the last weights whose loss was finite "
                             "(after %ld good steps); train_log.csv has those steps\n", out, m.step);
         status = 1;
-    } else if (wrc != 0 || write_unit(&t, &m, &meta, a.f32, T, (int)batch, &res) != 0) {
+    } else if (wrc != 0 || write_unit(&t, &m, &meta, a.f32, T, &res) != 0) {
         if (wrc != 0) err_set("%s: train_log.csv: write failed", out);
         status = cli_fail();
     } else if (!quiet) {
