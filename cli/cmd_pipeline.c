@@ -381,7 +381,8 @@ static int stage_train_ext(Pipeline *P) {
         P->sae.k = m ? (m->p.arch == SAE_ARCH_TOPK ? m->p.k : 0) : ((SAE *)P->ext.impl)->k;
     } else {
         SAEArch *m = xcalloc(1, sizeof *m);
-        TrainArchOpts ao = {o->arch, o->L, o->k, o->batch, o->epochs, o->lr_given ? o->lr : 0, o->seed};
+        TrainArchOpts ao = {o->arch, o->L, o->k, o->batch, o->epochs, o->lr_given ? o->lr : 0, o->seed,
+                            (const char *const (*)[2])o->arch_set, o->n_arch_set};
         stage_begin(P, "training the SAE (%s): %d epochs", o->arch, o->epochs);
         int rc = train_arch_fit(m, &ao, P->xa.f32, P->T, P->d, &P->res, arch_progress, P);
         eval_sae_wrap_arch(&P->ext, m, P->m.cfg.name, hook);
@@ -552,8 +553,12 @@ static void usage(FILE *f) {
         "  --out DIR            output folder (default out/<name of the first file>)\n"
         "  --arch A             the SAE to train: seed (default: the seed's tied top-k), topk,\n"
         "                       batchtopk, jumprelu, relu or gated (sae/arch.h; --L, --k,\n"
-        "                       --lr, --epochs, --batch, --seed apply; each has its own\n"
-        "                       defaults: ./run train --arch topk --help lists them)\n"
+        "                       --lr, --epochs, --batch, --seed apply, and train's --k-aux,\n"
+        "                       --aux-alpha, --multi-topk, --lambda, --lambda-warmup,\n"
+        "                       --jump-eps, --theta0, --dead-tokens, --beta1, --beta2,\n"
+        "                       --adam-eps, --warmup, --decay, --grad-clip: see\n"
+        "                       ./run train --arch topk --help; each architecture has its\n"
+        "                       own defaults)\n"
         "  --sae DIR            skip training: score, draw and evaluate this SAE (SAELens:\n"
         "                       sae_weights.safetensors + cfg.json, any architecture;\n"
         "                       sparsify: sae.safetensors); it must read the captured site\n"
@@ -656,7 +661,9 @@ static const char *const pipeline_opts[] = {
     "--out",  "--model",   "--weights",  "--random-weights", "--layer",   "--site",    "--epochs",  "--latents-k",
     "--k",    "--latents-n", "--L",      "--lr",             "--batch",   "--seed",    "--words",   "--category",
     "--latents", "--top",  "--device",   "--threads",        "--quiet",   "--cache",   "--help",    "-h",
-    "--help-pipeline", "--version", "--arch", "--sae", NULL};
+    "--help-pipeline", "--version", "--arch", "--sae", "--k-aux", "--aux-alpha", "--multi-topk", "--lambda",
+    "--lambda-warmup", "--jump-eps", "--theta0", "--dead-tokens", "--beta1", "--beta2", "--adam-eps", "--warmup",
+    "--decay", "--grad-clip", NULL};
 static const char *const pipeline_renames[] = {"--latents", "--latents-n", NULL};
 
 int cmd_pipeline(int argc, char **argv) {
@@ -716,6 +723,23 @@ int cmd_pipeline(int argc, char **argv) {
         if (OPT("--threads")) { if (r < 0 || cli_int("--threads", v, 1, 1024, &n)) goto done; o.threads = (int)n; continue; }
         if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 1e-12, 10, &x)) goto done; o.lr = (float)x; o.lr_given = 1; continue; }
         if (OPT("--sae")) { if (r < 0) goto done; o.sae_dir = v; continue; }
+        if (!strcmp(a, "--multi-topk") && o.n_arch_set < TRAIN_ARCH_MAX_SET) {
+            o.arch_set[o.n_arch_set][0] = a, o.arch_set[o.n_arch_set++][1] = "1";
+            continue;
+        }
+        {   /* --arch's own options (cli/train_arch.c), passed on as given; --k, --lr, --seed are above */
+            int hit = 0;
+            for (int j = 1; train_arch_options[j] && !hit; j++) {   /* [0] is --k */
+                if (!strcmp(train_arch_options[j], "--lr") || !strcmp(train_arch_options[j], "--seed")) continue;
+                if (OPT(train_arch_options[j])) {
+                    if (r < 0) goto done;
+                    if (o.n_arch_set >= TRAIN_ARCH_MAX_SET) { rc = cli_error(2, "too many options"); goto done; }
+                    o.arch_set[o.n_arch_set][0] = train_arch_options[j], o.arch_set[o.n_arch_set++][1] = v;
+                    hit = 1;
+                }
+            }
+            if (hit) continue;
+        }
         if (OPT("--arch")) {
             SAEArchKind ak;
             if (r < 0) goto done;

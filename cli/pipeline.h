@@ -33,6 +33,8 @@ typedef struct {
     const char *arch;   /* --arch: "seed" (default) or one of sae/arch.h's */
     const char *sae_dir;/* --sae DIR: score this SAE instead of training one */
     int lr_given;       /* --lr was given (else each architecture's default) */
+    const char *arch_set[64][2]; /* --k-aux, --lambda, ... as given (train_arch_options), for --arch */
+    int n_arch_set;
 } PipelineOpts;
 
 /* one input text of the corpus */
@@ -92,12 +94,21 @@ typedef struct {
  * and losses.csv into P->txn.tmp (cli/pipeline_out.c). Returns 0, or -1 (err_get()). */
 int pipeline_write_outputs(Pipeline *P);
 
+/* The options of ./run train --arch that the pipeline passes on as given
+ * (--k-aux, --lambda, ...: NULL-terminated) and the most it keeps. */
+extern const char *const train_arch_options[];
+#define TRAIN_ARCH_MAX_SET 64
+/* Apply options set[i] = {name, value} to *p; -1 after a message naming a bad value. */
+int train_arch_apply(SAEArchParams *p, const char *const (*set)[2], int n_set);
+
 /* What ./run --arch trains (cli/train_arch.c): 0 fields take the architecture's defaults. */
 typedef struct {
     const char *arch;
     int n, k, batch, epochs;
     float lr;
     uint64_t seed;
+    const char *const (*set)[2];   /* (n_set) more options, applied last */
+    int n_set;
 } TrainArchOpts;
 /* Initialise and train m on X (T, d): epochs passes in batches of min(batch, T)
  * tokens; res gets each pass's mean losses (total, sparsity, mse = the

@@ -82,6 +82,10 @@ static const char *const arch_opts[] = {
     "--adam-eps", "--warmup", "--decay", "--grad-clip", "--seed", "--batch", "--steps", "--epochs", "--log-every",
     "--model", "--hook", "--context-size", "--quiet", "--help", "-h", NULL};
 
+const char *const train_arch_options[] = {"--k", "--k-aux", "--aux-alpha", "--lambda", "--lambda-warmup",
+                                          "--jump-eps", "--theta0", "--dead-tokens", "--lr", "--beta1", "--beta2",
+                                          "--adam-eps", "--warmup", "--decay", "--grad-clip", "--seed", NULL};
+
 int train_arch_requested(int argc, char **argv, const char **arch) {
     int ended = 0;
     *arch = "seed";
@@ -109,6 +113,39 @@ static int fail_params(void) {
             return cli_error(2, "train: option %s %s", field_opt[i][1], msg + n + 3);
     }
     return cli_error(2, "train: %s", msg);
+}
+
+/* Apply the architecture options set[i] = {name, value} (the names of
+ * train_arch_options) to *p; -1 after a message naming a bad value. */
+int train_arch_apply(SAEArchParams *p, const char *const (*set)[2], int n_set) {
+    for (int j = 0; j < n_set; j++) {
+        const char *o = set[j][0], *v = set[j][1];
+        long iv;
+        double x;
+        int bad = 0;
+        if (!strcmp(o, "--multi-topk")) p->multi_topk = 1;
+        else if (!strcmp(o, "--k")) { bad = cli_int(o, v, -(1L << 30), 1L << 30, &iv); p->k = (int)iv; }
+        else if (!strcmp(o, "--k-aux")) { bad = cli_int(o, v, -(1L << 30), 1L << 30, &iv); p->k_aux = (int)iv; }
+        else if (!strcmp(o, "--lambda-warmup")) { bad = cli_int(o, v, -(1L << 40), 1L << 40, &iv); p->lambda_warmup = iv; }
+        else if (!strcmp(o, "--dead-tokens")) { bad = cli_int(o, v, -(1L << 40), 1L << 62, &iv); p->dead_tokens = iv; }
+        else if (!strcmp(o, "--warmup")) { bad = cli_int(o, v, -(1L << 40), 1L << 40, &iv); p->warmup_steps = iv; }
+        else if (!strcmp(o, "--decay")) { bad = cli_int(o, v, -(1L << 40), 1L << 40, &iv); p->decay_steps = iv; }
+        else if (!strcmp(o, "--seed")) { bad = cli_int(o, v, 0, 0x7fffffffffffffffL, &iv); p->seed = (uint64_t)iv; }
+        else {
+            bad = cli_float(o, v, -1e38, 1e38, &x);
+            if (!strcmp(o, "--aux-alpha")) p->aux_alpha = (float)x;
+            else if (!strcmp(o, "--lambda")) p->lambda = (float)x;
+            else if (!strcmp(o, "--jump-eps")) p->jump_eps = (float)x;
+            else if (!strcmp(o, "--theta0")) p->theta0 = (float)x;
+            else if (!strcmp(o, "--lr")) p->lr = (float)x;
+            else if (!strcmp(o, "--beta1")) p->beta1 = (float)x;
+            else if (!strcmp(o, "--beta2")) p->beta2 = (float)x;
+            else if (!strcmp(o, "--adam-eps")) p->adam_eps = (float)x;
+            else if (!strcmp(o, "--grad-clip")) p->grad_clip = (float)x;
+        }
+        if (bad) return -1;
+    }
+    return 0;
 }
 
 typedef struct {
@@ -167,7 +204,7 @@ int cmd_train_arch(int argc, char **argv) {
     long latents = 0, steps = 0, epochs = 10, batch = 0, log_every = 0, ctx_size = 1024;
     int quiet = 0, ended = 0;
     /* the options, kept until d is known: (name, value) */
-    const char *set[64][2];
+    const char *set[TRAIN_ARCH_MAX_SET][2];
     int n_set = 0;
     cli_command("train", arch_opts, NULL);
     for (int i = 1; i < argc; i++) {
@@ -181,7 +218,7 @@ int cmd_train_arch(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--quiet")) { quiet = 1; continue; }
         if (!strcmp(argv[i], "--multi-topk")) {
-            if (n_set >= 64) return cli_error(2, "train: too many options");
+            if (n_set >= TRAIN_ARCH_MAX_SET) return cli_error(2, "train: too many options");
             set[n_set][0] = "--multi-topk", set[n_set++][1] = "1";
             continue;
         }
@@ -204,15 +241,12 @@ int cmd_train_arch(int argc, char **argv) {
         else if (OPT("--log-every")) { if (r < 0 || cli_int("--log-every", v, 1, 1L << 40, &log_every)) return 2; }
         else if (OPT("--context-size")) { if (r < 0 || cli_int("--context-size", v, 1, 1 << 24, &ctx_size)) return 2; }
         else {
-            static const char *const later[] = {"--k", "--k-aux", "--aux-alpha", "--lambda", "--lambda-warmup",
-                                                "--jump-eps", "--theta0", "--dead-tokens", "--lr", "--beta1",
-                                                "--beta2", "--adam-eps", "--warmup", "--decay", "--grad-clip",
-                                                "--seed", NULL};
+            const char *const *later = train_arch_options;
             int hit = 0;
             for (int j = 0; later[j] && !hit; j++)
                 if (OPT(later[j])) {
                     if (r < 0) return 2;
-                    if (n_set >= 64) return cli_error(2, "train: too many options");
+                    if (n_set >= TRAIN_ARCH_MAX_SET) return cli_error(2, "train: too many options");
                     set[n_set][0] = later[j], set[n_set++][1] = v;
                     hit = 1;
                 }
@@ -255,33 +289,7 @@ int cmd_train_arch(int argc, char **argv) {
     p.dead_tokens = tokens / 4 < p.dead_tokens ? (tokens / 4 > 0 ? tokens / 4 : 1) : p.dead_tokens;
     p.total_steps = steps;
     if (bdec) p.b_dec_init = !strcmp(bdec, "mean") ? SAE_BDEC_MEAN : !strcmp(bdec, "zero") ? SAE_BDEC_ZERO : SAE_BDEC_MEDIAN;
-    for (int j = 0; j < n_set; j++) {
-        const char *o = set[j][0], *v = set[j][1];
-        long iv;
-        double x;
-        int bad = 0;
-        if (!strcmp(o, "--multi-topk")) p.multi_topk = 1;
-        else if (!strcmp(o, "--k")) { bad = cli_int(o, v, -(1L << 30), 1L << 30, &iv); p.k = (int)iv; }
-        else if (!strcmp(o, "--k-aux")) { bad = cli_int(o, v, -(1L << 30), 1L << 30, &iv); p.k_aux = (int)iv; }
-        else if (!strcmp(o, "--lambda-warmup")) { bad = cli_int(o, v, -(1L << 40), 1L << 40, &iv); p.lambda_warmup = iv; }
-        else if (!strcmp(o, "--dead-tokens")) { bad = cli_int(o, v, -(1L << 40), 1L << 62, &iv); p.dead_tokens = iv; }
-        else if (!strcmp(o, "--warmup")) { bad = cli_int(o, v, -(1L << 40), 1L << 40, &iv); p.warmup_steps = iv; }
-        else if (!strcmp(o, "--decay")) { bad = cli_int(o, v, -(1L << 40), 1L << 40, &iv); p.decay_steps = iv; }
-        else if (!strcmp(o, "--seed")) { bad = cli_int(o, v, 0, 0x7fffffffffffffffL, &iv); p.seed = (uint64_t)iv; }
-        else {
-            bad = cli_float(o, v, -1e38, 1e38, &x);
-            if (!strcmp(o, "--aux-alpha")) p.aux_alpha = (float)x;
-            else if (!strcmp(o, "--lambda")) p.lambda = (float)x;
-            else if (!strcmp(o, "--jump-eps")) p.jump_eps = (float)x;
-            else if (!strcmp(o, "--theta0")) p.theta0 = (float)x;
-            else if (!strcmp(o, "--lr")) p.lr = (float)x;
-            else if (!strcmp(o, "--beta1")) p.beta1 = (float)x;
-            else if (!strcmp(o, "--beta2")) p.beta2 = (float)x;
-            else if (!strcmp(o, "--adam-eps")) p.adam_eps = (float)x;
-            else if (!strcmp(o, "--grad-clip")) p.grad_clip = (float)x;
-        }
-        if (bad) { status = 2; goto done; }
-    }
+    if (train_arch_apply(&p, set, n_set) != 0) { status = 2; goto done; }
     if (sae_arch_check_params(&p) != 0) { status = fail_params(); goto done; }
     /* DIR must be writable as one unit: staged now, train_log.csv written into it as we go */
     if (dir_begin(&t, out) != 0) { status = cli_fail(); goto done; }
@@ -357,6 +365,7 @@ int train_arch_fit(SAEArch *m, const TrainArchOpts *o, const float *X, long T, i
     if (o->k > 0) p.k = o->k;
     if (o->lr > 0) p.lr = o->lr;
     p.seed = o->seed;
+    if (train_arch_apply(&p, o->set, o->n_set) != 0) return err_set("bad option value (see above)");
     p.total_steps = steps;
     long tokens = steps * batch;
     if (tokens / 4 < p.dead_tokens) p.dead_tokens = tokens / 4 > 0 ? tokens / 4 : 1;

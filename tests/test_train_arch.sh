@@ -80,6 +80,9 @@ run --arch topk --k 8 --L 128 --epochs 3 --out "$tmp/p_tk" >/dev/null 2>"$tmp/p.
 check "pipeline --arch topk: exit 0 ($(head -c 200 "$tmp/p.err"))" test "$rc" -eq 0
 check "  ... its SAE is a SAELens topk folder beside the report" \
     bash -c "test -s '$tmp/p_tk/sae_weights.safetensors' -a -s '$tmp/p_tk/sparsity.safetensors' -a -s '$tmp/p_tk/report.html' && grep -q '\"architecture\": \"topk\"' '$tmp/p_tk/cfg.json'"
+run --arch jumprelu --lambda 0.01 --jump-eps 0.01 --L 128 --epochs 3 --out "$tmp/p_jr" >/dev/null 2>"$tmp/p.err"; rc=$?
+check "pipeline --arch jumprelu --lambda 0.01 --jump-eps 0.01: exit 0 ($(head -c 200 "$tmp/p.err"))" \
+    bash -c "test $rc -eq 0 && grep -q '\"architecture\": \"jumprelu\"' '$tmp/p_jr/cfg.json'"
 run --sae "$tmp/tk" --out "$tmp/p_sae" >/dev/null 2>"$tmp/p.err"; rc=$?
 check "pipeline --sae DIR (a topk folder from train): exit 0 ($(head -c 200 "$tmp/p.err"))" test "$rc" -eq 0
 check "  ... scored and evaluated it: latents.npy, eval.json, report.html" \
@@ -129,6 +132,10 @@ expect "train --jump-eps 0" "option --jump-eps 0: the bandwidth must be > 0" \
 expect "train --lambda -1" "option --lambda -1: must be" "$bin" train --arch relu --lambda -1 -o "$tmp/bad" "${common[@]}"
 expect "train --arch unknown" "option --arch: 'dense' is not seed, topk" "$bin" train --arch dense -o "$tmp/bad" "${common[@]}"
 expect "pipeline --arch unknown" "option --arch: 'dense' is not seed" "$bin" --weights "$tmp/m" --arch dense palinka.txt
+expect "pipeline --arch topk --k 200 with 128 latents" "option --k 200: must be below d_sae = 128" \
+    "$bin" --weights "$tmp/m" --quiet --arch topk --k 200 --L 128 --out "$tmp/p_bad3" palinka.txt
+expect "pipeline --arch jumprelu --jump-eps -1" "option --jump-eps -1: the bandwidth must be > 0" \
+    "$bin" --weights "$tmp/m" --quiet --arch jumprelu --jump-eps -1 --out "$tmp/p_bad3" palinka.txt
 mkdir -p "$tmp/wide" "$tmp/nofield"
 cp "$tmp/tk/sae_weights.safetensors" "$tmp/wide/"; cp "$tmp/tk/sae_weights.safetensors" "$tmp/nofield/"
 sed 's/blocks.1.mlp.hook_pre/blocks.1.hook_resid_post/' "$tmp/tk/cfg.json" >"$tmp/wide/cfg.json"
