@@ -26,6 +26,10 @@
 int cmd_tokenize(int argc, char **argv);  /* cli/cmd_tokenize.c */
 int cmd_capture(int argc, char **argv);   /* cli/cmd_capture.c  */
 int cmd_train(int argc, char **argv);     /* cli/cmd_train.c    */
+/* ./run train --arch topk|batchtopk|jumprelu|relu|gated (cli/train_arch.c) */
+int cmd_train_arch(int argc, char **argv);
+/* 1 when argv asks train for an architecture other than the seed's (*arch: its name, "seed" by default) */
+int train_arch_requested(int argc, char **argv, const char **arch);
 int cmd_synth(int argc, char **argv);     /* cli/cmd_synth.c    */
 int cmd_fetch(int argc, char **argv);     /* cli/cmd_fetch.c    */
 int cmd_inspect(int argc, char **argv);   /* cli/cmd_inspect.c  */

@@ -44,8 +44,9 @@ static void generate_usage(FILE *f) {
             "  --quiet              no timing line on stderr\n"
             "\n"
             "Interventions on an SAE's latents, on the prompt and on every new token:\n"
-            "  --sae DIR            the SAE: a pipeline or ./run train output folder\n"
-            "                       (sae.safetensors + cfg.json)\n"
+            "  --sae DIR            the SAE: a pipeline or ./run train output folder, or one\n"
+            "                       trained elsewhere (SAELens: sae_weights.safetensors +\n"
+            "                       cfg.json, any architecture; sparsify: sae.safetensors)\n"
             "  --hook SITE          where (a TransformerLens name); default and only valid\n"
             "                       value: the SAE's own hook\n"
             "  --steer L:COEF       add COEF * W_dec[L] to the activation (repeatable)\n"
@@ -172,8 +173,8 @@ int generate_run(GenRun *R, GPT2Forward *f, const char *label, GPT2Generation *g
 
 /* ---- the SAE and the interventions ---- */
 
-/* The one place an SAE is loaded: a pipeline or ./run train folder today
- * (eval_sae_load); SAELens checkpoints plug in here. */
+/* The one place an SAE is loaded: a pipeline or ./run train folder, or a
+ * SAELens / sparsify one of any architecture (eval_sae_load). */
 static int sae_open(EvalSAE *s, const char *dir) {
     if (eval_sae_load(s, dir) != 0) return err_prefix("--sae %s", dir);
     return 0;

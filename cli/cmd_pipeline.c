@@ -355,8 +355,56 @@ static int on_epoch(void *ctx, int epoch, int epochs, const SAELosses *l, const 
 
 /* 6. train the seed's SAE on X; one text (<= --batch tokens) trains
  * full-batch as the seed */
+static void arch_progress(void *ctx, long step, long steps, double loss) {
+    Pipeline *P = ctx;
+    char extra[64];
+    snprintf(extra, sizeof extra, " loss %.4g", loss);
+    progress_bar(P, "training", (int)step, (int)steps, extra);
+}
+
+/* 6'. --sae DIR: an SAE trained elsewhere (any layout eval_sae_load reads),
+ * or --arch A: one of sae/arch.h's trained here; either is then used through
+ * P->ext (EvalSAE's encode/decode) */
+static int stage_train_ext(Pipeline *P) {
+    const PipelineOpts *o = P->o;
+    char hook[64];
+    gpt2_site_tl_name(hook, sizeof hook, P->layer, P->site);
+    if (o->sae_dir) {
+        stage_begin(P, "loading the SAE in %s", o->sae_dir);
+        if (eval_sae_load(&P->ext, o->sae_dir) != 0) return err_prefix("--sae %s", o->sae_dir);
+        P->use_ext = 1;
+        if (P->ext.d_in != P->d || strcmp(P->ext.hook, hook) != 0)
+            return err_set("--sae %s: the SAE reads %s (d_in %d), but this run captured %s (%d wide); give the "
+                           "matching --layer and --site, or an SAE trained on %s", o->sae_dir, P->ext.hook,
+                           P->ext.d_in, hook, P->d, hook);
+        SAEArch *m = P->ext.owns_impl == 2 ? P->ext.impl : NULL;
+        P->sae.k = m ? (m->p.arch == SAE_ARCH_TOPK ? m->p.k : 0) : ((SAE *)P->ext.impl)->k;
+    } else {
+        SAEArch *m = xcalloc(1, sizeof *m);
+        TrainArchOpts ao = {o->arch, o->L, o->k, o->batch, o->epochs, o->lr_given ? o->lr : 0, o->seed,
+                            (const char *const (*)[2])o->arch_set, o->n_arch_set};
+        stage_begin(P, "training the SAE (%s): %d epochs", o->arch, o->epochs);
+        int rc = train_arch_fit(m, &ao, P->xa.f32, P->T, P->d, &P->res, arch_progress, P);
+        eval_sae_wrap_arch(&P->ext, m, P->m.cfg.name, hook);
+        P->ext.owns_impl = 2;
+        P->use_ext = 1;
+        if (rc != 0) return -1;
+        P->sae.k = m->p.arch == SAE_ARCH_TOPK || m->p.arch == SAE_ARCH_BATCHTOPK ? m->p.k : 0;
+    }
+    P->sae.d = P->ext.d_in;
+    P->sae.L = P->ext.d_sae;
+    P->p = sae_default_params();
+    P->p.lr = o->lr;
+    P->p.batch = o->batch;
+    cuda_free(P->d_X);
+    P->d_X = NULL;
+    P->t_stage[3] = time_now() - P->t0;
+    return 0;
+}
+
 static int stage_train(Pipeline *P) {
     const PipelineOpts *o = P->o;
+    if (o->sae_dir || (o->arch && strcmp(o->arch, "seed") != 0)) return stage_train_ext(P);
     SAEParams *p = &P->p;
     *p = sae_default_params();
     p->latents = o->L;
@@ -385,6 +433,9 @@ static int stage_train(Pipeline *P) {
 
 /* ---- stage 7: the scores ------------------------------------------------------ */
 
+static void ext_encode(void *ctx, const float *X, long T, float *F) { EvalSAE *s = ctx; s->encode(s, X, T, F); }
+static void ext_decode(void *ctx, const float *F, long T, float *X) { EvalSAE *s = ctx; s->decode(s, F, T, X); }
+
 /* 7. one pass over X: latents.npy (mapped back), the statistics and the
  * word-category score */
 static int stage_score(Pipeline *P) {
@@ -396,7 +447,9 @@ static int stage_score(Pipeline *P) {
     sae_word_mask(P->target, P->ids.ids, P->T, words, o->n_words);
     free(words);
     char *path = path_join(P->txn.tmp, "latents.npy");
-    int rc = sae_score(&P->st, &P->sae, P->xa.f32, P->T, P->target, path);
+    int rc = P->use_ext ? sae_score_with(&P->st, P->ext.d_sae, P->ext.d_in, ext_encode, ext_decode, &P->ext, P->xa.f32,
+                                         P->T, P->target, path)
+                        : sae_score(&P->st, &P->sae, P->xa.f32, P->T, P->target, path);
     if (rc == 0) rc = npy_map(&P->za, path);
     free(path);
     P->t_stage[4] = time_now() - P->t0;
@@ -410,7 +463,8 @@ static int stage_eval(Pipeline *P) {
     char hook[64];
     gpt2_site_tl_name(hook, sizeof hook, P->layer, P->site);
     EvalSAE es;
-    eval_sae_wrap(&es, &P->sae, P->m.cfg.name, hook);
+    if (P->use_ext) es = P->ext, es.owns_impl = 0;   /* a view */
+    else eval_sae_wrap(&es, &P->sae, P->m.cfg.name, hook);
     EvalParams ep = eval_default_params();
     ep.ctx = P->T < P->m.cfg.n_ctx ? (int)P->T : P->m.cfg.n_ctx;
     GPT2Forward f;
@@ -457,6 +511,7 @@ static void pipeline_free(Pipeline *P) {
     sae_stats_free(&P->st);
     sae_result_free(&P->res);
     sae_free(&P->sae);
+    eval_sae_free(&P->ext);
     cuda_free(P->d_X);
     npy_free(&P->xa);
     gpt2_model_free(&P->m);
@@ -496,6 +551,17 @@ static void usage(FILE *f) {
         "  report with every figure into out/<name>/.\n"
         "\n"
         "  --out DIR            output folder (default out/<name of the first file>)\n"
+        "  --arch A             the SAE to train: seed (default: the seed's tied top-k), topk,\n"
+        "                       batchtopk, jumprelu, relu or gated (sae/arch.h; --L, --k,\n"
+        "                       --lr, --epochs, --batch, --seed apply, and train's --k-aux,\n"
+        "                       --aux-alpha, --multi-topk, --lambda, --lambda-warmup,\n"
+        "                       --jump-eps, --theta0, --dead-tokens, --beta1, --beta2,\n"
+        "                       --adam-eps, --warmup, --decay, --grad-clip: see\n"
+        "                       ./run train --arch topk --help; each architecture has its\n"
+        "                       own defaults)\n"
+        "  --sae DIR            skip training: score, draw and evaluate this SAE (SAELens:\n"
+        "                       sae_weights.safetensors + cfg.json, any architecture;\n"
+        "                       sparsify: sae.safetensors); it must read the captured site\n"
         "  --model NAME         gpt2 (default), gpt2-medium, gpt2-large, gpt2-xl, distilgpt2\n"
         "  --weights PATH       use this checkpoint (folder or .safetensors) instead of fetching;\n"
         "                       its folder's own vocab.json + merges.txt, when there, are the\n"
@@ -530,7 +596,8 @@ static void usage(FILE *f) {
         "  --                   the end of the options: what follows are input files\n"
         "\n"
         "  Outputs: report.html (self-contained), losses.svg, latents.svg, density.svg,\n"
-        "  score.svg, heat_<latent>.svg, summary.json, sae.safetensors + cfg.json,\n"
+        "  score.svg, heat_<latent>.svg, summary.json, the SAE as SAELens 6 loads it\n"
+        "  (sae_weights.safetensors, cfg.json, sparsity.safetensors),\n"
         "  latents.npy [T, L] and activations.npy [T, width] (float32; on the CPU they\n"
         "  are written as they are made and read back from disk, so a corpus costs\n"
         "  disk rather than memory), losses.csv. An existing folder is replaced only\n"
@@ -594,7 +661,9 @@ static const char *const pipeline_opts[] = {
     "--out",  "--model",   "--weights",  "--random-weights", "--layer",   "--site",    "--epochs",  "--latents-k",
     "--k",    "--latents-n", "--L",      "--lr",             "--batch",   "--seed",    "--words",   "--category",
     "--latents", "--top",  "--device",   "--threads",        "--quiet",   "--cache",   "--help",    "-h",
-    "--help-pipeline", "--version", NULL};
+    "--help-pipeline", "--version", "--arch", "--sae", "--k-aux", "--aux-alpha", "--multi-topk", "--lambda",
+    "--lambda-warmup", "--jump-eps", "--theta0", "--dead-tokens", "--beta1", "--beta2", "--adam-eps", "--warmup",
+    "--decay", "--grad-clip", NULL};
 static const char *const pipeline_renames[] = {"--latents", "--latents-n", NULL};
 
 int cmd_pipeline(int argc, char **argv) {
@@ -652,7 +721,35 @@ int cmd_pipeline(int argc, char **argv) {
         if (OPT("--seed")) { if (r < 0 || cli_int("--seed", v, 0, 0x7fffffffL, &n)) goto done; o.seed = (uint64_t)n; continue; }
         if (OPT("--top")) { if (r < 0 || cli_int("--top", v, 1, 100, &n)) goto done; o.top = (int)n; continue; }
         if (OPT("--threads")) { if (r < 0 || cli_int("--threads", v, 1, 1024, &n)) goto done; o.threads = (int)n; continue; }
-        if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 1e-12, 10, &x)) goto done; o.lr = (float)x; continue; }
+        if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 1e-12, 10, &x)) goto done; o.lr = (float)x; o.lr_given = 1; continue; }
+        if (OPT("--sae")) { if (r < 0) goto done; o.sae_dir = v; continue; }
+        if (!strcmp(a, "--multi-topk") && o.n_arch_set < TRAIN_ARCH_MAX_SET) {
+            o.arch_set[o.n_arch_set][0] = a, o.arch_set[o.n_arch_set++][1] = "1";
+            continue;
+        }
+        {   /* --arch's own options (cli/train_arch.c), passed on as given; --k, --lr, --seed are above */
+            int hit = 0;
+            for (int j = 1; train_arch_options[j] && !hit; j++) {   /* [0] is --k */
+                if (!strcmp(train_arch_options[j], "--lr") || !strcmp(train_arch_options[j], "--seed")) continue;
+                if (OPT(train_arch_options[j])) {
+                    if (r < 0) goto done;
+                    if (o.n_arch_set >= TRAIN_ARCH_MAX_SET) { rc = cli_error(2, "too many options"); goto done; }
+                    o.arch_set[o.n_arch_set][0] = train_arch_options[j], o.arch_set[o.n_arch_set++][1] = v;
+                    hit = 1;
+                }
+            }
+            if (hit) continue;
+        }
+        if (OPT("--arch")) {
+            SAEArchKind ak;
+            if (r < 0) goto done;
+            if (strcmp(v, "seed") != 0 && sae_arch_parse(v, &ak) != 0) {
+                rc = cli_error(2, "option --arch: '%s' is not seed, topk, batchtopk, jumprelu, relu or gated", v);
+                goto done;
+            }
+            o.arch = v;
+            continue;
+        }
         if (OPT("--words")) {
             if (r < 0) goto done;
             if (v[0] == '@') {

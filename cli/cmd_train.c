@@ -3,7 +3,8 @@
  * captured activations and write the checkpoint, the losses and the latents.
  *
  *   ./run train --acts out/acts.npy -o out/sae
- *   -> out/sae/sae.safetensors, cfg.json, losses.csv, latents.npy
+ *   -> out/sae/sae_weights.safetensors, cfg.json, sparsity.safetensors, losses.csv, latents.npy
+ * --arch topk|batchtopk|jumprelu|relu|gated trains another architecture (cli/train_arch.c).
  */
 #include "cli/cli.h"
 #include "cli/train_dist.h"
@@ -24,15 +25,20 @@ static void usage(FILE *f) {
             "\n"
             "Train the seed's tied-weight top-k sparse autoencoder on activations X (T, d)\n"
             "(float32 .npy; leading dimensions are flattened into tokens). Writes\n"
-            "DIR/sae.safetensors (SAELens layout), DIR/cfg.json, DIR/losses.csv\n"
+            "DIR/sae_weights.safetensors + DIR/cfg.json (SAELens 6 loads them: a \"topk\" SAE\n"
+            "with W_dec = W_enc^T), DIR/sparsity.safetensors (with the latents), DIR/losses.csv\n"
             "(epoch,total,sparsity,decorrelation,mse: the pipeline's) and DIR/latents.npy\n"
             "(the final latents, (T, L) float32). DIR's files are replaced as one unit\n"
             "once all are written (so are the --save-every checkpoints): a failed run\n"
             "leaves DIR as it was.\n"
             "\n"
             "  --acts X.npy            activations to train on (required)\n"
+            "  --arch A                seed (default: this trainer), or topk, batchtopk, jumprelu,\n"
+            "                          relu, gated (./run train --arch topk --help lists their options)\n"
             "  -o, --out DIR           output folder (required; created)\n"
-            "  --init SAE.safetensors  start from this checkpoint's W_dec (and its k)\n"
+            "  --init SAE              start from this checkpoint's W_dec (and its k): a folder\n"
+            "                          (sae_weights.safetensors, or an older sae.safetensors)\n"
+            "                          or the .safetensors file\n"
             "  --epochs N              passes over the tokens (default 100)\n"
             "  --k K                   latents kept per token (default d/3)\n"
             "  --latents L             number of latents (default 2d)\n"
@@ -68,7 +74,8 @@ typedef struct {
     double t0;
 } TrainCtx;
 
-/* DIR's files, as one unit: sae.safetensors + cfg.json, losses.csv of the
+/* DIR's files, as one unit: sae_weights.safetensors + cfg.json (+
+ * sparsity.safetensors with the latents), losses.csv of the
  * epochs in r, and (when X is not NULL) latents.npy with its statistics in
  * *st. Staged beside DIR and swapped in whole (core/dir.h), so DIR never
  * holds weights from one run beside losses or latents from another. */
@@ -80,6 +87,7 @@ static int write_unit(const TrainCtx *c, const SAE *sae, const SAEResult *r, con
     int rc = sae_save(sae, t.tmp, c->p, c->model, c->hook);
     if (rc == 0) rc = sae_save_losses(r, losses);
     if (rc == 0 && X) rc = sae_score(st, sae, X, T, NULL, lat);   /* one pass: latents, L0, dead, FVE */
+    if (rc == 0 && X) rc = sae_save_sparsity(t.tmp, st->density, sae->L);
     if (rc == 0) rc = dir_commit(&t);
     if (rc != 0 && X && st->density) sae_stats_free(st);
     dir_abort(&t);
@@ -107,7 +115,7 @@ static int on_epoch(void *vctx, int epoch, int epochs, const SAELosses *l, const
 static const char *const train_opts[] = {
     "--acts",  "-o",      "--out",  "--init", "--epochs",    "--k",       "--latents", "--lr",
     "--sparsity-weight", "--decor-weight", "--batch",  "--seed", "--save-every", "--model",   "--hook",    "--no-latents",
-    "--device", "--reference", "--profile", "--quiet", "--help", "-h", NULL};
+    "--device", "--reference", "--profile", "--quiet", "--arch", "--help", "-h", NULL};
 
 int cmd_train(int argc, char **argv) {
     if (train_dist_wanted(argc, argv)) return cmd_train_dist(argc, argv);   /* --ranks N, or under mpirun */
@@ -120,6 +128,8 @@ int cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)   /* streaming: cli/cmd_train_stream.c */
         if (!strncmp(argv[i], "--cache", 7) || !strncmp(argv[i], "--dataset", 9) || !strncmp(argv[i], "--resume", 8))
             return cmd_train_stream(argc, argv);
+    const char *arch;
+    if (train_arch_requested(argc, argv, &arch)) return cmd_train_arch(argc, argv);   /* cli/train_arch.c */
     cli_command("train", train_opts, NULL);
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -142,6 +152,7 @@ int cmd_train(int argc, char **argv) {
         else if (OPT("--init")) { if (r < 0) return 2; init = v; }
         else if (OPT("--model")) { if (r < 0) return 2; model = v; }
         else if (OPT("--hook")) { if (r < 0) return 2; hook = v; }
+        else if (OPT("--arch")) { if (r < 0) return 2; }   /* seed: this file; the others: cli/train_arch.c */
         else if (OPT("--device")) {
             if (r < 0) return 2;
             if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
@@ -235,7 +246,7 @@ int cmd_train(int argc, char **argv) {
         /* NaN (the weights are back at the last ones with a finite loss) or a failed save */
         fprintf(stderr, "gpt2sae: train: %s\n", err_get());
         if (r.epochs_done > 0 && write_unit(&ctx, &sae, &r, NULL, 0, NULL) == 0)
-            fprintf(stderr, "gpt2sae: train: %s/sae.safetensors holds the last weights whose loss was finite "
+            fprintf(stderr, "gpt2sae: train: %s/sae_weights.safetensors holds the last weights whose loss was finite "
                             "(after %d good epochs); losses.csv has those epochs\n", out, r.epochs_done);
         status = 1;
     } else if (write_unit(&ctx, &sae, &r, want_latents ? a.f32 : NULL, T, &st) != 0) {
@@ -244,7 +255,8 @@ int cmd_train(int argc, char **argv) {
         if (!want_latents) st.fve = sae_fve(&sae, a.f32, T);
         printf("train: done in %.1fs; fraction of variance explained %.4f", time_now() - ctx.t0, st.fve);
         if (want_latents) printf(", mean L0 %.1f, dead latents %d of %d", st.mean_l0, st.dead, sae.L);
-        printf("\ntrain: wrote %s/{sae.safetensors, cfg.json, losses.csv%s}\n", out, want_latents ? ", latents.npy" : "");
+        printf("\ntrain: wrote %s/{sae_weights.safetensors, cfg.json, losses.csv%s}\n", out,
+               want_latents ? ", sparsity.safetensors, latents.npy" : "");
     }
     sae_stats_free(&st);
     if (profile && p.impl == SAE_FAST && p.device == SAE_CPU) {   /* where the CPU time went */

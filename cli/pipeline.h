@@ -9,6 +9,7 @@
 #include "eval/metrics.h"
 #include "gpt2/gpt2.h"
 #include "gpt2/model.h"
+#include "sae/arch.h"
 #include "sae/sae.h"
 #include "tokenizer/bpe.h"
 #include "weights/npy.h"
@@ -29,6 +30,11 @@ typedef struct {
     int n_words, words_owned;
     int *draw;          /* (n_draw) latents to draw, or NULL for the seed's picks */
     int n_draw;
+    const char *arch;   /* --arch: "seed" (default) or one of sae/arch.h's */
+    const char *sae_dir;/* --sae DIR: score this SAE instead of training one */
+    int lr_given;       /* --lr was given (else each architecture's default) */
+    const char *arch_set[64][2]; /* --k-aux, --lambda, ... as given (train_arch_options), for --arch */
+    int n_arch_set;
 } PipelineOpts;
 
 /* one input text of the corpus */
@@ -69,8 +75,11 @@ typedef struct {
     /* 5. activations */
     Npy xa;                  /* activations.npy, mapped: X (T, d) */
     float *d_X;              /* (T, d) the same on the GPU, until the training is done */
-    /* 6. the autoencoder */
+    /* 6. the autoencoder: the seed's (sae), or with --arch / --sae another
+     * one behind ext (then sae holds only its sizes: d, L, k; W is NULL) */
     SAE sae;
+    int use_ext;
+    EvalSAE ext;             /* owns its model (eval_sae_free) */
     SAEParams p;
     SAEResult res;           /* losses per epoch */
     /* 7. scores */
@@ -84,5 +93,29 @@ typedef struct {
 /* Stage 8: write the figures, report.html, summary.json, the SAE checkpoint
  * and losses.csv into P->txn.tmp (cli/pipeline_out.c). Returns 0, or -1 (err_get()). */
 int pipeline_write_outputs(Pipeline *P);
+
+/* The options of ./run train --arch that the pipeline passes on as given
+ * (--k-aux, --lambda, ...: NULL-terminated) and the most it keeps. */
+extern const char *const train_arch_options[];
+#define TRAIN_ARCH_MAX_SET 64
+/* Apply options set[i] = {name, value} to *p; -1 after a message naming a bad value. */
+int train_arch_apply(SAEArchParams *p, const char *const (*set)[2], int n_set);
+
+/* What ./run --arch trains (cli/train_arch.c): 0 fields take the architecture's defaults. */
+typedef struct {
+    const char *arch;
+    int n, k, batch, epochs;
+    float lr;
+    uint64_t seed;
+    const char *const (*set)[2];   /* (n_set) more options, applied last */
+    int n_set;
+} TrainArchOpts;
+/* Initialise and train m on X (T, d): epochs passes in batches of min(batch, T)
+ * tokens; res gets each pass's mean losses (total, sparsity, mse = the
+ * reconstruction part). progress (may be NULL) is called after each step.
+ * Returns 0, or -1 with err_set() naming the option (a NaN loss: the weights
+ * are the last finite ones). */
+int train_arch_fit(SAEArch *m, const TrainArchOpts *o, const float *X, long T, int d, SAEResult *res,
+                   void (*progress)(void *ctx, long step, long steps, double loss), void *pctx);
 
 #endif

@@ -4,9 +4,10 @@
  * (latents.npy and activations.npy are already there), one function each:
  *   the report's text sections, the figures (SVG, each also inlined in the
  *   report), the tables of top latents with their text heatmaps,
- *   sae.safetensors + cfg.json and losses.csv, summary.json, report.html.
+ *   sae_weights.safetensors + cfg.json + sparsity.safetensors and losses.csv, summary.json, report.html.
  */
 #include "cli/pipeline.h"
+#include "sae/arch_io.h"
 #include "core/json.h"
 #include "core/pool.h"
 #include "core/util.h"
@@ -155,10 +156,17 @@ static void out_sections(Out *w) {
                P->d);
 
     report_section(rep, "Parameters");
+    if (P->use_ext) {   /* --arch or --sae: sae/arch.h's model (or an older folder of the seed's) */
+        const SAEArch *m = P->ext.owns_impl == 2 ? P->ext.impl : NULL;
+        report_kvf(rep, "autoencoder", "%s, %d latents on width %d%s%s", m ? sae_arch_name(m->p.arch) : "seed's tied top-k",
+                   L, P->d, o->sae_dir ? ", trained elsewhere: " : ", trained here (untied)",
+                   o->sae_dir ? o->sae_dir : "");
+    } else {
     report_kvf(rep, "autoencoder", "tied weights W (%d x %d), ReLU, top-k with k = %d, no biases", L, P->d,
                P->sae.k);
     report_kvf(rep, "loss", "MSE + %g * mean|z| + %g * sum of squared off-diagonal covariances of z",
                (double)p->sparsity_weight, (double)p->decor_weight);
+    }
     report_kvf(rep, "optimiser", "Adam, lr %g, betas (%g, %g), %d epochs, %s", (double)p->lr, (double)p->beta1,
                (double)p->beta2, p->epochs, p->batch ? "shuffled minibatches" : "full batch, as the notebook");
     if (p->batch) report_kvf(rep, "minibatch", "%d tokens", p->batch);
@@ -280,9 +288,19 @@ static void out_tables(Out *w) {
 
 static int out_checkpoint(Out *w) {
     const Pipeline *P = w->P;
-    if (sae_save(&P->sae, P->txn.tmp, &P->p, P->m.cfg.name, w->hook) != 0) return -1;
+    /* SAELens 6's folder: the tied SAE as a "topk" (sae_weights.safetensors, cfg.json) and sparsity.safetensors */
+    SAEArchMeta meta = {P->m.cfg.name, w->hook, P->T < P->m.cfg.n_ctx ? (int)P->T : P->m.cfg.n_ctx,
+                        P->n_in > 0 ? P->in[0].path : ""};
+    int rc;
+    if (!P->use_ext) rc = sae_tied_save_saelens(P->sae.W, P->sae.L, P->sae.d, P->sae.k, P->txn.tmp, &meta);
+    else if (P->ext.owns_impl == 2) rc = sae_arch_save_saelens(P->ext.impl, P->txn.tmp, &meta, NULL); /* --arch, --sae */
+    else {   /* --sae with the engine's older layout: the seed's tied SAE */
+        const SAE *s = P->ext.impl;
+        rc = sae_tied_save_saelens(s->W, s->L, s->d, s->k, P->txn.tmp, &meta);
+    }
+    if (rc != 0 || sae_save_sparsity(P->txn.tmp, P->st.density, P->sae.L) != 0) return -1;
     char *path = path_join(P->txn.tmp, "losses.csv");
-    int rc = sae_save_losses(&P->res, path);
+    rc = sae_save_losses(&P->res, path);
     free(path);
     return rc;
 }
@@ -375,13 +393,14 @@ static int out_report(Out *w) {
     eval_report_section(&w->rep, &w->P->ev, &tx, w->P->label, "ev_");
     char *ej = path_join(w->P->txn.tmp, "eval.json");
     EvalSAE es;
-    eval_sae_wrap(&es, &w->P->sae, w->P->m.cfg.name, w->hook);
+    if (w->P->use_ext) es = w->P->ext, es.owns_impl = 0;   /* a view */
+    else eval_sae_wrap(&es, &w->P->sae, w->P->m.cfg.name, w->hook);
     int erc = eval_write_json(&w->P->ev, ej, &w->P->m, &es, NULL, w->P->label);
     free(ej);
     if (erc != 0) return -1;
     report_section(&w->rep, "Files");
-    report_text(&w->rep, "This folder also holds: the figures as SVG files, summary.json, sae.safetensors and "
-                         "cfg.json (the trained autoencoder, SAELens layout), latents.npy (the final latents, "
+    report_text(&w->rep, "This folder also holds: the figures as SVG files, summary.json, sae_weights.safetensors, "
+                         "cfg.json and sparsity.safetensors (the trained autoencoder, SAELens 6 layout), latents.npy (the final latents, "
                          "tokens x latents, float32), activations.npy (the captured activations the autoencoder "
                          "was trained on, tokens x width, float32; ./run train --acts takes it) and losses.csv.");
     char *path = path_join(w->P->txn.tmp, "report.html");

@@ -1,11 +1,13 @@
 /*
  * eval/intervene.c - the SAE interface of the evaluation (the seed's tied
- * top-k SAE behind it for now) and the interventions as one forward-pass hook.
+ * top-k SAE or any architecture of sae/arch.h behind it) and the interventions as one forward-pass hook.
  * See intervene.h for the kinds and their formulas.
  */
 #include "eval/intervene.h"
 #include "core/json.h"
 #include "core/util.h"
+#include "sae/arch_io.h"
+#include "weights/safetensors.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,47 +39,109 @@ static int cfg_string(const JSON *root, const char *key, char *buf, size_t cap, 
     return 0;
 }
 
+/* ---- any architecture (sae/arch.h) behind EvalSAE ---- */
+
+#define ARCH_CHUNK 256 /* tokens encoded/decoded per call */
+
+static void arch_encode(const EvalSAE *s, const float *X, long T, float *F) {
+    SAEArch *m = s->impl;
+    for (long t = 0; t < T; t += ARCH_CHUNK) {
+        int b = (int)(T - t < ARCH_CHUNK ? T - t : ARCH_CHUNK);
+        sae_arch_encode(m, X + (size_t)t * s->d_in, b, F + (size_t)t * s->d_sae);
+    }
+}
+
+static void arch_decode(const EvalSAE *s, const float *F, long T, float *X) {
+    const SAEArch *m = s->impl;
+    for (long t = 0; t < T; t += ARCH_CHUNK) {
+        int b = (int)(T - t < ARCH_CHUNK ? T - t : ARCH_CHUNK);
+        sae_arch_decode(m, F + (size_t)t * s->d_sae, b, X + (size_t)t * s->d_in);
+    }
+}
+
+void eval_sae_wrap_arch(EvalSAE *s, SAEArch *m, const char *model, const char *hook) {
+    memset(s, 0, sizeof *s);
+    s->d_in = m->p.d;
+    s->d_sae = m->p.n;
+    snprintf(s->model, sizeof s->model, "%s", model ? model : "gpt2");
+    snprintf(s->hook, sizeof s->hook, "%s", hook ? hook : "blocks.6.mlp.hook_pre");
+    s->W_dec = m->W_dec; /* (n, d) rows, in the raw input's units once loaded (sae/arch_io.c folds scales) */
+    s->b_dec = m->b_dec;
+    s->impl = m;
+    s->encode = arch_encode;
+    s->decode = arch_decode;
+}
+
+/* model_name and hook_name from cfg.json: SAELens 6 keeps them in "metadata",
+ * older SAELens and the engine's older layout at the top level */
+static int cfg_names(const char *cfg, char *model, size_t mcap, char *hook, size_t hcap) {
+    JSON root;
+    if (json_parse_file(&root, cfg) != 0) return -1;
+    const JSON *meta = json_get(&root, "metadata");
+    int bad = cfg_string(&root, "model_name", model, mcap, cfg) != 0 ||
+              cfg_string(&root, "hook_name", hook, hcap, cfg) != 0 ||
+              (meta && (cfg_string(meta, "model_name", model, mcap, cfg) != 0 ||
+                        cfg_string(meta, "hook_name", hook, hcap, cfg) != 0));
+    json_free(&root);
+    return bad ? -1 : 0;
+}
+
+/* The layouts a folder may hold:
+ *   DIR/sae_weights.safetensors + cfg.json   SAELens 6, any of its architectures
+ *                                            (what the engine writes now; its tied SAE as "topk")
+ *   DIR/sae.safetensors with encoder.weight  sparsify's TopK
+ *   DIR/sae.safetensors with W_dec           the engine's older layout: the seed's tied SAE */
 int eval_sae_load(EvalSAE *s, const char *dir) {
     memset(s, 0, sizeof *s);
-    char *st = path_join(dir, "sae.safetensors"), *cfg = path_join(dir, "cfg.json");
+    char *cur = path_join(dir, "sae_weights.safetensors"), *old = path_join(dir, "sae.safetensors");
+    char *cfg = path_join(dir, "cfg.json");
     char model[64] = "gpt2", hook[128] = "blocks.6.mlp.hook_pre";
-    int rc = -1;
-    if (!path_is_file(st)) {
-        err_set("%s: no sae.safetensors here; give --sae the folder of a trained SAE (sae.safetensors + cfg.json)",
-                dir);
+    int rc = -1, is_old = 0;
+    if (!path_is_file(cur) && !path_is_file(old)) {
+        err_set("%s: no sae_weights.safetensors here; give --sae the folder of a trained SAE (SAELens: "
+                "sae_weights.safetensors + cfg.json; sparsify: sae.safetensors + cfg.json)", dir);
         goto done;
     }
-    if (path_is_file(cfg)) {
-        JSON root;
-        if (json_parse_file(&root, cfg) != 0) goto done;
-        int bad = cfg_string(&root, "model_name", model, sizeof model, cfg) != 0 ||
-                  cfg_string(&root, "hook_name", hook, sizeof hook, cfg) != 0;
-        const JSON *arch = json_get(&root, "architecture");
-        if (!bad && arch && arch->type == JSON_STRING && strcmp(arch->str, "topk") != 0) {
-            err_set("%s: architecture \"%s\" is not one this build reads (the seed's tied top-k SAE)", cfg, arch->str);
-            bad = 1;
+    if (!path_is_file(cur)) { /* sae.safetensors: sparsify's, or the engine's older layout? */
+        SafeTensors st;
+        memset(&st, 0, sizeof st);
+        if (safetensors_open(&st, old) != 0) goto done;
+        is_old = safetensors_find(&st, "encoder.weight") == NULL;
+        safetensors_close(&st);
+    }
+    if (path_is_file(cfg) && cfg_names(cfg, model, sizeof model, hook, sizeof hook) != 0) goto done;
+    if (is_old) {
+        SAE *sae = xmalloc(sizeof *sae);
+        if (sae_load(sae, old) != 0) {
+            free(sae);
+            goto done;
         }
-        json_free(&root);
-        if (bad) goto done;
+        eval_sae_wrap(s, sae, model, hook);
+        s->owns_impl = 1;
+    } else {
+        SAEArch *m = xmalloc(sizeof *m);
+        if (sae_arch_load(m, dir, &(SAEArchRequest){.any_arch = 1}) != 0) {
+            free(m);
+            goto done;
+        }
+        eval_sae_wrap_arch(s, m, model, hook);
+        s->owns_impl = 2;
     }
-    SAE *sae = xmalloc(sizeof *sae);
-    if (sae_load(sae, st) != 0) {
-        free(sae);
-        goto done;
-    }
-    eval_sae_wrap(s, sae, model, hook);
-    s->owns_impl = 1;
     rc = 0;
 done:
-    free(st);
+    free(cur);
+    free(old);
     free(cfg);
     return rc;
 }
 
 void eval_sae_free(EvalSAE *s) {
     if (!s) return;
-    if (s->owns_impl && s->impl) {
+    if (s->owns_impl == 1 && s->impl) {
         sae_free(s->impl);
+        free(s->impl);
+    } else if (s->owns_impl == 2 && s->impl) {
+        sae_arch_free(s->impl);
         free(s->impl);
     }
     memset(s, 0, sizeof *s);

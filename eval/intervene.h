@@ -5,7 +5,7 @@
  * applies it.
  *
  *   EvalSAE sae;                                   // the SAE behind a small interface
- *   if (eval_sae_load(&sae, "out/run1") != 0) return cli_fail();   // sae.safetensors + cfg.json
+ *   if (eval_sae_load(&sae, "out/run1") != 0) return cli_fail();   // sae_weights.safetensors + cfg.json (SAELens 6)
  *   EvalIntervention iv = eval_intervention(EVAL_SPLICE, &sae);     // layer/site from sae.hook
  *   GPT2Forward f;
  *   gpt2_forward_init(&f, &m);
@@ -41,6 +41,7 @@
 
 #include "gpt2/gpt2.h"
 #include "sae/sae.h"
+#include "sae/arch.h"
 
 /* An SAE as the evaluation sees it: its sizes, where it was trained, and
  * encode/decode. New architectures plug in by filling the function pointers. */
@@ -51,21 +52,26 @@ typedef struct EvalSAE {
     const float *W_dec;   /* (d_sae, d_in) decoder rows (owned by impl) */
     const float *b_dec;   /* (d_in) or NULL (zero) */
     void *impl;           /* the architecture's own state */
-    int owns_impl;        /* 1: eval_sae_free frees impl */
+    int owns_impl;        /* eval_sae_free frees impl: 1 an SAE (sae/sae.h), 2 an SAEArch */
     /* F (T, d_sae) = the latents of X (T, d_in) */
     void (*encode)(const struct EvalSAE *s, const float *X, long T, float *F);
     /* X (T, d_in) = F (T, d_sae) W_dec + b_dec */
     void (*decode)(const struct EvalSAE *s, const float *F, long T, float *X);
 } EvalSAE;
 
-/* Load the seed's SAE from a folder (DIR/sae.safetensors and DIR/cfg.json,
- * sae/checkpoint.c's layout): d_in, d_sae, model_name and hook_name from
- * cfg.json (defaults "gpt2" and "blocks.6.mlp.hook_pre" when absent).
+/* Load an SAE from a folder: SAELens 6 (DIR/sae_weights.safetensors +
+ * cfg.json, any architecture: what the engine writes), sparsify
+ * (DIR/sae.safetensors with encoder.weight), or the engine's older layout
+ * (DIR/sae.safetensors with W_dec: the seed's tied SAE). d_in, d_sae,
+ * model_name and hook_name from cfg.json (its "metadata" or top level;
+ * defaults "gpt2" and "blocks.6.mlp.hook_pre" when absent).
  * Returns 0, or -1 with err_set() naming the file. */
 int eval_sae_load(EvalSAE *s, const char *dir);
 /* View an SAE already in memory (borrowed: sae must outlive s). model and hook
  * may be NULL (the defaults above). */
 void eval_sae_wrap(EvalSAE *s, const SAE *sae, const char *model, const char *hook);
+/* View a model of sae/arch.h (borrowed; encode uses its scratch). */
+void eval_sae_wrap_arch(EvalSAE *s, SAEArch *m, const char *model, const char *hook);
 /* Free what eval_sae_load allocated; a zeroed EvalSAE is a no-op. */
 void eval_sae_free(EvalSAE *s);
 

@@ -1,93 +1,43 @@
 /*
- * sae/checkpoint.c - save and load the SAE in SAELens' layout:
- *   DIR/sae.safetensors  W_enc (d, L) = Wᵀ, W_dec (L, d) = W, b_enc (L) = 0, b_dec (d) = 0
- *   DIR/cfg.json         d_in, d_sae, k, loss weights, model and hook names, ...
- * Both files are written to a temporary name and renamed, so a crash or a
- * full disk never leaves a half-written checkpoint over a good one.
+ * sae/checkpoint.c - save and load the seed's tied SAE.
+ * Written in SAELens 6's layout, as a "topk" SAE (sae/arch_io.c's
+ * sae_tied_save_saelens):
+ *   DIR/sae_weights.safetensors  W_enc (d, L) = Wᵀ, W_dec (L, d) = W, b_enc (L) = 0, b_dec (d) = 0
+ *   DIR/cfg.json                 architecture, d_in, d_sae, k, metadata {model_name, hook_name, ...}
+ * Read from that layout, and from the engine's older one, DIR/sae.safetensors
+ * with the same four tensors (which no SAELens version finds). Both files are
+ * written to a temporary name and renamed, so a crash or a full disk never
+ * leaves a half-written checkpoint over a good one.
  */
 #include "sae/sae.h"
+#include "sae/arch_io.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "weights/npy.h"
 #include "weights/safetensors.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* W_enc = Wᵀ, produced row by row of (d, L) while the file is written */
-typedef struct { const SAE *sae; int64_t pos; } TransposeGen;
-
-static void gen_transpose(void *vctx, float *out, int64_t count) {
-    TransposeGen *g = vctx;
-    const int L = g->sae->L, d = g->sae->d;
-    for (int64_t i = 0; i < count; i++, g->pos++) {
-        int64_t j = g->pos / L, l = g->pos % L;
-        out[i] = g->sae->W[(size_t)l * d + j];
-    }
-}
-
-static void gen_zeros(void *vctx, float *out, int64_t count) {
-    (void)vctx;
-    memset(out, 0, (size_t)count * sizeof(float));
-}
-
-static int hook_layer(const char *hook) {
-    if (strncmp(hook, "blocks.", 7) != 0) return -1;
-    return atoi(hook + 7);
-}
-
-static int write_cfg(const char *path, const SAE *sae, const SAEParams *p, const char *model, const char *hook) {
-    char tmp[4096];
-    FILE *f = file_begin(path, tmp, sizeof tmp);
-    if (!f) return -1;
-    fprintf(f, "{\n");
-    fprintf(f, "  \"architecture\": \"topk\",\n");
-    fprintf(f, "  \"d_in\": %d,\n  \"d_sae\": %d,\n  \"k\": %d,\n", sae->d, sae->L, sae->k);
-    fprintf(f, "  \"activation_fn_str\": \"topk\",\n  \"activation_fn_kwargs\": {\"k\": %d},\n", sae->k);
-    fprintf(f, "  \"tied_weights\": true,\n");
-    fprintf(f, "  \"apply_b_dec_to_input\": false,\n  \"normalize_activations\": \"none\",\n");
-    fprintf(f, "  \"dtype\": \"float32\",\n  \"device\": \"cpu\",\n");
-    fprintf(f, "  \"model_name\": ");
-    json_write_string(f, model, strlen(model));
-    fprintf(f, ",\n  \"hook_name\": ");
-    json_write_string(f, hook, strlen(hook));
-    int layer = hook_layer(hook);
-    if (layer >= 0) fprintf(f, ",\n  \"hook_layer\": %d", layer);
-    fprintf(f, ",\n  \"hook_head_index\": null");
-    /* the weights are floats: 7 digits print them as given (0.0005, not 0.000500000024) */
-    fprintf(f, ",\n  \"sparsity_weight\": %.7g,\n  \"decor_weight\": %.7g", p->sparsity_weight, p->decor_weight);
-    fprintf(f, ",\n  \"lr\": %.9g,\n  \"adam_betas\": [%.9g, %.9g],\n  \"adam_eps\": %.9g", p->lr, p->beta1, p->beta2, p->eps);
-    fprintf(f, ",\n  \"epochs\": %d,\n  \"batch\": %d,\n  \"seed\": %llu\n}\n", p->epochs, p->batch,
-            (unsigned long long)p->seed);
-    if (ferror(f)) {
-        file_abort(f, tmp);
-        return err_set("%s: write failed", path);
-    }
-    return file_commit(f, tmp, path);
-}
-
 int sae_save(const SAE *sae, const char *dir, const SAEParams *p, const char *model, const char *hook) {
-    if (!model) model = "gpt2";
-    if (!hook) hook = "blocks.6.mlp.hook_pre";
-    if (path_mkdirs(dir) != 0) return -1;
-    char *st_path = path_join(dir, "sae.safetensors"), *cfg_path = path_join(dir, "cfg.json");
+    (void)p; /* the training settings are not part of SAELens' cfg.json */
+    SAEArchMeta meta = {model ? model : "gpt2", hook ? hook : "blocks.6.mlp.hook_pre", 0, ""};
+    return sae_tied_save_saelens(sae->W, sae->L, sae->d, sae->k, dir, &meta);
+}
+
+int sae_save_sparsity(const char *dir, const float *density_pct, int L) {
+    float *lg = xmalloc((size_t)L * sizeof(float));
+    for (int i = 0; i < L; i++) lg[i] = (float)log10((double)density_pct[i] / 100.0 + 1e-10);
+    char *path = path_join(dir, "sparsity.safetensors");
     STWriter w;
     st_writer_init(&w);
-    TransposeGen tg = {sae, 0};
-    st_writer_add_gen(&w, "W_enc", (int64_t[]){sae->d, sae->L}, 2, gen_transpose, &tg);
-    st_writer_add(&w, "W_dec", (int64_t[]){sae->L, sae->d}, 2, sae->W);
-    st_writer_add_gen(&w, "b_enc", (int64_t[]){sae->L}, 1, gen_zeros, NULL);
-    st_writer_add_gen(&w, "b_dec", (int64_t[]){sae->d}, 1, gen_zeros, NULL);
-    char kbuf[32];
-    snprintf(kbuf, sizeof kbuf, "%d", sae->k);
-    st_writer_meta(&w, "k", kbuf);
+    st_writer_add(&w, "sparsity", (int64_t[]){L}, 1, lg);
     st_writer_meta(&w, "format", "pt");
-    st_writer_meta(&w, "hook_name", hook);
-    int rc = st_writer_write(&w, st_path);
+    int rc = st_writer_write(&w, path);
     st_writer_free(&w);
-    if (rc == 0) rc = write_cfg(cfg_path, sae, p, model, hook);
-    free(st_path);
-    free(cfg_path);
+    free(path);
+    free(lg);
     return rc;
 }
 
@@ -110,8 +60,27 @@ static int cfg_k(const char *path, long *k) {
     return found;
 }
 
+char *sae_checkpoint_file(const char *dir) {
+    char *cur = path_join(dir, "sae_weights.safetensors"); /* SAELens 6: what the engine writes now */
+    if (path_is_file(cur)) return cur;
+    char *old = path_join(dir, "sae.safetensors");          /* the engine's older layout */
+    if (path_is_file(old)) { free(cur); return old; }
+    free(old);
+    free(cur);
+    return NULL;
+}
+
 int sae_load(SAE *sae, const char *path) {
     memset(sae, 0, sizeof *sae);
+    if (path_is_dir(path)) {
+        char *f = sae_checkpoint_file(path);
+        if (!f)
+            return err_set("%s: no sae_weights.safetensors (nor an older sae.safetensors) here; give the folder of a "
+                           "trained SAE", path);
+        int rc = sae_load(sae, f);
+        free(f);
+        return rc;
+    }
     SafeTensors st;
     memset(&st, 0, sizeof st);
     if (safetensors_open(&st, path) != 0) return -1;

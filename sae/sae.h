@@ -208,18 +208,27 @@ void sae_batches_free(SAEBatches *b);
  * err_set() naming the first bad row and column. */
 int sae_check_input(const float *X, long T, int d);
 
-/* Checkpoints (sae/checkpoint.c), SAELens layout: DIR/sae.safetensors with
+/* Checkpoints (sae/checkpoint.c), SAELens 6 layout, as a "topk" SAE:
+ * DIR/sae_weights.safetensors with
  *   W_enc (d, L) = Wᵀ, W_dec (L, d) = W, b_enc (L) = 0, b_dec (d) = 0
- * and DIR/cfg.json {d_in, d_sae, k, sparsity_weight, decor_weight, model_name,
- * hook_name, ...}. Both written atomically (temp + rename); DIR is created.
+ * and DIR/cfg.json {architecture, d_in, d_sae, k, metadata {model_name,
+ * hook_name, ...}}. Both written atomically (temp + rename); DIR is created.
  * model and hook may be NULL ("gpt2", "blocks.6.mlp.hook_pre"). */
 int sae_save(const SAE *sae, const char *dir, const SAEParams *p, const char *model,
              const char *hook);
+/* DIR/sparsity.safetensors (SAELens): tensor "sparsity" (L) = log10 of each
+ * latent's firing fraction + 1e-10, from density_pct (L) in % (SAEStats). */
+int sae_save_sparsity(const char *dir, const float *density_pct, int L);
 /* The losses of the epochs done, one line each, as CSV at path (replaced
  * atomically): "epoch,total,sparsity,decorrelation,mse" (epoch 1-based, %.9g);
  * the one schema of every losses.csv the engine writes. */
 int sae_save_losses(const SAEResult *r, const char *path);
-/* Load W from a checkpoint's W_dec (L, d). k comes from its cfg.json (next to
+/* The weights file of an SAE folder: DIR/sae_weights.safetensors (SAELens 6,
+ * written now), else DIR/sae.safetensors (the engine's older layout, or
+ * sparsify's); NULL when neither is there. Caller frees. */
+char *sae_checkpoint_file(const char *dir);
+/* Load W from a checkpoint's W_dec (L, d); path is the .safetensors file or
+ * its folder (sae_checkpoint_file). k comes from its cfg.json (next to
  * it) if there is one, else from the file's "k" metadata, else d/3. The SAE is
  * allocated; free with sae_free. */
 int sae_load(SAE *sae, const char *path);
@@ -255,6 +264,11 @@ typedef struct {
  * Free st with sae_stats_free. */
 int sae_score(SAEStats *st, const SAE *sae, const float *X, long T, const unsigned char *target,
               const char *latents_path);
+/* The same pass for any SAE: encode (chunk, L) latents of (chunk, d) inputs,
+ * decode them back; ctx is handed to both (sae/arch.h's models, eval's EvalSAE). */
+typedef void (*SAECodeFn)(void *ctx, const float *in, long T, float *out);
+int sae_score_with(SAEStats *st, int L, int d, SAECodeFn encode, SAECodeFn decode, void *ctx, const float *X, long T,
+                   const unsigned char *target, const char *latents_path);
 /* The same statistics from latents Z (T, L) already in memory (fve is NaN). */
 void sae_stats(SAEStats *st, const float *Z, long T, int L, const unsigned char *target);
 void sae_stats_free(SAEStats *st);

@@ -151,10 +151,17 @@ void sae_word_mask(unsigned char *target, const int32_t *ids, long T, const int3
             if (ids[t] == words[w]) target[t] = 1;
 }
 
+static void seed_enc(void *ctx, const float *X, long T, float *Z) { sae_encode(ctx, X, T, Z); }
+static void seed_dec(void *ctx, const float *Z, long T, float *Y) { sae_decode(ctx, Z, T, Y); }
+
 int sae_score(SAEStats *st, const SAE *sae, const float *X, long T, const unsigned char *target,
               const char *latents_path) {
+    return sae_score_with(st, sae->L, sae->d, seed_enc, seed_dec, (void *)sae, X, T, target, latents_path);
+}
+
+int sae_score_with(SAEStats *st, int L, int d, SAECodeFn encode, SAECodeFn decode, void *ctx, const float *X, long T,
+                   const unsigned char *target, const char *latents_path) {
     const long chunk = 1024;
-    const int L = sae->L, d = sae->d;
     float *Z = xmalloc(sizeof(float) * (size_t)chunk * L);   /* (chunk, L) */
     float *Y = xmalloc(sizeof(float) * (size_t)chunk * d);   /* (chunk, d) the reconstruction */
     double *sx = xcalloc((size_t)d, sizeof(double)), sxx = 0.0, sse = 0.0;
@@ -165,10 +172,10 @@ int sae_score(SAEStats *st, const SAE *sae, const float *X, long T, const unsign
     for (long t0 = 0; t0 < T && rc == 0; t0 += chunk) {
         long nb = T - t0 < chunk ? T - t0 : chunk;
         const float *Xb = X + (size_t)t0 * d;   /* (nb, d) */
-        sae_encode(sae, Xb, nb, Z);
+        encode(ctx, Xb, nb, Z);
         sums_add(&a, Z, nb, target ? target + t0 : NULL);
         /* variance explained: Σ ||Y - X||², Σ X², Σ X per column */
-        sae_decode(sae, Z, nb, Y);
+        decode(ctx, Z, nb, Y);
         for (size_t i = 0; i < (size_t)nb * d; i++) {
             double e = (double)Y[i] - Xb[i];
             sse += e * e;

@@ -12,7 +12,7 @@ export GPT2SAE_HF_URL=${GPT2SAE_HF_URL:-http://127.0.0.1:9}
 py=/usr/bin/python3; [ -x "$py" ] || py=$(command -v python3 || true)
 
 "$bin" --random-weights --L 128 --k 16 --epochs 2 --quiet --out "$tmp/run" palinka.txt >/dev/null 2>"$tmp/e"
-check "the pipeline trains an SAE (and writes eval.json for it)" test -s "$tmp/run/eval.json" -a -s "$tmp/run/sae.safetensors"
+check "the pipeline trains an SAE (and writes eval.json for it)" test -s "$tmp/run/eval.json" -a -s "$tmp/run/sae_weights.safetensors"
 check "the pipeline's report has the evaluation section" grep -q "SAE spliced into the model" "$tmp/run/report.html"
 
 "$bin" eval --sae "$tmp/run" --random-weights --ctx 64 --exclude-bos -o "$tmp/ev" palinka.txt >/dev/null 2>"$tmp/e"; rc=$?
@@ -44,7 +44,7 @@ expect_fail() { # expect_fail "description" "pattern" args...
     else check "$d: exit $rc, stderr: $(head -c 300 "$tmp/e")" false; fi
 }
 bad() { # bad NAME 'sed expression on cfg.json': a copy of the SAE with its cfg.json edited
-    mkdir -p "$tmp/$1"; cp "$tmp/run/sae.safetensors" "$tmp/$1/"; sed "$2" "$tmp/run/cfg.json" >"$tmp/$1/cfg.json"
+    mkdir -p "$tmp/$1"; cp "$tmp/run/sae_weights.safetensors" "$tmp/$1/"; sed "$2" "$tmp/run/cfg.json" >"$tmp/$1/cfg.json"
 }
 bad other 's/"model_name": "gpt2"/"model_name": "gpt2-medium"/'
 bad deep 's/blocks\.6\.mlp\.hook_pre/blocks.30.mlp.hook_pre/'
@@ -56,7 +56,7 @@ expect_fail "an SAE whose d_in does not match the hook" "d_in is 3072.*768" --sa
 expect_fail "an unknown site name" "unknown site 'blocks.6.hook_nothing'" --sae "$tmp/nosite" --random-weights palinka.txt
 expect_fail "a token set shorter than one window" "fewer than one window of 1024" --sae "$tmp/run" --random-weights palinka.txt
 expect_fail "--tokens shorter than one window" "fewer than one window of 64" --sae "$tmp/run" --random-weights --ctx 64 --tokens 50 palinka.txt
-expect_fail "no SAE in the folder" "no sae.safetensors" --sae "$tmp" --random-weights palinka.txt
+expect_fail "no SAE in the folder" "no sae_weights.safetensors" --sae "$tmp" --random-weights palinka.txt
 expect_fail "an unknown option, with a suggestion" "did you mean --tokens" --sae "$tmp/run" --tokns 5 palinka.txt
 expect_fail "no --sae" "give --sae" palinka.txt
 expect_fail "--weights and --random-weights together" "exclude each other" --sae "$tmp/run" --weights x --random-weights palinka.txt

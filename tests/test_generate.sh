@@ -71,7 +71,7 @@ for i in 1 2 3; do cat palinka.txt; done >"$tmp/corpus.txt" 2>/dev/null || print
 "$bin" capture --weights "$tmp/m" --site blocks.1.mlp.hook_pre -o "$tmp/acts.npy" "$tmp/corpus.txt" >/dev/null 2>&1
 "$bin" train --acts "$tmp/acts.npy" -o "$tmp/sae" --latents 128 --k 8 --epochs 2 --model custom \
     --hook blocks.1.mlp.hook_pre --quiet --no-latents >/dev/null 2>&1
-check "a small SAE on blocks.1.mlp.hook_pre (d_in 64, 128 latents)" test -s "$tmp/sae/sae.safetensors"
+check "a small SAE on blocks.1.mlp.hook_pre (d_in 64, 128 latents)" test -s "$tmp/sae/sae_weights.safetensors"
 gen --prompt "$PR" --max-new 12 --seed 7 --sae "$tmp/sae" >"$tmp/b" 2>/dev/null
 check "--sae without an intervention: the same text" cmp -s "$tmp/a" "$tmp/b"
 gen --prompt "$PR" --max-new 12 --seed 7 --sae "$tmp/sae" --steer 5:40 >"$tmp/s" 2>"$tmp/s.err"; rc=$?
@@ -119,10 +119,10 @@ err "--steer without --sae" "give the SAE with --sae DIR" --prompt "$PR" --steer
 err "--compare without an edit" "--compare needs something to compare" --prompt "$PR" --sae "$tmp/sae" --compare
 err "--hook other than the SAE's" "the SAE reads blocks.1.mlp.hook_pre, not blocks.0.mlp.hook_pre" \
     --prompt "$PR" --sae "$tmp/sae" --steer 5:1 --hook blocks.0.mlp.hook_pre
-err "--sae folder without an SAE" "no sae.safetensors here" --prompt "$PR" --sae "$tmp/m" --steer 5:1
+err "--sae folder without an SAE" "no sae_weights.safetensors here" --prompt "$PR" --sae "$tmp/m" --steer 5:1
 # an SAE whose hook or width does not fit the model
 mkdir -p "$tmp/sae_wide" "$tmp/sae_deep"
-cp "$tmp/sae/sae.safetensors" "$tmp/sae_wide/"; cp "$tmp/sae/sae.safetensors" "$tmp/sae_deep/"
+cp "$tmp/sae/sae_weights.safetensors" "$tmp/sae_wide/"; cp "$tmp/sae/sae_weights.safetensors" "$tmp/sae_deep/"
 sed 's/blocks.1.mlp.hook_pre/blocks.1.hook_resid_post/' "$tmp/sae/cfg.json" >"$tmp/sae_wide/cfg.json"
 sed 's/blocks.1.mlp.hook_pre/blocks.6.mlp.hook_pre/' "$tmp/sae/cfg.json" >"$tmp/sae_deep/cfg.json"
 err "an SAE 64 wide at a site 16 wide" "the SAE's d_in is 64, but blocks.1.hook_resid_post of this model" \

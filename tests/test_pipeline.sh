@@ -81,7 +81,7 @@ if [ "$rc" -ne 0 ]; then
 fi
 ok "./run --random-weights palinka.txt: exit 0 in ${secs}s"
 check "terminal says '$label'" grep -q "$label" "$tmp/e"
-for f in report.html losses.svg latents.svg density.svg score.svg summary.json sae.safetensors cfg.json latents.npy losses.csv; do
+for f in report.html losses.svg latents.svg density.svg score.svg summary.json sae_weights.safetensors sparsity.safetensors cfg.json latents.npy losses.csv; do
     check "out/palinka/$f exists and is not empty" test -s "$out/$f"
 done
 n_heat=$(ls "$out"/heat_*.svg 2>/dev/null | wc -l)

@@ -76,7 +76,7 @@ int main(void) {
     CHECK(run_train(args) == 0, "train --acts ... -o DIR --epochs 7 --k 6 exits 0");
     SafeTensors st;
     memset(&st, 0, sizeof st);
-    if (safetensors_open(&st, p_("run/sae.safetensors")) != 0) {
+    if (safetensors_open(&st, p_("run/sae_weights.safetensors")) != 0) {
         CHECK(0, "open the checkpoint: %s", err_get());
         return test_finish();
     }
@@ -118,13 +118,16 @@ int main(void) {
     if (ok) {
         long long din = 0, dsae = 0, k = 0;
         const JSON *hn = json_get(&cfg, "hook_name"), *mn = json_get(&cfg, "model_name");
-        const JSON *sw = json_get(&cfg, "sparsity_weight"), *dw = json_get(&cfg, "decor_weight");
+        const JSON *ar = json_get(&cfg, "architecture"), *md = json_get(&cfg, "metadata");
+        const JSON *pb = json_get(md, "prepend_bos"), *mh = json_get(md, "hook_name");
         json_as_int(json_get(&cfg, "d_in"), &din);
         json_as_int(json_get(&cfg, "d_sae"), &dsae);
         json_as_int(json_get(&cfg, "k"), &k);
         CHECK(din == d && dsae == L && k == 6 && hn && hn->str && strcmp(hn->str, "blocks.6.mlp.hook_pre") == 0 && mn &&
-                  mn->str && strcmp(mn->str, "gpt2") == 0 && sw && sw->number == 1.0 && dw && fabs(dw->number - 0.01) < 1e-9,
-              "cfg.json: d_in %lld, d_sae %lld, k %lld, model gpt2, hook blocks.6.mlp.hook_pre, weights 1 and 0.01", din, dsae, k);
+                  mn->str && strcmp(mn->str, "gpt2") == 0 && ar && ar->str && strcmp(ar->str, "topk") == 0 && pb &&
+                  pb->type == JSON_BOOL && !pb->boolean && mh && mh->str && strcmp(mh->str, "blocks.6.mlp.hook_pre") == 0,
+              "cfg.json (SAELens 6): architecture topk, d_in %lld, d_sae %lld, k %lld, model gpt2, hook "
+              "blocks.6.mlp.hook_pre, metadata.prepend_bos false", din, dsae, k);
         json_free(&cfg);
         free(text);
     }
@@ -162,10 +165,10 @@ int main(void) {
 
     /* ---- --init: resume from the checkpoint ---- */
     snprintf(args, sizeof args, "--acts %s -o %s --epochs 3 --decor-weight 0.01 --init %s --quiet", p_("acts.npy"), p_("resumed"),
-             p_("run/sae.safetensors"));
-    CHECK(run_train(args) == 0, "train --init DIR/sae.safetensors exits 0");
+             p_("run/sae_weights.safetensors"));
+    CHECK(run_train(args) == 0, "train --init DIR/sae_weights.safetensors exits 0");
     SAE back;
-    if (sae_load(&back, p_("resumed/sae.safetensors")) == 0) {
+    if (sae_load(&back, p_("resumed/sae_weights.safetensors")) == 0) {
         SAEParams p3 = p;
         p3.epochs = 3;
         SAEResult r3;
@@ -179,7 +182,7 @@ int main(void) {
     }
 
     /* ---- bad input never damages the good folder ---- */
-    copy_file(p_("run/sae.safetensors"), p_("good.safetensors"));
+    copy_file(p_("run/sae_weights.safetensors"), p_("good.safetensors"));
     snprintf(args, sizeof args, "--acts %s -o %s --k 49 --quiet", p_("acts.npy"), p_("run"));
     CHECK(run_train(args) != 0, "--k 49 > L = 48 fails");
     snprintf(args, sizeof args, "--acts %s -o %s --k 0 --quiet", p_("acts.npy"), p_("run"));
@@ -199,7 +202,7 @@ int main(void) {
     CHECK(run_train(args) != 0, "a checkpoint whose width does not match X fails");
     snprintf(args, sizeof args, "--acts %s -o %s --quiet", p_("missing.npy"), p_("run"));
     CHECK(run_train(args) != 0, "a missing --acts file fails");
-    CHECK(same_file(p_("run/sae.safetensors"), p_("good.safetensors")), "after all that, DIR/sae.safetensors is untouched");
+    CHECK(same_file(p_("run/sae_weights.safetensors"), p_("good.safetensors")), "after all that, DIR/sae_weights.safetensors is untouched");
 
     /* ---- options ---- */
     snprintf(args, sizeof args, "--acts %s -o %s --device tpu --quiet", p_("acts.npy"), p_("opt"));
@@ -207,15 +210,15 @@ int main(void) {
     snprintf(args, sizeof args, "--acts %s -o %s --quiet -- extra", p_("acts.npy"), p_("opt"));
     CHECK(run_train(args) == 2 && !path_is_dir(p_("opt")), "an argument after -- refused (train takes only options)");
     snprintf(args, sizeof args, "--acts %s -o %s --epochs 1 --device cpu --quiet --", p_("acts.npy"), p_("opt"));
-    CHECK(run_train(args) == 0 && path_is_file(p_("opt/sae.safetensors")), "--device cpu, and a final -- ends the options");
+    CHECK(run_train(args) == 0 && path_is_file(p_("opt/sae_weights.safetensors")), "--device cpu, and a final -- ends the options");
 
     /* ---- DIR is replaced as one unit ---- */
     snprintf(args, sizeof args, "--acts %s -o %s --epochs 5 --save-every 2 --seed 5 --quiet", p_("acts.npy"),
              p_("unit"));
     CHECK(run_train(args) == 0, "train --save-every 2 --epochs 5 exits 0");
-    CHECK(path_is_file(p_("unit/sae.safetensors")) && path_is_file(p_("unit/latents.npy")) &&
+    CHECK(path_is_file(p_("unit/sae_weights.safetensors")) && path_is_file(p_("unit/latents.npy")) &&
               path_is_file(p_("unit/losses.csv")) && path_is_file(p_("unit/cfg.json")),
-          "DIR holds the final unit (sae.safetensors, cfg.json, losses.csv, latents.npy)");
+          "DIR holds the final unit (sae_weights.safetensors, cfg.json, losses.csv, latents.npy)");
     char *csv = NULL;
     size_t csv_len = 0;
     int rows = -1;
@@ -227,10 +230,10 @@ int main(void) {
     CHECK(rows == 5, "... whose losses.csv has the 5 epochs (%d)", rows);
     FILE *mine = fopen(p_("unit/notes.txt"), "w");
     if (mine) fputs("a user's file\n", mine), fclose(mine);
-    copy_file(p_("unit/sae.safetensors"), p_("unit_before.safetensors"));
+    copy_file(p_("unit/sae_weights.safetensors"), p_("unit_before.safetensors"));
     CHECK(run_train(args) != 0 && strstr(err_get(), "unit"),
           "a DIR holding a file the engine did not write is refused: %s", err_get());
-    CHECK(path_is_file(p_("unit/notes.txt")) && same_file(p_("unit/sae.safetensors"), p_("unit_before.safetensors")),
+    CHECK(path_is_file(p_("unit/notes.txt")) && same_file(p_("unit/sae_weights.safetensors"), p_("unit_before.safetensors")),
           "... and left as it was");
     /* a failed run between checkpoints: DIR holds a whole checkpoint, never a mix */
     remove(p_("unit/notes.txt"));
@@ -251,7 +254,7 @@ int main(void) {
     snprintf(args, sizeof args, "--acts %s -o %s --epochs 40 --lr 1e37 --quiet", p_("acts.npy"), p_("nan_run"));
     CHECK(run_train(args) == 1, "a loss that becomes NaN stops training with exit status 1");
     SAE nanw;
-    if (sae_load(&nanw, p_("nan_run/sae.safetensors")) == 0) {
+    if (sae_load(&nanw, p_("nan_run/sae_weights.safetensors")) == 0) {
         int fin = 1;
         for (int i = 0; i < L * d; i++) fin &= isfinite(nanw.W[i]);
         CHECK(fin, "the checkpoint left behind holds the last weights with a finite loss");

@@ -97,7 +97,7 @@ if [ "$have_tok" -eq 1 ]; then
     # ---- train -o ----
     tr=(train --acts "$T/cap.ref/acts.npy" -o "$T/tr" --epochs 8 --latents 256 --k 16 --batch 2048 --quiet)
     "$bin" "${tr[@]}" >/dev/null 2>&1
-    check "train: the first run writes the reference" test -s "$T/tr/sae.safetensors"
+    check "train: the first run writes the reference" test -s "$T/tr/sae_weights.safetensors"
     cp -r "$T/tr" "$T/tr.ref"
     signals "train" "$T/tr" "$T/tr.ref" 1 -- "$bin" "${tr[@]}"
 
