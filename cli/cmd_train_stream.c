@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "Train the seed's SAE on a stream of activations: from an activation cache\n"
             "(./run harvest), read in a shuffled order drawn from --seed, or harvested from\n"
             "the model as it trains (no cache). Memory is bounded by the batch and the\n"
-            "buffers, not the corpus. OUT gets sae.safetensors, cfg.json, train_log.csv and\n"
+            "buffers, not the corpus. OUT gets sae_weights.safetensors, cfg.json, train_log.csv and\n"
             "state.bin, as one unit, at every checkpoint and at the end; --resume continues\n"
             "exactly (the same weights, bit for bit, as a run that never stopped).\n"
             "\n"
@@ -145,10 +145,7 @@ int cmd_train_stream(int argc, char **argv) {
     /* the SAE: fresh, or the one being resumed */
     SAE sae = {0};
     if (resume) {
-        char *w = path_join(resume, "sae.safetensors");
-        int rc = sae_load(&sae, w);
-        free(w);
-        if (rc != 0) goto done_fail;
+        if (sae_load(&sae, resume) != 0) goto done_fail;   /* the folder: sae_checkpoint_file finds the weights */
         t.p.latents = sae.L, t.p.k = sae.k;
     } else if (sae_init(&sae, src.width, &t.p) != 0)
         goto done_fail;
@@ -161,7 +158,7 @@ int cmd_train_stream(int argc, char **argv) {
     if (rc < 0) goto done_fail;
     if (!t.quiet || rc == 1)
         printf("train: %s after %ld steps, %.0f tokens in %.1fs (%.0f tokens/s); loss %.4f, L0 %.1f, FVU %.4f, dead %.1f%%; "
-               "max RSS %.1f MiB\ntrain: wrote %s/{sae.safetensors, cfg.json, train_log.csv, state.bin}\n",
+               "max RSS %.1f MiB\ntrain: wrote %s/{sae_weights.safetensors, cfg.json, train_log.csv, state.bin}\n",
                rc == 1 ? "stopped (checkpoint written; --resume continues)" : "done", rep.steps, rep.tokens, rep.secs,
                rep.tokens / (rep.secs + 1e-9), rep.loss, rep.l0, rep.fvu, rep.dead_pct, rep.max_rss_kb / 1024.0, out);
     status = rc == 1 ? 128 + (rep.signal ? rep.signal : SIGINT) : 0;

@@ -14,7 +14,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export GPT2SAE_HF_URL=${GPT2SAE_HF_URL:-http://127.0.0.1:9}
 
 "$bin" --random-weights --L 128 --k 16 --epochs 2 --quiet --out "$tmp/run" palinka.txt >/dev/null 2>"$tmp/e"
-check "the pipeline trains an SAE to read" test -s "$tmp/run/sae.safetensors"
+check "the pipeline trains an SAE to read" test -s "$tmp/run/sae_weights.safetensors"
 
 "$bin" features --sae "$tmp/run" --random-weights --ctx 64 -o "$tmp/fb" palinka.txt >/dev/null 2>"$tmp/e"; rc=$?
 check "features runs (rc $rc): $(tail -c 300 "$tmp/e" | tr '\n' ' ')" test "$rc" -eq 0
@@ -71,7 +71,7 @@ expect_fail() { # expect_fail "description" "pattern" args...
     if [ "$rc" -ne 0 ] && grep -qE -- "$pat" "$tmp/e"; then check "$d: exit $rc, '$(head -c 160 "$tmp/e" | tr '\n' ' ')'" true
     else check "$d: exit $rc, stderr: $(head -c 300 "$tmp/e")" false; fi
 }
-mkdir -p "$tmp/narrow"; cp "$tmp/run/sae.safetensors" "$tmp/narrow/"
+mkdir -p "$tmp/narrow"; cp "$tmp/run/sae_weights.safetensors" "$tmp/narrow/"
 sed 's/blocks\.6\.mlp\.hook_pre/blocks.6.hook_resid_pre/' "$tmp/run/cfg.json" >"$tmp/narrow/cfg.json"
 : >"$tmp/empty.txt"
 "$bin" tokenize --bin "$tmp/empty.bin" "$tmp/empty.txt" >/dev/null 2>&1
@@ -81,7 +81,7 @@ if [ -e "$tmp/empty.bin" ]; then
     expect_fail "an empty token file" "empty|no tokens|fewer than one window" --sae "$tmp/run" --random-weights "$tmp/empty.bin"
 else skip "an empty token file: tokenize wrote none"; fi
 expect_fail "--tokens under one window" "less than one window" --sae "$tmp/run" --random-weights --ctx 64 --tokens 10 palinka.txt
-expect_fail "no SAE in the folder" "no sae.safetensors" --sae "$tmp" --random-weights palinka.txt
+expect_fail "no SAE in the folder" "no sae_weights.safetensors" --sae "$tmp" --random-weights palinka.txt
 expect_fail "an unknown option, with a suggestion" "did you mean --radius" --sae "$tmp/run" --radus 3 palinka.txt
 sum=$(cat "$tmp/fb/data/"*.js | cksum)
 expect_fail "an empty text, over a good browser folder" "fewer than one window" --sae "$tmp/run" --random-weights -o "$tmp/fb" "$tmp/empty.txt"

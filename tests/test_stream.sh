@@ -20,13 +20,13 @@ PY
 check "a cache of 400 windows" test -f "$tmp/c/manifest.json"
 C="--cache $tmp/c --batch 256 --latents 128 --k 8 --lr 1e-3 --log-every 5"
 same_run() { # same_run A B: the same weights, optimiser state, and log (but its tokens/s column)
-    cmp -s "$1/sae.safetensors" "$2/sae.safetensors" && cmp -s "$1/state.bin" "$2/state.bin" &&
+    cmp -s "$1/sae_weights.safetensors" "$2/sae_weights.safetensors" && cmp -s "$1/state.bin" "$2/state.bin" &&
         diff <(cut -d, -f1-9 "$1/train_log.csv") <(cut -d, -f1-9 "$2/train_log.csv") >/dev/null
 }
 
 "$bin" train $C --tokens 20480 -o "$tmp/A" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "train --cache --tokens 20480 exits 0 (got $rc)" test "$rc" -eq 0
-check "it writes sae.safetensors, cfg.json, train_log.csv, state.bin" test -f "$tmp/A/sae.safetensors" -a -f "$tmp/A/cfg.json" -a -f "$tmp/A/train_log.csv" -a -f "$tmp/A/state.bin"
+check "it writes sae_weights.safetensors, cfg.json, train_log.csv, state.bin" test -f "$tmp/A/sae_weights.safetensors" -a -f "$tmp/A/cfg.json" -a -f "$tmp/A/train_log.csv" -a -f "$tmp/A/state.bin"
 check "the report: 80 steps, 20480 tokens, max RSS" grep -q "done after 80 steps, 20480 tokens.*max RSS" "$tmp/out"
 check "train_log.csv: a header and a line every 5 steps (16)" eval 'test "$(wc -l <"$tmp/A/train_log.csv")" -eq 17 && head -1 "$tmp/A/train_log.csv" | grep -q "^step,tokens,loss,mse,sparsity,decor,l0,fvu,dead_pct,tokens_per_s$"'
 check "not a terminal: plain progress lines with tokens, tok/s, ETA, loss, L0, FVU, dead" grep -q "^train: 20.5k/20.5k tokens .* tok/s  ETA .* loss .* L0 .* FVU .* dead .*%$" "$tmp/err"
@@ -61,7 +61,7 @@ check "SIGTERM: exit 143 (got $rc), a checkpoint written" eval 'test $rc -eq 143
 # harvesting as it trains
 D="--dataset $tmp/d.bin --weights $tmp/m --hook blocks.1.mlp.hook_pre --ctx 16 --batch 256 --latents 128 --k 8 --lr 1e-3"
 "$bin" train $D --tokens 12800 -o "$tmp/L" --quiet; rc=$?
-check "train --dataset --hook (live harvest) exits 0 (got $rc)" test "$rc" -eq 0 -a -f "$tmp/L/sae.safetensors"
+check "train --dataset --hook (live harvest) exits 0 (got $rc)" test "$rc" -eq 0 -a -f "$tmp/L/sae_weights.safetensors"
 "$bin" train $D --tokens 6400 -o "$tmp/L2" --quiet
 "$bin" train $D --tokens 12800 --resume "$tmp/L2" --quiet
 check "live harvest: half, --resume, half == one run" same_run "$tmp/L" "$tmp/L2"
