@@ -6,29 +6,19 @@
 # stops at layer 6's c_fc output (blocks.6.mlp.hook_pre), no grad. Prints the
 # best and median time and tokens/s.
 #   /usr/bin/python3 bench/bench_harvest_torch.py MODEL.safetensors [B] [T] [reps] [threads]
-import json, struct, sys, time
-import numpy as np
+import os, sys, time
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpt2_safetensors_torch import load_gpt2   # the weights, read as the other PyTorch benches do
 
 path = sys.argv[1]
 B = int(sys.argv[2]) if len(sys.argv) > 2 else 32
 T = int(sys.argv[3]) if len(sys.argv) > 3 else 128
 reps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
 torch.set_num_threads(int(sys.argv[5]) if len(sys.argv) > 5 else 2)
-buf = open(path, "rb").read()
-n = struct.unpack("<Q", buf[:8])[0]
-header = json.loads(buf[8:8 + n])
-W = {}
-for k, h in header.items():
-    if k == "__metadata__":
-        continue
-    a, b = h["data_offsets"]
-    W[k.removeprefix("transformer.")] = torch.from_numpy(
-        np.frombuffer(buf, dtype="<f4", count=(b - a) // 4, offset=8 + n + a).reshape(h["shape"]).copy())
-V, C = W["wte.weight"].shape
-NH = 12 if C == 768 else 16 if C == 1024 else 20 if C == 1280 else 25
-HS = C // NH
+W, V, C, _, NH, HS = load_gpt2(path)
 STOP = 6
 ids = torch.tensor([(7919 * i + 13) % V for i in range(B * T)]).view(B, T)
 

@@ -1,5 +1,5 @@
 # bench/gpt2_safetensors_torch.py - GPT-2's weights for the PyTorch benches
-# (bench/bench_gpt2_torch.py, bench/bench_generate_torch.py): the safetensors
+# (bench/bench_gpt2_torch.py, bench/bench_generate_torch.py, bench/bench_harvest_torch.py): the safetensors
 # file read by hand (json header + numpy, no extra package), float32 tensors
 # named without the "transformer." prefix, and the model's sizes.
 import json, struct

@@ -43,16 +43,7 @@ static void features_usage(FILE *f) {
 
 /* --weights or --random-weights -> the checkpoint path (caller frees). */
 static char *features_weights(const char *w, int random) {
-    if (!random) return cli_weights_resolve(w ? w : "gpt2");
-    char *cache = fetch_cache_dir();
-    if (!cache) return NULL;
-    char *dir = path_join(cache, "random-gpt2-seed0"), *st = path_join(dir, "model.safetensors");
-    free(cache);
-    GPT2Config cfg;
-    int rc = path_is_file(st) ? 0 : (gpt2_config_named(&cfg, "gpt2"), gpt2_model_synth(dir, &cfg, 0));
-    free(st);
-    if (rc != 0) free(dir), dir = NULL;
-    return dir;
+    return random ? cli_weights_random("gpt2", 0, NULL) : cli_weights_resolve(w ? w : "gpt2");
 }
 
 /* The token file of DATA: a .bin as it is, else texts tokenised into a

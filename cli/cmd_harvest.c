@@ -75,17 +75,7 @@ int harvest_opts_parse(HarvestOpts *o, int argc, char **argv, int *i) {
 /* --weights: a path or a model name; --random-weights: the pipeline's
  * synthetic GPT-2 small (seed 0, cached). Caller frees. */
 static char *weights_path(const HarvestOpts *o) {
-    if (o->random_weights) {
-        char *cache = fetch_cache_dir();
-        if (!cache) return NULL;
-        char *dir = path_join(cache, "random-gpt2-seed0"), *st = path_join(dir, "model.safetensors");
-        free(cache);
-        GPT2Config cfg;
-        int rc = path_is_file(st) ? 0 : (gpt2_config_named(&cfg, "gpt2"), gpt2_model_synth(dir, &cfg, 0));
-        free(st);
-        if (rc != 0) free(dir), dir = NULL;
-        return dir;
-    }
+    if (o->random_weights) return cli_weights_random("gpt2", 0, NULL);
     return cli_weights_resolve(o->weights ? o->weights : "gpt2");
 }
 

@@ -58,6 +58,20 @@ static void write_str_field(FILE *f, const char *key, const char *v, const char 
     else fprintf(f, "null");
 }
 
+/* The run's fields (model_name, hook_name, hook_head_index, prepend_bos,
+ * context_size, dataset_path) at one indent, without a trailing comma:
+ * SAELens 6 reads them from "metadata", older loaders at the top level, so
+ * they are written in both places. */
+static void write_run_fields(FILE *f, const char *model, const char *hook, int ctx, const char *data,
+                             const char *ind) {
+    write_str_field(f, "model_name", model, ind);
+    fprintf(f, ",\n");
+    write_str_field(f, "hook_name", hook, ind);
+    fprintf(f, ",\n%s\"hook_head_index\": null,\n%s\"prepend_bos\": false,\n%s\"context_size\": %d,\n", ind, ind,
+            ind, ctx);
+    write_str_field(f, "dataset_path", data, ind);
+}
+
 static int write_cfg(const char *path, const char *arch, int d, int n, int k, const SAEArchMeta *meta) {
     char tmp[4096];
     FILE *f = file_begin(path, tmp, sizeof tmp);
@@ -71,17 +85,9 @@ static int write_cfg(const char *path, const char *arch, int d, int n, int k, co
     fprintf(f, "  \"dtype\": \"float32\",\n  \"device\": \"cpu\",\n  \"apply_b_dec_to_input\": true,\n"
                "  \"normalize_activations\": \"none\",\n  \"reshape_activations\": \"none\",\n");
     fprintf(f, "  \"metadata\": {\n");
-    write_str_field(f, "model_name", model, "    ");
-    fprintf(f, ",\n");
-    write_str_field(f, "hook_name", hook, "    ");
-    fprintf(f, ",\n    \"hook_head_index\": null,\n    \"prepend_bos\": false,\n    \"context_size\": %d,\n", ctx);
-    write_str_field(f, "dataset_path", data, "    ");
+    write_run_fields(f, model, hook, ctx, data, "    ");
     fprintf(f, "\n  },\n");
-    write_str_field(f, "model_name", model, "  ");
-    fprintf(f, ",\n");
-    write_str_field(f, "hook_name", hook, "  ");
-    fprintf(f, ",\n  \"hook_head_index\": null,\n  \"prepend_bos\": false,\n  \"context_size\": %d,\n", ctx);
-    write_str_field(f, "dataset_path", data, "  ");
+    write_run_fields(f, model, hook, ctx, data, "  ");
     fprintf(f, "\n}\n");
     if (ferror(f)) {
         file_abort(f, tmp);
