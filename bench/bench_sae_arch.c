@@ -3,7 +3,7 @@
  * (sae/arch.h) at the field's shapes, against their PyTorch ports
  * (bench/bench_sae_arch_torch.py) in the same run.
  *
- *   build/bench/bench_sae_arch [d n k B steps torch_steps]   # default 768 24576 32 4096 3 2
+ *   build/bench/bench_sae_arch [d n k B steps torch_steps]   # default 768 24576 32 4096 3 2; torch_steps 0: ours alone
  *
  * First checks: sampled pre-activations of the encoder gemm against double
  * dot products. Then reports
@@ -50,6 +50,7 @@ static double time_steps(SAEArch *m, const float *X, int B, int steps, SAEArchLo
 }
 
 static double torch_run(const char *arch, int d, int n, int k, int B, int steps) {
+    if (steps < 1) return -1;   /* torch_steps 0: ours alone (its step takes minutes at these shapes) */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/bench_sae_arch_torch.py %s %d %d %d %d %d %d 2>&1", arch, d, n, k,
              B, steps, pool_threads());
@@ -143,7 +144,7 @@ int main(int argc, char **argv) {
     sae_arch_free(&m);
     double t_jr = torch_run("jumprelu", d, n, k, B, tsteps);
     if (t_topk > 0) printf("RATIO topk:     ours / PyTorch = %.2fx\n", (B / s_topk) / t_topk);
-    else printf("skip: PyTorch topk did not run (/usr/bin/python3 with python3-torch needed)\n");
+    else printf("skip: PyTorch topk did not run (torch_steps 0, or /usr/bin/python3 without python3-torch)\n");
     if (t_jr > 0) printf("RATIO jumprelu: ours / PyTorch = %.2fx\n", (B / s_jr) / t_jr);
     else printf("skip: PyTorch jumprelu did not run\n");
     free(X);
