@@ -96,7 +96,8 @@ EMU ?= 1
 CXX ?= g++
 EMU_DIR   := $(BUILD)/emu
 EMU_OBJS  := $(CU_SRCS:cuda/%.cu=$(EMU_DIR)/%.o) $(EMU_DIR)/emu.o
-EMU_TESTS := $(if $(filter 1,$(EMU)),$(BUILD)/tests/test_cuda_emu $(BUILD)/tests/test_cuda_sae_emu)
+# every tests/test_cuda*.c also gets an emulated twin, tests/test_cuda*_emu
+EMU_TESTS := $(if $(filter 1,$(EMU)),$(patsubst tests/%.c,$(BUILD)/tests/%_emu,$(wildcard tests/test_cuda*.c)))
 # -Wno-sign-compare: nvcc does not warn on device code (threadIdx is unsigned);
 # asan-globals=0: the __shared__ section is refilled between blocks; -O2 also
 # under SAN=1 (its -O1 makes the emulated kernels several times slower)
