@@ -6,12 +6,12 @@
 #include "cli/cli.h"
 #include "cli/pipeline.h"
 #include "core/util.h"
+#include "data/corpus.h"
 #include "data/data.h"
 #include "eval/metrics.h"
 #include "eval/report.h"
 #include "weights/fetch.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +39,7 @@ static void eval_usage(FILE *f) {
             "  --ctx N              tokens per window (default: the model's n_ctx, 1024)\n"
             "  --exclude-bos        leave <|endoftext|> (BOS/EOS) positions out of the metrics\n"
             "  -o, --out DIR        where eval.json and eval.html go (default out/eval)\n"
-            "  FILE|FOLDER...       texts (a folder: its files, in name order), tokenised with\n"
+            "  FILE|FOLDER...       texts (a folder: its files, recursively, in path order), tokenised with\n"
             "                       GPT-2's BPE and concatenated, then cut into windows of --ctx\n"
             "                       tokens from position 0 (a last partial window is left out)\n");
 }
@@ -50,31 +50,12 @@ static char *eval_weights(const char *w, int random) {
     return random ? cli_weights_random("gpt2", 0, NULL) : cli_weights_resolve(w);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* The texts named by FILE|FOLDER operands (a folder: its regular files, sorted). */
+/* The texts named by FILE|FOLDER operands (a folder: its files, recursively,
+ * in path order; hidden ones passed over). */
 static int expand_inputs(char **in, int n, char ***out, int *nout) {
-    *out = NULL, *nout = 0;
-    for (int i = 0; i < n; i++) {
-        if (!path_is_dir(in[i])) {
-            *out = xrealloc(*out, sizeof(char *) * (*nout + 1));
-            (*out)[(*nout)++] = xstrdup(in[i]);
-            continue;
-        }
-        DIR *d = opendir(in[i]);
-        if (!d) return err_set("%s: cannot read the folder", in[i]);
-        int first = *nout;
-        for (struct dirent *e; (e = readdir(d));) {
-            if (e->d_name[0] == '.') continue;
-            char *p = path_join(in[i], e->d_name);
-            if (!path_is_file(p)) { free(p); continue; }
-            *out = xrealloc(*out, sizeof(char *) * (*nout + 1));
-            (*out)[(*nout)++] = p;
-        }
-        closedir(d);
-        if (*nout == first) return err_set("%s: the folder holds no files", in[i]);
-        qsort(*out + first, (size_t)(*nout - first), sizeof(char *), cmp_str);
-    }
+    size_t nf = 0, skipped = 0;
+    if (corpus_list_names((const char *const *)in, n, CORPUS_ANY_NAME, out, &nf, &skipped) != 0) return -1;
+    *nout = (int)nf;
     return 0;
 }
 

@@ -33,10 +33,10 @@
 #include "core/dir.h"
 #include "core/pool.h"
 #include "core/util.h"
+#include "data/corpus.h"
 #include "cuda/cuda.h"
 #include "weights/fetch.h"
 
-#include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <stdint.h>
@@ -90,42 +90,6 @@ static void progress_bar(const Pipeline *P, const char *what, long done, long to
 
 /* ---- stage 1: the inputs --------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Append path (a file) or every non-hidden regular file under path (a folder,
- * recursively, sorted) to the list. */
-static int collect_inputs(const char *path, char ***list, int *n) {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return err_set("%s: %s (give a text file or a folder of texts)", path, strerror(errno));
-    if (S_ISREG(st.st_mode)) {
-        *list = xrealloc(*list, sizeof(char *) * (*n + 1));
-        (*list)[(*n)++] = xstrdup(path);
-        return 0;
-    }
-    if (!S_ISDIR(st.st_mode)) return err_set("%s: not a regular file or a folder", path);
-    DIR *d = opendir(path);
-    if (!d) return err_set("%s: cannot open the folder: %s", path, strerror(errno));
-    char **names = NULL;
-    int nn = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
-        names = xrealloc(names, sizeof(char *) * (nn + 1));
-        names[nn++] = path_join(path, e->d_name);
-    }
-    closedir(d);
-    if (nn) qsort(names, nn, sizeof(char *), cmp_str);
-    int before = *n, rc = 0;
-    for (int i = 0; i < nn; i++) {
-        if (rc == 0 && collect_inputs(names[i], list, n) != 0) rc = -1;
-        free(names[i]);
-    }
-    free(names);
-    if (rc == 0 && *n == before) return err_set("%s: the folder has no files to read", path);
-    return rc;
-}
-
 /* Read one input and check it is non-empty UTF-8 text. */
 static int read_input(InputText *in) {
     if (file_read_all(in->path, &in->text, &in->len) != 0) return -1;
@@ -148,8 +112,8 @@ static int read_input(InputText *in) {
 static int stage_inputs(Pipeline *P, const char **args, int n_args) {
     stage_begin(P, "reading the inputs");
     char **paths = NULL;
-    int n = 0, rc = 0;
-    for (int i = 0; i < n_args && rc == 0; i++) rc = collect_inputs(args[i], &paths, &n);
+    size_t nf = 0, skipped = 0;
+    int rc = corpus_list_names(args, n_args, CORPUS_ANY_NAME, &paths, &nf, &skipped), n = (int)nf;
     P->title = args[0];
     P->in = xcalloc(n ? n : 1, sizeof *P->in);
     for (int i = 0; i < n; i++) P->in[i].path = paths[i];   /* owned by in[] from here */

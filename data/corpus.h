@@ -63,10 +63,20 @@ typedef struct {
 
 CorpusParams corpus_default_params(void);
 
-/* The files that inputs[0..n) stand for (folders expanded, see above), in
- * order: *files is a new array of new strings (free each, then the array).
- * *skipped counts files in the folders that were passed over. Returns 0, or
- * -1 with err_set() when an input does not exist or a folder has no text. */
+/* Which files a folder contributes: those with a text name (.txt .text .md
+ * .jsonl .ndjson), or every regular file whatever its name. Either way hidden
+ * entries are passed over and links to folders are never followed. */
+typedef enum { CORPUS_TEXT_NAMES, CORPUS_ANY_NAME } CorpusNames;
+
+/* The files that inputs[0..n) stand for, in order: a file as given, a folder
+ * walked recursively, its files sorted by path. *files is a new array of new
+ * strings (free each, then the array); *skipped counts the files in the
+ * folders that were passed over. Returns 0, or -1 with err_set() when an input
+ * does not exist or a folder contributes no file. corpus_list is the
+ * CORPUS_TEXT_NAMES walk that tokenize uses; the pipeline and eval read any
+ * file of a folder. */
+int corpus_list_names(const char *const *inputs, int n, CorpusNames names, char ***files, size_t *n_files,
+                      size_t *skipped);
 int corpus_list(const char *const *inputs, int n, char ***files, size_t *n_files, size_t *skipped);
 
 /* Tokenize inputs[0..n) (files and folders) into the token file out,

@@ -1,6 +1,7 @@
 /*
  * data/corpus_list.c - the files a corpus's inputs stand for: files as given,
- * folders walked recursively for text files, sorted by path. See corpus.h.
+ * folders walked recursively (text names only, or any name), sorted by path.
+ * The one folder walker of the engine (tokenize, the pipeline, eval). See corpus.h.
  */
 #include "data/corpus.h"
 #include "core/util.h"
@@ -34,8 +35,8 @@ static int is_text_name(const char *name) {
            has_ext(name, ".jsonl") || has_ext(name, ".ndjson");
 }
 
-/* Append the text files under dir (recursively) to out, unsorted. */
-static int walk(const char *dir, StrList *out, size_t *skipped, int depth) {
+/* Append the files under dir (recursively) that names admits to out, unsorted. */
+static int walk(const char *dir, CorpusNames names, StrList *out, size_t *skipped, int depth) {
     if (depth > 64) return err_set("%s: folders nested more than 64 deep", dir);
     DIR *d = opendir(dir);
     if (!d) return err_set("%s: cannot read the folder: %s", dir, strerror(errno));
@@ -47,9 +48,9 @@ static int walk(const char *dir, StrList *out, size_t *skipped, int depth) {
         if (lstat(p, &st) != 0) {
             rc = err_set("%s: %s", p, strerror(errno));
         } else if (S_ISDIR(st.st_mode)) {
-            rc = walk(p, out, skipped, depth + 1);
+            rc = walk(p, names, out, skipped, depth + 1);
         } else if ((S_ISREG(st.st_mode) || (S_ISLNK(st.st_mode) && path_is_file(p))) &&
-                   is_text_name(e->d_name)) {
+                   (names == CORPUS_ANY_NAME || is_text_name(e->d_name))) {
             list_push(out, p);
             continue;
         } else {
@@ -65,16 +66,20 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int corpus_list(const char *const *inputs, int n, char ***files, size_t *n_files, size_t *skipped) {
+int corpus_list_names(const char *const *inputs, int n, CorpusNames names, char ***files, size_t *n_files,
+                      size_t *skipped) {
     StrList out = {0};
     *skipped = 0;
     for (int i = 0; i < n; i++) {
         const char *in = inputs[i];
         if (path_is_dir(in)) {
             size_t first = out.n;
-            if (walk(in, &out, skipped, 0) != 0) goto fail;
+            if (walk(in, names, &out, skipped, 0) != 0) goto fail;
             if (out.n == first) {
-                err_set("%s: no text files in the folder (names ending .txt, .text, .md or .jsonl)", in);
+                if (names == CORPUS_TEXT_NAMES)
+                    err_set("%s: no text files in the folder (names ending .txt, .text, .md or .jsonl)", in);
+                else
+                    err_set("%s: the folder has no files to read (hidden files are passed over)", in);
                 goto fail;
             }
             qsort(out.v + first, out.n - first, sizeof *out.v, cmp_str);
@@ -94,4 +99,8 @@ fail:
     for (size_t i = 0; i < out.n; i++) free(out.v[i]);
     free(out.v);
     return -1;
+}
+
+int corpus_list(const char *const *inputs, int n, char ***files, size_t *n_files, size_t *skipped) {
+    return corpus_list_names(inputs, n, CORPUS_TEXT_NAMES, files, n_files, skipped);
 }

@@ -317,6 +317,25 @@ static void test_corpus(BPE *bpe) {
         for (size_t i = 0; i < nf; i++) free(files[i]);
         free(files);
     }
+    /* any name (the pipeline's and eval's walk): the .csv too, a link to a
+     * folder never followed (it would list b_sub's files twice) */
+    char *lnk = tmp("corpus/c_link");
+    CHECK(symlink("b_sub", lnk) == 0, "a link to a folder inside the corpus folder");
+    rc = corpus_list_names(in, 1, CORPUS_ANY_NAME, &files, &nf, &skipped);
+    CHECK(rc == 0 && nf == 5 && skipped == 1 && strcmp(files[0], f_big) == 0 &&
+              contains(files[1], "b_sub/deep/z.md") && contains(files[4], "/data.csv"),
+          "corpus_list_names(CORPUS_ANY_NAME): 5 files in path order with data.csv, the link to a folder "
+          "passed over (%zu files, %zu skipped)", nf, skipped);
+    if (rc == 0) {
+        for (size_t i = 0; i < nf; i++) free(files[i]);
+        free(files);
+    }
+    unlink(lnk);
+    free(lnk);
+    const char *none_in[1] = {tmp("corpus/b_sub/deep/z.md.missing")};
+    rc = corpus_list_names(none_in, 1, CORPUS_ANY_NAME, &files, &nf, &skipped);
+    CHECK(rc != 0 && contains(err_get(), "z.md.missing"), "a missing input: an error naming it (%s)", err_get());
+    free((char *)none_in[0]);
 
     /* what the file must hold: EOT + each whole document's ids, in order */
     BPEIds want = {0};
