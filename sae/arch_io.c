@@ -240,59 +240,64 @@ static int get_tensor(SafeTensors *st, const char *name, int ndim, long a, long 
     return 0;
 }
 
-static int load_saelens(SAEArch *m, const char *dir, const SAEArchRequest *want) {
-    char *cpath = path_join(dir, "cfg.json"), *wpath = path_join(dir, "sae_weights.safetensors");
-    JSON cfg = {0};
-    SafeTensors st = {0};
-    int rc = -1;
+/* A checkpoint folder being read: its cfg.json and weights file; the loaders
+ * below fill them, sae_arch_load frees them, whatever the outcome. */
+typedef struct {
+    char *cpath, *wpath;
+    JSON cfg;
+    SafeTensors st;
+} LoadFolder;
+
+static int load_saelens(SAEArch *m, LoadFolder *f, const SAEArchRequest *want) {
+    const char *cpath = f->cpath;
     long d, n, k = 0;
-    if (json_parse_file(&cfg, cpath) != 0) goto out;
-    const JSON *ja = json_get(&cfg, "architecture");
-    if (!ja) { err_set("%s: missing field \"architecture\"", cpath); goto out; }
-    if (ja->type != JSON_STRING) { err_set("%s: field \"architecture\" must be a string", cpath); goto out; }
+    if (json_parse_file(&f->cfg, cpath) != 0) return -1;
+    const JSON *ja = json_get(&f->cfg, "architecture");
+    if (!ja) { err_set("%s: missing field \"architecture\"", cpath); return -1; }
+    if (ja->type != JSON_STRING) { err_set("%s: field \"architecture\" must be a string", cpath); return -1; }
     SAEArchKind arch;
     const char *an = ja->str;
     if (strcmp(an, "standard") == 0) arch = SAE_ARCH_RELU;
     else if (strcmp(an, "topk") == 0) arch = SAE_ARCH_TOPK;
     else if (strcmp(an, "jumprelu") == 0 || strcmp(an, "batchtopk") == 0) arch = SAE_ARCH_JUMPRELU;
     else if (strcmp(an, "gated") == 0) arch = SAE_ARCH_GATED;
-    else { err_set("%s: architecture \"%s\" is not one of standard, topk, jumprelu, batchtopk, gated", cpath, an); goto out; }
-    if (get_int(&cfg, "d_in", cpath, &d, 1) != 0 || get_int(&cfg, "d_sae", cpath, &n, 1) != 0) goto out;
-    if (arch == SAE_ARCH_TOPK && get_int(&cfg, "k", cpath, &k, 1) != 0) goto out;
-    const JSON *na = json_get(&cfg, "normalize_activations");
+    else { err_set("%s: architecture \"%s\" is not one of standard, topk, jumprelu, batchtopk, gated", cpath, an); return -1; }
+    if (get_int(&f->cfg, "d_in", cpath, &d, 1) != 0 || get_int(&f->cfg, "d_sae", cpath, &n, 1) != 0) return -1;
+    if (arch == SAE_ARCH_TOPK && get_int(&f->cfg, "k", cpath, &k, 1) != 0) return -1;
+    const JSON *na = json_get(&f->cfg, "normalize_activations");
     if (na && na->type == JSON_STRING && strcmp(na->str, "none") != 0) {
         err_set("%s: normalize_activations \"%s\" is not supported (fold the scaling factor into the weights first)", cpath, na->str);
-        goto out;
+        return -1;
     }
-    const JSON *ab = json_get(&cfg, "apply_b_dec_to_input");
+    const JSON *ab = json_get(&f->cfg, "apply_b_dec_to_input");
     const int apply_b_dec = !ab || ab->type != JSON_BOOL || ab->boolean; /* SAELens' default: true */
     if (want) {
         /* a jumprelu file is what a batchtopk run saves */
         SAEArchKind w = want->arch == SAE_ARCH_BATCHTOPK ? SAE_ARCH_JUMPRELU : want->arch;
         if (want->any_arch == 0 && w != arch) {
             err_set("%s: architecture is \"%s\", but %s was asked for", cpath, an, sae_arch_name(want->arch));
-            goto out;
+            return -1;
         }
-        if (want->d && want->d != d) { err_set("%s: d_in = %ld, but the activations have width %d", cpath, d, want->d); goto out; }
-        if (want->n && want->n != n) { err_set("%s: d_sae = %ld, but %d latents were asked for", cpath, n, want->n); goto out; }
+        if (want->d && want->d != d) { err_set("%s: d_in = %ld, but the activations have width %d", cpath, d, want->d); return -1; }
+        if (want->n && want->n != n) { err_set("%s: d_sae = %ld, but %d latents were asked for", cpath, n, want->n); return -1; }
     }
-    if (safetensors_open(&st, wpath) != 0) goto out;
+    if (safetensors_open(&f->st, f->wpath) != 0) return -1;
     SAEArchParams p = sae_arch_default_params(arch, (int)d, (int)n);
     if (arch == SAE_ARCH_TOPK) p.k = (int)k;
-    if (arch == SAE_ARCH_TOPK && p.k >= n) { err_set("%s: k = %ld must be below d_sae = %ld", cpath, k, n); goto out; }
+    if (arch == SAE_ARCH_TOPK && p.k >= n) { err_set("%s: k = %ld must be below d_sae = %ld", cpath, k, n); return -1; }
     p.b_dec_init = SAE_BDEC_ZERO;
     p.scale_inputs = 0;
-    if (sae_arch_init(m, &p, NULL, 0) != 0) goto out;
+    if (sae_arch_init(m, &p, NULL, 0) != 0) return -1;
     float *W_enc_t = xmalloc((size_t)n * d * sizeof(float));
-    if (get_tensor(&st, "W_enc", 2, d, n, W_enc_t) != 0 || get_tensor(&st, "W_dec", 2, n, d, m->W_dec) != 0 ||
-        get_tensor(&st, "b_dec", 1, d, 0, m->b_dec) != 0 ||
-        get_tensor(&st, arch == SAE_ARCH_GATED ? "b_gate" : "b_enc", 1, n, 0, m->b_enc) != 0 ||
+    if (get_tensor(&f->st, "W_enc", 2, d, n, W_enc_t) != 0 || get_tensor(&f->st, "W_dec", 2, n, d, m->W_dec) != 0 ||
+        get_tensor(&f->st, "b_dec", 1, d, 0, m->b_dec) != 0 ||
+        get_tensor(&f->st, arch == SAE_ARCH_GATED ? "b_gate" : "b_enc", 1, n, 0, m->b_enc) != 0 ||
         (arch == SAE_ARCH_GATED &&
-         (get_tensor(&st, "r_mag", 1, n, 0, m->r_mag) != 0 || get_tensor(&st, "b_mag", 1, n, 0, m->b_mag) != 0)) ||
-        (arch == SAE_ARCH_JUMPRELU && get_tensor(&st, "threshold", 1, n, 0, m->log_threshold) != 0)) {
+         (get_tensor(&f->st, "r_mag", 1, n, 0, m->r_mag) != 0 || get_tensor(&f->st, "b_mag", 1, n, 0, m->b_mag) != 0)) ||
+        (arch == SAE_ARCH_JUMPRELU && get_tensor(&f->st, "threshold", 1, n, 0, m->log_threshold) != 0)) {
         free(W_enc_t);
         sae_arch_free(m);
-        goto out;
+        return -1;
     }
     for (long i = 0; i < n; i++)
         for (long j = 0; j < d; j++) m->W_enc[i * d + j] = W_enc_t[j * n + i];
@@ -307,58 +312,45 @@ static int load_saelens(SAEArch *m, const char *dir, const SAEArchRequest *want)
             if (arch == SAE_ARCH_GATED) m->b_mag[i] += expf(m->r_mag[i]) * (float)s;
         }
     }
-    rc = 0;
-out:
-    json_free(&cfg);
-    safetensors_close(&st);
-    free(cpath), free(wpath);
-    return rc;
+    return 0;
 }
 
-static int load_sparsify(SAEArch *m, const char *dir, const SAEArchRequest *want) {
-    char *cpath = path_join(dir, "cfg.json"), *wpath = path_join(dir, "sae.safetensors");
-    JSON cfg = {0};
-    SafeTensors st = {0};
-    int rc = -1;
+static int load_sparsify(SAEArch *m, LoadFolder *f, const SAEArchRequest *want) {
+    const char *cpath = f->cpath;
     long d, n, k, ef = 0;
-    if (json_parse_file(&cfg, cpath) != 0) goto out;
-    if (get_int(&cfg, "d_in", cpath, &d, 1) != 0 || get_int(&cfg, "k", cpath, &k, 1) != 0) goto out;
-    int r = get_int(&cfg, "num_latents", cpath, &n, 0);
-    if (r < 0) goto out;
+    if (json_parse_file(&f->cfg, cpath) != 0) return -1;
+    if (get_int(&f->cfg, "d_in", cpath, &d, 1) != 0 || get_int(&f->cfg, "k", cpath, &k, 1) != 0) return -1;
+    int r = get_int(&f->cfg, "num_latents", cpath, &n, 0);
+    if (r < 0) return -1;
     if (r == 1) {
-        if (get_int(&cfg, "expansion_factor", cpath, &ef, 0) != 0) {
+        if (get_int(&f->cfg, "expansion_factor", cpath, &ef, 0) != 0) {
             err_set("%s: missing field \"num_latents\" (or \"expansion_factor\")", cpath);
-            goto out;
+            return -1;
         }
         n = d * ef;
     }
-    const JSON *tc = json_get(&cfg, "transcode");
-    if (tc && tc->type == JSON_BOOL && tc->boolean) { err_set("%s: a transcoder (transcode: true) is not an SAE", cpath); goto out; }
+    const JSON *tc = json_get(&f->cfg, "transcode");
+    if (tc && tc->type == JSON_BOOL && tc->boolean) { err_set("%s: a transcoder (transcode: true) is not an SAE", cpath); return -1; }
     if (want) {
         if (!want->any_arch && want->arch != SAE_ARCH_TOPK) {
             err_set("%s: a sparsify checkpoint is topk, but %s was asked for", cpath, sae_arch_name(want->arch));
-            goto out;
+            return -1;
         }
-        if (want->d && want->d != d) { err_set("%s: d_in = %ld, but the activations have width %d", cpath, d, want->d); goto out; }
-        if (want->n && want->n != n) { err_set("%s: num_latents = %ld, but %d latents were asked for", cpath, n, want->n); goto out; }
+        if (want->d && want->d != d) { err_set("%s: d_in = %ld, but the activations have width %d", cpath, d, want->d); return -1; }
+        if (want->n && want->n != n) { err_set("%s: num_latents = %ld, but %d latents were asked for", cpath, n, want->n); return -1; }
     }
-    if (k >= n) { err_set("%s: k = %ld must be below num_latents = %ld", cpath, k, n); goto out; }
-    if (safetensors_open(&st, wpath) != 0) goto out;
+    if (k >= n) { err_set("%s: k = %ld must be below num_latents = %ld", cpath, k, n); return -1; }
+    if (safetensors_open(&f->st, f->wpath) != 0) return -1;
     SAEArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, (int)d, (int)n);
     p.k = (int)k;
     p.b_dec_init = SAE_BDEC_ZERO;
-    if (sae_arch_init(m, &p, NULL, 0) != 0) goto out;
-    if (get_tensor(&st, "encoder.weight", 2, n, d, m->W_enc) != 0 || get_tensor(&st, "encoder.bias", 1, n, 0, m->b_enc) != 0 ||
-        get_tensor(&st, "W_dec", 2, n, d, m->W_dec) != 0 || get_tensor(&st, "b_dec", 1, d, 0, m->b_dec) != 0) {
+    if (sae_arch_init(m, &p, NULL, 0) != 0) return -1;
+    if (get_tensor(&f->st, "encoder.weight", 2, n, d, m->W_enc) != 0 || get_tensor(&f->st, "encoder.bias", 1, n, 0, m->b_enc) != 0 ||
+        get_tensor(&f->st, "W_dec", 2, n, d, m->W_dec) != 0 || get_tensor(&f->st, "b_dec", 1, d, 0, m->b_dec) != 0) {
         sae_arch_free(m);
-        goto out;
+        return -1;
     }
-    rc = 0;
-out:
-    json_free(&cfg);
-    safetensors_close(&st);
-    free(cpath), free(wpath);
-    return rc;
+    return 0;
 }
 
 int sae_arch_load(SAEArch *m, const char *dir, const SAEArchRequest *want) {
@@ -366,8 +358,15 @@ int sae_arch_load(SAEArch *m, const char *dir, const SAEArchRequest *want) {
     char *a = path_join(dir, "sae_weights.safetensors"), *b = path_join(dir, "sae.safetensors");
     const int saelens = path_is_file(a), sparsify = path_is_file(b);
     free(a), free(b);
-    if (saelens) return load_saelens(m, dir, want);
-    if (sparsify) return load_sparsify(m, dir, want);
+    if (saelens || sparsify) {
+        LoadFolder f = {.cpath = path_join(dir, "cfg.json"),
+                        .wpath = path_join(dir, saelens ? "sae_weights.safetensors" : "sae.safetensors")};
+        int rc = saelens ? load_saelens(m, &f, want) : load_sparsify(m, &f, want);
+        json_free(&f.cfg);
+        safetensors_close(&f.st);
+        free(f.cpath), free(f.wpath);
+        return rc;
+    }
     if (!path_is_dir(dir)) return err_set("%s: no such folder", dir);
     return err_set("%s: neither sae_weights.safetensors (SAELens) nor sae.safetensors (sparsify) is there", dir);
 }
