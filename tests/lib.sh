@@ -14,3 +14,11 @@ check() { # check "description" command...   (a pass when the command succeeds)
 }
 skip() { S=$((S + 1)); echo "  skip  $*"; }
 finish() { echo "$P passed, $F failed, $S skipped"; [ "$F" -eq 0 ]; exit $?; }
+# tiny_model DIR [synth options...]: a small random GPT-2 checkpoint in DIR
+# (./run synth; default 2 layers, 2 heads, C 16, GPT-2's vocabulary, n_ctx 32;
+# later options override), checked to be there
+tiny_model() {
+    local dir=$1; shift
+    "$bin" synth -o "$dir" --n-layer 2 --n-head 2 --n-embd 16 --vocab 50257 --n-ctx 32 "$@" >/dev/null 2>&1
+    check "a tiny random checkpoint ($*)" test -s "$dir/model.safetensors"
+}

@@ -12,8 +12,7 @@ set -u
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export GPT2SAE_HF_URL=${GPT2SAE_HF_URL:-http://127.0.0.1:9}
 
-"$bin" synth -o "$tmp/m" --n-layer 2 --n-head 2 --n-embd 16 --vocab 50257 --n-ctx 32 >/dev/null 2>&1
-check "a tiny random checkpoint" test -s "$tmp/m/model.safetensors"
+tiny_model "$tmp/m"
 gen() { "$bin" generate --weights "$tmp/m" --quiet "$@"; }
 if ! gen --prompt "Hello" --max-new 1 >"$tmp/probe" 2>"$tmp/probe.err"; then
     if grep -qi "tokenizer" "$tmp/probe.err"; then

@@ -15,8 +15,7 @@ set -u
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export GPT2SAE_HF_URL=${GPT2SAE_HF_URL:-http://127.0.0.1:9}
 
-"$bin" synth -o "$tmp/m" --n-layer 2 --n-head 2 --n-embd 16 --vocab 50257 --n-ctx 32 >/dev/null 2>&1
-check "a tiny random checkpoint" test -s "$tmp/m/model.safetensors"
+tiny_model "$tmp/m"
 for i in 1 2; do cat palinka.txt; done >"$tmp/corpus.txt"
 if ! "$bin" capture --weights "$tmp/m" --site blocks.1.mlp.hook_pre -o "$tmp/acts.npy" "$tmp/corpus.txt" >/dev/null 2>"$tmp/cap.err"; then
     skip "no tokenizer files: $(head -c 200 "$tmp/cap.err")"
