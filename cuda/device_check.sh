@@ -32,8 +32,10 @@
 #                    instruction mix of the matmul into the log
 #   test_cuda        every forward kernel vs the CPU, whole GPT-2 small forward
 #   test_cuda_sae    SAE loss/grad, Adam, 1 and 100 epochs at the notebook's shapes
+#   test_cuda_*      every other tests/test_cuda*.c (architectures, hooks, generation...),
+#                    then every tests/test_*cuda*.sh (the --device cuda command lines)
 #   bench_*          matmul vs cuBLAS; gpt2 forward; sae; attention, layernorm,
-#                    gelu, residual, encoder
+#                    gelu, residual, encoder; then every other bench/bench_cuda_*.c
 #   torch_*          PyTorch eager GPT-2 forward and the notebook's SAE loop
 #   sanitizers       compute-sanitizer memcheck and racecheck on the tests'
 #                    small shapes (GPT2SAE_CUDA_QUICK=2), memcheck on test_cuda (=1)
@@ -42,7 +44,9 @@
 # files, run `bash cuda/device_check.sh --prep` on a machine that has them
 # (it copies zlib.h, zconf.h and libz.a into .devdeps/, which git ignores),
 # copy the tree with .devdeps/ to the GPU machine, and run the script there:
-# it uses .devdeps/ when the system has no zlib.h.
+# it uses .devdeps/ when the system has no zlib.h. --prep also copies GPT-2's
+# tokenizer files from the engine's cache into .devdeps/tokenizer, for the
+# command-line tests on a machine with no network.
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -51,6 +55,12 @@ if [ "${1:-}" = "--prep" ]; then
     mkdir -p .devdeps/include .devdeps/lib
     cp /usr/include/zlib.h /usr/include/zconf.h .devdeps/include/
     cp "$(cc -print-file-name=libz.a)" .devdeps/lib/
+    # GPT-2's tokenizer files, for the command-line CUDA tests (a GPU machine
+    # may have no network): from the engine's cache, when they are there
+    tok=${GPT2SAE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpt2sae}/tokenizer
+    if [ -f "$tok/encoder.json" ] || [ -f "$tok/vocab.json" ]; then
+        mkdir -p .devdeps/tokenizer && cp "$tok"/* .devdeps/tokenizer/
+    fi
     excl=$(git rev-parse --git-path info/exclude 2>/dev/null || true) # works in a worktree too
     if [ -n "$excl" ]; then
         mkdir -p "$(dirname "$excl")"
@@ -129,10 +139,9 @@ MK=(make -j"$JOBS" CUDA=1 "NVCC=${NVCC_BIN:-nvcc}"
     'NVFLAGS=-O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -Wall,-Wextra -lineinfo')
 [ -n "$EXTRA" ] && MK+=("ARCH=-march=native $EXTRA") # ARCH goes into CFLAGS (compile and link)
 
-TESTS="build/tests/test_cuda build/tests/test_cuda_sae"
-BENCHES="build/bench/bench_cuda_matmul build/bench/bench_cuda_gpt2 build/bench/bench_cuda_sae
- build/bench/bench_cuda_attention build/bench/bench_cuda_layernorm build/bench/bench_cuda_gelu
- build/bench/bench_cuda_residual build/bench/bench_cuda_encoder"
+# every CUDA test (tests/test_cuda*.c) and benchmark (bench/bench_cuda_*.c)
+TESTS=$(ls tests/test_cuda*.c | sed -E 's#^tests/(.*)\.c$#build/tests/\1#' | tr '\n' ' ')
+BENCHES=$(ls bench/bench_cuda_*.c | sed -E 's#^bench/(.*)\.c$#build/bench/\1#' | tr '\n' ' ')
 # shellcheck disable=SC2086
 if step build 240 "${MK[@]}" build/gpt2sae $TESTS $BENCHES; then
     # the compiler's resource report for the kernels (registers, spills) into the log
@@ -148,6 +157,18 @@ if step build 240 "${MK[@]}" build/gpt2sae $TESTS $BENCHES; then
     fi
     step test_cuda 150 build/tests/test_cuda
     step test_cuda_sae 210 build/tests/test_cuda_sae
+    for t in $TESTS; do # the other CUDA tests (architectures, hooks, generation, ...)
+        case $t in build/tests/test_cuda | build/tests/test_cuda_sae) continue ;; esac
+        step "$(basename "$t")" 120 "$t"
+    done
+    # the command-line tests of the CUDA paths (--device cuda); tokenizer files
+    # from .devdeps/tokenizer (--prep) when the machine has no cache or network
+    [ -d .devdeps/tokenizer ] && export GPT2SAE_TOKENIZER_DIR=$root/.devdeps/tokenizer
+    for t in tests/test_*cuda*.sh; do
+        [ -e "$t" ] || continue
+        case $t in *emu*) continue ;; esac
+        step "$(basename "$t" .sh)" 120 env BUILD=build bash "$t"
+    done
     step bench_matmul 90 build/bench/bench_cuda_matmul
     step bench_gpt2 90 build/bench/bench_cuda_gpt2
     step torch_gpt2 90 env PYTHONUNBUFFERED=1 python3 bench/bench_cuda_gpt2_torch.py
@@ -155,6 +176,11 @@ if step build 240 "${MK[@]}" build/gpt2sae $TESTS $BENCHES; then
     step torch_sae 120 env PYTHONUNBUFFERED=1 python3 bench/bench_cuda_sae_torch.py
     for b in attention layernorm gelu residual encoder; do
         step bench_$b 40 build/bench/bench_cuda_$b
+    done
+    for b in $BENCHES; do # the other CUDA benchmarks
+        case $b in */bench_cuda_matmul | */bench_cuda_gpt2 | */bench_cuda_sae | */bench_cuda_attention | \
+            */bench_cuda_layernorm | */bench_cuda_gelu | */bench_cuda_residual | */bench_cuda_encoder) continue ;; esac
+        step "$(basename "$b" | sed 's/^bench_cuda_/bench_/')" 60 "$b"
     done
     if command -v compute-sanitizer >/dev/null 2>&1; then
         CS=(compute-sanitizer --error-exitcode 3)
