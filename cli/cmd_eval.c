@@ -130,7 +130,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!strcmp(device, "cuda") && !cuda_available()) {
         char why[256];
-        cuda_describe(why, sizeof why);
+        if (cuda_describe(why, sizeof why) != 0 && !why[0]) snprintf(why, sizeof why, "%s", err_get());
         free(in);
         return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
     }

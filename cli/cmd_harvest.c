@@ -224,7 +224,7 @@ int cmd_harvest(int argc, char **argv) {
     HarvestSetup s;
     if (!strcmp(device, "cuda") && !cuda_available()) {
         char why[256];
-        cuda_describe(why, sizeof why);
+        if (cuda_describe(why, sizeof why) != 0 && !why[0]) snprintf(why, sizeof why, "%s", err_get());
         return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
     }
     if (harvest_setup(&s, &o) != 0) return cli_fail();
