@@ -39,8 +39,9 @@ static void eval_usage(FILE *f) {
             "  FILE may be one token file (.bin, llm.c or raw uint16: ./run tokenize --bin)\n"
             "  --ctx N              tokens per window (default: the model's n_ctx, 1024)\n"
             "  --exclude-bos        leave <|endoftext|> (BOS/EOS) positions out of the metrics\n"
-            "  --device D           cpu (default), cuda or auto (the GPU when there is one): where\n"
-            "                       the forward passes run (the SAE and the metrics stay on the CPU)\n"
+            "  --device D           cpu (default), cuda, or auto (the GPU when there is one and it\n"
+            "                       takes the model, else the CPU): where the forward passes run\n"
+            "                       (the SAE and the metrics stay on the CPU)\n"
             "  -o, --out DIR        where eval.json and eval.html go (default out/eval)\n"
             "  FILE|FOLDER...       texts (a folder: its files, in name order), tokenised with\n"
             "                       GPT-2's BPE and concatenated, then cut into windows of --ctx\n"
@@ -190,8 +191,9 @@ int cmd_eval(int argc, char **argv) {
     EvalPasses gpu = {cuda_eval_grab, cuda_eval_resume, NULL};
     if (strcmp(device, "cpu") && cuda_available()) {
         int wctx = p.ctx > 0 && p.ctx < m.cfg.n_ctx ? p.ctx : m.cfg.n_ctx;
-        if (cuda_gpt2_init(&g, &m, wctx) != 0) goto fail;
-        gpu.user = g, p.passes = &gpu;
+        if (cuda_gpt2_init(&g, &m, wctx) == 0) gpu.user = g, p.passes = &gpu;
+        else if (!strcmp(device, "cuda")) goto fail;
+        else fprintf(stderr, "gpt2sae: note: --device auto: %s; the passes run on the CPU\n", err_get());
     }
     double t = time_now();
     if (eval_run(&res, &f, &sae, ids.ids, (long)ids.n, &p) != 0) goto fail;

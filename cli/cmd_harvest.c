@@ -160,8 +160,9 @@ static void usage(FILE *f) {
             "  --shard-windows N      windows a shard (default: about 64 MiB a shard)\n"
             "  --format F             llmc, raw or auto (default auto)\n"
             "  --threads N            CPU threads (default all cores)\n"
-            "  --device D             cpu (default), cuda or auto (the GPU when there is one):\n"
-            "                         where the forward pass runs; the cache is the same\n"
+            "  --device D             cpu (default), cuda, or auto (the GPU when there is one and\n"
+            "                         it takes the model, else the CPU): where the forward pass\n"
+            "                         runs; the cache is the same (rows to float rounding)\n"
             "  --quiet                no progress\n");
 }
 
@@ -231,11 +232,11 @@ int cmd_harvest(int argc, char **argv) {
     /* the GPU's pass: weights uploaded once, B windows of ctx a pass */
     CUDAGPT2 *g = NULL;
     if (strcmp(device, "cpu") && cuda_available()) {
-        if (cuda_gpt2_init(&g, &s.m, s.h.p.ctx) != 0) {
+        if (cuda_gpt2_init(&g, &s.m, s.h.p.ctx) == 0) s.h.forward = cuda_harvest_pass, s.h.forward_user = g;
+        else if (!strcmp(device, "cuda")) {
             harvest_setup_free(&s);
             return cli_fail();
-        }
-        s.h.forward = cuda_harvest_pass, s.h.forward_user = g;
+        } else fprintf(stderr, "gpt2sae: note: --device auto: %s; the pass runs on the CPU\n", err_get());
     }
     Progress pr = {quiet, isatty(2), time_now(), 0, 0};
     /* where a resumed run starts, for the rate */

@@ -7,7 +7,8 @@
 # ratios of CE differences, within what the CEs' tolerance allows).
 # Without a GPU, or in a build without CUDA, the GPU comparisons are skipped
 # (said so), and what is checked is that --device cuda is refused with a
-# message and --device with a bad value is refused.
+# message, --device auto runs on the CPU, and --device with a bad value is
+# refused.
 set -u
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/gpt2sae_test_cuda_cli_XXXXXX)
@@ -36,6 +37,9 @@ if [ "$rc" -ne 0 ] && grep -q "no usable GPU" "$tmp/e"; then
     gpu=0
     check "harvest --device cuda without a GPU: exit 1 and says so ($(head -c 160 "$tmp/e"))" test "$rc" -eq 1
     check "and writes no cache" test ! -e "$tmp/cgpu"
+    "$bin" harvest $H --device auto -o "$tmp/cauto" >/dev/null 2>&1
+    same=1; for f in "$tmp"/ccpu/*; do cmp -s "$f" "$tmp/cauto/$(basename "$f")" || same=0; done
+    check "harvest --device auto without a GPU runs on the CPU: the same cache, byte for byte" test "$same" -eq 1
 fi
 
 # an SAE at blocks.1.mlp.hook_pre, trained on the CPU, for eval
