@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/pipeline.h"
 #include "core/util.h"
+#include "cuda/cuda.h"
 #include "data/corpus.h"
 #include "data/data.h"
 #include "eval/metrics.h"
@@ -21,7 +22,7 @@
 static void eval_usage(FILE *f) {
     fprintf(f,
             "usage: ./run eval --sae DIR [--weights PATH|NAME | --random-weights] [--tokens N]\n"
-            "                  [--ctx N] [--exclude-bos] [-o DIR] FILE|FOLDER...\n"
+            "                  [--ctx N] [--exclude-bos] [--device D] [-o DIR] FILE|FOLDER...\n"
             "\n"
             "Splice the SAE into the model at the site it was trained on and measure what it\n"
             "explains: CE loss clean / with the SAE / zero- / mean-ablated and the CE loss\n"
@@ -38,6 +39,9 @@ static void eval_usage(FILE *f) {
             "  FILE may be one token file (.bin, llm.c or raw uint16: ./run tokenize --bin)\n"
             "  --ctx N              tokens per window (default: the model's n_ctx, 1024)\n"
             "  --exclude-bos        leave <|endoftext|> (BOS/EOS) positions out of the metrics\n"
+            "  --device D           cpu (default), cuda, or auto (the GPU when there is one and it\n"
+            "                       takes the model, else the CPU): where the forward passes run\n"
+            "                       (the SAE and the metrics stay on the CPU)\n"
             "  -o, --out DIR        where eval.json and eval.html go (default out/eval)\n"
             "  FILE|FOLDER...       texts (a folder: its files, recursively, in path order), tokenised with\n"
             "                       GPT-2's BPE and concatenated, then cut into windows of --ctx\n"
@@ -61,9 +65,9 @@ static int expand_inputs(char **in, int n, char ***out, int *nout) {
 
 int cmd_eval(int argc, char **argv) {
     static const char *const opts[] = {"--sae", "--weights", "--random-weights", "--tokens", "--ctx", "--exclude-bos",
-                                       "-o", "--out", "--help", NULL};
+                                       "--device", "-o", "--out", "--help", NULL};
     cli_command("eval", opts, NULL);
-    const char *sae_dir = NULL, *weights = NULL, *out_dir = "out/eval", *v;
+    const char *sae_dir = NULL, *weights = NULL, *out_dir = "out/eval", *device = "cpu", *v;
     int random = 0, exclude = 0, ended = 0, n_in = 0, r;
     long max_tokens = 0, ctx = 0;
     char **in = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -77,6 +81,14 @@ int cmd_eval(int argc, char **argv) {
         if ((r = cli_opt(argc, argv, &i, "--sae", &sae_dir)) || (r = cli_opt(argc, argv, &i, "--weights", &weights)) ||
             (r = cli_opt(argc, argv, &i, "-o", &out_dir)) || (r = cli_opt(argc, argv, &i, "--out", &out_dir))) {
             if (r < 0) { free(in); return 2; }
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--device", &device))) {
+            if (r < 0) { free(in); return 2; }
+            if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto")) {
+                free(in);
+                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", device);
+            }
             continue;
         }
         if ((r = cli_opt(argc, argv, &i, "--tokens", &v))) {
@@ -98,6 +110,12 @@ int cmd_eval(int argc, char **argv) {
         free(in);
         return cli_error(2, "eval: --weights and --random-weights exclude each other: pick one");
     }
+    if (!strcmp(device, "cuda") && !cuda_available()) {
+        char why[256];
+        if (cuda_describe(why, sizeof why) != 0 && !why[0]) snprintf(why, sizeof why, "%s", err_get());
+        free(in);
+        return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
+    }
 
     int status = 1;
     char **files = NULL, *wpath = NULL;
@@ -108,6 +126,7 @@ int cmd_eval(int argc, char **argv) {
     BPE bpe = {0};
     BPEIds ids = {0};
     EvalResult res = {0};
+    CUDAGPT2 *g = NULL;
     const char **toks = NULL;
     int *tok_lens = NULL;
     /* everything that can be checked before the model runs */
@@ -149,6 +168,14 @@ int cmd_eval(int argc, char **argv) {
     p.max_tokens = max_tokens;
     p.exclude_id = exclude ? EOT_ID : -1;
     gpt2_forward_init(&f, &m);
+    /* on the GPU: the weights uploaded once, one window of ctx a pass */
+    EvalPasses gpu = {cuda_eval_grab, cuda_eval_resume, NULL};
+    if (strcmp(device, "cpu") && cuda_available()) {
+        int wctx = p.ctx > 0 && p.ctx < m.cfg.n_ctx ? p.ctx : m.cfg.n_ctx;
+        if (cuda_gpt2_init(&g, &m, wctx) == 0) gpu.user = g, p.passes = &gpu;
+        else if (!strcmp(device, "cuda")) goto fail;
+        else fprintf(stderr, "gpt2sae: note: --device auto: %s; the passes run on the CPU\n", err_get());
+    }
     double t = time_now();
     if (eval_run(&res, &f, &sae, ids.ids, (long)ids.n, &p) != 0) goto fail;
     t = time_now() - t;
@@ -166,8 +193,8 @@ int cmd_eval(int argc, char **argv) {
     if (rc == 0) rc = eval_write_html(&res, html, files[0], &tx, label);
     if (rc == 0)
         fprintf(stderr, "eval: %ld tokens (%ld windows of %d), %s: CE clean %.4f, SAE %.4f, score %.4f; KL %.4f; FVE %.4f; "
-                        "L0 %.1f; %.2f s -> %s, %s\n", res.n_tokens, res.n_windows, res.ctx, sae.hook, res.ce[0],
-                res.ce[1], res.ce_score, res.kl[1], res.fve, res.l0, t, json, html);
+                        "L0 %.1f; %.2f s%s -> %s, %s\n", res.n_tokens, res.n_windows, res.ctx, sae.hook, res.ce[0],
+                res.ce[1], res.ce_score, res.kl[1], res.fve, res.l0, t, g ? " (passes on the GPU)" : "", json, html);
     free(json), free(html);
     if (rc == 0) status = 0;
     else cli_fail();
@@ -176,6 +203,7 @@ fail:
     cli_fail();
 done:
     eval_result_free(&res);
+    cuda_gpt2_free(g);
     free(toks), free(tok_lens);
     gpt2_forward_free(&f);
     bpe_ids_free(&ids);

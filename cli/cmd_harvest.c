@@ -10,6 +10,7 @@
 #include "cli/stream.h"
 #include "core/pool.h"
 #include "core/util.h"
+#include "cuda/cuda.h"
 #include "weights/fetch.h"
 
 #include <math.h>
@@ -159,6 +160,9 @@ static void usage(FILE *f) {
             "  --shard-windows N      windows a shard (default: about 64 MiB a shard)\n"
             "  --format F             llmc, raw or auto (default auto)\n"
             "  --threads N            CPU threads (default all cores)\n"
+            "  --device D             cpu (default), cuda, or auto (the GPU when there is one and\n"
+            "                         it takes the model, else the CPU): where the forward pass\n"
+            "                         runs; the cache is the same (rows to float rounding)\n"
             "  --quiet                no progress\n");
 }
 
@@ -185,13 +189,13 @@ int cmd_harvest(int argc, char **argv) {
     static const char *opts[32];
     int no = 0;
     for (const char *const *n = harvest_opt_names; *n; n++) opts[no++] = *n;
-    const char *more[] = {"-o", "--out", "--threads", "--quiet", "--help", "-h", NULL};
+    const char *more[] = {"-o", "--out", "--threads", "--device", "--quiet", "--help", "-h", NULL};
     for (const char **n = more; *n; n++) opts[no++] = *n;
     opts[no] = NULL;
     cli_command("harvest", opts, NULL);
     HarvestOpts o;
     harvest_opts_init(&o);
-    const char *out = NULL, *v;
+    const char *out = NULL, *device = "cpu", *v;
     int quiet = 0, ended = 0, r;
     long threads = 0;
     for (int i = 1; i < argc; i++) {
@@ -202,6 +206,12 @@ int cmd_harvest(int argc, char **argv) {
         if (!strcmp(argv[i], "--quiet")) { quiet = 1; continue; }
         if ((r = harvest_opts_parse(&o, argc, argv, &i))) { if (r < 0) return 2; continue; }
         if ((r = cli_opt(argc, argv, &i, "-o", &out)) || (r = cli_opt(argc, argv, &i, "--out", &out))) { if (r < 0) return 2; continue; }
+        if ((r = cli_opt(argc, argv, &i, "--device", &device))) {
+            if (r < 0) return 2;
+            if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto"))
+                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", device);
+            continue;
+        }
         if ((r = cli_opt(argc, argv, &i, "--threads", &v))) {
             if (r < 0 || cli_int("--threads", v, 1, 256, &threads)) return 2;
             continue;
@@ -213,7 +223,21 @@ int cmd_harvest(int argc, char **argv) {
     if (o.n_hooks < 1) { usage(stderr); return cli_error(2, "harvest: give at least one --hook NAME (e.g. blocks.6.mlp.hook_pre)"); }
     if (threads) pool_set_threads((int)threads);
     HarvestSetup s;
+    if (!strcmp(device, "cuda") && !cuda_available()) {
+        char why[256];
+        if (cuda_describe(why, sizeof why) != 0 && !why[0]) snprintf(why, sizeof why, "%s", err_get());
+        return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
+    }
     if (harvest_setup(&s, &o) != 0) return cli_fail();
+    /* the GPU's pass: weights uploaded once, B windows of ctx a pass */
+    CUDAGPT2 *g = NULL;
+    if (strcmp(device, "cpu") && cuda_available()) {
+        if (cuda_gpt2_init(&g, &s.m, s.h.p.ctx) == 0) s.h.forward = cuda_harvest_pass, s.h.forward_user = g;
+        else if (!strcmp(device, "cuda")) {
+            harvest_setup_free(&s);
+            return cli_fail();
+        } else fprintf(stderr, "gpt2sae: note: --device auto: %s; the pass runs on the CPU\n", err_get());
+    }
     Progress pr = {quiet, isatty(2), time_now(), 0, 0};
     /* where a resumed run starts, for the rate */
     CacheManifest old;
@@ -226,17 +250,19 @@ int cmd_harvest(int argc, char **argv) {
     err_clear();
     int rc = harvest_to_cache(&s.h, out, &s.meta, on_progress, &pr);
     if (rc != 0) {
+        cuda_gpt2_free(g);
         harvest_setup_free(&s);
         return cli_fail();
     }
     if (!quiet) {
         double dt = time_now() - pr.t0;
         long tok = (s.h.windows - pr.start) * s.h.p.ctx;
-        printf("harvest: %ld windows x %d tokens at %d hook%s into %s in %.1fs (%.0f tokens/s; forward %.1fs, writing %.1fs)\n",
+        printf("harvest: %ld windows x %d tokens at %d hook%s into %s in %.1fs (%.0f tokens/s; forward %.1fs%s, writing %.1fs)\n",
                s.h.windows, s.h.p.ctx, s.h.p.n_hooks, s.h.p.n_hooks > 1 ? "s" : "", out, dt, tok / (dt + 1e-9),
-               s.h.t_forward, s.h.t_write);
+               s.h.t_forward, g ? " on the GPU" : "", s.h.t_write);
         if (s.meta.random_weights) printf("harvest: note: RANDOM weights (not GPT-2): the activations mean nothing\n");
     }
+    cuda_gpt2_free(g);
     harvest_setup_free(&s);
     return 0;
 }

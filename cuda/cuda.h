@@ -220,6 +220,63 @@ const SAETrainBackend *cuda_sae_backend(void);
  * float bits, not a sort): thresh (T), device. For tests and benchmarks. */
 int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k);
 
+/* ------------------------------------------ hooks: batched capture, splices */
+/* gpt2/gpt2.h's hooks on the GPU forward (cuda/cuda_hooks.cu), for harvest/
+ * (many sites, B windows a pass) and eval/ (the SAE spliced in). A hook at
+ * (layer, site) sees the pass's activation act (rows, width), rows = B * T:
+ *   out    host (rows, width) or NULL: act is copied there
+ *   d_out  device (rows, width) or NULL: a copy that stays on the GPU
+ *   resid  host (rows, C) or NULL: the residual stream as the site sees it,
+ *          gpt2_forward_resume's resid (resid_pre at attn_out, resid_mid at
+ *          the mlp_* sites, act itself at the resid_* sites)
+ *   fn     NULL, or a GPT2HookFn called on a host copy of act (ctx.t0 = 0,
+ *          ctx.T = rows); what it leaves there goes back into the pass: a
+ *          splice, an ablation, a steering (eval/intervene.h's
+ *          eval_intervene_hook runs unchanged)
+ * Hooks at one site run in the order given, each one's copies before its fn.
+ * All pointers are borrowed for the call. */
+typedef struct {
+    int layer;
+    GPT2Site site;
+    float *out;     /* host (rows, width) or NULL */
+    float *d_out;   /* device (rows, width) or NULL */
+    float *resid;   /* host (rows, C) or NULL */
+    GPT2HookFn fn;  /* NULL or called on a host copy of act */
+    void *user;     /* fn's */
+} CUDAHook;
+
+/* gpt2_forward_batch's contract on the GPU: B independent windows ids
+ * (B, T), 1 <= T <= n_ctx, each from position 0, in one pass; the row-wise
+ * steps see B * T rows, attention stays causal within each window. hooks
+ * (n_hooks, may be 0) as above. logits (B * T, V) host, or NULL: then the
+ * pass stops right after the deepest hook. The activation buffers grow to
+ * B * T rows on first use and stay so until cuda_gpt2_free. Returns 0, or
+ * -1 with err_set() (an id outside the vocabulary, a bad layer or site, a
+ * hook's fn that failed). */
+int cuda_gpt2_forward_batch(CUDAGPT2 *g, const int32_t *ids, int B, int T, const CUDAHook *hooks, int n_hooks,
+                            float *logits);
+/* gpt2_forward_resume's contract on the GPU: one window of T rows resumed
+ * right after (layer, site), as if the site's hooks had left act
+ * (T, width) there, with resid (T, C) the residual stream (not read at the
+ * resid_* sites; may be NULL there); logits (T, V) host. The layers below
+ * are not run. hooks at later sites run; those at (layer, site) do not. */
+int cuda_gpt2_resume(CUDAGPT2 *g, int layer, GPT2Site site, const float *resid, const float *act, int T,
+                     const CUDAHook *hooks, int n_hooks, float *logits);
+/* The same passes in the shapes eval/ and harvest/ take for another device
+ * (user = the CUDAGPT2):
+ *   EvalPasses (eval/metrics.h): {cuda_eval_grab, cuda_eval_resume, g}
+ *     grab: one window ids (T): act (T, width) at (layer, site), resid
+ *     (T, C) there (or NULL), logits (T, V) (or NULL: stop after the site);
+ *     resume: cuda_gpt2_resume without hooks.
+ *   Harvest.forward (harvest/harvest.h): cuda_harvest_pass, user g
+ *     ids (B, T) in one batch; acts[k] (B * T, width_k) host, the activation
+ *     at (layer[k], site[k]) for k < n_hooks; stops after the deepest. */
+int cuda_eval_grab(void *g, int layer, GPT2Site site, const int32_t *ids, int T, float *act, float *resid,
+                   float *logits);
+int cuda_eval_resume(void *g, int layer, GPT2Site site, const float *resid, const float *act, int T, float *logits);
+int cuda_harvest_pass(void *g, const int32_t *ids, int B, int T, int n_hooks, const int *layer, const GPT2Site *site,
+                      float *const *acts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,9 +1,11 @@
 /*
- * cuda/cuda_gpt2.cu - GPT-2's forward pass on the GPU, batch 1, built from
- * the ops in cuda_ops.cu and cuda_matmul.cu in llm.c's order, with the
- * capture hook at any (layer, site). Mirrors gpt2/'s CPU forward step for step.
+ * cuda/cuda_gpt2.cu - GPT-2's forward pass on the GPU, B windows a pass,
+ * built from the ops in cuda_ops.cu and cuda_matmul.cu in llm.c's order,
+ * with hooks at any (layer, site) (cuda_hooks.cu) and a resume after a site.
+ * Mirrors gpt2/'s CPU forward step for step.
  */
 #include "cuda/cuda_common.cuh"
+#include "cuda/cuda_hooks.cuh"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +22,17 @@ typedef struct {
 struct CUDAGPT2 {
     GPT2Config cfg;
     int max_T;
+    int rows;               /* rows the activations below hold (>= max_T; B * T for a batch) */
+    int logits_rows;        /* rows logits holds */
     CUDAMatmulKind kind;
     float *d_params;        /* every weight, one allocation */
     float *wte, *wpe;       /* (V, C), (n_ctx, C) */
     float *lnfw, *lnfb;     /* (C), (C) */
     float *lm_head;         /* (V, C); == wte when tied */
     DevLayer *h;            /* (n_layer), host array of device pointers */
-    int *d_tokens;          /* (max_T) */
+    int *d_tokens;          /* (rows) */
     float *d_acts;          /* the activations below, one allocation */
-    float *x;               /* (T, C) residual stream: resid_pre, then resid_post */
+    float *x;               /* (rows, C) residual stream: resid_pre, then resid_post; every (T, .) below is (rows, .) */
     float *resid_mid;       /* (T, C) */
     float *ln;              /* (T, C) ln1 / ln2 / ln_f output */
     float *qkv;             /* (T, 3C) */
@@ -37,11 +41,34 @@ struct CUDAGPT2 {
     float *fch;             /* (T, 4C) mlp_pre */
     float *fch_gelu;        /* (T, 4C) mlp_post */
     float *mlp_out;         /* (T, C) */
-    float *logits;          /* (max_T, V), allocated on first use */
+    float *logits;          /* (logits_rows, V), allocated on first use */
 };
 
 static int site_width(GPT2Site site, int C) {
     return site == GPT2_MLP_PRE || site == GPT2_MLP_POST ? 4 * C : C;
+}
+
+/* (Re)allocate the activations for `rows` rows (the old ones are dropped). */
+static int alloc_acts(CUDAGPT2 *g, int rows) {
+    const size_t T = rows, C = g->cfg.n_embd;
+    cuda_free(g->d_acts), cuda_free(g->d_tokens);
+    g->d_acts = NULL, g->d_tokens = NULL, g->rows = 0;
+    /* x, resid_mid, ln, atty, attn_out, mlp_out: 6 x (T, C); qkv (T, 3C); fch, fch_gelu (T, 4C) */
+    size_t acts = T * C * 6 + T * 3 * C + T * 4 * C * 2;
+    if (cuda_malloc((void **)&g->d_acts, acts * sizeof(float)) != 0) return -1;
+    if (cuda_malloc((void **)&g->d_tokens, T * sizeof(int)) != 0) return -1;
+    float *p = g->d_acts;
+    g->x = p, p += T * C;
+    g->resid_mid = p, p += T * C;
+    g->ln = p, p += T * C;
+    g->atty = p, p += T * C;
+    g->attn_out = p, p += T * C;
+    g->mlp_out = p, p += T * C;
+    g->qkv = p, p += T * 3 * C;
+    g->fch = p, p += T * 4 * C;
+    g->fch_gelu = p, p += T * 4 * C;
+    g->rows = rows;
+    return 0;
 }
 
 void cuda_gpt2_free(CUDAGPT2 *g) {
@@ -109,23 +136,7 @@ int cuda_gpt2_init(CUDAGPT2 **out, const GPT2Model *m, int max_T) {
             goto fail;
         }
     }
-    {
-        const size_t T = max_T;
-        /* x, resid_mid, ln, atty, attn_out, mlp_out: 6 x (T, C); qkv (T, 3C); fch, fch_gelu (T, 4C) */
-        size_t acts = T * C * 6 + T * 3 * C + T * 4 * C * 2;
-        if (cuda_malloc((void **)&g->d_acts, acts * sizeof(float)) != 0) goto fail;
-        if (cuda_malloc((void **)&g->d_tokens, T * sizeof(int)) != 0) goto fail;
-        float *p = g->d_acts;
-        g->x = p, p += T * C;
-        g->resid_mid = p, p += T * C;
-        g->ln = p, p += T * C;
-        g->atty = p, p += T * C;
-        g->attn_out = p, p += T * C;
-        g->mlp_out = p, p += T * C;
-        g->qkv = p, p += T * 3 * C;
-        g->fch = p, p += T * 4 * C;
-        g->fch_gelu = p, p += T * 4 * C;
-    }
+    if (alloc_acts(g, max_T) != 0) goto fail;
     *out = g;
     return 0;
 fail:
@@ -134,22 +145,24 @@ fail:
     return -1;
 }
 
-/* If (layer, site) is the one asked for, copy act (T, width) to the caller's
- * device buffer now (the pass reuses act); the host copy is made at the end. */
-static int hook(CUDAGPT2 *g, const CUDACapture *cap, int layer, GPT2Site site, const float *act, int T,
-                const float **captured) {
-    if (!cap || cap->layer != layer || cap->site != site) return 0;
-    size_t bytes = (size_t)T * site_width(site, g->cfg.n_embd) * sizeof(float);
-    if (cap->d_out && cuda_copy(cap->d_out, act, bytes) != 0) return -1;
-    if (cap->out && cuda_download(cap->out, act, bytes) != 0) return -1;
-    *captured = act;
-    return 0;
+/* Load the buffers as they stood right after (layer, site)'s hooks: act
+ * (T, width) there and resid (T, C) the residual stream (a resume). */
+static int load_resume(CUDAGPT2 *g, GPT2Site site, const float *resid, const float *act, int T) {
+    const size_t TC = (size_t)T * g->cfg.n_embd * sizeof(float);
+    const size_t n = (size_t)T * site_width(site, g->cfg.n_embd) * sizeof(float);
+    switch (site) {
+    case GPT2_RESID_PRE:
+    case GPT2_RESID_POST: return cuda_upload(g->x, act, n);
+    case GPT2_ATTN_OUT: return cuda_upload(g->x, resid, TC) || cuda_upload(g->attn_out, act, n) ? -1 : 0;
+    case GPT2_RESID_MID: return cuda_upload(g->resid_mid, act, n);
+    case GPT2_MLP_PRE: return cuda_upload(g->resid_mid, resid, TC) || cuda_upload(g->fch, act, n) ? -1 : 0;
+    case GPT2_MLP_POST: return cuda_upload(g->resid_mid, resid, TC) || cuda_upload(g->fch_gelu, act, n) ? -1 : 0;
+    default: return cuda_upload(g->resid_mid, resid, TC) || cuda_upload(g->mlp_out, act, n) ? -1 : 0;
+    }
 }
 
-/* The pass; want_logits computes logits (T, V) into g->logits, and logits
- * (host) receives a copy when not NULL. */
-static int forward_impl(CUDAGPT2 *g, const int32_t *tokens, int T, const CUDACapture *cap, int want_logits,
-                        float *logits) {
+int cu_gpt2_pass(CUDAGPT2 *g, const int32_t *tokens, int B, int T, const CUDAHook *hooks, int n_hooks, int from,
+                 const float *resid, const float *act, int want_logits, float *logits) {
     const int C = g->cfg.n_embd, NH = g->cfg.n_head, V = g->cfg.vocab_size, NL = g->cfg.n_layer;
     const float eps = g->cfg.ln_eps > 0 ? g->cfg.ln_eps : 1e-5f;
     const CUDAMatmulKind K = g->kind;
@@ -160,62 +173,101 @@ static int forward_impl(CUDAGPT2 *g, const int32_t *tokens, int T, const CUDACap
             return err_prefix("cuda_gpt2_forward");                                                 \
         }                                                                                           \
     } while (0)
-    REQUIRE(T >= 1 && T <= g->max_T, "T=%d tokens: must be in [1, %d] (max_T given to cuda_gpt2_init)",
-               T, g->max_T);
-    for (int t = 0; t < T; t++)
-        REQUIRE(tokens[t] >= 0 && tokens[t] < V, "token %d at position %d is outside the vocabulary (%d)",
-                   tokens[t], t, V);
-    if (cap) {
-        REQUIRE(cap->layer >= 0 && cap->layer < NL, "capture layer %d: the model has %d (0..%d)",
-                   cap->layer, NL, NL - 1);
-        REQUIRE((int)cap->site >= 0 && (int)cap->site < GPT2_NSITES, "capture site %d unknown",
-                   (int)cap->site);
-    }
-    const float *captured = NULL;
-    const int last = want_logits ? NL - 1 : (cap ? cap->layer : NL - 1);
+    REQUIRE(B >= 1 && T >= 1 && T <= g->cfg.n_ctx && (long)B * T <= (1L << 30),
+            "%d windows of %d tokens: need B >= 1 and 1 <= T <= %d (n_ctx)", B, T, g->cfg.n_ctx);
+    REQUIRE(from < NL * GPT2_NSITES && (from < 0 || B == 1), "resume after layer %d: the model has layers 0..%d",
+            from / GPT2_NSITES, NL - 1);
+    const int rows = B * T;
+    if (from < 0)
+        for (long i = 0; i < rows; i++)
+            REQUIRE(tokens[i] >= 0 && tokens[i] < V, "token %d at position %ld%s is outside the vocabulary (%d)",
+                    tokens[i], i % T, B > 1 ? " of a window" : "", V);
+    if (cu_hooks_check(hooks, n_hooks, NL) != 0) return err_prefix("cuda_gpt2_forward");
+    /* the last step to run: all of them for logits, else the deepest hook */
+    const int last = want_logits ? NL * GPT2_NSITES : cu_hooks_deepest(hooks, n_hooks);
+    if (last < 0) return 0; /* no hook, no logits: nothing to compute */
 
 #define TRY(x)                                                                                      \
     do {                                                                                            \
         if ((x) != 0) return err_prefix("cuda_gpt2_forward");                                       \
     } while (0)
-    TRY(cuda_upload(g->d_tokens, tokens, (size_t)T * sizeof(int)));
-    /* token + position embeddings */
-    TRY(cuda_encoder_forward(g->x, g->d_tokens, g->wte, g->wpe, T, C, V));
-    for (int l = 0; l <= last; l++) {
-        const DevLayer *w = &g->h[l];
-        TRY(hook(g, cap, l, GPT2_RESID_PRE, g->x, T, &captured));
-        /* attention: ln1, qkv projection, causal attention, output projection */
-        TRY(cuda_layernorm_forward(g->ln, NULL, NULL, g->x, w->ln1w, w->ln1b, T, C, eps));
-        TRY(cuda_matmul_forward(g->qkv, g->ln, w->qkvw, w->qkvb, T, C, 3 * C, K));
-        TRY(cuda_attention_forward(g->atty, g->qkv, T, C, NH));
-        TRY(cuda_matmul_forward(g->attn_out, g->atty, w->attprojw, w->attprojb, T, C, C, K));
-        TRY(hook(g, cap, l, GPT2_ATTN_OUT, g->attn_out, T, &captured));
-        TRY(cuda_residual_forward(g->resid_mid, g->x, g->attn_out, (long)T * C));
-        TRY(hook(g, cap, l, GPT2_RESID_MID, g->resid_mid, T, &captured));
-        /* mlp: ln2, c_fc, GELU, c_proj */
-        TRY(cuda_layernorm_forward(g->ln, NULL, NULL, g->resid_mid, w->ln2w, w->ln2b, T, C, eps));
-        TRY(cuda_matmul_forward(g->fch, g->ln, w->fcw, w->fcb, T, C, 4 * C, K));
-        TRY(hook(g, cap, l, GPT2_MLP_PRE, g->fch, T, &captured));
-        TRY(cuda_gelu_forward(g->fch_gelu, g->fch, (long)T * 4 * C));
-        TRY(hook(g, cap, l, GPT2_MLP_POST, g->fch_gelu, T, &captured));
-        TRY(cuda_matmul_forward(g->mlp_out, g->fch_gelu, w->fcprojw, w->fcprojb, T, 4 * C, C, K));
-        TRY(hook(g, cap, l, GPT2_MLP_OUT, g->mlp_out, T, &captured));
-        /* x becomes resid_post (the next block's resid_pre) */
-        TRY(cuda_residual_forward(g->x, g->resid_mid, g->mlp_out, (long)T * C));
-        TRY(hook(g, cap, l, GPT2_RESID_POST, g->x, T, &captured));
+    if (rows > g->rows) TRY(alloc_acts(g, rows));
+    if (from >= 0) TRY(load_resume(g, (GPT2Site)(from % GPT2_NSITES), resid, act, T));
+    else {
+        TRY(cuda_upload(g->d_tokens, tokens, (size_t)rows * sizeof(int)));
+        /* token + position embeddings, positions 0..T-1 in each window */
+        for (int b = 0; b < B; b++)
+            TRY(cuda_encoder_forward(g->x + (size_t)b * T * C, g->d_tokens + (size_t)b * T, g->wte, g->wpe, T, C, V));
     }
-    if (cap && !captured) return err_set("cuda_gpt2_forward: capture site never reached (a bug)");
+    /* each step runs when its site lies after `from` and not past `last` */
+    int k;
+#define STEP(S) if ((k = l * GPT2_NSITES + (S)) > from && k <= last)
+#define HOOKS(S, ACT, RESID) TRY(cu_hooks_at(hooks, n_hooks, l, S, ACT, RESID, rows, site_width(S, C), C))
+    for (int l = from < 0 ? 0 : from / GPT2_NSITES; l < NL && l * GPT2_NSITES <= last; l++) {
+        const DevLayer *w = &g->h[l];
+        STEP(GPT2_RESID_PRE) HOOKS(GPT2_RESID_PRE, g->x, g->x);
+        STEP(GPT2_ATTN_OUT) {
+            /* attention: ln1, qkv projection, causal attention within each window, output projection */
+            TRY(cuda_layernorm_forward(g->ln, NULL, NULL, g->x, w->ln1w, w->ln1b, rows, C, eps));
+            TRY(cuda_matmul_forward(g->qkv, g->ln, w->qkvw, w->qkvb, rows, C, 3 * C, K));
+            for (int b = 0; b < B; b++)
+                TRY(cuda_attention_forward(g->atty + (size_t)b * T * C, g->qkv + (size_t)b * T * 3 * C, T, C, NH));
+            TRY(cuda_matmul_forward(g->attn_out, g->atty, w->attprojw, w->attprojb, rows, C, C, K));
+            HOOKS(GPT2_ATTN_OUT, g->attn_out, g->x);
+        }
+        STEP(GPT2_RESID_MID) {
+            TRY(cuda_residual_forward(g->resid_mid, g->x, g->attn_out, (long)rows * C));
+            HOOKS(GPT2_RESID_MID, g->resid_mid, g->resid_mid);
+        }
+        STEP(GPT2_MLP_PRE) {
+            /* mlp: ln2, c_fc, GELU, c_proj */
+            TRY(cuda_layernorm_forward(g->ln, NULL, NULL, g->resid_mid, w->ln2w, w->ln2b, rows, C, eps));
+            TRY(cuda_matmul_forward(g->fch, g->ln, w->fcw, w->fcb, rows, C, 4 * C, K));
+            HOOKS(GPT2_MLP_PRE, g->fch, g->resid_mid);
+        }
+        STEP(GPT2_MLP_POST) {
+            TRY(cuda_gelu_forward(g->fch_gelu, g->fch, (long)rows * 4 * C));
+            HOOKS(GPT2_MLP_POST, g->fch_gelu, g->resid_mid);
+        }
+        STEP(GPT2_MLP_OUT) {
+            TRY(cuda_matmul_forward(g->mlp_out, g->fch_gelu, w->fcprojw, w->fcprojb, rows, 4 * C, C, K));
+            HOOKS(GPT2_MLP_OUT, g->mlp_out, g->resid_mid);
+        }
+        STEP(GPT2_RESID_POST) {
+            /* x becomes resid_post (the next block's resid_pre) */
+            TRY(cuda_residual_forward(g->x, g->resid_mid, g->mlp_out, (long)rows * C));
+            HOOKS(GPT2_RESID_POST, g->x, g->x);
+        }
+    }
+#undef STEP
+#undef HOOKS
     if (want_logits) {
-        if (!g->logits) TRY(cuda_malloc((void **)&g->logits, (size_t)g->max_T * V * sizeof(float)));
-        /* final LayerNorm, then logits (T, V) = ln (T, C) @ lm_head (V, C)^T */
-        TRY(cuda_layernorm_forward(g->ln, NULL, NULL, g->x, g->lnfw, g->lnfb, T, C, eps));
-        TRY(cuda_gemm(0, 1, T, V, C, 1.0f, g->ln, C, g->lm_head, C, 0.0f, g->logits, V, NULL, K));
-        if (logits) TRY(cuda_download(logits, g->logits, (size_t)T * V * sizeof(float)));
+        if (rows > g->logits_rows) {
+            cuda_free(g->logits);
+            g->logits = NULL, g->logits_rows = 0;
+            TRY(cuda_malloc((void **)&g->logits, (size_t)rows * V * sizeof(float)));
+            g->logits_rows = rows;
+        }
+        /* final LayerNorm, then logits (rows, V) = ln (rows, C) @ lm_head (V, C)^T */
+        TRY(cuda_layernorm_forward(g->ln, NULL, NULL, g->x, g->lnfw, g->lnfb, rows, C, eps));
+        TRY(cuda_gemm(0, 1, rows, V, C, 1.0f, g->ln, C, g->lm_head, C, 0.0f, g->logits, V, NULL, K));
+        if (logits) TRY(cuda_download(logits, g->logits, (size_t)rows * V * sizeof(float)));
     }
     TRY(cuda_sync());
 #undef TRY
 #undef REQUIRE
     return 0;
+}
+
+/* One window of T <= max_T tokens with the capture cap (may be NULL). */
+static int forward_impl(CUDAGPT2 *g, const int32_t *tokens, int T, const CUDACapture *cap, int want_logits,
+                        float *logits) {
+    if (T < 1 || T > g->max_T)
+        return err_set("cuda_gpt2_forward: T=%d tokens: must be in [1, %d] (max_T given to cuda_gpt2_init)", T,
+                       g->max_T);
+    CUDAHook h = {cap ? cap->layer : 0, cap ? cap->site : GPT2_RESID_PRE, cap ? cap->out : NULL,
+                  cap ? cap->d_out : NULL, NULL, NULL, NULL};
+    return cu_gpt2_pass(g, tokens, 1, T, cap ? &h : NULL, cap ? 1 : 0, -1, NULL, NULL, want_logits, logits);
 }
 
 int cuda_gpt2_forward(CUDAGPT2 *g, const int32_t *ids, int T, const CUDACapture *cap, float *logits) {

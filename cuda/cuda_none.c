@@ -150,3 +150,29 @@ int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k) 
     (void)d_thresh, (void)d_x, (void)T, (void)L, (void)k;
     return NONE("cuda_topk_threshold");
 }
+
+/* ---- hooks: batched capture, splices (cuda/cuda_hooks.cu) ---- */
+int cuda_gpt2_forward_batch(CUDAGPT2 *g, const int32_t *ids, int B, int T, const CUDAHook *hooks, int n_hooks,
+                            float *logits) {
+    (void)g, (void)ids, (void)B, (void)T, (void)hooks, (void)n_hooks, (void)logits;
+    return NONE("cuda_gpt2_forward_batch");
+}
+int cuda_gpt2_resume(CUDAGPT2 *g, int layer, GPT2Site site, const float *resid, const float *act, int T,
+                     const CUDAHook *hooks, int n_hooks, float *logits) {
+    (void)g, (void)layer, (void)site, (void)resid, (void)act, (void)T, (void)hooks, (void)n_hooks, (void)logits;
+    return NONE("cuda_gpt2_resume");
+}
+int cuda_eval_grab(void *g, int layer, GPT2Site site, const int32_t *ids, int T, float *act, float *resid,
+                   float *logits) {
+    (void)g, (void)layer, (void)site, (void)ids, (void)T, (void)act, (void)resid, (void)logits;
+    return NONE("cuda_eval_grab");
+}
+int cuda_eval_resume(void *g, int layer, GPT2Site site, const float *resid, const float *act, int T, float *logits) {
+    (void)g, (void)layer, (void)site, (void)resid, (void)act, (void)T, (void)logits;
+    return NONE("cuda_eval_resume");
+}
+int cuda_harvest_pass(void *g, const int32_t *ids, int B, int T, int n_hooks, const int *layer, const GPT2Site *site,
+                      float *const *acts) {
+    (void)g, (void)ids, (void)B, (void)T, (void)n_hooks, (void)layer, (void)site, (void)acts;
+    return NONE("cuda_harvest_pass");
+}

@@ -15,7 +15,7 @@
 const char *const eval_run_names[EVAL_NRUNS] = {"clean", "sae", "zero", "mean"};
 
 EvalParams eval_default_params(void) {
-    EvalParams p = {0, 0, -1};
+    EvalParams p = {0, 0, -1, NULL};
     return p;
 }
 
@@ -142,6 +142,18 @@ static int run_grab(GPT2Forward *f, int layer, GPT2Site site, Grab *g, const int
     return rc;
 }
 
+/* the CPU's passes (EvalPasses, user = the GPT2Forward) */
+static int cpu_grab(void *user, int layer, GPT2Site site, const int32_t *ids, int T, float *act, float *resid,
+                    float *logits) {
+    Grab g = {act, resid, user};
+    return run_grab(user, layer, site, &g, ids, T, logits);
+}
+
+static int cpu_resume(void *user, int layer, GPT2Site site, const float *resid, const float *act, int T,
+                      float *logits) {
+    return gpt2_forward_resume(user, layer, site, resid, act, T, logits);
+}
+
 static int kept(const EvalParams *p, int32_t id) { return p->exclude_id < 0 || id != p->exclude_id; }
 
 int eval_run(EvalResult *r, GPT2Forward *f, const EvalSAE *sae, const int32_t *ids, long n, const EvalParams *p) {
@@ -170,7 +182,7 @@ int eval_run(EvalResult *r, GPT2Forward *f, const EvalSAE *sae, const int32_t *i
 
     float *x = xmalloc(sizeof(float) * ctx * d), *buf = xmalloc(sizeof(float) * ctx * d);
     float *resid = xmalloc(sizeof(float) * ctx * C);
-    Grab g = {x, NULL, f};
+    const EvalPasses cpu = {cpu_grab, cpu_resume, f}, *ps = p->passes ? p->passes : &cpu;
 
     /* pass 1: the mean activation x̄ over the kept tokens (stops at the site) */
     double *mu = xcalloc((size_t)d, sizeof(double));
@@ -178,7 +190,7 @@ int eval_run(EvalResult *r, GPT2Forward *f, const EvalSAE *sae, const int32_t *i
     int rc = -1;
     for (long w = 0; w < nw; w++) {
         const int32_t *wid = ids + w * ctx;
-        if (run_grab(f, layer, site, &g, wid, ctx, NULL) != 0) goto done_mean;
+        if (ps->grab(ps->user, layer, site, wid, ctx, x, NULL, NULL) != 0) goto done_mean;
         for (int t = 0; t < ctx; t++) {
             if (!kept(p, wid[t])) continue;
             nk++;
@@ -217,12 +229,11 @@ done_mean:
     }
     double ce_sum[EVAL_NRUNS] = {0}, kl_sum[EVAL_NRUNS] = {0}, l0 = 0, l1 = 0;
     Recon acc = {0};
-    g.resid = resid;
     rc = -1;
     for (long w = 0; w < nw; w++) {
         const int32_t *wid = ids + w * ctx;
         long base = w * ctx;
-        if (run_grab(f, layer, site, &g, wid, ctx, lclean) != 0) goto done;
+        if (ps->grab(ps->user, layer, site, wid, ctx, x, resid, lclean) != 0) goto done;
         for (int k = 0; k < EVAL_NRUNS; k++) {
             if (k != EVAL_RUN_CLEAN) {
                 memcpy(buf, x, sizeof(float) * ctx * d);
@@ -235,7 +246,7 @@ done_mean:
                         for (int i = 0; i < L; i++)
                             if (ft[i] != 0) l0 += 1, l1 += fabsf(ft[i]), active[i]++;
                     }
-                if (gpt2_forward_resume(f, layer, site, resid, buf, ctx, lrun) != 0) goto done;
+                if (ps->resume(ps->user, layer, site, resid, buf, ctx, lrun) != 0) goto done;
             }
             ScoreArgs sa = {lclean, k == EVAL_RUN_CLEAN ? NULL : lrun, wid, ctx, V, lse, rce, rkl};
             pool_for(ctx, 1, score_rows, &sa);

@@ -23,7 +23,8 @@
  * to the logits captures the site's activation x and the residual stream
  * there; the SAE-spliced, zero-ablated and mean-ablated logits come from
  * gpt2_forward_resume with x̂, 0 and x̄: only the layers above the site run
- * again.
+ * again. The passes run where EvalParams.passes says (the CPU by default, or
+ * the GPU: cuda/cuda.h); the interventions and every metric stay on the CPU.
  *
  * THE METRICS (sums in double; x_t, x̂_t (d_in) at kept positions t, N of them;
  * f_t (d_sae) the latents; p_run(t) the next-token distribution of a run):
@@ -44,10 +45,26 @@
 
 #include "eval/intervene.h"
 
+/* Where the passes run. eval_run's own (EvalParams.passes NULL) are the
+ * CPU's, through the GPT2Forward it is given; another device hands its own
+ * (cuda/cuda.h: cuda_eval_grab, cuda_eval_resume, user = its CUDAGPT2). */
+typedef struct EvalPasses {
+    /* One window ids (T) from position 0: act (T, width) at (layer, site),
+     * resid (T, C) the residual stream there (gpt2_forward_resume's; NULL:
+     * not wanted), logits (T, V), or NULL to stop after the site. */
+    int (*grab)(void *user, int layer, GPT2Site site, const int32_t *ids, int T, float *act, float *resid,
+                float *logits);
+    /* gpt2_forward_resume's contract: logits (T, V) of the window resumed
+     * after (layer, site) with act and resid there. */
+    int (*resume)(void *user, int layer, GPT2Site site, const float *resid, const float *act, int T, float *logits);
+    void *user;
+} EvalPasses;
+
 typedef struct {
     int ctx;          /* tokens per window; 0 = the model's n_ctx */
     long max_tokens;  /* use at most this many tokens (whole windows); 0 = all */
     int exclude_id;   /* -1: keep every position; else leave out positions holding this id */
+    const EvalPasses *passes; /* NULL: the CPU's (the GPT2Forward); borrowed */
 } EvalParams;
 
 EvalParams eval_default_params(void);

@@ -68,12 +68,19 @@ void harvest_free(Harvest *h) {
     memset(h, 0, sizeof *h);
 }
 
+/* The pass over ids (n, ctx): the device's, or the CPU's (f's hooks fill acts). */
+static int forward(Harvest *h, const int32_t *ids, int n) {
+    if (h->forward)
+        return h->forward(h->forward_user, ids, n, h->p.ctx, h->p.n_hooks, h->p.layer, h->p.site, h->acts);
+    return gpt2_forward_batch(&h->f, ids, n, h->p.ctx);
+}
+
 int harvest_batch(Harvest *h, long w0, int n) {
     int T = h->p.ctx;
     for (int b = 0; b < n; b++)
         if (data_windows_get(&h->win, (size_t)(w0 + b), h->ids + (size_t)b * T, h->mask + (size_t)b * T) != 0) return -1;
     double t = time_now();
-    int rc = gpt2_forward_batch(&h->f, h->ids, n, T);
+    int rc = forward(h, h->ids, n);
     h->t_forward += time_now() - t;
     return rc;
 }
@@ -171,7 +178,7 @@ static int fill(HarvestSource *s) {
         if (data_windows_get(&h->win, (size_t)s->order[s->next_win + b], ids + (size_t)b * T, h->mask + (size_t)b * T) != 0)
             return -1;
     double t = time_now();
-    if (gpt2_forward_batch(&h->f, ids, n, T) != 0) return -1;
+    if (forward(h, ids, n) != 0) return -1;
     h->t_forward += time_now() - t;
     /* keep the rows to train on; their order is a permutation from (seed, epoch, batch) */
     int wd = h->width[s->hook];

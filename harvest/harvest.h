@@ -44,6 +44,12 @@ typedef struct {
     HarvestParams p;
     DataWindows win;
     GPT2Forward f;
+    /* the pass on another device, or NULL: gpt2_forward_batch on f. Set after
+     * harvest_init (cuda/cuda.h: cuda_harvest_pass, user its CUDAGPT2): it
+     * fills acts[k] for ids (B, ctx) at (p.layer[k], p.site[k]). */
+    int (*forward)(void *user, const int32_t *ids, int B, int T, int n_hooks, const int *layer, const GPT2Site *site,
+                   float *const *acts);
+    void *forward_user;
     int32_t *ids;           /* (B, ctx) */
     uint8_t *mask;          /* (B, ctx) */
     float *acts[CACHE_MAX_HOOKS];   /* (B * ctx, width_h) */
