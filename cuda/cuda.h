@@ -272,6 +272,11 @@ int cuda_attention_kv_forward(float *d_out, const float *d_qkv, const float *d_k
                               int C, int NH);
 /* act (T, width) += vec (width) on every row. */
 int cuda_add_rows(float *d_act, const float *d_vec, int T, int width);
+/* One row (a decode step): out (OC) = inp (C) @ w (C, OC) + bias (OC, or
+ * NULL), matmul_forward with T = 1, FP32. */
+int cuda_matvec_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias, int C, int OC);
+/* One row's logits: out (V) = inp (C) @ wte (V, C)^T, logits_forward with T = 1. */
+int cuda_logits_row_forward(float *d_out, const float *d_inp, const float *d_wte, int C, int V);
 /* ------------------------------------- end of generation with a KV cache */
 
 #ifdef __cplusplus

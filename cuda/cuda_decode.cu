@@ -13,6 +13,8 @@
  *                  (CPU reference: attention_forward_kv, gpt2/ops.c)
  *   add_rows       act (T, width) += vec (width), every row: a steering
  *                  vector (the CPU: eval/intervene.c's EVAL_STEER hook)
+ *   matvec         one row's linear layer (matmul_forward, T = 1)
+ *   logits_row     one row's logits (logits_forward, T = 1)
  */
 #include "cuda/cuda_common.cuh"
 #include "cuda/cuda_gpt2_view.cuh"
@@ -141,6 +143,59 @@ int cuda_add_rows(float *d_act, const float *d_vec, int T, int width) {
     return 0;
 }
 
+/* ------------------------------------------------- one row: matvec, logits */
+/* A decode step has one row, so its products are matrix-vector products that
+ * read every weight once: memory-bound, and a 64 x 64 matmul tile would leave
+ * 63 of its 64 rows empty. */
+
+/* out (OC) = inp (C) @ w (C, OC) + bias (OC): matmul_forward with T = 1.
+ * Block (32, 8): lane x owns column blockIdx.x * 32 + x, warp y sums rows
+ * c = y, y + 8, ... (a warp reads 32 consecutive floats of a row of w);
+ * then the 8 partial sums are added in a fixed order. Grid ceil(OC / 32). */
+__global__ __launch_bounds__(256) void matvec_kernel(float *out, const float *inp, const float *w,
+                                                     const float *bias, int C, int OC) {
+    __shared__ float part[8][32];
+    const int x = threadIdx.x, y = threadIdx.y, o = blockIdx.x * 32 + x;
+    float acc = 0.0f;
+    if (o < OC)
+        for (int c = y; c < C; c += 8) acc += inp[c] * w[(size_t)c * OC + o];
+    part[y][x] = acc;
+    __syncthreads();
+    if (y == 0 && o < OC) {
+        float sum = bias ? bias[o] : 0.0f;
+        for (int j = 0; j < 8; j++) sum += part[j][x];
+        out[o] = sum;
+    }
+}
+
+int cuda_matvec_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias, int C, int OC) {
+    CU_REQUIRE(C > 0 && OC > 0, "bad sizes C=%d OC=%d", C, OC);
+    matvec_kernel<<<cu_blocks(OC, 32), dim3(32, 8)>>>(d_out, d_inp, d_w, d_bias, C, OC);
+    CU_LAUNCHED();
+    return 0;
+}
+
+/* out (V) = inp (C) @ wte (V, C)^T: logits_forward with T = 1. One warp per
+ * vocabulary row (8 per block): lane l sums c = l, l + 32, ... (a warp reads
+ * 32 consecutive floats of the row), then a shuffle tree. */
+__global__ __launch_bounds__(256) void logits_row_kernel(float *out, const float *inp, const float *wte, int C,
+                                                         int V) {
+    const int v = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (v >= V) return; /* warp-uniform */
+    const float *e = wte + (size_t)v * C;
+    float acc = 0.0f;
+    for (int c = lane; c < C; c += 32) acc += inp[c] * e[c];
+    for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    if (lane == 0) out[v] = acc;
+}
+
+int cuda_logits_row_forward(float *d_out, const float *d_inp, const float *d_wte, int C, int V) {
+    CU_REQUIRE(C > 0 && V > 0, "bad sizes C=%d V=%d", C, V);
+    logits_row_kernel<<<cu_blocks(V, 8), 256>>>(d_out, d_inp, d_wte, C, V);
+    CU_LAUNCHED();
+    return 0;
+}
+
 /* ------------------------------------------------------------- decoder */
 
 typedef struct {
@@ -249,6 +304,14 @@ int cuda_decoder_add_directions(CUDADecoder *d, int layer, GPT2Site site, const 
     return rc;
 }
 
+/* out (T, OC) = inp (T, C) @ w (C, OC) + bias: the matvec for one row in FP32
+ * (a decode step), else the tiled matmul of the pass's kind. */
+static int linear(const CUDADecoder *d, float *out, const float *inp, const float *w, const float *bias, int T, int C,
+                  int OC) {
+    if (T == 1 && d->w.kind == CUDA_MATMUL_FP32) return cuda_matvec_forward(out, inp, w, bias, C, OC);
+    return cuda_matmul_forward(out, inp, w, bias, T, C, OC, d->w.kind);
+}
+
 /* The steering vectors at (l, s), added to act (T, width) in the order given. */
 static int steer_at(CUDADecoder *d, int l, GPT2Site s, float *act, int T) {
     for (int i = 0; i < d->n_steer; i++)
@@ -286,29 +349,30 @@ int cuda_decoder_run(CUDADecoder *d, const int32_t *ids, int T, int pos, float *
         TRY(steer_at(d, l, GPT2_RESID_PRE, d->x, T));
         /* attention: ln_1, q k v, the new keys and values into the cache, attention over 0..pos+T-1, c_proj */
         TRY(cuda_layernorm_forward(d->ln, NULL, NULL, d->x, w->ln1w, w->ln1b, T, C, eps));
-        TRY(cuda_matmul_forward(d->qkv, d->ln, w->qkvw, w->qkvb, T, C, 3 * C, K));
+        TRY(linear(d, d->qkv, d->ln, w->qkvw, w->qkvb, T, C, 3 * C));
         unsigned blocks = cu_blocks((long)T * C, cu_block_size);
         kv_store_kernel<<<blocks < 65536 ? blocks : 65536, cu_block_size>>>(kl, vl, d->qkv, T, pos, C);
         CU_LAUNCHED();
         TRY(cuda_attention_kv_forward(d->atty, d->qkv, kl, vl, T, pos + T, C, NH));
-        TRY(cuda_matmul_forward(d->tmp, d->atty, w->attprojw, w->attprojb, T, C, C, K));
+        TRY(linear(d, d->tmp, d->atty, w->attprojw, w->attprojb, T, C, C));
         TRY(steer_at(d, l, GPT2_ATTN_OUT, d->tmp, T));
         TRY(cuda_residual_forward(d->x, d->x, d->tmp, (long)T * C));
         TRY(steer_at(d, l, GPT2_RESID_MID, d->x, T));
         /* MLP: ln_2, c_fc to 4C, GELU, c_proj back to C */
         TRY(cuda_layernorm_forward(d->ln, NULL, NULL, d->x, w->ln2w, w->ln2b, T, C, eps));
-        TRY(cuda_matmul_forward(d->fch, d->ln, w->fcw, w->fcb, T, C, 4 * C, K));
+        TRY(linear(d, d->fch, d->ln, w->fcw, w->fcb, T, C, 4 * C));
         TRY(steer_at(d, l, GPT2_MLP_PRE, d->fch, T));
         TRY(cuda_gelu_forward(d->fch, d->fch, (long)T * 4 * C));
         TRY(steer_at(d, l, GPT2_MLP_POST, d->fch, T));
-        TRY(cuda_matmul_forward(d->tmp, d->fch, w->fcprojw, w->fcprojb, T, 4 * C, C, K));
+        TRY(linear(d, d->tmp, d->fch, w->fcprojw, w->fcprojb, T, 4 * C, C));
         TRY(steer_at(d, l, GPT2_MLP_OUT, d->tmp, T));
         TRY(cuda_residual_forward(d->x, d->x, d->tmp, (long)T * C));
         TRY(steer_at(d, l, GPT2_RESID_POST, d->x, T));
     }
     /* the last row: final LayerNorm, logits (V) = ln (C) @ lm_head (V, C)^T */
     TRY(cuda_layernorm_forward(d->ln, NULL, NULL, d->x + (size_t)(T - 1) * C, d->w.lnfw, d->w.lnfb, 1, C, eps));
-    TRY(cuda_gemm(0, 1, 1, V, C, 1.0f, d->ln, C, d->w.lm_head, C, 0.0f, d->d_logits, V, NULL, K));
+    if (K == CUDA_MATMUL_FP32) TRY(cuda_logits_row_forward(d->d_logits, d->ln, d->w.lm_head, C, V));
+    else TRY(cuda_gemm(0, 1, 1, V, C, 1.0f, d->ln, C, d->w.lm_head, C, 0.0f, d->d_logits, V, NULL, K));
     if (logits) TRY(cuda_download(logits, d->d_logits, (size_t)V * sizeof(float)));
     TRY(cuda_sync());
 #undef TRY

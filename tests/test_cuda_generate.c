@@ -3,7 +3,8 @@
  * against the CPU's (gpt2_forward_cached, gpt2_generate):
  *   - cuda_attention_kv_forward against attention_forward_kv (gpt2/ops.c) at
  *     several (T new, P cached) shapes, one and two heads; cuda_add_rows
- *     against the plain loop (exact);
+ *     against the plain loop (exact); the one-row products (matvec,
+ *     logits_row) against matmul_forward and logits_forward with T = 1;
  *   - a prompt and 40 greedy steps on a small random model (hash_model: 2
  *     layers, 2 heads of 64): the logits at every step against the CPU's
  *     cached pass, and the greedy token of every step equal; then the same
@@ -19,7 +20,7 @@
  *     against the CPU, then RESULT lines with the decode speed (no assert).
  * Tolerance, FP32 on both sides (summation order and the device's FMA
  * differ): logits |gpu - cpu| <= 1e-4 + 1e-4 |cpu|; attention atol 2e-5
- * rtol 1e-4. Without a GPU (or the emulator) the GPU checks are skipped and
+ * rtol 1e-4; matvec, logits_row atol 1e-5 rtol 1e-4. Without a GPU (or the emulator) the GPU checks are skipped and
  * only the API's clean failure is checked.
  */
 #include "core/util.h"
@@ -96,6 +97,38 @@ static void test_kernels(void) {
     check_close("add_rows (7, 300) = the loop, exactly", got, act, (long)T * W, 0.0f, 0.0f);
     cuda_free(d_act), cuda_free(d_vec);
     free(act), free(vec), free(got);
+
+    /* one row: matvec (with and without a bias) and logits, odd sizes too */
+    static const int CO[][2] = {{64, 192}, {300, 77}, {768, 2304}, {1, 33}};
+    for (size_t k = 0; k < sizeof CO / sizeof CO[0]; k++) {
+        int C = CO[k][0], OC = CO[k][1];
+        float *x = rand_vec(C, 1.0f), *w = rand_vec((long)C * OC, 0.1f), *b = rand_vec(OC, 0.5f);
+        float *ref = xmalloc((size_t)OC * sizeof(float));
+        float *d_x = to_dev(x, C), *d_w = to_dev(w, (long)C * OC), *d_b = to_dev(b, OC), *d_o = NULL;
+        cuda_malloc((void **)&d_o, (size_t)OC * sizeof(float));
+        char name[128];
+        for (int with_bias = 0; with_bias <= 1; with_bias++) {
+            matmul_forward(ref, x, w, with_bias ? b : NULL, 1, C, OC);
+            cuda_memset(d_o, 0xff, (size_t)OC * sizeof(float));
+            int rc = cuda_matvec_forward(d_o, d_x, d_w, with_bias ? d_b : NULL, C, OC);
+            float *o = from_dev(d_o, OC);
+            snprintf(name, sizeof name, "matvec C=%d OC=%d%s vs matmul_forward (T 1)", C, OC, with_bias ? " + bias" : "");
+            CHECK(rc == 0, "%s: runs", name);
+            check_close(name, o, ref, OC, 1e-5f, 1e-4f);
+            free(o);
+        }
+        /* logits: w read as (OC, C) rows */
+        logits_forward(ref, x, w, 1, C, OC);
+        cuda_memset(d_o, 0xff, (size_t)OC * sizeof(float));
+        int rc = cuda_logits_row_forward(d_o, d_x, d_w, C, OC);
+        float *o = from_dev(d_o, OC);
+        snprintf(name, sizeof name, "logits_row C=%d V=%d vs logits_forward (T 1)", C, OC);
+        CHECK(rc == 0, "%s: runs", name);
+        check_close(name, o, ref, OC, 1e-5f, 1e-4f);
+        free(o);
+        cuda_free(d_x), cuda_free(d_w), cuda_free(d_b), cuda_free(d_o);
+        free(x), free(w), free(b), free(ref);
+    }
 }
 
 /* ---- the decoder against the CPU's cached pass, step by step ---- */
