@@ -19,7 +19,9 @@
  *   - on a real GPU only: a GPT-2-small-shaped random model, 24 steps
  *     against the CPU, then RESULT lines with the decode speed (no assert).
  * Tolerance, FP32 on both sides (summation order and the device's FMA
- * differ): logits |gpu - cpu| <= 1e-4 + 1e-4 |cpu|; attention atol 2e-5
+ * differ): logits |gpu - cpu| <= 1e-4 + 1e-4 |cpu| (GPT-2 small's 12 layers:
+ * 1e-3, and a greedy step may differ where the CPU's top two tie to within
+ * the rounding); attention atol 2e-5
  * rtol 1e-4; matvec, logits_row atol 1e-5 rtol 1e-4. Without a GPU (or the emulator) the GPU checks are skipped and
  * only the API's clean failure is checked.
  */
@@ -149,9 +151,12 @@ static int argmax(const float *x, int n) {
 
 /* A prompt of T tokens, then `steps` greedy steps on both; the CPU's token
  * is fed to both so they stay on one text. Checks the logits of every step
- * and that the two argmaxes agree at every step. f holds the CPU's hooks,
- * d the device's steering. */
-static void decode_vs_cpu(const char *what, GPT2Model *m, GPT2Forward *f, CUDADecoder *d, int T, int steps) {
+ * (|gpu - cpu| <= tol + tol |cpu|) and that the two argmaxes agree at every
+ * step; with `ties`, a step whose CPU top two are closer than twice that
+ * step's largest difference may disagree (a tie to rounding: counted and
+ * printed). f holds the CPU's hooks, d the device's steering. */
+static void decode_vs_cpu(const char *what, GPT2Model *m, GPT2Forward *f, CUDADecoder *d, int T, int steps, double tol,
+                          int ties) {
     const int V = m->cfg.vocab_size;
     GPT2KVCache kv;
     if (gpt2_kv_init(&kv, &m->cfg) != 0) {
@@ -162,17 +167,23 @@ static void decode_vs_cpu(const char *what, GPT2Model *m, GPT2Forward *f, CUDADe
     for (int t = 0; t < T; t++) ids[t] = (7 * t + 3) % V;
     float *lc = xmalloc((size_t)V * sizeof(float)), *lg = xmalloc((size_t)V * sizeof(float));
     double worst = 0, scale = 0;
-    int n = T, same = 0, ran = 0, worst_step = -1;
+    int n = T, same = 0, ran = 0, worst_step = -1, near = 0;
     int rc = gpt2_forward_cached(f, &kv, ids, T, lc, 1);
     int rd = cuda_decoder_run(d, ids, T, 0, lg);
     for (int s = 0; s < steps && rc == 0 && rd == 0; s++) {
+        double step_diff = 0;
         for (int j = 0; j < V; j++) {
-            double e = fabs((double)lg[j] - lc[j]) - 1e-4 * fabs((double)lc[j]);
-            if (!(e <= worst)) worst = e, worst_step = s;
+            double e = fabs((double)lg[j] - lc[j]);
+            if (!(e <= step_diff)) step_diff = e;
+            if (!(e - tol * fabs((double)lc[j]) <= worst)) worst = e - tol * fabs((double)lc[j]), worst_step = s;
             if (fabs(lc[j]) > scale) scale = fabs(lc[j]);
         }
-        int tc = argmax(lc, V), tg = argmax(lg, V);
-        same += tc == tg;
+        int tc = argmax(lc, V), tg = argmax(lg, V), second = tc == 0 ? 1 : 0;
+        for (int j = 0; j < V; j++)
+            if (j != tc && lc[j] > lc[second]) second = j;
+        int tie = ties && lc[tc] - lc[second] <= 2 * step_diff;
+        near += tie;
+        same += tc == tg || tie;
         ran++;
         ids[n++] = tc;
         rc = gpt2_forward_cached(f, &kv, &ids[n - 1], 1, lc, 1);
@@ -180,9 +191,10 @@ static void decode_vs_cpu(const char *what, GPT2Model *m, GPT2Forward *f, CUDADe
     }
     CHECK(rc == 0 && rd == 0 && ran == steps, "%s: prompt %d + %d steps run on both (%s)", what, T, steps,
           rc || rd ? err_get() : "ok");
-    CHECK(worst <= 1e-4, "%s: logits at every step: max (|gpu - cpu| - 1e-4 |cpu|) = %.3g <= 1e-4 (step %d; logits "
-          "up to %.3g)", what, worst, worst_step, scale);
-    CHECK(same == steps, "%s: the greedy token agrees at %d of %d steps", what, same, steps);
+    CHECK(worst <= tol, "%s: logits at every step: max (|gpu - cpu| - %.0e |cpu|) = %.3g <= %.0e (step %d; logits "
+          "up to %.3g)", what, tol, worst, tol, worst_step, scale);
+    CHECK(same == steps, "%s: the greedy token agrees at %d of %d steps (%d a tie to rounding)", what, same, steps,
+          near);
     gpt2_kv_free(&kv);
     free(ids), free(lc), free(lg);
 }
@@ -204,7 +216,7 @@ static void test_decoder(GPT2Model *m) {
     if (open_decoder(m, &g, &d) != 0) return;
     GPT2Forward f;
     gpt2_forward_init(&f, m);
-    decode_vs_cpu("plain", m, &f, d, T, STEPS);
+    decode_vs_cpu("plain", m, &f, d, T, STEPS, 1e-4, 0);
 
     /* steering: the same vectors at resid_pre of block 1 and mlp_pre of block 0 */
     float *v1 = rand_vec(C, 1.0f), *v2 = rand_vec(4 * C, 0.5f);
@@ -212,7 +224,7 @@ static void test_decoder(GPT2Model *m) {
     gpt2_forward_add_hook(&f, 0, GPT2_MLP_PRE, add_vec_hook, v2);
     CHECK(cuda_decoder_add(d, 1, GPT2_RESID_PRE, v1) == 0 && cuda_decoder_add(d, 0, GPT2_MLP_PRE, v2) == 0,
           "steering vectors added on the device");
-    decode_vs_cpu("steered (resid_pre 1, mlp_pre 0)", m, &f, d, T, STEPS);
+    decode_vs_cpu("steered (resid_pre 1, mlp_pre 0)", m, &f, d, T, STEPS, 1e-4, 0);
     gpt2_forward_free(&f);
     cuda_decoder_free(d);
     d = NULL;
@@ -234,7 +246,7 @@ static void test_decoder(GPT2Model *m) {
         cuda_decoder_add_directions(d, 1, GPT2_MLP_PRE, es.W_dec, rows, coef, 2) != 0)
         CHECK(0, "SAE steering set up: %s", err_get());
     else
-        decode_vs_cpu("SAE steer (latents 5:4, 77:-2.5 at blocks.1.mlp.hook_pre)", m, &f, d, T, STEPS);
+        decode_vs_cpu("SAE steer (latents 5:4, 77:-2.5 at blocks.1.mlp.hook_pre)", m, &f, d, T, STEPS, 1e-4, 0);
     gpt2_forward_free(&f);
     eval_intervention_free(&iv);
     sae_free(&sae);
@@ -324,7 +336,8 @@ static void test_gpt2_small(void) {
     if (open_decoder(&m, &g, &d) == 0) {
         GPT2Forward f;
         gpt2_forward_init(&f, &m);
-        decode_vs_cpu("GPT-2 small shape (12 x 768, V 50257)", &m, &f, d, 16, 24);
+        /* 12 layers: test_cuda.c's whole-forward tolerance, 1e-3 */
+        decode_vs_cpu("GPT-2 small shape (12 x 768, V 50257)", &m, &f, d, 16, 24, 1e-3, 1);
         gpt2_forward_free(&f);
         /* speed: a 128-token prompt, then 512 steps (tokens/s of the steps alone) */
         int32_t ids[128];
