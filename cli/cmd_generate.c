@@ -435,8 +435,13 @@ int cmd_generate(int argc, char **argv) {
         CUDADecoder *cd = NULL;
         GPT2Decoder dec;
         int rc;
+        rc = on_gpu ? device_open(&R, &cg, &cd) : -1;
+        if (on_gpu && rc != 0 && !strcmp(device, "auto")) { /* auto: what the GPU cannot run goes to the CPU */
+            fprintf(stderr, "generate: --device auto: on the CPU (%s)\n", err_get());
+            cuda_decoder_free(cd), cuda_gpt2_free(cg);
+            cd = NULL, cg = NULL, on_gpu = 0;
+        }
         if (on_gpu) { /* the interventions are the decoder's; f is only the model's shape */
-            rc = device_open(&R, &cg, &cd);
             dec = cuda_decoder_view(cd);
             o.gp.decoder = &dec;
         } else

@@ -64,6 +64,11 @@ same "seed 9, top-k 20, top-p 0.9, frequency penalty 0.5" --prompt "$PR" --max-n
 gen --prompt "$PR" --max-new 100 --device cuda >"$tmp/g" 2>"$tmp/g.err"; rc=$?
 check "a full context on the GPU: exit 0, stops at n_ctx and says so" \
     eval '[ "$rc" -eq 0 ] && grep -q "stopped at n_ctx = 48 tokens" "$tmp/g.err"'
+"$bin" synth -o "$tmp/m8" --n-layer 1 --n-head 2 --n-embd 16 --vocab 50257 --n-ctx 16 >/dev/null 2>&1
+"$bin" generate --weights "$tmp/m8" --quiet --prompt "$PR" --max-new 5 --seed 1 --device auto >"$tmp/g" 2>"$tmp/g.err"; rc=$?
+"$bin" generate --weights "$tmp/m8" --quiet --prompt "$PR" --max-new 5 --seed 1 --device cpu >"$tmp/c" 2>/dev/null
+check "--device auto, heads of 8 (the GPU runs 64): on the CPU, said on stderr, the CPU's text (rc $rc)" \
+    eval '[ "$rc" -eq 0 ] && grep -q "device auto: on the CPU (.*head size 8" "$tmp/g.err" && cmp -s "$tmp/c" "$tmp/g"'
 
 # steering an SAE's latents
 for i in 1 2 3; do cat palinka.txt; done >"$tmp/corpus.txt" 2>/dev/null || printf 'some text to train on %.0s' {1..200} >"$tmp/corpus.txt"
