@@ -1,15 +1,18 @@
 /*
  * cli/cmd_generate.c - ./run generate: continue a prompt with GPT-2 on the
- * CPU (KV cache and sampling: gpt2/generate.h), streaming the tokens as they
- * are made; optionally while intervening on an SAE's latents (eval/intervene.h:
- * steer, clamp, ablate, splice), and --compare the texts made from the same
- * seed without and with the interventions (cli/generate_compare.c).
+ * CPU (KV cache and sampling: gpt2/generate.h), or with --device cuda on the
+ * GPU (cuda/cuda.h's decoder; the sampling stays the CPU's), streaming the
+ * tokens as they are made; optionally while intervening on an SAE's latents
+ * (eval/intervene.h: steer, clamp, ablate, splice; the GPU steers only), and
+ * --compare the texts made from the same seed without and with the
+ * interventions (cli/generate_compare.c).
  */
 #include "cli/cli.h"
 #include "cli/generate.h"
 #include "cli/pipeline.h"
 #include "core/pool.h"
 #include "core/util.h"
+#include "cuda/cuda.h"
 #include "gpt2/generate.h"
 #include "weights/fetch.h"
 
@@ -21,7 +24,7 @@ static void generate_usage(FILE *f) {
     fprintf(f,
             "usage: ./run generate (--prompt TEXT | --prompt-file FILE) [OPTIONS]\n"
             "\n"
-            "Continue the prompt with GPT-2 on the CPU, printing each token as it is made.\n"
+            "Continue the prompt with GPT-2, printing each token as it is made.\n"
             "\n"
             "  --prompt TEXT        the text to continue\n"
             "  --prompt-file FILE   ... read from FILE (- for standard input)\n"
@@ -41,6 +44,10 @@ static void generate_usage(FILE *f) {
             "  --random-weights     a synthetic GPT-2 (--model size, seed 0, cached): offline\n"
             "  --model NAME         the size for --random-weights (default gpt2)\n"
             "  --threads N          CPU threads (default: all cores, or $GPT2SAE_THREADS)\n"
+            "  --device D           cpu (default), cuda or auto: the model on the GPU, with\n"
+            "                       its KV cache there (the same sampler and seeds; --steer\n"
+            "                       is the one intervention it runs; auto: the GPU when\n"
+            "                       there is one and nothing else is asked)\n"
             "  --quiet              no timing line on stderr\n"
             "\n"
             "Interventions on an SAE's latents, on the prompt and on every new token:\n"
@@ -65,7 +72,7 @@ static const char *const gen_opts[] = {
     "--prompt",  "--prompt-file", "--max-new", "-n",     "--temperature", "--top-k",  "--top-p",  "--freq-penalty",
     "--greedy",  "--seed",        "--stop-at-eos", "--weights", "--random-weights", "--model", "--threads", "--sae",
     "--hook",    "--steer",       "--clamp",   "--ablate", "--splice",     "--compare", "--latent", "--html",
-    "--quiet",   "--help",        "-h",        NULL};
+    "--quiet",   "--device",      "--help",    "-h",        NULL};
 
 /* "123" into a latent index >= 0; prints a message naming opt on error */
 static int parse_latent(const char *opt, const char *s, int *out) {
@@ -164,10 +171,12 @@ int generate_run(GenRun *R, GPT2Forward *f, const char *label, GPT2Generation *g
                     "is no sliding window (ask for fewer tokens or shorten the prompt)\n",
                     s + 1, R->m.cfg.n_ctx, R->ids.n, g->n[s], R->m.cfg.name);
     }
+    char where[32];
+    if (p.decoder) snprintf(where, sizeof where, "on the GPU");
+    else snprintf(where, sizeof where, "%d thread%s", pool_threads(), pool_threads() == 1 ? "" : "s");
     if (!R->o->quiet)
-        fprintf(stderr, "generate: %ld token%s in %.2f s (%.1f tokens/s, prompt %zu tokens, %d thread%s)\n", made,
-                made == 1 ? "" : "s", t, made / (t > 0 ? t : 1e-9), R->ids.n, pool_threads(),
-                pool_threads() == 1 ? "" : "s");
+        fprintf(stderr, "generate: %ld token%s in %.2f s (%.1f tokens/s, prompt %zu tokens, %s)\n", made,
+                made == 1 ? "" : "s", t, made / (t > 0 ? t : 1e-9), R->ids.n, where);
     return 0;
 }
 
@@ -207,6 +216,29 @@ int generate_add_interventions(GenRun *R, GPT2Forward *f) {
     return 0;
 }
 
+/* ---- on the GPU ---- */
+
+/* The GPU's decoder for R's model, with the --steer latents as its steering
+ * vectors. The CPU's interventions are registered on a scratch pass first:
+ * the one check of the latents and the hook, and where they go. */
+static int device_open(GenRun *R, CUDAGPT2 **g, CUDADecoder **d) {
+    GPT2Forward chk;
+    gpt2_forward_init(&chk, &R->m);
+    int rc = generate_add_interventions(R, &chk);
+    gpt2_forward_free(&chk);
+    if (rc != 0) return -1;
+    if (cuda_gpt2_init(g, &R->m, 1) != 0 || cuda_decoder_init(d, *g) != 0) return err_prefix("--device cuda");
+    for (int i = 0; i < R->n_iv; i++) {
+        const EvalIntervention *iv = &R->iv[i]; /* EVAL_STEER: the options allow no other kind here */
+        int rows[64];
+        float coef[64];
+        for (int j = 0; j < iv->n_latents; j++) rows[j] = iv->latents[j].latent, coef[j] = iv->latents[j].value;
+        if (cuda_decoder_add_directions(*d, iv->layer, iv->site, iv->sae->W_dec, rows, coef, iv->n_latents) != 0)
+            return err_prefix("--steer on the GPU");
+    }
+    return 0;
+}
+
 /* ---- the command ---- */
 
 static void gen_free(GenRun *R) {
@@ -226,6 +258,7 @@ int cmd_generate(int argc, char **argv) {
     o.model = "gpt2";
     o.latent_show = -1;
     o.html = "generate_compare.html";
+    const char *device = "cpu";
     EvalLatent steer[64], clamp[64];
     o.steer = steer, o.clamp = clamp;
     const char *v;
@@ -273,6 +306,13 @@ int cmd_generate(int argc, char **argv) {
             } else if (parse_edit(edit == 1 ? "--steer" : "--clamp", v, edit == 1 ? ':' : '=', e) != 0)
                 return 2;
             (*cnt)++;
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--device", &v))) {
+            if (r < 0) return 2;
+            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
+                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
+            device = v;
             continue;
         }
         if ((r = cli_opt(argc, argv, &i, "--latent", &v))) {
@@ -328,6 +368,17 @@ int cmd_generate(int argc, char **argv) {
         else if (o.n_steer) o.latent_show = o.steer[0].latent;
         else return cli_error(2, "generate: --compare with --splice alone: name the latent to show with --latent L");
     }
+    /* the GPU runs the model and steers; the other edits need the SAE's encoder, on the CPU */
+    int cpu_only = o.n_clamp || o.splice || o.compare;
+    if (!strcmp(device, "cuda") && cpu_only)
+        return cli_error(2, "generate: --device cuda steers (--steer) but runs no --clamp, --ablate, --splice or "
+                            "--compare: use --device cpu for those");
+    if (!strcmp(device, "cuda") && !cuda_available()) {
+        char why[256];
+        cuda_describe(why, sizeof why);
+        return cli_error(1, "generate: --device cuda: no usable GPU (%s); use --device cpu", why[0] ? why : err_get());
+    }
+    int on_gpu = !strcmp(device, "cuda") || (!strcmp(device, "auto") && !cpu_only && cuda_available());
     if (o.threads > 0) pool_set_threads(o.threads);
 
     GenRun R;
@@ -380,10 +431,27 @@ int cmd_generate(int argc, char **argv) {
         GPT2Forward f;
         gpt2_forward_init(&f, &R.m);
         GPT2Generation g = {0};
-        int rc = generate_add_interventions(&R, &f);
+        CUDAGPT2 *cg = NULL;
+        CUDADecoder *cd = NULL;
+        GPT2Decoder dec;
+        int rc;
+        rc = on_gpu ? device_open(&R, &cg, &cd) : -1;
+        if (on_gpu && rc != 0 && !strcmp(device, "auto")) { /* auto: what the GPU cannot run goes to the CPU */
+            fprintf(stderr, "generate: --device auto: on the CPU (%s)\n", err_get());
+            cuda_decoder_free(cd), cuda_gpt2_free(cg);
+            cd = NULL, cg = NULL, on_gpu = 0;
+        }
+        if (on_gpu) { /* the interventions are the decoder's; f is only the model's shape */
+            dec = cuda_decoder_view(cd);
+            o.gp.decoder = &dec;
+        } else
+            rc = generate_add_interventions(&R, &f);
         if (rc == 0) rc = generate_run(&R, &f, "", &g);
+        o.gp.decoder = NULL;
         gpt2_generation_free(&g);
         gpt2_forward_free(&f);
+        cuda_decoder_free(cd);
+        cuda_gpt2_free(cg);
         if (rc != 0) goto fail;
     }
     status = 0;

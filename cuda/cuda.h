@@ -277,6 +277,65 @@ int cuda_eval_resume(void *g, int layer, GPT2Site site, const float *resid, cons
 int cuda_harvest_pass(void *g, const int32_t *ids, int B, int T, int n_hooks, const int *layer, const GPT2Site *site,
                       float *const *acts);
 
+/* ------------------------------------------- generation with a KV cache */
+/* gpt2/generate.h's model runs on the GPU: the prompt once, then one token
+ * per call, each against the keys and values of the positions before it,
+ * kept on the device (2 L n_ctx C floats: 75 MB for GPT-2 small); only the
+ * last row's logits (V) come back, for the CPU's sampler. Steering vectors
+ * added at any (layer, site) on every row (the prompt's and each new
+ * token's) are the GPU's form of the EVAL_STEER hook (eval/intervene.h).
+ * Implemented in cuda/cuda_decode.cu; the math is gpt2_forward_cached's.
+ *
+ *   CUDAGPT2 *g;  CUDADecoder *d;
+ *   if (cuda_gpt2_init(&g, &m, 1) != 0 || cuda_decoder_init(&d, g) != 0) return cli_fail();
+ *   cuda_decoder_add(d, 6, GPT2_MLP_PRE, dir);        // + dir (4C) on every row of mlp_pre, block 6
+ *   GPT2Decoder dec = cuda_decoder_view(d);
+ *   p.decoder = &dec;                                 // GPT2GenParams
+ *   gpt2_generate(&f, prompt, T, &p, &gen);           // the same sampler and seeds as the CPU
+ *   cuda_decoder_free(d);  cuda_gpt2_free(g);
+ */
+#include "gpt2/generate.h"
+
+typedef struct CUDADecoder CUDADecoder; /* opaque: the KV cache, buffers for n_ctx rows, the steering */
+
+/* A decoder for g's model (borrowed: g must outlive it; its matmul kind is
+ * read now), with an empty cache. Returns 0 or -1. */
+int cuda_decoder_init(CUDADecoder **d, const CUDAGPT2 *g);
+/* Add vec (host, the site's width: C, or 4C for mlp_pre/mlp_post; copied)
+ * to the activation at (layer, site) on every row of every later run; several
+ * at one site add up. Returns 0, or -1 for a layer or site that does not exist. */
+int cuda_decoder_add(CUDADecoder *d, int layer, GPT2Site site, const float *vec);
+/* The steering of an SAE's latents (EVAL_STEER): for j < n, coef[j] * W[row[j]]
+ * (W (rows, width) host, e.g. W_dec (d_sae, d_in)) added at (layer, site),
+ * one vector per latent in this order, as the CPU's hook adds them. */
+int cuda_decoder_add_directions(CUDADecoder *d, int layer, GPT2Site site, const float *W, const int *row,
+                                const float *coef, int n);
+/* Run ids (T) at positions pos .. pos+T-1: their keys and values go into the
+ * cache, each attends to positions 0 .. its own (0 .. pos-1 from earlier
+ * calls: pos may not pass the positions filled so far, and may go back to
+ * rewind). logits (V) host of the last row, or NULL. Returns 0, or -1 with
+ * err_set(): T < 1, an id outside [0, V), pos + T > n_ctx, pos too far. */
+int cuda_decoder_run(CUDADecoder *d, const int32_t *ids, int T, int pos, float *logits);
+/* The decoder as generate.h's GPT2Decoder (state = d, borrowed). */
+GPT2Decoder cuda_decoder_view(CUDADecoder *d);
+/* Free everything. cuda_decoder_free(NULL) is a no-op. */
+void cuda_decoder_free(CUDADecoder *d);
+
+/* Its kernels, each held to a CPU reference by tests/test_cuda_generate.c:
+ * attention_forward_kv (gpt2/ops.h) on device memory: out (T, C), q in the
+ * first C columns of qkv (T, 3C), k, v (P, C), new token t at position
+ * P - T + t; head size 64, P up to ~12000 (shared memory). */
+int cuda_attention_kv_forward(float *d_out, const float *d_qkv, const float *d_k, const float *d_v, int T, int P,
+                              int C, int NH);
+/* act (T, width) += vec (width) on every row. */
+int cuda_add_rows(float *d_act, const float *d_vec, int T, int width);
+/* One row (a decode step): out (OC) = inp (C) @ w (C, OC) + bias (OC, or
+ * NULL), matmul_forward with T = 1, FP32. */
+int cuda_matvec_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias, int C, int OC);
+/* One row's logits: out (V) = inp (C) @ wte (V, C)^T, logits_forward with T = 1. */
+int cuda_logits_row_forward(float *d_out, const float *d_inp, const float *d_wte, int C, int V);
+/* ------------------------------------- end of generation with a KV cache */
+
 #ifdef __cplusplus
 }
 #endif

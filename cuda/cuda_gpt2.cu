@@ -318,3 +318,17 @@ int cuda_gpt2_stream(CUDAGPT2 *g, const int32_t *ids, long T, long t_base, int l
     free(rows);
     return rc;
 }
+
+/* ---------------------------------------------- views (cuda_gpt2_view.cuh) */
+#include "cuda/cuda_gpt2_view.cuh"
+
+void cuda_gpt2_view(const CUDAGPT2 *g, CUDAGPT2View *v) {
+    v->cfg = g->cfg, v->kind = g->kind;
+    v->wte = g->wte, v->wpe = g->wpe, v->lnfw = g->lnfw, v->lnfb = g->lnfb, v->lm_head = g->lm_head;
+}
+
+void cuda_gpt2_layer_view(const CUDAGPT2 *g, int l, CUDALayerView *v) {
+    const DevLayer *d = &g->h[l];
+    *v = (CUDALayerView){d->ln1w, d->ln1b, d->qkvw,    d->qkvb,  d->attprojw, d->attprojb,
+                         d->ln2w, d->ln2b, d->fcw,     d->fcb,   d->fcprojw,  d->fcprojb};
+}

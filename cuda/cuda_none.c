@@ -176,3 +176,46 @@ int cuda_harvest_pass(void *g, const int32_t *ids, int B, int T, int n_hooks, co
     (void)g, (void)ids, (void)B, (void)T, (void)n_hooks, (void)layer, (void)site, (void)acts;
     return NONE("cuda_harvest_pass");
 }
+
+/* ---- generation with a KV cache (cuda/cuda_decode.cu) ---- */
+int cuda_decoder_init(CUDADecoder **d, const CUDAGPT2 *g) {
+    (void)g;
+    *d = NULL;
+    return NONE("cuda_decoder_init");
+}
+int cuda_decoder_add(CUDADecoder *d, int layer, GPT2Site site, const float *vec) {
+    (void)d, (void)layer, (void)site, (void)vec;
+    return NONE("cuda_decoder_add");
+}
+int cuda_decoder_add_directions(CUDADecoder *d, int layer, GPT2Site site, const float *W, const int *row,
+                                const float *coef, int n) {
+    (void)d, (void)layer, (void)site, (void)W, (void)row, (void)coef, (void)n;
+    return NONE("cuda_decoder_add_directions");
+}
+int cuda_decoder_run(CUDADecoder *d, const int32_t *ids, int T, int pos, float *logits) {
+    (void)d, (void)ids, (void)T, (void)pos, (void)logits;
+    return NONE("cuda_decoder_run");
+}
+GPT2Decoder cuda_decoder_view(CUDADecoder *d) {
+    GPT2Decoder v = {NULL, d};
+    return v;
+}
+void cuda_decoder_free(CUDADecoder *d) { (void)d; }
+int cuda_attention_kv_forward(float *d_out, const float *d_qkv, const float *d_k, const float *d_v, int T, int P,
+                              int C, int NH) {
+    (void)d_out, (void)d_qkv, (void)d_k, (void)d_v, (void)T, (void)P, (void)C, (void)NH;
+    return NONE("cuda_attention_kv_forward");
+}
+int cuda_add_rows(float *d_act, const float *d_vec, int T, int width) {
+    (void)d_act, (void)d_vec, (void)T, (void)width;
+    return NONE("cuda_add_rows");
+}
+int cuda_matvec_forward(float *d_out, const float *d_inp, const float *d_w, const float *d_bias, int C, int OC) {
+    (void)d_out, (void)d_inp, (void)d_w, (void)d_bias, (void)C, (void)OC;
+    return NONE("cuda_matvec_forward");
+}
+int cuda_logits_row_forward(float *d_out, const float *d_inp, const float *d_wte, int C, int V) {
+    (void)d_out, (void)d_inp, (void)d_wte, (void)C, (void)V;
+    return NONE("cuda_logits_row_forward");
+}
+/* ---- end of generation with a KV cache ---- */

@@ -1,8 +1,9 @@
 /*
  * gpt2/generate.c - the generation loop: the prompt once into a KV cache,
  * then for each sample: a copy of that cache, and per step the distribution
- * (sample.c), a draw, and the new token run at the next position. See
- * generate.h.
+ * (sample.c), a draw, and the new token run at the next position. The
+ * model runs on the CPU (gpt2_forward_cached) or on a GPT2Decoder (the GPU),
+ * the sampling here in both cases. See generate.h.
  */
 #include "gpt2/generate.h"
 
@@ -28,6 +29,14 @@ void gpt2_generation_free(GPT2Generation *g) {
     memset(g, 0, sizeof *g);
 }
 
+/* Run ids (T) at positions pos.. : on the decoder when there is one, else
+ * on the CPU into kv (whose len is pos). logits (V) of the last row. */
+static int run_tokens(GPT2Forward *f, GPT2KVCache *kv, const GPT2Decoder *dec, const int32_t *ids, int T, int pos,
+                      float *logits) {
+    if (dec) return dec->run(dec->state, ids, T, pos, logits);
+    return gpt2_forward_cached(f, kv, ids, T, logits, 1);
+}
+
 int gpt2_generate(GPT2Forward *f, const int32_t *prompt, int T, const GPT2GenParams *p, GPT2Generation *g) {
     const GPT2Config *c = &f->m->cfg;
     int V = c->vocab_size;
@@ -39,6 +48,10 @@ int gpt2_generate(GPT2Forward *f, const int32_t *prompt, int T, const GPT2GenPar
     if (gpt2_sampler_check(&p->sampler) != 0) return -1;
     if (p->max_new < 1) return err_set("--max-new %d: make at least 1 token", p->max_new);
     if (p->n_samples < 1) return err_set("-n %d: ask for at least 1 sample", p->n_samples);
+    const GPT2Decoder *dec = p->decoder;
+    if (dec && f->n_hooks)
+        return err_set("gpt2_generate: %d hook%s on the CPU's forward pass, but the model runs on a decoder: give the "
+                       "decoder its interventions instead", f->n_hooks, f->n_hooks == 1 ? "" : "s");
 
     g->n_samples = p->n_samples;
     g->tokens = xcalloc((size_t)p->n_samples, sizeof *g->tokens);
@@ -52,15 +65,17 @@ int gpt2_generate(GPT2Forward *f, const int32_t *prompt, int T, const GPT2GenPar
     int *counts = xmalloc((size_t)V * sizeof(int));            /* (V) times each token was made */
     int rc = -1;
 
-    /* the prompt, once: its keys and values, and the logits of its last position */
-    if (gpt2_kv_init(&prompt_kv, c) != 0) goto done;
-    if (gpt2_forward_cached(f, &prompt_kv, prompt, T, prompt_logits, 1) != 0) goto done;
-    if (p->n_samples > 1 && gpt2_kv_init(&kv, c) != 0) goto done;
+    /* the prompt, once: its keys and values, and the logits of its last position
+     * (a decoder keeps its own cache: a sample rewinds it to the prompt's end) */
+    if (!dec && gpt2_kv_init(&prompt_kv, c) != 0) goto done;
+    if (run_tokens(f, &prompt_kv, dec, prompt, T, 0, prompt_logits) != 0) goto done;
+    if (!dec && p->n_samples > 1 && gpt2_kv_init(&kv, c) != 0) goto done;
 
     for (int s = 0; s < p->n_samples; s++) {
         /* the sample's own cache: the prompt's (the last sample takes it over) */
         GPT2KVCache *cur = &prompt_kv;
-        if (s < p->n_samples - 1) {
+        int len = T; /* positions the sample's cache holds */
+        if (!dec && s < p->n_samples - 1) {
             gpt2_kv_copy(&kv, &prompt_kv);
             cur = &kv;
         }
@@ -88,12 +103,13 @@ int gpt2_generate(GPT2Forward *f, const int32_t *prompt, int T, const GPT2GenPar
                 g->stop[s] = GPT2_STOP_MAX_NEW;
                 break;
             }
-            if (cur->len + 1 == c->n_ctx) { /* the text (the cache + tok) fills every position */
+            if (len + 1 == c->n_ctx) { /* the text (the cache + tok) fills every position */
                 g->stop[s] = GPT2_STOP_CTX;
                 break;
             }
             /* run it at the next position: the logits for the one after */
-            if (gpt2_forward_cached(f, cur, &tok, 1, logits, 1) != 0) goto done;
+            if (run_tokens(f, cur, dec, &tok, 1, len, logits) != 0) goto done;
+            len++;
         }
     }
     rc = 0;

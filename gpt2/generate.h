@@ -87,6 +87,19 @@ typedef enum {
  * err_set() first). */
 typedef int (*GPT2TokenFn)(void *user, int sample, int32_t token);
 
+/* Another place to run the model than the CPU (the GPU's: cuda/cuda.h,
+ * cuda_decoder_view): run(state, ids, T, pos, logits) runs ids (T) at
+ * positions pos .. pos+T-1 against its own KV cache, whose positions
+ * 0 .. pos-1 hold those of earlier calls, and writes logits (V) of the last
+ * row; 0, or -1 with err_set(). Generation calls it with pos 0 for the
+ * prompt, then one token at a time; each sample restarts at pos = the
+ * prompt's length (the prompt's keys and values are never overwritten). Its
+ * interventions are its own: hooks on the GPT2Forward run on the CPU only. */
+typedef struct {
+    int (*run)(void *state, const int32_t *ids, int T, int pos, float *logits);
+    void *state;
+} GPT2Decoder;
+
 typedef struct {
     GPT2Sampler sampler;
     int max_new;         /* new tokens per sample, >= 1 (default 64) */
@@ -96,6 +109,8 @@ typedef struct {
     int32_t eos_id;      /* <|endoftext|> = 50256 (default) */
     GPT2TokenFn on_token;/* or NULL */
     void *user;
+    const GPT2Decoder *decoder; /* NULL: the CPU (f's KV cache and hooks); else the model runs there,
+                                   with f only for its configuration (f may have no hooks then) */
 } GPT2GenParams;
 
 GPT2GenParams gpt2_gen_default_params(void);
