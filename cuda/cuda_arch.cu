@@ -605,6 +605,16 @@ fail:
     return -1;
 }
 
+/* *s = Σ of the device doubles d_v (N), added on the host in order. */
+static int sum_dev(const double *d_v, int N, double *s) {
+    double *h = (double *)xmalloc((size_t)N * sizeof(double));
+    int rc = cuda_download(h, d_v, (size_t)N * sizeof(double));
+    *s = 0;
+    for (int i = 0; i < N && rc == 0; i++) *s += h[i];
+    free(h);
+    return rc;
+}
+
 /* g_W_enc += gZᵀ Xc, g_b_enc += Σ_b gZ, g_b_dec -= W_encᵀ Σ_b gZ: the
  * encoder's backward for Z = Xc W_encᵀ + b_enc, Xc = sX - b_dec. */
 static int encode_back(CUDAArch *a, int B) {
@@ -639,14 +649,11 @@ static int topk_term(CUDAArch *a, int B, int kk, float coef, int main_term, doub
     if (cuda_gemm(1, 0, n, d, B, 1.0f, a->F, n, a->G, d, 1.0f, a->g_W_dec, d, NULL, CUDA_MATMUL_FP32)) return -1;
     sel_grad_kernel<<<cu_blocks(E, 8), 256>>>(a->gZ, a->idx, a->val, a->cnt, kk, a->G, a->W_dec, B, n, d);
     CU_LAUNCHED();
-    double *rown = (double *)xmalloc((size_t)B * 2 * sizeof(double));
-    int rc = cuda_download(rown, a->rown, (size_t)B * 8) || cuda_download(rown + B, a->rowse, (size_t)B * 8);
     double s = 0, se = 0;
-    for (int b = 0; b < B; b++) s += rown[b], se += rown[B + b];
-    free(rown);
+    if (sum_dev(a->rown, B, &s) || sum_dev(a->rowse, B, &se)) return -1;
     *loss = coef * s / B;
     if (sse) *sse = se;
-    return rc ? -1 : 0;
+    return 0;
 }
 
 /* AuxK (sae/arch_topk.c's sae_auxk): the dead latents' top k_aux per token
@@ -676,13 +683,10 @@ static int auxk(CUDAArch *a, int B, SAEArchLog *log) {
     if (cuda_gemm(1, 0, n, d, B, 1.0f, a->F, n, a->G, d, 1.0f, a->g_W_dec, d, NULL, CUDA_MATMUL_FP32)) return -1;
     sel_grad_kernel<<<cu_blocks(E, 8), 256>>>(a->gZ, a->aidx, a->aval, a->acnt, kk, a->G, a->W_dec, B, n, d);
     CU_LAUNCHED();
-    double *auxn = (double *)xmalloc((size_t)B * sizeof(double));
-    int rc = cuda_download(auxn, a->auxn, (size_t)B * 8);
     double s = 0;
-    for (int b = 0; b < B; b++) s += auxn[b];
-    free(auxn);
+    if (sum_dev(a->auxn, B, &s)) return -1;
     log->aux += p->aux_alpha * s / B;
-    return rc ? -1 : 0;
+    return 0;
 }
 
 /* BatchTopK's selection: the k·B largest entries of the whole Z (ties to the
@@ -735,15 +739,32 @@ static int finish_log(CUDAArch *a, int B, double sse, SAEArchLog *log) {
     const int d = a->d;
     colsst_kernel<<<cu_blocks(d, 256), 256>>>(a->colsst, a->Xc, B, d);
     CU_LAUNCHED();
-    double *cs = (double *)xmalloc((size_t)d * sizeof(double));
     int act = 0;
-    int rc = cuda_download(cs, a->colsst, (size_t)d * 8) || cuda_download(&act, a->counters, 4);
     double sst = 0;
-    for (int j = 0; j < d; j++) sst += cs[j];
-    free(cs);
+    if (sum_dev(a->colsst, d, &sst) || cuda_download(&act, a->counters, 4)) return -1;
     log->fvu = sst > 0 ? sse / sst : NAN;
     log->l0 = (double)act / B;
-    return rc ? -1 : 0;
+    return 0;
+}
+
+/* The reconstruction term of a dense F (batchtopk, jumprelu): x̂ = F W_dec +
+ * b_dec, G = d loss / d x̂ (nx NULL: 1 per token), g_b_dec += Σ_b G,
+ * g_W_dec += Fᵀ G, and gZ = G W_decᵀ: g_f of every entry, for the caller
+ * to mask. *recon = Σ rown / B, *sse = Σ rowse. */
+static int dense_recon(CUDAArch *a, int B, const float *nx, double *recon, double *sse) {
+    const int d = a->d, n = a->n;
+    if (cuda_gemm(0, 0, B, d, n, 1.0f, a->F, n, a->W_dec, d, 0.0f, a->Xh, d, a->b_dec, CUDA_MATMUL_FP32)) return -1;
+    recon_kernel<<<B, 256>>>(a->G, a->rown, a->rowse, a->Xh, a->Xc, a->b_dec, nx, 1.0f, B, d);
+    CU_LAUNCHED();
+    colsum_kernel<<<cu_blocks(d, 256), 256>>>(a->g_b_dec, a->G, B, d, 1);
+    CU_LAUNCHED();
+    if (cuda_gemm(1, 0, n, d, B, 1.0f, a->F, n, a->G, d, 1.0f, a->g_W_dec, d, NULL, CUDA_MATMUL_FP32) ||
+        cuda_gemm(0, 1, B, n, d, 1.0f, a->G, d, a->W_dec, d, 0.0f, a->gZ, n, NULL, CUDA_MATMUL_FP32))
+        return -1;
+    double s = 0;
+    if (sum_dev(a->rown, B, &s) || sum_dev(a->rowse, B, sse)) return -1;
+    *recon = s / B;
+    return 0;
 }
 
 static int loss_grad(CUDAArch *a, const float *d_X, int B, SAEArchLog *log) {
@@ -777,27 +798,12 @@ static int loss_grad(CUDAArch *a, const float *d_X, int B, SAEArchLog *log) {
     } else if (p->arch == SAE_ARCH_BATCHTOPK) {
         token_norm_kernel<<<B, 256>>>(a->nx, a->Xc, a->b_dec, d);
         CU_LAUNCHED();
-        if (batch_select(a, B)) return -1;
-        /* X̂ = F W_dec + b_dec;  G;  g_b_dec, g_W_dec;  g_f = G W_decᵀ masked to S with z > 0 */
-        if (cuda_gemm(0, 0, B, d, n, 1.0f, a->F, n, a->W_dec, d, 0.0f, a->Xh, d, a->b_dec, CUDA_MATMUL_FP32)) return -1;
-        recon_kernel<<<B, 256>>>(a->G, a->rown, a->rowse, a->Xh, a->Xc, a->b_dec, a->nx, 1.0f, B, d);
-        CU_LAUNCHED();
-        colsum_kernel<<<cu_blocks(d, 256), 256>>>(a->g_b_dec, a->G, B, d, 1);
-        CU_LAUNCHED();
-        if (cuda_gemm(1, 0, n, d, B, 1.0f, a->F, n, a->G, d, 1.0f, a->g_W_dec, d, NULL, CUDA_MATMUL_FP32) ||
-            cuda_gemm(0, 1, B, n, d, 1.0f, a->G, d, a->W_dec, d, 0.0f, a->gZ, n, NULL, CUDA_MATMUL_FP32))
-            return -1;
+        /* g_z = g_f [in S][z > 0] = g_f [f > 0] */
+        if (batch_select(a, B) || dense_recon(a, B, a->nx, &log->recon, &sse)) return -1;
         mask_grad_kernel<<<grid_for(BN), 256>>>(a->gZ, a->F, BN);
         CU_LAUNCHED();
-        double *rows = (double *)xmalloc((size_t)B * 2 * sizeof(double));
         int minbits = 0;
-        int rc = cuda_download(rows, a->rown, (size_t)B * 8) || cuda_download(rows + B, a->rowse, (size_t)B * 8) ||
-                 cuda_download(&minbits, a->counters + 3, 4);
-        double s = 0;
-        for (int b = 0; b < B; b++) s += rows[b], sse += rows[B + b];
-        free(rows);
-        if (rc) return -1;
-        log->recon = s / B;
+        if (cuda_download(&minbits, a->counters + 3, 4)) return -1;
         float mk;
         memcpy(&mk, &minbits, 4);
         m->min_kept = isinf(mk) ? NAN : mk;
@@ -807,25 +813,11 @@ static int loss_grad(CUDAArch *a, const float *d_X, int B, SAEArchLog *log) {
         const float lam = sae_arch_lambda(m);
         jump_fwd_kernel<<<grid_for(BN), 256>>>(a->F, a->fired, a->counters, a->Z, a->log_thr, BN, n);
         CU_LAUNCHED();
-        if (cuda_gemm(0, 0, B, d, n, 1.0f, a->F, n, a->W_dec, d, 0.0f, a->Xh, d, a->b_dec, CUDA_MATMUL_FP32)) return -1;
-        recon_kernel<<<B, 256>>>(a->G, a->rown, a->rowse, a->Xh, a->Xc, a->b_dec, NULL, 1.0f, B, d);
-        CU_LAUNCHED();
-        colsum_kernel<<<cu_blocks(d, 256), 256>>>(a->g_b_dec, a->G, B, d, 1);
-        CU_LAUNCHED();
-        if (cuda_gemm(1, 0, n, d, B, 1.0f, a->F, n, a->G, d, 1.0f, a->g_W_dec, d, NULL, CUDA_MATMUL_FP32) ||
-            cuda_gemm(0, 1, B, n, d, 1.0f, a->G, d, a->W_dec, d, 0.0f, a->gZ, n, NULL, CUDA_MATMUL_FP32))
-            return -1;
+        if (dense_recon(a, B, NULL, &log->recon, &sse)) return -1;
         jump_back_kernel<<<cu_blocks(n, 256), 256>>>(a->g_log_thr, a->gZ, a->Z, a->log_thr, B, n, p->jump_eps, lam);
         CU_LAUNCHED();
-        double *rows = (double *)xmalloc((size_t)B * sizeof(double));
         int act = 0;
-        int rc = cuda_download(rows, a->rowse, (size_t)B * 8) || cuda_download(&act, a->counters, 4);
-        double s = 0;
-        for (int b = 0; b < B; b++) s += rows[b];
-        free(rows);
-        if (rc) return -1;
-        sse = s;
-        log->recon = s / B;
+        if (cuda_download(&act, a->counters, 4)) return -1;
         log->sparsity = lam * (double)act / B;
         log->loss = log->recon + log->sparsity;
     }

@@ -39,31 +39,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* X (T, d): a rank-16 signal plus noise, |x| ~ 1 */
-static float *make_X(long T, int d) {
-    const int R = 16;
-    float *U = xmalloc((size_t)T * R * sizeof(float)), *V = xmalloc((size_t)R * d * sizeof(float));
-    for (long i = 0; i < T * R; i++) U[i] = rng_normal(&rng);
-    for (long i = 0; i < (long)R * d; i++) V[i] = rng_normal(&rng) * 0.25f;
-    float *X = xmalloc((size_t)T * d * sizeof(float));
-    for (long t = 0; t < T; t++)
-        for (int j = 0; j < d; j++) {
-            float s = 0.3f * rng_normal(&rng);
-            for (int r = 0; r < R; r++) s += U[t * R + r] * V[(long)r * d + j];
-            X[t * d + j] = s;
+/* X (T, d) as an SAE expects it: each token a sum of 4 of 48 random
+ * directions with positive weights, plus a shared offset and noise. When
+ * d_X is given the rows are also copied to the device (NULL there on failure). */
+static float *make_X(long T, int d, float **d_X) {
+    const int A = 48;
+    float *D = xmalloc((size_t)(A + 1) * d * sizeof(float)), *X = xmalloc((size_t)T * d * sizeof(float));
+    for (long i = 0; i < (long)(A + 1) * d; i++) D[i] = rng_normal(&rng) / sqrtf((float)d) * 3.0f;
+    for (long t = 0; t < T; t++) {
+        float *x = X + t * d;
+        for (int j = 0; j < d; j++) x[j] = D[(size_t)A * d + j] + 0.1f * rng_normal(&rng);
+        for (int s = 0; s < 4; s++) {
+            const int i = (int)(rng_uniform(&rng) * A) % A;
+            const float w = fabsf(rng_normal(&rng)) + 0.5f;
+            for (int j = 0; j < d; j++) x[j] += w * D[(size_t)i * d + j];
         }
-    free(U), free(V);
-    return X;
-}
-
-static float *dev_copy(const float *h, size_t n) {
-    float *d = NULL;
-    if (cuda_malloc((void **)&d, n * sizeof(float)) != 0 || cuda_upload(d, h, n * sizeof(float)) != 0) {
-        CHECK(0, "upload: %s", err_get());
-        cuda_free(d);
-        return NULL;
     }
-    return d;
+    free(D);
+    if (d_X) {
+        const size_t bytes = (size_t)T * d * sizeof(float);
+        *d_X = NULL;
+        if (cuda_malloc((void **)d_X, bytes) != 0 || cuda_upload(*d_X, X, bytes) != 0) {
+            CHECK(0, "upload X: %s", err_get());
+            cuda_free(*d_X);
+            *d_X = NULL;
+        }
+    }
+    return X;
 }
 
 static int rel_close(double a, double b, double tol) {
@@ -154,10 +156,9 @@ static void test_loss_grad(SAEArchKind kind, int multi, int d, int n, int k, int
     snprintf(what, sizeof what, "%s%s d=%d n=%d k=%d B=%d", sae_arch_name(kind), multi ? " multi" : "", d, n, k, B);
     if (!gpu) { SKIP("%s: loss, gradients, sets, steps: no GPU", what); return; }
     SAEArchParams p = params(kind, d, n, k, multi);
-    float *X = make_X(B, d);
+    float *d_X = NULL, *X = make_X(B, d, &d_X);
     SAEArch c, g;
-    if (make_pair(&c, &g, &p, X, B) != 0) { free(X); return; }
-    float *d_X = dev_copy(X, (size_t)B * d);
+    if (make_pair(&c, &g, &p, X, B) != 0) { free(X); cuda_free(d_X); return; }
     CUDAArch *a = NULL;
     int rc = d_X ? cuda_arch_init(&a, &g, B) : -1;
     CHECK(rc == 0, "%s: cuda_arch_init (%s)", what, rc ? err_get() : "ok");
@@ -217,14 +218,13 @@ static void test_ties(void) {
     const int d = 32, n = 64, k = 5, B = 16;
     if (!gpu) { SKIP("topk exact ties: no GPU"); return; }
     SAEArchParams p = params(SAE_ARCH_TOPK, d, n, k, 0);
-    float *X = make_X(B, d);
+    float *d_X = NULL, *X = make_X(B, d, &d_X);
     SAEArch c, g;
-    if (make_pair(&c, &g, &p, X, B) != 0) { free(X); return; }
+    if (make_pair(&c, &g, &p, X, B) != 0) { free(X); cuda_free(d_X); return; }
     for (int i = 0; i < n; i += 2) {
         memcpy(c.W_enc + (size_t)(i + 1) * d, c.W_enc + (size_t)i * d, (size_t)d * sizeof(float));
         memcpy(g.W_enc + (size_t)(i + 1) * d, g.W_enc + (size_t)i * d, (size_t)d * sizeof(float));
     }
-    float *d_X = dev_copy(X, (size_t)B * d);
     CUDAArch *a = NULL;
     SAEArchLog lc, lg;
     if (d_X && cuda_arch_init(&a, &g, B) == 0 && cuda_arch_loss_grad(a, d_X, B, &lg) == 0) {
@@ -258,7 +258,7 @@ static void test_train(SAEArchKind kind) {
     SAEArchParams p = params(kind, d, n, k, 0);
     p.dead_tokens = 64; /* latents go dead during the run: AuxK starts on both sides */
     p.warmup_steps = 2, p.decay_steps = 2, p.total_steps = steps, p.grad_clip = 0.5f;
-    float *X = make_X(T, d);
+    float *X = make_X(T, d, NULL);
     SAEArch c, g;
     if (sae_arch_init(&c, &p, X, T) != 0 || sae_arch_init(&g, &p, X, T) != 0) {
         CHECK(0, "sae_arch_init: %s", err_get());
@@ -293,7 +293,7 @@ static void test_failures(void) {
     const int d = 32, n = 64, k = 4, B = 8;
     if (!gpu) { SKIP("non-finite loss / update and relu, gated refused: no GPU"); return; }
     SAEArchParams p = params(SAE_ARCH_TOPK, d, n, k, 0);
-    float *X = make_X(B, d);
+    float *d_X = NULL, *X = make_X(B, d, &d_X);
     SAEArch g;
     if (sae_arch_init(&g, &p, X, B) != 0) { CHECK(0, "sae_arch_init: %s", err_get()); free(X); return; }
     float *W0 = xmalloc((size_t)n * d * sizeof(float));
@@ -301,7 +301,10 @@ static void test_failures(void) {
     float *Xbad = xmalloc((size_t)B * d * sizeof(float));
     memcpy(Xbad, X, (size_t)B * d * sizeof(float));
     Xbad[3] = INFINITY;
-    float *d_bad = dev_copy(Xbad, (size_t)B * d), *d_X = dev_copy(X, (size_t)B * d);
+    float *d_bad = NULL;
+    if (cuda_malloc((void **)&d_bad, (size_t)B * d * sizeof(float)) != 0 ||
+        cuda_upload(d_bad, Xbad, (size_t)B * d * sizeof(float)) != 0)
+        cuda_free(d_bad), d_bad = NULL;
     CUDAArch *a = NULL;
     SAEArchLog lg;
     if (d_bad && d_X && cuda_arch_init(&a, &g, B) == 0) {
@@ -351,10 +354,9 @@ static void test_field_shape(SAEArchKind kind) {
     SAEArchParams p = params(kind, d, n, k, 0);
     p.lr = 2e-4f;
     if (kind == SAE_ARCH_JUMPRELU) p.jump_eps = 1e-3f, p.theta0 = 1e-3f, p.lambda = 1e-3f;
-    float *X = make_X(B, d);
+    float *d_X = NULL, *X = make_X(B, d, &d_X);
     SAEArch c, g;
-    if (make_pair(&c, &g, &p, X, B) != 0) { free(X); return; }
-    float *d_X = dev_copy(X, (size_t)B * d);
+    if (make_pair(&c, &g, &p, X, B) != 0) { free(X); cuda_free(d_X); return; }
     CUDAArch *a = NULL;
     SAEArchLog lc, lg;
     if (d_X && cuda_arch_init(&a, &g, B) == 0) {
