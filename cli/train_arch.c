@@ -276,7 +276,7 @@ int cmd_train_arch(int argc, char **argv) {
                             "jumprelu)", arch_name);
     if (!strcmp(device, "cuda") && !cuda_available()) {
         char why[256];
-        cuda_describe(why, sizeof why);
+        if (cuda_describe(why, sizeof why) != 0 || !why[0]) snprintf(why, sizeof why, "%s", err_get());
         return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
     }
     const int on_gpu = gpu_arch && (!strcmp(device, "cuda") || (!strcmp(device, "auto") && cuda_available()));

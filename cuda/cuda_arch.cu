@@ -25,6 +25,14 @@
  * for the losses), so results agree to rounding, not bit for bit; a top-k
  * set can differ where two pre-activations are within rounding of each
  * other (the tests allow that, and check the tie rule where ties are exact).
+ *
+ * The host drives each step and reads back a few numbers on the way (the
+ * per-token loss sums, the dead count AuxK needs, the gradient norm for the
+ * clip, the update check): a handful of small synchronous copies per step,
+ * so that the log, the clip and the failure checks are sae/arch_train.c's
+ * own arithmetic. Cost per step at the field's shape is dominated by the
+ * dense gemms: the encoder, Fᵀ G (once per TopK term, once for AuxK) and
+ * gZᵀ Xc, each 2 B n d flops.
  */
 #include "cuda/cuda_common.cuh"
 
