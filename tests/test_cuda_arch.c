@@ -10,7 +10,9 @@
  *  2. topk: the selected sets of every token equal the CPU's, except where
  *     the two pre-activations are within rounding of the k-th value (a near
  *     tie can go either way); with exact ties (duplicated encoder rows) the
- *     lower index wins, as sae_topk_row;
+ *     lower index wins, as sae_topk_row; batchtopk with a group of equal
+ *     values split at the k B-th: the lower flat index wins (token, then
+ *     latent), seen in the gradients;
  *  3. several steps on both sides from the same start: per-step losses,
  *     gradient norms, lr, the dead fraction, and the final weights, Adam
  *     moments, dead counters and batchtopk's threshold; cuda_arch_train against
@@ -239,6 +241,79 @@ static void test_ties(void) {
     free(X);
 }
 
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* batchtopk with exact ties across tokens and latents: token 2t+1 is token
+ * 2t but for coordinates no encoder row reads, latent 2i+1's encoder row
+ * copies latent 2i's, so Z holds groups of 4 (or 2) equal values. Some k splits the group at the k B-th value; there the lower flat
+ * indices (token first, then latent) are kept, and keeping another member
+ * would change the gradients (which entries are zero) and the loss. */
+static void test_batch_ties(void) {
+    const int d = 32, n = 64, B = 15; /* odd: the last token has no twin, so k B is odd for odd k and
+                                          cannot end at a group of 4 (or 2) */
+    if (!gpu) { SKIP("batchtopk exact ties: no GPU"); return; }
+    int split_k = 0;
+    float *d_X = NULL, *X = make_X(B, d, NULL);
+    /* the twin differs from its token only in the last J coordinates, which
+     * every encoder row ignores (zero there): equal pre-activations, but a
+     * different residual, so which twin keeps a latent shows in g_W_dec */
+    const int J = 4;
+    for (int b = 0; b + 1 < B; b += 2) {
+        memcpy(X + (size_t)(b + 1) * d, X + (size_t)b * d, (size_t)d * sizeof(float));
+        for (int j = d - J; j < d; j++) X[(size_t)(b + 1) * d + j] += 0.5f * rng_normal(&rng);
+    }
+    float *zs = xmalloc((size_t)B * n * sizeof(float));
+    for (int k = 2; k <= 12 && !split_k; k++) {
+        SAEArchParams p = params(SAE_ARCH_BATCHTOPK, d, n, k, 0);
+        p.k_aux = 0;
+        SAEArch c, g;
+        if (make_pair(&c, &g, &p, X, B) != 0) break;
+        for (int i = 0; i < n; i++) {
+            for (int j = d - J; j < d; j++) c.W_enc[(size_t)i * d + j] = g.W_enc[(size_t)i * d + j] = 0.0f;
+            if (i % 2 == 0) continue;
+            memcpy(c.W_enc + (size_t)i * d, c.W_enc + (size_t)(i - 1) * d, (size_t)d * sizeof(float));
+            memcpy(g.W_enc + (size_t)i * d, g.W_enc + (size_t)(i - 1) * d, (size_t)d * sizeof(float));
+        }
+        SAEArchLog lc, lg;
+        sae_arch_loss_grad(&c, X, B, &lc);
+        /* the k B-th largest value v: split when only some of the entries equal to v are kept */
+        memcpy(zs, c.ws_z, (size_t)B * n * sizeof(float));
+        qsort(zs, (size_t)B * n, sizeof(float), cmp_desc);
+        const long K = (long)k * B;
+        const float v = zs[K - 1];
+        long above = 0, equal = 0;
+        for (long e = 0; e < (long)B * n; e++) above += zs[e] > v, equal += zs[e] == v;
+        if (v > 0 && K - above < equal) {
+            split_k = k;
+            const size_t bytes = (size_t)B * d * sizeof(float);
+            CUDAArch *a = NULL;
+            int ok = cuda_malloc((void **)&d_X, bytes) == 0 && cuda_upload(d_X, X, bytes) == 0 &&
+                     cuda_arch_init(&a, &g, B) == 0 && cuda_arch_loss_grad(a, d_X, B, &lg) == 0 &&
+                     cuda_arch_grads(a) == 0;
+            if (!ok) CHECK(0, "batchtopk exact ties k=%d: %s", k, err_get());
+            else {
+                char what[96];
+                snprintf(what, sizeof what, "batchtopk exact ties k=%d (%ld of %ld equal values kept)", k, K - above,
+                         equal);
+                check_log(what, &lg, &lc, 1e-4);
+                check_tensors(what, &g, &c, 'g', 1e-3f, 1e-4f, 0.0f);
+                long same = 0, total = 0;
+                for (int t = 0; t < c.n_t; t++)
+                    for (long e = 0; e < c.t[t].len; e++, total++) same += (g.t[t].g[e] == 0.0f) == (c.t[t].g[e] == 0.0f);
+                CHECK(same == total, "%s: the same gradient entries are zero (%ld of %ld)", what, same, total);
+            }
+            cuda_arch_free(a);
+        }
+        sae_arch_free(&c), sae_arch_free(&g);
+    }
+    CHECK(split_k > 0, "batchtopk exact ties: some k in 2..12 splits a group of equal values (k = %d)", split_k);
+    cuda_free(d_X);
+    free(zs), free(X);
+}
+
 typedef struct {
     double loss[64];
     long n;
@@ -395,11 +470,13 @@ int main(void) {
     test_loss_grad(SAE_ARCH_JUMPRELU, 0, 64, 256, 8, 64);
     test_loss_grad(SAE_ARCH_TOPK, 0, 37, 301, 7, 19); /* odd sizes: partial blocks everywhere */
     test_ties();
+    test_batch_ties();
     test_train(SAE_ARCH_TOPK);
     test_train(SAE_ARCH_JUMPRELU);
     test_train(SAE_ARCH_BATCHTOPK);
     test_failures();
     test_field_shape(SAE_ARCH_TOPK);
     test_field_shape(SAE_ARCH_JUMPRELU);
+    test_field_shape(SAE_ARCH_BATCHTOPK);
     return test_finish();
 }
