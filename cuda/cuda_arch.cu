@@ -118,6 +118,19 @@ __global__ __launch_bounds__(256) void token_norm_kernel(float *nx, const float 
     if (threadIdx.x == 0) nx[blockIdx.x] = s > 0 ? (float)s : 1.0f;
 }
 
+/* One radix-select step: walking the 256 bins of hist from the top, the bin
+ * where the running count reaches need; *above = the count in the bins
+ * above it. (Bin 0 at the latest: the caller keeps need <= the total.) */
+__host__ __device__ static inline unsigned radix_bin(const unsigned *hist, int need, unsigned *above) {
+    unsigned bin = 255u, a = 0u;
+    for (; bin > 0u; bin--) {
+        if (a + hist[bin] >= (unsigned)need) break;
+        a += hist[bin];
+    }
+    *above = a;
+    return bin;
+}
+
 /* The ordered selection of one row, block-wide: among the candidates
  * (cand[j] != 0, or all when cand is NULL) keep those with key > thr and the
  * first `quota` with key == thr in index order (a stable descending sort's
@@ -212,14 +225,9 @@ __global__ __launch_bounds__(SEL_THREADS) void row_topk_kernel(int *idx, float *
         }
         __syncthreads();
         if (tid == 0) {
-            int need = s_need, bin = 255;
-            unsigned above = 0u;
-            for (; bin > 0; bin--) {
-                if (above + hist[bin] >= (unsigned)need) break;
-                above += hist[bin];
-            }
-            s_prefix = prefix | ((unsigned)bin << shift);
-            s_need = need - (int)above;
+            unsigned above;
+            s_prefix = prefix | (radix_bin(hist, s_need, &above) << shift);
+            s_need -= (int)above;
         }
         mask |= 255u << shift;
         __syncthreads();
@@ -710,13 +718,8 @@ static int batch_select(CUDAArch *a, int B) {
         global_hist_kernel<<<grid_for(N), 256>>>(a->hist, a->Z, N, prefix, mask, shift);
         CU_LAUNCHED();
         if (cuda_download(hist, a->hist, sizeof hist)) return -1;
-        int bin = 255;
-        unsigned above = 0u;
-        for (; bin > 0; bin--) {
-            if (above + hist[bin] >= (unsigned)need) break;
-            above += hist[bin];
-        }
-        prefix |= (unsigned)bin << shift;
+        unsigned above;
+        prefix |= radix_bin(hist, need, &above) << shift;
         need -= (int)above;
         mask |= 255u << shift;
     }
