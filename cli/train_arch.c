@@ -334,8 +334,7 @@ int cmd_train_arch(int argc, char **argv) {
         printf("train: %s, %ld tokens x %ld, %d latents, %ld steps of %ld tokens, on the %s\n", sae_arch_name(kind), T,
                d, p.n, steps, batch, on_gpu ? "GPU" : "CPU");
     /* one trainer contract, two devices */
-    int (*train)(SAEArch *, const float *, long, int, long, SAEArchStepFn, void *) =
-        on_gpu ? cuda_arch_train : sae_arch_train;
+    SAEArchTrainFn train = on_gpu ? cuda_arch_train : sae_arch_train;
     int trc = train(&m, a.f32, T, (int)batch, steps, on_step, &c);
     epoch_close(&c);
     int wrc = fclose(c.log);

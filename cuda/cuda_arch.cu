@@ -866,10 +866,7 @@ static int apply(CUDAArch *a, int B, SAEArchLog *log) {
         if (coef < 1) gs = (float)coef;
     }
     /* 4. the scheduled learning rate;  5. Adam, checked first */
-    double lr = p->lr;
-    if (p->warmup_steps > 0 && m->step < p->warmup_steps) lr *= (double)(m->step + 1) / p->warmup_steps;
-    if (p->decay_steps > 0 && p->total_steps - m->step < p->decay_steps)
-        lr *= (double)(p->total_steps - m->step) / p->decay_steps;
+    const double lr = sae_arch_lr(m);   /* the CPU's schedule */
     log->lr = lr;
     const long t = m->step + 1;
     const double b1 = p->beta1, b2 = p->beta2;

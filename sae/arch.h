@@ -163,6 +163,11 @@ int sae_arch_apply(SAEArch *m, long B, SAEArchLog *log);
 typedef int (*SAEArchStepFn)(void *ctx, long step, const SAEArchLog *log);
 /* steps steps over X (T, d) in consecutive batches of B (wrapping around). */
 int sae_arch_train(SAEArch *m, const float *X, long T, int B, long steps, SAEArchStepFn on_step, void *ctx);
+/* The trainer's contract, whatever the device: sae_arch_train here,
+ * cuda_arch_train (cuda/cuda.h) on the GPU; callers pick one by --device. */
+typedef int (*SAEArchTrainFn)(SAEArch *m, const float *X, long T, int B, long steps, SAEArchStepFn on_step, void *ctx);
+/* The learning rate of the next step (warm-up and decay applied), on any device. */
+double sae_arch_lr(const SAEArch *m);
 
 /* Inference encode: F (B, n) dense latents of X (B, d) (raw). Batchtopk is
  * encoded as the JumpReLU it is saved as (theta = m->threshold). */

@@ -65,10 +65,7 @@ int sae_arch_apply(SAEArch *m, long B, SAEArchLog *log) {
             for (int t = 0; t < m->n_t; t++)
                 for (long e = 0; e < m->t[t].len; e++) m->t[t].g[e] *= (float)coef;
     }
-    double lr = m->p.lr;
-    if (m->p.warmup_steps > 0 && m->step < m->p.warmup_steps) lr *= (double)(m->step + 1) / m->p.warmup_steps;
-    if (m->p.decay_steps > 0 && m->p.total_steps - m->step < m->p.decay_steps)
-        lr *= (double)(m->p.total_steps - m->step) / m->p.decay_steps;
+    const double lr = sae_arch_lr(m);
     log->lr = lr;
     const long t = m->step + 1;
     const double b1 = m->p.beta1, b2 = m->p.beta2;
@@ -104,6 +101,17 @@ int sae_arch_apply(SAEArch *m, long B, SAEArchLog *log) {
         m->threshold = (1 - m->p.threshold_lr) * m->threshold + m->p.threshold_lr * m->min_kept;
     m->step++;
     return 0;
+}
+
+/* The learning rate of the next step: lr, ramped linearly from lr/warmup over
+ * the first warmup_steps, then decayed linearly to 0 over the last
+ * decay_steps of total_steps. */
+double sae_arch_lr(const SAEArch *m) {
+    double lr = m->p.lr;
+    if (m->p.warmup_steps > 0 && m->step < m->p.warmup_steps) lr *= (double)(m->step + 1) / m->p.warmup_steps;
+    if (m->p.decay_steps > 0 && m->p.total_steps - m->step < m->p.decay_steps)
+        lr *= (double)(m->p.total_steps - m->step) / m->p.decay_steps;
+    return lr;
 }
 
 int sae_arch_train(SAEArch *m, const float *X, long T, int B, long steps, SAEArchStepFn on_step, void *ctx) {
