@@ -68,4 +68,4 @@ echo "start-up: ./run --help $s_run s, the engine's --help alone $s_bin s (media
 s_cache=$(rep 9 "$bin" tokenize "$tmp/one.txt")
 s_json=$(GPT2SAE_VOCAB_CACHE=0 rep 9 "$bin" tokenize "$tmp/one.txt")
 echo "vocabulary: tokenize of one word $s_cache s through the binary cache, $s_json s parsing the JSON (GPT2SAE_VOCAB_CACHE=0)" \
-     "($(awk -v a="$s_json" -v b="$s_cache" 'BEGIN{printf "%.1fx", b > 0 ? a / b : 0}'))"
+     "($(awk -v a="$s_json" -v b="$s_cache" 'BEGIN{printf "%.1fx", (b > 0 ? a / b : 0)}'))"
