@@ -1,11 +1,15 @@
 /*
  * tokenizer/bpe_load.c - read and check GPT-2's vocabulary and merges files
  * (bpe_load, bpe_free). See bpe.h for the format and the byte-to-unicode table.
+ * bpe_load keeps a binary copy of the tables beside vocab.json
+ * (tokenizer/vocab_cache.c) and reads that instead while both files are
+ * unchanged.
  */
 #include "core/json.h"
 #include "core/utf8.h"
 #include "core/util.h"
 #include "tokenizer/bpe_internal.h"
+#include "tokenizer/vocab_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -253,9 +257,19 @@ int bpe_load(BPE *b, const char *vocab_path, const char *merges_path) {
         free(v);
         return err_prefix("GPT-2 tokenizer file");
     }
-    int rc = bpe_load_buffers(b, vocab_path, v, nv, merges_path, m, nm);
+    /* the binary cache beside vocab.json when it matches both files; else parse them and (re)write it */
+    VocabKey key;
+    vocab_key(&key, vocab_path, v, nv, merges_path, m, nm);
+    char *cache = vocab_cache_path(vocab_path);
+    int rc = 0;
+    if (!cache || vocab_cache_read(b, cache, &key) != 0) {
+        rc = bpe_load_buffers(b, vocab_path, v, nv, merges_path, m, nm);
+        /* the cache is optional: failing to write it (a read-only folder) is no error */
+        if (rc == 0 && cache && vocab_cache_write(b, cache, &key) != 0) err_clear();
+    }
     free(v);
     free(m);
+    free(cache);
     return rc;
 }
 
