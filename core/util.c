@@ -380,6 +380,19 @@ int path_mkdirs(const char *path) {
     return 0;
 }
 
+char *path_cache_root(void) {
+    const char *env = getenv("GPT2SAE_CACHE");
+    if (env && *env) return xstrdup(env);
+    if ((env = getenv("XDG_CACHE_HOME")) && *env) return path_join(env, "gpt2sae");
+    if ((env = getenv("HOME")) && *env) {
+        char *c = path_join(env, ".cache"), *dir = path_join(c, "gpt2sae");
+        free(c);
+        return dir;
+    }
+    err_set("no cache folder: set GPT2SAE_CACHE (or HOME) to a writable folder");
+    return NULL;
+}
+
 char *path_join(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
     while (na > 1 && a[na - 1] == '/') na--;

@@ -120,6 +120,10 @@ int path_is_file(const char *path);
 int path_mkdirs(const char *path);
 /* Join a and b with one '/'. Caller frees. */
 char *path_join(const char *a, const char *b);
+/* The engine's cache folder: $GPT2SAE_CACHE, else $XDG_CACHE_HOME/gpt2sae,
+ * else $HOME/.cache/gpt2sae (not created here). malloc'd; NULL, with
+ * err_set, when none of the three is set. */
+char *path_cache_root(void);
 /* The folder holding path: "a/b/c.txt" -> "a/b", "c.txt" -> ".", "/c" -> "/",
  * "a/b/" -> "a" (trailing slashes ignored). Caller frees. */
 char *path_dir(const char *path);

@@ -1,7 +1,7 @@
 /*
  * tokenizer/bpe_load.c - read and check GPT-2's vocabulary and merges files
  * (bpe_load, bpe_free). See bpe.h for the format and the byte-to-unicode table.
- * bpe_load keeps a binary copy of the tables beside vocab.json
+ * bpe_load keeps a binary copy of the tables in the engine's cache folder
  * (tokenizer/vocab_cache.c) and reads that instead while both files are
  * unchanged.
  */
@@ -257,10 +257,11 @@ int bpe_load(BPE *b, const char *vocab_path, const char *merges_path) {
         free(v);
         return err_prefix("GPT-2 tokenizer file");
     }
-    /* the binary cache beside vocab.json when it matches both files; else parse them and (re)write it */
+    /* the binary cache (in the engine's cache folder, named by the files'
+     * hashes) when it matches both files; else parse them and (re)write it */
     VocabKey key;
     vocab_key(&key, vocab_path, v, nv, merges_path, m, nm);
-    char *cache = vocab_cache_path(vocab_path);
+    char *cache = vocab_cache_path(&key);
     int rc = 0;
     if (!cache || vocab_cache_read(b, cache, &key) != 0) {
         rc = bpe_load_buffers(b, vocab_path, v, nv, merges_path, m, nm);

@@ -51,13 +51,19 @@ void vocab_key(VocabKey *key, const char *vocab_path, const char *vocab, size_t 
     }
 }
 
-char *vocab_cache_path(const char *vocab_path) {
+char *vocab_cache_path(const VocabKey *key) {
     const char *e = getenv("GPT2SAE_VOCAB_CACHE");
     if (e && strcmp(e, "0") == 0) return NULL;
-    size_t n = strlen(vocab_path);
-    char *p = xmalloc(n + 7);
-    memcpy(p, vocab_path, n);
-    memcpy(p + n, ".cache", 7);
+    char *root = path_cache_root();
+    if (!root) {
+        err_clear();
+        return NULL;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "vocab-%016llx%016llx.bin", (unsigned long long)key->hash[0],
+             (unsigned long long)key->hash[1]);
+    char *dir = path_join(root, "tokenizer"), *p = path_join(dir, name);
+    free(root), free(dir);
     return p;
 }
 
@@ -174,7 +180,9 @@ int vocab_cache_write(const BPE *b, const char *path, const VocabKey *key) {
     memcpy(q, b->tok_bytes, h.nbytes);
     h.payload_hash = bpe_hash(buf + sizeof h, n);
     memcpy(buf, &h, sizeof h);
-    int rc = file_write_atomic(path, buf, sizeof h + n);
+    char *dir = path_dir(path);
+    int rc = path_mkdirs(dir) == 0 ? file_write_atomic(path, buf, sizeof h + n) : -1;
+    free(dir);
     free(buf);
     return rc;
 }

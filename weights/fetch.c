@@ -192,20 +192,8 @@ void fetch_print_pins(FILE *f) {
 /* ---- folders and URLs ---- */
 
 char *fetch_cache_dir(void) {
-    const char *env = getenv("GPT2SAE_CACHE");
-    char *dir;
-    if (env && *env) {
-        dir = xstrdup(env);
-    } else if ((env = getenv("XDG_CACHE_HOME")) && *env) {
-        dir = path_join(env, "gpt2sae");
-    } else if ((env = getenv("HOME")) && *env) {
-        char *c = path_join(env, ".cache");
-        dir = path_join(c, "gpt2sae");
-        free(c);
-    } else {
-        err_set("no cache folder: set GPT2SAE_CACHE (or HOME) to a writable folder");
-        return NULL;
-    }
+    char *dir = path_cache_root();
+    if (!dir) return NULL;
     if (path_mkdirs(dir) != 0) {
         err_prefix("cache folder (set GPT2SAE_CACHE or use --cache DIR to choose another)");
         free(dir);
