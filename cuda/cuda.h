@@ -220,6 +220,26 @@ const SAETrainBackend *cuda_sae_backend(void);
  * float bits, not a sort): thresh (T), device. For tests and benchmarks. */
 int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k);
 
+/* ------------------------------------- matmul plan (cuda/cuda_matmul.cu) */
+/* How cuda_gemm runs one product: tile x tile outputs per block, K cut into
+ * split slices of kchunk (split 1: none; the slices are then summed by a
+ * second kernel), the grid's blocks, the waves they make (blocks over SMs x
+ * blocks resident per SM), and the time the plan's model predicts (fitted
+ * to an H200's measurements for FP32; a prediction for TF32). */
+typedef struct {
+    int tile, split, kchunk;
+    long blocks;
+    double waves, predicted_us;
+} CUDAMatmulPlan;
+/* The plan cuda_gemm follows for an (M, N, K) product of this kind on a GPU
+ * with sms SMs (sms <= 0: this device's), honouring cuda_tune's tile and
+ * cuda_matmul_split. Returns 0, or -1 for bad sizes or kind. */
+int cuda_matmul_plan(CUDAMatmulPlan *p, int M, int N, int K, CUDAMatmulKind kind, int sms);
+/* Benchmark and test knob: split > 0 makes every product cut K into that
+ * many slices (fewer when K holds fewer 32-wide k-tiles; 1: never split),
+ * 0 (the default) lets the plan choose. Returns 0, or -1 outside 0..16. */
+int cuda_matmul_split(int split);
+
 #ifdef __cplusplus
 }
 #endif

@@ -150,3 +150,14 @@ int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k) 
     (void)d_thresh, (void)d_x, (void)T, (void)L, (void)k;
     return NONE("cuda_topk_threshold");
 }
+
+/* ---------------------------------------- matmul plan (cuda/cuda_matmul.cu) */
+int cuda_matmul_plan(CUDAMatmulPlan *p, int M, int N, int K, CUDAMatmulKind kind, int sms) {
+    (void)M, (void)N, (void)K, (void)kind, (void)sms;
+    *p = (CUDAMatmulPlan){0};
+    return NONE("cuda_matmul_plan");
+}
+int cuda_matmul_split(int split) {
+    (void)split;
+    return NONE("cuda_matmul_split");
+}
