@@ -221,6 +221,11 @@ const SAETrainBackend *cuda_sae_backend(void);
 int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k);
 
 /* ------------------------------------- matmul plan (cuda/cuda_matmul.cu) */
+/* What the tensor cores read in CUDA_MATMUL_TF32 products: on = 0 (the
+ * default) TF32, on = 1 the inputs rounded to bfloat16 (8 significant bits:
+ * ~3e-3 relative; m16n16k16 at twice the rate), FP32 accumulate either way.
+ * Process-wide, like cuda_tune. Returns 0, or -1 for another value. */
+int cuda_matmul_bf16(int on);
 /* How cuda_gemm runs one product: tile x tile outputs per block, K cut into
  * split slices of kchunk (split 1: none; the slices are then summed by a
  * second kernel), the grid's blocks, the waves they make (blocks over SMs x
@@ -228,6 +233,7 @@ int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k);
  * to an H200's measurements for FP32; a prediction for TF32). */
 typedef struct {
     int tile, split, kchunk;
+    int bf16; /* tensor cores reading bfloat16 (cuda_matmul_bf16) */
     long blocks;
     double waves, predicted_us;
 } CUDAMatmulPlan;

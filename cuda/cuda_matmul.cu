@@ -12,14 +12,15 @@
  *             2 ty values are broadcast): 4 FMAs per 4-byte word read, 16 per
  *             shared-memory instruction. The next k-tile is loaded into
  *             registers while the current one is multiplied.
- *  gemm_tf32  tensor cores through wmma (m16n16k8, TF32 inputs, FP32
- *             accumulate), CUDA_MATMUL_TF32: 256 threads, 128x128 or 64x64
- *             tiles, k-tiles of 32 double-buffered in shared memory by
- *             cp.async, each warp a 64x32 (or 32x16) block of fragments.
+ *  gemm_tc    tensor cores through wmma, FP32 accumulate (CUDA_MATMUL_TF32):
+ *             TF32 inputs (m16n16k8) or, after cuda_matmul_bf16(1),
+ *             bfloat16 ones (m16n16k16): 256 threads, 128x128 or 64x64 tiles,
+ *             k-tiles of 32 double-buffered in shared memory by cp.async,
+ *             each warp a 64x32 (or 32x16) block of fragments.
  *
  * Every M, N, K (odd ones too) and leading dimension works: SIMT tiles are
  * loaded element by element with the transposes folded into the index; the
- * TF32 tiles by 16-byte copies where aligned and in bounds, else element by
+ * tensor-core tiles by 16-byte copies where aligned and in bounds, else element by
  * element; both zero-fill past the edges, and the epilogue checks bounds.
  *
  * The plan (cuda_matmul_plan) picks the tile and a K split for each product
@@ -31,6 +32,7 @@
  */
 #include "cuda/cuda_common.cuh"
 
+#include <cuda_bf16.h>
 #include <cuda_pipeline.h>
 #include <math.h>
 #include <mma.h>
@@ -193,27 +195,33 @@ __global__ __launch_bounds__(256) void gemm_simt(int M, int N, int K, float alph
             epilogue_store(C, ldc, M, N, m0 + sub(i, ty), n0 + sub(j, tx), acc[i][j], alpha, beta, bias);
 }
 
-/* ------------------------------------------------------- TF32 tensor core */
-/* gemm_tf32: 256 threads (8 warps as 2 x 4), a BM x BN tile per block
- * (128 x 128: each warp 64 x 32 as 4 x 2 m16n16k8 fragments; 64 x 64: each
+/* ------------------------------------------------ tensor cores (wmma) */
+/* gemm_tc: 256 threads (8 warps as 2 x 4), a BM x BN tile per block
+ * (128 x 128: each warp 64 x 32 as 4 x 2 fragments of 16 x 16; 64 x 64: each
  * warp 32 x 16 as 2 x 1), k-tiles of 32 in two shared-memory stages filled
  * by cp.async (the copies of k-tile t + 1 are in flight while the tensor
- * cores multiply k-tile t).
+ * cores multiply k-tile t). TF32: m16n16k8 fragments read the FP32 tiles,
+ * rounded to TF32. BF16: the k-tile is first rounded to bfloat16 into a
+ * third (half-size) buffer, which m16n16k16 fragments read.
  *
  * Shared memory keeps each operand's contiguous dimension contiguous, so a
  * 16-byte copy goes straight from global memory: op(A)'s tile is As[m][k]
  * for A (M, K), As[k][m] (a col_major fragment) when TA; op(B)'s is Bs[k][n],
- * or Bs[n][k] (col_major) when TB. Rows are padded by 4 floats: rows stay
- * 16-byte aligned for cp.async and wmma's ldm, and consecutive rows start 4
- * banks apart, so the 8 or 16 rows of a fragment load hit different banks. */
-template <int BM, int BN, bool TA, bool TB> struct TF32Tile {
-    static constexpr int BK = 32, PAD = 4, THREADS = 256;
+ * or Bs[n][k] (col_major) when TB. Rows are padded by 16 bytes (4 floats, 8
+ * bfloat16): rows stay 16-byte aligned for cp.async and wmma's ldm, and
+ * consecutive rows start 4 banks apart, so the rows of a fragment load hit
+ * different banks. */
+template <int BM, int BN, bool TA, bool TB, bool BF16> struct TCTile {
+    static constexpr int BK = 32, PAD = 4, HPAD = 8, THREADS = 256;
     /* shared tiles as rows x contiguous columns */
     static constexpr int AR = TA ? BK : BM, AC = TA ? BM : BK, BR = TB ? BN : BK, BC = TB ? BK : BN;
     static constexpr int A_FL = AR * (AC + PAD), B_FL = BR * (BC + PAD), STAGE = A_FL + B_FL;
-    static constexpr int C_FL = BM * (BN + PAD); /* the C tile, staged over the two stages at the end */
+    /* BF16: the converted k-tile after the two stages (in floats: 2 bfloat16 each) */
+    static constexpr int A_H = AR * (AC + HPAD), B_H = BR * (BC + HPAD), HALF_FL = BF16 ? (A_H + B_H) / 2 : 0;
+    static constexpr int C_FL = BM * (BN + PAD); /* the C tile, staged over the buffers at the end */
+    static constexpr int FL = 2 * STAGE + HALF_FL;
     /* bytes, a multiple of 128 (the emulator then aligns the buffer as the device does) */
-    static constexpr size_t SMEM = ((size_t)(2 * STAGE > C_FL ? 2 * STAGE : C_FL) * 4 + 127) / 128 * 128;
+    static constexpr size_t SMEM = ((size_t)(FL > C_FL ? FL : C_FL) * 4 + 127) / 128 * 128;
 };
 
 /* ROWS x COLS floats of the row-major global matrix g (ld floats per row,
@@ -243,18 +251,68 @@ __device__ __forceinline__ void tile_async(float *s, const float *g, int ld, int
     }
 }
 
-template <int BM, int BN, bool TA, bool TB>
-__global__ __launch_bounds__(256, BM >= 128 ? 2 : 3) void gemm_tf32(int M, int N, int K, float alpha, const float *A, int lda,
-                                                 const float *B, int ldb, float beta, float *C, int ldc,
-                                                 const float *bias, int kchunk, size_t zstride) {
+/* The ROWS x COLS tile s (COLS + 4 floats per row) rounded to bfloat16 into
+ * h (COLS + 8 per row), two elements per thread and step. */
+template <int ROWS, int COLS, int THREADS>
+__device__ __forceinline__ void tile_bf16(__nv_bfloat16 *h, const float *s) {
+#pragma unroll 1 /* unrolled, the 128-tile spills */
+    for (int i = threadIdx.x; i < ROWS * COLS / 2; i += THREADS) {
+        const int r = i / (COLS / 2), c = (i % (COLS / 2)) * 2;
+        h[r * (COLS + 8) + c] = __float2bfloat16(s[r * (COLS + 4) + c]);
+        h[r * (COLS + 8) + c + 1] = __float2bfloat16(s[r * (COLS + 4) + c + 1]);
+    }
+}
+
+/* One warp's share of one k-tile: acc[i][j] += A rows (m0w + 16 i) times B
+ * columns (n0w + 16 j), FK-deep fragments of In (precision::tf32 read from
+ * floats, or __nv_bfloat16) from tiles As, Bs (E elements, ldm LDA_S, LDB_S). */
+template <class In, int FK, bool TA, bool TB, int FM, int FN, int BK, class E, class Acc>
+__device__ __forceinline__ void warp_tile(Acc (&acc)[FM][FN], const E *As, int LDA_S, const E *Bs, int LDB_S, int m0w,
+                                          int n0w) {
     using namespace nvcuda;
-    using L = TF32Tile<BM, BN, TA, TB>;
-    constexpr int BK = L::BK, LDA_S = L::AC + L::PAD, LDB_S = L::BC + L::PAD, LDC_S = BN + L::PAD;
-    constexpr int WM = BM / 2, WN = BN / 4, FM = WM / 16, FN = WN / 16; /* warp tile, its fragments */
-    static_assert(FM >= 1 && FN >= 1 && WM % 16 == 0 && WN % 16 == 0, "tile");
     using LayA = typename std::conditional<TA, wmma::col_major, wmma::row_major>::type;
     using LayB = typename std::conditional<TB, wmma::col_major, wmma::row_major>::type;
-    /* stage s: As at smem + s STAGE, Bs right after it; at the end the C tile (BM, LDC_S) */
+#pragma unroll 1 /* unrolled, the 128-tile spills at its 128 registers (2 blocks per SM) */
+    for (int kk = 0; kk < BK; kk += FK) {
+        /* the warp's FN B fragments, then one A fragment at a time (registers:
+         * 64 accumulators for 128-tiles leave room for few operands) */
+        wmma::fragment<wmma::matrix_b, 16, 16, FK, In, LayB> fb[FN];
+#pragma unroll
+        for (int j = 0; j < FN; j++) {
+            const int n = n0w + j * 16;
+            wmma::load_matrix_sync(fb[j], TB ? Bs + n * LDB_S + kk : Bs + kk * LDB_S + n, LDB_S);
+            if constexpr (FK == 8) {
+#pragma unroll
+                for (int e = 0; e < fb[j].num_elements; e++) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < FM; i++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, FK, In, LayA> fa;
+            const int m = m0w + i * 16;
+            wmma::load_matrix_sync(fa, TA ? As + kk * LDA_S + m : As + m * LDA_S + kk, LDA_S);
+            if constexpr (FK == 8) {
+#pragma unroll
+                for (int e = 0; e < fa.num_elements; e++) fa.x[e] = wmma::__float_to_tf32(fa.x[e]);
+            }
+#pragma unroll
+            for (int j = 0; j < FN; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
+        }
+    }
+}
+
+template <int BM, int BN, bool TA, bool TB, bool BF16>
+__global__ __launch_bounds__(256, BM >= 128 ? 2 : 3) void gemm_tc(int M, int N, int K, float alpha, const float *A,
+                                                                  int lda, const float *B, int ldb, float beta,
+                                                                  float *C, int ldc, const float *bias, int kchunk,
+                                                                  size_t zstride) {
+    using namespace nvcuda;
+    using L = TCTile<BM, BN, TA, TB, BF16>;
+    constexpr int BK = L::BK, LDC_S = BN + L::PAD, FK = BF16 ? 16 : 8;
+    constexpr int WM = BM / 2, WN = BN / 4, FM = WM / 16, FN = WN / 16; /* warp tile, its fragments */
+    static_assert(FM >= 1 && FN >= 1 && WM % 16 == 0 && WN % 16 == 0, "tile");
+    /* stage s: As at smem + s STAGE, Bs right after it; BF16: the converted
+     * tiles after both stages; at the end the C tile (BM, LDC_S) */
     extern __shared__ __align__(128) float smem[];
     const int warp = threadIdx.x / 32, wm = warp / 4, wn = warp % 4;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
@@ -271,7 +329,7 @@ __global__ __launch_bounds__(256, BM >= 128 ? 2 : 3) void gemm_tf32(int M, int N
         __pipeline_commit();
     };
 
-    wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[FM][FN];
+    wmma::fragment<wmma::accumulator, 16, 16, FK, float> acc[FM][FN];
 #pragma unroll
     for (int i = 0; i < FM; i++)
 #pragma unroll
@@ -285,28 +343,17 @@ __global__ __launch_bounds__(256, BM >= 128 ? 2 : 3) void gemm_tf32(int M, int N
         __pipeline_wait_prior(1); /* this thread's copies of k-tile t have landed */
         __syncthreads();          /* and every thread's */
         const float *As = smem + (t & 1) * L::STAGE, *Bs = As + L::A_FL;
-#pragma unroll 1 /* unrolled, the 128-tile spills at its 128 registers (2 blocks per SM) */
-        for (int kk = 0; kk < BK; kk += 8) {
-            /* the warp's FN B fragments, then one A fragment at a time (registers:
-             * 64 accumulators for 128-tiles leave room for few operands) */
-            wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, LayB> fb[FN];
-#pragma unroll
-            for (int j = 0; j < FN; j++) {
-                const int n = wn * WN + j * 16;
-                wmma::load_matrix_sync(fb[j], TB ? Bs + n * LDB_S + kk : Bs + kk * LDB_S + n, LDB_S);
-#pragma unroll
-                for (int e = 0; e < fb[j].num_elements; e++) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
-            }
-#pragma unroll
-            for (int i = 0; i < FM; i++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, LayA> fa;
-                const int m = wm * WM + i * 16;
-                wmma::load_matrix_sync(fa, TA ? As + kk * LDA_S + m : As + m * LDA_S + kk, LDA_S);
-#pragma unroll
-                for (int e = 0; e < fa.num_elements; e++) fa.x[e] = wmma::__float_to_tf32(fa.x[e]);
-#pragma unroll
-                for (int j = 0; j < FN; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
-            }
+        if constexpr (BF16) {
+            __nv_bfloat16 *Ah = (__nv_bfloat16 *)(smem + 2 * L::STAGE), *Bh = Ah + L::A_H;
+            tile_bf16<L::AR, L::AC, L::THREADS>(Ah, As);
+            tile_bf16<L::BR, L::BC, L::THREADS>(Bh, Bs);
+            __syncthreads();
+            warp_tile<__nv_bfloat16, FK, TA, TB, FM, FN, BK>(acc, (const __nv_bfloat16 *)Ah, L::AC + L::HPAD,
+                                                            (const __nv_bfloat16 *)Bh, L::BC + L::HPAD, wm * WM,
+                                                            wn * WN);
+        } else {
+            warp_tile<wmma::precision::tf32, FK, TA, TB, FM, FN, BK>(acc, As, L::AC + L::PAD, Bs, L::BC + L::PAD,
+                                                                    wm * WM, wn * WN);
         }
         __syncthreads(); /* everyone is done with this stage before step t + 1 refills it */
     }
@@ -341,8 +388,9 @@ __global__ __launch_bounds__(256, BM >= 128 ? 2 : 3) void gemm_tf32(int M, int N
  * needs whole k-tiles. Ties go to the smaller tile, then the smaller S.
  * The FP32 rates reproduce the first device run within 15% (most within
  * 5%) at every benchmarked shape (cuda/NOTES.md has the table). */
+enum Precision { PREC_FP32, PREC_TF32, PREC_BF16 }; /* what the kernel multiplies */
 struct TileModel {
-    CUDAMatmulKind kind;
+    Precision prec;
     int tile, resident;
     float gflops[4]; /* one SM's GFLOP/s with 1, 2, .. resident blocks on it */
 };
@@ -353,18 +401,23 @@ static const TileModel tile_models[] = {
      * blocks in 63.8 us; 1024x768x768: 192 in 64.9 us), 3 blocks 220 (4096^3:
      * 28.8 TFLOP/s over 132 SMs). 128x128 (190 registers: 1 block): 220
      * (1024x768x768: 48 blocks in 118.7 us; 4096^3 29.0 TFLOP/s). */
-    {CUDA_MATMUL_FP32, 64, 3, {135, 195, 220, 0}},
-    {CUDA_MATMUL_FP32, 128, 1, {220, 0, 0, 0}},
+    {PREC_FP32, 64, 3, {135, 195, 220, 0}},
+    {PREC_FP32, 128, 1, {220, 0, 0, 0}},
     /* TF32 wmma + cp.async: predicted, to refit after its first device run
      * (the tensor cores' 3.75 TFLOP/s per SM, wmma's mma.sync at ~1/4 of it
      * with 2 blocks of 128x128 (69 KB shared each), less for 64x64's
      * smaller warp tiles). */
-    {CUDA_MATMUL_TF32, 64, 3, {300, 450, 550, 0}},
-    {CUDA_MATMUL_TF32, 128, 2, {700, 1000, 0, 0}},
+    {PREC_TF32, 64, 3, {300, 450, 550, 0}},
+    {PREC_TF32, 128, 2, {700, 1000, 0, 0}},
+    /* BF16: predicted ~1.4x TF32 (twice the tensor-core rate, less the
+     * rounding pass and its barrier per k-tile; 88 KB of shared memory) */
+    {PREC_BF16, 64, 3, {400, 600, 750, 0}},
+    {PREC_BF16, 128, 2, {1000, 1400, 0, 0}},
 };
 static const int SPLIT_MAX = 16, SPLIT_MIN_K = 256;
 static const long SPLIT_WS_MAX = 1L << 25; /* floats */
 static int matmul_split; /* cuda_matmul_split: 0 = the plan's choice */
+static int matmul_bf16;  /* cuda_matmul_bf16 */
 
 static int num_sms(void) {
     static int sms = 0;
@@ -386,7 +439,7 @@ static double plan_predict(const TileModel &m, int M, int N, int K, int S, int k
     double us = rounds * m.resident * w / (m.gflops[m.resident - 1] * 1e3);
     if (rest) us += rest * w / (m.gflops[rest - 1] * 1e3);
     if (S > 1) us += 5.0 + (S + 2.0) * M * N * 4.0 / 2e6;
-    p->tile = m.tile, p->split = S, p->kchunk = kchunk, p->blocks = blocks;
+    p->tile = m.tile, p->split = S, p->kchunk = kchunk, p->bf16 = m.prec == PREC_BF16, p->blocks = blocks;
     p->waves = (double)blocks / ((double)sms * m.resident), p->predicted_us = us;
     return us;
 }
@@ -395,9 +448,10 @@ int cuda_matmul_plan(CUDAMatmulPlan *p, int M, int N, int K, CUDAMatmulKind kind
     CU_REQUIRE(M >= 0 && N >= 0 && K >= 0, "bad sizes M=%d N=%d K=%d", M, N, K);
     CU_REQUIRE(kind == CUDA_MATMUL_FP32 || kind == CUDA_MATMUL_TF32, "unknown matmul kind %d", (int)kind);
     if (sms <= 0) sms = num_sms();
+    const Precision prec = kind == CUDA_MATMUL_FP32 ? PREC_FP32 : matmul_bf16 ? PREC_BF16 : PREC_TF32;
     double best = INFINITY;
     for (const TileModel &m : tile_models) {
-        if (m.kind != kind || (cu_matmul_tile && m.tile != cu_matmul_tile)) continue;
+        if (m.prec != prec || (cu_matmul_tile && m.tile != cu_matmul_tile)) continue;
         for (int s = 1; s <= SPLIT_MAX; s++) {
             if (matmul_split && s != matmul_split) continue;
             int S = 1, kchunk = K;
@@ -411,6 +465,12 @@ int cuda_matmul_plan(CUDAMatmulPlan *p, int M, int N, int K, CUDAMatmulKind kind
             if (plan_predict(m, M, N, K, S, kchunk, sms, &c) < best) best = c.predicted_us, *p = c;
         }
     }
+    return 0;
+}
+
+int cuda_matmul_bf16(int on) {
+    if (on != 0 && on != 1) return err_set("cuda_matmul_bf16: %d: use 0 (TF32) or 1 (bfloat16)", on);
+    matmul_bf16 = on;
     return 0;
 }
 
@@ -438,23 +498,26 @@ struct GemmArgs {
     int S, kchunk;
 };
 
-template <int T, bool TA, bool TB> static int launch_tf32(const GemmArgs &g) {
-    constexpr size_t smem = TF32Tile<T, T, TA, TB>::SMEM;
+template <int T, bool TA, bool TB, bool BF16> static int launch_tc(const GemmArgs &g) {
+    constexpr size_t smem = TCTile<T, T, TA, TB, BF16>::SMEM;
     static bool allowed = smem <= 48 * 1024; /* above the default: asked for once */
     if (!allowed) {
-        CU_TRY(cudaFuncSetAttribute((const void *)gemm_tf32<T, T, TA, TB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        CU_TRY(cudaFuncSetAttribute((const void *)gemm_tc<T, T, TA, TB, BF16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     (int)smem));
         allowed = true;
     }
     dim3 grid(cu_blocks(g.N, T), cu_blocks(g.M, T), g.S);
     const size_t zs = (size_t)g.M * g.N;
-    gemm_tf32<T, T, TA, TB><<<grid, 256, smem>>>(g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc, g.bias, g.kchunk, zs);
+    gemm_tc<T, T, TA, TB, BF16><<<grid, 256, smem>>>(g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc, g.bias, g.kchunk, zs);
     CU_LAUNCHED();
     return 0;
 }
 
 template <bool TA, bool TB> static int launch(const CUDAMatmulPlan &p, CUDAMatmulKind kind, const GemmArgs &g) {
-    if (kind == CUDA_MATMUL_TF32) return p.tile == 128 ? launch_tf32<128, TA, TB>(g) : launch_tf32<64, TA, TB>(g);
+    if (kind == CUDA_MATMUL_TF32 && p.bf16)
+        return p.tile == 128 ? launch_tc<128, TA, TB, true>(g) : launch_tc<64, TA, TB, true>(g);
+    if (kind == CUDA_MATMUL_TF32)
+        return p.tile == 128 ? launch_tc<128, TA, TB, false>(g) : launch_tc<64, TA, TB, false>(g);
     dim3 grid(cu_blocks(g.N, p.tile), cu_blocks(g.M, p.tile), g.S);
     const size_t zs = (size_t)g.M * g.N;
     if (p.tile == 128)

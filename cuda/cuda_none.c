@@ -161,3 +161,7 @@ int cuda_matmul_split(int split) {
     (void)split;
     return NONE("cuda_matmul_split");
 }
+int cuda_matmul_bf16(int on) {
+    (void)on;
+    return NONE("cuda_matmul_bf16");
+}

@@ -74,7 +74,10 @@ mutant "off-by-one in the radix walk (top-k: a bin that reaches k exactly is ski
     's/if \(above \+ hist\[bin\] >= \(unsigned\)kk\) break;/if (above + hist[bin] > (unsigned)kk) break;/'
 mutant "wrong fragment offset (TF32 gemm: each A fragment 8 rows below the last, not 16)" \
     cuda/cuda_matmul.cu test_cuda_emu \
-    's/const int m = wm \* WM \+ i \* 16;/const int m = wm * WM + i * 8;/'
+    's/const int m = m0w \+ i \* 16;/const int m = m0w + i * 8;/'
+mutant "overlapping shared buffers (BF16 gemm: the bfloat16 B tile starts 8 elements inside the A tile)" \
+    cuda/cuda_matmul.cu test_cuda_emu \
+    's/\*Bh = Ah \+ L::A_H;/*Bh = Ah + L::A_H - 8;/'
 mutant "cp.async waited for one batch too few (TF32 gemm: a k-tile read before its copies land)" \
     cuda/cuda_matmul.cu test_cuda_emu \
     's/__pipeline_wait_prior\(1\);/__pipeline_wait_prior(2);/'
