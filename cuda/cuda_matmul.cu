@@ -236,7 +236,7 @@ __device__ __forceinline__ void tile_async(float *s, const float *g, int ld, int
     static_assert(COLS % 4 == 0 && CHUNKS % THREADS == 0, "whole chunks per thread");
 #pragma unroll
     for (int i = 0; i < CHUNKS / THREADS; i++) {
-        const int c = threadIdx.x + i * THREADS, r = c / CPR, cc = (c % CPR) * 4; /* a row's chunks in a row */
+        const int c = threadIdx.x + i * THREADS, r = c / CPR, cc = (c % CPR) * 4; /* consecutive threads, consecutive chunks */
         const int gr = r0 + r, gc = c0 + cc;
         float *d = s + r * LDS + cc;
         if (gr < GR && vec && gc + 3 < GC) {
