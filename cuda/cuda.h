@@ -336,11 +336,31 @@ int cuda_matvec_forward(float *d_out, const float *d_inp, const float *d_w, cons
 int cuda_logits_row_forward(float *d_out, const float *d_inp, const float *d_wte, int C, int V);
 /* ------------------------------------- end of generation with a KV cache */
 
-#ifdef __cplusplus
-}
-#endif
-
-#endif
+/* ------------------------------------- matmul plan (cuda/cuda_matmul.cu) */
+/* What the tensor cores read in CUDA_MATMUL_TF32 products: on = 0 (the
+ * default) TF32, on = 1 the inputs rounded to bfloat16 (8 significant bits:
+ * ~3e-3 relative; m16n16k16 at twice the rate), FP32 accumulate either way.
+ * Process-wide, like cuda_tune. Returns 0, or -1 for another value. */
+int cuda_matmul_bf16(int on);
+/* How cuda_gemm runs one product: tile x tile outputs per block, K cut into
+ * split slices of kchunk (split 1: none; the slices are then summed by a
+ * second kernel), the grid's blocks, the waves they make (blocks over SMs x
+ * blocks resident per SM), and the time the plan's model predicts (fitted
+ * to an H200's measurements for FP32; a prediction for TF32). */
+typedef struct {
+    int tile, split, kchunk;
+    int bf16; /* tensor cores reading bfloat16 (cuda_matmul_bf16) */
+    long blocks;
+    double waves, predicted_us;
+} CUDAMatmulPlan;
+/* The plan cuda_gemm follows for an (M, N, K) product of this kind on a GPU
+ * with sms SMs (sms <= 0: this device's), honouring cuda_tune's tile and
+ * cuda_matmul_split. Returns 0, or -1 for bad sizes or kind. */
+int cuda_matmul_plan(CUDAMatmulPlan *p, int M, int N, int K, CUDAMatmulKind kind, int sms);
+/* Benchmark and test knob: split > 0 makes every product cut K into that
+ * many slices (fewer when K holds fewer 32-wide k-tiles; 1: never split),
+ * 0 (the default) lets the plan choose. Returns 0, or -1 outside 0..16. */
+int cuda_matmul_split(int split);
 
 /* ============================================================================
  * SAE architectures on the GPU (cuda/cuda_arch.cu): sae/arch.h's topk (with
@@ -353,11 +373,6 @@ int cuda_logits_row_forward(float *d_out, const float *d_inp, const float *d_wte
  *   if (cuda_arch_train(&m, X, T, B, steps, on_step, ctx) != 0) ...  // sae_arch_train's contract
  *   // m holds the trained weights, moments, counters and step
  * ========================================================================== */
-#ifndef CUDA_CUDA_ARCH_SECTION
-#define CUDA_CUDA_ARCH_SECTION
-#ifdef __cplusplus
-extern "C" {
-#endif
 #include "sae/arch.h"
 
 typedef struct CUDAArch CUDAArch; /* opaque: the tensors, Adam moments, counters and scratch on the GPU */
@@ -393,4 +408,5 @@ int cuda_arch_train(SAEArch *m, const float *X, long T, int B, long steps, SAEAr
 #ifdef __cplusplus
 }
 #endif
-#endif /* CUDA_CUDA_ARCH_SECTION */
+
+#endif

@@ -1,35 +1,43 @@
 /*
  * cuda/cuda_matmul.cu - C (M, N) = alpha * op(A) @ op(B) + beta * C (+ bias),
- * core/gemm.h's contract on device memory, in two kernels:
+ * core/gemm.h's contract on device memory, in two kernels and a plan:
  *
  *  gemm_simt  FP32 FMA, the default (results comparable with the CPU).
- *             256 threads, a BM x BN tile per block (128x128, or 64x64 when
- *             the grid would not fill the GPU), BK = 16. Tiles of op(A) and
- *             op(B) go through shared memory; each thread keeps a (BM/16) x
- *             (BN/16) block of C in registers: rows 4 ty .. 4 ty + 3 (and
- *             the same + 64 for 128-tiles), columns likewise from tx, so it
- *             reads its operands from shared memory as float4 (a warp's 16
- *             tx read 256 contiguous bytes, its 2 ty values are broadcast):
- *             4 FMAs per 4-byte word read, 16 per shared-memory instruction.
- *             The next k-tile is loaded into registers while the current one
- *             is multiplied (register double buffer).
- *  gemm_tf32  tensor cores through wmma (m16n16k8, TF32 inputs, FP32
- *             accumulate): 128 threads, 64x64 tile, BK = 32, each warp a
- *             32x32 quarter as 2x2 fragments. Optional (CUDA_MATMUL_TF32).
+ *             256 threads, a BM x BN tile per block (128x128 or 64x64),
+ *             BK = 16. Tiles of op(A) and op(B) go through shared memory;
+ *             each thread keeps a (BM/16) x (BN/16) block of C in registers:
+ *             rows 4 ty .. 4 ty + 3 (and the same + 64 for 128-tiles),
+ *             columns likewise from tx, so it reads its operands from shared
+ *             memory as float4 (a warp's 16 tx read 256 contiguous bytes, its
+ *             2 ty values are broadcast): 4 FMAs per 4-byte word read, 16 per
+ *             shared-memory instruction. The next k-tile is loaded into
+ *             registers while the current one is multiplied.
+ *  gemm_tc    tensor cores through wmma, FP32 accumulate (CUDA_MATMUL_TF32):
+ *             TF32 inputs (m16n16k8) or, after cuda_matmul_bf16(1),
+ *             bfloat16 ones (m16n16k16): 256 threads, 128x128 or 64x64 tiles,
+ *             k-tiles of 32 double-buffered in shared memory by cp.async,
+ *             each warp a 64x32 (or 32x16) block of fragments.
  *
- * Both load tiles element by element with the transposes folded into the
- * index, zero-filling past the edges, so every M, N, K (odd ones too) and
- * every leading dimension works; the epilogue checks each element's bounds.
+ * Every M, N, K (odd ones too) and leading dimension works: SIMT tiles are
+ * loaded element by element with the transposes folded into the index; the
+ * tensor-core tiles by 16-byte copies where aligned and in bounds, else element by
+ * element; both zero-fill past the edges, and the epilogue checks bounds.
  *
- * Split-K: when the output has fewer 64x64 tiles than the GPU has SMs and
- * K >= 1024 (the SAE's T x T Gram matrix over L = 6144, one token's
- * projections), the K range is cut into S <= 16 slices of whole k-tiles,
- * each slice's product goes to a workspace, and a second kernel adds the
- * slices in a fixed order (deterministic) and applies alpha, beta and bias.
+ * The plan (cuda_matmul_plan) picks the tile and a K split for each product
+ * by counting waves on the GPU's SM count with per-SM rates measured on an
+ * H200 (the section "the plan" below). Split-K: the K range is cut into
+ * S <= 16 slices of whole k-tiles, each slice's product goes to a workspace,
+ * and a second kernel adds the slices in a fixed order (deterministic) and
+ * applies alpha, beta and bias.
  */
 #include "cuda/cuda_common.cuh"
 
+#include <cuda_bf16.h>
+#include <cuda_pipeline.h>
+#include <math.h>
 #include <mma.h>
+
+#include <type_traits>
 
 /* Element (m, k) of op(A) and (k, n) of op(B). */
 template <bool TA>
@@ -187,81 +195,230 @@ __global__ __launch_bounds__(256) void gemm_simt(int M, int N, int K, float alph
             epilogue_store(C, ldc, M, N, m0 + sub(i, ty), n0 + sub(j, tx), acc[i][j], alpha, beta, bias);
 }
 
-/* ------------------------------------------------------- TF32 tensor core */
-template <bool TA, bool TB>
-__global__ __launch_bounds__(128) void gemm_tf32(int M, int N, int K, float alpha, const float *A,
-                                                 int lda, const float *B, int ldb, float beta,
-                                                 float *C, int ldc, const float *bias, int kchunk,
-                                                 size_t zstride) {
-    using namespace nvcuda;
-    constexpr int BM = 64, BN = 64, BK = 32, LDA_S = BK + 8, LDB_S = BN + 8, LDC_S = BN + 8;
-    /* wmma pointers must be 32-byte aligned and ldm a multiple of 4 floats:
-     * rows start at multiples of 16 (A, C) or 8 (B) and pads are 8 floats. */
-    __shared__ __align__(32) float As[BM][LDA_S]; /* (m, k) */
-    __shared__ __align__(32) float Bs[BK][LDB_S]; /* (k, n) */
-    __shared__ __align__(32) float Cs[BM][LDC_S];
-    const int tid = threadIdx.x, warp = tid / 32;
-    const int wm = warp / 2, wn = warp % 2; /* this warp's 32x32 quarter */
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    split_k(K, A, lda, B, ldb, C, TA, TB, kchunk, zstride);
+/* ------------------------------------------------ tensor cores (wmma) */
+/* gemm_tc: 256 threads (8 warps as 2 x 4), a BM x BN tile per block
+ * (128 x 128: each warp 64 x 32 as 4 x 2 fragments of 16 x 16; 64 x 64: each
+ * warp 32 x 16 as 2 x 1), k-tiles of 32 in two shared-memory stages filled
+ * by cp.async (the copies of k-tile t + 1 are in flight while the tensor
+ * cores multiply k-tile t). TF32: m16n16k8 fragments read the FP32 tiles,
+ * rounded to TF32. BF16: the k-tile is first rounded to bfloat16 into a
+ * third (half-size) buffer, which m16n16k16 fragments read.
+ *
+ * Shared memory keeps each operand's contiguous dimension contiguous, so a
+ * 16-byte copy goes straight from global memory: op(A)'s tile is As[m][k]
+ * for A (M, K), As[k][m] (a col_major fragment) when TA; op(B)'s is Bs[k][n],
+ * or Bs[n][k] (col_major) when TB. Rows are padded by 16 bytes (4 floats, 8
+ * bfloat16): rows stay 16-byte aligned for cp.async and wmma's ldm, and
+ * consecutive rows start 4 banks apart, so the rows of a fragment load hit
+ * different banks. */
+template <int BM, int BN, bool TA, bool TB, bool BF16> struct TCTile {
+    static constexpr int BK = 32, PAD = 4, HPAD = 8, THREADS = 256;
+    /* shared tiles as rows x contiguous columns */
+    static constexpr int AR = TA ? BK : BM, AC = TA ? BM : BK, BR = TB ? BN : BK, BC = TB ? BK : BN;
+    static constexpr int A_FL = AR * (AC + PAD), B_FL = BR * (BC + PAD), STAGE = A_FL + B_FL;
+    /* BF16: the converted k-tile after the two stages (in floats: 2 bfloat16 each) */
+    static constexpr int A_H = AR * (AC + HPAD), B_H = BR * (BC + HPAD), HALF_FL = BF16 ? (A_H + B_H) / 2 : 0;
+    static constexpr int C_FL = BM * (BN + PAD); /* the C tile, staged over the buffers at the end */
+    static constexpr int FL = 2 * STAGE + HALF_FL;
+    /* bytes, a multiple of 128 (the emulator then aligns the buffer as the device does) */
+    static constexpr size_t SMEM = ((size_t)(FL > C_FL ? FL : C_FL) * 4 + 127) / 128 * 128;
+};
 
-    wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
+/* ROWS x COLS floats of the row-major global matrix g (ld floats per row,
+ * GR x GC in bounds) from (r0, c0) into the shared tile s (COLS + 4 floats
+ * per row), as cp.async copies: 16 bytes where 4 elements are in bounds and
+ * aligned (vec: g 16-byte aligned and ld a multiple of 4), else one copy per
+ * element, and plain zeros outside the matrix. */
+template <int ROWS, int COLS, int THREADS>
+__device__ __forceinline__ void tile_async(float *s, const float *g, int ld, int GR, int GC, int r0, int c0,
+                                           bool vec) {
+    constexpr int LDS = COLS + 4, CPR = COLS / 4, CHUNKS = ROWS * CPR; /* 4-float chunks */
+    static_assert(COLS % 4 == 0 && CHUNKS % THREADS == 0, "whole chunks per thread");
 #pragma unroll
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < CHUNKS / THREADS; i++) {
+        const int c = threadIdx.x + i * THREADS, r = c / CPR, cc = (c % CPR) * 4; /* consecutive threads, consecutive chunks */
+        const int gr = r0 + r, gc = c0 + cc;
+        float *d = s + r * LDS + cc;
+        if (gr < GR && vec && gc + 3 < GC) {
+            __pipeline_memcpy_async(d, g + (size_t)gr * ld + gc, 16);
+        } else {
 #pragma unroll
-        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
-
-    for (int k0 = 0; k0 < K; k0 += BK) {
-#pragma unroll 4
-        for (int i = 0; i < BM * BK / 128; i++) {
-            int m, k;
-            tile_coord<TA, BM, BK>(tid + i * 128, m, k);
-            As[m][k] = load_a<TA>(A, lda, M, K, m0 + m, k0 + k);
-        }
-#pragma unroll 4
-        for (int i = 0; i < BN * BK / 128; i++) {
-            int n, k;
-            tile_coord<!TB, BN, BK>(tid + i * 128, n, k);
-            Bs[k][n] = load_b<TB>(B, ldb, K, N, k0 + k, n0 + n);
-        }
-        __syncthreads();
-#pragma unroll
-        for (int kk = 0; kk < BK; kk += 8) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa[2];
-            wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb[2];
-#pragma unroll
-            for (int i = 0; i < 2; i++) {
-                wmma::load_matrix_sync(fa[i], &As[wm * 32 + i * 16][kk], LDA_S);
-#pragma unroll
-                for (int e = 0; e < fa[i].num_elements; e++) fa[i].x[e] = wmma::__float_to_tf32(fa[i].x[e]);
+            for (int e = 0; e < 4; e++) {
+                if (gr < GR && gc + e < GC) __pipeline_memcpy_async(d + e, g + (size_t)gr * ld + gc + e, 4);
+                else d[e] = 0.0f;
             }
-#pragma unroll
-            for (int j = 0; j < 2; j++) {
-                wmma::load_matrix_sync(fb[j], &Bs[kk][wn * 32 + j * 16], LDB_S);
-#pragma unroll
-                for (int e = 0; e < fb[j].num_elements; e++) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
-            }
-#pragma unroll
-            for (int i = 0; i < 2; i++)
-#pragma unroll
-                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
         }
-        __syncthreads();
-    }
-#pragma unroll
-    for (int i = 0; i < 2; i++)
-#pragma unroll
-        for (int j = 0; j < 2; j++)
-            wmma::store_matrix_sync(&Cs[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], LDC_S,
-                                    wmma::mem_row_major);
-    __syncthreads();
-    for (int i = tid; i < BM * BN; i += 128) {
-        int r = i / BN, c = i % BN;
-        epilogue_store(C, ldc, M, N, m0 + r, n0 + c, Cs[r][c], alpha, beta, bias);
     }
 }
 
-/* ------------------------------------------------------------ dispatch */
+/* The ROWS x COLS tile s (COLS + 4 floats per row) rounded to bfloat16 into
+ * h (COLS + 8 per row), two elements per thread and step. */
+template <int ROWS, int COLS, int THREADS>
+__device__ __forceinline__ void tile_bf16(__nv_bfloat16 *h, const float *s) {
+#pragma unroll 1 /* unrolled, the 128-tile spills */
+    for (int i = threadIdx.x; i < ROWS * COLS / 2; i += THREADS) {
+        const int r = i / (COLS / 2), c = (i % (COLS / 2)) * 2;
+        h[r * (COLS + 8) + c] = __float2bfloat16(s[r * (COLS + 4) + c]);
+        h[r * (COLS + 8) + c + 1] = __float2bfloat16(s[r * (COLS + 4) + c + 1]);
+    }
+}
+
+/* One warp's share of one k-tile: acc[i][j] += A rows (m0w + 16 i) times B
+ * columns (n0w + 16 j), FK-deep fragments of In (precision::tf32 read from
+ * floats, or __nv_bfloat16) from tiles As, Bs (E elements, ldm LDA_S, LDB_S). */
+template <class In, int FK, bool TA, bool TB, int FM, int FN, int BK, class E, class Acc>
+__device__ __forceinline__ void warp_tile(Acc (&acc)[FM][FN], const E *As, int LDA_S, const E *Bs, int LDB_S, int m0w,
+                                          int n0w) {
+    using namespace nvcuda;
+    using LayA = typename std::conditional<TA, wmma::col_major, wmma::row_major>::type;
+    using LayB = typename std::conditional<TB, wmma::col_major, wmma::row_major>::type;
+#pragma unroll 1 /* unrolled, the 128-tile spills at its 128 registers (2 blocks per SM) */
+    for (int kk = 0; kk < BK; kk += FK) {
+        /* the warp's FN B fragments, then one A fragment at a time (registers:
+         * 64 accumulators for 128-tiles leave room for few operands) */
+        wmma::fragment<wmma::matrix_b, 16, 16, FK, In, LayB> fb[FN];
+#pragma unroll
+        for (int j = 0; j < FN; j++) {
+            const int n = n0w + j * 16;
+            wmma::load_matrix_sync(fb[j], TB ? Bs + n * LDB_S + kk : Bs + kk * LDB_S + n, LDB_S);
+            if constexpr (FK == 8) {
+#pragma unroll
+                for (int e = 0; e < fb[j].num_elements; e++) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < FM; i++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, FK, In, LayA> fa;
+            const int m = m0w + i * 16;
+            wmma::load_matrix_sync(fa, TA ? As + kk * LDA_S + m : As + m * LDA_S + kk, LDA_S);
+            if constexpr (FK == 8) {
+#pragma unroll
+                for (int e = 0; e < fa.num_elements; e++) fa.x[e] = wmma::__float_to_tf32(fa.x[e]);
+            }
+#pragma unroll
+            for (int j = 0; j < FN; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
+        }
+    }
+}
+
+template <int BM, int BN, bool TA, bool TB, bool BF16>
+__global__ __launch_bounds__(256, BM >= 128 ? 2 : 3) void gemm_tc(int M, int N, int K, float alpha, const float *A,
+                                                                  int lda, const float *B, int ldb, float beta,
+                                                                  float *C, int ldc, const float *bias, int kchunk,
+                                                                  size_t zstride) {
+    using namespace nvcuda;
+    using L = TCTile<BM, BN, TA, TB, BF16>;
+    constexpr int BK = L::BK, LDC_S = BN + L::PAD, FK = BF16 ? 16 : 8;
+    constexpr int WM = BM / 2, WN = BN / 4, FM = WM / 16, FN = WN / 16; /* warp tile, its fragments */
+    static_assert(FM >= 1 && FN >= 1 && WM % 16 == 0 && WN % 16 == 0, "tile");
+    /* stage s: As at smem + s STAGE, Bs right after it; BF16: the converted
+     * tiles after both stages; at the end the C tile (BM, LDC_S) */
+    extern __shared__ __align__(128) float smem[];
+    const int warp = threadIdx.x / 32, wm = warp / 4, wn = warp % 4;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    split_k(K, A, lda, B, ldb, C, TA, TB, kchunk, zstride);
+    const bool vecA = lda % 4 == 0 && (uintptr_t)A % 16 == 0, vecB = ldb % 4 == 0 && (uintptr_t)B % 16 == 0;
+
+    /* queue the copies of k-tile k0 into stage st, as one batch */
+    auto load = [&](int st, int k0) {
+        float *As = smem + st * L::STAGE, *Bs = As + L::A_FL;
+        if (TA) tile_async<L::AR, L::AC, L::THREADS>(As, A, lda, K, M, k0, m0, vecA); /* A (K, M) */
+        else tile_async<L::AR, L::AC, L::THREADS>(As, A, lda, M, K, m0, k0, vecA);    /* A (M, K) */
+        if (TB) tile_async<L::BR, L::BC, L::THREADS>(Bs, B, ldb, N, K, n0, k0, vecB); /* B (N, K) */
+        else tile_async<L::BR, L::BC, L::THREADS>(Bs, B, ldb, K, N, k0, n0, vecB);    /* B (K, N) */
+        __pipeline_commit();
+    };
+
+    wmma::fragment<wmma::accumulator, 16, 16, FK, float> acc[FM][FN];
+#pragma unroll
+    for (int i = 0; i < FM; i++)
+#pragma unroll
+        for (int j = 0; j < FN; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+
+    const int ntiles = (K + BK - 1) / BK;
+    if (ntiles > 0) load(0, 0);
+    for (int t = 0; t < ntiles; t++) {
+        if (t + 1 < ntiles) load((t + 1) & 1, (t + 1) * BK); /* into the stage read in step t - 1 */
+        else __pipeline_commit();                            /* an empty batch: the same wait below */
+        __pipeline_wait_prior(1); /* this thread's copies of k-tile t have landed */
+        __syncthreads();          /* and every thread's */
+        const float *As = smem + (t & 1) * L::STAGE, *Bs = As + L::A_FL;
+        if constexpr (BF16) {
+            __nv_bfloat16 *Ah = (__nv_bfloat16 *)(smem + 2 * L::STAGE), *Bh = Ah + L::A_H;
+            tile_bf16<L::AR, L::AC, L::THREADS>(Ah, As);
+            tile_bf16<L::BR, L::BC, L::THREADS>(Bh, Bs);
+            __syncthreads();
+            warp_tile<__nv_bfloat16, FK, TA, TB, FM, FN, BK>(acc, (const __nv_bfloat16 *)Ah, L::AC + L::HPAD,
+                                                            (const __nv_bfloat16 *)Bh, L::BC + L::HPAD, wm * WM,
+                                                            wn * WN);
+        } else {
+            warp_tile<wmma::precision::tf32, FK, TA, TB, FM, FN, BK>(acc, As, L::AC + L::PAD, Bs, L::BC + L::PAD,
+                                                                    wm * WM, wn * WN);
+        }
+        __syncthreads(); /* everyone is done with this stage before step t + 1 refills it */
+    }
+    /* the C tile through shared memory (over the stages: the loop ended at a
+     * barrier and no copy is pending), then alpha, beta, bias, bounds */
+    float *Cs = smem;
+#pragma unroll
+    for (int i = 0; i < FM; i++)
+#pragma unroll
+        for (int j = 0; j < FN; j++)
+            wmma::store_matrix_sync(Cs + (wm * WM + i * 16) * LDC_S + wn * WN + j * 16, acc[i][j], LDC_S,
+                                    wmma::mem_row_major);
+    __syncthreads();
+    for (int i = threadIdx.x; i < BM * BN; i += L::THREADS) {
+        const int r = i / BN, c = i % BN;
+        epilogue_store(C, ldc, M, N, m0 + r, n0 + c, Cs[r * LDC_S + c], alpha, beta, bias);
+    }
+}
+
+/* ------------------------------------------------------------ the plan */
+/* Which tile and how many K slices each product gets: of the candidates
+ * (the kind's two tiles x S = 1..16 slices), the one with the least
+ * predicted time on this GPU's SM count. The model counts waves: a grid of
+ * B blocks puts n = ceil(B / SMs) blocks on the busiest SM, which runs them
+ * `resident` at a time (as many as its registers and shared memory hold);
+ * a round of b blocks of W = 2 tile^2 Kslice FLOP each takes
+ * b W / rate(b), rate(b) being one SM's throughput with b blocks resident.
+ * A split (S > 1) adds the reduction: 5 us plus (S + 2) M N 4 bytes at
+ * 2 TB/s. Slices are whole 32-wide k-tiles of >= 256 (shorter ones spend
+ * more on the prologue, epilogue and reduction than they save) and the
+ * workspace stays under 2^25 floats; a forced split (cuda_matmul_split) only
+ * needs whole k-tiles. Ties go to the smaller tile, then the smaller S.
+ * The FP32 rates reproduce the first device run within 15% (most within
+ * 5%) at every benchmarked shape (cuda/NOTES.md has the table). */
+enum Precision { PREC_FP32, PREC_TF32, PREC_BF16 }; /* what the kernel multiplies */
+struct TileModel {
+    Precision prec;
+    int tile, resident;
+    float gflops[4]; /* one SM's GFLOP/s with 1, 2, .. resident blocks on it */
+};
+static const TileModel tile_models[] = {
+    /* FP32 SIMT, measured on an H200 (132 SMs), 2026-11-30 at 4a0803a:
+     * 64x64 (64-80 registers: 3 blocks per SM): 1 block 135 GFLOP/s
+     * (220x768x768: 48 blocks in 46.7 us), 2 blocks 195 (220x2304x768: 144
+     * blocks in 63.8 us; 1024x768x768: 192 in 64.9 us), 3 blocks 220 (4096^3:
+     * 28.8 TFLOP/s over 132 SMs). 128x128 (190 registers: 1 block): 220
+     * (1024x768x768: 48 blocks in 118.7 us; 4096^3 29.0 TFLOP/s). */
+    {PREC_FP32, 64, 3, {135, 195, 220, 0}},
+    {PREC_FP32, 128, 1, {220, 0, 0, 0}},
+    /* TF32 wmma + cp.async: predicted, to refit after its first device run
+     * (the tensor cores' 3.75 TFLOP/s per SM, wmma's mma.sync at ~1/4 of it
+     * with 2 blocks of 128x128 (69 KB shared each), less for 64x64's
+     * smaller warp tiles). */
+    {PREC_TF32, 64, 3, {300, 450, 550, 0}},
+    {PREC_TF32, 128, 2, {700, 1000, 0, 0}},
+    /* BF16: predicted ~1.4x TF32 (twice the tensor-core rate, less the
+     * rounding pass and its barrier per k-tile; 88 KB of shared memory) */
+    {PREC_BF16, 64, 3, {400, 600, 750, 0}},
+    {PREC_BF16, 128, 2, {1000, 1400, 0, 0}},
+};
+static const int SPLIT_MAX = 16, SPLIT_MIN_K = 256;
+static const long SPLIT_WS_MAX = 1L << 25; /* floats */
+static int matmul_split; /* cuda_matmul_split: 0 = the plan's choice */
+static int matmul_bf16;  /* cuda_matmul_bf16 */
+
 static int num_sms(void) {
     static int sms = 0;
     if (!sms) {
@@ -273,64 +430,127 @@ static int num_sms(void) {
     return sms;
 }
 
+/* Predicted microseconds of one candidate; fills p's other fields. */
+static double plan_predict(const TileModel &m, int M, int N, int K, int S, int kchunk, int sms, CUDAMatmulPlan *p) {
+    const long blocks = (long)cu_blocks(N, m.tile) * cu_blocks(M, m.tile) * S;
+    const long n = (blocks + sms - 1) / sms; /* blocks on the busiest SM */
+    const double w = 2.0 * m.tile * m.tile * (S > 1 ? kchunk : K);
+    const long rounds = n / m.resident, rest = n % m.resident;
+    double us = rounds * m.resident * w / (m.gflops[m.resident - 1] * 1e3);
+    if (rest) us += rest * w / (m.gflops[rest - 1] * 1e3);
+    if (S > 1) us += 5.0 + (S + 2.0) * M * N * 4.0 / 2e6;
+    p->tile = m.tile, p->split = S, p->kchunk = kchunk, p->bf16 = m.prec == PREC_BF16, p->blocks = blocks;
+    p->waves = (double)blocks / ((double)sms * m.resident), p->predicted_us = us;
+    return us;
+}
+
+int cuda_matmul_plan(CUDAMatmulPlan *p, int M, int N, int K, CUDAMatmulKind kind, int sms) {
+    CU_REQUIRE(M >= 0 && N >= 0 && K >= 0, "bad sizes M=%d N=%d K=%d", M, N, K);
+    CU_REQUIRE(kind == CUDA_MATMUL_FP32 || kind == CUDA_MATMUL_TF32, "unknown matmul kind %d", (int)kind);
+    if (sms <= 0) sms = num_sms();
+    const Precision prec = kind == CUDA_MATMUL_FP32 ? PREC_FP32 : matmul_bf16 ? PREC_BF16 : PREC_TF32;
+    double best = INFINITY;
+    for (const TileModel &m : tile_models) {
+        if (m.prec != prec || (cu_matmul_tile && m.tile != cu_matmul_tile)) continue;
+        for (int s = 1; s <= SPLIT_MAX; s++) {
+            if (matmul_split && s != matmul_split) continue;
+            int S = 1, kchunk = K;
+            if (s > 1) {
+                kchunk = ((K + s - 1) / s + 31) / 32 * 32; /* whole k-tiles of both kernels */
+                S = kchunk ? (K + kchunk - 1) / kchunk : 1;   /* every slice non-empty */
+                if (!matmul_split && (S != s || kchunk < SPLIT_MIN_K || (long)S * M * N > SPLIT_WS_MAX)) continue;
+                if (S < 2) S = 1, kchunk = K;
+            }
+            CUDAMatmulPlan c;
+            if (plan_predict(m, M, N, K, S, kchunk, sms, &c) < best) best = c.predicted_us, *p = c;
+        }
+    }
+    return 0;
+}
+
+int cuda_matmul_bf16(int on) {
+    if (on != 0 && on != 1) return err_set("cuda_matmul_bf16: %d: use 0 (TF32) or 1 (bfloat16)", on);
+    matmul_bf16 = on;
+    return 0;
+}
+
+int cuda_matmul_split(int split) {
+    if (split < 0 || split > SPLIT_MAX) return err_set("cuda_matmul_split: %d slices: use 0 (auto) to %d", split,
+                                                       SPLIT_MAX);
+    matmul_split = split;
+    return 0;
+}
+
+/* ------------------------------------------------------------ dispatch */
+/* One launch's arguments: C = alpha op(A) op(B) + beta C + bias, or with
+ * S > 1 slice z of K (kchunk wide) into C + z M N. */
+struct GemmArgs {
+    int M, N, K;
+    float alpha;
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    float beta;
+    float *C;
+    int ldc;
+    const float *bias;
+    int S, kchunk;
+};
+
+template <int T, bool TA, bool TB, bool BF16> static int launch_tc(const GemmArgs &g) {
+    constexpr size_t smem = TCTile<T, T, TA, TB, BF16>::SMEM;
+    static bool allowed = smem <= 48 * 1024; /* above the default: asked for once */
+    if (!allowed) {
+        CU_TRY(cudaFuncSetAttribute((const void *)gemm_tc<T, T, TA, TB, BF16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)smem));
+        allowed = true;
+    }
+    dim3 grid(cu_blocks(g.N, T), cu_blocks(g.M, T), g.S);
+    const size_t zs = (size_t)g.M * g.N;
+    gemm_tc<T, T, TA, TB, BF16><<<grid, 256, smem>>>(g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc, g.bias, g.kchunk, zs);
+    CU_LAUNCHED();
+    return 0;
+}
+
+template <bool TA, bool TB> static int launch(const CUDAMatmulPlan &p, CUDAMatmulKind kind, const GemmArgs &g) {
+    if (kind == CUDA_MATMUL_TF32 && p.bf16)
+        return p.tile == 128 ? launch_tc<128, TA, TB, true>(g) : launch_tc<64, TA, TB, true>(g);
+    if (kind == CUDA_MATMUL_TF32)
+        return p.tile == 128 ? launch_tc<128, TA, TB, false>(g) : launch_tc<64, TA, TB, false>(g);
+    dim3 grid(cu_blocks(g.N, p.tile), cu_blocks(g.M, p.tile), g.S);
+    const size_t zs = (size_t)g.M * g.N;
+    if (p.tile == 128)
+        gemm_simt<128, 128, TA, TB><<<grid, 256>>>(g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc, g.bias, g.kchunk, zs);
+    else
+        gemm_simt<64, 64, TA, TB><<<grid, 256>>>(g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc, g.bias, g.kchunk, zs);
+    CU_LAUNCHED();
+    return 0;
+}
+
 /* The split-K workspace (S, M, N), grown on demand, kept for the process. */
 static float *splitk_ws;
 static size_t splitk_ws_floats;
 
-/* Launch one product; C gets alpha op(A) op(B) + beta C + bias, or, with
- * S > 1, slice z of the K range goes to P + z M N (alpha 1, beta 0, no bias). */
-template <bool TA, bool TB>
-static void launch(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                   float beta, float *C, int ldc, const float *bias, CUDAMatmulKind kind, int S, int kchunk) {
-    const size_t zstride = (size_t)M * N;
-    if (kind == CUDA_MATMUL_TF32) {
-        dim3 grid(cu_blocks(N, 64), cu_blocks(M, 64), S);
-        gemm_tf32<TA, TB><<<grid, 128>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, kchunk, zstride);
-        return;
+template <bool TA, bool TB> static int gemm_dispatch(GemmArgs g, CUDAMatmulKind kind) {
+    CUDAMatmulPlan p;
+    if (cuda_matmul_plan(&p, g.M, g.N, g.K, kind, 0) != 0) return -1;
+    if (p.split < 2) {
+        g.S = 1, g.kchunk = g.K;
+        return launch<TA, TB>(p, kind, g);
     }
-    long big = (long)cu_blocks(N, 128) * cu_blocks(M, 128);
-    if (S == 1 && (cu_matmul_tile == 128 || (cu_matmul_tile == 0 && big >= num_sms()))) {
-        dim3 grid(cu_blocks(N, 128), cu_blocks(M, 128));
-        gemm_simt<128, 128, TA, TB><<<grid, 256>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, K, 0);
-    } else {
-        dim3 grid(cu_blocks(N, 64), cu_blocks(M, 64), S);
-        gemm_simt<64, 64, TA, TB><<<grid, 256>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, kchunk,
-                                                 zstride);
-    }
-}
-
-template <bool TA, bool TB>
-static int gemm_dispatch(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                         float beta, float *C, int ldc, const float *bias, CUDAMatmulKind kind) {
-    /* Few output tiles and a long K (the SAE's T x T Gram matrix over L, a
-     * single token's projections): split K so that the grid fills the GPU. */
-    const long tiles = (long)cu_blocks(N, 64) * cu_blocks(M, 64);
-    int S = 1;
-    if (cu_matmul_tile == 0 && K >= 1024 && tiles < num_sms()) {
-        long want = (2L * num_sms() + tiles - 1) / tiles;
-        S = (int)(want < K / 512 ? want : K / 512);
-        if (S > 16) S = 16;
-    }
-    if (S < 2) {
-        launch<TA, TB>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, kind, 1, K);
-        CU_LAUNCHED();
-        return 0;
-    }
-    int kchunk = (K + S - 1) / S;
-    kchunk = (kchunk + 31) / 32 * 32; /* whole k-tiles for both kernels */
-    S = (K + kchunk - 1) / kchunk;    /* every slice non-empty */
-    const size_t need = (size_t)S * M * N;
+    const size_t need = (size_t)p.split * g.M * g.N;
     if (need > splitk_ws_floats) {
         cuda_free(splitk_ws);
         splitk_ws = NULL, splitk_ws_floats = 0;
         if (cuda_malloc((void **)&splitk_ws, need * sizeof(float)) != 0) return -1;
         splitk_ws_floats = need;
     }
-    launch<TA, TB>(M, N, K, 1.0f, A, lda, B, ldb, 0.0f, splitk_ws, N, NULL, kind, S, kchunk);
-    CU_LAUNCHED();
-    long n = (long)M * N, blocks = (n + 255) / 256;
-    splitk_reduce_kernel<<<(unsigned)(blocks > 4096 ? 4096 : blocks), 256>>>(C, ldc, splitk_ws, S, M, N, alpha, beta,
-                                                                            bias);
+    GemmArgs s = g;
+    s.alpha = 1.0f, s.beta = 0.0f, s.C = splitk_ws, s.ldc = g.N, s.bias = NULL, s.S = p.split, s.kchunk = p.kchunk;
+    if (launch<TA, TB>(p, kind, s) != 0) return -1;
+    long n = (long)g.M * g.N, blocks = (n + 255) / 256;
+    splitk_reduce_kernel<<<(unsigned)(blocks > 4096 ? 4096 : blocks), 256>>>(g.C, g.ldc, splitk_ws, p.split, g.M, g.N, g.alpha, g.beta, g.bias);
     CU_LAUNCHED();
     return 0;
 }
@@ -345,14 +565,10 @@ int cuda_gemm(int transA, int transB, int M, int N, int K, float alpha, const fl
     CU_REQUIRE(kind == CUDA_MATMUL_FP32 || kind == CUDA_MATMUL_TF32, "unknown matmul kind %d", (int)kind);
     CU_REQUIRE(cu_blocks(M, 64) <= 65535u, "M=%d: too many rows for one launch", M);
     if (M == 0 || N == 0) return 0;
+    const GemmArgs g = {M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, 1, K};
     int rc;
-    if (transA) {
-        if (transB) rc = gemm_dispatch<true, true>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
-        else rc = gemm_dispatch<true, false>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
-    } else {
-        if (transB) rc = gemm_dispatch<false, true>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
-        else rc = gemm_dispatch<false, false>(M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
-    }
+    if (transA) rc = transB ? gemm_dispatch<true, true>(g, kind) : gemm_dispatch<true, false>(g, kind);
+    else rc = transB ? gemm_dispatch<false, true>(g, kind) : gemm_dispatch<false, false>(g, kind);
     return rc ? err_prefix("cuda_gemm") : 0;
 }
 

@@ -255,3 +255,18 @@ int cuda_arch_train(SAEArch *m, const float *X, long T, int B, long steps, SAEAr
     (void)m, (void)X, (void)T, (void)B, (void)steps, (void)on_step, (void)ctx;
     return NONE("cuda_arch_train");
 }
+
+/* ---------------------------------------- matmul plan (cuda/cuda_matmul.cu) */
+int cuda_matmul_plan(CUDAMatmulPlan *p, int M, int N, int K, CUDAMatmulKind kind, int sms) {
+    (void)M, (void)N, (void)K, (void)kind, (void)sms;
+    *p = (CUDAMatmulPlan){0};
+    return NONE("cuda_matmul_plan");
+}
+int cuda_matmul_split(int split) {
+    (void)split;
+    return NONE("cuda_matmul_split");
+}
+int cuda_matmul_bf16(int on) {
+    (void)on;
+    return NONE("cuda_matmul_bf16");
+}

@@ -20,6 +20,7 @@
  *   attention          atol 2e-5, rtol 1e-4
  *   forward, 12 layers capture atol 1e-4 rtol 1e-3, logits atol 1e-3 rtol 1e-3
  *   TF32 variants      relative Frobenius error < 5e-3 (TF32 keeps 10 mantissa bits)
+ *   BF16 variants      relative Frobenius error < 1e-2 (bfloat16 keeps 7: ~3e-3)
  */
 #include "core/gemm.h"
 #include "core/util.h"
@@ -137,6 +138,7 @@ static void test_matmul(int T, int C, int OC, int with_bias) {
     if (!gpu) {
         SKIP("matmul FP32 T=%d C=%d OC=%d: no GPU", T, C, OC);
         SKIP("matmul T=%d C=%d OC=%d TF32: no GPU", T, C, OC);
+        SKIP("matmul T=%d C=%d OC=%d BF16: no GPU", T, C, OC);
         return;
     }
     float *x = rand_vec((long)T * C, 1.0f), *w = rand_vec((long)C * OC, 0.05f), *b = rand_vec(OC, 0.1f);
@@ -160,19 +162,38 @@ static void test_matmul(int T, int C, int OC, int with_bias) {
         double e = rel_err(out, ref, (long)T * OC);
         CHECK(rc == 0 && e < 5e-3, "matmul TF32 T=%d C=%d OC=%d: relative error %.2e (< 5e-3)", T, C, OC, e);
         free(out);
+        cuda_memset(d_out, 0xff, (size_t)T * OC * 4);
+        rc = cuda_matmul_bf16(1);
+        if (rc == 0) rc = cuda_matmul_forward(d_out, d_x, d_w, with_bias ? d_b : NULL, T, C, OC, CUDA_MATMUL_TF32);
+        cuda_matmul_bf16(0);
+        out = host_from(d_out, (long)T * OC);
+        e = rel_err(out, ref, (long)T * OC);
+        CHECK(rc == 0 && e < 1e-2, "matmul BF16 T=%d C=%d OC=%d: relative error %.2e (< 1e-2)", T, C, OC, e);
+        free(out);
     }
     cuda_free(d_x), cuda_free(d_w), cuda_free(d_b), cuda_free(d_out);
     free(x), free(w), free(b), free(ref);
 }
 
-/* cuda_gemm with transposes, alpha, beta, bias and padded leading dimensions vs gemm_ref. */
-static void test_gemm(int tA, int tB, int M, int N, int K, float alpha, float beta) {
+/* cuda_gemm with transposes, alpha, beta, bias and padded leading dimensions
+ * vs gemm_ref, FP32 and TF32, each under cuda_tune's tile and
+ * cuda_matmul_split (0, 0: the plan's own choice; the plan used is printed).
+ * aligned: leading dimensions a multiple of 4 floats (the TF32 kernel's
+ * 16-byte copies), else odd ones (its element-wise copies). */
+static void test_gemm_plan(int tA, int tB, int M, int N, int K, float alpha, float beta, int tile, int split,
+                           int aligned) {
+    char name[160];
+    int n = snprintf(name, sizeof name, "gemm tA=%d tB=%d M=%d N=%d K=%d a=%g b=%g (+bias, %s ld)", tA, tB, M, N, K,
+                     alpha, beta, aligned ? "aligned" : "padded");
     if (!gpu) {
-        SKIP("gemm tA=%d tB=%d M=%d N=%d K=%d FP32: no GPU", tA, tB, M, N, K);
-        SKIP("gemm tA=%d tB=%d M=%d N=%d K=%d TF32: no GPU", tA, tB, M, N, K);
+        SKIP("%s FP32: no GPU", name);
+        SKIP("%s TF32: no GPU", name);
+        SKIP("%s BF16: no GPU", name);
         return;
     }
-    int lda = (tA ? M : K) + 3, ldb = (tB ? K : N) + 5, ldc = N + 2;
+    const int ua = aligned ? 4 : 3, ub = aligned ? 8 : 5; /* padding of each leading dimension */
+    int lda = ((tA ? M : K) + ua) / 4 * 4 + (aligned ? 0 : 3), ldb = ((tB ? K : N) + ub) / 4 * 4 + (aligned ? 0 : 1);
+    int ldc = N + 2;
     long na = (long)(tA ? K : M) * lda, nb = (long)(tB ? N : K) * ldb, nc = (long)M * ldc;
     float *A = rand_vec(na, 1.0f), *B = rand_vec(nb, 0.1f), *C0 = rand_vec(nc, 1.0f), *bias = rand_vec(N, 0.5f);
     float *ref = xmalloc((size_t)nc * sizeof(float));
@@ -182,25 +203,123 @@ static void test_gemm(int tA, int tB, int M, int N, int K, float alpha, float be
         for (int j = 0; j < N; j++) ref[(long)i * ldc + j] += bias[j];
     float *d_A = dev_from(A, (size_t)na * 4), *d_B = dev_from(B, (size_t)nb * 4), *d_C = dev_from(C0, (size_t)nc * 4);
     float *d_bias = dev_from(bias, (size_t)N * 4);
-    if (d_A && d_B && d_C && d_bias) {
-        int rc = cuda_gemm(tA, tB, M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, CUDA_MATMUL_FP32);
+    CHECK(cuda_tune(0, tile) == 0 && cuda_matmul_split(split) == 0, "tile %d, split %d accepted", tile, split);
+    static const char *kinds[3] = {"FP32", "TF32", "BF16"}; /* BF16: TF32 products after cuda_matmul_bf16(1) */
+    for (int v = 0; v < 3 && d_A && d_B && d_C && d_bias; v++) {
+        const CUDAMatmulKind kind = v ? CUDA_MATMUL_TF32 : CUDA_MATMUL_FP32;
+        CUDAMatmulPlan p = {0};
+        int rc = cuda_matmul_bf16(v == 2);
+        if (rc == 0) rc = cuda_matmul_plan(&p, M, N, K, kind, 0);
+        snprintf(name + n, sizeof name - (size_t)n, " %s [tile %d split %d%s]", kinds[v], p.tile, p.split,
+                 p.bf16 ? " bf16" : "");
+        if (cuda_upload(d_C, C0, (size_t)nc * 4) != 0) break;
+        if (rc == 0) rc = cuda_gemm(tA, tB, M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, kind);
         CHECK(rc == 0, "cuda_gemm returns 0 (%s)", rc ? err_get() : "");
         float *out = host_from(d_C, nc);
-        char name[96];
-        snprintf(name, sizeof name, "gemm tA=%d tB=%d M=%d N=%d K=%d a=%g b=%g (+bias, padded ld)", tA, tB, M, N, K,
-                 alpha, beta);
-        check_close(name, out, ref, nc, 1e-4f, 1e-4f); /* the padding columns must be untouched too */
-        free(out);
-        if (cuda_upload(d_C, C0, (size_t)nc * 4) == 0) {
-            rc = cuda_gemm(tA, tB, M, N, K, alpha, d_A, lda, d_B, ldb, beta, d_C, ldc, d_bias, CUDA_MATMUL_TF32);
-            out = host_from(d_C, nc);
-            double e = rel_err(out, ref, nc);
-            CHECK(rc == 0 && e < 5e-3, "%s TF32: relative error %.2e (< 5e-3)", name, e);
-            free(out);
+        if (kind == CUDA_MATMUL_FP32) {
+            check_close(name, out, ref, nc, 1e-4f, 1e-4f); /* the padding columns must be untouched too */
+        } else {
+            double e = rel_err(out, ref, nc), tol = v == 2 ? 1e-2 : 5e-3;
+            CHECK(e < tol, "%s: relative error %.2e (< %.0e)", name, e, tol);
         }
+        free(out);
     }
+    cuda_tune(0, 0), cuda_matmul_split(0), cuda_matmul_bf16(0);
     cuda_free(d_A), cuda_free(d_B), cuda_free(d_C), cuda_free(d_bias);
     free(A), free(B), free(C0), free(bias), free(ref);
+}
+static void test_gemm(int tA, int tB, int M, int N, int K, float alpha, float beta) {
+    test_gemm_plan(tA, tB, M, N, K, alpha, beta, 0, 0, 0);
+}
+
+/* Every tile and a forced split of both kinds at one shape, aligned and not. */
+static void test_gemm_every_plan(int tA, int tB, int M, int N, int K) {
+    static const int tiles[2] = {64, 128}, splits[3] = {0, 1, 3};
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < 3; s++) test_gemm_plan(tA, tB, M, N, K, 0.5f, 1.0f, tiles[t], splits[s], (t + s) % 2);
+}
+
+/* The plan (cuda_matmul_plan) on a 132-SM GPU: its invariants over a grid
+ * of shapes (edge ones too), then its fit to the first device run (an H200,
+ * 132 SMs, 2026-11-30, commit 4a0803a; cuda/NOTES.md): the predicted time of
+ * each FP32 tile within 15% of the measured one, the measured faster tile
+ * chosen where the two differed by more than 10%, and a split where the
+ * split measured 2.5x faster. */
+static void test_plan(void) {
+    if (!gpu) { SKIP("matmul plan: no GPU (or a build without CUDA)"); return; }
+    static const int sizes[] = {1, 37, 64, 65, 220, 1024, 6144}, ks[] = {0, 1, 53, 255, 256, 700, 3072, 6144};
+    const int ns = (int)(sizeof sizes / sizeof sizes[0]), nk = (int)(sizeof ks / sizeof ks[0]);
+    int bad = 0, plans = 0, splits = 0;
+    char first[200] = "";
+    for (int v = 0; v < 3; v++) /* FP32, TF32, TF32 on bfloat16 */
+        for (int sms = 20; sms <= 132; sms += 112)
+            for (int a = 0; a < ns; a++)
+                for (int b = 0; b < ns; b++)
+                    for (int c = 0; c < nk; c++) {
+                        const int M = sizes[a], N = sizes[b], K = ks[c];
+                        CUDAMatmulPlan p = {0};
+                        int rc = cuda_matmul_bf16(v == 2);
+                        if (rc == 0) rc = cuda_matmul_plan(&p, M, N, K, v ? CUDA_MATMUL_TF32 : CUDA_MATMUL_FP32, sms);
+                        const int t = p.tile, S = p.split;
+                        const long blocks = (long)((M + t - 1) / (t ? t : 1)) * ((N + t - 1) / (t ? t : 1)) * S;
+                        int ok = rc == 0 && (t == 64 || t == 128) && S >= 1 && S <= 16 && p.blocks == blocks &&
+                                 isfinite(p.predicted_us) && p.predicted_us >= 0 && p.waves > 0;
+                        if (ok && S > 1)
+                            ok = p.kchunk % 32 == 0 && p.kchunk >= 256 && (long)(S - 1) * p.kchunk < K &&
+                                 K <= (long)S * p.kchunk && (long)S * M * N <= (1L << 25);
+                        if (ok && S == 1) ok = p.kchunk == K;
+                        if (ok) ok = p.bf16 == (v == 2);
+                        plans++, splits += S > 1;
+                        if (!ok && !bad++)
+                            snprintf(first, sizeof first, "variant %d M=%d N=%d K=%d sms=%d: rc %d tile %d split %d kchunk %d",
+                                     v, M, N, K, sms, rc, t, S, p.kchunk);
+                    }
+    cuda_matmul_bf16(0);
+    CHECK(bad == 0 && splits > 0, "matmul plan: %d plans (%d split), tile 64/128, whole k-tiles, slices >= 256 and "
+          "non-empty, %d bad %s", plans, splits, bad, first);
+
+    static const struct { const char *what; int M, N, K; double ms_auto, ms64, ms128; } run1[] = {
+        {"T=1024 qkv", 1024, 2304, 768, 0.2236, 0.1504, 0.2237},
+        {"T=1024 attproj", 1024, 768, 768, 0.0650, 0.0649, 0.1187},
+        {"T=1024 fc", 1024, 3072, 768, 0.2278, 0.1800, 0.2278},
+        {"T=1024 fcproj", 1024, 768, 3072, 0.2406, 0.2404, 0.4474},
+        {"T=1024 logits", 1024, 50257, 768, 2.9144, 2.7129, 2.9148},
+        {"T=220 qkv", 220, 2304, 768, 0.0640, 0.0638, 0.1206},
+        {"T=220 attproj", 220, 768, 768, 0.0467, 0.0467, 0.1192},
+        {"T=220 fc", 220, 3072, 768, 0.0652, 0.0651, 0.1209},
+        {"T=220 fcproj", 220, 768, 3072, 0.0676, 0.1715, 0.4520}, /* auto was split 6 ways */
+        {"T=220 logits", 220, 50257, 768, 0.7374, 0.6837, 0.7378},
+        {"sae enc X W^T", 220, 6144, 3072, 0.3562, 0.3558, 0.4623},
+        {"sae g_W z^T g_Y", 6144, 3072, 220, 0.3422, 0.3149, 0.3426},
+        {"square 4096", 4096, 4096, 4096, 4.7378, 4.7686, 4.7348},
+    };
+    for (size_t i = 0; i < sizeof run1 / sizeof run1[0]; i++) {
+        const int M = run1[i].M, N = run1[i].N, K = run1[i].K;
+        CUDAMatmulPlan p64 = {0}, p128 = {0}, pick = {0}, best = {0};
+        int rc = cuda_matmul_split(1);
+        rc |= cuda_tune(0, 64) | cuda_matmul_plan(&p64, M, N, K, CUDA_MATMUL_FP32, 132);
+        rc |= cuda_tune(0, 128) | cuda_matmul_plan(&p128, M, N, K, CUDA_MATMUL_FP32, 132);
+        rc |= cuda_tune(0, 0) | cuda_matmul_plan(&pick, M, N, K, CUDA_MATMUL_FP32, 132);
+        rc |= cuda_matmul_split(0) | cuda_matmul_plan(&best, M, N, K, CUDA_MATMUL_FP32, 132);
+        const double e64 = p64.predicted_us / (1e3 * run1[i].ms64) - 1, e128 = p128.predicted_us / (1e3 * run1[i].ms128) - 1;
+        CHECK(rc == 0 && fabs(e64) < 0.15 && fabs(e128) < 0.15,
+              "matmul plan fit %s: tile 64 predicted %.1f us, measured %.1f (%+.0f%%); tile 128 %.1f vs %.1f (%+.0f%%)",
+              run1[i].what, p64.predicted_us, 1e3 * run1[i].ms64, 100 * e64, p128.predicted_us,
+              1e3 * run1[i].ms128, 100 * e128);
+        const double r = run1[i].ms64 / run1[i].ms128;
+        if (r < 1 / 1.1 || r > 1.1) {
+            const int faster = r < 1 ? 64 : 128;
+            CHECK(pick.tile == faster, "matmul plan %s unsplit: tile %d, the measured faster one (%d: %.3f vs %.3f ms)",
+                  run1[i].what, pick.tile, faster, run1[i].ms64, run1[i].ms128);
+        }
+        if (run1[i].ms_auto * 2.5 < run1[i].ms64)
+            CHECK(best.split > 1, "matmul plan %s: split %d ways (a split measured %.3f ms, unsplit %.3f)",
+                  run1[i].what, best.split, run1[i].ms_auto, run1[i].ms64);
+        printf("        plan %-16s FP32 tile %3d split %2d: %4ld blocks, %.2f waves, predicted %.1f us\n",
+               run1[i].what, best.tile, best.split, best.blocks, best.waves, best.predicted_us);
+    }
+    CHECK(cuda_matmul_split(17) == -1 && err_get()[0], "cuda_matmul_split(17) refused: %s", err_get());
+    CHECK(cuda_matmul_bf16(2) == -1 && err_get()[0], "cuda_matmul_bf16(2) refused: %s", err_get());
 }
 
 static void test_attention(int T, int C, int NH) {
@@ -427,6 +546,10 @@ int main(void) {
         for (int tA = 0; tA < 2; tA++)
             for (int tB = 0; tB < 2; tB++) test_gemm(tA, tB, 37, 45, 53, 1.0f, 0.0f);
         test_gemm(0, 1, 50, 70, 2500, 0.5f, 1.0f); /* split-K */
+        test_gemm(0, 0, 1, 300, 700, 1.0f, 0.0f);  /* thin: one row, split by the plan */
+        test_gemm(1, 1, 65, 130, 1, 1.0f, 0.5f);   /* K = 1 */
+        test_gemm_every_plan(0, 0, 70, 130, 300);
+        test_plan();
         test_attention(33, 768, 12);
         test_attention(45, 192, 3);
         test_gelu_residual(1000);
@@ -442,6 +565,10 @@ int main(void) {
             test_gemm(1, 0, 37, 45, 1500, 1.0f, 0.0f); /* split-K, transposed A */
             test_gemm(0, 1, 220, 220, 6144, 1.0f, 0.0f); /* the SAE's Gram matrix */
             test_matmul(129, 1, 3, 1);
+            for (int tA = 0; tA < 2; tA++)
+                for (int tB = 0; tB < 2; tB++) test_gemm_every_plan(tA, tB, 37 + 100 * tA, 45 + 100 * tB, 53);
+            test_gemm_every_plan(1, 0, 129, 1, 900); /* one column, long K */
+            test_gemm(0, 1, 300, 1, 2000, 1.0f, 0.0f); /* thin: one column */
             test_topk(5, 6144, 1024); /* the seed's row width and k */
             SKIP("GPT-2 small (synthetic) forward, captures, windows, TF32: too slow emulated (a device runs them)");
         }
@@ -487,6 +614,15 @@ int main(void) {
     test_gemm(1, 1, 10, 12, 3000, 1.0f, 0.5f);
     test_gemm(0, 1, 220, 220, 6144, 1.0f, 0.0f); /* the SAE's Gram matrix */
     test_matmul(1, 3072, 768, 1);               /* one token through c_proj */
+    /* every tile and split of both kinds; the plan's invariants and fit */
+    for (int tA = 0; tA < 2; tA++)
+        for (int tB = 0; tB < 2; tB++) test_gemm_every_plan(tA, tB, 37 + 100 * tA, 45 + 100 * tB, 53);
+    test_gemm_every_plan(0, 0, 70, 130, 300);
+    test_gemm_every_plan(1, 0, 129, 1, 900);
+    test_gemm(0, 0, 1, 300, 700, 1.0f, 0.0f);
+    test_gemm(1, 1, 65, 130, 1, 1.0f, 0.5f);
+    test_gemm(0, 1, 300, 1, 2000, 1.0f, 0.0f);
+    test_plan();
 
     test_attention(1, 768, 12);
     test_attention(7, 768, 12);

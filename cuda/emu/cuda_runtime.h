@@ -33,6 +33,10 @@
  *    block or launch (writes only). Built with AddressSanitizer, allocations
  *    and the dynamic shared memory are malloc'ed blocks and ASan reports;
  *    accesses before the start of an allocation are caught only there.
+ *  - cp.async (cuda/emu/cuda_pipeline.h): each copy is queued and done only
+ *    when __pipeline_wait_prior covers its batch, so shared memory read
+ *    before the wait holds the fill or the previous tile; sizes, alignment
+ *    and both address spaces are checked at the call;
  *  - launch configurations are checked as the device would (<= 1024 threads,
  *    grid limits, dynamic shared memory over 48 KB needs
  *    cudaFuncSetAttribute, at most 227 KB).

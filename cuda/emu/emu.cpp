@@ -262,12 +262,21 @@ asm(".text\n"
 
 namespace {
 enum State { RUN, BARRIER, WARP, DONE };
+/* A queued asynchronous copy (cuda_pipeline.h): performed when a wait covers its batch. */
+struct Copy {
+    void *dst;
+    const void *src;
+    size_t size, zfill;
+    long batch;
+};
 struct Thread {
     State state;
     const char *file; /* where it waits */
     int line;
     emu::WarpCall *wc;
     uint3 idx;
+    std::vector<Copy> copies; /* queued cp.async, oldest first */
+    long batches;             /* __pipeline_commit calls so far (the open batch's number) */
 #if defined(__x86_64__)
     void *sp;
 #else
@@ -460,6 +469,7 @@ void run_block(void) {
     for (int i = 0; i < nthreads; i++) {
         Thread &t = threads[i];
         t.state = RUN, t.wc = nullptr, t.file = nullptr, t.line = 0;
+        t.copies.clear(), t.batches = 0;
         t.idx = {(unsigned)(i % emu::block_dim.x), (unsigned)(i / emu::block_dim.x % emu::block_dim.y),
                  (unsigned)(i / (emu::block_dim.x * emu::block_dim.y))};
         fiber_init(t);
@@ -534,6 +544,48 @@ void syncthreads(const char *file, int line) {
 
 void *dynamic_shared(void) { return dyn_smem; }
 
+static bool in_shared(const void *p, size_t n) {
+    const uintptr_t a = (uintptr_t)p;
+    if (a >= (uintptr_t)__start_emu_shared && a + n <= (uintptr_t)__stop_emu_shared) return true;
+    return dyn_smem && a >= (uintptr_t)dyn_smem && a + n <= (uintptr_t)dyn_smem + L.smem;
+}
+
+void cp_async(const char *file, int line, void *dst, const void *src, size_t size, size_t zfill) {
+    if (cur < 0) fatal("__pipeline_memcpy_async at %s:%d called outside a kernel", file, line);
+    if ((size != 4 && size != 8 && size != 16) || zfill > size)
+        fatal("%s:%d: __pipeline_memcpy_async of %zu bytes (zfill %zu): the size must be 4, 8 or 16 and zfill <= size",
+              file, line, size, zfill);
+    if ((uintptr_t)dst % size || (uintptr_t)src % size)
+        fatal("%s:%d: __pipeline_memcpy_async of %zu bytes: destination %p and source %p must be %zu-byte aligned",
+              file, line, size, dst, src, size);
+    if (!in_shared(dst, size))
+        fatal("%s:%d: __pipeline_memcpy_async: destination %p..+%zu is not inside shared memory", file, line, dst,
+              size);
+    if (size > zfill && !find_alloc(src, size - zfill))
+        fatal("%s:%d: __pipeline_memcpy_async: source %p..+%zu is %s", file, line, src, size - zfill,
+              overlaps_device(src, size - zfill) ? "past the end of its device allocation"
+                                                 : "not device memory (a host pointer?)");
+    Thread &t = threads[cur];
+    t.copies.push_back(Copy{dst, src, size, zfill, t.batches});
+}
+
+void cp_commit(void) {
+    if (cur < 0) fatal("__pipeline_commit called outside a kernel");
+    threads[cur].batches++;
+}
+
+void cp_wait_prior(size_t n) {
+    if (cur < 0) fatal("__pipeline_wait_prior called outside a kernel");
+    Thread &t = threads[cur];
+    size_t done = 0;
+    for (; done < t.copies.size() && t.copies[done].batch < t.batches - (long)n; done++) {
+        const Copy &c = t.copies[done];
+        memcpy(c.dst, c.src, c.size - c.zfill);
+        memset((char *)c.dst + (c.size - c.zfill), 0, c.zfill);
+    }
+    t.copies.erase(t.copies.begin(), t.copies.begin() + (long)done);
+}
+
 int launch_begin(const Cfg &c, const void *fn, const char *name, const char *file, int line) {
     if (order_mode == -1) order_init();
     const unsigned long nt = (unsigned long)c.block.x * c.block.y * c.block.z;
@@ -577,12 +629,15 @@ void run_grid(void (*body)(void *), void *ctx) {
             threads[i].stack = m + PAGE;
         }
     }
-    /* dynamic shared memory: 16-byte aligned, ending at a guard page; the
-     * (< 16 byte) slack before the guard holds a canary checked after each
-     * block. Under ASan a malloc'ed block of exactly smem bytes instead. */
+    /* dynamic shared memory: 16-byte aligned (128 when smem is a multiple of
+     * 128, as wmma kernels size it), ending at a guard page; the (< 16 byte)
+     * slack before the guard holds a canary checked after each block. Under
+     * ASan a 128-byte aligned malloc'ed block of exactly smem bytes instead. */
     size_t body_len = (L.smem + 15) / 16 * 16, need = (body_len + PAGE - 1) / PAGE * PAGE + PAGE;
     if (EMU_ASAN) {
-        dyn_smem = (char *)malloc(L.smem ? L.smem : 1);
+        void *p = nullptr; /* 128-byte aligned, as the device's (wmma wants 32) */
+        if (posix_memalign(&p, 128, L.smem ? L.smem : 1) != 0) fatal("no memory for %zu bytes of shared memory", L.smem);
+        dyn_smem = (char *)p;
     } else {
         if (need > dyn_maplen) {
             if (dyn_map) munmap(dyn_map, dyn_maplen);

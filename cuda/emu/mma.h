@@ -9,11 +9,14 @@
  * call with the same pointer and ldm, and pointers must be 32-byte aligned.
  * mma_sync truncates A and B to TF32 (the low 13 mantissa bits dropped, as the
  * tensor cores read them) and accumulates in FP32, k in order.
- * Supported: float / precision::tf32 fragments (any m, n, k).
+ * Supported: float / precision::tf32 fragments and __nv_bfloat16 ones
+ * (cuda/emu/cuda_bf16.h; held as bfloat16, so mma_sync's TF32 truncation
+ * leaves them exact), any m, n, k.
  */
 #ifndef CUDA_EMU_MMA_H
 #define CUDA_EMU_MMA_H
 
+#include "cuda_bf16.h"
 #include "cuda_runtime.h"
 
 namespace nvcuda {
@@ -33,11 +36,18 @@ template <int M, int N, int K> struct shape_of<matrix_a, M, N, K> { enum { rows 
 template <int M, int N, int K> struct shape_of<matrix_b, M, N, K> { enum { rows = K, cols = N }; };
 template <int M, int N, int K> struct shape_of<accumulator, M, N, K> { enum { rows = M, cols = N }; };
 
+/* what a fragment's elements are stored as */
+template <class T> struct storage { typedef float type; };
+template <> struct storage<__nv_bfloat16> { typedef __nv_bfloat16 type; };
+static inline float emu_float(float v) { return v; }
+static inline float emu_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
 template <class Use, int M, int N, int K, class T, class Layout = void> struct fragment {
     enum { rows = shape_of<Use, M, N, K>::rows, cols = shape_of<Use, M, N, K>::cols };
     enum { num_elements = rows * cols / 32 };
     static_assert(rows * cols % 32 == 0 && ((rows * cols) & (rows * cols - 1)) == 0, "fragment size");
-    float x[num_elements];
+    typedef typename storage<T>::type elem_type;
+    elem_type x[num_elements];
 };
 
 /* position (in the rows x cols matrix) of element e of lane l */
@@ -57,6 +67,7 @@ template <class Frag> static inline void fill_fragment(Frag &f, float v) {
 
 /* arg[0] ldm, arg[1] column-major (1) or row-major (0); in[0] the pointer */
 template <class Frag, bool STORE> void emu_ldst_resolve(emu::WarpCall **l) {
+    typedef typename Frag::elem_type E;
     const int R = Frag::rows, C = Frag::cols, n = Frag::num_elements;
     for (int i = 1; i < 32; i++)
         if (l[i]->in[0] != l[0]->in[0] || l[i]->arg[0] != l[0]->arg[0] || l[i]->arg[1] != l[0]->arg[1])
@@ -72,26 +83,26 @@ template <class Frag, bool STORE> void emu_ldst_resolve(emu::WarpCall **l) {
         for (int e = 0; e < n; e++) {
             int p = emu_pos(lane, e, n, R * C), r = p / C, c = p % C;
             size_t o = colm ? (size_t)c * ldm + r : (size_t)r * ldm + c;
-            if (STORE) ((float *)l[0]->in[0])[o] = f->x[e];
-            else f->x[e] = ((const float *)l[0]->in[0])[o];
+            if (STORE) ((E *)l[0]->in[0])[o] = f->x[e];
+            else f->x[e] = ((const E *)l[0]->in[0])[o];
         }
     }
 }
 
 template <class Use, int M, int N, int K, class T, class Layout>
-static inline void emu_load(const char *file, int line, fragment<Use, M, N, K, T, Layout> &f, const float *p,
-                            unsigned ldm, bool colm) {
+static inline void emu_load(const char *file, int line, fragment<Use, M, N, K, T, Layout> &f,
+                            const typename storage<T>::type *p, unsigned ldm, bool colm) {
     emu::WarpCall c = {"wmma::load_matrix_sync", file, line,
                        emu_ldst_resolve<fragment<Use, M, N, K, T, Layout>, false>, {p, nullptr, nullptr}, &f,
                        {(long)ldm, colm}};
     emu::warp_call(&c);
 }
 template <class Use, int M, int N, int K, class T>
-static inline void emu_load_sel(const char *file, int line, fragment<Use, M, N, K, T, row_major> &f, const float *p,
-                                unsigned ldm) { emu_load(file, line, f, p, ldm, false); }
+static inline void emu_load_sel(const char *file, int line, fragment<Use, M, N, K, T, row_major> &f,
+                                const typename storage<T>::type *p, unsigned ldm) { emu_load(file, line, f, p, ldm, false); }
 template <class Use, int M, int N, int K, class T>
-static inline void emu_load_sel(const char *file, int line, fragment<Use, M, N, K, T, col_major> &f, const float *p,
-                                unsigned ldm) { emu_load(file, line, f, p, ldm, true); }
+static inline void emu_load_sel(const char *file, int line, fragment<Use, M, N, K, T, col_major> &f,
+                                const typename storage<T>::type *p, unsigned ldm) { emu_load(file, line, f, p, ldm, true); }
 template <int M, int N, int K, class T>
 static inline void emu_load_sel(const char *file, int line, fragment<accumulator, M, N, K, T, void> &f,
                                 const float *p, unsigned ldm, layout_t lay) {
@@ -118,11 +129,11 @@ template <class FA, class FB, class FC> void emu_mma_resolve(emu::WarpCall **l) 
         const FC *c = (const FC *)l[lane]->in[2];
         for (int e = 0; e < FA::num_elements; e++) {
             int p = emu_pos(lane, e, FA::num_elements, M * K);
-            A[p / K][p % K] = emu_tf32_trunc(a->x[e]);
+            A[p / K][p % K] = emu_tf32_trunc(emu_float(a->x[e]));
         }
         for (int e = 0; e < FB::num_elements; e++) {
             int p = emu_pos(lane, e, FB::num_elements, K * N);
-            B[p / N][p % N] = emu_tf32_trunc(b->x[e]);
+            B[p / N][p % N] = emu_tf32_trunc(emu_float(b->x[e]));
         }
         for (int e = 0; e < FC::num_elements; e++) {
             int p = emu_pos(lane, e, FC::num_elements, M * N);

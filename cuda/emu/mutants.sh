@@ -7,7 +7,7 @@
 # tests must pass first. Prints one line per mutant and how it was caught;
 # exits non-zero if any mutant survives.
 #
-#   bash cuda/emu/mutants.sh            # ~3 minutes on 2 cores (most of it g++)
+#   bash cuda/emu/mutants.sh            # ~2-4 minutes on 2 cores (most of it g++)
 #
 # Not part of `make test` (it rebuilds the CUDA sources once per mutant).
 set -u
@@ -72,9 +72,21 @@ mutant "swapped memcpy direction (cuda_upload copies device to host)" \
 mutant "off-by-one in the radix walk (top-k: a bin that reaches k exactly is skipped)" \
     cuda/cuda_sae.cu test_cuda_emu \
     's/if \(above \+ hist\[bin\] >= \(unsigned\)kk\) break;/if (above + hist[bin] > (unsigned)kk) break;/'
-mutant "wrong fragment offset (TF32 gemm: the second A fragment 8 rows down, not 16)" \
+mutant "wrong fragment offset (TF32 gemm: each A fragment 8 rows below the last, not 16)" \
     cuda/cuda_matmul.cu test_cuda_emu \
-    's/&As\[wm \* 32 \+ i \* 16\]\[kk\]/&As[wm * 32 + i * 8][kk]/'
+    's/const int m = m0w \+ i \* 16;/const int m = m0w + i * 8;/'
+mutant "overlapping shared buffers (BF16 gemm: the bfloat16 B tile starts 8 elements inside the A tile)" \
+    cuda/cuda_matmul.cu test_cuda_emu \
+    's/\*Bh = Ah \+ L::A_H;/*Bh = Ah + L::A_H - 8;/'
+mutant "cp.async waited for one batch too few (TF32 gemm: a k-tile read before its copies land)" \
+    cuda/cuda_matmul.cu test_cuda_emu \
+    's/__pipeline_wait_prior\(1\);/__pipeline_wait_prior(2);/'
+mutant "no zero fill past the edges (TF32 gemm: shared memory outside the matrix keeps the fill or an old tile)" \
+    cuda/cuda_matmul.cu test_cuda_emu \
+    's/else d\[e\] = 0\.0f;/else (void)0;/'
+mutant "K range one short (split_k: every product, split or not, drops its last k)" \
+    cuda/cuda_matmul.cu test_cuda_emu \
+    's/K = min\(K - kb, kchunk\);/K = min(K - kb, kchunk - 1);/'
 mutant "missing barrier before shared memory is reused (column statistics: sh overwritten while read)" \
     cuda/cuda_sae.cu test_cuda_sae_emu \
     's/\s*__syncthreads\(\); \/\* everyone has read sh before it is reused \*\///'
