@@ -226,26 +226,54 @@ int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log) {
     return rc;
 }
 
-int dist_shard_collect(const DistShard *s, SAEArch *full) {
-    const int d = s->m.p.d, R = s->size;
-    const long cap = (s->n + R - 1) / R;   /* the largest share: every rank sends this many rows */
-    const char *names[3] = {"W_enc", "W_dec", "b_enc"};
-    int rc = 0;
-    for (int t = 0; rc == 0 && t < 3; t++) {
-        const SAEArchTensor *x = sae_arch_tensor((SAEArch *)&s->m, names[t]);
-        SAEArchTensor *y = sae_arch_tensor(full, names[t]);
-        const long w = t < 2 ? d : 1;   /* floats per latent */
-        float *mine = xcalloc((size_t)(cap * w), sizeof(float)), *all = xmalloc((size_t)(R * cap * w) * sizeof(float));
-        memcpy(mine, x->w, (size_t)x->len * sizeof(float));
-        rc = dist_gather_f32(mine, cap * w, all);
-        for (int r = 0; rc == 0 && r < R; r++) {
-            long lo, cnt;
-            dist_share(s->n, r, R, &lo, &cnt);
-            memcpy(y->w + lo * w, all + r * cap * w, (size_t)(cnt * w) * sizeof(float));
-        }
-        free(mine), free(all);
+/* all[r's share] of every rank's rows, rows of w floats: each rank sends
+ * cap rows (the largest share), the receivers keep each rank's own count */
+static int gather_rows(const DistShard *s, const float *mine, long w, float *full) {
+    const int R = s->size;
+    const long cap = (s->n + R - 1) / R;
+    float *send = xcalloc((size_t)(cap * w), sizeof(float)), *all = xmalloc((size_t)(R * cap * w) * sizeof(float));
+    memcpy(send, mine, (size_t)(s->n_local * w) * sizeof(float));
+    int rc = dist_gather_f32(send, cap * w, all);
+    for (int r = 0; rc == 0 && r < R; r++) {
+        long lo, cnt;
+        dist_share(s->n, r, R, &lo, &cnt);
+        memcpy(full + lo * w, all + r * cap * w, (size_t)(cnt * w) * sizeof(float));
     }
-    if (rc == 0) memcpy(full->b_dec, s->m.b_dec, (size_t)d * sizeof(float));
+    free(send), free(all);
+    return rc;
+}
+
+int dist_shard_collect(const DistShard *s, SAEArch *full) {
+    const int R = s->size;
+    int rc = 0;
+    /* the row tensors (W_enc, W_dec, b_enc: n_local rows) with their Adam
+     * moments; b_dec (the same on every rank) is copied */
+    for (int t = 0; rc == 0 && t < s->m.n_t; t++) {
+        const SAEArchTensor *x = &s->m.t[t];
+        SAEArchTensor *y = sae_arch_tensor(full, x->name);
+        if (!y) continue;
+        if (x->len == y->len) {
+            memcpy(y->w, x->w, (size_t)x->len * sizeof(float));
+            memcpy(y->m, x->m, (size_t)x->len * sizeof(float));
+            memcpy(y->v, x->v, (size_t)x->len * sizeof(float));
+            continue;
+        }
+        const long w = x->len / s->n_local;   /* floats per latent */
+        rc = gather_rows(s, x->w, w, y->w);
+        if (rc == 0) rc = gather_rows(s, x->m, w, y->m);
+        if (rc == 0) rc = gather_rows(s, x->v, w, y->v);
+    }
+    /* the dead counters */
+    const long cap = (s->n + R - 1) / R;
+    int64_t *send = xcalloc((size_t)cap, sizeof(int64_t)), *all = xmalloc((size_t)(R * cap) * sizeof(int64_t));
+    for (int i = 0; i < s->n_local; i++) send[i] = s->m.since_fired[i];
+    if (rc == 0) rc = dist_gather_i64(send, cap, all);
+    for (int r = 0; rc == 0 && r < R; r++) {
+        long lo, cnt;
+        dist_share(s->n, r, R, &lo, &cnt);
+        for (long i = 0; i < cnt; i++) full->since_fired[lo + i] = (long)all[r * cap + i];
+    }
+    free(send), free(all);
     full->step = s->m.step;
     return rc;
 }

@@ -47,8 +47,9 @@ int dist_shard_forward(DistShard *s, const float *X, int B, int *idx, float *val
  * counters of its latents). *log: loss = recon = nmse, l0, grad_norm, lr,
  * dead_frac over all n latents. Every rank must call it. */
 int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log);
-/* Every rank's rows into full's weights (W_enc, W_dec, b_enc, b_dec; the
- * same n and d), on every rank (an all-gather), for a checkpoint. */
+/* Every rank's rows into full (the same n and d), on every rank (all-gathers),
+ * for a checkpoint: the weights and Adam moments of W_enc, W_dec, b_enc and
+ * b_dec, the dead counters and the step. */
 int dist_shard_collect(const DistShard *s, SAEArch *full);
 
 #endif

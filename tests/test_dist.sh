@@ -75,14 +75,52 @@ PY
 )
 check "--shard-latents: the checkpoint (gathered from the ranks) within 1e-4 of --ranks 1's (max diff $wdiff)" \
     awk -v w="$wdiff" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-4) }'
-# resume with another number of ranks: 50 steps on 2 ranks, then --resume on 1 rank up to 100.
-# Step 51 starts from the checkpointed weights, so its loss is the uninterrupted run's.
-timeout 120 "$bin" train --ranks 2 "${args[@]/100/50}" -o "$tmp/rs" 2>"$tmp/e3"; rc3=$?
-timeout 120 "$bin" train --ranks 1 "${args[@]}" -o "$tmp/rs" --resume 2>"$tmp/e4"; rc4=$?
-check "resume: 50 steps on 2 ranks, then --resume on 1 rank (rc $rc3, $rc4)" test "$rc3" -eq 0 -a "$rc4" -eq 0
-check "resume: losses.csv continues at step 51 and ends at 100" \
-    bash -c 'sed -n 52p "$1" | grep -q "^51," && tail -n 1 "$1" | grep -q "^100," && [ $(wc -l < "$1") -eq 101 ]' _ "$tmp/rs/losses.csv"
-r51=$(paste -d, "$tmp/r2/losses.csv" "$tmp/rs/losses.csv" 2>/dev/null | awk -F, 'NR == 52 { r = ($2 - $10) / $2; printf "%.2e\n", r < 0 ? -r : r }')
-check "resume: step 51's loss within 1e-5 of the uninterrupted run's ($r51)" \
-    awk -v w="$r51" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
+# resume with another number of ranks (train_state.bin: the whole model and Adam's moments):
+# 50 steps on 2 ranks, then --resume on 1 and on 4 ranks up to 100, and 50 sharded steps on 2
+# ranks resumed data-parallel on 1: every one of the 100 losses within 1e-5 of the unbroken
+# --ranks 1 run's. The 1-rank resume first finds 7 rows logged after its checkpoint (as a run
+# that died after it leaves) and cuts them.
+worst_vs() { paste -d, "$1" "$2" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }'; }
+le() { awk -v w="$1" -v t="$2" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= t + 0) }'; }
+half=("${args[@]/100/50}")
+for c in "2 1" "2 4" "2s 1"; do
+    set -- $c
+    first=(--ranks ${1%s}); [ "$1" != "${1%s}" ] && first+=(--shard-latents)
+    o=$tmp/rs$1-$2
+    timeout 120 "$bin" train "${first[@]}" "${half[@]}" -o "$o" 2>"$tmp/e3"; rc3=$?
+    [ "$2" = 1 ] && [ "$1" = 2 ] && for x in 1 2 3 4 5 6 7; do echo "$((50 + x)),9,9,0,0,1,1,0" >>"$o/losses.csv"; done
+    timeout 120 "$bin" train --ranks $2 "${args[@]}" -o "$o" --resume 2>"$tmp/e4"; rc4=$?
+    check "resume: 50 steps on ${first[*]}, then --resume on $2 rank(s) (rc $rc3, $rc4)" test "$rc3" -eq 0 -a "$rc4" -eq 0
+    check "resume ${first[*]} -> $2: losses.csv has steps 1..100 once each" \
+        bash -c 'cut -d, -f1 "$1" | tail -n +2 | tr "\n" " " | grep -qx "$(seq -s " " 1 100) "' _ "$o/losses.csv"
+    w=$(worst_vs "$tmp/r1/losses.csv" "$o/losses.csv")
+    check "resume ${first[*]} -> $2: all 100 losses within 1e-5 relative of the unbroken run (worst $w)" le "$w" 1e-5
+done
+# without the training state: a clear error, not a silent restart
+rm -f "$tmp/rs2-4/train_state.bin"
+out=$(timeout 60 "$bin" train --ranks 2 "${args[@]}" -o "$tmp/rs2-4" --resume 2>&1); rc=$?
+check "resume without train_state.bin: exits non-zero, names the file (rc $rc)" \
+    bash -c '[ "$1" -ne 0 ] && grep -q "train_state.bin" <<<"$2"' _ "$rc" "$out"
+# the batch rule: without --batch, 256 or all T tokens when fewer (a note); a --batch over T or
+# under the ranks is one line naming the option, said before mpirun starts
+python3 - "$tmp/small.npy" <<'PY'
+import struct, sys
+T, d = 100, 8
+h = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }" % (T, d)
+h += ' ' * (63 - (10 + len(h)) % 64) + '\n'
+with open(sys.argv[1], 'wb') as f:
+    f.write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) + h.encode())
+    f.write(struct.pack('<%df' % (T * d), *[((i * 37) % 101) / 50.0 - 1 for i in range(T * d)]))
+PY
+out=$(timeout 60 "$bin" train --ranks 2 --acts "$tmp/small.npy" --steps 3 --latents 16 --k 2 -o "$tmp/sm" 2>&1); rc=$?
+check "--ranks 2 on 100 tokens without --batch: trains (rc $rc) with a note saying --batch 100" \
+    bash -c '[ "$1" -eq 0 ] && grep -q "note: .*100 tokens.*--batch 100" <<<"$2" && [ $(wc -l < "$3") -eq 4 ]' _ "$rc" "$out" "$tmp/sm/losses.csv"
+for b in 500 1; do
+    out=$(timeout 60 "$bin" train --ranks 2 --acts "$tmp/small.npy" --steps 3 --batch $b -o "$tmp/sm$b" 2>&1); rc=$?
+    check "--ranks 2 --batch $b on 100 tokens: exit 2 with one line naming --batch (rc $rc: $(head -c 120 <<<"$out"))" \
+        bash -c '[ "$1" -eq 2 ] && [ $(wc -l <<<"$2") -eq 1 ] && grep -q -- "--batch '$b'" <<<"$2"' _ "$rc" "$out"
+done
+out=$(timeout 60 $mpi 2 "$bin" train --acts "$tmp/small.npy" --steps 3 --batch 500 -o "$tmp/sm3" 2>&1); rc=$?
+check "mpirun -np 2 ... --batch 500: exits non-zero, the error said once (rc $rc)" \
+    bash -c '[ "$1" -ne 0 ] && [ $(grep -c -- "--batch 500: more than" <<<"$2") -eq 1 ] && ! grep -q MPI_ABORT <<<"$2"' _ "$rc" "$out"
 finish
