@@ -54,8 +54,10 @@ static void usage(FILE *f) {
             "  --resume                continue from DIR's checkpoint (train_state.bin: the whole model,\n"
             "                          Adam's moments, dead counters) and losses.csv, with any number of\n"
             "                          ranks; equal to a run that did not stop (dist/README.md)\n"
-            "  --shard-latents         split the latents across the ranks instead of the batch (topk,\n"
-            "                          without AuxK: every rank sees the whole batch; dist/README.md)\n"
+            "  --k-aux K               topk: AuxK's dead latents per token (default d/2; 0: off)\n"
+            "  --dead-tokens N         a latent not fired for N tokens is dead (default 10M)\n"
+            "  --shard-latents         split the latents across the ranks instead of the batch (topk\n"
+            "                          without Multi-TopK; every rank sees the whole batch; dist/README.md)\n"
             "  --quiet                 no progress lines\n");
 }
 
@@ -161,11 +163,12 @@ static int pick_batch(const char *acts, long given, long T, int R, int shard, in
 
 int cmd_train_dist(int argc, char **argv) {
     static const char *const opts[] = {"--ranks", "--acts", "-o", "--out", "--arch", "--latents", "--k", "--batch",
-                                       "--steps", "--lr", "--seed", "--save-every", "--resume", "--shard-latents", "--quiet",
+                                       "--steps", "--lr", "--seed", "--save-every", "--resume", "--shard-latents", "--k-aux",
+                                       "--dead-tokens", "--quiet",
                                        "--help", NULL};
     cli_command("train", opts, NULL);
     const char *acts = NULL, *out = NULL, *arch = "topk", *v;
-    long ranks = 0, latents = 0, k = 0, batch = 0, steps = 1000, seed = 0, save_every = 0;
+    long ranks = 0, latents = 0, k = 0, k_aux = -1, dead_tokens = 0, batch = 0, steps = 1000, seed = 0, save_every = 0;
     double lr = 0;
     int quiet = 0, resume = 0, shard = 0, ended = 0, r;
     for (int i = 1; i < argc; i++) {
@@ -183,6 +186,8 @@ int cmd_train_dist(int argc, char **argv) {
         else if (OPT("--arch")) { if (r < 0) return 2; arch = v; }
         else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 2, 1L << 30, &latents)) return 2; }
         else if (OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1L << 30, &k)) return 2; }
+        else if (OPT("--k-aux")) { if (r < 0 || cli_int("--k-aux", v, 0, 1L << 30, &k_aux)) return 2; }
+        else if (OPT("--dead-tokens")) { if (r < 0 || cli_int("--dead-tokens", v, 1, 1L << 62, &dead_tokens)) return 2; }
         else if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 1, 1L << 30, &batch)) return 2; }
         else if (OPT("--steps")) { if (r < 0 || cli_int("--steps", v, 1, 1L << 40, &steps)) return 2; }
         else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e3, &lr)) return 2; }
@@ -215,7 +220,8 @@ int cmd_train_dist(int argc, char **argv) {
     }
     SAEArchParams p = sae_arch_default_params(kind, (int)d, latents ? (int)latents : (int)(4 * d));
     if (k) p.k = (int)k;
-    if (shard) p.k_aux = 0;   /* AuxK is not sharded */
+    if (k_aux >= 0) p.k_aux = (int)k_aux;
+    if (dead_tokens) p.dead_tokens = dead_tokens;
     if (lr > 0) p.lr = (float)lr;
     p.seed = (uint64_t)seed, p.total_steps = steps;
     SAEArch m;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/test_dist.sh - the distributed trainer under mpirun (dist/): the
-# data-parallel and latent-sharded checks of tests/test_dist.c with 2 and 4
+# data-parallel and latent-sharded checks of tests/test_dist.c with 2, 3 and 4
 # ranks (oversubscribed on a small machine), the fault drill (a rank that
 # dies ends the job with an error, within a bounded time), and
 # `./run train --ranks 2`. Skipped when the build has no MPI.
@@ -16,7 +16,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # under SAN=1: Open MPI's allocations are not the engine's leaks
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan_mpi.supp:fast_unwind_on_malloc=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 mpi="mpirun --oversubscribe -np"
-for np in 2 4; do
+for np in 2 3 4; do   # 3: uneven shares of the latents
     out=$(timeout 120 $mpi $np "$t" 2>&1); rc=$?
     check "np=$np: test_dist exits 0 (rc $rc)" test "$rc" -eq 0
     check "np=$np: $np ranks, no failed check" \
@@ -52,8 +52,8 @@ check "train --ranks 2 wrote the SAELens checkpoint" test -s "$tmp/r2/sae_weight
 worst=$(paste -d, "$tmp/r1/losses.csv" "$tmp/r2/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
 check "train --ranks 2: 100 steps' losses within 1e-5 relative of --ranks 1 (worst $worst)" \
     awk -v w="$worst" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
-# latent sharding from the command: --shard-latents on 2 ranks against --ranks 1 (AuxK never
-# starts here: no latent is dead within 9600 tokens), losses and the checkpoint's weights
+# latent sharding from the command: --shard-latents on 2 ranks against --ranks 1 (AuxK does not
+# start here: no latent is dead within 9600 tokens; see below), losses and the checkpoint's weights
 timeout 120 "$bin" train --ranks 2 --shard-latents "${args[@]}" -o "$tmp/sh" 2>"$tmp/e5"; rc5=$?
 check "train --ranks 2 --shard-latents exits 0 (rc $rc5)" test "$rc5" -eq 0
 worst=$(paste -d, "$tmp/r1/losses.csv" "$tmp/sh/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
@@ -75,6 +75,16 @@ PY
 )
 check "--shard-latents: the checkpoint (gathered from the ranks) within 1e-4 of --ranks 1's (max diff $wdiff)" \
     awk -v w="$wdiff" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-4) }'
+# AuxK under latent sharding: with 384 latents and --dead-tokens 200 latents die within the run;
+# --ranks 1 (one process's AuxK) against --ranks 3 --shard-latents (each rank's dead latents, merged)
+aux=(--acts "$tmp/x.npy" --steps 100 --batch 96 --latents 384 --k 6 --quiet --dead-tokens 200 --k-aux 2)
+timeout 120 "$bin" train --ranks 1 "${aux[@]}" -o "$tmp/a1" 2>"$tmp/e6"; rc6=$?
+timeout 120 "$bin" train --ranks 3 --shard-latents "${aux[@]}" -o "$tmp/a3" 2>"$tmp/e7"; rc7=$?
+check "AuxK: --ranks 1 and --ranks 3 --shard-latents with --dead-tokens 200 exit 0 (rc $rc6, $rc7)" test "$rc6" -eq 0 -a "$rc7" -eq 0
+naux=$(awk -F, 'NR > 1 && $5 > 0 && $8 * 384 > 2' "$tmp/a1/losses.csv" 2>/dev/null | wc -l)   # more dead than k_aux
+w=$(paste -d, "$tmp/a1/losses.csv" "$tmp/a3/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { for (c = 2; c <= 5; c += 3) { r = ($c - $(c + 8)) / ($c == 0 ? 1 : $c); if (r < 0) r = -r; if (r > w) w = r } n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
+check "AuxK sharded over 3 ranks: loss and aux of 100 steps within 1e-5 relative (worst $w; AuxK with more dead latents than --k-aux on $naux steps, >= 20 wanted)" \
+    bash -c 'awk -v w="$1" "BEGIN { exit !(w ~ /^[0-9.e+-]+\$/ && w + 0 <= 1e-5) }" && [ "$2" -ge 20 ]' _ "$w" "$naux"
 # resume with another number of ranks (train_state.bin: the whole model and Adam's moments):
 # 50 steps on 2 ranks, then --resume on 1 and on 4 ranks up to 100, and 50 sharded steps on 2
 # ranks resumed data-parallel on 1: every one of the 100 losses within 1e-5 of the unbroken
