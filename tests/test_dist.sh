@@ -2,8 +2,9 @@
 # tests/test_dist.sh - the distributed trainer under mpirun (dist/): the
 # data-parallel and latent-sharded checks of tests/test_dist.c with 2, 3 and 4
 # ranks (oversubscribed on a small machine), the fault drill (a rank that
-# dies ends the job with an error, within a bounded time), and
-# `./run train --ranks 2`. Skipped when the build has no MPI.
+# dies ends the job with an error, within a bounded time), `./run train
+# --ranks N` (sharded, AuxK, resume, the batch rule) and the harvest split
+# across ranks. Skipped when the build has no MPI.
 . "$(dirname "$0")/lib.sh"
 t=$BUILD/tests/test_dist
 if "$t" 2>/dev/null | grep -q 'this build has no MPI'; then   # its one skip line
@@ -133,4 +134,45 @@ done
 out=$(timeout 60 $mpi 2 "$bin" train --acts "$tmp/small.npy" --steps 3 --batch 500 -o "$tmp/sm3" 2>&1); rc=$?
 check "mpirun -np 2 ... --batch 500: exits non-zero, the error said once (rc $rc)" \
     bash -c '[ "$1" -ne 0 ] && [ $(grep -c -- "--batch 500: more than" <<<"$2") -eq 1 ] && ! grep -q MPI_ABORT <<<"$2"' _ "$rc" "$out"
+# harvest split across ranks (harvest/harvest_dist.c): `mpirun -np N ./run harvest`, each
+# rank writing its own block of shards, rank 0 the manifest; the cache byte-identical to a
+# one-process harvest (the same rows in the same order: every shard and the manifest) with 2
+# ranks and with 3 (uneven blocks), at two hooks, with --exclude-special (shards of different
+# row counts). A complete cache is left as it is; a partial one-process cache is refused.
+hv=$tmp/hv; mkdir -p "$hv"
+"$bin" synth -o "$hv/m" --n-layer 3 --n-head 2 --n-embd 16 --vocab 50257 --n-ctx 32 --seed 5 >/dev/null 2>&1
+python3 -c 'import random, struct, sys
+random.seed(3); t = [random.choice([50256] + list(range(1000))) for _ in range(3000)]
+open(sys.argv[1], "wb").write(struct.pack("<256i", 20240520, 1, len(t), *[0] * 253) + struct.pack("<3000H", *t))' "$hv/d.bin"
+# 200 windows of 16 tokens, 7 a shard: 29 shards, the last of 4 windows
+H0=(--dataset "$hv/d.bin" --weights "$hv/m" --hook blocks.1.mlp.hook_pre --hook blocks.2.hook_resid_pre --ctx 16
+    --shard-windows 7 --batch-windows 4 --exclude-special)
+H=("${H0[@]}" --quiet)
+"$bin" harvest "${H[@]}" -o "$hv/c1" >/dev/null 2>"$hv/e1"; rc=$?
+check "harvest, one process: exits 0 (rc $rc)" test "$rc" -eq 0
+for np in 2 3; do
+    timeout 120 $mpi $np "$bin" harvest "${H0[@]}" -o "$hv/c$np" >"$hv/o$np" 2>&1; rc=$?
+    check "mpirun -np $np harvest exits 0 (rc $rc)" test "$rc" -eq 0
+    w0=$(( 29 / np * 7 ))   # rank 0's block: shards [0, 29/np), 7 windows each
+    check "harvest np=$np: rank 0 harvested its block alone ($w0 of the 200 windows)" grep -q "harvest: $w0/$w0 windows" "$hv/o$np"
+    diffs=$(cd "$hv/c1" && for f in *; do cmp -s "$f" "$hv/c$np/$f" || echo "$f"; done | head -3)
+    n1=$(ls "$hv/c1" | wc -l); nn=$(ls -A "$hv/c$np" | wc -l)
+    check "harvest np=$np: the same $n1 files as one process (has $nn, no part folder left), each byte-identical${diffs:+ (differ: $diffs)}" \
+        test -z "$diffs" -a "$n1" -eq "$nn" -a "$n1" -eq 59
+done
+check "harvest np=2: the manifest complete, 29 shards of uneven rows (--exclude-special)" python3 - "$hv/c2/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["complete"] is True and len(m["shard_rows"]) == 29 and len(set(m["shard_rows"])) > 1, m["shard_rows"]
+assert m["rows"] == sum(m["shard_rows"]) < 200 * 16
+PY
+before=$(stat -c %Y "$hv/c2/manifest.json")
+sleep 1
+timeout 60 $mpi 2 "$bin" harvest "${H[@]}" -o "$hv/c2" >/dev/null 2>&1; rc=$?
+check "harvest np=2 into the complete cache: exit 0, the manifest untouched (rc $rc)" \
+    test "$rc" -eq 0 -a "$before" -eq "$(stat -c %Y "$hv/c2/manifest.json")"
+"$bin" harvest "${H[@]}" --tokens 300 -o "$hv/cp" >/dev/null 2>&1
+out=$(timeout 60 $mpi 2 "$bin" harvest "${H[@]}" -o "$hv/cp" 2>&1); rc=$?
+check "harvest np=2 into a partial cache: exits non-zero, says to continue with one process, once (rc $rc)" \
+    bash -c '[ "$1" -ne 0 ] && [ $(grep -c "partial cache.*one process" <<<"$2") -eq 1 ]' _ "$rc" "$out"
 finish
