@@ -236,6 +236,8 @@ int cmd_train_dist(int argc, char **argv) {
         cli_fail();
         dist_abort(1);
     }
+    if (resume && rank == 0 && !quiet)
+        fprintf(stderr, "train: resuming %s at step %ld of %ld (its checkpoint), on %d ranks\n", out, m.step, steps, R);
     FILE *lf = NULL;
     if (rank == 0) {
         if (path_mkdirs(out) != 0) { cli_fail(); dist_abort(1); }
@@ -255,8 +257,13 @@ int cmd_train_dist(int argc, char **argv) {
             dist_abort(1);
         }
     }
+    /* the fault drill of tests/test_dist.sh: GPT2SAE_DIST_DIE=R:S ends rank R abruptly at step S */
+    int die_rank = -1;
+    long die_step = -1;
+    if (getenv("GPT2SAE_DIST_DIE")) sscanf(getenv("GPT2SAE_DIST_DIE"), "%d:%ld", &die_rank, &die_step);
     double t0 = time_now();
     for (long s = m.step; s < steps; s++) {
+        if (rank == die_rank && s + 1 == die_step) _exit(3);
         const float *Xb = a.f32 + ((size_t)(s % nb) * batch + lo) * d;
         SAEArchLog log;
         if ((shard ? dist_shard_step(&sh, Xb, (int)batch, &log) : dist_sae_step(&m, Xb, (int)cnt, batch, &log)) != 0) {

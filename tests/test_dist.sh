@@ -107,6 +107,18 @@ for c in "2 1" "2 4" "2s 1"; do
     w=$(worst_vs "$tmp/r1/losses.csv" "$o/losses.csv")
     check "resume ${first[*]} -> $2: all 100 losses within 1e-5 relative of the unbroken run (worst $w)" le "$w" 1e-5
 done
+# a rank dies mid-run: the job ends with an error (no hang), and the run resumes from its last
+# checkpoint (step 60 of --save-every 30) with another number of ranks, equal to the unbroken run
+o=$tmp/killed
+start=$(date +%s)
+GPT2SAE_DIST_DIE=1:75 timeout 60 "$bin" train --ranks 2 "${args[@]}" --save-every 30 -o "$o" >"$tmp/e8" 2>&1; rc=$?
+took=$(( $(date +%s) - start ))
+check "train --ranks 2, rank 1 dies at step 75: the job ends with an error in ${took} s (rc $rc; not 0, not the timeout's 124)" \
+    test "$rc" -ne 0 -a "$rc" -ne 124 -a "$took" -le 30
+timeout 120 "$bin" train --ranks 1 "${args[@]}" -o "$o" --resume 2>"$tmp/e9"; rc=$?
+w=$(worst_vs "$tmp/r1/losses.csv" "$o/losses.csv")
+check "after the crash, --resume on 1 rank from step 60: 100 losses within 1e-5 of the unbroken run (rc $rc, worst $w)" \
+    bash -c '[ "$1" -eq 0 ] && awk -v w="$2" "BEGIN { exit !(w ~ /^[0-9.e+-]+\$/ && w + 0 <= 1e-5) }"' _ "$rc" "$w"
 # without the training state: a clear error, not a silent restart
 rm -f "$tmp/rs2-4/train_state.bin"
 out=$(timeout 60 "$bin" train --ranks 2 "${args[@]}" -o "$tmp/rs2-4" --resume 2>&1); rc=$?
