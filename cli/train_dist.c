@@ -273,7 +273,7 @@ int cmd_train_dist(int argc, char **argv) {
         if (lf) fprintf(lf, "%ld,%.9g,%.9g,%.9g,%.9g,%.6g,%.9g,%.6g\n", s + 1, log.loss, log.recon, log.sparsity,
                         log.aux, log.l0, log.fvu, log.dead_frac);
         if (rank == 0 && !quiet && (s + 1 == steps || (s + 1) % 100 == 0))
-            fprintf(stderr, "train: %d ranks, step %ld/%ld loss %.6g l0 %.2f fvu %.4f dead %.3f (%.1f s)\n", R, s + 1,
+            fprintf(stderr, "train: %d ranks, step %ld/%ld loss %.6g l0 %.2f fvu %.4f dead %.3f (%.2f s)\n", R, s + 1,
                     steps, log.loss, log.l0, log.fvu, log.dead_frac, time_now() - t0);
         if (save_every > 0 && (s + 1) % save_every == 0 && s + 1 < steps && checkpoint(&m, &sh, out, &meta, lf) != 0) {
             cli_fail();
