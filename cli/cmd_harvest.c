@@ -11,6 +11,7 @@
 #include "core/pool.h"
 #include "core/util.h"
 #include "cuda/cuda.h"
+#include "dist/dist.h"
 #include "weights/fetch.h"
 
 #include <math.h>
@@ -144,6 +145,9 @@ static void usage(FILE *f) {
             "on-disk activation cache: CACHE/manifest.json and shards of a fixed number of\n"
             "windows (data/cache.h). An interrupted run (Ctrl-C, a full disk) leaves the\n"
             "cache as of its last complete shard; the same command continues after it.\n"
+            "Under mpirun -np N the cache's shards are split across the N processes, each\n"
+            "writing its own, rank 0 the manifest; the files equal one process's\n"
+            "(dist/README.md).\n"
             "\n"
             "  --dataset X.bin        token file (llm.c's format, or raw uint16 with --format raw)\n"
             "  --hook NAME            a TransformerLens name (blocks.6.mlp.hook_pre,\n"
@@ -222,6 +226,10 @@ int cmd_harvest(int argc, char **argv) {
     if (!o.dataset) { usage(stderr); return cli_error(2, "harvest: give the token file with --dataset X.bin"); }
     if (o.n_hooks < 1) { usage(stderr); return cli_error(2, "harvest: give at least one --hook NAME (e.g. blocks.6.mlp.hook_pre)"); }
     if (threads) pool_set_threads((int)threads);
+    /* under mpirun -np N: the windows split across the ranks (harvest_to_cache_dist); rank 0 reports */
+    const int split = dist_launched();
+    if (split && dist_init(&argc, &argv) != 0) return cli_fail();
+    quiet |= dist_rank() != 0;
     HarvestSetup s;
     if (!strcmp(device, "cuda") && !cuda_available()) {
         char why[256];
@@ -241,18 +249,21 @@ int cmd_harvest(int argc, char **argv) {
     Progress pr = {quiet, isatty(2), time_now(), 0, 0};
     /* where a resumed run starts, for the rate */
     CacheManifest old;
-    if (cache_manifest_read(&old, out) == 0) {
+    if (!split && cache_manifest_read(&old, out) == 0) {
         pr.start = old.n_shards * old.meta.windows_per_shard;
         if (pr.start > s.h.windows) pr.start = s.h.windows;
         if (!quiet && pr.start > 0) fprintf(stderr, "harvest: %s holds %ld shards; continuing after them\n", out, old.n_shards);
         cache_manifest_free(&old);
     }
     err_clear();
-    int rc = harvest_to_cache(&s.h, out, &s.meta, on_progress, &pr);
+    int rc = split ? harvest_to_cache_dist(&s.h, out, &s.meta, on_progress, &pr)
+                   : harvest_to_cache(&s.h, out, &s.meta, on_progress, &pr);
     if (rc != 0) {
         cuda_gpt2_free(g);
         harvest_setup_free(&s);
-        return cli_fail();
+        rc = dist_rank() == 0 ? cli_fail() : 1;   /* the same error on every rank: said once */
+        dist_finalize();
+        return rc;
     }
     if (!quiet) {
         double dt = time_now() - pr.t0;
@@ -261,8 +272,10 @@ int cmd_harvest(int argc, char **argv) {
                s.h.windows, s.h.p.ctx, s.h.p.n_hooks, s.h.p.n_hooks > 1 ? "s" : "", out, dt, tok / (dt + 1e-9),
                s.h.t_forward, g ? " on the GPU" : "", s.h.t_write);
         if (s.meta.random_weights) printf("harvest: note: RANDOM weights (not GPT-2): the activations mean nothing\n");
+        if (split) printf("harvest: %d ranks, each harvesting its block of the shards in parallel\n", dist_size());
     }
     cuda_gpt2_free(g);
     harvest_setup_free(&s);
+    dist_finalize();
     return 0;
 }

@@ -17,6 +17,7 @@
 #include "dist/dist.h"
 #include "dist/dp.h"
 #include "dist/shard.h"
+#include "dist/state.h"
 #include "sae/arch.h"
 #include "sae/arch_io.h"
 #include "weights/npy.h"
@@ -25,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define STATE_FILE "train_state.bin"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -42,15 +45,19 @@ static void usage(FILE *f) {
             "  --arch NAME             topk, jumprelu, relu or gated (default topk; batchtopk needs one process)\n"
             "  --latents N             latents (default 4d)\n"
             "  --k K                   topk: latents kept per token (default 32 or n/2)\n"
-            "  --batch B               global tokens per step (default 256, at most T)\n"
+            "  --batch B               global tokens per step, at most T and at least N (default 256,\n"
+            "                          or T when smaller, with a note)\n"
             "  --steps S               steps (default 1000)\n"
             "  --lr LR                 Adam step size (default: the architecture's)\n"
             "  --seed S                initial weights (default 0)\n"
             "  --save-every N          also write the checkpoint every N steps (default 0: at the end)\n"
-            "  --resume                continue from DIR's checkpoint and losses.csv (any number of\n"
-            "                          ranks: the checkpoint is the whole model; Adam's moments restart)\n"
-            "  --shard-latents         split the latents across the ranks instead of the batch (topk,\n"
-            "                          without AuxK: every rank sees the whole batch; dist/README.md)\n"
+            "  --resume                continue from DIR's checkpoint (train_state.bin: the whole model,\n"
+            "                          Adam's moments, dead counters) and losses.csv, with any number of\n"
+            "                          ranks; equal to a run that did not stop (dist/README.md)\n"
+            "  --k-aux K               topk: AuxK's dead latents per token (default d/2; 0: off)\n"
+            "  --dead-tokens N         a latent not fired for N tokens is dead (default 10M)\n"
+            "  --shard-latents         split the latents across the ranks instead of the batch (topk\n"
+            "                          without Multi-TopK; every rank sees the whole batch; dist/README.md)\n"
             "  --quiet                 no progress lines\n");
 }
 
@@ -90,40 +97,78 @@ static int run_mpirun(int argc, char **argv, long ranks) {
     return cli_error(1, "train --ranks: cannot run mpirun (is openmpi-bin installed?)");
 }
 
-/* --resume: the weights of DIR's checkpoint (every rank reads it) and the
- * step count from the rows of its losses.csv, so that the batches and the
- * LR schedule continue where they stopped. Adam's moments start again at 0
- * (the checkpoint is SAELens', which has none). */
-static int resume_from(SAEArch *m, const char *dir, const char *lpath) {
-    SAEArchRequest want = {.arch = m->p.arch, .d = m->p.d, .n = m->p.n};
-    SAEArch L;
-    if (sae_arch_load(&L, dir, &want) != 0) return err_prefix("--resume %s", dir), -1;
-    if (m->input_scale != 1.0f || L.input_scale != 1.0f) {
-        sae_arch_free(&L);
-        return err_set("--resume %s: models with an input scale are not resumed", dir);
-    }
-    for (int t = 0; t < m->n_t; t++) {
-        SAEArchTensor *src = sae_arch_tensor(&L, m->t[t].name);
-        if (src && src->len == m->t[t].len) memcpy(m->t[t].w, src->w, (size_t)src->len * sizeof(float));
-    }
-    m->threshold = L.threshold;
-    sae_arch_free(&L);
-    FILE *f = fopen(lpath, "r");
-    if (!f) return err_set("--resume: %s: cannot read (the run's losses)", lpath);
-    long rows = -1;   /* minus the header */
-    for (int c; (c = fgetc(f)) != EOF;) rows += c == '\n';
-    fclose(f);
-    m->step = rows > 0 ? rows : 0;
+/* --resume: every rank reads DIR/train_state.bin (the whole model with its
+ * Adam moments and dead counters: rank-count independent, dist/state.h), so
+ * the run goes on as if it had not stopped; rank 0 cuts losses.csv back to
+ * the state's step (a run that died after its last checkpoint logged more). */
+static int resume_from(SAEArch *m, const char *dir, const char *lpath, int rank) {
+    char *sp = path_join(dir, STATE_FILE);
+    int rc = dist_state_load(m, sp);
+    free(sp);
+    if (rc != 0) return err_prefix("--resume %s", dir), -1;
+    if (rank != 0) return 0;
+    char *buf = NULL;
+    size_t len = 0;
+    if (file_read_max(lpath, &buf, &len, (size_t)1 << 40) != 0) return err_prefix("--resume"), -1;
+    long rows = -1;   /* lines after the header */
+    size_t keep = 0;
+    for (size_t e = 0; e < len && rows < m->step; e++)
+        if (buf[e] == '\n') rows++, keep = e + 1;
+    rc = rows < m->step ? err_set("--resume: %s has %ld steps, the checkpoint is at step %ld; the log is not this "
+                                  "run's", lpath, rows < 0 ? 0 : rows, m->step)
+                        : file_write_atomic(lpath, buf, keep);
+    free(buf);
+    return rc;
+}
+
+/* The checkpoint: rank 0 writes DIR/train_state.bin, then the SAELens files
+ * (a sharded run first gathers the rows on every rank). */
+static int checkpoint(SAEArch *m, DistShard *sh, const char *out, const SAEArchMeta *meta, FILE *lf) {
+    if (sh->n && dist_shard_collect(sh, m) != 0) return -1;
+    if (dist_rank() != 0) return 0;
+    char *sp = path_join(out, STATE_FILE);
+    int rc = fflush(lf) != 0 ? err_set("%s/losses.csv: write failed", out) : dist_state_save(m, sp);
+    free(sp);
+    return rc == 0 ? sae_arch_save_saelens(m, out, meta, NULL) : -1;
+}
+
+/* An error every rank meets alike (a bad file or option): rank 0 says it,
+ * every rank ends with status code, without MPI_Abort's page of text. */
+static int fail_all(int code) {
+    if (dist_rank() == 0) cli_fail();
+    dist_finalize();
+    return code;
+}
+
+/* The global batch: --batch as given (0: not given), which must fit the T
+ * tokens and, split across R ranks, give each rank one; without --batch,
+ * 256 or all T tokens when fewer (a note says so when say). */
+static int pick_batch(const char *acts, long given, long T, int R, int shard, int say, long *batch) {
+    const long lo = shard ? 1 : R;
+    if (given == 0) {
+        *batch = T < 256 ? T : 256;
+        if (*batch < 256 && say)
+            fprintf(stderr, "train: note: %s has %ld tokens; the batch is all of them (--batch %ld, not 256)\n",
+                    acts, T, *batch);
+    } else
+        *batch = given;
+    if (*batch > T)
+        return err_set("--batch %ld: more than the %ld tokens of %s; give --batch %ld or less (or "
+                       "leave it out)", *batch, T, acts, T);
+    if (*batch < lo)
+        return err_set("--batch %ld: fewer tokens than the %d ranks; give --batch %ld or more, or fewer ranks",
+                       *batch, R, lo);
     return 0;
 }
 
 int cmd_train_dist(int argc, char **argv) {
     static const char *const opts[] = {"--ranks", "--acts", "-o", "--out", "--arch", "--latents", "--k", "--batch",
-                                       "--steps", "--lr", "--seed", "--save-every", "--resume", "--shard-latents", "--quiet",
+                                       "--steps", "--lr", "--seed", "--save-every", "--resume", "--shard-latents", "--k-aux",
+                                       "--dead-tokens", "--quiet",
                                        "--help", NULL};
     cli_command("train", opts, NULL);
     const char *acts = NULL, *out = NULL, *arch = "topk", *v;
-    long ranks = 0, latents = 0, k = 0, batch = 256, steps = 1000, seed = 0, save_every = 0;
+    long ranks = 0, latents = 0, k = 0, k_aux = -1, dead_tokens = 0, batch = 0, steps = 1000, seed = 0, save_every = 0;
     double lr = 0;
     int quiet = 0, resume = 0, shard = 0, ended = 0, r;
     for (int i = 1; i < argc; i++) {
@@ -141,6 +186,8 @@ int cmd_train_dist(int argc, char **argv) {
         else if (OPT("--arch")) { if (r < 0) return 2; arch = v; }
         else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 2, 1L << 30, &latents)) return 2; }
         else if (OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1L << 30, &k)) return 2; }
+        else if (OPT("--k-aux")) { if (r < 0 || cli_int("--k-aux", v, 0, 1L << 30, &k_aux)) return 2; }
+        else if (OPT("--dead-tokens")) { if (r < 0 || cli_int("--dead-tokens", v, 1, 1L << 62, &dead_tokens)) return 2; }
         else if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 1, 1L << 30, &batch)) return 2; }
         else if (OPT("--steps")) { if (r < 0 || cli_int("--steps", v, 1, 1L << 40, &steps)) return 2; }
         else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e3, &lr)) return 2; }
@@ -149,27 +196,32 @@ int cmd_train_dist(int argc, char **argv) {
         else return cli_unknown(argv[i]);
 #undef OPT
     }
-    if (ranks > 0 && !getenv("GPT2SAE_DIST_CHILD")) return run_mpirun(argc, argv, ranks);
     if (!acts || !out) { usage(stderr); return cli_error(2, "train: --acts X.npy and -o DIR are required"); }
     SAEArchKind kind;
     if (sae_arch_parse(arch, &kind) != 0) return cli_fail();
-    if (dist_init(&argc, &argv) != 0) return cli_fail();
-    const int rank = dist_rank(), R = dist_size();
+    const int launch = ranks > 0 && !getenv("GPT2SAE_DIST_CHILD");
+    if (!launch && dist_init(&argc, &argv) != 0) return cli_fail();
+    const int rank = dist_rank(), R = launch ? (int)ranks : dist_size();
+    /* errors every rank meets alike (the file, --batch): said once, by rank 0,
+     * and every rank ends normally; with --ranks before mpirun starts */
     Npy a;
     if (npy_map(&a, acts) != 0 || npy_check_f32_rows(&a, acts, "activations") != 0) {
         npy_free(&a);
-        cli_fail();
-        dist_abort(1);
+        return fail_all(1);
     }
     long d = (long)a.shape[a.ndim - 1], T = d > 0 ? (long)(a.numel / d) : 0;
-    if (batch > T || batch < R) {
+    if (pick_batch(acts, batch, T, R, shard, rank == 0 && !quiet && !launch, &batch) != 0) {
         npy_free(&a);
-        cli_error(2, "train: --batch %ld must be between the ranks (%d) and the tokens (%ld)", batch, R, T);
-        dist_abort(2);
+        return fail_all(2);
+    }
+    if (launch) {
+        npy_free(&a);
+        return run_mpirun(argc, argv, ranks);
     }
     SAEArchParams p = sae_arch_default_params(kind, (int)d, latents ? (int)latents : (int)(4 * d));
     if (k) p.k = (int)k;
-    if (shard) p.k_aux = 0;   /* AuxK is not sharded */
+    if (k_aux >= 0) p.k_aux = (int)k_aux;
+    if (dead_tokens) p.dead_tokens = dead_tokens;
     if (lr > 0) p.lr = (float)lr;
     p.seed = (uint64_t)seed, p.total_steps = steps;
     SAEArch m;
@@ -180,10 +232,12 @@ int cmd_train_dist(int argc, char **argv) {
         dist_abort(1);
     }
     char *lpath = path_join(out, "losses.csv");
-    if (resume && resume_from(&m, out, lpath) != 0) {
+    if (resume && resume_from(&m, out, lpath, rank) != 0) {
         cli_fail();
         dist_abort(1);
     }
+    if (resume && rank == 0 && !quiet)
+        fprintf(stderr, "train: resuming %s at step %ld of %ld (its checkpoint), on %d ranks\n", out, m.step, steps, R);
     FILE *lf = NULL;
     if (rank == 0) {
         if (path_mkdirs(out) != 0) { cli_fail(); dist_abort(1); }
@@ -203,8 +257,13 @@ int cmd_train_dist(int argc, char **argv) {
             dist_abort(1);
         }
     }
+    /* the fault drill of tests/test_dist.sh: GPT2SAE_DIST_DIE=R:S ends rank R abruptly at step S */
+    int die_rank = -1;
+    long die_step = -1;
+    if (getenv("GPT2SAE_DIST_DIE")) sscanf(getenv("GPT2SAE_DIST_DIE"), "%d:%ld", &die_rank, &die_step);
     double t0 = time_now();
     for (long s = m.step; s < steps; s++) {
+        if (rank == die_rank && s + 1 == die_step) _exit(3);
         const float *Xb = a.f32 + ((size_t)(s % nb) * batch + lo) * d;
         SAEArchLog log;
         if ((shard ? dist_shard_step(&sh, Xb, (int)batch, &log) : dist_sae_step(&m, Xb, (int)cnt, batch, &log)) != 0) {
@@ -214,25 +273,17 @@ int cmd_train_dist(int argc, char **argv) {
         if (lf) fprintf(lf, "%ld,%.9g,%.9g,%.9g,%.9g,%.6g,%.9g,%.6g\n", s + 1, log.loss, log.recon, log.sparsity,
                         log.aux, log.l0, log.fvu, log.dead_frac);
         if (rank == 0 && !quiet && (s + 1 == steps || (s + 1) % 100 == 0))
-            fprintf(stderr, "train: %d ranks, step %ld/%ld loss %.6g l0 %.2f fvu %.4f dead %.3f (%.1f s)\n", R, s + 1,
+            fprintf(stderr, "train: %d ranks, step %ld/%ld loss %.6g l0 %.2f fvu %.4f dead %.3f (%.2f s)\n", R, s + 1,
                     steps, log.loss, log.l0, log.fvu, log.dead_frac, time_now() - t0);
-        if (save_every > 0 && (s + 1) % save_every == 0 && s + 1 < steps) {
-            if ((shard && dist_shard_collect(&sh, &m) != 0) ||
-                (rank == 0 && (fflush(lf) != 0 || sae_arch_save_saelens(&m, out, &meta, NULL) != 0))) {
-                cli_fail();
-                dist_abort(1);
-            }
+        if (save_every > 0 && (s + 1) % save_every == 0 && s + 1 < steps && checkpoint(&m, &sh, out, &meta, lf) != 0) {
+            cli_fail();
+            dist_abort(1);
         }
     }
-    if (shard && dist_shard_collect(&sh, &m) != 0) {
-        cli_fail();
-        dist_abort(1);
-    }
+    int rc = checkpoint(&m, &sh, out, &meta, lf) != 0 ? cli_fail() : 0;
     dist_shard_free(&sh);
-    int rc = 0;
     if (rank == 0) {
-        if (fclose(lf) != 0) rc = cli_error(1, "%s: write failed", lpath);
-        if (rc == 0 && sae_arch_save_saelens(&m, out, &meta, NULL) != 0) rc = cli_fail();
+        if (fclose(lf) != 0 && rc == 0) rc = cli_error(1, "%s: write failed", lpath);
         if (rc == 0 && !quiet) fprintf(stderr, "train: wrote %s (%d ranks, %ld steps)\n", out, R, steps);
     }
     free(lpath);

@@ -46,6 +46,7 @@ int dist_sum_long(long *x, long n);               /* in place */
 /* all[r*n .. r*n+n) = rank r's mine (n floats / ints each). */
 int dist_gather_f32(const float *mine, long n, float *all);
 int dist_gather_i32(const int32_t *mine, long n, int32_t *all);
+int dist_gather_i64(const int64_t *mine, long n, int64_t *all);
 /* Every rank waits for every other. */
 int dist_barrier(void);
 /* End every rank of the job now with this exit status (after a failed collective). */

@@ -83,6 +83,7 @@ static int gather(const void *mine, long n, size_t size, MPI_Datatype t, void *a
 
 int dist_gather_f32(const float *mine, long n, float *all) { return gather(mine, n, sizeof *mine, MPI_FLOAT, all); }
 int dist_gather_i32(const int32_t *mine, long n, int32_t *all) { return gather(mine, n, 4, MPI_INT32_T, all); }
+int dist_gather_i64(const int64_t *mine, long n, int64_t *all) { return gather(mine, n, 8, MPI_INT64_T, all); }
 
 int dist_barrier(void) {
     if (!started) return 0;

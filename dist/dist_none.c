@@ -19,6 +19,7 @@ int dist_min_f32(float *x, long n) { (void)x; (void)n; return 0; }
 int dist_sum_long(long *x, long n) { (void)x; (void)n; return 0; }
 int dist_gather_f32(const float *mine, long n, float *all) { memmove(all, mine, (size_t)n * sizeof *all); return 0; }
 int dist_gather_i32(const int32_t *mine, long n, int32_t *all) { memmove(all, mine, (size_t)n * sizeof *all); return 0; }
+int dist_gather_i64(const int64_t *mine, long n, int64_t *all) { memmove(all, mine, (size_t)n * sizeof *all); return 0; }
 int dist_barrier(void) { return 0; }
 void dist_abort(int status) { exit(status); }
 void dist_finalize(void) {}

@@ -35,11 +35,14 @@ int dist_sae_step(SAEArch *m, const float *X, int B_local, long B_global, SAEArc
                                     B_global, dist_size());
     memset(log, 0, sizeof *log);
     if (sae_arch_loss_grad(m, X, B_local, log) != 0) return -1;
-    const float w = (float)((double)B_local / (double)B_global);
+    /* the share's weight: in double for the log (l0 must come out exact with
+     * any split, e.g. thirds), rounded to float for the gradients */
+    const double wd = (double)B_local / (double)B_global;
+    const float w = (float)wd;
     /* loss parts and the fvu pieces, in one buffer: 6 + 2 + d + 1 doubles */
     double *r = xcalloc((size_t)(9 + d), sizeof(double));
-    r[0] = log->loss * w, r[1] = log->recon * w, r[2] = log->sparsity * w, r[3] = log->aux * w;
-    r[4] = log->l0 * w;
+    r[0] = log->loss * wd, r[1] = log->recon * wd, r[2] = log->sparsity * wd, r[3] = log->aux * wd;
+    r[4] = log->l0 * wd;
     const float *Xc = m->ws_xc, *Xh = m->ws_xh;
     for (int b = 0; b < B_local; b++)
         for (int j = 0; j < d; j++) {

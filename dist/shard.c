@@ -10,7 +10,8 @@
  * tie rule of sae_topk_row), keeps k, and reconstructs from those of its own
  * latents; the all-reduce of the (B, d) partial sums gives x̂ - b_dec.
  * Per step: 8 N k B bytes gathered, 4 B d bytes all-reduced (and, in the
- * step, 4 d + 16 bytes more).
+ * step, 4 d + 16 bytes more; with AuxK's dead latents another 8 N k_aux B
+ * gathered and 4 B d all-reduced).
  */
 #include "dist/shard.h"
 #include "dist/dist.h"
@@ -32,7 +33,7 @@ int dist_shard_init(DistShard *s, const SAEArch *full, int rank, int size) {
         return err_set("latent sharding: %ld latents per rank (n %d over %d ranks) must exceed k = %d", cnt, n, size,
                        full->p.k);
     SAEArchParams p = full->p;
-    p.n = (int)cnt, p.k_aux = 0, p.multi_topk = 0, p.scale_inputs = 0;
+    p.n = (int)cnt, p.multi_topk = 0, p.scale_inputs = 0;
     if (sae_arch_init(&s->m, &p, NULL, 0) != 0) return -1;
     memcpy(s->m.W_enc, full->W_enc + (size_t)lo * d, (size_t)cnt * d * sizeof(float));
     memcpy(s->m.W_dec, full->W_dec + (size_t)lo * d, (size_t)cnt * d * sizeof(float));
@@ -59,52 +60,86 @@ void dist_shard_free(DistShard *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* The forward, keeping what the backward needs: Xc (B, d), the token norms
- * nx (B) and F, this rank's kept latents (local indices, values after the
- * ReLU). idx/val/Xh as dist_shard_forward; returns -1 on a failed collective. */
-static int forward(DistShard *s, const float *X, int B, int *idx, float *val, float *Xh, double *nmse, float *Xc,
-                   float *nx, SAECsr *F) {
-    SAEArch *m = &s->m;
-    const int d = m->p.d, nl = s->n_local, k = s->k, R = s->size;
-    float *Z = xmalloc((size_t)B * nl * sizeof(float));
-    sae_arch_preact(m, X, B, Xc, Z);
-    /* local candidates (B, k): value (before the ReLU) and global index */
-    float *cv = xmalloc((size_t)B * k * sizeof(float)), *av = xmalloc((size_t)R * B * k * sizeof(float));
-    int32_t *ci = xmalloc((size_t)B * k * sizeof(int32_t)), *ai = xmalloc((size_t)R * B * k * sizeof(int32_t));
-    int *loc = xmalloc((size_t)k * sizeof(int));
+/* Row b's local candidates (B, kk): the top-kk of this rank's Z (B, nl)
+ * among mask (NULL: every latent), as (value before the ReLU, global index),
+ * in the order of sae_topk_row; a rank with fewer than kk pads with
+ * (-inf, INT32_MAX), which every real candidate beats. */
+static void local_candidates(const DistShard *s, const float *Z, int B, int kk, const unsigned char *mask,
+                             float *cv, int32_t *ci) {
+    const int nl = s->n_local;
+    int *loc = xmalloc((size_t)kk * sizeof(int));
     for (int b = 0; b < B; b++) {
-        sae_topk_row(Z + (size_t)b * nl, nl, k, NULL, loc);
-        for (int e = 0; e < k; e++) {
-            cv[(size_t)b * k + e] = Z[(size_t)b * nl + loc[e]];
-            ci[(size_t)b * k + e] = s->lo + loc[e];
+        const float *z = Z + (size_t)b * nl;
+        int c = sae_topk_row(z, nl, kk, mask, loc);
+        for (int e = 0; e < kk; e++) {
+            cv[(size_t)b * kk + e] = e < c ? z[loc[e]] : -INFINITY;
+            ci[(size_t)b * kk + e] = e < c ? s->lo + loc[e] : INT32_MAX;
         }
     }
-    int rc = dist_gather_f32(cv, (long)B * k, av);
-    if (rc == 0) rc = dist_gather_i32(ci, (long)B * k, ai);
-    /* merge: for each token pick k of the R k candidates, value desc, index asc */
-    sae_csr_init(F, B, B * k / R + 16);
-    int *head = xcalloc((size_t)R, sizeof(int));   /* next candidate of each rank (sorted lists) */
+    free(loc);
+}
+
+/* Each token's global top-kk, gi/gv (B, kk), from every rank's candidates
+ * cv/ci (B, kk): all-gather (R kk values and indices per token), then every
+ * rank merges the same sorted lists the same way (value descending, index
+ * ascending: sae_topk_row's tie rule). Returns -1 on a failed collective. */
+static int merge_candidates(const DistShard *s, int B, int kk, const float *cv, const int32_t *ci, int32_t *gi,
+                            float *gv) {
+    const int R = s->size;
+    float *av = xmalloc((size_t)R * B * kk * sizeof(float));
+    int32_t *ai = xmalloc((size_t)R * B * kk * sizeof(int32_t));
+    int rc = dist_gather_f32(cv, (long)B * kk, av);
+    if (rc == 0) rc = dist_gather_i32(ci, (long)B * kk, ai);
+    int *head = xcalloc((size_t)R, sizeof(int));   /* next candidate of each rank's list */
     for (int b = 0; rc == 0 && b < B; b++) {
         memset(head, 0, (size_t)R * sizeof(int));
-        sae_csr_row(F);
-        for (int e = 0; e < k; e++) {
+        for (int e = 0; e < kk; e++) {
             int best = -1;
             for (int r = 0; r < R; r++) {
-                if (head[r] >= k) continue;
-                size_t o = ((size_t)r * B + b) * k + head[r];
+                if (head[r] >= kk) continue;
+                size_t o = ((size_t)r * B + b) * kk + head[r];
                 if (best < 0) { best = r; continue; }
-                size_t ob = ((size_t)best * B + b) * k + head[best];
+                size_t ob = ((size_t)best * B + b) * kk + head[best];
                 if (av[o] > av[ob] || (av[o] == av[ob] && ai[o] < ai[ob])) best = r;
             }
-            size_t o = ((size_t)best * B + b) * k + head[best]++;
-            float f = av[o] > 0 ? av[o] : 0.0f;
-            idx[(size_t)b * k + e] = ai[o];
-            val[(size_t)b * k + e] = f;
-            int i = ai[o] - s->lo;
-            if (i >= 0 && i < nl) sae_csr_push(F, i, f);
+            size_t o = ((size_t)best * B + b) * kk + head[best]++;
+            gi[(size_t)b * kk + e] = ai[o], gv[(size_t)b * kk + e] = av[o];
         }
     }
-    free(head);
+    free(head), free(av), free(ai);
+    return rc;
+}
+
+/* This rank's own latents among the global picks gi/gv (B, kk), values after
+ * the ReLU, as local indices in a new CSR F. */
+static void own_picks(const DistShard *s, int B, int kk, const int32_t *gi, const float *gv, SAECsr *F) {
+    sae_csr_init(F, B, B * kk / s->size + 16);
+    for (int b = 0; b < B; b++) {
+        sae_csr_row(F);
+        for (int e = 0; e < kk; e++) {
+            int i = gi[(size_t)b * kk + e] - s->lo;
+            float v = gv[(size_t)b * kk + e];
+            if (i >= 0 && i < s->n_local) sae_csr_push(F, i, v > 0 ? v : 0.0f);
+        }
+    }
+}
+
+/* The forward, keeping what the backward needs: Z (B, n_local) this rank's
+ * pre-activations, Xc (B, d), the token norms nx (B) and F, this rank's kept
+ * latents (local indices, values after the ReLU). idx/val as
+ * dist_shard_forward; returns -1 on a failed collective. */
+static int forward(DistShard *s, const float *X, int B, int *idx, float *val, float *Xh, double *nmse, float *Z,
+                   float *Xc, float *nx, SAECsr *F) {
+    SAEArch *m = &s->m;
+    const int d = m->p.d, k = s->k;
+    sae_arch_preact(m, X, B, Xc, Z);
+    float *cv = xmalloc((size_t)B * k * sizeof(float)), *gv = xmalloc((size_t)B * k * sizeof(float));
+    int32_t *ci = xmalloc((size_t)B * k * sizeof(int32_t)), *gi = xmalloc((size_t)B * k * sizeof(int32_t));
+    local_candidates(s, Z, B, k, NULL, cv, ci);
+    int rc = merge_candidates(s, B, k, cv, ci, gi, gv);
+    for (long e = 0; e < (long)B * k; e++) idx[e] = gi[e], val[e] = gv[e] > 0 ? gv[e] : 0.0f;
+    own_picks(s, B, k, gi, gv, F);
+    free(cv), free(gv), free(ci), free(gi);
     if (rc == 0) {
         sae_arch_decode_csr(m, F, 0, Xh);   /* this rank's part of x̂ - b_dec */
         rc = dist_sum_f32(Xh, (long)B * d);
@@ -123,17 +158,79 @@ static int forward(DistShard *s, const float *X, int B, int *idx, float *val, fl
         loss += se / nx[b];
     }
     *nmse = loss / B;
-    free(Z), free(cv), free(av), free(ci), free(ai), free(loc);
+    return rc;
+}
+
+/*
+ * AuxK (sae/arch_topk.c's sae_auxk) over the ranks: with e = x - x̂ (B, d)
+ * known everywhere, each rank's dead latents are its own rows' counters;
+ * their global count gives kk = min(k_aux, dead); each token's top-kk of
+ * the dead pre-activations is merged from every rank's local top-kk like the
+ * main top-k; each rank decodes its own picks and the partial ê are summed
+ * (all-reduce of (B, d)). Then with G = 2α (ê - e) / (B ||x||²) (the same on
+ * every rank) the gradients of a rank's picks are local; the b_dec part goes
+ * into g_b_dec before its all-reduce. Adds α aux to log->aux.
+ */
+static int auxk(DistShard *s, int B, const float *Z, const float *Xc, const float *Xh, const float *nx,
+                SAEArchLog *log) {
+    SAEArch *m = &s->m;
+    const int d = m->p.d, nl = s->n_local;
+    const float alpha = m->p.aux_alpha;
+    if (m->p.k_aux == 0 || alpha == 0) return 0;
+    unsigned char *dead = xmalloc((size_t)nl);
+    long n_dead = 0;
+    for (int i = 0; i < nl; i++) n_dead += dead[i] = (unsigned char)sae_arch_dead(m, i);
+    int rc = dist_sum_long(&n_dead, 1);
+    if (rc != 0 || n_dead == 0) {
+        free(dead);
+        return rc;
+    }
+    const int kk = m->p.k_aux < n_dead ? m->p.k_aux : (int)n_dead;
+    float *cv = xmalloc((size_t)B * kk * sizeof(float)), *gv = xmalloc((size_t)B * kk * sizeof(float));
+    int32_t *ci = xmalloc((size_t)B * kk * sizeof(int32_t)), *gi = xmalloc((size_t)B * kk * sizeof(int32_t));
+    local_candidates(s, Z, B, kk, dead, cv, ci);
+    rc = merge_candidates(s, B, kk, cv, ci, gi, gv);
+    SAECsr A;
+    own_picks(s, B, kk, gi, gv, &A);
+    free(cv), free(gv), free(ci), free(gi), free(dead);
+    float *Eh = xmalloc((size_t)B * d * sizeof(float)), *G = xmalloc((size_t)B * d * sizeof(float));
+    if (rc == 0) {
+        sae_arch_decode_csr(m, &A, 0, Eh);   /* this rank's part of ê */
+        rc = dist_sum_f32(Eh, (long)B * d);
+    }
+    if (rc == 0) {
+        double aux = 0;
+        for (int b = 0; b < B; b++) {
+            double se = 0;
+            for (int j = 0; j < d; j++) {
+                size_t o = (size_t)b * d + j;
+                float r = Eh[o] - (Xc[o] + m->b_dec[j] - Xh[o]);   /* ê - e */
+                se += (double)r * r;
+                G[o] = (float)(2.0 * alpha / ((double)B * nx[b])) * r;
+            }
+            aux += se / nx[b];
+        }
+        log->aux += alpha * aux / B;
+        float *gA = xmalloc((size_t)(A.ptr[B] + 1) * sizeof(float));
+        sae_arch_decode_back(m, &A, G, sae_arch_tensor(m, "W_dec")->g, gA);
+        for (int e = 0; e < A.ptr[B]; e++) gA[e] = A.val[e] > 0 ? gA[e] : 0.0f;
+        sae_arch_encode_back(m, &A, gA, Xc, sae_arch_tensor(m, "W_enc")->g, sae_arch_tensor(m, "b_enc")->g,
+                             sae_arch_tensor(m, "b_dec")->g);
+        free(gA);
+    }
+    sae_csr_free(&A);
+    free(Eh), free(G);
     return rc;
 }
 
 int dist_shard_forward(DistShard *s, const float *X, int B, int *idx, float *val, float *Xh, double *nmse) {
     const int d = s->m.p.d;
     float *Xc = xmalloc((size_t)B * d * sizeof(float)), *nx = xmalloc((size_t)B * sizeof(float));
+    float *Z = xmalloc((size_t)B * s->n_local * sizeof(float));
     SAECsr F;
-    int rc = forward(s, X, B, idx, val, Xh, nmse, Xc, nx, &F);
+    int rc = forward(s, X, B, idx, val, Xh, nmse, Z, Xc, nx, &F);
     sae_csr_free(&F);
-    free(Xc), free(nx);
+    free(Xc), free(nx), free(Z);
     return rc;
 }
 
@@ -158,10 +255,10 @@ int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log) {
     int *idx = xmalloc((size_t)B * k * sizeof(int));
     float *val = xmalloc((size_t)B * k * sizeof(float)), *Xh = xmalloc((size_t)B * d * sizeof(float));
     float *Xc = xmalloc((size_t)B * d * sizeof(float)), *nx = xmalloc((size_t)B * sizeof(float));
-    float *G = xmalloc((size_t)B * d * sizeof(float));
+    float *G = xmalloc((size_t)B * d * sizeof(float)), *Z = xmalloc((size_t)B * nl * sizeof(float));
     SAECsr F;
     double nmse = 0;
-    int rc = forward(s, X, B, idx, val, Xh, &nmse, Xc, nx, &F);
+    int rc = forward(s, X, B, idx, val, Xh, &nmse, Z, Xc, nx, &F);
     float *g_b_dec = sae_arch_tensor(m, "b_dec")->g;
     if (rc == 0) {
         for (int b = 0; b < B; b++)
@@ -177,14 +274,16 @@ int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log) {
         }
         sae_arch_encode_back(m, &F, gF, Xc, sae_arch_tensor(m, "W_enc")->g, sae_arch_tensor(m, "b_enc")->g, g_b_dec);
         free(gF);
-        rc = dist_sum_f32(g_b_dec, d);   /* the encoder's part, from every rank's latents */
+        rc = auxk(s, B, Z, Xc, Xh, nx, log);
+        if (rc == 0) rc = dist_sum_f32(g_b_dec, d);   /* the encoder's part, from every rank's latents */
     }
     long nnz = 0;
     for (int e = 0; e < B * k; e++) nnz += val[e] > 0;
     for (int b = 0; rc == 0 && b < B; b++)
         for (int j = 0; j < d; j++) g_b_dec[j] += G[(size_t)b * d + j];
     if (rc == 0) {
-        log->loss = log->recon = nmse;
+        log->recon = nmse;
+        log->loss = nmse + log->aux;
         log->l0 = (double)nnz / B;
         log->fvu = sae_fvu(m, Xc, Xh, B);
         /* decoder constraint (gradient side), then the global norm and clipping */
@@ -222,30 +321,58 @@ int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log) {
         }
     }
     sae_csr_free(&F);
-    free(idx), free(val), free(Xh), free(Xc), free(nx), free(G);
+    free(idx), free(val), free(Xh), free(Xc), free(nx), free(G), free(Z);
+    return rc;
+}
+
+/* all[r's share] of every rank's rows, rows of w floats: each rank sends
+ * cap rows (the largest share), the receivers keep each rank's own count */
+static int gather_rows(const DistShard *s, const float *mine, long w, float *full) {
+    const int R = s->size;
+    const long cap = (s->n + R - 1) / R;
+    float *send = xcalloc((size_t)(cap * w), sizeof(float)), *all = xmalloc((size_t)(R * cap * w) * sizeof(float));
+    memcpy(send, mine, (size_t)(s->n_local * w) * sizeof(float));
+    int rc = dist_gather_f32(send, cap * w, all);
+    for (int r = 0; rc == 0 && r < R; r++) {
+        long lo, cnt;
+        dist_share(s->n, r, R, &lo, &cnt);
+        memcpy(full + lo * w, all + r * cap * w, (size_t)(cnt * w) * sizeof(float));
+    }
+    free(send), free(all);
     return rc;
 }
 
 int dist_shard_collect(const DistShard *s, SAEArch *full) {
-    const int d = s->m.p.d, R = s->size;
-    const long cap = (s->n + R - 1) / R;   /* the largest share: every rank sends this many rows */
-    const char *names[3] = {"W_enc", "W_dec", "b_enc"};
+    const int R = s->size;
     int rc = 0;
-    for (int t = 0; rc == 0 && t < 3; t++) {
-        const SAEArchTensor *x = sae_arch_tensor((SAEArch *)&s->m, names[t]);
-        SAEArchTensor *y = sae_arch_tensor(full, names[t]);
-        const long w = t < 2 ? d : 1;   /* floats per latent */
-        float *mine = xcalloc((size_t)(cap * w), sizeof(float)), *all = xmalloc((size_t)(R * cap * w) * sizeof(float));
-        memcpy(mine, x->w, (size_t)x->len * sizeof(float));
-        rc = dist_gather_f32(mine, cap * w, all);
-        for (int r = 0; rc == 0 && r < R; r++) {
-            long lo, cnt;
-            dist_share(s->n, r, R, &lo, &cnt);
-            memcpy(y->w + lo * w, all + r * cap * w, (size_t)(cnt * w) * sizeof(float));
+    /* the row tensors (W_enc, W_dec, b_enc: n_local rows) with their Adam
+     * moments; b_dec (the same on every rank) is copied */
+    for (int t = 0; rc == 0 && t < s->m.n_t; t++) {
+        const SAEArchTensor *x = &s->m.t[t];
+        SAEArchTensor *y = sae_arch_tensor(full, x->name);
+        if (!y) continue;
+        if (x->len == y->len) {
+            memcpy(y->w, x->w, (size_t)x->len * sizeof(float));
+            memcpy(y->m, x->m, (size_t)x->len * sizeof(float));
+            memcpy(y->v, x->v, (size_t)x->len * sizeof(float));
+            continue;
         }
-        free(mine), free(all);
+        const long w = x->len / s->n_local;   /* floats per latent */
+        rc = gather_rows(s, x->w, w, y->w);
+        if (rc == 0) rc = gather_rows(s, x->m, w, y->m);
+        if (rc == 0) rc = gather_rows(s, x->v, w, y->v);
     }
-    if (rc == 0) memcpy(full->b_dec, s->m.b_dec, (size_t)d * sizeof(float));
+    /* the dead counters */
+    const long cap = (s->n + R - 1) / R;
+    int64_t *send = xcalloc((size_t)cap, sizeof(int64_t)), *all = xmalloc((size_t)(R * cap) * sizeof(int64_t));
+    for (int i = 0; i < s->n_local; i++) send[i] = s->m.since_fired[i];
+    if (rc == 0) rc = dist_gather_i64(send, cap, all);
+    for (int r = 0; rc == 0 && r < R; r++) {
+        long lo, cnt;
+        dist_share(s->n, r, R, &lo, &cnt);
+        for (long i = 0; i < cnt; i++) full->since_fired[lo + i] = (long)all[r * cap + i];
+    }
+    free(send), free(all);
     full->step = s->m.step;
     return rc;
 }

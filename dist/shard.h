@@ -16,8 +16,8 @@
  *   SAEArchLog log;
  *   if (dist_shard_step(&s, X, B, &log) != 0) dist_abort(1);      // train: the same step as one process
  *
- * TopK only, without AuxK or Multi-TopK (their dead-latent top-k would be
- * merged the same way; not written yet).
+ * TopK with AuxK (the dead latents' top-k_aux merged the same way, from
+ * each rank's own dead latents); not Multi-TopK.
  */
 #ifndef DIST_SHARD_H
 #define DIST_SHARD_H
@@ -28,7 +28,7 @@ typedef struct {
     int rank, size;
     int lo, n_local;     /* this rank's latents [lo, lo + n_local) of n */
     int n, k;
-    SAEArch m;           /* the shard: a topk SAE of n_local latents (k_aux 0) */
+    SAEArch m;           /* the shard: a topk SAE of n_local latents (its k_aux: the global one) */
 } DistShard;
 
 /* This rank's shard of the topk SAE full (every rank passes the same full
@@ -47,8 +47,9 @@ int dist_shard_forward(DistShard *s, const float *X, int B, int *idx, float *val
  * counters of its latents). *log: loss = recon = nmse, l0, grad_norm, lr,
  * dead_frac over all n latents. Every rank must call it. */
 int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log);
-/* Every rank's rows into full's weights (W_enc, W_dec, b_enc, b_dec; the
- * same n and d), on every rank (an all-gather), for a checkpoint. */
+/* Every rank's rows into full (the same n and d), on every rank (all-gathers),
+ * for a checkpoint: the weights and Adam moments of W_enc, W_dec, b_enc and
+ * b_dec, the dead counters and the step. */
 int dist_shard_collect(const DistShard *s, SAEArch *full);
 
 #endif

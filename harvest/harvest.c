@@ -85,7 +85,7 @@ int harvest_batch(Harvest *h, long w0, int n) {
     return rc;
 }
 
-int harvest_to_cache(Harvest *h, const char *dir, const CacheMeta *meta, HarvestProgress fn, void *ctx) {
+void harvest_cache_meta(const Harvest *h, const CacheMeta *meta, CacheMeta *out) {
     const HarvestParams *p = &h->p;
     CacheMeta m = *meta;
     m.dataset_tokens = h->tf->n;
@@ -105,12 +105,24 @@ int harvest_to_cache(Harvest *h, const char *dir, const CacheMeta *meta, Harvest
         m.windows_per_shard = (long)(((size_t)64 << 20) / ((size_t)widest * cache_dtype_size(p->dtype) * p->ctx));
         if (m.windows_per_shard < 1) m.windows_per_shard = 1;
     }
+    *out = m;
+}
+
+int harvest_to_cache(Harvest *h, const char *dir, const CacheMeta *meta, HarvestProgress fn, void *ctx) {
+    CacheMeta m;
+    harvest_cache_meta(h, meta, &m);
+    return harvest_range_to_cache(h, dir, &m, 0, fn, ctx);
+}
+
+int harvest_range_to_cache(Harvest *h, const char *dir, const CacheMeta *m, long first, HarvestProgress fn, void *ctx) {
+    const HarvestParams *p = &h->p;
+    const long W = m->windows_total;
     CacheWriter w;
-    if (cache_writer_open(&w, dir, &m) != 0) return -1;
+    if (cache_writer_open(&w, dir, m) != 0) return -1;
     int T = p->ctx;
-    for (long w0 = w.windows_done; w0 < h->windows;) {
-        int n = h->windows - w0 < p->batch ? (int)(h->windows - w0) : p->batch;
-        if (harvest_batch(h, w0, n) != 0) { cache_writer_abort(&w); return -1; }
+    for (long w0 = w.windows_done; w0 < W;) {
+        int n = W - w0 < p->batch ? (int)(W - w0) : p->batch;
+        if (harvest_batch(h, first + w0, n) != 0) { cache_writer_abort(&w); return -1; }
         double t = time_now();
         for (int b = 0; b < n; b++) {
             const float *rows[CACHE_MAX_HOOKS];
@@ -122,7 +134,7 @@ int harvest_to_cache(Harvest *h, const char *dir, const CacheMeta *meta, Harvest
         }
         h->t_write += time_now() - t;
         w0 += n;
-        if (fn && fn(ctx, w0, h->windows, h) != 0) {
+        if (fn && fn(ctx, w0, W, h) != 0) {
             cache_writer_abort(&w);   /* the shard being filled is dropped; committed ones stay */
             return -1;
         }

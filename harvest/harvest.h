@@ -78,6 +78,26 @@ typedef int (*HarvestProgress)(void *ctx, long done, long total, const Harvest *
  * leaves the cache as of its last complete shard, and the same call
  * continues after it. */
 int harvest_to_cache(Harvest *h, const char *dir, const CacheMeta *meta, HarvestProgress fn, void *ctx);
+/* The two halves of harvest_to_cache. harvest_cache_meta: the manifest's
+ * CacheMeta of h's cache (meta's names, h's hooks, ctx, dtype, windows and
+ * shard size). harvest_range_to_cache: windows [first, first +
+ * m->windows_total) of the token file into the cache dir made for m (shards
+ * of m->windows_per_shard windows; continued when dir holds part of it).
+ * The split harvest across ranks (harvest_to_cache_dist) uses both. */
+void harvest_cache_meta(const Harvest *h, const CacheMeta *meta, CacheMeta *out);
+int harvest_range_to_cache(Harvest *h, const char *dir, const CacheMeta *m, long first, HarvestProgress fn, void *ctx);
+
+/* harvest_to_cache with the windows split across the ranks of a distributed
+ * run (dist/dist.h; harvest/harvest_dist.c): the cache's shards are dealt in
+ * contiguous blocks, rank r harvests its block into DIR/.part-A-B (a cache of
+ * its own, continued if a run with the same ranks stopped), moves its shard
+ * files into DIR under their global numbers, and after every rank is done
+ * rank 0 writes DIR's manifest (atomically). The files equal a one-process
+ * harvest's. Every rank must call it; fn is called on rank 0 only, with its
+ * block's counts. A partial one-process cache in DIR is refused (continue it
+ * with one process); a complete one with the same settings is left as it is.
+ * With one rank: harvest_to_cache. */
+int harvest_to_cache_dist(Harvest *h, const char *dir, const CacheMeta *meta, HarvestProgress fn, void *ctx);
 
 /* A live source of rows at hook k: windows in a permutation drawn from seed
  * (every window once an epoch), a batch of windows at a time, their rows

@@ -8,7 +8,8 @@
  *   - the final weights close to the reference's, and bit-identical on
  *     every rank (a checksum all-reduced)
  *   - the dead counters equal to the reference's
- * Then the latent-sharded TopK (dist/shard.h) against the dense one.
+ * Then the latent-sharded TopK (dist/shard.h) against the dense one: the
+ * forward, and 60 training steps with AuxK over more dead latents than k_aux.
  * `test_dist --die R` is the fault drill of tests/test_dist.sh: rank R
  * exits after 3 steps while the others keep reducing.
  * Without MPI in the build, the whole test is one skip.
@@ -123,7 +124,8 @@ static void dp_case(SAEArchKind kind, const float *X, long T, int die) {
 static void shard_tests(const float *X, long T) {
     const int r = dist_rank(), R = dist_size();
     SAEArchParams p = sae_arch_default_params(SAE_ARCH_TOPK, D, N);
-    p.k = 4, p.k_aux = 0, p.lr = 1e-3f;
+    p.k = 4, p.k_aux = 3, p.lr = 1e-3f;
+    p.dead_tokens = 48;   /* AuxK has dead latents to work on, more than k_aux: a real merge */
     SAEArch full;
     if (sae_arch_init(&full, &p, X, 64) != 0) {
         CHECK(0, "shard: init: %s", err_get());
@@ -170,16 +172,16 @@ static void shard_tests(const float *X, long T) {
         CHECK(okl, "shard np=%d: the loss (nmse) of every batch within 1e-5 relative (worst %.2e)", R, worst);
     }
     dist_shard_free(&sh);
-    /* training: 60 more steps sharded against the dense step (no AuxK), clipping on */
+    /* training: 60 more steps sharded against the dense step (AuxK on), clipping on */
     full.p.grad_clip = 0.05f;
     if (dist_shard_init(&sh, &full, r, R) != 0) {
         CHECK(0, "shard: %s", err_get());
         sae_arch_free(&full);
         return;
     }
-    double wl = 0;
+    double wl = 0, wa = 0;
     long wstep = -1;
-    int l0_ok = 1;
+    int l0_ok = 1, aux_steps = 0;
     for (int s = 20; s < 80; s++) {
         const float *Xb = X + (size_t)(s % (T / B)) * B * D;
         SAEArchLog a, b;
@@ -190,6 +192,8 @@ static void shard_tests(const float *X, long T) {
         }
         double rel = fabs(b.loss - a.loss) / fmax(a.loss, 1e-30);
         if (rel > wl || wstep < 0) wl = rel, wstep = s;
+        aux_steps += a.aux > 0 && a.dead_frac * N > p.k_aux;
+        wa = fmax(wa, fabs(b.aux - a.aux) / fmax(a.aux, 1e-30));
         if (b.l0 != a.l0 || fabs(b.grad_norm - a.grad_norm) > 1e-5 * a.grad_norm || b.dead_frac != a.dead_frac)
             l0_ok = 0;
     }
@@ -203,10 +207,12 @@ static void shard_tests(const float *X, long T) {
             wref = fmax(wref, fabs((double)y->w[off[t] + e]));
         }
     }
-    int okt = all_ok(wl <= 1e-5 && l0_ok), okw = all_ok(wd <= 1e-4 * wref);
+    int okt = all_ok(wl <= 1e-5 && l0_ok), okw = all_ok(wd <= 1e-4 * wref), oka = all_ok(wa <= 1e-5);
     if (r == 0) {
         CHECK(okt, "shard np=%d: 60 training steps, loss within 1e-5 relative of the dense step (worst %.2e at "
                    "step %ld); l0, gradient norm and dead fraction equal", R, wl, wstep);
+        CHECK(oka && aux_steps >= 10, "shard np=%d: AuxK over the ranks' dead latents (more dead than k_aux on "
+              "%d of 60 steps, at least 10 wanted) within 1e-5 relative of the dense step's (worst %.2e)", R, aux_steps, wa);
         CHECK(okw, "shard np=%d: every rank's rows within 1e-4 of the dense model's (rank 0: max diff %.2e)", R, wd);
     }
     dist_shard_free(&sh);

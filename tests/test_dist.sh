@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tests/test_dist.sh - the distributed trainer under mpirun (dist/): the
-# data-parallel and latent-sharded checks of tests/test_dist.c with 2 and 4
+# data-parallel and latent-sharded checks of tests/test_dist.c with 2, 3 and 4
 # ranks (oversubscribed on a small machine), the fault drill (a rank that
-# dies ends the job with an error, within a bounded time), and
-# `./run train --ranks 2`. Skipped when the build has no MPI.
+# dies ends the job with an error, within a bounded time), `./run train
+# --ranks N` (sharded, AuxK, resume, the batch rule) and the harvest split
+# across ranks. Skipped when the build has no MPI.
 . "$(dirname "$0")/lib.sh"
 t=$BUILD/tests/test_dist
 if "$t" 2>/dev/null | grep -q 'this build has no MPI'; then   # its one skip line
@@ -16,7 +17,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # under SAN=1: Open MPI's allocations are not the engine's leaks
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan_mpi.supp:fast_unwind_on_malloc=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 mpi="mpirun --oversubscribe -np"
-for np in 2 4; do
+for np in 2 3 4; do   # 3: uneven shares of the latents
     out=$(timeout 120 $mpi $np "$t" 2>&1); rc=$?
     check "np=$np: test_dist exits 0 (rc $rc)" test "$rc" -eq 0
     check "np=$np: $np ranks, no failed check" \
@@ -52,8 +53,8 @@ check "train --ranks 2 wrote the SAELens checkpoint" test -s "$tmp/r2/sae_weight
 worst=$(paste -d, "$tmp/r1/losses.csv" "$tmp/r2/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
 check "train --ranks 2: 100 steps' losses within 1e-5 relative of --ranks 1 (worst $worst)" \
     awk -v w="$worst" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
-# latent sharding from the command: --shard-latents on 2 ranks against --ranks 1 (AuxK never
-# starts here: no latent is dead within 9600 tokens), losses and the checkpoint's weights
+# latent sharding from the command: --shard-latents on 2 ranks against --ranks 1 (AuxK does not
+# start here: no latent is dead within 9600 tokens; see below), losses and the checkpoint's weights
 timeout 120 "$bin" train --ranks 2 --shard-latents "${args[@]}" -o "$tmp/sh" 2>"$tmp/e5"; rc5=$?
 check "train --ranks 2 --shard-latents exits 0 (rc $rc5)" test "$rc5" -eq 0
 worst=$(paste -d, "$tmp/r1/losses.csv" "$tmp/sh/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
@@ -75,14 +76,115 @@ PY
 )
 check "--shard-latents: the checkpoint (gathered from the ranks) within 1e-4 of --ranks 1's (max diff $wdiff)" \
     awk -v w="$wdiff" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-4) }'
-# resume with another number of ranks: 50 steps on 2 ranks, then --resume on 1 rank up to 100.
-# Step 51 starts from the checkpointed weights, so its loss is the uninterrupted run's.
-timeout 120 "$bin" train --ranks 2 "${args[@]/100/50}" -o "$tmp/rs" 2>"$tmp/e3"; rc3=$?
-timeout 120 "$bin" train --ranks 1 "${args[@]}" -o "$tmp/rs" --resume 2>"$tmp/e4"; rc4=$?
-check "resume: 50 steps on 2 ranks, then --resume on 1 rank (rc $rc3, $rc4)" test "$rc3" -eq 0 -a "$rc4" -eq 0
-check "resume: losses.csv continues at step 51 and ends at 100" \
-    bash -c 'sed -n 52p "$1" | grep -q "^51," && tail -n 1 "$1" | grep -q "^100," && [ $(wc -l < "$1") -eq 101 ]' _ "$tmp/rs/losses.csv"
-r51=$(paste -d, "$tmp/r2/losses.csv" "$tmp/rs/losses.csv" 2>/dev/null | awk -F, 'NR == 52 { r = ($2 - $10) / $2; printf "%.2e\n", r < 0 ? -r : r }')
-check "resume: step 51's loss within 1e-5 of the uninterrupted run's ($r51)" \
-    awk -v w="$r51" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
+# AuxK under latent sharding: with 384 latents and --dead-tokens 200 latents die within the run;
+# --ranks 1 (one process's AuxK) against --ranks 3 --shard-latents (each rank's dead latents, merged)
+aux=(--acts "$tmp/x.npy" --steps 100 --batch 96 --latents 384 --k 6 --quiet --dead-tokens 200 --k-aux 2)
+timeout 120 "$bin" train --ranks 1 "${aux[@]}" -o "$tmp/a1" 2>"$tmp/e6"; rc6=$?
+timeout 120 "$bin" train --ranks 3 --shard-latents "${aux[@]}" -o "$tmp/a3" 2>"$tmp/e7"; rc7=$?
+check "AuxK: --ranks 1 and --ranks 3 --shard-latents with --dead-tokens 200 exit 0 (rc $rc6, $rc7)" test "$rc6" -eq 0 -a "$rc7" -eq 0
+naux=$(awk -F, 'NR > 1 && $5 > 0 && $8 * 384 > 2' "$tmp/a1/losses.csv" 2>/dev/null | wc -l)   # more dead than k_aux
+w=$(paste -d, "$tmp/a1/losses.csv" "$tmp/a3/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { for (c = 2; c <= 5; c += 3) { r = ($c - $(c + 8)) / ($c == 0 ? 1 : $c); if (r < 0) r = -r; if (r > w) w = r } n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
+check "AuxK sharded over 3 ranks: loss and aux of 100 steps within 1e-5 relative (worst $w; AuxK with more dead latents than --k-aux on $naux steps, >= 20 wanted)" \
+    bash -c 'awk -v w="$1" "BEGIN { exit !(w ~ /^[0-9.e+-]+\$/ && w + 0 <= 1e-5) }" && [ "$2" -ge 20 ]' _ "$w" "$naux"
+# resume with another number of ranks (train_state.bin: the whole model and Adam's moments):
+# 50 steps on 2 ranks, then --resume on 1 and on 4 ranks up to 100, and 50 sharded steps on 2
+# ranks resumed data-parallel on 1: every one of the 100 losses within 1e-5 of the unbroken
+# --ranks 1 run's. The 1-rank resume first finds 7 rows logged after its checkpoint (as a run
+# that died after it leaves) and cuts them.
+worst_vs() { paste -d, "$1" "$2" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }'; }
+le() { awk -v w="$1" -v t="$2" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= t + 0) }'; }
+half=("${args[@]/100/50}")
+for c in "2 1" "2 4" "2s 1"; do
+    set -- $c
+    first=(--ranks ${1%s}); [ "$1" != "${1%s}" ] && first+=(--shard-latents)
+    o=$tmp/rs$1-$2
+    timeout 120 "$bin" train "${first[@]}" "${half[@]}" -o "$o" 2>"$tmp/e3"; rc3=$?
+    [ "$2" = 1 ] && [ "$1" = 2 ] && for x in 1 2 3 4 5 6 7; do echo "$((50 + x)),9,9,0,0,1,1,0" >>"$o/losses.csv"; done
+    timeout 120 "$bin" train --ranks $2 "${args[@]}" -o "$o" --resume 2>"$tmp/e4"; rc4=$?
+    check "resume: 50 steps on ${first[*]}, then --resume on $2 rank(s) (rc $rc3, $rc4)" test "$rc3" -eq 0 -a "$rc4" -eq 0
+    check "resume ${first[*]} -> $2: losses.csv has steps 1..100 once each" \
+        bash -c 'cut -d, -f1 "$1" | tail -n +2 | tr "\n" " " | grep -qx "$(seq -s " " 1 100) "' _ "$o/losses.csv"
+    w=$(worst_vs "$tmp/r1/losses.csv" "$o/losses.csv")
+    check "resume ${first[*]} -> $2: all 100 losses within 1e-5 relative of the unbroken run (worst $w)" le "$w" 1e-5
+done
+# a rank dies mid-run: the job ends with an error (no hang), and the run resumes from its last
+# checkpoint (step 60 of --save-every 30) with another number of ranks, equal to the unbroken run
+o=$tmp/killed
+start=$(date +%s)
+GPT2SAE_DIST_DIE=1:75 timeout 60 "$bin" train --ranks 2 "${args[@]}" --save-every 30 -o "$o" >"$tmp/e8" 2>&1; rc=$?
+took=$(( $(date +%s) - start ))
+check "train --ranks 2, rank 1 dies at step 75: the job ends with an error in ${took} s (rc $rc; not 0, not the timeout's 124)" \
+    test "$rc" -ne 0 -a "$rc" -ne 124 -a "$took" -le 30
+timeout 120 "$bin" train --ranks 1 "${args[@]}" -o "$o" --resume 2>"$tmp/e9"; rc=$?
+w=$(worst_vs "$tmp/r1/losses.csv" "$o/losses.csv")
+check "after the crash, --resume on 1 rank from step 60: 100 losses within 1e-5 of the unbroken run (rc $rc, worst $w)" \
+    bash -c '[ "$1" -eq 0 ] && awk -v w="$2" "BEGIN { exit !(w ~ /^[0-9.e+-]+\$/ && w + 0 <= 1e-5) }"' _ "$rc" "$w"
+# without the training state: a clear error, not a silent restart
+rm -f "$tmp/rs2-4/train_state.bin"
+out=$(timeout 60 "$bin" train --ranks 2 "${args[@]}" -o "$tmp/rs2-4" --resume 2>&1); rc=$?
+check "resume without train_state.bin: exits non-zero, names the file (rc $rc)" \
+    bash -c '[ "$1" -ne 0 ] && grep -q "train_state.bin" <<<"$2"' _ "$rc" "$out"
+# the batch rule: without --batch, 256 or all T tokens when fewer (a note); a --batch over T or
+# under the ranks is one line naming the option, said before mpirun starts
+python3 - "$tmp/small.npy" <<'PY'
+import struct, sys
+T, d = 100, 8
+h = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }" % (T, d)
+h += ' ' * (63 - (10 + len(h)) % 64) + '\n'
+with open(sys.argv[1], 'wb') as f:
+    f.write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) + h.encode())
+    f.write(struct.pack('<%df' % (T * d), *[((i * 37) % 101) / 50.0 - 1 for i in range(T * d)]))
+PY
+out=$(timeout 60 "$bin" train --ranks 2 --acts "$tmp/small.npy" --steps 3 --latents 16 --k 2 -o "$tmp/sm" 2>&1); rc=$?
+check "--ranks 2 on 100 tokens without --batch: trains (rc $rc) with a note saying --batch 100" \
+    bash -c '[ "$1" -eq 0 ] && grep -q "note: .*100 tokens.*--batch 100" <<<"$2" && [ $(wc -l < "$3") -eq 4 ]' _ "$rc" "$out" "$tmp/sm/losses.csv"
+for b in 500 1; do
+    out=$(timeout 60 "$bin" train --ranks 2 --acts "$tmp/small.npy" --steps 3 --batch $b -o "$tmp/sm$b" 2>&1); rc=$?
+    check "--ranks 2 --batch $b on 100 tokens: exit 2 with one line naming --batch (rc $rc: $(head -c 120 <<<"$out"))" \
+        bash -c '[ "$1" -eq 2 ] && [ $(wc -l <<<"$2") -eq 1 ] && grep -q -- "--batch '$b'" <<<"$2"' _ "$rc" "$out"
+done
+out=$(timeout 60 $mpi 2 "$bin" train --acts "$tmp/small.npy" --steps 3 --batch 500 -o "$tmp/sm3" 2>&1); rc=$?
+check "mpirun -np 2 ... --batch 500: exits non-zero, the error said once (rc $rc)" \
+    bash -c '[ "$1" -ne 0 ] && [ $(grep -c -- "--batch 500: more than" <<<"$2") -eq 1 ] && ! grep -q MPI_ABORT <<<"$2"' _ "$rc" "$out"
+# harvest split across ranks (harvest/harvest_dist.c): `mpirun -np N ./run harvest`, each
+# rank writing its own block of shards, rank 0 the manifest; the cache byte-identical to a
+# one-process harvest (the same rows in the same order: every shard and the manifest) with 2
+# ranks and with 3 (uneven blocks), at two hooks, with --exclude-special (shards of different
+# row counts). A complete cache is left as it is; a partial one-process cache is refused.
+hv=$tmp/hv; mkdir -p "$hv"
+"$bin" synth -o "$hv/m" --n-layer 3 --n-head 2 --n-embd 16 --vocab 50257 --n-ctx 32 --seed 5 >/dev/null 2>&1
+python3 -c 'import random, struct, sys
+random.seed(3); t = [random.choice([50256] + list(range(1000))) for _ in range(3000)]
+open(sys.argv[1], "wb").write(struct.pack("<256i", 20240520, 1, len(t), *[0] * 253) + struct.pack("<3000H", *t))' "$hv/d.bin"
+# 200 windows of 16 tokens, 7 a shard: 29 shards, the last of 4 windows
+H0=(--dataset "$hv/d.bin" --weights "$hv/m" --hook blocks.1.mlp.hook_pre --hook blocks.2.hook_resid_pre --ctx 16
+    --shard-windows 7 --batch-windows 4 --exclude-special)
+H=("${H0[@]}" --quiet)
+"$bin" harvest "${H[@]}" -o "$hv/c1" >/dev/null 2>"$hv/e1"; rc=$?
+check "harvest, one process: exits 0 (rc $rc)" test "$rc" -eq 0
+for np in 2 3; do
+    timeout 120 $mpi $np "$bin" harvest "${H0[@]}" -o "$hv/c$np" >"$hv/o$np" 2>&1; rc=$?
+    check "mpirun -np $np harvest exits 0 (rc $rc)" test "$rc" -eq 0
+    w0=$(( 29 / np * 7 ))   # rank 0's block: shards [0, 29/np), 7 windows each
+    check "harvest np=$np: rank 0 harvested its block alone ($w0 of the 200 windows)" grep -q "harvest: $w0/$w0 windows" "$hv/o$np"
+    diffs=$(cd "$hv/c1" && for f in *; do cmp -s "$f" "$hv/c$np/$f" || echo "$f"; done | head -3)
+    n1=$(ls "$hv/c1" | wc -l); nn=$(ls -A "$hv/c$np" | wc -l)
+    check "harvest np=$np: the same $n1 files as one process (has $nn, no part folder left), each byte-identical${diffs:+ (differ: $diffs)}" \
+        test -z "$diffs" -a "$n1" -eq "$nn" -a "$n1" -eq 59
+done
+check "harvest np=2: the manifest complete, 29 shards of uneven rows (--exclude-special)" python3 - "$hv/c2/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["complete"] is True and len(m["shard_rows"]) == 29 and len(set(m["shard_rows"])) > 1, m["shard_rows"]
+assert m["rows"] == sum(m["shard_rows"]) < 200 * 16
+PY
+before=$(stat -c %Y "$hv/c2/manifest.json")
+sleep 1
+timeout 60 $mpi 2 "$bin" harvest "${H[@]}" -o "$hv/c2" >/dev/null 2>&1; rc=$?
+check "harvest np=2 into the complete cache: exit 0, the manifest untouched (rc $rc)" \
+    test "$rc" -eq 0 -a "$before" -eq "$(stat -c %Y "$hv/c2/manifest.json")"
+"$bin" harvest "${H[@]}" --tokens 300 -o "$hv/cp" >/dev/null 2>&1
+out=$(timeout 60 $mpi 2 "$bin" harvest "${H[@]}" -o "$hv/cp" 2>&1); rc=$?
+check "harvest np=2 into a partial cache: exits non-zero, says to continue with one process, once (rc $rc)" \
+    bash -c '[ "$1" -ne 0 ] && [ $(grep -c "partial cache.*one process" <<<"$2") -eq 1 ]' _ "$rc" "$out"
 finish
