@@ -19,9 +19,9 @@ PY
 "$bin" harvest --dataset "$tmp/d.bin" --weights "$tmp/m" --hook blocks.1.mlp.hook_pre --ctx 16 --shard-windows 10 -o "$tmp/c" --quiet >/dev/null 2>&1
 check "a cache of 400 windows" test -f "$tmp/c/manifest.json"
 C="--cache $tmp/c --batch 256 --latents 128 --k 8 --lr 1e-3 --log-every 5"
-same_run() { # same_run A B: the same weights, optimiser state, and log (but its tokens/s column)
+same_run() { # same_run A B: the same weights, optimiser state, and log (but its last column, tokens/s)
     cmp -s "$1/sae_weights.safetensors" "$2/sae_weights.safetensors" && cmp -s "$1/state.bin" "$2/state.bin" &&
-        diff <(cut -d, -f1-9 "$1/train_log.csv") <(cut -d, -f1-9 "$2/train_log.csv") >/dev/null
+        diff <(sed 's/,[^,]*$//' "$1/train_log.csv") <(sed 's/,[^,]*$//' "$2/train_log.csv") >/dev/null
 }
 
 "$bin" train $C --tokens 20480 -o "$tmp/A" >"$tmp/out" 2>"$tmp/err"; rc=$?
@@ -65,6 +65,47 @@ check "train --dataset --hook (live harvest) exits 0 (got $rc)" test "$rc" -eq 0
 "$bin" train $D --tokens 6400 -o "$tmp/L2" --quiet
 "$bin" train $D --tokens 12800 --resume "$tmp/L2" --quiet
 check "live harvest: half, --resume, half == one run" same_run "$tmp/L" "$tmp/L2"
+
+# every architecture of sae/arch.h, streamed from the cache
+for a in topk batchtopk jumprelu relu gated; do
+    case $a in topk | batchtopk) K="--k 8" ;; *) K="" ;; esac
+    CA="--cache $tmp/c --batch 256 --latents 128 $K --lr 1e-3 --log-every 5 --arch $a"
+    "$bin" train $CA --tokens 20480 -o "$tmp/A_$a" >"$tmp/out" 2>"$tmp/err"; rc=$?
+    check "--arch $a: exits 0 (got $rc), 80 steps, L0/FVU/dead in the progress line" eval 'test $rc -eq 0 &&
+        grep -q "done after 80 steps, 20480 tokens" "$tmp/out" && grep -q "^train: 20.5k/20.5k tokens .* L0 .* FVU .* dead .*%$" "$tmp/err"'
+    saved=$a; case $a in batchtopk) saved=jumprelu ;; relu) saved=standard ;; esac
+    check "--arch $a: a SAELens folder (\"architecture\": \"$saved\") and state.bin" eval 'grep -q "\"architecture\": \"$saved\"" "$tmp/A_$a/cfg.json" &&
+        test -f "$tmp/A_$a/sae_weights.safetensors" -a -f "$tmp/A_$a/state.bin"'
+    check "--arch $a: train_log.csv, a header with l0,fvu,dead_pct and a line every 5 steps" eval 'test "$(wc -l <"$tmp/A_$a/train_log.csv")" -eq 17 &&
+        head -1 "$tmp/A_$a/train_log.csv" | grep -q "^step,tokens,loss,recon,sparsity,aux,l0,fvu,dead_pct,grad_norm,lr,tokens_per_s$"'
+    "$bin" train $CA --tokens 10240 -o "$tmp/B_$a" --quiet
+    "$bin" train --cache "$tmp/c" --batch 256 --log-every 5 --tokens 20480 --resume "$tmp/B_$a" --quiet; rc=$?
+    check "--arch $a: N/2 steps, then --resume to N (exit $rc) == N steps in one run, byte for byte" same_run "$tmp/A_$a" "$tmp/B_$a"
+done
+for a in topk jumprelu; do
+    case $a in topk) K="--k 8" ;; *) K="" ;; esac
+    CA="--cache $tmp/c --batch 256 --latents 128 $K --lr 1e-3 --log-every 5 --arch $a"
+    "$bin" train $CA --tokens 20480 --stop-after-steps 33 -o "$tmp/S_$a" >/dev/null 2>&1; rc=$?
+    "$bin" train $CA --tokens 20480 --resume "$tmp/S_$a" --quiet 2>"$tmp/e_$a"; rc3=$?
+    "$bin" train --cache "$tmp/c" --batch 256 --log-every 5 --tokens 20480 --resume "$tmp/S_$a" --quiet; rc2=$?
+    check "--arch $a: stopped at 33 (exit $rc), resumed (exit $rc2) == one run, byte for byte" eval 'test $rc -eq 130 -a $rc2 -eq 0 && same_run "$tmp/A_$a" "$tmp/S_$a"'
+    check "--arch $a: --resume with the architecture's options (--latents, --lr) again is refused (exit $rc3)" eval 'test $rc3 -eq 2 && grep -q "takes the architecture.s options from the checkpoint" "$tmp/e_$a"'
+    "$bin" train $CA --tokens 20480 --checkpoint-every 3000 -o "$tmp/K_$a" --quiet
+    check "--arch $a --checkpoint-every 3000: the same result" same_run "$tmp/A_$a" "$tmp/K_$a"
+done
+"$bin" train --cache "$tmp/c" --arch jumprelu --tokens 30000 --resume "$tmp/B_topk" >/dev/null 2>"$tmp/e5"; rc=$?
+check "--resume of a topk SAE with --arch jumprelu: refused, naming both" eval 'test $rc -eq 1 && grep -q "holds a topk SAE, not jumprelu" "$tmp/e5"'
+"$bin" train --cache "$tmp/c" --arch topk --tokens 30000 --resume "$tmp/A" -o "$tmp/X" 2>"$tmp/e7"; rc7=$?
+check "--arch topk --resume of the seed's SAE: refused (exit $rc7)" eval 'test $rc7 -eq 2 && grep -q "holds the seed.s SAE" "$tmp/e7"'
+"$bin" train --cache "$tmp/c" --lambda 3 --tokens 1000 -o "$tmp/X" 2>"$tmp/e8"; rc=$?
+check "--lambda without --arch: usage error (exit $rc)" eval 'test $rc -eq 2 && grep -q "options of --arch" "$tmp/e8"'
+"$bin" train --cache "$tmp/c" --arch topk --latents 128 --k 200 --tokens 1000 -o "$tmp/X" 2>"$tmp/e9"; rc=$?
+check "--arch topk --k 200 of 128 latents: refused, naming k (exit $rc)" eval 'test $rc -ne 0 && grep -q "k = 200" "$tmp/e9" && test ! -e "$tmp/X"'
+DA="--dataset $tmp/d.bin --weights $tmp/m --hook blocks.1.mlp.hook_pre --ctx 16 --batch 256 --latents 128 --k 8 --lr 1e-3 --arch topk"
+"$bin" train $DA --tokens 12800 -o "$tmp/LA" --quiet; rc=$?
+"$bin" train $DA --tokens 6400 -o "$tmp/LA2" --quiet
+"$bin" train --dataset "$tmp/d.bin" --weights "$tmp/m" --hook blocks.1.mlp.hook_pre --ctx 16 --batch 256 --tokens 12800 --resume "$tmp/LA2" --quiet
+check "--arch topk harvesting as it trains (exit $rc): half, --resume, half == one run" eval 'test $rc -eq 0 && same_run "$tmp/LA" "$tmp/LA2"'
 
 # bad input
 "$bin" train $C --tokens 1000 --seed 3 --resume "$tmp/B" >/dev/null 2>"$tmp/e1"; rc=$?
