@@ -93,7 +93,7 @@ for a in topk jumprelu; do
     "$bin" train $CA --tokens 20480 --checkpoint-every 3000 -o "$tmp/K_$a" --quiet
     check "--arch $a --checkpoint-every 3000: the same result" same_run "$tmp/A_$a" "$tmp/K_$a"
 done
-"$bin" train --cache "$tmp/c" --arch jumprelu --tokens 30000 --resume "$tmp/B_topk" >/dev/null 2>"$tmp/e5"; rc=$?
+"$bin" train --cache "$tmp/c" --arch jumprelu --batch 256 --tokens 30000 --resume "$tmp/B_topk" >/dev/null 2>"$tmp/e5"; rc=$?
 check "--resume of a topk SAE with --arch jumprelu: refused, naming both" eval 'test $rc -eq 1 && grep -q "holds a topk SAE, not jumprelu" "$tmp/e5"'
 "$bin" train --cache "$tmp/c" --arch topk --tokens 30000 --resume "$tmp/A" -o "$tmp/X" 2>"$tmp/e7"; rc7=$?
 check "--arch topk --resume of the seed's SAE: refused (exit $rc7)" eval 'test $rc7 -eq 2 && grep -q "holds the seed.s SAE" "$tmp/e7"'
@@ -110,6 +110,8 @@ check "--arch topk harvesting as it trains (exit $rc): half, --resume, half == o
 # bad input
 "$bin" train $C --tokens 1000 --seed 3 --resume "$tmp/B" >/dev/null 2>"$tmp/e1"; rc=$?
 check "--resume with another --seed: refused, naming the seed" eval 'test $rc -eq 1 && grep -q "give --seed 0" "$tmp/e1"'
+"$bin" train $C --batch 128 --tokens 30000 --resume "$tmp/B" >/dev/null 2>"$tmp/e10"; rc=$?
+check "--resume with another --batch: refused, naming it" eval 'test $rc -eq 1 && grep -q "give --batch 256" "$tmp/e10"'
 "$bin" train --cache "$tmp/c" --hook blocks.2.hook_resid_pre --tokens 1000 -o "$tmp/X" >/dev/null 2>"$tmp/e2"; rc=$?
 check "a hook the cache does not hold: refused, listing its hooks" eval 'test $rc -eq 1 && grep -q "it holds blocks.1.mlp.hook_pre" "$tmp/e2"'
 truncate -s 100 "$tmp/c/shard-000003-h0.bin"

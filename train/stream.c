@@ -65,7 +65,7 @@ static int checkpoint(const StreamTrain *t, StreamModel *model, const State *s, 
         else {
             StreamStateHeader h;
             memset(&h, 0, sizeof h);
-            h.step = s->step, h.tokens = s->tokens;
+            h.step = s->step, h.tokens = s->tokens, h.batch = t->p.batch;
             src->cursor(src->self, h.cursor);
             if (fwrite(model->magic, 1, 8, f) != 8 || fwrite(&h, sizeof h, 1, f) != 1 ||
                 model->state_write(model->self, f) != 0) {
@@ -93,7 +93,7 @@ int stream_state_magic(const char *dir, char magic[9]) {
     return rc;
 }
 
-static int load_state(const char *dir, StreamModel *model, State *s, RowSource *src, long log_every) {
+static int load_state(const char *dir, StreamModel *model, State *s, RowSource *src, const StreamTrain *t) {
     char *stp = path_join(dir, "state.bin"), *buf = NULL;
     size_t len;
     int rc = -1;
@@ -107,6 +107,11 @@ static int load_state(const char *dir, StreamModel *model, State *s, RowSource *
         goto out;
     }
     memcpy(&h, buf + 8, sizeof h);
+    if (h.batch != t->p.batch) {
+        err_set("--resume %s: the checkpoint was trained with --batch %lld, this run asks for %d; give --batch %lld "
+                "(the same batches continue exactly)", dir, (long long)h.batch, t->p.batch, (long long)h.batch);
+        goto out;
+    }
     if (model->state_read(model->self, buf + 8 + sizeof h, len - 8 - sizeof h, stp) != 0) goto out;
     s->step = (long)h.step;
     s->tokens = h.tokens;
@@ -124,7 +129,7 @@ static int load_state(const char *dir, StreamModel *model, State *s, RowSource *
     if (file_read_max(logp, &lb, &ll, (size_t)1 << 32) == 0) {
         /* the line a run writes at its last step is not one an unbroken run writes: drop it */
         char *last = ll > 1 ? memrchr(lb, '\n', ll - 1) : NULL;
-        if (last && atol(last + 1) % log_every != 0) last[1] = 0;
+        if (last && atol(last + 1) % t->log_every != 0) last[1] = 0;
         log_add(s, lb);
         free(lb);
     }
@@ -162,7 +167,7 @@ int stream_train(StreamModel *model, RowSource *src, const StreamTrain *t, const
     State s;
     memset(&s, 0, sizeof s);
     if (resume_dir) {
-        if (load_state(resume_dir, model, &s, src, t->log_every) != 0) {
+        if (load_state(resume_dir, model, &s, src, t) != 0) {
             free(s.log);
             return -1;
         }

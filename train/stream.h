@@ -92,6 +92,7 @@ typedef struct {
     int64_t step;           /* steps done */
     int64_t cursor[4];      /* the source's cursor (cursor[3]: its seed) */
     double tokens;          /* tokens done */
+    int64_t batch;          /* tokens a step (a resume must keep it) */
 } StreamStateHeader;
 
 /* The magic of DIR/state.bin into magic (9 bytes, NUL-terminated): 0, or -1
