@@ -46,7 +46,8 @@ static void usage(FILE *f) {
             "                          (as ./run harvest)\n"
             "  -o, --out OUT           output folder (default: the --resume folder)\n"
             "  --resume OUT            continue the training saved in OUT\n"
-            "  --tokens N              token budget, e.g. 10M (default: --epochs passes)\n"
+            "  --tokens N              token budget, e.g. 10M (default: --epochs passes), rounded\n"
+            "                          down to whole batches (every step is a whole batch)\n"
             "  --epochs N              passes over the cache (default 1; not with --dataset)\n"
             "  --batch B               tokens a step (default 4096)\n"
             "  --latents L, --k K      SAE size (default 2d; k: the seed d/3, topk/batchtopk 32)\n"
@@ -260,7 +261,7 @@ int cmd_train_stream(int argc, char **argv) {
         printf("train: %s after %ld steps, %.0f tokens in %.1fs (%.0f tokens/s); loss %.4f, L0 %.1f, FVU %.4f, dead %.1f%%; "
                "max RSS %.1f MiB\ntrain: wrote %s/{sae_weights.safetensors, cfg.json, train_log.csv, state.bin}\n",
                rc == 1 ? "stopped (checkpoint written; --resume continues)" : "done", rep.steps, rep.tokens, rep.secs,
-               rep.tokens / (rep.secs + 1e-9), rep.loss, rep.l0, rep.fvu, rep.dead_pct, rep.max_rss_kb / 1024.0, out);
+               rep.tokens_run / (rep.secs + 1e-9), rep.loss, rep.l0, rep.fvu, rep.dead_pct, rep.max_rss_kb / 1024.0, out);
     status = rc == 1 ? 128 + (rep.signal ? rep.signal : SIGINT) : 0;
     goto done;
 done_fail:

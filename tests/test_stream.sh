@@ -37,6 +37,11 @@ check "the same run twice: the same weights" same_run "$tmp/A" "$tmp/Q"
 "$bin" train $C --tokens 10240 -o "$tmp/B" --quiet
 "$bin" train $C --tokens 20480 --resume "$tmp/B" --quiet; rc=$?
 check "N/2 steps, then --resume to N (exit $rc) == N steps in one run, byte for byte" same_run "$tmp/A" "$tmp/B"
+"$bin" train $C --tokens 10000 -o "$tmp/R" >"$tmp/ro" 2>/dev/null
+"$bin" train $C --tokens 20480 --resume "$tmp/R" --quiet
+check "--tokens 10000: 39 whole batches (9984 tokens); then --resume to N == one run, byte for byte" eval 'grep -q "done after 39 steps, 9984 tokens" "$tmp/ro" && same_run "$tmp/A" "$tmp/R"'
+"$bin" train $C --tokens 100 -o "$tmp/X" >/dev/null 2>"$tmp/e0"; rc=$?
+check "--tokens 100 with --batch 256: refused, less than one batch (exit $rc)" eval 'test $rc -eq 1 && grep -q "less than one batch of 256" "$tmp/e0" && test ! -e "$tmp/X"'
 "$bin" train $C --tokens 20480 --stop-after-steps 33 -o "$tmp/S" >"$tmp/so" 2>/dev/null; rc=$?
 check "a stop after 33 steps: exit 130, a checkpoint written" eval 'test $rc -eq 130 && grep -q "stopped (checkpoint written" "$tmp/so"'
 "$bin" train $C --tokens 20480 --resume "$tmp/S" --quiet

@@ -148,14 +148,16 @@ static void fmt_count(char *b, size_t n, double v) {
     else snprintf(b, n, "%.0f", v);
 }
 
-/* The budget in tokens: --tokens, or --epochs passes over the source (0: none given for an endless source). */
+/* The budget in tokens: --tokens, or --epochs passes over the source (0: none given for an endless source),
+ * rounded down to whole batches. Every step is a whole batch, so a run stopped at any budget and resumed
+ * takes the same steps as one that never stopped. */
 static double budget(const StreamTrain *t, RowSource *src) {
-    if (t->tokens > 0) return t->tokens;
-    return (double)src->epoch_rows(src->self) * (t->epochs > 0 ? t->epochs : 1);
+    double b = t->tokens > 0 ? t->tokens : (double)src->epoch_rows(src->self) * (t->epochs > 0 ? t->epochs : 1);
+    return t->p.batch > 0 ? floor(b / t->p.batch) * t->p.batch : 0;
 }
 
 long stream_total_steps(const StreamTrain *t, RowSource *src) {
-    return (long)ceil(budget(t, src) / t->p.batch);
+    return t->p.batch > 0 ? (long)(budget(t, src) / t->p.batch) : 0;
 }
 
 int stream_train(StreamModel *model, RowSource *src, const StreamTrain *t, const char *resume_dir, StreamTrainReport *rep) {
@@ -163,7 +165,11 @@ int stream_train(StreamModel *model, RowSource *src, const StreamTrain *t, const
     if (src->width != model->d) return err_set("the rows are %d wide, the SAE's input is %d", src->width, model->d);
     if (B < 2 || B > SAE_MAX_BATCH) return err_set("--batch %d: give 2..%d tokens a step", B, SAE_MAX_BATCH);
     double total = budget(t, src);
-    if (total <= 0) return err_set("give a budget with --tokens N (the source has no fixed epoch)");
+    if (total <= 0)
+        return t->tokens > 0 || src->epoch_rows(src->self) > 0
+                   ? err_set("--tokens %.0f: less than one batch of %d tokens; give more tokens or a smaller --batch",
+                             t->tokens > 0 ? t->tokens : (double)src->epoch_rows(src->self), B)
+                   : err_set("give a budget with --tokens N (the source has no fixed epoch)");
     State s;
     memset(&s, 0, sizeof s);
     if (resume_dir) {
@@ -190,9 +196,9 @@ int stream_train(StreamModel *model, RowSource *src, const StreamTrain *t, const
     int rc = 0;
     long steps_here = 0;
     char line[512];
-    while (s.tokens + 2 <= total) {
+    while (s.tokens + B <= total) {
         if (stop_signal || (t->stop_after_steps > 0 && steps_here >= t->stop_after_steps)) { rc = 1; break; }
-        long n = total - s.tokens < B ? (long)(total - s.tokens) : B;
+        const long n = B;
         if (src->next(src->self, X, n) != 0) { rc = -1; break; }
         if (model->step(model->self, X, (int)n, &st) != 0) {
             char *why = xstrdup(err_get());
@@ -203,11 +209,11 @@ int stream_train(StreamModel *model, RowSource *src, const StreamTrain *t, const
         s.tokens += (double)n;
         s.step++, steps_here++;
         double now = time_now(), tps = (s.tokens - tok0) / (now - t0 + 1e-9);
-        if (s.step % t->log_every == 0 || s.tokens + 2 > total) {
+        if (s.step % t->log_every == 0 || s.tokens + B > total) {
             snprintf(line, sizeof line, "%ld,%.0f,%s,%.0f\n", s.step, s.tokens, st.csv, tps);
             log_add(&s, line);
         }
-        if (!t->quiet && (now - last_print >= (t->progress_tty ? 0.25 : t->progress_secs) || s.tokens + 2 > total)) {
+        if (!t->quiet && (now - last_print >= (t->progress_tty ? 0.25 : t->progress_secs) || s.tokens + B > total)) {
             last_print = now;
             char a[32], b[32];
             fmt_count(a, sizeof a, s.tokens);
@@ -218,7 +224,7 @@ int stream_train(StreamModel *model, RowSource *src, const StreamTrain *t, const
                     t->progress_tty ? "  " : "\n");
             fflush(stderr);
         }
-        if (t->ckpt_every > 0 && s.tokens >= next_ckpt && s.tokens + 2 <= total) {
+        if (t->ckpt_every > 0 && s.tokens >= next_ckpt && s.tokens + B <= total) {
             if (checkpoint(t, model, &s, src) != 0) { rc = -1; break; }
             next_ckpt = (floor(s.tokens / t->ckpt_every) + 1) * t->ckpt_every;
         }
@@ -230,7 +236,7 @@ int stream_train(StreamModel *model, RowSource *src, const StreamTrain *t, const
     if (rep) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        *rep = (StreamTrainReport){s.tokens, time_now() - t0, st.loss, st.l0, st.fvu, 100 * st.dead_frac, s.step,
+        *rep = (StreamTrainReport){s.tokens, time_now() - t0, st.loss, st.l0, st.fvu, 100 * st.dead_frac, s.tokens - tok0, s.step,
                                    ru.ru_maxrss, (int)stop_signal};
     }
     free(X);

@@ -48,7 +48,7 @@
 
 typedef struct {
     SAEParams p;            /* p.batch: tokens a step (every model); the rest: the seed's SAE */
-    double tokens;          /* budget in rows (tokens); 0: epochs x the source's rows */
+    double tokens;          /* budget in rows (tokens), rounded down to whole batches; 0: epochs x the source's rows */
     int epochs;             /* used when tokens is 0 */
     long log_every;         /* steps between train_log.csv lines (default 10) */
     double ckpt_every;      /* tokens between checkpoints (0: only at the end and on a signal) */
@@ -106,6 +106,7 @@ int stream_state_magic(const char *dir, char magic[9]);
  * err_set(). rep (may be NULL) receives the totals. */
 typedef struct {
     double tokens, secs, loss, l0, fvu, dead_pct;   /* at the end (the last batch's loss, L0, FVU) */
+    double tokens_run;      /* tokens trained by this run (tokens less those of the checkpoint resumed) */
     long steps;
     long max_rss_kb;        /* the process's peak resident memory */
     int signal;             /* the signal that stopped it (SIGINT, SIGTERM), or 0 */
