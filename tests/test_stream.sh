@@ -3,8 +3,13 @@
 # synthetic GPT-2: the outputs, train_log.csv, the progress lines, exact
 # resume (N steps in one run == N/2, then --resume, then the rest: the same
 # weights and optimiser state, byte for byte; also after a SIGINT and after
-# a simulated stop), harvesting as it trains, and bad input (a truncated
-# shard, an unknown hook, a resume with another seed).
+# a simulated stop; a budget that is not a whole number of batches),
+# harvesting as it trains, every --arch of sae/arch.h (the same exact resume
+# for each, its folder loaded as SAELens 6 does by tests/saelens_load.py; a
+# stop and --checkpoint-every for topk and jumprelu; live harvest for topk),
+# and bad input (a truncated shard, an unknown hook, a budget under one
+# batch, a resume with another seed, batch or architecture, options that
+# belong to --arch).
 set -u
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/gpt2sae_test_stream_XXXXXX)
@@ -87,6 +92,22 @@ for a in topk batchtopk jumprelu relu gated; do
     "$bin" train --cache "$tmp/c" --batch 256 --log-every 5 --tokens 20480 --resume "$tmp/B_$a" --quiet; rc=$?
     check "--arch $a: N/2 steps, then --resume to N (exit $rc) == N steps in one run, byte for byte" same_run "$tmp/A_$a" "$tmp/B_$a"
 done
+# the streamed folders load as SAELens 6 loads them (tests/saelens_load.py), when PyTorch is there
+if /usr/bin/python3 -c "import torch, numpy" 2>/dev/null; then
+    /usr/bin/python3 - "$tmp/c/shard-000000-h0.bin" "$tmp/x.safetensors" <<'EOF'
+import json, struct, sys
+import numpy as np
+x = np.ascontiguousarray(np.fromfile(sys.argv[1], dtype="<f4").reshape(-1, 64)[:16])
+h = json.dumps({"X": {"dtype": "F32", "shape": list(x.shape), "data_offsets": [0, x.nbytes]}}).encode()
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + x.tobytes())
+EOF
+    for a in topk batchtopk jumprelu relu gated; do
+        check "--arch $a: tests/saelens_load.py loads the streamed folder as SAELens 6 does" \
+            /usr/bin/python3 tests/saelens_load.py "$tmp/A_$a" "$tmp/x.safetensors" "$tmp/sl_$a.out"
+    done
+else
+    skip "tests/saelens_load.py: no python3 with torch and numpy"
+fi
 for a in topk jumprelu; do
     case $a in topk) K="--k 8" ;; *) K="" ;; esac
     CA="--cache $tmp/c --batch 256 --latents 128 $K --lr 1e-3 --log-every 5 --arch $a"
