@@ -1,13 +1,16 @@
 /*
  * cli/cmd_train_stream.c - ./run train --cache DIR | --dataset X.bin --hook H:
- * the seed's SAE trained on a stream of activations (an activation cache, or
- * harvested from the model as it trains) for a token budget, with progress,
- * train_log.csv, checkpoints and --resume (train/stream.h).
+ * the seed's SAE, or any architecture of sae/arch.h (--arch), trained on a
+ * stream of activations (an activation cache, or harvested from the model as
+ * it trains) for a token budget, with progress, train_log.csv, checkpoints
+ * and --resume (train/stream.h).
  *
  *   ./run train --cache acts/ --tokens 10M --batch 4096 -o out/sae
+ *   ./run train --cache acts/ --arch topk --latents 24576 --k 32 --tokens 10M -o out/topk
  *   ./run train --resume out/sae --cache acts/ --tokens 20M
  */
 #include "cli/cli.h"
+#include "cli/pipeline.h"
 #include "cli/stream.h"
 #include "core/pool.h"
 #include "core/util.h"
@@ -25,12 +28,15 @@ static void usage(FILE *f) {
             "       ./run train --dataset X.bin --hook NAME [--weights W] -o OUT [options]\n"
             "       ./run train --resume OUT (--cache DIR | --dataset X.bin --hook NAME) [options]\n"
             "\n"
-            "Train the seed's SAE on a stream of activations: from an activation cache\n"
+            "Train an SAE on a stream of activations: from an activation cache\n"
             "(./run harvest), read in a shuffled order drawn from --seed, or harvested from\n"
             "the model as it trains (no cache). Memory is bounded by the batch and the\n"
             "buffers, not the corpus. OUT gets sae_weights.safetensors, cfg.json, train_log.csv and\n"
             "state.bin, as one unit, at every checkpoint and at the end; --resume continues\n"
             "exactly (the same weights, bit for bit, as a run that never stopped).\n"
+            "The SAE is the seed's (the default), or --arch topk|batchtopk|jumprelu|relu|gated\n"
+            "(OUT is then the SAELens folder; train_log.csv's columns are\n"
+            "step,tokens,loss,recon,sparsity,aux,l0,fvu,dead_pct,grad_norm,lr,tokens_per_s).\n"
             "\n"
             "  --cache DIR             the activation cache\n"
             "  --hook NAME             the cache's hook to train on (default its first); with\n"
@@ -40,16 +46,26 @@ static void usage(FILE *f) {
             "                          (as ./run harvest)\n"
             "  -o, --out OUT           output folder (default: the --resume folder)\n"
             "  --resume OUT            continue the training saved in OUT\n"
-            "  --tokens N              token budget, e.g. 10M (default: --epochs passes)\n"
+            "  --tokens N              token budget, e.g. 10M (default: --epochs passes), rounded\n"
+            "                          down to whole batches (every step is a whole batch)\n"
             "  --epochs N              passes over the cache (default 1; not with --dataset)\n"
             "  --batch B               tokens a step (default 4096)\n"
-            "  --latents L, --k K      SAE size (default 2d, d/3)\n"
+            "  --latents L, --k K      SAE size (default 2d; k: the seed d/3, topk/batchtopk 32)\n"
             "  --lr, --sparsity-weight, --decor-weight   as ./run train\n"
+            "  --arch A                seed (default), topk, batchtopk, jumprelu, relu or gated;\n"
+            "                          their options as ./run train --arch A --help (--k-aux,\n"
+            "                          --aux-alpha, --multi-topk, --lambda, --lambda-warmup,\n"
+            "                          --jump-eps, --theta0, --b-dec-init, --beta1, --beta2,\n"
+            "                          --adam-eps, --warmup, --decay (steps), --grad-clip);\n"
+            "                          b_dec starts at the median of the first 4096 rows.\n"
+            "                          --resume takes the architecture and its options from\n"
+            "                          the checkpoint\n"
             "  --seed S                initial weights and the data order (default 0)\n"
             "  --group G               shards a shuffle group (default 4)\n"
             "  --log-every N           steps between train_log.csv lines (default 10)\n"
             "  --checkpoint-every N    tokens between checkpoints (e.g. 1M; default: at the end)\n"
-            "  --dead-after N          tokens without firing before a latent counts as dead (1M)\n"
+            "  --dead-after N          tokens without firing before a latent counts as dead (1M;\n"
+            "                          also --dead-tokens with --arch)\n"
             "  --threads N             CPU threads\n"
             "  --quiet                 no progress\n"
             "\n"
@@ -58,21 +74,30 @@ static void usage(FILE *f) {
             "SIGINT/SIGTERM: a checkpoint is written, then the run stops (status 130/143).\n");
 }
 
+/* the architecture options that are not also the seed's (theirs: --k, --lr, --seed) */
+static int arch_only(const char *name) {
+    return strcmp(name, "--k") && strcmp(name, "--lr") && strcmp(name, "--seed");
+}
+
 int cmd_train_stream(int argc, char **argv) {
-    static const char *opts[64];
+    static const char *opts[96];
     int no = 0;
     for (const char *const *n = harvest_opt_names; *n; n++) opts[no++] = *n;
     const char *more[] = {"--cache", "-o", "--out", "--resume", "--epochs", "--batch", "--latents", "--k", "--lr",
                           "--sparsity-weight", "--decor-weight", "--seed", "--group", "--log-every",
                           "--checkpoint-every", "--dead-after", "--threads", "--quiet", "--stop-after-steps",
-                          "--help", "-h", NULL};
+                          "--arch", "--multi-topk", "--b-dec-init", "--help", "-h", NULL};
     for (const char **n = more; *n; n++) opts[no++] = *n;
+    for (const char *const *n = train_arch_options; *n; n++)
+        if (arch_only(*n)) opts[no++] = *n;
     opts[no] = NULL;
     cli_command("train", opts, NULL);
     HarvestOpts o;
     harvest_opts_init(&o);
     StreamTrain t = stream_train_default();
-    const char *cache = NULL, *out = NULL, *resume = NULL, *v;
+    const char *cache = NULL, *out = NULL, *resume = NULL, *arch_name = NULL, *bdec = NULL, *v;
+    const char *set[TRAIN_ARCH_MAX_SET][2];   /* the architecture's options as given, applied once d is known */
+    int n_set = 0, n_arch_only = 0, latents_given = 0, lr_given = 0, k_given = 0, dead_given = 0;
     long n, group = 4, threads = 0;
     double x;
     int ended = 0, r;
@@ -80,18 +105,39 @@ int cmd_train_stream(int argc, char **argv) {
         CLIArgKind kind = cli_arg_kind(argv[i], &ended);
         if (kind == CLI_END) continue;
         if (kind == CLI_OPERAND) return cli_error(2, "train: unexpected argument '%s'", argv[i]);
+        if (n_set >= TRAIN_ARCH_MAX_SET) return cli_error(2, "train: too many options");
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--quiet")) { t.quiet = 1; continue; }
+        if (!strcmp(argv[i], "--multi-topk")) {
+            set[n_set][0] = "--multi-topk", set[n_set++][1] = "1", n_arch_only++;
+            continue;
+        }
         if ((r = harvest_opts_parse(&o, argc, argv, &i))) { if (r < 0) return 2; continue; }
 #define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
 #define INT(name, lo, hi) (r < 0 || cli_int(name, v, lo, hi, &n) ? 2 : 0)
+        int hit = 0;
+        for (const char *const *a = train_arch_options; *a && !hit; a++)
+            if (arch_only(*a) && OPT(*a)) {
+                if (r < 0) return 2;
+                set[n_set][0] = *a, set[n_set++][1] = v, n_arch_only++;
+                dead_given |= !strcmp(*a, "--dead-tokens");
+                hit = 1;
+            }
+        if (hit) continue;
         if (OPT("--cache")) { if (r < 0) return 2; cache = v; }
         else if (OPT("-o") || OPT("--out")) { if (r < 0) return 2; out = v; }
         else if (OPT("--resume")) { if (r < 0) return 2; resume = v; }
+        else if (OPT("--arch")) { if (r < 0) return 2; arch_name = v; }
+        else if (OPT("--b-dec-init")) {
+            if (r < 0) return 2;
+            if (strcmp(v, "median") && strcmp(v, "mean") && strcmp(v, "zero"))
+                return cli_error(2, "option --b-dec-init: '%s' is not median, mean or zero", v);
+            bdec = v, n_arch_only++;
+        }
         else if (OPT("--epochs")) { if (INT("--epochs", 1, 1000000)) return 2; t.epochs = (int)n; }
         else if (OPT("--batch")) { if (INT("--batch", 2, SAE_MAX_BATCH)) return 2; t.p.batch = (int)n; }
-        else if (OPT("--latents")) { if (INT("--latents", 1, 1 << 30)) return 2; t.p.latents = (int)n; }
-        else if (OPT("--k")) { if (INT("--k", 1, 1 << 30)) return 2; t.p.k = (int)n; }
+        else if (OPT("--latents")) { if (INT("--latents", 1, 1 << 30)) return 2; t.p.latents = (int)n; latents_given = 1; }
+        else if (OPT("--k")) { if (INT("--k", 1, 1 << 30)) return 2; t.p.k = (int)n; k_given = 1; set[n_set][0] = "--k", set[n_set++][1] = v; }
         else if (OPT("--seed")) { if (INT("--seed", 0, 0x7fffffffffffffffL)) return 2; t.p.seed = (uint64_t)n; }
         else if (OPT("--group")) { if (INT("--group", 1, 1 << 20)) return 2; group = n; }
         else if (OPT("--log-every")) { if (INT("--log-every", 1, 1L << 40)) return 2; t.log_every = n; }
@@ -103,7 +149,7 @@ int cmd_train_stream(int argc, char **argv) {
             if (parse_count(v, &x) != 0 || x < 1) return cli_error(2, "option %s: '%s' is not a count of tokens (e.g. 1M)", name, v);
             if (!strcmp(name, "--dead-after")) t.dead_after = x; else t.ckpt_every = x;
         }
-        else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e38, &x)) return 2; t.p.lr = x; }
+        else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e38, &x)) return 2; t.p.lr = x; lr_given = 1; set[n_set][0] = "--lr", set[n_set++][1] = v; }
         else if (OPT("--sparsity-weight")) { if (r < 0 || cli_float("--sparsity-weight", v, 0, 1e30, &x)) return 2; t.p.sparsity_weight = (float)x; }
         else if (OPT("--decor-weight")) { if (r < 0 || cli_float("--decor-weight", v, 0, 1e30, &x)) return 2; t.p.decor_weight = (float)x; }
         else return cli_unknown(argv[i]);
@@ -114,6 +160,26 @@ int cmd_train_stream(int argc, char **argv) {
     if (!out) out = resume;
     if (!out) { usage(stderr); return cli_error(2, "train: give the output folder with -o OUT"); }
     if (cache && o.n_hooks > 1) return cli_error(2, "train --cache: give at most one --hook (the cache's hook to train on)");
+    SAEArchKind kind = SAE_ARCH_TOPK;
+    int is_arch = arch_name && strcmp(arch_name, "seed") != 0;
+    if (is_arch && sae_arch_parse(arch_name, &kind) != 0)
+        return cli_error(2, "option --arch: '%s' is not seed, topk, batchtopk, jumprelu, relu or gated", arch_name);
+    if (!is_arch && n_arch_only && !resume)
+        return cli_error(2, "train: --k-aux, --lambda and the like are options of --arch topk|batchtopk|jumprelu|relu|gated");
+    if (resume) {   /* the checkpoint says which SAE it is */
+        char magic[9];
+        if (stream_state_magic(resume, magic) != 0) return cli_fail();
+        int was_arch = !strcmp(magic, STREAM_ARCH_MAGIC);
+        if (!was_arch && strcmp(magic, STREAM_SEED_MAGIC) != 0)
+            return cli_error(1, "--resume %s: state.bin is not a training state this build reads; train again", resume);
+        if (arch_name && is_arch != was_arch)
+            return cli_error(2, "train: --resume %s holds %s SAE; give --arch as it was trained (or leave it out)", resume,
+                             was_arch ? "an --arch" : "the seed's");
+        if (was_arch && (n_arch_only || latents_given || lr_given || k_given))
+            return cli_error(2, "train: --resume takes the architecture's options from the checkpoint; leave out --latents, "
+                                "--k, --lr, --lambda and the like");
+        is_arch = was_arch;
+    }
     if (threads) pool_set_threads((int)threads);
     t.tokens = o.tokens;   /* a training budget here, not a harvest limit */
     o.tokens = 0;
@@ -134,38 +200,75 @@ int cmd_train_stream(int argc, char **argv) {
         src = cache_reader_source(&cr);
         t.model = cr.man.meta.model;
         t.hook = cr.man.meta.hooks[cr.hook];
+        t.dataset = cr.man.meta.dataset;
+        t.ctx = cr.man.meta.ctx;
     } else {
         if (harvest_setup(&hs, &o) != 0) return cli_fail();
         if (harvest_source_init(&live, &hs.h, 0, t.p.seed) != 0) { harvest_setup_free(&hs); return cli_fail(); }
         src = harvest_source(&live);
         t.model = hs.meta.model;
         t.hook = o.hooks[0];
+        t.dataset = hs.meta.dataset;
+        t.ctx = hs.h.p.ctx;
         if (t.tokens <= 0) t.tokens = (double)live.h->windows * live.h->p.ctx * t.epochs;
     }
-    /* the SAE: fresh, or the one being resumed */
+    /* the SAE: the seed's (fresh, or the one being resumed) or an architecture's */
     SAE sae = {0};
-    if (resume) {
-        if (sae_load(&sae, resume) != 0) goto done_fail;   /* the folder: sae_checkpoint_file finds the weights */
-        t.p.latents = sae.L, t.p.k = sae.k;
-    } else if (sae_init(&sae, src.width, &t.p) != 0)
-        goto done_fail;
-    if (!t.quiet)
-        printf("train: %s %s, width %d, %d latents, k = %d, batch %d, seed %llu%s\n", cache ? "cache" : "dataset",
-               cache ? cache : o.dataset, src.width, sae.L, sae.k, t.p.batch, (unsigned long long)t.p.seed,
-               resume ? " (resuming)" : "");
+    StreamSeed seed;
+    StreamArch arch;
+    StreamModel model;
+    memset(&seed, 0, sizeof seed);
+    memset(&arch, 0, sizeof arch);
+    if (is_arch && resume) {
+        stream_arch_init_resume(&arch, &src, &t, arch_name ? (int)kind : -1);
+    } else if (is_arch) {
+        SAEArchParams p = sae_arch_default_params(kind, src.width, latents_given ? t.p.latents : 2 * src.width);
+        p.seed = t.p.seed;
+        p.dead_tokens = (long)t.dead_after;
+        if (bdec) p.b_dec_init = !strcmp(bdec, "mean") ? SAE_BDEC_MEAN : !strcmp(bdec, "zero") ? SAE_BDEC_ZERO : SAE_BDEC_MEDIAN;
+        if (train_arch_apply(&p, set, n_set) != 0) { status = 2; goto done; }
+        if (dead_given) t.dead_after = (double)p.dead_tokens;
+        if (stream_arch_init(&arch, &p, &src, &t) != 0) {
+            err_prefix("train --arch %s", arch_name);
+            goto done_fail;
+        }
+    } else {
+        if (resume) {
+            if (sae_load(&sae, resume) != 0) goto done_fail;   /* the folder: sae_checkpoint_file finds the weights */
+            t.p.latents = sae.L, t.p.k = sae.k;
+        } else if (sae_init(&sae, src.width, &t.p) != 0)
+            goto done_fail;
+        stream_seed_init(&seed, &sae, &t);
+    }
+    model = is_arch ? stream_arch_model(&arch) : stream_seed_model(&seed);
+    if (!t.quiet) {
+        if (is_arch && !resume)
+            printf("train: %s %s, width %d, %s SAE of %d latents (k = %d), batch %d, seed %llu\n", cache ? "cache" : "dataset",
+                   cache ? cache : o.dataset, src.width, sae_arch_name(arch.m.p.arch), arch.m.p.n, arch.m.p.k, t.p.batch,
+                   (unsigned long long)t.p.seed);
+        else if (is_arch)
+            printf("train: %s %s, width %d, resuming the SAE in %s, batch %d, seed %llu\n", cache ? "cache" : "dataset",
+                   cache ? cache : o.dataset, src.width, resume, t.p.batch, (unsigned long long)t.p.seed);
+        else
+            printf("train: %s %s, width %d, %d latents, k = %d, batch %d, seed %llu%s\n", cache ? "cache" : "dataset",
+                   cache ? cache : o.dataset, src.width, sae.L, sae.k, t.p.batch, (unsigned long long)t.p.seed,
+                   resume ? " (resuming)" : "");
+    }
     StreamTrainReport rep;
-    int rc = stream_train(&sae, &src, &t, resume, &rep);
+    int rc = stream_train(&model, &src, &t, resume, &rep);
     if (rc < 0) goto done_fail;
     if (!t.quiet || rc == 1)
         printf("train: %s after %ld steps, %.0f tokens in %.1fs (%.0f tokens/s); loss %.4f, L0 %.1f, FVU %.4f, dead %.1f%%; "
                "max RSS %.1f MiB\ntrain: wrote %s/{sae_weights.safetensors, cfg.json, train_log.csv, state.bin}\n",
                rc == 1 ? "stopped (checkpoint written; --resume continues)" : "done", rep.steps, rep.tokens, rep.secs,
-               rep.tokens / (rep.secs + 1e-9), rep.loss, rep.l0, rep.fvu, rep.dead_pct, rep.max_rss_kb / 1024.0, out);
+               rep.tokens_run / (rep.secs + 1e-9), rep.loss, rep.l0, rep.fvu, rep.dead_pct, rep.max_rss_kb / 1024.0, out);
     status = rc == 1 ? 128 + (rep.signal ? rep.signal : SIGINT) : 0;
     goto done;
 done_fail:
     status = cli_fail();
 done:
+    stream_seed_free(&seed);
+    stream_arch_free(&arch);
     sae_free(&sae);
     cache_reader_close(&cr);
     harvest_source_free(&live);

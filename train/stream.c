@@ -1,7 +1,7 @@
 /*
- * train/stream.c - the streaming trainer: batches from a RowSource, one
- * sae_loss_grad + Adam step each, progress and train_log.csv, checkpoints
- * (state.bin beside the SAE) and exact resume. See stream.h.
+ * train/stream.c - the streaming trainer, whatever the model: batches from
+ * a RowSource, one model step each, progress and train_log.csv, checkpoints
+ * (state.bin beside the model's files) and exact resume. See stream.h.
  */
 #include "train/stream.h"
 #include "core/dir.h"
@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-
-#define STATE_MAGIC "GS2STRM1"
 
 StreamTrain stream_train_default(void) {
     StreamTrain t;
@@ -34,16 +32,9 @@ StreamTrain stream_train_default(void) {
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) { stop_signal = sig; }
 
-/* ---- the state beside the SAE ---- */
+/* ---- the state beside the model ---- */
 
 typedef struct {
-    int64_t d, L, k, step, adam_step, cursor[4];
-    double tokens;
-} StateHeader;
-
-typedef struct {
-    SAEAdam adam;
-    int64_t *quiet_for;   /* (L) tokens since each latent last fired */
     double tokens;
     long step;
     char *log;            /* train_log.csv so far */
@@ -60,13 +51,11 @@ static void log_add(State *s, const char *line) {
     s->log_len += n;
 }
 
-static int write_fully(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n ? 0 : -1; }
-
-/* The output folder as one unit: the SAE, the log and state.bin. */
-static int checkpoint(const StreamTrain *t, const SAE *sae, const State *s, RowSource *src) {
+/* The output folder as one unit: the model's files, the log and state.bin. */
+static int checkpoint(const StreamTrain *t, StreamModel *model, const State *s, RowSource *src) {
     DirTxn tx;
     if (dir_begin(&tx, t->out) != 0) return -1;
-    int rc = sae_save(sae, tx.tmp, &t->p, t->model, t->hook);
+    int rc = model->save(model->self, tx.tmp, t);
     char *logp = path_join(tx.tmp, "train_log.csv"), *stp = path_join(tx.tmp, "state.bin");
     if (rc == 0) rc = file_write_atomic(logp, s->log, s->log_len);
     if (rc == 0) {
@@ -74,12 +63,12 @@ static int checkpoint(const StreamTrain *t, const SAE *sae, const State *s, RowS
         FILE *f = file_begin(stp, tmp, sizeof tmp);
         if (!f) rc = -1;
         else {
-            StateHeader h = {sae->d, sae->L, sae->k, s->step, s->adam.step, {0}, s->tokens};
+            StreamStateHeader h;
+            memset(&h, 0, sizeof h);
+            h.step = s->step, h.tokens = s->tokens, h.batch = t->p.batch;
             src->cursor(src->self, h.cursor);
-            size_t n = (size_t)sae->L * sae->d;
-            if (write_fully(f, STATE_MAGIC, 8) || write_fully(f, &h, sizeof h) ||
-                write_fully(f, s->adam.m, n * sizeof(float)) || write_fully(f, s->adam.v, n * sizeof(float)) ||
-                write_fully(f, s->quiet_for, (size_t)sae->L * sizeof(int64_t))) {
+            if (fwrite(model->magic, 1, 8, f) != 8 || fwrite(&h, sizeof h, 1, f) != 1 ||
+                model->state_write(model->self, f) != 0) {
                 file_abort(f, tmp);
                 rc = err_set("%s: writing the training state failed (%s)", stp, strerror(errno));
             } else
@@ -92,7 +81,19 @@ static int checkpoint(const StreamTrain *t, const SAE *sae, const State *s, RowS
     return rc == 0 ? 0 : err_prefix("checkpoint into %s", t->out);
 }
 
-static int load_state(const char *dir, const SAE *sae, State *s, RowSource *src, long log_every) {
+int stream_state_magic(const char *dir, char magic[9]) {
+    char *stp = path_join(dir, "state.bin");
+    FILE *f = fopen(stp, "rb");
+    size_t got = f ? fread(magic, 1, 8, f) : 0;
+    if (f) fclose(f);
+    magic[got] = 0;
+    int rc = got == 8 ? 0 : err_set("--resume %s: no training state (%s; a folder written by ./run train --cache/--dataset)",
+                                     dir, f ? "state.bin is too short" : "no state.bin");
+    free(stp);
+    return rc;
+}
+
+static int load_state(const char *dir, StreamModel *model, State *s, RowSource *src, const StreamTrain *t) {
     char *stp = path_join(dir, "state.bin"), *buf = NULL;
     size_t len;
     int rc = -1;
@@ -100,20 +101,18 @@ static int load_state(const char *dir, const SAE *sae, State *s, RowSource *src,
         err_prefix("--resume %s: no training state (a folder written by ./run train --cache/--dataset)", dir);
         goto out;
     }
-    StateHeader h;
-    size_t n = (size_t)sae->L * sae->d, want = 8 + sizeof h + 2 * n * sizeof(float) + (size_t)sae->L * sizeof(int64_t);
-    if (len < 8 + sizeof h || memcmp(buf, STATE_MAGIC, 8) != 0) { err_set("%s: not a training state file", stp); goto out; }
-    memcpy(&h, buf + 8, sizeof h);
-    if (h.d != sae->d || h.L != sae->L || len != want) {
-        err_set("%s: the state is for an SAE of d = %lld, L = %lld (%zu bytes), not the one in the folder (d = %d, L = %d); "
-                "the checkpoint is damaged", stp, (long long)h.d, (long long)h.L, len, sae->d, sae->L);
+    StreamStateHeader h;
+    if (len < 8 + sizeof h || memcmp(buf, model->magic, 8) != 0) {
+        err_set("%s: not a training state of a %s SAE (written by another kind of run, or damaged)", stp, model->name);
         goto out;
     }
-    const char *p = buf + 8 + sizeof h;
-    memcpy(s->adam.m, p, n * sizeof(float));
-    memcpy(s->adam.v, p + n * sizeof(float), n * sizeof(float));
-    memcpy(s->quiet_for, p + 2 * n * sizeof(float), (size_t)sae->L * sizeof(int64_t));
-    s->adam.step = (long)h.adam_step;
+    memcpy(&h, buf + 8, sizeof h);
+    if (h.batch != t->p.batch) {
+        err_set("--resume %s: the checkpoint was trained with --batch %lld, this run asks for %d; give --batch %lld "
+                "(the same batches continue exactly)", dir, (long long)h.batch, t->p.batch, (long long)h.batch);
+        goto out;
+    }
+    if (model->state_read(model->self, buf + 8 + sizeof h, len - 8 - sizeof h, stp) != 0) goto out;
     s->step = (long)h.step;
     s->tokens = h.tokens;
     int64_t cur[4];
@@ -130,7 +129,7 @@ static int load_state(const char *dir, const SAE *sae, State *s, RowSource *src,
     if (file_read_max(logp, &lb, &ll, (size_t)1 << 32) == 0) {
         /* the line a run writes at its last step is not one an unbroken run writes: drop it */
         char *last = ll > 1 ? memrchr(lb, '\n', ll - 1) : NULL;
-        if (last && atol(last + 1) % log_every != 0) last[1] = 0;
+        if (last && atol(last + 1) % t->log_every != 0) last[1] = 0;
         log_add(s, lb);
         free(lb);
     }
@@ -149,33 +148,41 @@ static void fmt_count(char *b, size_t n, double v) {
     else snprintf(b, n, "%.0f", v);
 }
 
-int stream_train(SAE *sae, RowSource *src, const StreamTrain *t, const char *resume_dir, StreamTrainReport *rep) {
-    int d = sae->d, L = sae->L, B = t->p.batch;
-    if (src->width != d) return err_set("the rows are %d wide, the SAE's input is %d", src->width, d);
+/* The budget in tokens: --tokens, or --epochs passes over the source (0: none given for an endless source),
+ * rounded down to whole batches. Every step is a whole batch, so a run stopped at any budget and resumed
+ * takes the same steps as one that never stopped. */
+static double budget(const StreamTrain *t, RowSource *src) {
+    double b = t->tokens > 0 ? t->tokens : (double)src->epoch_rows(src->self) * (t->epochs > 0 ? t->epochs : 1);
+    return t->p.batch > 0 ? floor(b / t->p.batch) * t->p.batch : 0;
+}
+
+long stream_total_steps(const StreamTrain *t, RowSource *src) {
+    return t->p.batch > 0 ? (long)(budget(t, src) / t->p.batch) : 0;
+}
+
+int stream_train(StreamModel *model, RowSource *src, const StreamTrain *t, const char *resume_dir, StreamTrainReport *rep) {
+    int B = t->p.batch;
+    if (src->width != model->d) return err_set("the rows are %d wide, the SAE's input is %d", src->width, model->d);
     if (B < 2 || B > SAE_MAX_BATCH) return err_set("--batch %d: give 2..%d tokens a step", B, SAE_MAX_BATCH);
-    double total = t->tokens;
-    if (total <= 0) {
-        long er = src->epoch_rows(src->self);
-        if (er <= 0) return err_set("give a budget with --tokens N (the source has no fixed epoch)");
-        total = (double)er * (t->epochs > 0 ? t->epochs : 1);
-    }
+    double total = budget(t, src);
+    if (total <= 0)
+        return t->tokens > 0 || src->epoch_rows(src->self) > 0
+                   ? err_set("--tokens %.0f: less than one batch of %d tokens; give more tokens or a smaller --batch",
+                             t->tokens > 0 ? t->tokens : (double)src->epoch_rows(src->self), B)
+                   : err_set("give a budget with --tokens N (the source has no fixed epoch)");
     State s;
     memset(&s, 0, sizeof s);
-    sae_adam_init(&s.adam, (long)L * d);
-    s.quiet_for = xcalloc((size_t)L, sizeof(int64_t));
     if (resume_dir) {
-        if (load_state(resume_dir, sae, &s, src, t->log_every) != 0) {
-            sae_adam_free(&s.adam);
-            free(s.quiet_for);
+        if (load_state(resume_dir, model, &s, src, t) != 0) {
             free(s.log);
             return -1;
         }
-    } else
-        log_add(&s, "step,tokens,loss,mse,sparsity,decor,l0,fvu,dead_pct,tokens_per_s\n");
-    float *X = xmalloc_aligned((size_t)B * d * sizeof(float));
-    float *g = xmalloc_aligned((size_t)L * d * sizeof(float));
-    float *Z = xmalloc_aligned((size_t)B * L * sizeof(float));
-    int64_t *fired = xmalloc((size_t)L * sizeof(int64_t));
+    } else {
+        char head[512];
+        snprintf(head, sizeof head, "step,tokens,%s,tokens_per_s\n", model->log_columns);
+        log_add(&s, head);
+    }
+    float *X = xmalloc_aligned((size_t)B * model->d * sizeof(float));
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -185,80 +192,54 @@ int stream_train(SAE *sae, RowSource *src, const StreamTrain *t, const char *res
     sigaction(SIGTERM, &sa, &old_term);
     double t0 = time_now(), last_print = 0, tok0 = s.tokens, next_ckpt = 0;
     if (t->ckpt_every > 0) next_ckpt = (floor(s.tokens / t->ckpt_every) + 1) * t->ckpt_every;
-    double loss = 0, l0 = 0, fvu = 0, dead_pct = 0;
+    StreamStep st = {0};
     int rc = 0;
     long steps_here = 0;
     char line[512];
-    while (s.tokens + 2 <= total) {
+    while (s.tokens + B <= total) {
         if (stop_signal || (t->stop_after_steps > 0 && steps_here >= t->stop_after_steps)) { rc = 1; break; }
-        long n = total - s.tokens < B ? (long)(total - s.tokens) : B;
+        const long n = B;
         if (src->next(src->self, X, n) != 0) { rc = -1; break; }
-        SAELosses l;
-        sae_loss_grad(sae, X, (int)n, t->p.sparsity_weight, t->p.decor_weight, g, Z, &l);
-        if (!isfinite(l.total)) {
-            rc = err_set("step %ld: the loss is %g; lower --lr (the weights of the last checkpoint are in %s)", s.step + 1,
-                         l.total, t->out);
+        if (model->step(model->self, X, (int)n, &st) != 0) {
+            char *why = xstrdup(err_get());
+            rc = err_set("%s (the weights of the last checkpoint are in %s)", why, t->out);
+            free(why);
             break;
         }
-        sae_adam_step(&s.adam, sae->W, g, &t->p);
-        /* statistics of this batch: L0, FVU = sum (Y - X)^2 / sum (X - mean X)^2, dead latents */
-        double nnz = 0, var = 0;
-        memset(fired, 0, (size_t)L * sizeof(int64_t));
-        for (long i = 0; i < n; i++)
-            for (int j = 0; j < L; j++)
-                if (Z[(size_t)i * L + j] != 0) nnz++, fired[j] = 1;
-        for (int c = 0; c < d; c++) {
-            double mu = 0, q = 0;
-            for (long i = 0; i < n; i++) mu += X[(size_t)i * d + c];
-            mu /= (double)n;
-            for (long i = 0; i < n; i++) {
-                double e = X[(size_t)i * d + c] - mu;
-                q += e * e;
-            }
-            var += q;
-        }
-        long dead = 0;
-        for (int j = 0; j < L; j++) {
-            s.quiet_for[j] = fired[j] ? 0 : s.quiet_for[j] + n;
-            dead += (double)s.quiet_for[j] >= t->dead_after;
-        }
-        loss = l.total, l0 = nnz / (double)n, fvu = var > 0 ? l.mse * (double)n * d / var : 0;
-        dead_pct = 100.0 * (double)dead / L;
         s.tokens += (double)n;
         s.step++, steps_here++;
         double now = time_now(), tps = (s.tokens - tok0) / (now - t0 + 1e-9);
-        if (s.step % t->log_every == 0 || s.tokens + 2 > total) {
-            snprintf(line, sizeof line, "%ld,%.0f,%.9g,%.9g,%.9g,%.9g,%.3f,%.6f,%.3f,%.0f\n", s.step, s.tokens, l.total, l.mse,
-                     l.sparsity, l.decor, l0, fvu, dead_pct, tps);
+        if (s.step % t->log_every == 0 || s.tokens + B > total) {
+            snprintf(line, sizeof line, "%ld,%.0f,%s,%.0f\n", s.step, s.tokens, st.csv, tps);
             log_add(&s, line);
         }
-        if (!t->quiet && (now - last_print >= (t->progress_tty ? 0.25 : t->progress_secs) || s.tokens + 2 > total)) {
+        if (!t->quiet && (now - last_print >= (t->progress_tty ? 0.25 : t->progress_secs) || s.tokens + B > total)) {
             last_print = now;
             char a[32], b[32];
             fmt_count(a, sizeof a, s.tokens);
             fmt_count(b, sizeof b, total);
             double eta = tps > 0 ? (total - s.tokens) / tps : 0;
             fprintf(stderr, "%strain: %s/%s tokens  %.0f tok/s  ETA %.0fs  loss %.4f  L0 %.1f  FVU %.4f  dead %.1f%%%s",
-                    t->progress_tty ? "\r" : "", a, b, tps, eta, loss, l0, fvu, dead_pct, t->progress_tty ? "  " : "\n");
+                    t->progress_tty ? "\r" : "", a, b, tps, eta, st.loss, st.l0, st.fvu, 100 * st.dead_frac,
+                    t->progress_tty ? "  " : "\n");
             fflush(stderr);
         }
-        if (t->ckpt_every > 0 && s.tokens >= next_ckpt && s.tokens + 2 <= total) {
-            if (checkpoint(t, sae, &s, src) != 0) { rc = -1; break; }
+        if (t->ckpt_every > 0 && s.tokens >= next_ckpt && s.tokens + B <= total) {
+            if (checkpoint(t, model, &s, src) != 0) { rc = -1; break; }
             next_ckpt = (floor(s.tokens / t->ckpt_every) + 1) * t->ckpt_every;
         }
     }
     if (!t->quiet && t->progress_tty) fputc('\n', stderr);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (rc >= 0 && checkpoint(t, sae, &s, src) != 0) rc = -1;
+    if (rc >= 0 && checkpoint(t, model, &s, src) != 0) rc = -1;
     if (rep) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        *rep = (StreamTrainReport){s.tokens, time_now() - t0, loss, l0, fvu, dead_pct, s.step, ru.ru_maxrss, (int)stop_signal};
+        *rep = (StreamTrainReport){s.tokens, time_now() - t0, st.loss, st.l0, st.fvu, 100 * st.dead_frac, s.tokens - tok0, s.step,
+                                   ru.ru_maxrss, (int)stop_signal};
     }
-    free(X), free(g), free(Z), free(fired);
-    sae_adam_free(&s.adam);
-    free(s.quiet_for);
+    free(X);
     free(s.log);
     return rc;
 }
