@@ -13,6 +13,9 @@
  *   if (feat_write_browser("out/features", &fs, &lg, &bpe, &info) != 0) return cli_fail();
  *   feat_logits_free(&lg);
  *   feat_free(&fs);
+ *   // latents already computed (the pipeline's latents.npy), some of them only:
+ *   FeatLatents z = {ids, Z, T, L, bounds, n_texts, n_ctx, sel, n_sel};
+ *   if (feat_build("out/run/features", &m, &sae, &bpe, &z, &p, &info, NULL) != 0) return cli_fail();
  *
  * WHAT IS MEASURED, per latent i, over the positions counted (mask 1: the
  * <|endoftext|> positions are left out, their activations being unlike any
