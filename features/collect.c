@@ -127,7 +127,7 @@ int feat_build(const char *dir, const GPT2Model *m, const EvalSAE *sae, const BP
     if (rc == 0) rc = feat_logits_of(&lg, sae, m, layer, site, p, fs.id, n);
     t.logits = time_now() - t1;
     if (rc == 0) {
-        info->ctx = z->ctx, info->vocab = m->cfg.vocab_size, info->seconds = time_now() - t0;
+        info->ctx = z->ctx, info->vocab = m->cfg.vocab_size;   /* not seconds: the same run writes the same files */
         info->sae_latents = n < z->L ? z->L : 0;
         double t2 = time_now();
         rc = feat_write_browser(dir, &fs, &lg, bpe, info);

@@ -248,8 +248,9 @@ int feat_collect_latents(FeatStats *fs, const FeatLatents *z);
 /* Both passes over z's windows for the latents shown (positions holding
  * <|endoftext|> are not counted), their logit effects (feat_logits_of), and
  * the browser written into dir. info: model, hook, sae_dir, label, corpus,
- * selection from the caller; ctx, vocab, sae_latents and seconds are filled
- * here. tm (may be NULL) gets upkeep (both passes), logits and write.
+ * selection (and seconds, 0 to keep the files the same from run to run)
+ * from the caller; ctx, vocab and sae_latents are filled here. tm (may be
+ * NULL) gets upkeep (both passes), logits and write.
  * Returns 0, or -1 with err_set(). */
 int feat_build(const char *dir, const GPT2Model *m, const EvalSAE *sae, const BPE *bpe, const FeatLatents *z,
                const FeatParams *p, FeatInfo *info, FeatTimes *tm);
