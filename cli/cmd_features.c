@@ -153,7 +153,7 @@ int cmd_features(int argc, char **argv) {
     char corpus[512];
     snprintf(corpus, sizeof corpus, "%s%s (%zu tokens used)", in[0], n_in > 1 ? " and more" : "", nw * (size_t)ctx);
     FeatInfo info = {random ? "random GPT-2 small" : m.cfg.name, sae.hook, sae_dir, label, corpus, (int)ctx,
-                     m.cfg.vocab_size, t_pass, (int)np_batch};
+                     m.cfg.vocab_size, t_pass, (int)np_batch, 0, NULL};
     if (feat_write_browser(out, &fs, &lg, &bpe, &info) != 0) goto fail;
     double ntok = (double)nw * ctx;
     fprintf(stderr,

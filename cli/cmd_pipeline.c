@@ -24,9 +24,16 @@
  *      at a time into latents.npy (mapped back the same way) while adding up
  *      density, mean nonzero activation, L0, dead latents, the word-category
  *      score and the variance explained
- *   8. write figures, report.html, summary.json, the SAE, latents.npy and
- *      losses.csv into the temporary folder (cli/pipeline_out.c), then swap it
- *      into place
+ *   7b. splice the SAE into the model on the same text (CE loss, KL)
+ *   7c. a small feature browser of its own latents (features/features.h) in
+ *      features/: from latents.npy (no second forward or encode), for at
+ *      most --browser N latents (feat_pick's rule: the drawn ones, then the
+ *      rankings by activation, word-category score and density in turn,
+ *      live ones only), so their logit effects cost N, not L, products
+ *      through W_out and the unembedding
+ *   8. write figures, report.html (linking the browser), summary.json, the
+ *      SAE, latents.npy and losses.csv into the temporary folder
+ *      (cli/pipeline_out.c), then swap it into place
  */
 #include "cli/cli.h"
 #include "cli/pipeline.h"
@@ -35,6 +42,7 @@
 #include "core/util.h"
 #include "data/corpus.h"
 #include "cuda/cuda.h"
+#include "features/features.h"
 #include "weights/fetch.h"
 
 #include <stdarg.h>
@@ -45,6 +53,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 static void pipeline_default_opts(PipelineOpts *o) {
@@ -438,6 +447,52 @@ static int stage_eval(Pipeline *P) {
     return rc;
 }
 
+/* 7c. the feature browser of the run's own latents, into features/ */
+#define BROWSER_DEFAULT 192
+static int browser_latents = BROWSER_DEFAULT;   /* --browser N (0: none) */
+
+static int stage_browser(Pipeline *P) {
+    const PipelineOpts *o = P->o;
+    int L = P->sae.L;
+    if (browser_latents == 0) return 0;
+    stage_begin(P, "feature browser: up to %d of %d latents", browser_latents, L);
+    double t0 = time_now();
+    clock_t c0 = clock();   /* CPU time too: on a busy machine it says what the stage costs */
+    /* the latents the report draws (as pipeline_out.c picks them), then the three rankings in turn */
+    int seed_pick[2] = {P->st.by_activation[L > 30 ? 30 : L - 1], P->st.by_score[L > 9 ? 9 : L - 1]};
+    const int *first = o->n_draw ? o->draw : seed_pick;
+    const int *rank[3] = {P->st.by_activation, P->st.by_score, P->st.by_density};
+    int *sel = xmalloc(sizeof(int) * browser_latents);
+    int n = feat_pick(sel, browser_latents, first, o->n_draw ? o->n_draw : 2, rank, 3, L, P->st.density);
+    if (n == 0) {   /* every latent dead: nothing to show */
+        free(sel);
+        return 0;
+    }
+    long *bounds = xmalloc(sizeof(long) * (P->n_in + 1));   /* (n_in + 1) */
+    for (int k = 0; k < P->n_in; k++) bounds[k] = P->in[k].t0;
+    bounds[P->n_in] = P->T;
+    char hook[64], sel_rule[256], corpus[512];
+    gpt2_site_tl_name(hook, sizeof hook, P->layer, P->site);
+    snprintf(sel_rule, sizeof sel_rule, "the latents drawn in report.html, then by mean activation, %s score and density "
+             "in turn; live ones only; at most %d (--browser)", o->category, browser_latents);
+    snprintf(corpus, sizeof corpus, "%s%s (%ld tokens)", P->in[0].path, P->n_in > 1 ? " and more" : "", P->T);
+    EvalSAE es;
+    if (P->use_ext) es = P->ext, es.owns_impl = 0;   /* a view */
+    else eval_sae_wrap(&es, &P->sae, P->m.cfg.name, hook);
+    FeatLatents z = {P->ids.ids, P->za.f32, P->T, L, bounds, P->n_in, P->m.cfg.n_ctx, sel, n};
+    FeatInfo info = {P->label ? "random GPT-2" : P->m.cfg.name, hook, "this run's SAE", P->label, corpus,
+                     0, 0, 0, 0, 0, sel_rule};
+    FeatParams fp = feat_default_params();
+    FeatTimes tm;
+    char *dir = path_join(P->txn.tmp, "features");
+    int rc = feat_build(dir, &P->m, &es, &P->bpe, &z, &fp, &info, &tm);
+    if (rc == 0 && !o->quiet)
+        fprintf(stderr, "  %d latents in %.2f s (CPU %.2f s): statistics %.3f s, logit effects %.3f s, files %.3f s\n",
+                n, time_now() - t0, (double)(clock() - c0) / CLOCKS_PER_SEC, tm.upkeep, tm.logits, tm.write);
+    free(dir), free(bounds), free(sel);
+    return rc == 0 ? 0 : err_prefix("the feature browser");
+}
+
 /* ---- stage 8: the outputs ------------------------------------------------------ */
 
 /* 8. figures, report, checkpoint, losses, summary: all into the staging
@@ -500,6 +555,7 @@ static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
     if (rc == 0) rc = stage_train(&P);
     if (rc == 0) rc = stage_score(&P);
     if (rc == 0) rc = stage_eval(&P);
+    if (rc == 0) rc = stage_browser(&P);
     if (rc == 0) rc = stage_write(&P);
     if (rc == 0 && !o->quiet) print_summary(&P);
     int status = rc == 0 ? 0 : rc == 1 ? 1 : cli_fail();
@@ -551,6 +607,9 @@ static void usage(FILE *f) {
         "  --latents LIST       latents to draw text heatmaps for, comma-separated\n"
         "                       (default: the seed's picks, sortByActivity[30], sortByGeoscore[9])\n"
         "  --top N              rows in each table of top latents (default 5)\n"
+        "  --browser N          latents in the feature browser features/index.html (default\n"
+        "                       %d: the drawn ones, then the top by activation, word score and\n"
+        "                       density in turn, live ones only); 0: no browser\n"
         "  --device D           cpu, cuda or auto (default auto: the GPU when this build has\n"
         "                       CUDA and one is present, else (or if it fails) the CPU)\n"
         "  --threads N          CPU threads (default: all cores)\n"
@@ -559,7 +618,8 @@ static void usage(FILE *f) {
         "  --version            the version and the build's features\n"
         "  --                   the end of the options: what follows are input files\n"
         "\n"
-        "  Outputs: report.html (self-contained), losses.svg, latents.svg, density.svg,\n"
+        "  Outputs: report.html (self-contained), features/index.html (the feature\n"
+        "  browser, offline), losses.svg, latents.svg, density.svg,\n"
         "  score.svg, heat_<latent>.svg, summary.json, the SAE as SAELens 6 loads it\n"
         "  (sae_weights.safetensors, cfg.json, sparsity.safetensors),\n"
         "  latents.npy [T, L] and activations.npy [T, width] (float32; on the CPU they\n"
@@ -570,7 +630,7 @@ static void usage(FILE *f) {
         "  run stops with the download error and says so.\n"
         "  Before the capture the run checks there is disk for activations.npy and\n"
         "  latents.npy; GPT2SAE_DISK_FREE=BYTES, when set, is taken as the free space\n"
-        "  instead of what the file system reports (e.g. to keep room for other work).\n");
+        "  instead of what the file system reports (e.g. to keep room for other work).\n", BROWSER_DEFAULT);
 }
 
 /* Parse "a,b,c" into a list of non-empty words. */
@@ -627,7 +687,7 @@ static const char *const pipeline_opts[] = {
     "--latents", "--top",  "--device",   "--threads",        "--quiet",   "--cache",   "--help",    "-h",
     "--help-pipeline", "--version", "--arch", "--sae", "--k-aux", "--aux-alpha", "--multi-topk", "--lambda",
     "--lambda-warmup", "--jump-eps", "--theta0", "--dead-tokens", "--beta1", "--beta2", "--adam-eps", "--warmup",
-    "--decay", "--grad-clip", NULL};
+    "--decay", "--grad-clip", "--browser", NULL};
 static const char *const pipeline_renames[] = {"--latents", "--latents-n", NULL};
 
 int cmd_pipeline(int argc, char **argv) {
@@ -683,6 +743,11 @@ int cmd_pipeline(int argc, char **argv) {
         if (OPT("--latents-n") || OPT("--L")) { if (r < 0 || cli_int("--L", v, 2, 1 << 22, &n)) goto done; o.L = (int)n; continue; }
         if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 2, 1 << 24, &n)) goto done; o.batch = (int)n; continue; }
         if (OPT("--seed")) { if (r < 0 || cli_int("--seed", v, 0, 0x7fffffffL, &n)) goto done; o.seed = (uint64_t)n; continue; }
+        if (OPT("--browser")) {
+            if (r < 0 || cli_int("--browser", v, 0, 1 << 22, &n)) goto done;
+            browser_latents = (int)n;
+            continue;
+        }
         if (OPT("--top")) { if (r < 0 || cli_int("--top", v, 1, 100, &n)) goto done; o.top = (int)n; continue; }
         if (OPT("--threads")) { if (r < 0 || cli_int("--threads", v, 1, 1024, &n)) goto done; o.threads = (int)n; continue; }
         if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 1e-12, 10, &x)) goto done; o.lr = (float)x; o.lr_given = 1; continue; }

@@ -4,7 +4,8 @@
  * (latents.npy and activations.npy are already there), one function each:
  *   the report's text sections, the figures (SVG, each also inlined in the
  *   report), the tables of top latents with their text heatmaps,
- *   sae_weights.safetensors + cfg.json + sparsity.safetensors and losses.csv, summary.json, report.html.
+ *   sae_weights.safetensors + cfg.json + sparsity.safetensors and losses.csv, summary.json, report.html
+ *   (with a link to the feature browser features/index.html when the run made one).
  */
 #include "cli/pipeline.h"
 #include "sae/arch_io.h"
@@ -305,6 +306,14 @@ static int out_checkpoint(Out *w) {
     return rc;
 }
 
+/* The run wrote a feature browser (cmd_pipeline.c's stage 7c). */
+static int has_browser(const Out *w) {
+    char *p = path_join(w->P->txn.tmp, "features/index.html");
+    int ok = path_is_file(p);
+    free(p);
+    return ok;
+}
+
 /* ---- summary.json ------------------------------------------------------------------- */
 
 static void json_int_array(FILE *f, const int *a, int n) {
@@ -374,6 +383,7 @@ static int out_summary(Out *w) {
     json_int_array(f, st->by_score, nt);
     fprintf(f, "\n  },\n  \"drawn_latents\": ");
     json_int_array(f, w->draw, w->n_draw);
+    fprintf(f, ",\n  \"feature_browser\": %s", has_browser(w) ? "\"features/index.html\"" : "null");
     fprintf(f, ",\n  \"seconds\": {\"tokenize\": %.3f, \"weights\": %.3f, \"capture\": %.3f, \"train\": %.3f, "
                "\"scores\": %.3f, \"outputs\": %.3f}\n}\n",
             ts[0], ts[1] - ts[0], ts[2] - ts[1], ts[3] - ts[2], ts[4] - ts[3], ts[5] - ts[4]);
@@ -398,6 +408,13 @@ static int out_report(Out *w) {
     int erc = eval_write_json(&w->P->ev, ej, &w->P->m, &es, NULL, w->P->label);
     free(ej);
     if (erc != 0) return -1;
+    if (has_browser(w)) {
+        report_section(&w->rep, "Feature browser");
+        report_link(&w->rep, "features/index.html", "features/index.html",
+                    ": each latent shown on its top-activating contexts in this text, its quantile samples, "
+                    "its histograms and its logit effects (opens offline; the latents drawn above, then the top "
+                    "ones of each ranking).");
+    }
     report_section(&w->rep, "Files");
     report_text(&w->rep, "This folder also holds: the figures as SVG files, summary.json, sae_weights.safetensors, "
                          "cfg.json and sparsity.safetensors (the trained autoencoder, SAELens 6 layout), latents.npy (the final latents, "

@@ -13,9 +13,13 @@
  *                   (bytes that are not UTF-8 alone show as U+FFFD)
  *   data/index.js   FEAT_INDEX = [[i, density, mean, max, fires, [top act
  *                   token ids], [top logit ids]], ...]   one row a latent
- *   data/s_NNNNN.js FEAT_SHARDS[k] = [latent, ...]   latents k*64 .. k*64+63:
- *     {i, top: [ex...], q: [[lo, hi, seen, [ex...]] ...], h: [counts],
- *      lg: {top: [[id, val]...], bot: [[id, val]...], h: [counts], lo, hi}}
+ *   data/s_NNNNN.js FEAT_SHARDS[k] = [latent, ...]   index rows k*64 .. k*64+63:
+ *     {i, top: [ex...], q: [[lo, hi, seen, [ex...]] ...], h: [counts], hsvg,
+ *      lg: {top: [[id, val]...], bot: [[id, val]...], h: [counts], lo, hi, hsvg}}
+ *     hsvg: the histogram drawn by viz/hist.h, an SVG document as a string.
+ * A browser of some of an SAE's latents (feat_build with a selection) lists
+ * them in the order chosen: row r is latent i = index[r][0]; meta.js then
+ * gives sae_latents (the SAE's width) and selection (the rule).
  *     ex = [pos, act, centre, [token ids], [activations]]: the context
  *     within its window, the example's token at index centre.
  */
@@ -25,6 +29,7 @@
 #include "core/utf8.h"
 #include "core/util.h"
 #include "features/browser_page.h"
+#include "viz/hist.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,23 +72,31 @@ static void js_example(FILE *f, const FeatEx *e, const uint16_t *tok, const floa
     fputs("]]", f);
 }
 
+/* A histogram drawn by viz/hist.h, as a JSON string. */
+static void js_hist(FILE *f, const uint32_t *counts, int nb, double lo, double hi, RGBA fill, const char *label) {
+    SVG s;
+    svg_histogram(&s, counts, nb, lo, hi, 420, 140, fill, label);
+    feat_json_string(f, s.buf, s.len);
+    svg_free(&s);
+}
+
 static int write_meta(const char *path, const FeatStats *fs, const FeatInfo *in) {
     FILE *f = fopen(path, "w");
     if (!f) return err_set("%s: cannot write", path);
-    const char *s[] = {in->model, in->hook, in->sae_dir, in->corpus, in->label};
-    const char *k[] = {"model", "hook", "sae", "corpus", "label"};
+    const char *s[] = {in->model, in->hook, in->sae_dir, in->corpus, in->label, in->selection};
+    const char *k[] = {"model", "hook", "sae", "corpus", "label", "selection"};
     fputs("FEAT_META = {", f);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         fprintf(f, "\"%s\":", k[i]);
         if (s[i]) feat_json_string(f, s[i], strlen(s[i]));
         else fputs("null", f);
         fputc(',', f);
     }
     fprintf(f,
-            "\"n_latents\":%d,\"positions\":%lld,\"ctx\":%d,\"seconds\":%.3f,\"shard\":%d,\"n_shards\":%d,"
+            "\"n_latents\":%d,\"sae_latents\":%d,\"positions\":%lld,\"ctx\":%d,\"seconds\":%.3f,\"shard\":%d,\"n_shards\":%d,"
             "\"params\":{\"top_k\":%d,\"radius\":%d,\"n_intervals\":%d,\"per_interval\":%d,\"n_bins\":%d,"
             "\"n_logits\":%d,\"seed\":%llu},\n",
-            fs->n, (long long)fs->positions, in->ctx, in->seconds, FEAT_SHARD, (fs->n + FEAT_SHARD - 1) / FEAT_SHARD,
+            fs->n, in->sae_latents ? in->sae_latents : fs->n, (long long)fs->positions, in->ctx, in->seconds, FEAT_SHARD, (fs->n + FEAT_SHARD - 1) / FEAT_SHARD,
             fs->p.top_k, fs->p.radius, fs->p.n_intervals, fs->p.per_interval, fs->p.n_bins, fs->p.n_logits,
             (unsigned long long)fs->p.seed);
     fputs("\"fields\":{"
@@ -94,6 +107,8 @@ static int write_meta(const char *path, const FeatStats *fs, const FeatInfo *in)
           "\"top\":\"the top_k examples, activation descending, ties to the earlier position\","
           "\"q\":\"per interval: [lo, hi, firing positions in it, examples (a uniform sample, by seeded key)]\","
           "\"h\":\"counts of firing activations in n_bins equal bins over (0, max]\","
+          "\"hsvg\":\"the histogram h (lg: lg.h) as an SVG document (viz/hist.h)\","
+          "\"sae_latents\":\"the SAE's latents; n_latents of them are shown, chosen by selection (null: all)\","
           "\"lg\":\"logit effects of the decoder direction (through W_out for MLP sites, GELU skipped; ln_f "
           "gain folded in): top/bot [token id, logit], h: counts of all logits in n_bins bins over [lo, hi]\"}};\n",
           f);
@@ -124,7 +139,7 @@ static int write_index(const char *path, const FeatStats *fs, const FeatLogits *
     for (int i = 0; i < fs->n; i++) {
         double dens = fs->positions ? (double)fs->fires[i] / fs->positions : 0;
         double mean = fs->fires[i] ? fs->sum[i] / fs->fires[i] : 0;
-        fprintf(f, "%s\n[%d,", i ? "," : "", i);
+        fprintf(f, "%s\n[%d,", i ? "," : "", fs->id[i]);
         js_num(f, dens), fputc(',', f), js_num(f, mean), fputc(',', f), js_num(f, fs->max[i]);
         fprintf(f, ",%lld,[", (long long)fs->fires[i]);
         /* up to 3 distinct tokens of the top examples, best first */
@@ -149,7 +164,7 @@ static int write_shard(const char *path, int k, const FeatStats *fs, const FeatL
     int i0 = k * FEAT_SHARD, i1 = i0 + FEAT_SHARD < fs->n ? i0 + FEAT_SHARD : fs->n;
     fprintf(f, "FEAT_SHARDS[%d] = [", k);
     for (int i = i0; i < i1; i++) {
-        fprintf(f, "%s\n{\"i\":%d,\"top\":[", i > i0 ? "," : "", i);
+        fprintf(f, "%s\n{\"i\":%d,\"top\":[", i > i0 ? "," : "", fs->id[i]);
         for (int e = 0; e < fs->top_n[i]; e++) {
             size_t x = (size_t)i * K + e;
             if (e) fputc(',', f);
@@ -170,7 +185,9 @@ static int write_shard(const char *path, int k, const FeatStats *fs, const FeatL
         }
         fputs("],\"h\":[", f);
         for (int b = 0; b < NB; b++) fprintf(f, "%s%u", b ? "," : "", fs->hist[(size_t)i * NB + b]);
-        fputs("],\"lg\":{\"top\":[", f);
+        fputs("],\"hsvg\":", f);
+        js_hist(f, fs->hist + (size_t)i * NB, NB, 0, fs->max[i], rgba(0.88f, 0.44f, 0, 1), "activation");
+        fputs(",\"lg\":{\"top\":[", f);
         for (int e = 0; e < lg->K; e++) {
             fprintf(f, "%s[%d,", e ? "," : "", lg->top_id[(size_t)i * lg->K + e]);
             js_num(f, lg->top_val[(size_t)i * lg->K + e]), fputc(']', f);
@@ -184,6 +201,8 @@ static int write_shard(const char *path, int k, const FeatStats *fs, const FeatL
         for (int b = 0; b < lg->nb; b++) fprintf(f, "%s%u", b ? "," : "", lg->hist[(size_t)i * lg->nb + b]);
         fputs("],\"lo\":", f);
         js_num(f, lg->lo[i]), fputs(",\"hi\":", f), js_num(f, lg->hi[i]);
+        fputs(",\"hsvg\":", f);
+        js_hist(f, lg->hist + (size_t)i * lg->nb, lg->nb, lg->lo[i], lg->hi[i], rgba(0.27f, 0.47f, 0.67f, 1), "logit");
         fputs("}}", f);
     }
     fputs("];\n", f);

@@ -79,27 +79,81 @@ int feat_collect_ids(FeatStats *fs, GPT2Forward *f, const EvalSAE *sae, int laye
     return collect(fs, f, sae, layer, site, ids_window, &s, T > 0 ? (size_t)(T / ctx) : 0, ctx, tm);
 }
 
-int feat_build(const char *dir, const GPT2Model *m, const EvalSAE *sae, const BPE *bpe, const int32_t *ids, long T,
-               int ctx, const FeatParams *p, FeatInfo *info) {
+int feat_collect_latents(FeatStats *fs, const FeatLatents *z) {
+    int n = fs->n;
+    if (n != (z->sel ? z->n_sel : z->L))
+        return err_set("features: the statistics hold %d latents, %d are asked", n, z->sel ? z->n_sel : z->L);
+    if (z->ctx < 1 || z->n_texts < 1 || z->bounds[0] != 0 || z->bounds[z->n_texts] != z->T)
+        return err_set("features: bad windows (ctx %d, %d texts over %ld tokens)", z->ctx, z->n_texts, z->T);
+    for (int r = 0; z->sel && r < n; r++) {
+        if (z->sel[r] < 0 || z->sel[r] >= z->L) return err_set("features: latent %d is not in the SAE", z->sel[r]);
+        fs->id[r] = z->sel[r];
+    }
+    float *F = xmalloc(sizeof(float) * (size_t)z->ctx * n);   /* (ctx, n_sel) */
+    uint8_t *mask = xmalloc((size_t)z->ctx);
+    for (int pass = 1; pass <= 2; pass++) {
+        feat_begin_pass(fs, pass);
+        for (int k = 0; k < z->n_texts; k++)
+            for (long t0 = z->bounds[k]; t0 < z->bounds[k + 1]; t0 += z->ctx) {
+                int Tw = (int)(z->bounds[k + 1] - t0 < z->ctx ? z->bounds[k + 1] - t0 : z->ctx);
+                for (int t = 0; t < Tw; t++) {
+                    const float *row = z->Z + (size_t)(t0 + t) * z->L;
+                    for (int r = 0; r < n; r++) F[(size_t)t * n + r] = row[fs->id[r]];
+                    mask[t] = z->ids[t0 + t] != DATA_EOT;
+                }
+                feat_add(fs, F, z->ids + t0, mask, Tw, t0);
+            }
+    }
+    feat_finish(fs);
+    free(F), free(mask);
+    return 0;
+}
+
+int feat_build(const char *dir, const GPT2Model *m, const EvalSAE *sae, const BPE *bpe, const FeatLatents *z,
+               const FeatParams *p, FeatInfo *info, FeatTimes *tm) {
     int layer, rc;
     GPT2Site site;
     if (eval_sae_check(sae, m, &layer, &site) != 0) return -1;
-    if (ctx > m->cfg.n_ctx) ctx = m->cfg.n_ctx;
-    if (T < ctx) ctx = (int)T;   /* a short text is one window */
+    if (z->L != sae->d_sae) return err_set("features: %d latents given for an SAE of %d", z->L, sae->d_sae);
+    int n = z->sel ? z->n_sel : z->L;
+    FeatTimes t = {0};
+    double t0 = time_now();
     FeatStats fs;
     FeatLogits lg = {0};
-    if (feat_init(&fs, sae->d_sae, p) != 0) return -1;
-    GPT2Forward f;
-    gpt2_forward_init(&f, m);
-    FeatTimes tm;
-    rc = feat_collect_ids(&fs, &f, sae, layer, site, ids, T, ctx, &tm);
-    gpt2_forward_free(&f);
-    if (rc == 0) rc = feat_logits(&lg, sae, m, layer, site, p);
+    if (feat_init(&fs, n, p) != 0) return -1;
+    rc = feat_collect_latents(&fs, z);
+    t.upkeep = time_now() - t0;
+    double t1 = time_now();
+    if (rc == 0) rc = feat_logits_of(&lg, sae, m, layer, site, p, fs.id, n);
+    t.logits = time_now() - t1;
     if (rc == 0) {
-        info->ctx = ctx, info->vocab = m->cfg.vocab_size, info->seconds = tm.total;
+        info->ctx = z->ctx, info->vocab = m->cfg.vocab_size;   /* not seconds: the same run writes the same files */
+        info->sae_latents = n < z->L ? z->L : 0;
+        double t2 = time_now();
         rc = feat_write_browser(dir, &fs, &lg, bpe, info);
+        t.write = time_now() - t2;
     }
+    t.total = time_now() - t0;
+    t.tokens = z->T;
+    if (tm) *tm = t;
     feat_logits_free(&lg);
     feat_free(&fs);
     return rc;
+}
+
+int feat_pick(int *out, int cap, const int *first, int n_first, const int *const *rankings, int n_rank, int L,
+              const float *density) {
+    int n = 0;
+    uint8_t *taken = xcalloc((size_t)L, 1);   /* (L) */
+    for (int k = 0; k < n_first && n < cap; k++) {
+        int i = first[k];
+        if (i >= 0 && i < L && !taken[i] && density[i] > 0) taken[i] = 1, out[n++] = i;
+    }
+    for (int place = 0; place < L && n < cap; place++)
+        for (int r = 0; r < n_rank && n < cap; r++) {
+            int i = rankings[r][place];
+            if (i >= 0 && i < L && !taken[i] && density[i] > 0) taken[i] = 1, out[n++] = i;
+        }
+    free(taken);
+    return n;
 }

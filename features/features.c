@@ -40,7 +40,7 @@ static size_t feat_bytes_of(int n, const FeatParams *p) {
     size_t W = 2 * (size_t)p->radius + 1, ex = feat_ex_count(p);
     return (size_t)n * (ex * (sizeof(FeatEx) + W * (sizeof(uint16_t) + sizeof(float))) +
                         (size_t)p->n_bins * sizeof(uint32_t) + (size_t)p->n_intervals * (sizeof(int) + 8) +
-                        sizeof(int64_t) + sizeof(double) + 2 * sizeof(float) + sizeof(int));
+                        sizeof(int64_t) + sizeof(double) + 2 * sizeof(float) + 2 * sizeof(int));
 }
 
 size_t feat_bytes(const FeatStats *fs) { return feat_bytes_of(fs->n, &fs->p); }
@@ -71,6 +71,8 @@ int feat_init(FeatStats *fs, int n, const FeatParams *p) {
     fs->smp_tok = xcalloc((size_t)n * S * W, sizeof(uint16_t));
     fs->smp_ctx = xcalloc((size_t)n * S * W, sizeof(float));
     fs->hist = xcalloc((size_t)n * p->n_bins, sizeof(uint32_t));
+    fs->id = xmalloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) fs->id[i] = i;
     fs->pass = 1;
     return 0;
 }
@@ -79,7 +81,7 @@ void feat_free(FeatStats *fs) {
     if (!fs) return;
     free(fs->fires), free(fs->sum), free(fs->max), free(fs->top_n), free(fs->top), free(fs->top_tok);
     free(fs->top_ctx), free(fs->top_min), free(fs->smp_n), free(fs->smp_seen), free(fs->smp);
-    free(fs->smp_tok), free(fs->smp_ctx), free(fs->hist);
+    free(fs->smp_tok), free(fs->smp_ctx), free(fs->hist), free(fs->id);
     memset(fs, 0, sizeof *fs);
 }
 
@@ -94,47 +96,58 @@ static int key_after(const FeatEx *a, const FeatEx *b) {
     return a->key > b->key || (a->key == b->key && a->pos > b->pos);
 }
 
-/* Swap entries i and j of a block of examples and their contexts. */
-static void ex_swap(FeatEx *e, uint16_t *tok, float *ctx, int W, int i, int j) {
-    FeatEx t = e[i];
-    e[i] = e[j], e[j] = t;
-    for (int k = 0; k < W; k++) {
-        uint16_t a = tok[(size_t)i * W + k];
-        tok[(size_t)i * W + k] = tok[(size_t)j * W + k], tok[(size_t)j * W + k] = a;
-        float b = ctx[(size_t)i * W + k];
-        ctx[(size_t)i * W + k] = ctx[(size_t)j * W + k], ctx[(size_t)j * W + k] = b;
+/* A block of examples (the top windows of a latent, or the samples of one
+ * interval) and their contexts (W tokens and activations each). */
+typedef struct {
+    FeatEx *e;
+    uint16_t *tok;
+    float *ctx;
+    int W;
+} ExBlock;
+
+static ExBlock ex_block(FeatEx *e, uint16_t *tok, float *ctx, size_t first, int W) {
+    return (ExBlock){e + first, tok + first * W, ctx + first * W, W};
+}
+
+/* Swap entries i and j of a block. */
+static void ex_swap(ExBlock b, int i, int j) {
+    FeatEx t = b.e[i];
+    b.e[i] = b.e[j], b.e[j] = t;
+    for (int k = 0; k < b.W; k++) {
+        uint16_t a = b.tok[(size_t)i * b.W + k];
+        b.tok[(size_t)i * b.W + k] = b.tok[(size_t)j * b.W + k], b.tok[(size_t)j * b.W + k] = a;
+        float c = b.ctx[(size_t)i * b.W + k];
+        b.ctx[(size_t)i * b.W + k] = b.ctx[(size_t)j * b.W + k], b.ctx[(size_t)j * b.W + k] = c;
     }
 }
 
 /* Sift entry i down the min-heap of n (root = the worst entry). */
-static void heap_down(FeatEx *e, uint16_t *tok, float *ctx, int W, int n, int i) {
+static void heap_down(ExBlock b, int n, int i) {
     for (;;) {
         int l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && ex_worse(&e[l], &e[m])) m = l;
-        if (r < n && ex_worse(&e[r], &e[m])) m = r;
+        if (l < n && ex_worse(&b.e[l], &b.e[m])) m = l;
+        if (r < n && ex_worse(&b.e[r], &b.e[m])) m = r;
         if (m == i) return;
-        ex_swap(e, tok, ctx, W, i, m);
+        ex_swap(b, i, m);
         i = m;
     }
 }
-static void heap_up(FeatEx *e, uint16_t *tok, float *ctx, int W, int i) {
+static void heap_up(ExBlock b, int i) {
     while (i > 0) {
         int p = (i - 1) / 2;
-        if (!ex_worse(&e[i], &e[p])) return;
-        ex_swap(e, tok, ctx, W, i, p);
+        if (!ex_worse(&b.e[i], &b.e[p])) return;
+        ex_swap(b, i, p);
         i = p;
     }
 }
 
-/* Copy the context of position t (of a window of T) for latent i into tok/ctx (W). */
-static void ctx_copy(uint16_t *tok, float *ctx, const FeatStats *fs, const float *F, const int32_t *ids, int T,
-                     int t, int i) {
-    int r = fs->p.radius;
-    for (int k = -r; k <= r; k++) {
-        int u = t + k;
-        int in = u >= 0 && u < T;
-        tok[k + r] = in ? (uint16_t)ids[u] : FEAT_NO_TOKEN;
-        ctx[k + r] = in ? F[(size_t)u * fs->n + i] : 0.0f;
+/* Selection sort of the n entries of a block: after(x, y) = x goes after y (n is small). */
+static void ex_sort(ExBlock b, int n, int (*after)(const FeatEx *, const FeatEx *)) {
+    for (int a = 0; a < n; a++) {
+        int m = a;
+        for (int c = a + 1; c < n; c++)
+            if (after(&b.e[m], &b.e[c])) m = c;
+        if (m != a) ex_swap(b, a, m);
     }
 }
 
@@ -147,11 +160,27 @@ typedef struct {
     int64_t pos0;
 } AddJob;
 
+/* Put example ex (position t of the window, latent i) into slot of block b,
+ * with its context: the tokens ±radius (within the window) and latent i's
+ * activation on each. */
+static void ex_put(ExBlock b, int slot, FeatEx ex, const AddJob *j, int t, int i) {
+    int r = j->fs->p.radius, n = j->fs->n;
+    uint16_t *tok = b.tok + (size_t)slot * b.W;
+    float *ctx = b.ctx + (size_t)slot * b.W;
+    b.e[slot] = ex;
+    for (int k = -r; k <= r; k++) {
+        int u = t + k;
+        int in = u >= 0 && u < j->T;
+        tok[k + r] = in ? (uint16_t)j->tok[u] : FEAT_NO_TOKEN;
+        ctx[k + r] = in ? j->F[(size_t)u * n + i] : 0.0f;
+    }
+}
+
 /* Pass 1 over latents [i0, i1): fires, sum, max, top windows. */
 static void add_pass1(void *vj, int i0, int i1) {
     AddJob *j = vj;
     FeatStats *fs = j->fs;
-    int K = fs->p.top_k, W = fs->W, n = fs->n;
+    int K = fs->p.top_k, n = fs->n;
     for (int t = 0; t < j->T; t++) {
         if (j->mask && !j->mask[t]) continue;
         const float *row = j->F + (size_t)t * n;
@@ -163,22 +192,17 @@ static void add_pass1(void *vj, int i0, int i1) {
             fs->sum[i] += a;
             if (a > fs->max[i]) fs->max[i] = a;
             if (a <= fs->top_min[i] && fs->top_n[i] == K) continue;  /* equal loses: it is later */
-            FeatEx *e = fs->top + (size_t)i * K;
-            uint16_t *tk = fs->top_tok + (size_t)i * K * W;
-            float *cx = fs->top_ctx + (size_t)i * K * W;
+            ExBlock b = ex_block(fs->top, fs->top_tok, fs->top_ctx, (size_t)i * K, fs->W);
             FeatEx nw = {a, pos, 0};
-            int slot;
             if (fs->top_n[i] < K) {
-                slot = fs->top_n[i]++;
-                e[slot] = nw;
-                ctx_copy(tk + (size_t)slot * W, cx + (size_t)slot * W, fs, j->F, j->tok, j->T, t, i);
-                heap_up(e, tk, cx, W, slot);
+                int slot = fs->top_n[i]++;
+                ex_put(b, slot, nw, j, t, i);
+                heap_up(b, slot);
             } else {
-                e[0] = nw;
-                ctx_copy(tk, cx, fs, j->F, j->tok, j->T, t, i);
-                heap_down(e, tk, cx, W, K, 0);
+                ex_put(b, 0, nw, j, t, i);
+                heap_down(b, K, 0);
             }
-            if (fs->top_n[i] == K) fs->top_min[i] = e[0].act;
+            if (fs->top_n[i] == K) fs->top_min[i] = b.e[0].act;
         }
     }
 }
@@ -187,7 +211,7 @@ static void add_pass1(void *vj, int i0, int i1) {
 static void add_pass2(void *vj, int i0, int i1) {
     AddJob *j = vj;
     FeatStats *fs = j->fs;
-    int NQ = fs->p.n_intervals, P = fs->p.per_interval, NB = fs->p.n_bins, W = fs->W, n = fs->n;
+    int NQ = fs->p.n_intervals, P = fs->p.per_interval, NB = fs->p.n_bins, n = fs->n;
     for (int t = 0; t < j->T; t++) {
         if (j->mask && !j->mask[t]) continue;
         const float *row = j->F + (size_t)t * n;
@@ -201,20 +225,17 @@ static void add_pass2(void *vj, int i0, int i1) {
             int q = feat_bin(a, mx, NQ);
             size_t c = (size_t)i * NQ + q;
             fs->smp_seen[c]++;
-            FeatEx nw = {a, pos, feat_key(fs->p.seed, i, pos)};
-            FeatEx *e = fs->smp + c * P;
-            uint16_t *tk = fs->smp_tok + c * P * W;
-            float *cx = fs->smp_ctx + c * P * W;
+            FeatEx nw = {a, pos, feat_key(fs->p.seed, fs->id[i], pos)};
+            ExBlock b = ex_block(fs->smp, fs->smp_tok, fs->smp_ctx, c * P, fs->W);
             int slot;
             if (fs->smp_n[c] < P) slot = fs->smp_n[c]++;
             else {
                 slot = 0;   /* the entry with the largest key goes if the newcomer's is smaller */
                 for (int k = 1; k < P; k++)
-                    if (key_after(&e[k], &e[slot])) slot = k;
-                if (!key_after(&e[slot], &nw)) continue;
+                    if (key_after(&b.e[k], &b.e[slot])) slot = k;
+                if (!key_after(&b.e[slot], &nw)) continue;
             }
-            e[slot] = nw;
-            ctx_copy(tk + (size_t)slot * W, cx + (size_t)slot * W, fs, j->F, j->tok, j->T, t, i);
+            ex_put(b, slot, nw, j, t, i);
         }
     }
 }
@@ -229,29 +250,12 @@ void feat_add(FeatStats *fs, const float *F, const int32_t *tok, const uint8_t *
 }
 
 void feat_finish(FeatStats *fs) {
-    int K = fs->p.top_k, W = fs->W, NQ = fs->p.n_intervals, P = fs->p.per_interval;
+    int K = fs->p.top_k, NQ = fs->p.n_intervals, P = fs->p.per_interval;
     for (int i = 0; i < fs->n; i++) {
-        /* selection sort, best first (K is small) */
-        FeatEx *e = fs->top + (size_t)i * K;
-        uint16_t *tk = fs->top_tok + (size_t)i * K * W;
-        float *cx = fs->top_ctx + (size_t)i * K * W;
-        for (int a = 0; a < fs->top_n[i]; a++) {
-            int b = a;
-            for (int c = a + 1; c < fs->top_n[i]; c++)
-                if (ex_worse(&e[b], &e[c])) b = c;
-            if (b != a) ex_swap(e, tk, cx, W, a, b);
-        }
+        ex_sort(ex_block(fs->top, fs->top_tok, fs->top_ctx, (size_t)i * K, fs->W), fs->top_n[i], ex_worse);
         for (int q = 0; q < NQ; q++) {
             size_t c = (size_t)i * NQ + q;
-            FeatEx *s = fs->smp + c * P;
-            uint16_t *st = fs->smp_tok + c * P * W;
-            float *sc = fs->smp_ctx + c * P * W;
-            for (int a = 0; a < fs->smp_n[c]; a++) {
-                int b = a;
-                for (int d = a + 1; d < fs->smp_n[c]; d++)
-                    if (key_after(&s[b], &s[d])) b = d;
-                if (b != a) ex_swap(s, st, sc, W, a, b);
-            }
+            ex_sort(ex_block(fs->smp, fs->smp_tok, fs->smp_ctx, c * P, fs->W), fs->smp_n[c], key_after);
         }
     }
 }
@@ -313,14 +317,24 @@ static void logit_rows(void *vj, int r0, int r1) {
 
 int feat_logits(FeatLogits *lg, const EvalSAE *sae, const GPT2Model *m, int layer, GPT2Site site,
                 const FeatParams *p) {
+    return feat_logits_of(lg, sae, m, layer, site, p, NULL, sae->d_sae);
+}
+
+int feat_logits_of(FeatLogits *lg, const EvalSAE *sae, const GPT2Model *m, int layer, GPT2Site site,
+                   const FeatParams *p, const int *sel, int n) {
     memset(lg, 0, sizeof *lg);
-    int C = m->cfg.n_embd, V = m->cfg.vocab_size, d = sae->d_in, n = sae->d_sae;
+    int C = m->cfg.n_embd, V = m->cfg.vocab_size, d = sae->d_in;
     if (layer < 0 || layer >= m->cfg.n_layer)
         return err_set("features: layer %d is not in this model (%d layers)", layer, m->cfg.n_layer);
     if (gpt2_site_width(&m->cfg, site) != d)
         return err_set("features: the SAE's d_in %d does not match the site %s (width %d) of this model", d,
                        gpt2_site_name(site), gpt2_site_width(&m->cfg, site));
     if (p->n_logits > V) return err_set("features: %d logits asked of a vocabulary of %d", p->n_logits, V);
+    if (n < 1 || (!sel && n != sae->d_sae))
+        return err_set("features: logit effects of %d latents asked (the SAE has %d)", n, sae->d_sae);
+    for (int r = 0; sel && r < n; r++)
+        if (sel[r] < 0 || sel[r] >= sae->d_sae)
+            return err_set("features: latent %d is not in the SAE (%d latents)", sel[r], sae->d_sae);
     lg->n = n, lg->K = p->n_logits, lg->nb = p->n_bins;
     lg->top_id = xmalloc(sizeof(int32_t) * n * lg->K);
     lg->bot_id = xmalloc(sizeof(int32_t) * n * lg->K);
@@ -329,12 +343,17 @@ int feat_logits(FeatLogits *lg, const EvalSAE *sae, const GPT2Model *m, int laye
     lg->hist = xcalloc((size_t)n * lg->nb, sizeof(uint32_t));
     lg->lo = xmalloc(sizeof(float) * n), lg->hi = xmalloc(sizeof(float) * n);
     int B = 256;
-    float *R = xmalloc(sizeof(float) * B * C), *L = xmalloc(sizeof(float) * B * V);
+    float *D = xmalloc(sizeof(float) * B * d);                                /* (B, d) decoder rows */
+    float *R = xmalloc(sizeof(float) * B * C), *L = xmalloc(sizeof(float) * B * V);  /* (B, C), (B, V) */
     for (int b0 = 0; b0 < n; b0 += B) {
         int nb = n - b0 < B ? n - b0 : B;
+        for (int r = 0; r < nb; r++) {
+            int i = sel ? sel[b0 + r] : b0 + r;
+            memcpy(D + (size_t)r * d, sae->W_dec + (size_t)i * d, sizeof(float) * d);
+        }
         /* R (nb, C): the residual directions, then times ln_f's gain */
-        if (d == C) memcpy(R, sae->W_dec + (size_t)b0 * d, sizeof(float) * nb * C);
-        else gemm(0, 0, nb, C, d, 1.0f, sae->W_dec + (size_t)b0 * d, d, m->w.h[layer].fcprojw, C, 0.0f, R, C);
+        if (d == C) memcpy(R, D, sizeof(float) * nb * C);
+        else gemm(0, 0, nb, C, d, 1.0f, D, d, m->w.h[layer].fcprojw, C, 0.0f, R, C);
         for (int r = 0; r < nb; r++)
             for (int c = 0; c < C; c++) R[(size_t)r * C + c] *= m->w.lnfw[c];
         /* L (nb, V) = R @ lm_head^T */
@@ -342,7 +361,7 @@ int feat_logits(FeatLogits *lg, const EvalSAE *sae, const GPT2Model *m, int laye
         LogitJob j = {lg, L, V, b0};
         pool_for(nb, 1, logit_rows, &j);
     }
-    free(R), free(L);
+    free(D), free(R), free(L);
     return 0;
 }
 

@@ -13,6 +13,9 @@
  *   if (feat_write_browser("out/features", &fs, &lg, &bpe, &info) != 0) return cli_fail();
  *   feat_logits_free(&lg);
  *   feat_free(&fs);
+ *   // latents already computed (the pipeline's latents.npy), some of them only:
+ *   FeatLatents z = {ids, Z, T, L, bounds, n_texts, n_ctx, sel, n_sel};
+ *   if (feat_build("out/run/features", &m, &sae, &bpe, &z, &p, &info, NULL) != 0) return cli_fail();
  *
  * WHAT IS MEASURED, per latent i, over the positions counted (mask 1: the
  * <|endoftext|> positions are left out, their activations being unlike any
@@ -121,6 +124,8 @@ typedef struct {
     uint16_t *smp_tok;     /* (n, n_intervals, per_interval, W) */
     float *smp_ctx;        /* (n, n_intervals, per_interval, W) */
     uint32_t *hist;        /* (n, n_bins) */
+    int *id;               /* (n) the SAE latent row i stands for: i (feat_init), or the caller's
+                              selection (feat_build); the sample keys and the browser use it */
 } FeatStats;
 
 /* Allocate the state for n latents (checked against the memory available).
@@ -148,6 +153,7 @@ int feat_bin(float a, float max, int nb);
 /* Where the time went (seconds, both passes). */
 typedef struct {
     double forward, encode, upkeep, total;
+    double logits, write;   /* feat_build: the logit effects, the browser's files */
     int64_t tokens;     /* tokens a pass */
 } FeatTimes;
 
@@ -181,6 +187,12 @@ typedef struct {
  * the SAE's width does not match the site. */
 int feat_logits(FeatLogits *lg, const EvalSAE *sae, const GPT2Model *m, int layer, GPT2Site site,
                 const FeatParams *p);
+/* The same for the n latents sel (n) only: row r of lg is latent sel[r]
+ * (sel NULL: all, n = d_sae). The cost is n (d_in C + C V) multiply-adds,
+ * about 80 M a latent for GPT-2 small's MLP (the reason a small browser
+ * computes them only for the latents it shows). */
+int feat_logits_of(FeatLogits *lg, const EvalSAE *sae, const GPT2Model *m, int layer, GPT2Site site,
+                   const FeatParams *p, const int *sel, int n);
 /* The residual direction r (C) of a decoder row dec (d_in) at (layer, site):
  * dec @ W_out (the layer's c_proj) for the 4C sites, dec itself otherwise. */
 void feat_resid_dir(float *r, const float *dec, const GPT2Model *m, int layer, GPT2Site site);
@@ -198,6 +210,8 @@ typedef struct {
     int vocab;             /* V: the model's vocabulary (token ids < V) */
     double seconds;        /* the passes' time */
     int neuronpedia;       /* > 0: also write neuronpedia/batch-K.json, this many features a file */
+    int sae_latents;       /* the SAE's d_sae when the browser shows only some (0: all) */
+    const char *selection; /* NULL, or how the latents shown were chosen (shown on the page) */
 } FeatInfo;
 
 #define FEAT_SHARD 64      /* latents a data file */
@@ -212,15 +226,43 @@ typedef struct {
 int feat_write_browser(const char *dir, const FeatStats *fs, const FeatLogits *lg, const BPE *bpe,
                        const FeatInfo *info);
 
-/* Everything for one text already tokenised (what the pipeline does for its
- * own latents): ids (T) in windows of ctx (clamped to the model's n_ctx; a
- * text shorter than one window is one window), the SAE checked against m,
- * both passes, the logit effects, and the browser written into dir.
- * info: model, hook, sae_dir, label, corpus (neuronpedia too) from the
- * caller; ctx, vocab and seconds are filled here. Returns 0, or -1 with
- * err_set(). */
-int feat_build(const char *dir, const GPT2Model *m, const EvalSAE *sae, const BPE *bpe, const int32_t *ids, long T,
-               int ctx, const FeatParams *p, FeatInfo *info);
+/* A small browser over latents already computed (what the pipeline does
+ * for its own latents: no second forward or encode). */
+typedef struct {
+    const int32_t *ids;    /* (T) the tokens (borrowed) */
+    const float *Z;        /* (T, L) the SAE's latents on them (borrowed) */
+    long T;
+    int L;
+    const long *bounds;    /* (n_texts + 1): text k is tokens [bounds[k], bounds[k+1]) */
+    int n_texts;
+    int ctx;               /* each text is cut into windows of ctx from its first token (the last one
+                              shorter), as the model saw it; a context never crosses a window */
+    const int *sel;        /* (n_sel) the latents shown, row r = latent sel[r]; NULL: all L */
+    int n_sel;
+} FeatLatents;
+
+/* Both passes over z's windows for the latents shown (fs from
+ * feat_init(n_sel, or L); fs->id becomes sel), then feat_finish. Returns 0,
+ * or -1 with err_set() (sizes that do not match, bad bounds or latents). */
+int feat_collect_latents(FeatStats *fs, const FeatLatents *z);
+/* Both passes over z's windows for the latents shown (positions holding
+ * <|endoftext|> are not counted), their logit effects (feat_logits_of), and
+ * the browser written into dir. info: model, hook, sae_dir, label, corpus,
+ * selection (and seconds, 0 to keep the files the same from run to run)
+ * from the caller; ctx, vocab and sae_latents are filled here. tm (may be
+ * NULL) gets upkeep (both passes), logits and write.
+ * Returns 0, or -1 with err_set(). */
+int feat_build(const char *dir, const GPT2Model *m, const EvalSAE *sae, const BPE *bpe, const FeatLatents *z,
+               const FeatParams *p, FeatInfo *info, FeatTimes *tm);
+
+/* The pipeline's choice of latents to show, the rule the browser states:
+ * first the latents in first (n_first: those its report draws), then the
+ * rankings taken in turn (the 1st of each ranking, then the 2nd of each, ...),
+ * skipping latents with density[i] <= 0 (never fired) and repeats, until cap
+ * are chosen or the rankings run out. rankings: n_rank arrays of L latents.
+ * Writes out (cap) and returns how many were chosen. */
+int feat_pick(int *out, int cap, const int *first, int n_first, const int *const *rankings, int n_rank, int L,
+              const float *density);
 
 /* s[0..n) as a JSON string literal on f: escapes (also '<', U+2028, U+2029,
  * so it is safe in a script), and U+FFFD for each byte that does not start a

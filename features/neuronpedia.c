@@ -52,7 +52,7 @@ static int np_batch(const char *path, int i0, int i1, const FeatStats *fs, const
             (long long)(fs->positions ? (fs->positions + in->ctx - 2) / (in->ctx - 1) : 0));
     for (int i = i0; i < i1; i++) {
         double mx = fs->max[i];
-        fprintf(f, "%s\n{\"feature_index\":%d,\"frac_nonzero\":", i > i0 ? "," : "", i);
+        fprintf(f, "%s\n{\"feature_index\":%d,\"frac_nonzero\":", i > i0 ? "," : "", fs->id[i]);
         np_num(f, fs->positions ? (double)fs->fires[i] / fs->positions : 0);
         fputs(",\"max_activation\":", f), np_num(f, mx);
         fputs(",\"pos_str\":[", f);

@@ -5,13 +5,16 @@
 #   /usr/bin/python3 tests/gen_viz_golden.py table  > /tmp/viridis.inc  # viridis's 256 published entries,
 #                                                                     # pasted into viz/colormap.c
 #   /usr/bin/python3 tests/gen_viz_golden.py golden > tests/golden/colormaps.txt
+#   /usr/bin/python3 tests/gen_viz_golden.py hist   > tests/golden/histogram.txt
 # The golden holds, for sample values t, matplotlib's own cm.viridis(t) and
 # cm.Reds(t) (RGB). viz/colormap.c builds Reds from ColorBrewer's nine control
 # points itself, so the Reds comparison checks an independent computation;
 # the viridis one checks the indexing (t -> entry), which is ours.
 import sys
-import numpy as np
-from matplotlib import cm
+
+if sys.argv[1:] in (["table"], ["golden"]):
+    import numpy as np
+    from matplotlib import cm
 
 if sys.argv[1:] == ["table"]:
     for r, g, b in cm.viridis.colors:
@@ -26,5 +29,24 @@ elif sys.argv[1:] == ["golden"]:
         v = cm.viridis(float(t))
         r = cm.Reds(float(t))
         print(f"{t:.9f} {v[0]:.9f} {v[1]:.9f} {v[2]:.9f} {r[0]:.9f} {r[1]:.9f} {r[2]:.9f}")
+elif sys.argv[1:] == ["hist"]:
+    # viz/hist.h's layout computed here from its words (plain Python, no C):
+    # the bars of two histograms, one line each "bar x y width height", and
+    # the axis labels, for tests/test_viz.c to find in svg_histogram's path.
+    cases = [([0, 3, 7, 1, 0, 12, 5, 0, 0, 2], -1.5, 2.25, 300, 120),
+             ([(i * 7919) % 13 if i % 5 else 0 for i in range(200)], 0.0, 0.0123, 220, 100)]
+    print("# case nb lo hi w h, then: bar x y width height (nonempty bins), label lo, label hi")
+    for counts, lo, hi, w, h in cases:
+        nb = len(counts)
+        print("case", nb, repr(lo), repr(hi), w, h, " ".join(map(str, counts)))
+        bw = (w - 40) / nb
+        bar = max(bw - 1, 1)
+        mx = max(counts)
+        for b, c in enumerate(counts):
+            if c:
+                bh = c / mx * (h - 30)
+                print(f"bar {30 + b * bw:.6f} {h - 25 - bh:.6f} {bar:.6f} {bh:.6f}")
+        print(f"label {lo:.3g}")
+        print(f"label {hi:.3g}")
 else:
-    sys.exit("usage: gen_viz_golden.py table|golden")
+    sys.exit("usage: gen_viz_golden.py table|golden|hist")

@@ -271,7 +271,7 @@ int main(void) {
     char dir[] = "/tmp/test_features_XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "a temporary folder");
     char *out = path_join(dir, "fb");
-    FeatInfo info = {"hash model", hook, "random SAE", NULL, "test windows", CTX, V, 0, 0};
+    FeatInfo info = {"hash model", hook, "random SAE", NULL, "test windows", CTX, V, 0, 0, 0, NULL};
     CHECK(feat_write_browser(out, &fs, &lg, NULL, &info) == 0, "the browser is written");
     char *idx = path_join(out, "index.html"), *s0 = path_join(out, "data/s_00000.js");
     CHECK(path_is_file(idx) && path_is_file(s0), "index.html and the first shard exist");
@@ -297,15 +297,75 @@ int main(void) {
         free(fp), free(ip), free(mp);
     }
 
-    /* the one-call path (the pipeline's): a text shorter than a window is one window */
-    char *out2 = path_join(dir, "fb2");
-    FeatInfo info2 = {"hash model", hook, "random SAE", NULL, "a short text", 0, 0, 0, 0};
-    CHECK(feat_build(out2, &m, &es, NULL, ids, 20, 64, &p, &info2) == 0 && info2.ctx == 20,
-          "feat_build on a 20-token text writes a browser (one window of %d)", info2.ctx);
-    snprintf(cmd, sizeof cmd, "node tests/features_check.js %s %d >/dev/null", out2, n);
-    if (system("command -v node >/dev/null 2>&1") == 0) CHECK(system(cmd) == 0, "its data files parse (%s)", cmd);
-    else SKIP("its data files' shapes: no node");
-    free(out2);
+    /* the pipeline's path: some latents, from the latent matrix (no second forward), in two texts */
+    {
+        int sel[5] = {7, 2, 40, 11, 30};
+        long bounds[3] = {0, 5 * CTX, NW * CTX};
+        FeatLatents z = {ids, Fall, NW * CTX, n, bounds, 2, CTX, sel, 5};
+        uint8_t ones[NW * CTX];
+        memset(ones, 1, sizeof ones);
+        FeatStats ref, got;
+        run_stats(&ref, n, &p, Fall, ids, ones, NW);
+        feat_init(&got, 5, &p);
+        int rc = feat_collect_latents(&got, &z), bad = rc != 0;
+        size_t S1 = (size_t)p.n_intervals * p.per_interval;
+        for (int r = 0; r < 5 && !bad; r++) {
+            int i = sel[r];
+            bad |= got.id[r] != i || got.fires[r] != ref.fires[i] || got.max[r] != ref.max[i] ||
+                   got.top_n[r] != ref.top_n[i] ||
+                   memcmp(got.hist + (size_t)r * p.n_bins, ref.hist + (size_t)i * p.n_bins, sizeof(uint32_t) * p.n_bins);
+            for (int e = 0; e < got.top_n[r] && !bad; e++)
+                bad |= got.top[(size_t)r * p.top_k + e].pos != ref.top[(size_t)i * p.top_k + e].pos ||
+                       memcmp(got.top_ctx + ((size_t)r * p.top_k + e) * got.W, ref.top_ctx + ((size_t)i * p.top_k + e) * ref.W,
+                              sizeof(float) * got.W);
+            for (size_t e = 0; e < S1 && !bad; e++)
+                bad |= got.smp[r * S1 + e].pos != ref.smp[i * S1 + e].pos || got.smp[r * S1 + e].key != ref.smp[i * S1 + e].key;
+        }
+        CHECK(!bad, "feat_collect_latents of latents {7, 2, 40, 11, 30} of the latent matrix equals those rows of the "
+              "full statistics (top windows, contexts, histograms, samples with the latents' own keys)");
+        int wrong[2] = {3, n};
+        FeatLatents zb = z;
+        zb.sel = wrong, zb.n_sel = 2;
+        FeatStats b2;
+        feat_init(&b2, 2, &p);
+        CHECK(feat_collect_latents(&b2, &zb) != 0, "a latent outside the SAE: refused (%s)", err_get());
+        feat_free(&b2), feat_free(&got), feat_free(&ref);
+
+        /* their logit effects: the rows of the full tables */
+        FeatLogits ls;
+        int lbad = feat_logits_of(&ls, &es, &m, layer, GPT2_MLP_PRE, &p, sel, 5) != 0;
+        for (int r = 0; r < 5 && !lbad; r++)
+            lbad |= memcmp(ls.top_id + r * p.n_logits, lg.top_id + sel[r] * p.n_logits, sizeof(int32_t) * p.n_logits) ||
+                    memcmp(ls.bot_id + r * p.n_logits, lg.bot_id + sel[r] * p.n_logits, sizeof(int32_t) * p.n_logits) ||
+                    memcmp(ls.hist + r * p.n_bins, lg.hist + sel[r] * p.n_bins, sizeof(uint32_t) * p.n_bins);
+        CHECK(!lbad, "feat_logits_of the 5 latents equals their rows of feat_logits (tables and histograms)");
+        feat_logits_free(&ls);
+
+        char *out2 = path_join(dir, "fb2");
+        FeatInfo info2 = {"hash model", hook, "random SAE", NULL, "two texts", 0, 0, 0, 0, 0, "a test's pick"};
+        FeatTimes tb;
+        CHECK(feat_build(out2, &m, &es, NULL, &z, &p, &info2, &tb) == 0 && info2.ctx == CTX && info2.sae_latents == n,
+              "feat_build writes a browser of 5 of %d latents (upkeep %.4f s, logits %.4f s, write %.4f s)", n,
+              tb.upkeep, tb.logits, tb.write);
+        snprintf(cmd, sizeof cmd, "node tests/features_check.js %s 5 >/dev/null", out2);
+        if (system("command -v node >/dev/null 2>&1") == 0) CHECK(system(cmd) == 0, "its data files parse (%s)", cmd);
+        else SKIP("its data files' shapes: no node");
+        free(out2);
+    }
+
+    /* the pipeline's pick: its drawn latents, then the rankings in turn, live ones only, up to the cap */
+    {
+        int by_a[6] = {5, 4, 3, 2, 1, 0}, by_b[6] = {0, 3, 1, 5, 2, 4}, first[2] = {2, 4};
+        const int *rk[2] = {by_a, by_b};
+        float dens[6] = {1, 1, 1, 0, 1, 1};   /* latent 3 never fired */
+        int out[6], got = feat_pick(out, 6, first, 2, rk, 2, 6, dens);
+        int want[5] = {2, 4, 5, 0, 1};
+        CHECK(got == 5 && !memcmp(out, want, sizeof want),
+              "feat_pick: drawn {2, 4}, then by turns 5, 0, (4 taken, 3 dead), 1: %d chosen, %d %d %d %d %d", got,
+              out[0], out[1], out[2], out[3], out[4]);
+        got = feat_pick(out, 3, first, 2, rk, 2, 6, dens);
+        CHECK(got == 3 && out[2] == 5, "feat_pick stops at the cap (3)");
+    }
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("  (could not remove %s)\n", dir);
     free(idx), free(s0), free(out);

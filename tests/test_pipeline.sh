@@ -63,7 +63,7 @@ else
     skip "the tokenizer rule: no cached random checkpoint yet (it is made by the run below)"
 fi
 h=$("$bin" --help 2>&1)
-for o in --out --model --weights --random-weights --layer --site --words --latents --epochs --latents-k --latents-n --seed --device; do
+for o in --out --model --weights --random-weights --layer --site --words --latents --epochs --latents-k --latents-n --seed --device --browser; do
     grep -q -- "$o" <<<"$h" || { fail "./run --help documents $o"; continue; }
 done
 ok "./run --help documents every pipeline option"
@@ -130,6 +130,46 @@ else
     skip "python3 + numpy not found: outputs not checked independently"
 fi
 
+# ---- the feature browser of the run's own latents (features/) ----
+check "features/index.html and its data beside report.html" test -s "$out/features/index.html" -a -s "$out/features/data/index.js"
+check "report.html links to features/index.html" grep -q 'href="features/index.html"' "$out/report.html"
+check "summary.json names it" grep -q '"feature_browser": "features/index.html"' "$out/summary.json"
+bl=$(grep -E "^  [0-9]+ latents in [0-9.]+ s \(CPU" "$tmp/e")
+check "the stage says what it cost: '$bl'" test -n "$bl"
+nb=${bl#  }; nb=${nb%% *}
+check "at most 192 latents shown by default ($nb)" test "${nb:-0}" -ge 1 -a "${nb:-0}" -le 192
+if command -v node >/dev/null; then
+    check "its data files parse and have their shapes, $nb distinct latents of $L_expect (node)" \
+        node tests/features_check.js "$out/features" "$nb"
+else skip "the browser's data files: no node"; fi
+if [ "$have_np" -eq 1 ]; then
+    if r=$("$py" - "$out" 2>&1 <<'PY'
+import sys, json, numpy as np
+d = sys.argv[1]
+z = np.load(d + "/latents.npy")
+s = json.load(open(d + "/summary.json"))
+ix = json.loads(open(d + "/features/data/index.js").read().split("=", 1)[1].strip().rstrip(";"))
+ids = [r[0] for r in ix]
+assert ids[:len(s["drawn_latents"])] == s["drawn_latents"], (ids[:4], s["drawn_latents"])
+for i, dens, mean, mx, fires, _, _ in ix:
+    col = z[:, i]
+    assert fires == int((col > 0).sum()) and fires > 0, (i, fires)
+    assert abs(mx - col.max()) <= 1e-3 * col.max(), (i, mx, col.max())
+    assert abs(dens - fires / len(col)) <= 1e-3 * dens, (i, dens)
+print("%d latents: the drawn ones first, every one live, fires and max as latents.npy's columns" % len(ix))
+PY
+); then ok "the browser's statistics agree with latents.npy (numpy): $r"
+    else fail "the browser's statistics: $r"; fi
+else skip "the browser's statistics: no numpy"; fi
+chrome=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$chrome" ] && [ "$have_np" -eq 1 ]; then
+    first=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["drawn_latents"][0])' "$out/summary.json")
+    timeout 60 "$chrome" --headless --no-sandbox --disable-gpu --user-data-dir="$tmp/chr" --virtual-time-budget=5000 \
+        --dump-dom "file://$out/features/index.html#f=$first" >"$tmp/dom" 2>/dev/null
+    check "chromium: the browser opens latent $first (drawn in the report) with its contexts and histograms" \
+        bash -c 'grep -q "<h2>Latent $2</h2>" "$1" && grep -q "class=\"ctx\"" "$1" && grep -q "<svg" "$1"' _ "$tmp/dom" "$first"
+else skip "the browser in chromium: no chromium (or no python3 to read summary.json)"; fi
+
 # ---- a failing run must not touch a good report ----
 sum1=$(cksum <"$out/report.html")
 "$bin" --random-weights --epochs 2 --latents-n 512 --latents-k 64 --latents 99999 --out "$out" palinka.txt >/dev/null 2>"$tmp/e"; rc=$?
@@ -154,6 +194,13 @@ case "$BUILD" in
 esac
 "$bin" --random-weights --epochs 2 --latents-n 512 --latents-k 64 --batch 128 --out "$out" -- "$tmp/corpus" >/dev/null 2>"$tmp/e"; rc=$?
 check "a folder of two texts (one longer than n_ctx = 1024 tokens), minibatches of 128, after --: exit $rc" test "$rc" -eq 0
+if [ "$rc" -eq 0 ] && command -v node >/dev/null; then
+    nb=$(grep -c '^\[' "$out/features/data/index.js")
+    check "the corpus run's browser: $nb latents over two texts (node)" node tests/features_check.js "$out/features" "$nb"
+fi
+"$bin" --random-weights --epochs 1 --latents-n 512 --latents-k 64 --browser 0 --out "$tmp/nob" palinka.txt >/dev/null 2>"$tmp/e"; rc=$?
+check "--browser 0: no features/ folder, no link (rc $rc)" \
+    bash -c '[ $1 -eq 0 ] && [ ! -e "$2/features" ] && ! grep -q "features/index.html" "$2/report.html"' _ "$rc" "$tmp/nob"
 if [ "$rc" -eq 0 ] && [ "$have_np" -eq 1 ]; then
     t=$("$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["tokens"], len(s["inputs"]), s["batch"])' "$out/summary.json")
     check "the corpus run replaced the report: tokens, inputs, batch = $t" bash -c "[ '${t#* }' = '2 128' ] && [ ${t%% *} -gt $min_T ]"

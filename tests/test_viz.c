@@ -2,7 +2,9 @@
  * tests/test_viz.c - viz/: XML escaping, base64, PNG encoding (decoded here
  * with zlib's inflate and checked chunk by chunk), colormaps against
  * matplotlib (tests/golden/colormaps.txt, made by tests/gen_viz_golden.py),
- * nice ticks, and a set of figures like the seed's. With VIZ_OUT=DIR set the
+ * nice ticks, the histogram SVG's bars against viz/hist.h's layout computed
+ * in Python (tests/golden/histogram.txt, tests/gen_viz_golden.py hist), and
+ * a set of figures like the seed's. With VIZ_OUT=DIR set the
  * figures are written there (tests/test_viz_xml.sh then parses every SVG
  * with an XML parser and decodes every PNG with Pillow).
  */
@@ -10,6 +12,7 @@
 #include "tests/test.h"
 #include "tokenizer/bpe.h"
 #include "viz/figures.h"
+#include "viz/hist.h"
 #include "viz/plot.h"
 #include "viz/report.h"
 
@@ -477,6 +480,76 @@ static void test_dead_not_drawn(void) {
     svg_free(&s);
 }
 
+/* svg_histogram against the golden: every bar of its path (x, y, width,
+ * height, printed with 2 decimals) within 0.006 of Python's, no other bar, the
+ * labels lo and hi; each written to dir for test_viz_xml.sh's XML parse. */
+static void test_histogram(const char *dir) {
+    char *text = NULL;
+    size_t len = 0;
+    if (file_read_all("tests/golden/histogram.txt", &text, &len) != 0) {
+        CHECK(0, "read tests/golden/histogram.txt: %s", err_get());
+        return;
+    }
+    int n_case = 0;
+    char *save = NULL;
+    char *line = strtok_r(text, "\n", &save);
+    while (line) {
+        if (strncmp(line, "case ", 5) != 0) { line = strtok_r(NULL, "\n", &save); continue; }
+        int nb, off;
+        double lo, hi, w, h;
+        sscanf(line, "case %d %lf %lf %lf %lf%n", &nb, &lo, &hi, &w, &h, &off);
+        uint32_t *counts = xcalloc((size_t)nb, sizeof(uint32_t));
+        const char *p = line + off;
+        for (int b = 0; b < nb; b++) {
+            int k = 0;
+            sscanf(p, "%u%n", &counts[b], &k);
+            p += k;
+        }
+        SVG s;
+        svg_histogram(&s, counts, nb, lo, hi, w, h, rgba(0.88f, 0.44f, 0, 1), "activation");
+        const char *d = strstr(s.buf, "<path");
+        d = d ? strstr(d, " d=\"") : NULL;
+        if (d) d += 4;
+        int n_bar = 0, bad = 0, labels = 0;
+        double worst = 0;
+        while ((line = strtok_r(NULL, "\n", &save)) && strncmp(line, "case ", 5) != 0) {
+            double g[4], x[4];
+            char lab[64];
+            if (sscanf(line, "bar %lf %lf %lf %lf", &g[0], &g[1], &g[2], &g[3]) == 4) {
+                int k = 0;
+                if (!d || sscanf(d, "M%lf %lfh%lfv%lfh%*fz%n", &x[0], &x[1], &x[2], &x[3], &k) != 4 || k == 0) {
+                    bad++;
+                    continue;
+                }
+                d += k, n_bar++;
+                for (int c = 0; c < 4; c++) worst = fmax(worst, fabs(x[c] - g[c]));
+            } else if (sscanf(line, "label %63s", lab) == 1) {
+                char want[80];
+                snprintf(want, sizeof want, ">%s</text>", lab);
+                labels += strstr(s.buf, want) != NULL;
+            }
+        }
+        int rest = d && *d == 'M';   /* a bar the golden does not have */
+        CHECK(!bad && !rest && worst < 0.006 && labels == 2,
+              "histogram %d (%d bins, %.0fx%.0f): %d bars as Python's layout (worst %.3g px), none more; labels lo, hi",
+              n_case, nb, w, h, n_bar, worst);
+        char name[64];
+        snprintf(name, sizeof name, "histogram_%d.svg", n_case++);
+        char *path = path_join(dir, name);
+        CHECK(svg_save(&s, path) == 0, "write %s", path);
+        free(path);
+        svg_free(&s);
+        free(counts);
+    }
+    CHECK(n_case == 2, "histogram golden: %d cases", n_case);
+    free(text);
+    uint32_t zero[4] = {0};
+    SVG s;
+    svg_histogram(&s, zero, 4, 0, 1, 200, 100, rgba(0, 0, 1, 1), NULL);
+    CHECK(strstr(s.buf, "<path") == NULL && strstr(s.buf, "max 0") != NULL, "an empty histogram draws no bars");
+    svg_free(&s);
+}
+
 int main(void) {
     test_escape();
     test_escape_random();
@@ -496,6 +569,7 @@ int main(void) {
     if (!dir) CHECK(0, "mkdtemp");
     else {
         write_figures(dir);
+        test_histogram(dir);
         if (own) {
             char cmd[256];
             snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -70,6 +70,17 @@ void report_text(Report *r, const char *text) {
     svg_printf(&r->doc, "</p>\n");
 }
 
+void report_link(Report *r, const char *text, const char *href, const char *after) {
+    close_kv(r);
+    svg_printf(&r->doc, "<p><a href=\"");
+    svg_escape(&r->doc, href, -1);
+    svg_printf(&r->doc, "\">");
+    svg_escape(&r->doc, text, -1);
+    svg_printf(&r->doc, "</a>");
+    if (after) svg_escape(&r->doc, after, -1);
+    svg_printf(&r->doc, "</p>\n");
+}
+
 void report_kv(Report *r, const char *key, const char *value) {
     if (!r->in_kv) svg_printf(&r->doc, "<table class=\"kv\">\n");
     r->in_kv = 1;

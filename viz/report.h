@@ -38,6 +38,9 @@ void report_init(Report *r, const char *title, const char *banner);
 void report_section(Report *r, const char *heading);
 /* A paragraph of text (escaped). */
 void report_text(Report *r, const char *text);
+/* A paragraph: a link to href (a relative path: the page stays offline)
+ * reading text, then the text after (may be NULL); all escaped. */
+void report_link(Report *r, const char *text, const char *href, const char *after);
 /* One "key: value" line of a two-column table (consecutive calls share a table). */
 void report_kv(Report *r, const char *key, const char *value);
 /* printf-style value. */
