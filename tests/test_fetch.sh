@@ -13,7 +13,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/$BUILD/gpt2sae"
+case $BUILD in /*) bin="$BUILD/gpt2sae" ;; *) bin="$root/$BUILD/gpt2sae" ;; esac # an absolute BUILD too
 
 if ! command -v python3 >/dev/null || ! command -v curl >/dev/null || ! command -v sha256sum >/dev/null; then
     skip "python3, curl and sha256sum are needed (apt-get install python3 curl coreutils)"
