@@ -168,32 +168,38 @@ else
     skip "GPU ranks (emulated): $te not built (EMU=0)"
 fi
 # ./run train --device cuda: refused with --shard-latents (any machine); on a machine without a
-# GPU one line before mpirun starts; with one, --ranks 2 on the GPU against --ranks 1 on the GPU
-# (1e-5) and on the CPU (1e-4: the GPU sums in another order, tests/test_cuda_arch.c), and a GPU
-# checkpoint resumed on the CPU
+# GPU one line before mpirun starts. Then, on the GPU or else on the emulator when the build has
+# an emulated engine ($BUILD/gpt2sae_emu: the same objects with cuda/emu's kernels), --ranks 2 on
+# the GPU against --ranks 1 on the GPU (1e-5) and on the CPU (1e-4: the GPU sums in another
+# order, as tests/test_cuda_arch.c allows), and a GPU checkpoint resumed on the CPU
 out=$(timeout 60 "$bin" train --ranks 2 --device cuda --shard-latents "${args[@]}" -o "$tmp/gs" 2>&1); rc=$?
 check "train --device cuda --shard-latents: exit 2, one line naming both (rc $rc)" \
     bash -c '[ "$1" -eq 2 ] && [ $(wc -l <<<"$2") -eq 1 ] && grep -q -- "--device cuda: --shard-latents" <<<"$2"' _ "$rc" "$out"
+gbin=$bin
 if "$BUILD/tests/test_cuda_dist" 2>/dev/null | grep -q "skip  no CUDA device"; then
     out=$(timeout 60 "$bin" train --ranks 2 --device cuda "${args[@]}" -o "$tmp/g0" 2>&1); rc=$?
     check "no GPU: train --ranks 2 --device cuda exits 1 with one line (rc $rc: $(head -c 100 <<<"$out"))" \
         bash -c '[ "$1" -eq 1 ] && [ $(wc -l <<<"$2") -eq 1 ] && grep -q "no usable GPU" <<<"$2"' _ "$rc" "$out"
-    skip "train --ranks 2 --device cuda: no CUDA device here (or a build without CUDA)"
-else
-    timeout 300 "$bin" train --ranks 1 --device cuda "${args[@]}" -o "$tmp/g1" 2>"$tmp/eg1"; rc1=$?
-    timeout 300 "$bin" train --ranks 2 --device cuda "${args[@]}" -o "$tmp/g2" 2>"$tmp/eg2"; rc2=$?
-    check "train --ranks 1 and 2 --device cuda exit 0 (rc $rc1, $rc2), the checkpoint written" \
+    gbin=; [ -x "$BUILD/gpt2sae_emu" ] && gbin=$BUILD/gpt2sae_emu
+fi
+if [ -n "$gbin" ]; then
+    g=$(basename "$gbin")
+    timeout 300 "$gbin" train --ranks 1 --device cuda "${args[@]}" -o "$tmp/g1" 2>"$tmp/eg1"; rc1=$?
+    timeout 300 "$gbin" train --ranks 2 --device cuda "${args[@]}" -o "$tmp/g2" 2>"$tmp/eg2"; rc2=$?
+    check "$g train --ranks 1 and 2 --device cuda exit 0 (rc $rc1, $rc2), the checkpoint written" \
         test "$rc1" -eq 0 -a "$rc2" -eq 0 -a -s "$tmp/g2/sae_weights.safetensors" -a -s "$tmp/g2/train_state.bin"
     w=$(worst_vs "$tmp/g1/losses.csv" "$tmp/g2/losses.csv")
-    check "train --ranks 2 --device cuda: 100 losses within 1e-5 relative of --ranks 1 --device cuda (worst $w)" le "$w" 1e-5
+    check "$g train --ranks 2 --device cuda: 100 losses within 1e-5 relative of --ranks 1 --device cuda (worst $w)" le "$w" 1e-5
     w=$(worst_vs "$tmp/r1/losses.csv" "$tmp/g2/losses.csv")
-    check "train --ranks 2 --device cuda: 100 losses within 1e-4 relative of --ranks 1 on the CPU (worst $w)" le "$w" 1e-4
+    check "$g train --ranks 2 --device cuda: 100 losses within 1e-4 relative of --ranks 1 on the CPU (worst $w)" le "$w" 1e-4
     o=$tmp/gr
-    timeout 300 "$bin" train --ranks 2 --device cuda "${half[@]}" -o "$o" 2>"$tmp/eg3"; rc3=$?
+    timeout 300 "$gbin" train --ranks 2 --device cuda "${half[@]}" -o "$o" 2>"$tmp/eg3"; rc3=$?
     timeout 300 "$bin" train --ranks 1 "${args[@]}" -o "$o" --resume 2>"$tmp/eg4"; rc4=$?
     w=$(worst_vs "$tmp/r1/losses.csv" "$o/losses.csv")
-    check "50 steps on 2 GPU ranks, --resume on 1 CPU rank (rc $rc3, $rc4): 100 losses within 1e-4 of the CPU's (worst $w)" \
+    check "$g: 50 steps on 2 GPU ranks, --resume on 1 CPU rank (rc $rc3, $rc4): 100 losses within 1e-4 of the CPU's (worst $w)" \
         bash -c '[ "$1" -eq 0 ] && [ "$2" -eq 0 ] && awk -v w="$3" "BEGIN { exit !(w ~ /^[0-9.e+-]+\$/ && w + 0 <= 1e-4) }"' _ "$rc3" "$rc4" "$w"
+else
+    skip "train --ranks 2 --device cuda: no CUDA device here, and no $BUILD/gpt2sae_emu"
 fi
 # harvest split across ranks (harvest/harvest_dist.c): `mpirun -np N ./run harvest`, each
 # rank writing its own block of shards, rank 0 the manifest; the cache byte-identical to a
