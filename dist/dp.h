@@ -19,7 +19,7 @@
  *   long lo, cnt;
  *   dist_share(B, dist_rank(), dist_size(), &lo, &cnt);
  *   DistDevice dv;                                   // on_gpu: GPU rank mod count
- *   if (dist_device_init(&dv, &m, on_gpu, (int)cnt + 1) != 0) dist_abort(1);
+ *   if (dist_device_init(&dv, &m, on_gpu, (int)cnt) != 0) dist_abort(1);
  *   SAEArchLog log;
  *   if (dist_step(&dv, X + lo * d, (int)cnt, B, &log) != 0) dist_abort(1);
  *   dist_device_download(&dv);                       // m up to date (checkpoints)
