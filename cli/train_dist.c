@@ -10,10 +10,13 @@
  * progress and writes DIR/losses.csv (every step) and the SAELens checkpoint
  * (DIR/cfg.json, DIR/sae_weights.safetensors) at the end. A failed
  * collective (a rank died) ends every rank with the error (dist_abort).
+ * --device cuda: each rank trains its share on GPU rank mod the GPU count
+ * (cuda_arch_*), the gradients summed through host memory (dist/dp.h).
  */
 #include "cli/train_dist.h"
 #include "cli/cli.h"
 #include "core/util.h"
+#include "cuda/cuda.h"
 #include "dist/dist.h"
 #include "dist/dp.h"
 #include "dist/shard.h"
@@ -58,6 +61,9 @@ static void usage(FILE *f) {
             "  --dead-tokens N         a latent not fired for N tokens is dead (default 10M)\n"
             "  --shard-latents         split the latents across the ranks instead of the batch (topk\n"
             "                          without Multi-TopK; every rank sees the whole batch; dist/README.md)\n"
+            "  --device D              cpu, cuda or auto (default cpu): where each rank trains; cuda: GPU\n"
+            "                          rank mod the GPU count, for topk, jumprelu (and batchtopk on one\n"
+            "                          rank), data parallel only; auto: cuda when that holds on every rank\n"
             "  --quiet                 no progress lines\n");
 }
 
@@ -122,10 +128,12 @@ static int resume_from(SAEArch *m, const char *dir, const char *lpath, int rank)
 }
 
 /* The checkpoint: rank 0 writes DIR/train_state.bin, then the SAELens files
- * (a sharded run first gathers the rows on every rank). */
-static int checkpoint(SAEArch *m, DistShard *sh, const char *out, const SAEArchMeta *meta, FILE *lf) {
+ * (a sharded run first gathers the rows on every rank; a GPU rank 0 first
+ * downloads them). */
+static int checkpoint(SAEArch *m, DistShard *sh, DistDevice *dv, const char *out, const SAEArchMeta *meta, FILE *lf) {
     if (sh->n && dist_shard_collect(sh, m) != 0) return -1;
     if (dist_rank() != 0) return 0;
+    if (dist_device_download(dv) != 0) return -1;   /* a GPU rank: the weights into m */
     char *sp = path_join(out, STATE_FILE);
     int rc = fflush(lf) != 0 ? err_set("%s/losses.csv: write failed", out) : dist_state_save(m, sp);
     free(sp);
@@ -161,16 +169,54 @@ static int pick_batch(const char *acts, long given, long T, int R, int shard, in
     return 0;
 }
 
+/* --device: may these ranks train on GPUs? cuda needs an architecture that
+ * cuda/cuda_arch.cu has and data parallelism (errors every rank meets alike,
+ * said by rank 0, status 2); then a GPU on every rank: one all-reduce counts
+ * the ranks without one, so that every rank ends alike (status 1) when one
+ * lacks it. auto: cuda where all that holds, else cpu. Before mpirun
+ * (launch) only this process's GPU is looked at. Returns 0 with *on_gpu set,
+ * or the exit status after the error was said. */
+static int pick_device(const char *device, SAEArchKind kind, int shard, int launch, int *on_gpu) {
+    const int cuda = !strcmp(device, "cuda"), gpu_arch = kind == SAE_ARCH_TOPK || kind == SAE_ARCH_JUMPRELU ||
+                                                          kind == SAE_ARCH_BATCHTOPK;
+    *on_gpu = 0;
+    if (cuda && (!gpu_arch || shard)) {
+        if (shard) err_set("--device cuda: --shard-latents trains on the CPU only; use --device cpu");
+        else err_set("--device cuda: --arch %s trains on the CPU only (topk, jumprelu and batchtopk have a GPU "
+                     "step); use --device cpu", sae_arch_name(kind));
+        return launch ? cli_fail(), 2 : fail_all(2);
+    }
+    if (!cuda && (strcmp(device, "auto") || !gpu_arch || shard)) return 0;
+    const int have = cuda_available();
+    long none = !have;
+    if (!launch && dist_sum_long(&none, 1) != 0) {
+        cli_fail();
+        dist_abort(1);
+    }
+    if (none && cuda) {
+        char why[256] = "";
+        if (!have && cuda_describe(why, sizeof why) != 0 && !why[0]) snprintf(why, sizeof why, "%s", err_get());
+        if (launch) return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu", why);
+        if (dist_rank() == 0)
+            cli_error(1, "--device cuda: %ld of %d ranks have no usable GPU%s%s%s; use --device cpu", none,
+                      dist_size(), why[0] ? " (rank 0: " : "", why, why[0] ? ")" : "");
+        dist_finalize();
+        return 1;
+    }
+    *on_gpu = none == 0;
+    return 0;
+}
+
 int cmd_train_dist(int argc, char **argv) {
     static const char *const opts[] = {"--ranks", "--acts", "-o", "--out", "--arch", "--latents", "--k", "--batch",
                                        "--steps", "--lr", "--seed", "--save-every", "--resume", "--shard-latents", "--k-aux",
-                                       "--dead-tokens", "--quiet",
+                                       "--dead-tokens", "--device", "--quiet",
                                        "--help", NULL};
     cli_command("train", opts, NULL);
-    const char *acts = NULL, *out = NULL, *arch = "topk", *v;
+    const char *acts = NULL, *out = NULL, *arch = "topk", *device = "cpu", *v;
     long ranks = 0, latents = 0, k = 0, k_aux = -1, dead_tokens = 0, batch = 0, steps = 1000, seed = 0, save_every = 0;
     double lr = 0;
-    int quiet = 0, resume = 0, shard = 0, ended = 0, r;
+    int quiet = 0, resume = 0, shard = 0, ended = 0, on_gpu = 0, r;
     for (int i = 1; i < argc; i++) {
         CLIArgKind kind = cli_arg_kind(argv[i], &ended);
         if (kind == CLI_END) continue;
@@ -184,6 +230,12 @@ int cmd_train_dist(int argc, char **argv) {
         else if (OPT("--acts")) { if (r < 0) return 2; acts = v; }
         else if (OPT("-o") || OPT("--out")) { if (r < 0) return 2; out = v; }
         else if (OPT("--arch")) { if (r < 0) return 2; arch = v; }
+        else if (OPT("--device")) {
+            if (r < 0) return 2;
+            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
+                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
+            device = v;
+        }
         else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 2, 1L << 30, &latents)) return 2; }
         else if (OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1L << 30, &k)) return 2; }
         else if (OPT("--k-aux")) { if (r < 0 || cli_int("--k-aux", v, 0, 1L << 30, &k_aux)) return 2; }
@@ -213,6 +265,10 @@ int cmd_train_dist(int argc, char **argv) {
     if (pick_batch(acts, batch, T, R, shard, rank == 0 && !quiet && !launch, &batch) != 0) {
         npy_free(&a);
         return fail_all(2);
+    }
+    if ((r = pick_device(device, kind, shard, launch, &on_gpu)) != 0) {
+        npy_free(&a);
+        return r;
     }
     if (launch) {
         npy_free(&a);
@@ -250,6 +306,11 @@ int cmd_train_dist(int argc, char **argv) {
     long lo, cnt, nb = T / batch;
     dist_share(batch, rank, R, &lo, &cnt);
     DistShard sh = {0};
+    DistDevice dv;
+    if (dist_device_init(&dv, &m, on_gpu, (int)cnt) != 0) {
+        cli_fail();
+        dist_abort(1);
+    }
     if (shard) {
         lo = 0, cnt = batch;   /* every rank: the whole batch, its own latents */
         if (dist_shard_init(&sh, &m, rank, R) != 0) {
@@ -266,7 +327,7 @@ int cmd_train_dist(int argc, char **argv) {
         if (rank == die_rank && s + 1 == die_step) _exit(3);
         const float *Xb = a.f32 + ((size_t)(s % nb) * batch + lo) * d;
         SAEArchLog log;
-        if ((shard ? dist_shard_step(&sh, Xb, (int)batch, &log) : dist_sae_step(&m, Xb, (int)cnt, batch, &log)) != 0) {
+        if ((shard ? dist_shard_step(&sh, Xb, (int)batch, &log) : dist_step(&dv, Xb, (int)cnt, batch, &log)) != 0) {
             cli_fail();
             dist_abort(1);
         }
@@ -275,16 +336,18 @@ int cmd_train_dist(int argc, char **argv) {
         if (rank == 0 && !quiet && (s + 1 == steps || (s + 1) % 100 == 0))
             fprintf(stderr, "train: %d ranks, step %ld/%ld loss %.6g l0 %.2f fvu %.4f dead %.3f (%.2f s)\n", R, s + 1,
                     steps, log.loss, log.l0, log.fvu, log.dead_frac, time_now() - t0);
-        if (save_every > 0 && (s + 1) % save_every == 0 && s + 1 < steps && checkpoint(&m, &sh, out, &meta, lf) != 0) {
+        if (save_every > 0 && (s + 1) % save_every == 0 && s + 1 < steps && checkpoint(&m, &sh, &dv, out, &meta, lf) != 0) {
             cli_fail();
             dist_abort(1);
         }
     }
-    int rc = checkpoint(&m, &sh, out, &meta, lf) != 0 ? cli_fail() : 0;
+    int rc = checkpoint(&m, &sh, &dv, out, &meta, lf) != 0 ? cli_fail() : 0;
     dist_shard_free(&sh);
+    dist_device_free(&dv);
     if (rank == 0) {
         if (fclose(lf) != 0 && rc == 0) rc = cli_error(1, "%s: write failed", lpath);
-        if (rc == 0 && !quiet) fprintf(stderr, "train: wrote %s (%d ranks, %ld steps)\n", out, R, steps);
+        if (rc == 0 && !quiet)
+            fprintf(stderr, "train: wrote %s (%d ranks on the %s, %ld steps)\n", out, R, on_gpu ? "GPU" : "CPU", steps);
     }
     free(lpath);
     sae_arch_free(&m);

@@ -405,6 +405,31 @@ void cuda_arch_free(CUDAArch *a);
  * it returns, or, when a step failed, the state before that step. */
 int cuda_arch_train(SAEArch *m, const float *X, long T, int B, long steps, SAEArchStepFn on_step, void *ctx);
 
+/* ==========================================================================
+ * Data-parallel GPU ranks (dist/dp.h; cuda/cuda_arch.cu): what a rank needs
+ * around cuda_arch_loss_grad / cuda_arch_apply to sum its gradients with the
+ * other ranks' through host memory (MPI), and to choose its GPU.
+ *
+ *   int dev;  cuda_arch_pick_device(dist_rank(), &dev);     // before any allocation
+ *   cuda_arch_loss_grad(a, d_X, B_r, &log);
+ *   cuda_arch_grads_get(a, fired);          // g -> m->t[].g, fired (n) bytes
+ *   ... scale by B_r/B, MPI_Allreduce the g's, max the fired ...
+ *   cuda_arch_grads_put(a, fired);          // back to the device
+ *   cuda_arch_apply(a, B, &log);
+ * ========================================================================== */
+/* Use GPU rank mod (the number of GPUs) for this process (*dev). */
+int cuda_arch_pick_device(int rank, int *dev);
+/* The last loss_grad's gradients into m->t[].g (as cuda_arch_grads) and its
+ * fired flags into fired (n bytes, 0 or 1). */
+int cuda_arch_grads_get(CUDAArch *a, unsigned char *fired);
+/* The reverse: m->t[].g and fired (n) become the gradients and fired flags
+ * that cuda_arch_apply uses. */
+int cuda_arch_grads_put(CUDAArch *a, const unsigned char *fired);
+/* FVU's pieces of the last loss_grad's B tokens, for a sum across ranks:
+ * s[0] = Σ_b ||x - x̂||², s[1] = Σ_b ||xc||², s[2 + j] = Σ_b xc[b, j] (d),
+ * xc = s x - b_dec. s holds 2 + d doubles. */
+int cuda_arch_fvu_sums(CUDAArch *a, double *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -65,6 +65,7 @@ struct CUDAArch {
     float *cs;             /* (n) column sums of gZ */
     double *rown, *rowse, *auxn; /* (max_B) per-token error / nx, squared error, AuxK error / nx */
     double *colsst;        /* (d) per-column sum of squares about the mean */
+    double *colsum;        /* (d) per-column Σ_b xc, for the data-parallel FVU (cuda_arch_fvu_sums) */
     double *partials;      /* (RED_BLOCKS) */
     int *counters;         /* [0] active latents, [1] dead latents, [2] non-finite update, [3] min kept (bits) */
     unsigned *hist;        /* (256) batchtopk's global radix select */
@@ -354,6 +355,19 @@ __global__ void colsst_kernel(double *colsst, const float *Xc, int B, int d) {
     colsst[j] = s;
 }
 
+/* The data-parallel FVU's pieces per column (double, tokens in order):
+ * colsum[j] = Σ_b xc[b, j],  colsq[j] = Σ_b xc[b, j]² */
+__global__ void colsums_kernel(double *colsum, double *colsq, const float *Xc, int B, int d) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= d) return;
+    double s = 0, q = 0;
+    for (int b = 0; b < B; b++) {
+        const double x = Xc[(size_t)b * d + j];
+        s += x, q += x * x;
+    }
+    colsum[j] = s, colsq[j] = q;
+}
+
 /* dead[i] = since_fired[i] >= dead_tokens; counters[1] = how many */
 __global__ void dead_mask_kernel(unsigned char *dead, int *count, const long long *since, long long dead_tokens,
                                  int n) {
@@ -537,7 +551,7 @@ void cuda_arch_free(CUDAArch *a) {
     if (!a) return;
     void *bufs[] = {a->w, a->g, a->am, a->av, a->since, a->fired, a->dead, a->Xc, a->Xh, a->G, a->Eh,
                     a->Z, a->F, a->gZ, a->idx, a->cnt, a->val, a->aidx, a->acnt, a->aval, a->nx, a->cs,
-                    a->rown, a->rowse, a->auxn, a->colsst, a->partials, a->counters, a->hist, a->quota};
+                    a->rown, a->rowse, a->auxn, a->colsst, a->colsum, a->partials, a->counters, a->hist, a->quota};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cuda_free(bufs[i]);
     free(a);
 }
@@ -588,6 +602,7 @@ int cuda_arch_init(CUDAArch **out, SAEArch *m, int max_B) {
     ALLOC(a->rowse, B * 8);
     ALLOC(a->auxn, B * 8);
     ALLOC(a->colsst, d * 8);
+    ALLOC(a->colsum, d * 8);
     ALLOC(a->partials, RED_BLOCKS * 8);
     ALLOC(a->counters, 4 * 4);
     ALLOC(a->hist, 256 * 4);
@@ -970,4 +985,51 @@ done:
     cuda_arch_free(a);
     cuda_free(d_X);
     return rc;
+}
+
+/* ------------------------------------- data-parallel ranks (dist/dp.h) */
+
+int cuda_arch_pick_device(int rank, int *dev) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count < 1) {
+        (void)cudaGetLastError();
+        return err_set("rank %d: no CUDA device (%s); use --device cpu", rank,
+                       e != cudaSuccess ? cudaGetErrorString(e) : "count is 0");
+    }
+    *dev = rank % count;
+    CU_TRY(cudaSetDevice(*dev));
+    return 0;
+}
+
+int cuda_arch_grads_get(CUDAArch *a, unsigned char *fired) {
+    if (cuda_arch_grads(a)) return -1;
+    int *f = (int *)xmalloc((size_t)a->n * sizeof(int));
+    int rc = cuda_download(f, a->fired, (size_t)a->n * 4);
+    for (int i = 0; i < a->n && rc == 0; i++) fired[i] = f[i] != 0;
+    free(f);
+    return rc ? err_prefix("cuda_arch_grads_get") : 0;
+}
+
+int cuda_arch_grads_put(CUDAArch *a, const unsigned char *fired) {
+    int *f = (int *)xmalloc((size_t)a->n * sizeof(int));
+    for (int i = 0; i < a->n; i++) f[i] = fired[i] != 0;
+    int rc = cuda_upload(a->fired, f, (size_t)a->n * 4);
+    free(f);
+    for (int t = 0; t < a->m->n_t && rc == 0; t++)
+        rc = cuda_upload(a->g + a->off[t], a->m->t[t].g, (size_t)a->m->t[t].len * 4);
+    return rc ? err_prefix("cuda_arch_grads_put") : 0;
+}
+
+int cuda_arch_fvu_sums(CUDAArch *a, double *s) {
+    const int B = a->last_B, d = a->d;
+    if (B < 1) return err_set("cuda_arch_fvu_sums: no loss_grad before it");
+    colsums_kernel<<<cu_blocks(d, 256), 256>>>(a->colsum, a->colsst, a->Xc, B, d);
+    CU_LAUNCHED();
+    double q = 0;
+    if (sum_dev(a->rowse, B, &s[0]) || sum_dev(a->colsst, d, &q) ||
+        cuda_download(s + 2, a->colsum, (size_t)d * sizeof(double)))
+        return err_prefix("cuda_arch_fvu_sums");
+    s[1] = q;
+    return 0;
 }

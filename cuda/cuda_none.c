@@ -270,3 +270,22 @@ int cuda_matmul_bf16(int on) {
     (void)on;
     return NONE("cuda_matmul_bf16");
 }
+
+/* ------------------------------------------ data-parallel GPU ranks (dist/dp.h) */
+int cuda_arch_pick_device(int rank, int *dev) {
+    (void)rank;
+    *dev = -1;
+    return NONE("cuda_arch_pick_device");
+}
+int cuda_arch_grads_get(CUDAArch *a, unsigned char *fired) {
+    (void)a, (void)fired;
+    return NONE("cuda_arch_grads_get");
+}
+int cuda_arch_grads_put(CUDAArch *a, const unsigned char *fired) {
+    (void)a, (void)fired;
+    return NONE("cuda_arch_grads_put");
+}
+int cuda_arch_fvu_sums(CUDAArch *a, double *s) {
+    (void)a, (void)s;
+    return NONE("cuda_arch_fvu_sums");
+}

@@ -3,8 +3,9 @@
 # data-parallel and latent-sharded checks of tests/test_dist.c with 2, 3 and 4
 # ranks (oversubscribed on a small machine), the fault drill (a rank that
 # dies ends the job with an error, within a bounded time), `./run train
-# --ranks N` (sharded, AuxK, resume, the batch rule) and the harvest split
-# across ranks. Skipped when the build has no MPI.
+# --ranks N` (sharded, AuxK, resume, the batch rule), GPU ranks (the
+# emulated tests/test_cuda_dist on 2 ranks; `--device cuda` where there is a
+# GPU) and the harvest split across ranks. Skipped when the build has no MPI.
 . "$(dirname "$0")/lib.sh"
 t=$BUILD/tests/test_dist
 if "$t" 2>/dev/null | grep -q 'this build has no MPI'; then   # its one skip line
@@ -146,6 +147,60 @@ done
 out=$(timeout 60 $mpi 2 "$bin" train --acts "$tmp/small.npy" --steps 3 --batch 500 -o "$tmp/sm3" 2>&1); rc=$?
 check "mpirun -np 2 ... --batch 500: exits non-zero, the error said once (rc $rc)" \
     bash -c '[ "$1" -ne 0 ] && [ $(grep -c -- "--batch 500: more than" <<<"$2") -eq 1 ] && ! grep -q MPI_ABORT <<<"$2"' _ "$rc" "$out"
+# GPU ranks (--device cuda, dist/dp.h): the emulated twin of tests/test_cuda_dist.c (every kernel
+# on the CPU) on 2 ranks against the CPU's one process, and its fault drills: rank 1's step fails
+# with an error (--fail 1), rank 1 exits abruptly (--die 1); both jobs end with an error, soon
+te=$BUILD/tests/test_cuda_dist_emu
+if [ -x "$te" ]; then
+    out=$(timeout 300 $mpi 2 "$te" 2>&1); rc=$?
+    check "GPU ranks (emulated), np=2: exits 0 (rc $rc), 2 ranks, no failed check" \
+        bash -c '[ "$1" -eq 0 ] && grep -q "ranks: 2" <<<"$2" && grep -qE "^[1-9][0-9]* passed, 0 failed" <<<"$2"' _ "$rc" "$out"
+    echo "$out" | grep -E '^  (ok|FAIL)' | sed "s/^/    /"
+    for how in fail die; do
+        start=$(date +%s)
+        out=$(timeout 60 $mpi 2 "$te" --$how 1 2>&1); rc=$?
+        took=$(( $(date +%s) - start ))
+        [ $how = fail ] && said="rank 1: a share of" || said="exited with non-zero status|exited on signal"
+        check "GPU ranks (emulated), rank 1 --$how at step 3: the job ends with an error in ${took} s (rc $rc; not 0, not the timeout's 124; says '$said')" \
+            bash -c '[ "$1" -ne 0 ] && [ "$1" -ne 124 ] && [ "$2" -le 30 ] && grep -qE "$4" <<<"$3"' _ "$rc" "$took" "$out" "$said"
+    done
+else
+    skip "GPU ranks (emulated): $te not built (EMU=0)"
+fi
+# ./run train --device cuda: refused with --shard-latents (any machine); on a machine without a
+# GPU one line before mpirun starts. Then, on the GPU or else on the emulator when the build has
+# an emulated engine ($BUILD/gpt2sae_emu: the same objects with cuda/emu's kernels), --ranks 2 on
+# the GPU against --ranks 1 on the GPU (1e-5) and on the CPU (1e-4: the GPU sums in another
+# order, as tests/test_cuda_arch.c allows), and a GPU checkpoint resumed on the CPU
+out=$(timeout 60 "$bin" train --ranks 2 --device cuda --shard-latents "${args[@]}" -o "$tmp/gs" 2>&1); rc=$?
+check "train --device cuda --shard-latents: exit 2, one line naming both (rc $rc)" \
+    bash -c '[ "$1" -eq 2 ] && [ $(wc -l <<<"$2") -eq 1 ] && grep -q -- "--device cuda: --shard-latents" <<<"$2"' _ "$rc" "$out"
+gbin=$bin
+if [ ! -x "$BUILD/tests/test_cuda_dist" ] || "$BUILD/tests/test_cuda_dist" 2>/dev/null | grep -q "skip  no CUDA device"; then
+    out=$(timeout 60 "$bin" train --ranks 2 --device cuda "${args[@]}" -o "$tmp/g0" 2>&1); rc=$?
+    check "no GPU: train --ranks 2 --device cuda exits 1 with one line (rc $rc: $(head -c 100 <<<"$out"))" \
+        bash -c '[ "$1" -eq 1 ] && [ $(wc -l <<<"$2") -eq 1 ] && grep -q "no usable GPU" <<<"$2"' _ "$rc" "$out"
+    gbin=; [ -x "$BUILD/gpt2sae_emu" ] && gbin=$BUILD/gpt2sae_emu
+fi
+if [ -n "$gbin" ]; then
+    g=$(basename "$gbin")
+    timeout 300 "$gbin" train --ranks 1 --device cuda "${args[@]}" -o "$tmp/g1" 2>"$tmp/eg1"; rc1=$?
+    timeout 300 "$gbin" train --ranks 2 --device cuda "${args[@]}" -o "$tmp/g2" 2>"$tmp/eg2"; rc2=$?
+    check "$g train --ranks 1 and 2 --device cuda exit 0 (rc $rc1, $rc2), the checkpoint written" \
+        test "$rc1" -eq 0 -a "$rc2" -eq 0 -a -s "$tmp/g2/sae_weights.safetensors" -a -s "$tmp/g2/train_state.bin"
+    w=$(worst_vs "$tmp/g1/losses.csv" "$tmp/g2/losses.csv")
+    check "$g train --ranks 2 --device cuda: 100 losses within 1e-5 relative of --ranks 1 --device cuda (worst $w)" le "$w" 1e-5
+    w=$(worst_vs "$tmp/r1/losses.csv" "$tmp/g2/losses.csv")
+    check "$g train --ranks 2 --device cuda: 100 losses within 1e-4 relative of --ranks 1 on the CPU (worst $w)" le "$w" 1e-4
+    o=$tmp/gr
+    timeout 300 "$gbin" train --ranks 2 --device cuda "${half[@]}" -o "$o" 2>"$tmp/eg3"; rc3=$?
+    timeout 300 "$bin" train --ranks 1 "${args[@]}" -o "$o" --resume 2>"$tmp/eg4"; rc4=$?
+    w=$(worst_vs "$tmp/r1/losses.csv" "$o/losses.csv")
+    check "$g: 50 steps on 2 GPU ranks, --resume on 1 CPU rank (rc $rc3, $rc4): 100 losses within 1e-4 of the CPU's (worst $w)" \
+        bash -c '[ "$1" -eq 0 ] && [ "$2" -eq 0 ] && awk -v w="$3" "BEGIN { exit !(w ~ /^[0-9.e+-]+\$/ && w + 0 <= 1e-4) }"' _ "$rc3" "$rc4" "$w"
+else
+    skip "train --ranks 2 --device cuda: no CUDA device here, and no $BUILD/gpt2sae_emu"
+fi
 # harvest split across ranks (harvest/harvest_dist.c): `mpirun -np N ./run harvest`, each
 # rank writing its own block of shards, rank 0 the manifest; the cache byte-identical to a
 # one-process harvest (the same rows in the same order: every shard and the manifest) with 2
