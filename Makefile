@@ -104,8 +104,12 @@ EMU_TESTS := $(if $(filter 1,$(EMU)),$(patsubst tests/%.c,$(BUILD)/tests/%_emu,$
 EMU_CXXFLAGS := $(OPT) -O2 -g $(ARCH) -std=c++17 -Wall -Wextra -Wno-unknown-pragmas -Wno-sign-compare \
                 -I. -Icuda/emu -DGS_CUDA=1 -MMD -MP $(if $(filter 1,$(SAN)),--param asan-globals=0)
 
+# the engine linked against the emulator (gpt2sae_emu): the command-line
+# tests run their --device cuda cases with it when there is no GPU
+EMU_BIN := $(if $(filter 1,$(EMU)),$(BUILD)/gpt2sae_emu)
+
 # all: the engine binary and the test and benchmark binaries
-all: $(BIN) $(TESTS) $(EMU_TESTS) $(BENCHES)
+all: $(BIN) $(EMU_BIN) $(TESTS) $(EMU_TESTS) $(BENCHES)
 	@echo "built $(BUILD)/: $(BUILT_MSG); $(MPI_MSG)"
 
 # test: build everything, then run every test and add up the results
@@ -122,6 +126,9 @@ $(BIN): $(BUILD)/cli/main.o $(LIB_OBJS)
 $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) tests/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB_OBJS) $(LDLIBS) $(CUDA_LIBS)
+
+$(BUILD)/gpt2sae_emu: $(BUILD)/cli/main.o $(LIB_C_OBJS) $(EMU_OBJS)
+	$(CXX) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 # the emulated CUDA tests: the same test source, -DGS_CUDA_EMU=1 (it picks its emulator set)
 $(BUILD)/tests/test_%_emu: tests/test_%.c $(LIB_C_OBJS) $(EMU_OBJS) tests/test.h
