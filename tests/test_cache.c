@@ -1,9 +1,10 @@
 /*
  * tests/test_cache.c - the activation cache (data/cache.h): float16/bfloat16
- * rounding, shards and manifest, resume after an interrupted write, the
- * shuffled reader (every row exactly once an epoch, the same order for any
- * number of threads, an exact resume from the cursor), and bad caches
- * (a truncated shard, a manifest for another model or hook).
+ * rounding, shards and manifest (and cache_manifest_write on its own),
+ * resume after an interrupted write, the shuffled reader (every row exactly
+ * once an epoch, the same order for any number of threads, an exact resume
+ * from the cursor), and bad caches (a truncated shard, a manifest for
+ * another model or hook).
  */
 #include "core/dir.h"
 #include "core/pool.h"
@@ -233,6 +234,33 @@ static int files_equal(const char *a, const char *b) {
     return eq;
 }
 
+/* cache_manifest_write: what it writes reads back, a writer's manifest is
+ * rewritten byte for byte, no temporary is left, a missing folder is an error */
+static void test_manifest_write(void) {
+    char *src = path_join(tmpdir, "c1"), *dir = path_join(tmpdir, "man"), *none = path_join(tmpdir, "none");
+    CacheManifest m;
+    CHECK(cache_manifest_read(&m, src) == 0 && path_mkdirs(dir) == 0 && cache_manifest_write(&m, dir) == 0,
+          "a writer's manifest written again into another folder");
+    char *ma = path_join(src, CACHE_MANIFEST), *mb = path_join(dir, CACHE_MANIFEST);
+    CHECK(files_equal(ma, mb), "the rewrite is byte-identical to the writer's manifest");
+    m.shard_rows[7] = 5, m.rows = 35 * CTX + 5, m.complete = 0;
+    CHECK(cache_manifest_write(&m, dir) == 0, "a changed manifest written over it");
+    CacheManifest b;
+    CHECK(cache_manifest_read(&b, dir) == 0 && b.n_shards == 8 && b.shard_rows[7] == 5 && b.rows == 35 * CTX + 5 &&
+              !b.complete && !strcmp(b.meta.hooks[1], "blocks.2.hook_resid_pre") && b.meta.windows_per_shard == 5,
+          "it reads back: 8 shards, the last of 5 rows, 145 rows, not complete, the same hooks");
+    cache_manifest_free(&b);
+    DIR *d = opendir(dir);
+    int entries = 0;
+    for (struct dirent *e; d && (e = readdir(d));) entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (d) closedir(d);
+    CHECK(entries == 1, "the folder holds the manifest alone (%d entries): no temporary left", entries);
+    CHECK(cache_manifest_write(&m, none) != 0 && strstr(err_get(), "none"), "a missing folder: an error naming it (%s)",
+          err_get());
+    cache_manifest_free(&m);
+    free(ma), free(mb), free(src), free(dir), free(none);
+}
+
 static void test_resume(void) {
     char *full = path_join(tmpdir, "full"), *part = path_join(tmpdir, "part");
     make_cache(full, 23, 4, 0);
@@ -350,6 +378,7 @@ int main(void) {
     test_write_read();
     test_exclude();
     test_resume();
+    test_manifest_write();
     test_half_cache();
     test_threads_f16();
     dir_remove_tree(tmpdir);
