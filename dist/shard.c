@@ -167,9 +167,10 @@ static int forward(DistShard *s, const float *X, int B, int *idx, float *val, fl
  * their global count gives kk = min(k_aux, dead); each token's top-kk of
  * the dead pre-activations is merged from every rank's local top-kk like the
  * main top-k; each rank decodes its own picks and the partial ê are summed
- * (all-reduce of (B, d)). Then sae_auxk_picks: with G = 2α (ê - e) / (B ||x||²)
- * (the same on every rank) the gradients of a rank's picks are local; the b_dec part goes
- * into g_b_dec before its all-reduce. Adds α aux to log->aux.
+ * (all-reduce of (B, d)). Then sae_auxk_picks: with G = 2α (ê - e) /
+ * (B ||x||²) (the same on every rank) the gradients of a rank's picks are
+ * local; the b_dec part goes into g_b_dec before its all-reduce. Adds α aux
+ * to log->aux.
  */
 static int auxk(DistShard *s, int B, const float *Z, const float *Xc, const float *Xh, const float *nx,
                 SAEArchLog *log) {
