@@ -7,6 +7,7 @@
  *   build/bench/bench_harvest [MODEL_DIR] [reps] [cache MiB]
  * bench/bench_harvest_vs_torch.sh runs it beside PyTorch on the same weights.
  */
+#include "bench/bench_cache.h"
 #include "core/dir.h"
 #include "core/util.h"
 #include "data/cache.h"
@@ -68,16 +69,8 @@ int main(int argc, char **argv) {
         CacheDtype type = dt ? CACHE_BF16 : CACHE_F32;
         char tmpl[] = "/tmp/bench_cache_XXXXXX";
         if (!mkdtemp(tmpl)) return 1;
-        CacheMeta meta;
-        memset(&meta, 0, sizeof meta);
-        strcpy(meta.model, "gpt2");
-        meta.n_hooks = 1;
-        strcpy(meta.hooks[0], "blocks.6.mlp.hook_pre");
-        meta.widths[0] = W4;
-        meta.ctx = T, meta.dtype = type;
         long wbytes = (long)T * W4 * (long)cache_dtype_size(type);
-        meta.windows_total = (mib << 20) / wbytes;
-        meta.windows_per_shard = (64L << 20) / wbytes;
+        CacheMeta meta = bench_cache_meta("blocks.6.mlp.hook_pre", W4, T, type, (mib << 20) / wbytes, (64L << 20) / wbytes);
         CacheWriter w;
         if (cache_writer_open(&w, tmpl, &meta) != 0) { fprintf(stderr, "%s\n", err_get()); return 1; }
         double t0 = time_now();
@@ -87,7 +80,6 @@ int main(int argc, char **argv) {
         }
         double bytes = w.bytes_written;
         cache_writer_close(&w);
-        bytes += (double)0;
         double tw = time_now() - t0;
         CacheReader r;
         if (cache_reader_open(&r, tmpl, NULL, 2, 1) != 0) { fprintf(stderr, "%s\n", err_get()); return 1; }

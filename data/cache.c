@@ -84,7 +84,7 @@ char *cache_shard_path(const char *dir, long s, int h) {
     return path_join(dir, name);
 }
 
-static int manifest_write(const char *dir, const CacheManifest *m) {
+int cache_manifest_write(const CacheManifest *m, const char *dir) {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -271,7 +271,7 @@ int cache_writer_open(CacheWriter *w, const char *dir, const CacheMeta *meta) {
     } else {
         w->man.meta = *meta;
         w->man.shard_rows = xcalloc(1, sizeof(long));
-        if (manifest_write(dir, &w->man) != 0) { cache_manifest_free(&w->man); return -1; }
+        if (cache_manifest_write(&w->man, dir) != 0) { cache_manifest_free(&w->man); return -1; }
     }
     w->dir = xstrdup(dir);
     w->cap_rows = meta->windows_per_shard * meta->ctx;
@@ -310,7 +310,7 @@ static int commit_shard(CacheWriter *w) {
     w->man.n_shards = s + 1;
     w->man.rows += w->rows_in_shard;
     w->man.complete = w->windows_done >= c->windows_total;
-    if (manifest_write(w->dir, &w->man) != 0) {
+    if (cache_manifest_write(&w->man, w->dir) != 0) {
         w->man.n_shards = s;   /* the shard files are there but not listed: the next run rewrites them */
         w->man.rows -= w->rows_in_shard;
         return err_prefix("the cache is kept as of its last complete shard; free some space and run again");
@@ -351,7 +351,7 @@ int cache_writer_close(CacheWriter *w) {
     if (w->win_in_shard > 0) rc = commit_shard(w);
     else if (!w->man.complete && w->windows_done >= w->man.meta.windows_total) {
         w->man.complete = 1;
-        rc = manifest_write(w->dir, &w->man);
+        rc = cache_manifest_write(&w->man, w->dir);
     }
     writer_free(w);
     return rc;

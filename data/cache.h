@@ -92,6 +92,11 @@ typedef struct {
 /* Read DIR/manifest.json. Returns 0, or -1 with err_set() naming the file. */
 int cache_manifest_read(CacheManifest *m, const char *dir);
 void cache_manifest_free(CacheManifest *m);
+/* Write m as DIR/manifest.json (DIR must exist), atomically: a temporary
+ * renamed into place, so a reader sees the old manifest or the new one.
+ * m->rows and m->complete are written as given. Returns 0, or -1 with
+ * err_set() naming the file (the old manifest, if any, stays). */
+int cache_manifest_write(const CacheManifest *m, const char *dir);
 /* 0 if the two describe the same cache (all but windows_total and
  * windows_per_shard... see cache.c), else -1 with err_set() naming the field. */
 int cache_meta_check(const CacheMeta *have, const CacheMeta *want, const char *dir);

@@ -167,9 +167,10 @@ static int forward(DistShard *s, const float *X, int B, int *idx, float *val, fl
  * their global count gives kk = min(k_aux, dead); each token's top-kk of
  * the dead pre-activations is merged from every rank's local top-kk like the
  * main top-k; each rank decodes its own picks and the partial ê are summed
- * (all-reduce of (B, d)). Then with G = 2α (ê - e) / (B ||x||²) (the same on
- * every rank) the gradients of a rank's picks are local; the b_dec part goes
- * into g_b_dec before its all-reduce. Adds α aux to log->aux.
+ * (all-reduce of (B, d)). Then sae_auxk_picks: with G = 2α (ê - e) /
+ * (B ||x||²) (the same on every rank) the gradients of a rank's picks are
+ * local; the b_dec part goes into g_b_dec before its all-reduce. Adds α aux
+ * to log->aux.
  */
 static int auxk(DistShard *s, int B, const float *Z, const float *Xc, const float *Xh, const float *nx,
                 SAEArchLog *log) {
@@ -193,33 +194,17 @@ static int auxk(DistShard *s, int B, const float *Z, const float *Xc, const floa
     SAECsr A;
     own_picks(s, B, kk, gi, gv, &A);
     free(cv), free(gv), free(ci), free(gi), free(dead);
-    float *Eh = xmalloc((size_t)B * d * sizeof(float)), *G = xmalloc((size_t)B * d * sizeof(float));
+    float *Eh = xmalloc((size_t)B * d * sizeof(float)), *E = xmalloc((size_t)B * d * sizeof(float));
     if (rc == 0) {
         sae_arch_decode_csr(m, &A, 0, Eh);   /* this rank's part of ê */
         rc = dist_sum_f32(Eh, (long)B * d);
     }
     if (rc == 0) {
-        double aux = 0;
-        for (int b = 0; b < B; b++) {
-            double se = 0;
-            for (int j = 0; j < d; j++) {
-                size_t o = (size_t)b * d + j;
-                float r = Eh[o] - (Xc[o] + m->b_dec[j] - Xh[o]);   /* ê - e */
-                se += (double)r * r;
-                G[o] = (float)(2.0 * alpha / ((double)B * nx[b])) * r;
-            }
-            aux += se / nx[b];
-        }
-        log->aux += alpha * aux / B;
-        float *gA = xmalloc((size_t)(A.ptr[B] + 1) * sizeof(float));
-        sae_arch_decode_back(m, &A, G, sae_arch_tensor(m, "W_dec")->g, gA);
-        for (int e = 0; e < A.ptr[B]; e++) gA[e] = A.val[e] > 0 ? gA[e] : 0.0f;
-        sae_arch_encode_back(m, &A, gA, Xc, sae_arch_tensor(m, "W_enc")->g, sae_arch_tensor(m, "b_enc")->g,
-                             sae_arch_tensor(m, "b_dec")->g);
-        free(gA);
+        sae_residual(m, Xc, Xh, B, E);
+        sae_auxk_picks(m, &A, Eh, E, nx, Xc, log);
     }
     sae_csr_free(&A);
-    free(Eh), free(G);
+    free(Eh), free(E);
     return rc;
 }
 

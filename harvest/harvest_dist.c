@@ -11,10 +11,9 @@
  * shard S r / N + i: the shard files are a one-process harvest's, byte for
  * byte (same windows, same forward, same packing). The ranks' shard row
  * counts are summed (an all-reduce, which is also the barrier), and rank 0
- * writes DIR/manifest.json once, complete, through a CacheWriter opened on
- * DIR and closed with every shard listed (the manifest is written to a
- * temporary and renamed). Until then DIR has no manifest, so no reader
- * sees a half-made cache.
+ * writes DIR/manifest.json once, complete, with every shard listed
+ * (cache_manifest_write: a temporary renamed into place). Until then DIR
+ * has no manifest, so no reader sees a half-made cache.
  */
 #include "harvest/harvest.h"
 #include "dist/dist.h"
@@ -101,17 +100,10 @@ int harvest_to_cache_dist(Harvest *h, const char *dir, const CacheMeta *meta, Ha
         return err_set("harvest into %s: %s (the shards made so far stay; the same command continues)", dir,
                        bad < 0 ? err_get() : "a rank failed (its message is above)");
     }
-    if (r == 0) {
-        CacheWriter w;
-        rc = cache_writer_open(&w, dir, &m);   /* new: an empty manifest; then every shard, complete */
-        if (rc == 0) {
-            free(w.man.shard_rows);
-            w.man.shard_rows = rows, rows = NULL;
-            w.man.n_shards = S;
-            for (long s = 0; s < S; s++) w.man.rows += w.man.shard_rows[s];
-            w.windows_done = m.windows_total;
-            rc = cache_writer_close(&w);
-        }
+    if (r == 0) {   /* every shard, complete, in one atomic write */
+        CacheManifest man = {.meta = m, .n_shards = S, .shard_rows = rows, .complete = 1};
+        for (long s = 0; s < S; s++) man.rows += rows[s];
+        rc = cache_manifest_write(&man, dir);
     }
     free(rows);
     if (any_rank(rc) != 0 && rc == 0) rc = err_set("harvest into %s: writing the manifest failed on rank 0", dir);

@@ -232,5 +232,15 @@ int sae_gated_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log);
 /* AuxK (topk, batchtopk): adds alpha * aux to log->aux and its gradients,
  * given the residual E (B, d) = x - x̂ (constant) and per-token norms nx (B). */
 void sae_auxk(SAEArch *m, int B, const float *E, const float *nx, SAEArchLog *log);
+/* AuxK once its picks are chosen (shared with the latent-sharded model,
+ * dist/shard.c): A holds each token's picked dead latents with values
+ * ReLU(z); Eh (B, d) holds ê = A W_dec without b_dec (summed over the ranks
+ * when sharded) and is overwritten with g_ê = 2α (ê - e) / (B ||x||²);
+ * E (B, d) = e = x - x̂, nx (B) the token norms, Xc (B, d) = x - b_dec.
+ * Adds α aux to log->aux and A's gradients to W_dec, W_enc, b_enc, b_dec. */
+void sae_auxk_picks(SAEArch *m, const SAECsr *A, float *Eh, const float *E, const float *nx, const float *Xc,
+                    SAEArchLog *log);
+/* E (B, d) = x - x̂ = Xc + b_dec - Xh, from Xc = x - b_dec and x̂ = Xh (both (B, d)). */
+void sae_residual(const SAEArch *m, const float *Xc, const float *Xh, int B, float *E);
 
 #endif

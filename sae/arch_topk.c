@@ -93,8 +93,42 @@ static double topk_term(SAEArch *m, int B, int kk, const float *nx, float coef, 
     return loss;
 }
 
+void sae_auxk_picks(SAEArch *m, const SAECsr *A, float *Eh, const float *E, const float *nx, const float *Xc,
+                    SAEArchLog *log) {
+    const int B = A->B, d = m->p.d;
+    const float alpha = m->p.aux_alpha;
+    /* aux = (1/B) Σ_b ||ê_b - e_b||² / ||x_b||²; Eh becomes g_ê = 2α (ê - e) / (B ||x||²) */
+    double aux = 0;
+    for (int b = 0; b < B; b++) {
+        double se = 0;
+        for (int j = 0; j < d; j++) {
+            size_t o = (size_t)b * d + j;
+            float r = Eh[o] - E[o];
+            se += (double)r * r;
+            Eh[o] = (float)(2.0 * alpha / ((double)B * nx[b])) * r;
+        }
+        aux += se / nx[b];
+    }
+    log->aux += alpha * aux / B;
+    float *gA = xmalloc((size_t)(A->ptr[B] + 1) * sizeof(float));
+    sae_arch_decode_back(m, A, Eh, sae_arch_tensor(m, "W_dec")->g, gA);
+    for (int e = 0; e < A->ptr[B]; e++) gA[e] = A->val[e] > 0 ? gA[e] : 0.0f;
+    sae_arch_encode_back(m, A, gA, Xc, sae_arch_tensor(m, "W_enc")->g, sae_arch_tensor(m, "b_enc")->g,
+                         sae_arch_tensor(m, "b_dec")->g);
+    free(gA);
+}
+
+void sae_residual(const SAEArch *m, const float *Xc, const float *Xh, int B, float *E) {
+    const int d = m->p.d;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < d; j++) {
+            size_t o = (size_t)b * d + j;
+            E[o] = Xc[o] + m->b_dec[j] - Xh[o];
+        }
+}
+
 void sae_auxk(SAEArch *m, int B, const float *E, const float *nx, SAEArchLog *log) {
-    const int n = m->p.n, d = m->p.d;
+    const int n = m->p.n;
     const float alpha = m->p.aux_alpha;
     if (m->p.k_aux == 0 || alpha == 0) return;
     unsigned char *dead = xmalloc((size_t)n);
@@ -114,27 +148,9 @@ void sae_auxk(SAEArch *m, int B, const float *E, const float *nx, SAEArchLog *lo
         sae_csr_row(&A);
         for (int e = 0; e < c; e++) sae_csr_push(&A, idx[e], z[idx[e]] > 0 ? z[idx[e]] : 0.0f);
     }
-    /* ê (B, d) without b_dec; G = 2α (ê - e) / (B ||x||²) */
-    float *Eh = m->ws_tmp, *G = m->ws_gx;
-    sae_arch_decode_csr(m, &A, 0, Eh);
-    double aux = 0;
-    for (int b = 0; b < B; b++) {
-        double se = 0;
-        for (int j = 0; j < d; j++) {
-            size_t o = (size_t)b * d + j;
-            float r = Eh[o] - E[o];
-            se += (double)r * r;
-            G[o] = (float)(2.0 * alpha / ((double)B * nx[b])) * r;
-        }
-        aux += se / nx[b];
-    }
-    log->aux += alpha * aux / B;
-    float *gA = xmalloc((size_t)(A.ptr[B] + 1) * sizeof(float));
-    sae_arch_decode_back(m, &A, G, sae_arch_tensor(m, "W_dec")->g, gA);
-    for (int e = 0; e < A.ptr[B]; e++) gA[e] = A.val[e] > 0 ? gA[e] : 0.0f;
-    sae_arch_encode_back(m, &A, gA, m->ws_xc, sae_arch_tensor(m, "W_enc")->g, sae_arch_tensor(m, "b_enc")->g,
-                         sae_arch_tensor(m, "b_dec")->g);
-    free(gA);
+    /* ê (B, d) without b_dec */
+    sae_arch_decode_csr(m, &A, 0, m->ws_tmp);
+    sae_auxk_picks(m, &A, m->ws_tmp, E, nx, m->ws_xc, log);
     free(idx);
     free(dead);
     sae_csr_free(&A);
@@ -154,11 +170,7 @@ int sae_topk_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log) {
     log->fvu = sae_fvu(m, m->ws_xc, Xh, B);
     /* e = x - x̂ (held constant) */
     float *E = xmalloc((size_t)B * d * sizeof(float));
-    for (int b = 0; b < B; b++)
-        for (int j = 0; j < d; j++) {
-            size_t o = (size_t)b * d + j;
-            E[o] = m->ws_xc[o] + m->b_dec[j] - Xh[o];
-        }
+    sae_residual(m, m->ws_xc, Xh, B, E);
     sae_auxk(m, B, E, nx, log);
     log->loss = log->recon + log->aux;
     free(E);

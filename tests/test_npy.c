@@ -142,41 +142,67 @@ static void expect_good(const char *what, const char *hdr, size_t data_len, int 
     free(b);
 }
 
+/* Crafted headers: what the case is, the header text, the data bytes after
+ * it, and (bad ones) what the message must say; good ones give ndim, numel. */
+typedef struct {
+    const char *what, *hdr;
+    size_t data;
+    int ndim;
+    int64_t numel;
+} GoodHeader;
+typedef struct {
+    const char *what, *hdr;
+    size_t data;
+    const char *want;
+} BadHeader;
+
+#define F23 "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n"
+#define F4(shape) "{'descr': '<f4', 'fortran_order': False, 'shape': " shape ", }"
+
+static const GoodHeader good_headers[] = {
+    {"numpy's own header", F23, 24, 2, 6},
+    {"double quotes, no trailing comma", "{\"descr\": \"<i4\", \"fortran_order\": False, \"shape\": (2,)}", 8, 1, 2},
+    {"keys in another order", "{'shape': (3,), 'fortran_order': False, 'descr': '<f4'}", 12, 1, 3},
+    {"shape ()", F4("()"), 4, 0, 1},
+};
+
+static const BadHeader bad_headers[] = {
+    {"fortran order", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24, "fortran_order True"},
+    {"object dtype", "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", 16, "object arrays"},
+    {"float64", "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16, "not supported"},
+    {"truncated data", F23, 20, "truncated"},
+    {"extra data", F23, 28, "after the data"},
+    {"shape (2) is not a tuple", F4("(2)"), 8, "not a tuple"},
+    {"negative dim", F4("(-2,)"), 8, "non-negative"},
+    {"float dim", F4("(2.0,)"), 8, "shape"},
+    {"9 dims", F4("(1,1,1,1,1,1,1,1,1)"), 4, "dimensions"},
+    {"missing key", "{'descr': '<f4', 'shape': (1,), }", 4, "lacks 'fortran_order'"},
+    {"duplicate key", "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", 4, "twice"},
+    {"unknown key", "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", 4, "unexpected key"},
+    {"fortran_order 0", "{'descr': '<f4', 'fortran_order': 0, 'shape': (1,)}", 4, "True or False"},
+    {"not a dict", "['<f4']", 4, "not a Python dict"},
+    {"text after the dict", "{'descr': '<f4', 'fortran_order': False, 'shape': (1,)} x", 4, "after the dict"},
+    {"unterminated", "{'descr': '<f4', 'fortran_order': False, 'shape': (1,", 4, "shape"},
+    {"escape in a string", "{'descr': '<f\\4', 'fortran_order': False, 'shape': (1,)}", 4, "descr"},
+    {"huge shape", F4("(4611686018427387904, 4)"), 4, "too large"},
+    {"dims beyond 2^62", F4("(99999999999999999999,)"), 4, "non-negative"},
+};
+
 static void test_crafted(void) {
-    const char *F = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n";
-    expect_good("numpy's own header", F, 24, 2, 6);
-    expect_good("double quotes, no trailing comma", "{\"descr\": \"<i4\", \"fortran_order\": False, \"shape\": (2,)}",
-                8, 1, 2);
-    expect_good("keys in another order", "{'shape': (3,), 'fortran_order': False, 'descr': '<f4'}", 12, 1, 3);
-    expect_good("shape ()", "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", 4, 0, 1);
-    expect_bad("fortran order", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24, "fortran_order True");
-    expect_bad("object dtype", "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", 16, "object arrays");
-    expect_bad("float64", "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16, "not supported");
-    expect_bad("truncated data", F, 20, "truncated");
-    expect_bad("extra data", F, 28, "after the data");
-    expect_bad("shape (2) is not a tuple", "{'descr': '<f4', 'fortran_order': False, 'shape': (2), }", 8, "not a tuple");
-    expect_bad("negative dim", "{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", 8, "non-negative");
-    expect_bad("float dim", "{'descr': '<f4', 'fortran_order': False, 'shape': (2.0,), }", 8, "shape");
-    expect_bad("9 dims", "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", 4, "dimensions");
-    expect_bad("missing key", "{'descr': '<f4', 'shape': (1,), }", 4, "lacks 'fortran_order'");
-    expect_bad("duplicate key", "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", 4,
-               "twice");
-    expect_bad("unknown key", "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", 4, "unexpected key");
-    expect_bad("fortran_order 0", "{'descr': '<f4', 'fortran_order': 0, 'shape': (1,)}", 4, "True or False");
-    expect_bad("not a dict", "['<f4']", 4, "not a Python dict");
-    expect_bad("text after the dict", "{'descr': '<f4', 'fortran_order': False, 'shape': (1,)} x", 4, "after the dict");
-    expect_bad("unterminated", "{'descr': '<f4', 'fortran_order': False, 'shape': (1,", 4, "shape");
-    expect_bad("escape in a string", "{'descr': '<f\\4', 'fortran_order': False, 'shape': (1,)}", 4, "descr");
-    expect_bad("huge shape", "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", 4,
-               "too large");
-    expect_bad("dims beyond 2^62", "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", 4,
-               "non-negative");
+    for (size_t i = 0; i < sizeof good_headers / sizeof *good_headers; i++) {
+        const GoodHeader *g = &good_headers[i];
+        expect_good(g->what, g->hdr, g->data, g->ndim, g->numel);
+    }
+    for (size_t i = 0; i < sizeof bad_headers / sizeof *bad_headers; i++) {
+        const BadHeader *e = &bad_headers[i];
+        expect_bad(e->what, e->hdr, e->data, e->want);
+    }
 
     Npy a;
     uint8_t junk[12] = "NUMPY-ish..";
     CHECK(npy_parse(&a, "x.npy", junk, sizeof junk) == -1 && strstr(err_get(), "magic"), "bad magic: %s", err_get());
     size_t len;
-    uint8_t *b = craft(F, 24, &len);
+    uint8_t *b = craft(F23, 24, &len);
     b[6] = 4;
     CHECK(npy_parse(&a, "x.npy", b, len) == -1 && strstr(err_get(), "version 4.0"), "version 4.0: %s", err_get());
     b[6] = 1;

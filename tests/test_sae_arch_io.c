@@ -200,18 +200,20 @@ static void bad_inputs(void) {
     expect_fail(dir, &(SAEArchRequest){.arch = SAE_ARCH_JUMPRELU}, "architecture is \"topk\"", "wrong architecture");
     expect_fail(dir, &(SAEArchRequest){.arch = SAE_ARCH_TOPK, .d = 768}, "d_in = 12", "wrong width");
     expect_fail(dir, &(SAEArchRequest){.arch = SAE_ARCH_TOPK, .n = 96}, "d_sae = 48", "wrong latent count");
-    write_text(cfg, "{\"architecture\": \"topk\", \"d_sae\": 48, \"k\": 6}");
-    expect_fail(dir, NULL, "\"d_in\"", "cfg.json without d_in");
-    write_text(cfg, "{\"d_in\": 12, \"d_sae\": 48, \"k\": 6}");
-    expect_fail(dir, NULL, "\"architecture\"", "cfg.json without architecture");
-    write_text(cfg, "{\"architecture\": \"topk\", \"d_in\": 12, \"d_sae\": 48}");
-    expect_fail(dir, NULL, "\"k\"", "topk cfg.json without k");
-    write_text(cfg, "{\"architecture\": \"topk\", \"d_in\": 12, \"d_sae\": 40, \"k\": 6}");
-    expect_fail(dir, NULL, "W_enc", "a tensor whose shape disagrees with cfg.json");
-    write_text(cfg, "{\"architecture\": \"topk\", \"d_in\": 12, \"d_sae\": 48, \"k\": 48}");
-    expect_fail(dir, NULL, "k = 48", "k >= d_sae");
-    write_text(cfg, "{\"architecture\": \"crosscoder\", \"d_in\": 12, \"d_sae\": 48}");
-    expect_fail(dir, NULL, "crosscoder", "an unknown architecture");
+    /* a cfg.json written over the topk checkpoint's, what the message must name, what the case is */
+    static const struct { const char *cfg, *needle, *what; } bad_cfg[] = {
+        {"{\"architecture\": \"topk\", \"d_sae\": 48, \"k\": 6}", "\"d_in\"", "cfg.json without d_in"},
+        {"{\"d_in\": 12, \"d_sae\": 48, \"k\": 6}", "\"architecture\"", "cfg.json without architecture"},
+        {"{\"architecture\": \"topk\", \"d_in\": 12, \"d_sae\": 48}", "\"k\"", "topk cfg.json without k"},
+        {"{\"architecture\": \"topk\", \"d_in\": 12, \"d_sae\": 40, \"k\": 6}", "W_enc",
+         "a tensor whose shape disagrees with cfg.json"},
+        {"{\"architecture\": \"topk\", \"d_in\": 12, \"d_sae\": 48, \"k\": 48}", "k = 48", "k >= d_sae"},
+        {"{\"architecture\": \"crosscoder\", \"d_in\": 12, \"d_sae\": 48}", "crosscoder", "an unknown architecture"},
+    };
+    for (size_t i = 0; i < sizeof bad_cfg / sizeof *bad_cfg; i++) {
+        write_text(cfg, bad_cfg[i].cfg);
+        expect_fail(dir, NULL, bad_cfg[i].needle, bad_cfg[i].what);
+    }
     snprintf(dir, sizeof dir, "%s/sparsify", tmpdir);
     snprintf(cfg, sizeof cfg, "%s/cfg.json", dir);
     write_text(cfg, "{\"d_in\": 10, \"k\": 5}");

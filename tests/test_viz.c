@@ -23,30 +23,32 @@
 
 static char *escaped(const char *s, long n) { return xml_escape(s, n); }
 
+/* xml_escape cases: the input (n bytes, -1: up to its NUL), what it must
+ * become, and what the case is. */
+static const struct {
+    const char *in;
+    long n;
+    const char *want, *what;
+} escape_cases[] = {
+    {"a<b & \"c\" 'd'>", -1, "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;", "escape markup characters"},
+    {"p\xC3\xA1linka \xE2\x80\x94 \xF0\x9F\x8D\x90", -1, "p\xC3\xA1linka \xE2\x80\x94 \xF0\x9F\x8D\x90",
+     "valid UTF-8 kept as is"},
+    {"x\xFFy", -1, "x\xEF\xBF\xBDy", "a stray byte 0xFF becomes U+FFFD"},
+    {"\xC3", -1, "\xEF\xBF\xBD", "a truncated sequence becomes U+FFFD"},
+    {"\xC0\xAF", -1, "\xEF\xBF\xBD\xEF\xBF\xBD", "an overlong '/' becomes two U+FFFD"},
+    {"a\x01" "b\tc\nd", -1, "a\xEF\xBF\xBD" "b\tc\nd", "C0 control replaced, tab and newline kept"},
+    {"ab\0cd", 5, "ab\xEF\xBF\xBD" "cd", "an embedded NUL is replaced"},
+};
+
 static void test_escape(void) {
-    char *e = escaped("a<b & \"c\" 'd'>", -1);
-    CHECK(strcmp(e, "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;") == 0, "escape markup characters: %s", e);
-    free(e);
-    e = escaped("p\xC3\xA1linka \xE2\x80\x94 \xF0\x9F\x8D\x90", -1);
-    CHECK(strcmp(e, "p\xC3\xA1linka \xE2\x80\x94 \xF0\x9F\x8D\x90") == 0, "valid UTF-8 kept as is");
-    free(e);
-    e = escaped("x\xFFy", -1);
-    CHECK(strcmp(e, "x\xEF\xBF\xBDy") == 0, "a stray byte 0xFF becomes U+FFFD");
-    free(e);
-    e = escaped("\xC3", -1);
-    CHECK(strcmp(e, "\xEF\xBF\xBD") == 0, "a truncated sequence becomes U+FFFD");
-    free(e);
-    e = escaped("\xC0\xAF", -1);
-    CHECK(strcmp(e, "\xEF\xBF\xBD\xEF\xBF\xBD") == 0, "an overlong '/' becomes two U+FFFD");
-    free(e);
-    e = escaped("\xED\xA0\x80", -1);
+    for (size_t i = 0; i < sizeof escape_cases / sizeof *escape_cases; i++) {
+        char *e = escaped(escape_cases[i].in, escape_cases[i].n);
+        int ok = strcmp(e, escape_cases[i].want) == 0;
+        CHECK(ok, "%s%s%s", escape_cases[i].what, ok ? "" : ": got ", ok ? "" : e);   /* one line when it passes */
+        free(e);
+    }
+    char *e = escaped("\xED\xA0\x80", -1);
     CHECK(strstr(e, "\xED") == NULL, "a UTF-16 surrogate is not passed through");
-    free(e);
-    e = escaped("a\x01" "b\tc\nd", -1);
-    CHECK(strcmp(e, "a\xEF\xBF\xBD" "b\tc\nd") == 0, "C0 control replaced, tab and newline kept");
-    free(e);
-    e = escaped("ab\0cd", 5);
-    CHECK(strcmp(e, "ab\xEF\xBF\xBD" "cd") == 0, "an embedded NUL is replaced");
     free(e);
 }
 
