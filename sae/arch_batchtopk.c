@@ -64,11 +64,7 @@ int sae_batchtopk_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log) 
     log->l0 = (double)nnz / B;
     log->fvu = sae_fvu(m, m->ws_xc, m->ws_xh, B);
     float *E = xmalloc((size_t)B * d * sizeof(float));
-    for (int b = 0; b < B; b++)
-        for (int j = 0; j < d; j++) {
-            size_t o = (size_t)b * d + j;
-            E[o] = m->ws_xc[o] + m->b_dec[j] - m->ws_xh[o];
-        }
+    sae_residual(m, m->ws_xc, m->ws_xh, B, E);
     sae_auxk(m, B, E, nx, log);
     log->loss = log->recon + log->aux;
     free(E);
