@@ -5,10 +5,11 @@
 # (|gpu - cpu| <= 1e-4 max|cpu| + 1e-3 |cpu| per hook), the same eval.json
 # (CE losses rtol 2e-5, KL rtol 2e-3, reconstruction rtol 1e-4; the scores,
 # ratios of CE differences, within what the CEs' tolerance allows).
-# Without a GPU, or in a build without CUDA, the GPU comparisons are skipped
-# (said so), and what is checked is that --device cuda is refused with a
-# message, --device auto runs on the CPU, and --device with a bad value is
-# refused.
+# Without a GPU, or in a build without CUDA, what is checked is that
+# --device cuda is refused with a message, --device auto runs on the CPU, and
+# --device with a bad value is refused; the GPU comparisons then run on
+# $BUILD/gpt2sae_emu (the engine linked against cuda/emu), labelled
+# "emulated", or are skipped, saying so, when it is not built.
 set -u
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/gpt2sae_test_cuda_cli_XXXXXX)
@@ -32,7 +33,7 @@ check "harvest --device bogus: exit 2 with the choices ($(head -c 120 "$tmp/e"))
 "$bin" harvest $H --device cpu -o "$tmp/ccpu" >/dev/null 2>"$tmp/e"; rc=$?
 check "harvest --device cpu at 2 hooks (rc $rc)" test "$rc" -eq 0 -a -f "$tmp/ccpu/manifest.json"
 "$bin" harvest $H --device cuda -o "$tmp/cgpu" >/dev/null 2>"$tmp/e"; rc=$?
-gpu=1
+gpu=1 gbin=$bin where=device
 if [ "$rc" -ne 0 ] && grep -q "no usable GPU" "$tmp/e"; then
     gpu=0
     check "harvest --device cuda without a GPU: exit 1 and says so ($(head -c 160 "$tmp/e"))" test "$rc" -eq 1
@@ -40,6 +41,11 @@ if [ "$rc" -ne 0 ] && grep -q "no usable GPU" "$tmp/e"; then
     "$bin" harvest $H --device auto -o "$tmp/cauto" >/dev/null 2>&1
     same=1; for f in "$tmp"/ccpu/*; do cmp -s "$f" "$tmp/cauto/$(basename "$f")" || same=0; done
     check "harvest --device auto without a GPU runs on the CPU: the same cache, byte for byte" test "$same" -eq 1
+    # the GPU runs below on the emulator instead, when the engine is built against it
+    if [ -x "$BUILD/gpt2sae_emu" ]; then
+        gbin=$BUILD/gpt2sae_emu where=emulated gpu=1
+        "$gbin" harvest $H --device cuda -o "$tmp/cgpu" >/dev/null 2>"$tmp/e"; rc=$?
+    fi
 fi
 
 # an SAE at blocks.1.mlp.hook_pre, trained on the CPU, for eval
@@ -68,7 +74,7 @@ if [ "$gpu" -eq 0 ]; then
     finish
 fi
 
-check "harvest --device cuda (rc $rc: $(tail -c 200 "$tmp/e" | tr '\n' ' '))" test "$rc" -eq 0
+check "harvest --device cuda, $where (rc $rc: $(tail -c 200 "$tmp/e" | tr '\n' ' '))" test "$rc" -eq 0
 check "the manifests are the same, byte for byte" cmp -s "$tmp/ccpu/manifest.json" "$tmp/cgpu/manifest.json"
 check "every shard of both hooks: GPU rows == CPU rows within 1e-4 max|cpu| + 1e-3|cpu|" python3 - "$tmp/ccpu" "$tmp/cgpu" <<'PY'
 import array, glob, os, sys
@@ -86,8 +92,8 @@ for n in names:
 PY
 
 if [ "$ecpu" -eq 1 ]; then
-    "$bin" eval $E --device cuda -o "$tmp/egpu" "$tmp/d.bin" >/dev/null 2>"$tmp/e"; rc=$?
-    check "eval --device cuda (rc $rc: $(tail -c 200 "$tmp/e" | tr '\n' ' '))" test "$rc" -eq 0 -a -s "$tmp/egpu/eval.json"
+    "$gbin" eval $E --device cuda -o "$tmp/egpu" "$tmp/d.bin" >/dev/null 2>"$tmp/e"; rc=$?
+    check "eval --device cuda, $where (rc $rc: $(tail -c 200 "$tmp/e" | tr '\n' ' '))" test "$rc" -eq 0 -a -s "$tmp/egpu/eval.json"
     check "eval.json on the GPU == on the CPU (CE, KL, scores, reconstruction, sparsity)" python3 - "$tmp/ecpu/eval.json" "$tmp/egpu/eval.json" <<'PY'
 import json, sys
 c, g = (json.load(open(p)) for p in sys.argv[1:3])
