@@ -19,12 +19,14 @@
  *      also stay on the device for the training
  *   6. train the seed's sparse autoencoder on the CPU or the GPU (sae_train;
  *      full batch for one text, as the seed; minibatches over the corpus
- *      otherwise)
+ *      otherwise), or --arch's (train_arch_fit: on the GPU for the
+ *      architectures it has)
  *   7. score the latents in one pass (sae_score): encode everything a chunk
  *      at a time into latents.npy (mapped back the same way) while adding up
  *      density, mean nonzero activation, L0, dead latents, the word-category
  *      score and the variance explained
- *   7b. splice the SAE into the model on the same text (CE loss, KL)
+ *   7b. splice the SAE into the model on the same text (CE loss, KL); on the
+ *      GPU, the model's passes there (cuda_eval_grab / cuda_eval_resume)
  *   7c. a small feature browser of its own latents (features/features.h) in
  *      features/: from latents.npy (no second forward or encode), for at
  *      most --browser N latents (feat_pick's rule: the drawn ones, then the
@@ -34,6 +36,8 @@
  *   8. write figures, report.html (linking the browser), summary.json, the
  *      SAE, latents.npy and losses.csv into the temporary folder
  *      (cli/pipeline_out.c), then swap it into place
+ * --device (cpu, cuda, auto) is resolved once, by cli_device; under auto a
+ * GPU that fails to set up sends that stage and the later ones to the CPU.
  */
 #include "cli/cli.h"
 #include "cli/pipeline.h"
@@ -61,7 +65,7 @@ static void pipeline_default_opts(PipelineOpts *o) {
     o->model = "gpt2";
     o->site = "mlp_pre";
     o->category = "Geography";
-    o->device = "auto";
+    o->device = CLI_DEVICE_AUTO;
     o->layer = -1;
     o->epochs = 100;
     o->batch = 1024;
@@ -195,6 +199,7 @@ static char *weights_path(Pipeline *P) {
  * 1 when the hint for missing weights has been printed. */
 static int stage_weights(Pipeline *P) {
     const PipelineOpts *o = P->o;
+    if (cli_device(o->device, &P->use_cuda) != 0) return 1;   /* cuda without a GPU: said, before the slow part */
     stage_begin(P, o->random_weights ? "loading random weights" : "loading the weights");
     P->wpath = weights_path(P);
     if (!P->wpath) {
@@ -218,12 +223,6 @@ static int stage_weights(Pipeline *P) {
         if (o->draw[i] >= L_want)
             return err_set("option --latents: latent %d does not exist (the autoencoder has %d: 0..%d)", o->draw[i],
                            L_want, L_want - 1);
-    P->use_cuda = !strcmp(o->device, "cuda") || (!strcmp(o->device, "auto") && cuda_available());
-    if (!strcmp(o->device, "cuda") && !cuda_available()) {
-        char why[256];
-        cuda_describe(why, sizeof why);
-        return err_set("--device cuda: no usable GPU (%s); use --device cpu or auto", why);
-    }
     P->t_stage[1] = time_now() - P->t0;
     return 0;
 }
@@ -304,8 +303,7 @@ static int stage_capture(Pipeline *P) {
     stage_begin(P, "running GPT-2 to layer %d %s: %ld tokens x %d (%s)", P->layer, gpt2_site_name(P->site), P->T,
                 P->d, P->use_cuda ? "cuda" : "cpu");
     if (P->use_cuda && capture_texts_cuda(P) != 0) {
-        if (!strcmp(o->device, "cuda")) return -1;
-        fprintf(stderr, "gpt2sae: note: the GPU failed (%s); going on with the CPU\n", err_get());
+        if (cli_device_fallback(o->device) != 0) return -1;
         P->use_cuda = 0;
     }
     if (!P->use_cuda && capture_texts(P, NULL) != 0) return -1;
@@ -355,8 +353,10 @@ static int stage_train_ext(Pipeline *P) {
     } else {
         SAEArch *m = xcalloc(1, sizeof *m);
         TrainArchOpts ao = {o->arch, o->L, o->k, o->batch, o->epochs, o->lr_given ? o->lr : 0, o->seed,
-                            (const char *const (*)[2])o->arch_set, o->n_arch_set};
-        stage_begin(P, "training the SAE (%s): %d epochs", o->arch, o->epochs);
+                            (const char *const (*)[2])o->arch_set, o->n_arch_set, P->use_cuda};
+        SAEArchKind kind;
+        int gpu = P->use_cuda && sae_arch_parse(o->arch, &kind) == 0 && train_arch_has_gpu(kind);
+        stage_begin(P, "training the SAE (%s): %d epochs, on the %s", o->arch, o->epochs, gpu ? "GPU" : "CPU");
         int rc = train_arch_fit(m, &ao, P->xa.f32, P->T, P->d, &P->res, arch_progress, P);
         eval_sae_wrap_arch(&P->ext, m, P->m.cfg.name, hook);
         P->ext.owns_impl = 2;
@@ -430,9 +430,12 @@ static int stage_score(Pipeline *P) {
 }
 
 /* 7b. the SAE spliced into the model on its own text: CE/KL scores and the
- * reconstruction metrics (eval/metrics.h), one window of min(T, n_ctx) tokens at a time */
+ * reconstruction metrics (eval/metrics.h), one window of min(T, n_ctx) tokens
+ * at a time; on the GPU the model's passes run there (the weights uploaded
+ * once), the SAE's encode and decode on the CPU as eval_run does */
 static int stage_eval(Pipeline *P) {
-    stage_begin(P, "splicing the SAE into the model (CE loss, KL, variance explained)");
+    stage_begin(P, "splicing the SAE into the model (CE loss, KL, variance explained; %s)",
+                P->use_cuda ? "cuda" : "cpu");
     char hook[64];
     gpt2_site_tl_name(hook, sizeof hook, P->layer, P->site);
     EvalSAE es;
@@ -440,10 +443,17 @@ static int stage_eval(Pipeline *P) {
     else eval_sae_wrap(&es, &P->sae, P->m.cfg.name, hook);
     EvalParams ep = eval_default_params();
     ep.ctx = P->T < P->m.cfg.n_ctx ? (int)P->T : P->m.cfg.n_ctx;
+    CUDAGPT2 *g = NULL;
+    EvalPasses gpu = {cuda_eval_grab, cuda_eval_resume, NULL};
+    if (P->use_cuda) {
+        if (cuda_gpt2_init(&g, &P->m, ep.ctx) == 0) gpu.user = g, ep.passes = &gpu;
+        else if (cli_device_fallback(P->o->device) != 0) return err_prefix("the evaluation");
+    }
     GPT2Forward f;
     gpt2_forward_init(&f, &P->m);
     int rc = eval_run(&P->ev, &f, &es, P->ids.ids, P->T, &ep);
     gpt2_forward_free(&f);
+    cuda_gpt2_free(g);
     return rc;
 }
 
@@ -611,7 +621,9 @@ static void usage(FILE *f) {
         "                       %d: the drawn ones, then the top by activation, word score and\n"
         "                       density in turn, live ones only); 0: no browser\n"
         "  --device D           cpu, cuda or auto (default auto: the GPU when this build has\n"
-        "                       CUDA and one is present, else (or if it fails) the CPU)\n"
+        "                       CUDA and one is present, else (or if it fails) the CPU): the\n"
+        "                       capture, the training (seed, topk, batchtopk, jumprelu; the\n"
+        "                       others train on the CPU) and the evaluation's model passes\n"
         "  --threads N          CPU threads (default: all cores)\n"
         "  --quiet              no progress output, only errors\n"
         "  -h, --help           this text (also --help-pipeline)\n"
@@ -728,15 +740,7 @@ int cmd_pipeline(int argc, char **argv) {
         if (OPT("--cache")) { if (r < 0) goto done; o.cache = v; continue; }
         if (OPT("--site")) { if (r < 0) goto done; o.site = v; continue; }
         if (OPT("--category")) { if (r < 0) goto done; o.category = v; continue; }
-        if (OPT("--device")) {
-            if (r < 0) goto done;
-            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto")) {
-                cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
-                goto done;
-            }
-            o.device = v;
-            continue;
-        }
+        if (OPT("--device")) { if (r < 0 || cli_device_parse(v, &o.device)) goto done; continue; }
         if (OPT("--layer")) { if (r < 0 || cli_int("--layer", v, 0, 1000, &n)) goto done; o.layer = (int)n; continue; }
         if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 1000000, &n)) goto done; o.epochs = (int)n; continue; }
         if (OPT("--latents-k") || OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1 << 20, &n)) goto done; o.k = (int)n; continue; }
@@ -822,6 +826,9 @@ int cmd_pipeline(int argc, char **argv) {
         cli_error(2, "--weights and --random-weights exclude each other: pick one");
         goto done;
     }
+    SAEArchKind kind;
+    if (o.arch && !o.sae_dir && sae_arch_parse(o.arch, &kind) == 0 && train_arch_check_device(kind, o.device) != 0)
+        goto done;   /* --device cuda with an architecture only the CPU trains */
     if (!o.words) {
         o.words = (char **)seed_words;
         o.n_words = (int)(sizeof seed_words / sizeof seed_words[0]);

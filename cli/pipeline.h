@@ -5,6 +5,7 @@
 #ifndef CLI_PIPELINE_H
 #define CLI_PIPELINE_H
 
+#include "cli/cli.h"
 #include "core/dir.h"
 #include "eval/metrics.h"
 #include "gpt2/gpt2.h"
@@ -20,7 +21,8 @@
 #define RANDOM_LABEL "random weights \xE2\x80\x94 not GPT-2"
 
 typedef struct {
-    const char *out_dir, *model, *weights, *site, *category, *device, *cache;
+    const char *out_dir, *model, *weights, *site, *category, *cache;
+    CLIDevice device;   /* --device: every stage that has a GPU path (capture, train, eval) */
     int random_weights, quiet;
     int layer;          /* -1: n_layer / 2 */
     int epochs, k, L, batch, top, threads;
@@ -101,6 +103,12 @@ extern const char *const train_arch_options[];
 /* Apply options set[i] = {name, value} to *p; -1 after a message naming a bad value. */
 int train_arch_apply(SAEArchParams *p, const char *const (*set)[2], int n_set);
 
+/* 1 when the GPU trains this architecture (cuda_arch_train: topk, batchtopk, jumprelu). */
+int train_arch_has_gpu(SAEArchKind kind);
+/* --device cuda with an architecture the GPU does not train: 2 after a message
+ * saying so (the usage error status); else 0. */
+int train_arch_check_device(SAEArchKind kind, CLIDevice dev);
+
 /* What ./run --arch trains (cli/train_arch.c): 0 fields take the architecture's defaults. */
 typedef struct {
     const char *arch;
@@ -109,6 +117,7 @@ typedef struct {
     uint64_t seed;
     const char *const (*set)[2];   /* (n_set) more options, applied last */
     int n_set;
+    int gpu;                       /* 1: cuda_arch_train where train_arch_has_gpu, else sae_arch_train */
 } TrainArchOpts;
 /* Initialise and train m on X (T, d): epochs passes in batches of min(batch, T)
  * tokens; res gets each pass's mean losses (total, sparsity, mse = the
