@@ -38,6 +38,7 @@
  *      (cli/pipeline_out.c), then swap it into place
  * --device (cpu, cuda, auto) is resolved once, by cli_device; under auto a
  * GPU that fails to set up sends that stage and the later ones to the CPU.
+ * Stages 3 to 8 are timed, wall and CPU seconds each (summary.json).
  */
 #include "cli/cli.h"
 #include "cli/pipeline.h"
@@ -55,10 +56,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
+
+/* 7c's default: latents in the feature browser */
+#define BROWSER_DEFAULT 192
 
 static void pipeline_default_opts(PipelineOpts *o) {
     memset(o, 0, sizeof *o);
@@ -70,7 +74,22 @@ static void pipeline_default_opts(PipelineOpts *o) {
     o->epochs = 100;
     o->batch = 1024;
     o->top = 5;
+    o->browser = BROWSER_DEFAULT;
     o->lr = 1e-4f;
+}
+
+/* ---- the stages' times: wall and CPU seconds ---------------------------------- */
+
+/* CPU seconds (user + system, every thread) this process has used */
+static double cpu_now(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec + u.ru_stime.tv_usec * 1e-6;
+}
+
+void pipeline_stage_end(Pipeline *P, int s) {
+    P->t_stage[s] = time_now() - P->t0;
+    P->c_stage[s] = cpu_now() - P->c0;
 }
 
 /* ---- progress: a bar on a terminal, one line per stage otherwise ---------- */
@@ -170,7 +189,6 @@ static int stage_tokenize(Pipeline *P) {
     if (P->T < 2)
         return err_set("%s: only %ld token; the autoencoder needs at least 2 (give a longer text)", P->in[0].path,
                        P->T);
-    P->t_stage[0] = time_now() - P->t0;
     return 0;
 }
 
@@ -223,7 +241,6 @@ static int stage_weights(Pipeline *P) {
         if (o->draw[i] >= L_want)
             return err_set("option --latents: latent %d does not exist (the autoencoder has %d: 0..%d)", o->draw[i],
                            L_want, L_want - 1);
-    P->t_stage[1] = time_now() - P->t0;
     return 0;
 }
 
@@ -310,7 +327,6 @@ static int stage_capture(Pipeline *P) {
     char *path = path_join(P->txn.tmp, "activations.npy");
     int rc = npy_map(&P->xa, path);
     free(path);
-    P->t_stage[2] = time_now() - P->t0;
     return rc;
 }
 
@@ -371,7 +387,6 @@ static int stage_train_ext(Pipeline *P) {
     P->p.batch = o->batch;
     cuda_free(P->d_X);
     P->d_X = NULL;
-    P->t_stage[3] = time_now() - P->t0;
     return 0;
 }
 
@@ -400,7 +415,6 @@ static int stage_train(Pipeline *P) {
     cuda_free(P->d_X);   /* the device copy is done with */
     P->d_X = NULL;
     p->d_X = NULL;
-    P->t_stage[3] = time_now() - P->t0;
     return rc;
 }
 
@@ -425,7 +439,6 @@ static int stage_score(Pipeline *P) {
                         : sae_score(&P->st, &P->sae, P->xa.f32, P->T, P->target, path);
     if (rc == 0) rc = npy_map(&P->za, path);
     free(path);
-    P->t_stage[4] = time_now() - P->t0;
     return rc;
 }
 
@@ -458,22 +471,18 @@ static int stage_eval(Pipeline *P) {
 }
 
 /* 7c. the feature browser of the run's own latents, into features/ */
-#define BROWSER_DEFAULT 192
-static int browser_latents = BROWSER_DEFAULT;   /* --browser N (0: none) */
-
 static int stage_browser(Pipeline *P) {
     const PipelineOpts *o = P->o;
     int L = P->sae.L;
-    if (browser_latents == 0) return 0;
-    stage_begin(P, "feature browser: up to %d of %d latents", browser_latents, L);
-    double t0 = time_now();
-    clock_t c0 = clock();   /* CPU time too: on a busy machine it says what the stage costs */
+    if (o->browser == 0) return 0;
+    stage_begin(P, "feature browser: up to %d of %d latents", o->browser, L);
+    double t0 = time_now(), c0 = cpu_now();   /* CPU time too: on a busy machine it says what the stage costs */
     /* the latents the report draws (as pipeline_out.c picks them), then the three rankings in turn */
     int seed_pick[2] = {P->st.by_activation[L > 30 ? 30 : L - 1], P->st.by_score[L > 9 ? 9 : L - 1]};
     const int *first = o->n_draw ? o->draw : seed_pick;
     const int *rank[3] = {P->st.by_activation, P->st.by_score, P->st.by_density};
-    int *sel = xmalloc(sizeof(int) * browser_latents);
-    int n = feat_pick(sel, browser_latents, first, o->n_draw ? o->n_draw : 2, rank, 3, L, P->st.density);
+    int *sel = xmalloc(sizeof(int) * o->browser);
+    int n = feat_pick(sel, o->browser, first, o->n_draw ? o->n_draw : 2, rank, 3, L, P->st.density);
     if (n == 0) {   /* every latent dead: nothing to show */
         free(sel);
         return 0;
@@ -484,7 +493,7 @@ static int stage_browser(Pipeline *P) {
     char hook[64], sel_rule[256], corpus[512];
     gpt2_site_tl_name(hook, sizeof hook, P->layer, P->site);
     snprintf(sel_rule, sizeof sel_rule, "the latents drawn in report.html, then by mean activation, %s score and density "
-             "in turn; live ones only; at most %d (--browser)", o->category, browser_latents);
+             "in turn; live ones only; at most %d (--browser)", o->category, o->browser);
     snprintf(corpus, sizeof corpus, "%s%s (%ld tokens)", P->in[0].path, P->n_in > 1 ? " and more" : "", P->T);
     EvalSAE es;
     if (P->use_ext) es = P->ext, es.owns_impl = 0;   /* a view */
@@ -498,7 +507,7 @@ static int stage_browser(Pipeline *P) {
     int rc = feat_build(dir, &P->m, &es, &P->bpe, &z, &fp, &info, &tm);
     if (rc == 0 && !o->quiet)
         fprintf(stderr, "  %d latents in %.2f s (CPU %.2f s): statistics %.3f s, logit effects %.3f s, files %.3f s\n",
-                n, time_now() - t0, (double)(clock() - c0) / CLOCKS_PER_SEC, tm.upkeep, tm.logits, tm.write);
+                n, time_now() - t0, cpu_now() - c0, tm.upkeep, tm.logits, tm.write);
     free(dir), free(bounds), free(sel);
     return rc == 0 ? 0 : err_prefix("the feature browser");
 }
@@ -555,18 +564,17 @@ static void pipeline_free(Pipeline *P) {
 }
 
 static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
-    Pipeline P = {.o = o, .tty = isatty(2), .t0 = time_now()};
+    Pipeline P = {.o = o, .tty = isatty(2), .t0 = time_now(), .c0 = cpu_now()};
     if (o->threads) pool_set_threads(o->threads);
+    /* stages 3 to 7c, each timed: in the order of STAGE_TOKENIZE ... STAGE_BROWSER */
+    static int (*const timed[STAGE_OUTPUTS])(Pipeline *) = {stage_tokenize, stage_weights, stage_capture,
+                                                            stage_train,    stage_score,   stage_eval,
+                                                            stage_browser};
     int rc = stage_inputs(&P, args, n_args);
     if (rc == 0) rc = stage_output_folder(&P);
-    if (rc == 0) rc = stage_tokenize(&P);
-    if (rc == 0) rc = stage_weights(&P);
-    if (rc == 0) rc = stage_capture(&P);
-    if (rc == 0) rc = stage_train(&P);
-    if (rc == 0) rc = stage_score(&P);
-    if (rc == 0) rc = stage_eval(&P);
-    if (rc == 0) rc = stage_browser(&P);
-    if (rc == 0) rc = stage_write(&P);
+    for (int s = 0; s < STAGE_OUTPUTS && rc == 0; s++)
+        if ((rc = timed[s](&P)) == 0) pipeline_stage_end(&P, s);
+    if (rc == 0) rc = stage_write(&P);   /* ends STAGE_OUTPUTS itself, before summary.json */
     if (rc == 0 && !o->quiet) print_summary(&P);
     int status = rc == 0 ? 0 : rc == 1 ? 1 : cli_fail();
     pipeline_free(&P);
@@ -632,7 +640,8 @@ static void usage(FILE *f) {
         "\n"
         "  Outputs: report.html (self-contained), features/index.html (the feature\n"
         "  browser, offline), losses.svg, latents.svg, density.svg,\n"
-        "  score.svg, heat_<latent>.svg, summary.json, the SAE as SAELens 6 loads it\n"
+        "  score.svg, heat_<latent>.svg, summary.json (with each stage's wall and CPU\n"
+        "  seconds), the SAE as SAELens 6 loads it\n"
         "  (sae_weights.safetensors, cfg.json, sparsity.safetensors),\n"
         "  latents.npy [T, L] and activations.npy [T, width] (float32; on the CPU they\n"
         "  are written as they are made and read back from disk, so a corpus costs\n"
@@ -749,7 +758,7 @@ int cmd_pipeline(int argc, char **argv) {
         if (OPT("--seed")) { if (r < 0 || cli_int("--seed", v, 0, 0x7fffffffL, &n)) goto done; o.seed = (uint64_t)n; continue; }
         if (OPT("--browser")) {
             if (r < 0 || cli_int("--browser", v, 0, 1 << 22, &n)) goto done;
-            browser_latents = (int)n;
+            o.browser = (int)n;
             continue;
         }
         if (OPT("--top")) { if (r < 0 || cli_int("--top", v, 1, 100, &n)) goto done; o.top = (int)n; continue; }

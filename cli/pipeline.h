@@ -26,6 +26,7 @@ typedef struct {
     int random_weights, quiet;
     int layer;          /* -1: n_layer / 2 */
     int epochs, k, L, batch, top, threads;
+    int browser;        /* --browser N: latents in features/ (0: no browser) */
     float lr;
     uint64_t seed;
     char **words;       /* (n_words) the word category */
@@ -38,6 +39,14 @@ typedef struct {
     const char *arch_set[64][2]; /* --k-aux, --lambda, ... as given (train_arch_options), for --arch */
     int n_arch_set;
 } PipelineOpts;
+
+/* The timed stages, in the order they run: summary.json's "seconds" and
+ * "cpu_seconds" name them so (pipeline_stage_names). */
+enum {
+    STAGE_TOKENIZE, STAGE_WEIGHTS, STAGE_CAPTURE, STAGE_TRAIN, STAGE_SCORES, STAGE_EVAL, STAGE_BROWSER,
+    STAGE_OUTPUTS, PIPELINE_NSTAGES
+};
+extern const char *const pipeline_stage_names[PIPELINE_NSTAGES];   /* "tokenize", ..., "outputs" */
 
 /* one input text of the corpus */
 
@@ -54,7 +63,9 @@ typedef struct {
     const PipelineOpts *o;
     int tty;                 /* stderr is a terminal: progress bars */
     double t0, stage_t0;     /* when the run and the current stage began (time_now()) */
-    double t_stage[6];       /* seconds since t0 at the end of: tokenize, weights, capture, train, scores, outputs */
+    double c0;               /* the process's CPU seconds (user + system, every thread) at t0 */
+    double t_stage[PIPELINE_NSTAGES];  /* wall seconds since t0 at the end of each stage */
+    double c_stage[PIPELINE_NSTAGES];  /* CPU seconds since t0 at the end of each stage */
     /* 1. inputs */
     const char *title;       /* the first argument (the report's title) */
     InputText *in;           /* (n_in) */
@@ -91,6 +102,10 @@ typedef struct {
     /* 8. the SAE spliced into the model on the same text (eval/metrics.h) */
     EvalResult ev;
 } Pipeline;
+
+/* Mark the end of stage s (STAGE_*): its wall and CPU seconds since the run
+ * began; a stage's own time is the difference from the stage before it. */
+void pipeline_stage_end(Pipeline *P, int s);
 
 /* Stage 8: write the figures, report.html, summary.json, the SAE checkpoint
  * and losses.csv into P->txn.tmp (cli/pipeline_out.c). Returns 0, or -1 (err_get()). */
