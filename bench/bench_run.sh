@@ -2,8 +2,9 @@
 # bench/bench_run.sh - `./run --random-weights palinka.txt`, the whole process,
 # RUNS times (default 5): the median wall time and CPU time of the process,
 # and the median of each stage the run records in summary.json (tokenize,
-# weights, capture, train, scores, outputs), so that a change shows where it
-# landed. The start-up costs are measured on their own, in the same run:
+# weights, capture, train, scores, eval, browser, outputs), in wall seconds
+# ("seconds") and CPU seconds ("cpu_seconds"), so that a change shows where
+# it landed. The start-up costs are measured on their own, in the same run:
 #   - the `./run` script before it starts the engine (its build-stamp check),
 #     as `./run --help` against the engine's own `--help`;
 #   - the GPT-2 vocabulary: `tokenize` of a one-word file, through the
@@ -16,7 +17,8 @@
 #   RUNS=3 EPOCHS=20 bash bench/bench_run.sh (a quicker look)
 #
 # On a shared machine the wall clock mostly measures the other tenants: the
-# CPU seconds (user + system, all threads) are printed beside it.
+# CPU seconds (user + system, all threads), of the process and of each stage,
+# are printed beside it.
 set -u
 BUILD=${BUILD:-build}
 RUNS=${RUNS:-5}
@@ -37,27 +39,39 @@ timed() { local TIMEFORMAT='%R %U %S'; { time "$@" >/dev/null 2>&1; } 2>&1; }
     { echo "bench_run: the warm-up run failed ($bin --random-weights --epochs 1 palinka.txt)"; exit 1; }
 echo "./run --random-weights --epochs $EPOCHS palinka.txt: $RUNS runs, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-stages="tokenize weights capture train scores outputs"
+stages="tokenize weights capture train scores eval browser outputs"
+ns=$(wc -w <<<"$stages")
+# each stage's seconds in summary.json's object $1: "seconds" (wall) or
+# "cpu_seconds" (CPU), e.g. "seconds": {"tokenize": 0.091, "weights": 0.393, ...}
+stage_secs() {
+    local s st out=""
+    s=$(grep -o "\"$1\": {[^}]*}" "$tmp/run/summary.json")
+    for st in $stages; do out="$out $(printf '%s\n' "$s" | sed -n "s/.*\"$st\": \([0-9.]*\).*/\1/p")"; done
+    echo "${out# }"
+}
 : >"$tmp/runs"
 for i in $(seq "$RUNS"); do
     rm -rf "$tmp/run"
     t=$(timed ./run --random-weights --epochs "$EPOCHS" --quiet --out "$tmp/run" palinka.txt)
     [ -f "$tmp/run/summary.json" ] || { echo "bench_run: run $i failed"; exit 1; }
-    # "seconds": {"tokenize": 0.091, "weights": 0.393, ...}
-    s=$(grep -o '"seconds": {[^}]*}' "$tmp/run/summary.json")
-    line="$t"
-    for st in $stages; do line="$line $(printf '%s\n' "$s" | sed -n "s/.*\"$st\": \([0-9.]*\).*/\1/p")"; done
-    echo "$line" >>"$tmp/runs"
-    read -r w u y rest <<<"$line"
-    printf '  run %d: %.2f s wall, %.2f CPU-s; stages (s): %s\n' "$i" "$w" "$(awk -v u="$u" -v y="$y" 'BEGIN{print u + y}')" "$rest"
+    wall=$(stage_secs seconds) cpus=$(stage_secs cpu_seconds)
+    [ "$(wc -w <<<"$wall $cpus")" -eq $((2 * ns)) ] ||
+        { echo "bench_run: run $i: summary.json lacks a stage of: $stages (seconds and cpu_seconds)"; exit 1; }
+    echo "$t $wall $cpus" >>"$tmp/runs"
+    read -r w u y <<<"$t"
+    printf '  run %d: %.2f s wall, %.2f CPU-s; stages wall (s): %s; CPU (s): %s\n' "$i" "$w" \
+        "$(awk -v u="$u" -v y="$y" 'BEGIN{print u + y}')" "$wall" "$cpus"
 done
 col() { awk -v c="$1" '{print $c}' "$tmp/runs" | median; }
 cpu=$(awk '{print $2 + $3}' "$tmp/runs" | median)
 echo "whole process (median of $RUNS): $(col 1) s wall, $cpu CPU-s (goal: <= 5 s wall)"
-c=4
-printf 'stages (median, wall s):'
-for st in $stages; do printf ' %s %s' "$st" "$(col $c)"; c=$((c + 1)); done
-printf '\n'
+# the stages' medians: wall from column 4 on, CPU after them
+for kind in wall CPU; do
+    c=$([ "$kind" = wall ] && echo 4 || echo $((4 + ns)))
+    printf 'stages (median, %s s):' "$kind"
+    for st in $stages; do printf ' %s %s' "$st" "$(col $c)"; c=$((c + 1)); done
+    printf '\n'
+done
 
 # start-up: the script's own cost, and the vocabulary cache
 printf 'hello\n' >"$tmp/one.txt"

@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "core/util.h"
+#include "cuda/cuda.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -224,5 +225,36 @@ int cli_float(const char *name, const char *val, double lo, double hi, double *o
         cli_error(2, "option %s: '%s' is not a number in [%g, %g]", name, val, lo, hi);
         return -1;
     }
+    return 0;
+}
+
+/* ---- the device ------------------------------------------------------------- */
+
+static const char *const device_names[] = {"cpu", "cuda", "auto"};
+
+const char *cli_device_name(CLIDevice dev) { return device_names[dev]; }
+
+int cli_device_parse(const char *val, CLIDevice *dev) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(val, device_names[i])) {
+            *dev = (CLIDevice)i;
+            return 0;
+        }
+    return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", val);
+}
+
+int cli_device(CLIDevice dev, int *gpu) {
+    *gpu = dev != CLI_DEVICE_CPU && cuda_available();
+    if (dev != CLI_DEVICE_CUDA || *gpu) return 0;
+    char why[256];   /* the driver's reason, else the library's (a build without CUDA says so) */
+    if (cuda_describe(why, sizeof why) != 0 && !why[0]) snprintf(why, sizeof why, "%s", err_get());
+    return cli_error(1, "%s%s--device cuda: no usable GPU (%s); use --device cpu or auto", cmd_name ? cmd_name : "",
+                     cmd_name ? ": " : "", why);
+}
+
+int cli_device_fallback(CLIDevice dev) {
+    if (dev != CLI_DEVICE_AUTO) return -1;
+    fprintf(stderr, "gpt2sae: %s%snote: --device auto: on the CPU (%s)\n", cmd_name ? cmd_name : "",
+            cmd_name ? ": " : "", err_get());
     return 0;
 }

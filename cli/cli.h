@@ -111,6 +111,36 @@ int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
 int cli_int(const char *name, const char *val, long lo, long hi, long *out);
 int cli_float(const char *name, const char *val, double lo, double hi, double *out);
 
+/* ---- the device: --device cpu|cuda|auto ---------------------------------- */
+
+/* Every command that can run on the GPU takes --device and resolves it here,
+ * so the refusal and the fallback read the same everywhere:
+ *
+ *   CLIDevice dev = CLI_DEVICE_AUTO;                    // this command's default
+ *   ... if (OPT("--device")) { if (r < 0 || cli_device_parse(v, &dev)) return 2; }
+ *   int gpu;
+ *   if (cli_device(dev, &gpu) != 0) return 1;           // cuda, and no usable GPU: said
+ *   if (gpu && cuda_gpt2_init(&g, &m, ctx) != 0) {
+ *       if (cli_device_fallback(dev) != 0) return cli_fail();   // cuda: the GPU's error
+ *       gpu = 0;                                        // auto: noted, on the CPU
+ *   }
+ */
+typedef enum { CLI_DEVICE_CPU, CLI_DEVICE_CUDA, CLI_DEVICE_AUTO } CLIDevice;
+/* A --device value: 0 with *dev set, or 2 (the usage error status) after
+ * "option --device: 'VAL' is not cpu, cuda or auto". */
+int cli_device_parse(const char *val, CLIDevice *dev);
+/* Where dev runs in this process: *gpu = 1 for cuda, and for auto when a GPU
+ * is usable (cuda_available()); 0 otherwise. Returns 0, or 1 (the exit status)
+ * for cuda without a usable GPU, after "--device cuda: no usable GPU (WHY); use
+ * --device cpu or auto" on stderr, in the running command's words. */
+int cli_device(CLIDevice dev, int *gpu);
+/* The GPU was chosen but could not be set up (err_get() says why): under
+ * auto, the note "--device auto: on the CPU (WHY)" on stderr and 0 (go on
+ * on the CPU); under cuda -1, err_get() left for the caller's cli_fail(). */
+int cli_device_fallback(CLIDevice dev);
+/* The name of dev as the option spells it ("cpu", "cuda", "auto"). */
+const char *cli_device_name(CLIDevice dev);
+
 /* ---- where the inputs come from (cli/resolve.c) --------------------------- */
 
 /* The checkpoint of a --weights PATH|NAME: an existing file or folder holding

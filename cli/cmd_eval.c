@@ -67,7 +67,8 @@ int cmd_eval(int argc, char **argv) {
     static const char *const opts[] = {"--sae", "--weights", "--random-weights", "--tokens", "--ctx", "--exclude-bos",
                                        "--device", "-o", "--out", "--help", NULL};
     cli_command("eval", opts, NULL);
-    const char *sae_dir = NULL, *weights = NULL, *out_dir = "out/eval", *device = "cpu", *v;
+    const char *sae_dir = NULL, *weights = NULL, *out_dir = "out/eval", *v;
+    CLIDevice device = CLI_DEVICE_CPU;
     int random = 0, exclude = 0, ended = 0, n_in = 0, r;
     long max_tokens = 0, ctx = 0;
     char **in = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -83,12 +84,8 @@ int cmd_eval(int argc, char **argv) {
             if (r < 0) { free(in); return 2; }
             continue;
         }
-        if ((r = cli_opt(argc, argv, &i, "--device", &device))) {
-            if (r < 0) { free(in); return 2; }
-            if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto")) {
-                free(in);
-                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", device);
-            }
+        if ((r = cli_opt(argc, argv, &i, "--device", &v))) {
+            if (r < 0 || cli_device_parse(v, &device)) { free(in); return 2; }
             continue;
         }
         if ((r = cli_opt(argc, argv, &i, "--tokens", &v))) {
@@ -110,11 +107,10 @@ int cmd_eval(int argc, char **argv) {
         free(in);
         return cli_error(2, "eval: --weights and --random-weights exclude each other: pick one");
     }
-    if (!strcmp(device, "cuda") && !cuda_available()) {
-        char why[256];
-        if (cuda_describe(why, sizeof why) != 0 && !why[0]) snprintf(why, sizeof why, "%s", err_get());
+    int on_gpu;
+    if (cli_device(device, &on_gpu) != 0) {
         free(in);
-        return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
+        return 1;
     }
 
     int status = 1;
@@ -170,11 +166,10 @@ int cmd_eval(int argc, char **argv) {
     gpt2_forward_init(&f, &m);
     /* on the GPU: the weights uploaded once, one window of ctx a pass */
     EvalPasses gpu = {cuda_eval_grab, cuda_eval_resume, NULL};
-    if (strcmp(device, "cpu") && cuda_available()) {
+    if (on_gpu) {
         int wctx = p.ctx > 0 && p.ctx < m.cfg.n_ctx ? p.ctx : m.cfg.n_ctx;
         if (cuda_gpt2_init(&g, &m, wctx) == 0) gpu.user = g, p.passes = &gpu;
-        else if (!strcmp(device, "cuda")) goto fail;
-        else fprintf(stderr, "gpt2sae: note: --device auto: %s; the passes run on the CPU\n", err_get());
+        else if (cli_device_fallback(device) != 0) goto fail;
     }
     double t = time_now();
     if (eval_run(&res, &f, &sae, ids.ids, (long)ids.n, &p) != 0) goto fail;

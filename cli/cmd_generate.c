@@ -258,7 +258,7 @@ int cmd_generate(int argc, char **argv) {
     o.model = "gpt2";
     o.latent_show = -1;
     o.html = "generate_compare.html";
-    const char *device = "cpu";
+    CLIDevice device = CLI_DEVICE_CPU;
     EvalLatent steer[64], clamp[64];
     o.steer = steer, o.clamp = clamp;
     const char *v;
@@ -309,10 +309,7 @@ int cmd_generate(int argc, char **argv) {
             continue;
         }
         if ((r = cli_opt(argc, argv, &i, "--device", &v))) {
-            if (r < 0) return 2;
-            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
-                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
-            device = v;
+            if (r < 0 || cli_device_parse(v, &device)) return 2;
             continue;
         }
         if ((r = cli_opt(argc, argv, &i, "--latent", &v))) {
@@ -370,15 +367,11 @@ int cmd_generate(int argc, char **argv) {
     }
     /* the GPU runs the model and steers; the other edits need the SAE's encoder, on the CPU */
     int cpu_only = o.n_clamp || o.splice || o.compare;
-    if (!strcmp(device, "cuda") && cpu_only)
+    if (device == CLI_DEVICE_CUDA && cpu_only)
         return cli_error(2, "generate: --device cuda steers (--steer) but runs no --clamp, --ablate, --splice or "
                             "--compare: use --device cpu for those");
-    if (!strcmp(device, "cuda") && !cuda_available()) {
-        char why[256];
-        cuda_describe(why, sizeof why);
-        return cli_error(1, "generate: --device cuda: no usable GPU (%s); use --device cpu", why[0] ? why : err_get());
-    }
-    int on_gpu = !strcmp(device, "cuda") || (!strcmp(device, "auto") && !cpu_only && cuda_available());
+    int on_gpu;
+    if (cli_device(cpu_only ? CLI_DEVICE_CPU : device, &on_gpu) != 0) return 1;
     if (o.threads > 0) pool_set_threads(o.threads);
 
     GenRun R;
@@ -436,8 +429,7 @@ int cmd_generate(int argc, char **argv) {
         GPT2Decoder dec;
         int rc;
         rc = on_gpu ? device_open(&R, &cg, &cd) : -1;
-        if (on_gpu && rc != 0 && !strcmp(device, "auto")) { /* auto: what the GPU cannot run goes to the CPU */
-            fprintf(stderr, "generate: --device auto: on the CPU (%s)\n", err_get());
+        if (on_gpu && rc != 0 && cli_device_fallback(device) == 0) { /* auto: what the GPU cannot run goes to the CPU */
             cuda_decoder_free(cd), cuda_gpt2_free(cg);
             cd = NULL, cg = NULL, on_gpu = 0;
         }

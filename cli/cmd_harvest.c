@@ -199,7 +199,8 @@ int cmd_harvest(int argc, char **argv) {
     cli_command("harvest", opts, NULL);
     HarvestOpts o;
     harvest_opts_init(&o);
-    const char *out = NULL, *device = "cpu", *v;
+    const char *out = NULL, *v;
+    CLIDevice device = CLI_DEVICE_CPU;
     int quiet = 0, ended = 0, r;
     long threads = 0;
     for (int i = 1; i < argc; i++) {
@@ -210,10 +211,8 @@ int cmd_harvest(int argc, char **argv) {
         if (!strcmp(argv[i], "--quiet")) { quiet = 1; continue; }
         if ((r = harvest_opts_parse(&o, argc, argv, &i))) { if (r < 0) return 2; continue; }
         if ((r = cli_opt(argc, argv, &i, "-o", &out)) || (r = cli_opt(argc, argv, &i, "--out", &out))) { if (r < 0) return 2; continue; }
-        if ((r = cli_opt(argc, argv, &i, "--device", &device))) {
-            if (r < 0) return 2;
-            if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto"))
-                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", device);
+        if ((r = cli_opt(argc, argv, &i, "--device", &v))) {
+            if (r < 0 || cli_device_parse(v, &device)) return 2;
             continue;
         }
         if ((r = cli_opt(argc, argv, &i, "--threads", &v))) {
@@ -231,20 +230,17 @@ int cmd_harvest(int argc, char **argv) {
     if (split && dist_init(&argc, &argv) != 0) return cli_fail();
     quiet |= dist_rank() != 0;
     HarvestSetup s;
-    if (!strcmp(device, "cuda") && !cuda_available()) {
-        char why[256];
-        if (cuda_describe(why, sizeof why) != 0 && !why[0]) snprintf(why, sizeof why, "%s", err_get());
-        return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
-    }
+    int on_gpu;
+    if (cli_device(device, &on_gpu) != 0) return 1;
     if (harvest_setup(&s, &o) != 0) return cli_fail();
     /* the GPU's pass: weights uploaded once, B windows of ctx a pass */
     CUDAGPT2 *g = NULL;
-    if (strcmp(device, "cpu") && cuda_available()) {
+    if (on_gpu) {
         if (cuda_gpt2_init(&g, &s.m, s.h.p.ctx) == 0) s.h.forward = cuda_harvest_pass, s.h.forward_user = g;
-        else if (!strcmp(device, "cuda")) {
+        else if (cli_device_fallback(device) != 0) {
             harvest_setup_free(&s);
             return cli_fail();
-        } else fprintf(stderr, "gpt2sae: note: --device auto: %s; the pass runs on the CPU\n", err_get());
+        }
     }
     Progress pr = {quiet, isatty(2), time_now(), 0, 0};
     /* where a resumed run starts, for the rate */

@@ -19,12 +19,14 @@
  *      also stay on the device for the training
  *   6. train the seed's sparse autoencoder on the CPU or the GPU (sae_train;
  *      full batch for one text, as the seed; minibatches over the corpus
- *      otherwise)
+ *      otherwise), or --arch's (train_arch_fit: on the GPU for the
+ *      architectures it has)
  *   7. score the latents in one pass (sae_score): encode everything a chunk
  *      at a time into latents.npy (mapped back the same way) while adding up
  *      density, mean nonzero activation, L0, dead latents, the word-category
  *      score and the variance explained
- *   7b. splice the SAE into the model on the same text (CE loss, KL)
+ *   7b. splice the SAE into the model on the same text (CE loss, KL); on the
+ *      GPU, the model's passes there (cuda_eval_grab / cuda_eval_resume)
  *   7c. a small feature browser of its own latents (features/features.h) in
  *      features/: from latents.npy (no second forward or encode), for at
  *      most --browser N latents (feat_pick's rule: the drawn ones, then the
@@ -34,6 +36,9 @@
  *   8. write figures, report.html (linking the browser), summary.json, the
  *      SAE, latents.npy and losses.csv into the temporary folder
  *      (cli/pipeline_out.c), then swap it into place
+ * --device (cpu, cuda, auto) is resolved once, by cli_device; under auto a
+ * GPU that fails to set up sends that stage and the later ones to the CPU.
+ * Stages 3 to 8 are timed, wall and CPU seconds each (summary.json).
  */
 #include "cli/cli.h"
 #include "cli/pipeline.h"
@@ -51,22 +56,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
+
+/* 7c's default: latents in the feature browser */
+#define BROWSER_DEFAULT 192
 
 static void pipeline_default_opts(PipelineOpts *o) {
     memset(o, 0, sizeof *o);
     o->model = "gpt2";
     o->site = "mlp_pre";
     o->category = "Geography";
-    o->device = "auto";
+    o->device = CLI_DEVICE_AUTO;
     o->layer = -1;
     o->epochs = 100;
     o->batch = 1024;
     o->top = 5;
+    o->browser = BROWSER_DEFAULT;
     o->lr = 1e-4f;
+}
+
+/* ---- the stages' times: wall and CPU seconds ---------------------------------- */
+
+/* CPU seconds (user + system, every thread) this process has used */
+static double cpu_now(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec + u.ru_stime.tv_usec * 1e-6;
+}
+
+void pipeline_stage_end(Pipeline *P, int s) {
+    P->t_stage[s] = time_now() - P->t0;
+    P->c_stage[s] = cpu_now() - P->c0;
 }
 
 /* ---- progress: a bar on a terminal, one line per stage otherwise ---------- */
@@ -166,7 +189,6 @@ static int stage_tokenize(Pipeline *P) {
     if (P->T < 2)
         return err_set("%s: only %ld token; the autoencoder needs at least 2 (give a longer text)", P->in[0].path,
                        P->T);
-    P->t_stage[0] = time_now() - P->t0;
     return 0;
 }
 
@@ -195,6 +217,7 @@ static char *weights_path(Pipeline *P) {
  * 1 when the hint for missing weights has been printed. */
 static int stage_weights(Pipeline *P) {
     const PipelineOpts *o = P->o;
+    if (cli_device(o->device, &P->use_cuda) != 0) return 1;   /* cuda without a GPU: said, before the slow part */
     stage_begin(P, o->random_weights ? "loading random weights" : "loading the weights");
     P->wpath = weights_path(P);
     if (!P->wpath) {
@@ -218,13 +241,6 @@ static int stage_weights(Pipeline *P) {
         if (o->draw[i] >= L_want)
             return err_set("option --latents: latent %d does not exist (the autoencoder has %d: 0..%d)", o->draw[i],
                            L_want, L_want - 1);
-    P->use_cuda = !strcmp(o->device, "cuda") || (!strcmp(o->device, "auto") && cuda_available());
-    if (!strcmp(o->device, "cuda") && !cuda_available()) {
-        char why[256];
-        cuda_describe(why, sizeof why);
-        return err_set("--device cuda: no usable GPU (%s); use --device cpu or auto", why);
-    }
-    P->t_stage[1] = time_now() - P->t0;
     return 0;
 }
 
@@ -304,15 +320,13 @@ static int stage_capture(Pipeline *P) {
     stage_begin(P, "running GPT-2 to layer %d %s: %ld tokens x %d (%s)", P->layer, gpt2_site_name(P->site), P->T,
                 P->d, P->use_cuda ? "cuda" : "cpu");
     if (P->use_cuda && capture_texts_cuda(P) != 0) {
-        if (!strcmp(o->device, "cuda")) return -1;
-        fprintf(stderr, "gpt2sae: note: the GPU failed (%s); going on with the CPU\n", err_get());
+        if (cli_device_fallback(o->device) != 0) return -1;
         P->use_cuda = 0;
     }
     if (!P->use_cuda && capture_texts(P, NULL) != 0) return -1;
     char *path = path_join(P->txn.tmp, "activations.npy");
     int rc = npy_map(&P->xa, path);
     free(path);
-    P->t_stage[2] = time_now() - P->t0;
     return rc;
 }
 
@@ -355,8 +369,10 @@ static int stage_train_ext(Pipeline *P) {
     } else {
         SAEArch *m = xcalloc(1, sizeof *m);
         TrainArchOpts ao = {o->arch, o->L, o->k, o->batch, o->epochs, o->lr_given ? o->lr : 0, o->seed,
-                            (const char *const (*)[2])o->arch_set, o->n_arch_set};
-        stage_begin(P, "training the SAE (%s): %d epochs", o->arch, o->epochs);
+                            (const char *const (*)[2])o->arch_set, o->n_arch_set, P->use_cuda};
+        SAEArchKind kind;
+        int gpu = P->use_cuda && sae_arch_parse(o->arch, &kind) == 0 && train_arch_has_gpu(kind);
+        stage_begin(P, "training the SAE (%s): %d epochs, on the %s", o->arch, o->epochs, gpu ? "GPU" : "CPU");
         int rc = train_arch_fit(m, &ao, P->xa.f32, P->T, P->d, &P->res, arch_progress, P);
         eval_sae_wrap_arch(&P->ext, m, P->m.cfg.name, hook);
         P->ext.owns_impl = 2;
@@ -371,7 +387,6 @@ static int stage_train_ext(Pipeline *P) {
     P->p.batch = o->batch;
     cuda_free(P->d_X);
     P->d_X = NULL;
-    P->t_stage[3] = time_now() - P->t0;
     return 0;
 }
 
@@ -400,7 +415,6 @@ static int stage_train(Pipeline *P) {
     cuda_free(P->d_X);   /* the device copy is done with */
     P->d_X = NULL;
     p->d_X = NULL;
-    P->t_stage[3] = time_now() - P->t0;
     return rc;
 }
 
@@ -425,14 +439,16 @@ static int stage_score(Pipeline *P) {
                         : sae_score(&P->st, &P->sae, P->xa.f32, P->T, P->target, path);
     if (rc == 0) rc = npy_map(&P->za, path);
     free(path);
-    P->t_stage[4] = time_now() - P->t0;
     return rc;
 }
 
 /* 7b. the SAE spliced into the model on its own text: CE/KL scores and the
- * reconstruction metrics (eval/metrics.h), one window of min(T, n_ctx) tokens at a time */
+ * reconstruction metrics (eval/metrics.h), one window of min(T, n_ctx) tokens
+ * at a time; on the GPU the model's passes run there (the weights uploaded
+ * once), the SAE's encode and decode on the CPU as eval_run does */
 static int stage_eval(Pipeline *P) {
-    stage_begin(P, "splicing the SAE into the model (CE loss, KL, variance explained)");
+    stage_begin(P, "splicing the SAE into the model (CE loss, KL, variance explained; %s)",
+                P->use_cuda ? "cuda" : "cpu");
     char hook[64];
     gpt2_site_tl_name(hook, sizeof hook, P->layer, P->site);
     EvalSAE es;
@@ -440,30 +456,33 @@ static int stage_eval(Pipeline *P) {
     else eval_sae_wrap(&es, &P->sae, P->m.cfg.name, hook);
     EvalParams ep = eval_default_params();
     ep.ctx = P->T < P->m.cfg.n_ctx ? (int)P->T : P->m.cfg.n_ctx;
+    CUDAGPT2 *g = NULL;
+    EvalPasses gpu = {cuda_eval_grab, cuda_eval_resume, NULL};
+    if (P->use_cuda) {
+        if (cuda_gpt2_init(&g, &P->m, ep.ctx) == 0) gpu.user = g, ep.passes = &gpu;
+        else if (cli_device_fallback(P->o->device) != 0) return err_prefix("the evaluation");
+    }
     GPT2Forward f;
     gpt2_forward_init(&f, &P->m);
     int rc = eval_run(&P->ev, &f, &es, P->ids.ids, P->T, &ep);
     gpt2_forward_free(&f);
+    cuda_gpt2_free(g);
     return rc;
 }
 
 /* 7c. the feature browser of the run's own latents, into features/ */
-#define BROWSER_DEFAULT 192
-static int browser_latents = BROWSER_DEFAULT;   /* --browser N (0: none) */
-
 static int stage_browser(Pipeline *P) {
     const PipelineOpts *o = P->o;
     int L = P->sae.L;
-    if (browser_latents == 0) return 0;
-    stage_begin(P, "feature browser: up to %d of %d latents", browser_latents, L);
-    double t0 = time_now();
-    clock_t c0 = clock();   /* CPU time too: on a busy machine it says what the stage costs */
+    if (o->browser == 0) return 0;
+    stage_begin(P, "feature browser: up to %d of %d latents", o->browser, L);
+    double t0 = time_now(), c0 = cpu_now();   /* CPU time too: on a busy machine it says what the stage costs */
     /* the latents the report draws (as pipeline_out.c picks them), then the three rankings in turn */
     int seed_pick[2] = {P->st.by_activation[L > 30 ? 30 : L - 1], P->st.by_score[L > 9 ? 9 : L - 1]};
     const int *first = o->n_draw ? o->draw : seed_pick;
     const int *rank[3] = {P->st.by_activation, P->st.by_score, P->st.by_density};
-    int *sel = xmalloc(sizeof(int) * browser_latents);
-    int n = feat_pick(sel, browser_latents, first, o->n_draw ? o->n_draw : 2, rank, 3, L, P->st.density);
+    int *sel = xmalloc(sizeof(int) * o->browser);
+    int n = feat_pick(sel, o->browser, first, o->n_draw ? o->n_draw : 2, rank, 3, L, P->st.density);
     if (n == 0) {   /* every latent dead: nothing to show */
         free(sel);
         return 0;
@@ -474,7 +493,7 @@ static int stage_browser(Pipeline *P) {
     char hook[64], sel_rule[256], corpus[512];
     gpt2_site_tl_name(hook, sizeof hook, P->layer, P->site);
     snprintf(sel_rule, sizeof sel_rule, "the latents drawn in report.html, then by mean activation, %s score and density "
-             "in turn; live ones only; at most %d (--browser)", o->category, browser_latents);
+             "in turn; live ones only; at most %d (--browser)", o->category, o->browser);
     snprintf(corpus, sizeof corpus, "%s%s (%ld tokens)", P->in[0].path, P->n_in > 1 ? " and more" : "", P->T);
     EvalSAE es;
     if (P->use_ext) es = P->ext, es.owns_impl = 0;   /* a view */
@@ -488,7 +507,7 @@ static int stage_browser(Pipeline *P) {
     int rc = feat_build(dir, &P->m, &es, &P->bpe, &z, &fp, &info, &tm);
     if (rc == 0 && !o->quiet)
         fprintf(stderr, "  %d latents in %.2f s (CPU %.2f s): statistics %.3f s, logit effects %.3f s, files %.3f s\n",
-                n, time_now() - t0, (double)(clock() - c0) / CLOCKS_PER_SEC, tm.upkeep, tm.logits, tm.write);
+                n, time_now() - t0, cpu_now() - c0, tm.upkeep, tm.logits, tm.write);
     free(dir), free(bounds), free(sel);
     return rc == 0 ? 0 : err_prefix("the feature browser");
 }
@@ -545,18 +564,17 @@ static void pipeline_free(Pipeline *P) {
 }
 
 static int pipeline_run(const PipelineOpts *o, const char **args, int n_args) {
-    Pipeline P = {.o = o, .tty = isatty(2), .t0 = time_now()};
+    Pipeline P = {.o = o, .tty = isatty(2), .t0 = time_now(), .c0 = cpu_now()};
     if (o->threads) pool_set_threads(o->threads);
+    /* stages 3 to 7c, each timed: in the order of STAGE_TOKENIZE ... STAGE_BROWSER */
+    static int (*const timed[STAGE_OUTPUTS])(Pipeline *) = {stage_tokenize, stage_weights, stage_capture,
+                                                            stage_train,    stage_score,   stage_eval,
+                                                            stage_browser};
     int rc = stage_inputs(&P, args, n_args);
     if (rc == 0) rc = stage_output_folder(&P);
-    if (rc == 0) rc = stage_tokenize(&P);
-    if (rc == 0) rc = stage_weights(&P);
-    if (rc == 0) rc = stage_capture(&P);
-    if (rc == 0) rc = stage_train(&P);
-    if (rc == 0) rc = stage_score(&P);
-    if (rc == 0) rc = stage_eval(&P);
-    if (rc == 0) rc = stage_browser(&P);
-    if (rc == 0) rc = stage_write(&P);
+    for (int s = 0; s < STAGE_OUTPUTS && rc == 0; s++)
+        if ((rc = timed[s](&P)) == 0) pipeline_stage_end(&P, s);
+    if (rc == 0) rc = stage_write(&P);   /* ends STAGE_OUTPUTS itself, before summary.json */
     if (rc == 0 && !o->quiet) print_summary(&P);
     int status = rc == 0 ? 0 : rc == 1 ? 1 : cli_fail();
     pipeline_free(&P);
@@ -611,7 +629,9 @@ static void usage(FILE *f) {
         "                       %d: the drawn ones, then the top by activation, word score and\n"
         "                       density in turn, live ones only); 0: no browser\n"
         "  --device D           cpu, cuda or auto (default auto: the GPU when this build has\n"
-        "                       CUDA and one is present, else (or if it fails) the CPU)\n"
+        "                       CUDA and one is present, else (or if it fails) the CPU): the\n"
+        "                       capture, the training (seed, topk, batchtopk, jumprelu; the\n"
+        "                       others train on the CPU) and the evaluation's model passes\n"
         "  --threads N          CPU threads (default: all cores)\n"
         "  --quiet              no progress output, only errors\n"
         "  -h, --help           this text (also --help-pipeline)\n"
@@ -620,7 +640,8 @@ static void usage(FILE *f) {
         "\n"
         "  Outputs: report.html (self-contained), features/index.html (the feature\n"
         "  browser, offline), losses.svg, latents.svg, density.svg,\n"
-        "  score.svg, heat_<latent>.svg, summary.json, the SAE as SAELens 6 loads it\n"
+        "  score.svg, heat_<latent>.svg, summary.json (with each stage's wall and CPU\n"
+        "  seconds), the SAE as SAELens 6 loads it\n"
         "  (sae_weights.safetensors, cfg.json, sparsity.safetensors),\n"
         "  latents.npy [T, L] and activations.npy [T, width] (float32; on the CPU they\n"
         "  are written as they are made and read back from disk, so a corpus costs\n"
@@ -728,15 +749,7 @@ int cmd_pipeline(int argc, char **argv) {
         if (OPT("--cache")) { if (r < 0) goto done; o.cache = v; continue; }
         if (OPT("--site")) { if (r < 0) goto done; o.site = v; continue; }
         if (OPT("--category")) { if (r < 0) goto done; o.category = v; continue; }
-        if (OPT("--device")) {
-            if (r < 0) goto done;
-            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto")) {
-                cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
-                goto done;
-            }
-            o.device = v;
-            continue;
-        }
+        if (OPT("--device")) { if (r < 0 || cli_device_parse(v, &o.device)) goto done; continue; }
         if (OPT("--layer")) { if (r < 0 || cli_int("--layer", v, 0, 1000, &n)) goto done; o.layer = (int)n; continue; }
         if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 1000000, &n)) goto done; o.epochs = (int)n; continue; }
         if (OPT("--latents-k") || OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1 << 20, &n)) goto done; o.k = (int)n; continue; }
@@ -745,7 +758,7 @@ int cmd_pipeline(int argc, char **argv) {
         if (OPT("--seed")) { if (r < 0 || cli_int("--seed", v, 0, 0x7fffffffL, &n)) goto done; o.seed = (uint64_t)n; continue; }
         if (OPT("--browser")) {
             if (r < 0 || cli_int("--browser", v, 0, 1 << 22, &n)) goto done;
-            browser_latents = (int)n;
+            o.browser = (int)n;
             continue;
         }
         if (OPT("--top")) { if (r < 0 || cli_int("--top", v, 1, 100, &n)) goto done; o.top = (int)n; continue; }
@@ -822,6 +835,9 @@ int cmd_pipeline(int argc, char **argv) {
         cli_error(2, "--weights and --random-weights exclude each other: pick one");
         goto done;
     }
+    SAEArchKind kind;
+    if (o.arch && !o.sae_dir && sae_arch_parse(o.arch, &kind) == 0 && train_arch_check_device(kind, o.device) != 0)
+        goto done;   /* --device cuda with an architecture only the CPU trains */
     if (!o.words) {
         o.words = (char **)seed_words;
         o.n_words = (int)(sizeof seed_words / sizeof seed_words[0]);

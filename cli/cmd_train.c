@@ -120,7 +120,7 @@ static const char *const train_opts[] = {
 int cmd_train(int argc, char **argv) {
     if (train_dist_wanted(argc, argv)) return cmd_train_dist(argc, argv);   /* --ranks N, or under mpirun */
     const char *acts = NULL, *out = NULL, *init = NULL, *model = "gpt2", *hook = "blocks.6.mlp.hook_pre";
-    const char *device = "auto";
+    CLIDevice device = CLI_DEVICE_AUTO;
     SAEParams p = sae_default_params();
     long save_every = 0;
     int quiet = 0, k_given = 0, latents_given = 0, profile = getenv("GPT2SAE_PROF") != NULL;
@@ -153,12 +153,7 @@ int cmd_train(int argc, char **argv) {
         else if (OPT("--model")) { if (r < 0) return 2; model = v; }
         else if (OPT("--hook")) { if (r < 0) return 2; hook = v; }
         else if (OPT("--arch")) { if (r < 0) return 2; }   /* seed: this file; the others: cli/train_arch.c */
-        else if (OPT("--device")) {
-            if (r < 0) return 2;
-            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
-                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
-            device = v;
-        }
+        else if (OPT("--device")) { if (r < 0 || cli_device_parse(v, &device)) return 2; }
         else if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 100000000, &n)) return 2; p.epochs = (int)n; }
         else if (OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1 << 30, &n)) return 2; p.k = (int)n; k_given = 1; }
         else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 1, 1 << 30, &n)) return 2; p.latents = (int)n; latents_given = 1; }
@@ -214,15 +209,13 @@ int cmd_train(int argc, char **argv) {
     }
     p.latents = sae.L;
     p.k = sae.k;
-    if (!strcmp(device, "cuda") && !cuda_available()) {
-        char why[256];
-        cuda_describe(why, sizeof why);
+    int on_gpu;
+    if (cli_device(device, &on_gpu) != 0) {
         sae_free(&sae);
         npy_free(&a);
-        return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
+        return 1;
     }
-    if (p.impl != SAE_REF && (!strcmp(device, "cuda") || (!strcmp(device, "auto") && cuda_available())))
-        p.device = SAE_CUDA, p.backend = cuda_sae_backend();
+    if (p.impl != SAE_REF && on_gpu) p.device = SAE_CUDA, p.backend = cuda_sae_backend();
     if (!quiet)
         printf("train: %ld tokens x %ld, %d latents, k = %d, %d epochs, batch %ld%s\n", T, d, sae.L, sae.k, p.epochs,
                p.batch > 0 && p.batch < T ? (long)p.batch : T, p.impl == SAE_REF ? " (reference)" : "");

@@ -5,6 +5,7 @@
 #ifndef CLI_PIPELINE_H
 #define CLI_PIPELINE_H
 
+#include "cli/cli.h"
 #include "core/dir.h"
 #include "eval/metrics.h"
 #include "gpt2/gpt2.h"
@@ -20,10 +21,12 @@
 #define RANDOM_LABEL "random weights \xE2\x80\x94 not GPT-2"
 
 typedef struct {
-    const char *out_dir, *model, *weights, *site, *category, *device, *cache;
+    const char *out_dir, *model, *weights, *site, *category, *cache;
+    CLIDevice device;   /* --device: every stage that has a GPU path (capture, train, eval) */
     int random_weights, quiet;
     int layer;          /* -1: n_layer / 2 */
     int epochs, k, L, batch, top, threads;
+    int browser;        /* --browser N: latents in features/ (0: no browser) */
     float lr;
     uint64_t seed;
     char **words;       /* (n_words) the word category */
@@ -36,6 +39,14 @@ typedef struct {
     const char *arch_set[64][2]; /* --k-aux, --lambda, ... as given (train_arch_options), for --arch */
     int n_arch_set;
 } PipelineOpts;
+
+/* The timed stages, in the order they run: summary.json's "seconds" and
+ * "cpu_seconds" name them so (pipeline_stage_names). */
+enum {
+    STAGE_TOKENIZE, STAGE_WEIGHTS, STAGE_CAPTURE, STAGE_TRAIN, STAGE_SCORES, STAGE_EVAL, STAGE_BROWSER,
+    STAGE_OUTPUTS, PIPELINE_NSTAGES
+};
+extern const char *const pipeline_stage_names[PIPELINE_NSTAGES];   /* "tokenize", ..., "outputs" */
 
 /* one input text of the corpus */
 
@@ -52,7 +63,9 @@ typedef struct {
     const PipelineOpts *o;
     int tty;                 /* stderr is a terminal: progress bars */
     double t0, stage_t0;     /* when the run and the current stage began (time_now()) */
-    double t_stage[6];       /* seconds since t0 at the end of: tokenize, weights, capture, train, scores, outputs */
+    double c0;               /* the process's CPU seconds (user + system, every thread) at t0 */
+    double t_stage[PIPELINE_NSTAGES];  /* wall seconds since t0 at the end of each stage */
+    double c_stage[PIPELINE_NSTAGES];  /* CPU seconds since t0 at the end of each stage */
     /* 1. inputs */
     const char *title;       /* the first argument (the report's title) */
     InputText *in;           /* (n_in) */
@@ -90,6 +103,10 @@ typedef struct {
     EvalResult ev;
 } Pipeline;
 
+/* Mark the end of stage s (STAGE_*): its wall and CPU seconds since the run
+ * began; a stage's own time is the difference from the stage before it. */
+void pipeline_stage_end(Pipeline *P, int s);
+
 /* Stage 8: write the figures, report.html, summary.json, the SAE checkpoint
  * and losses.csv into P->txn.tmp (cli/pipeline_out.c). Returns 0, or -1 (err_get()). */
 int pipeline_write_outputs(Pipeline *P);
@@ -101,6 +118,12 @@ extern const char *const train_arch_options[];
 /* Apply options set[i] = {name, value} to *p; -1 after a message naming a bad value. */
 int train_arch_apply(SAEArchParams *p, const char *const (*set)[2], int n_set);
 
+/* 1 when the GPU trains this architecture (cuda_arch_train: topk, batchtopk, jumprelu). */
+int train_arch_has_gpu(SAEArchKind kind);
+/* --device cuda with an architecture the GPU does not train: 2 after a message
+ * saying so (the usage error status); else 0. */
+int train_arch_check_device(SAEArchKind kind, CLIDevice dev);
+
 /* What ./run --arch trains (cli/train_arch.c): 0 fields take the architecture's defaults. */
 typedef struct {
     const char *arch;
@@ -109,6 +132,7 @@ typedef struct {
     uint64_t seed;
     const char *const (*set)[2];   /* (n_set) more options, applied last */
     int n_set;
+    int gpu;                       /* 1: cuda_arch_train where train_arch_has_gpu, else sae_arch_train */
 } TrainArchOpts;
 /* Initialise and train m on X (T, d): epochs passes in batches of min(batch, T)
  * tokens; res gets each pass's mean losses (total, sparsity, mse = the

@@ -206,7 +206,8 @@ static int write_unit(DirTxn *t, SAEArch *m, const SAEArchMeta *meta, const floa
 
 int cmd_train_arch(int argc, char **argv) {
     const char *acts = NULL, *out = NULL, *arch_name = NULL, *model = "gpt2", *hook = "blocks.6.mlp.hook_pre";
-    const char *bdec = NULL, *device = "auto";
+    const char *bdec = NULL;
+    CLIDevice device = CLI_DEVICE_AUTO;
     long latents = 0, steps = 0, epochs = 10, batch = 0, log_every = 0, ctx_size = 1024;
     int quiet = 0, ended = 0;
     /* the options, kept until d is known: (name, value) */
@@ -240,12 +241,7 @@ int cmd_train_arch(int argc, char **argv) {
                 return cli_error(2, "option --b-dec-init: '%s' is not median, mean or zero", v);
             bdec = v;
         }
-        else if (OPT("--device")) {
-            if (r < 0) return 2;
-            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
-                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
-            device = v;
-        }
+        else if (OPT("--device")) { if (r < 0 || cli_device_parse(v, &device)) return 2; }
         else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 1, 1 << 26, &latents)) return 2; }
         else if (OPT("--steps")) { if (r < 0 || cli_int("--steps", v, 1, 1L << 40, &steps)) return 2; }
         else if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 100000000, &epochs)) return 2; }
@@ -270,16 +266,10 @@ int cmd_train_arch(int argc, char **argv) {
     if (!arch_name || sae_arch_parse(arch_name, &kind) != 0)
         return cli_error(2, "option --arch: '%s' is not seed, topk, batchtopk, jumprelu, relu or gated",
                          arch_name ? arch_name : "");
-    const int gpu_arch = kind == SAE_ARCH_TOPK || kind == SAE_ARCH_BATCHTOPK || kind == SAE_ARCH_JUMPRELU;
-    if (!strcmp(device, "cuda") && !gpu_arch)
-        return cli_error(2, "--device cuda: --arch %s trains on the CPU only; use --device cpu (or topk, batchtopk, "
-                            "jumprelu)", arch_name);
-    if (!strcmp(device, "cuda") && !cuda_available()) {
-        char why[256];
-        if (cuda_describe(why, sizeof why) != 0 || !why[0]) snprintf(why, sizeof why, "%s", err_get());
-        return cli_error(1, "--device cuda: no usable GPU (%s); use --device cpu or auto", why);
-    }
-    const int on_gpu = gpu_arch && (!strcmp(device, "cuda") || (!strcmp(device, "auto") && cuda_available()));
+    int on_gpu;
+    if (train_arch_check_device(kind, device) != 0) return 2;
+    if (cli_device(device, &on_gpu) != 0) return 1;
+    on_gpu = on_gpu && train_arch_has_gpu(kind);
     if (!acts) { usage(stderr); return cli_error(2, "train: --acts X.npy is required"); }
     if (!out) { usage(stderr); return cli_error(2, "train: -o DIR is required"); }
 
@@ -364,6 +354,17 @@ done:
 
 /* ---- the pipeline's training stage (cli/cmd_pipeline.c) ---- */
 
+int train_arch_has_gpu(SAEArchKind kind) {
+    return kind == SAE_ARCH_TOPK || kind == SAE_ARCH_BATCHTOPK || kind == SAE_ARCH_JUMPRELU;   /* cuda/cuda_arch.cu */
+}
+
+int train_arch_check_device(SAEArchKind kind, CLIDevice dev) {
+    if (dev == CLI_DEVICE_CUDA && !train_arch_has_gpu(kind))
+        return cli_error(2, "--device cuda: --arch %s trains on the CPU only; use --device cpu or auto (or --arch "
+                            "topk, batchtopk or jumprelu)", sae_arch_name(kind));
+    return 0;
+}
+
 typedef struct {
     StepCtx c;
     void (*progress)(void *ctx, long step, long steps, double loss);
@@ -417,7 +418,8 @@ int train_arch_fit(SAEArch *m, const TrainArchOpts *o, const float *X, long T, i
     res->epochs = o->epochs;
     f.progress = progress;
     f.pctx = pctx;
-    int rc = sae_arch_train(m, X, T, (int)batch, steps, fit_step, &f);
+    SAEArchTrainFn train = o->gpu && train_arch_has_gpu(kind) ? cuda_arch_train : sae_arch_train;
+    int rc = train(m, X, T, (int)batch, steps, fit_step, &f);
     epoch_close(&f.c);
     return rc;
 }
