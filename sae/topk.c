@@ -1,0 +1,349 @@
+/*
+ * sae/topk.c - top-k of a row (sae/topk.h): the heap reference, and the
+ * fast path beside it.
+ *
+ * Fast path. Each float maps to a uint32 key that orders as the floats do:
+ *   key(x) = bits(x) | 0x80000000 for x >= 0,  ~bits(x) for x < 0,
+ * after -0 -> +0 (x + 0.0f), so keys are equal exactly when the floats
+ * compare equal, and a tie stays a tie.
+ *   1. Sample: nb = clamp(n / 1024, 16, 4096) blocks of 16 values spread
+ *      over the row (s = 16 nb values). With e = k s / n, the number of
+ *      sampled values expected above the k-th largest, the threshold t is the
+ *      r1-th largest sampled key, r1 = e + 2 sqrt(e) + 2: t lies above the
+ *      k-th largest value only if r1 samples beat it, a Poisson tail (0.2% at
+ *      e = 0.5); then the filter runs once more with r2 = 2 r1 + 8.
+ *   2. Filter: one pass collects (key, index) of every selectable value with
+ *      key >= t, in index order (AVX-512: compare, compress; a fraction of a
+ *      cycle per value when few pass). Every value that beats the k-th best
+ *      has a key >= t, so the answer is among these m >= k candidates.
+ *   3. Keep the k best: T = the k-th largest candidate key (quickselect);
+ *      every key > T and the first keys == T in index order (the tie rule).
+ *      Sort them by key descending, stably (LSD radix, or insertion when
+ *      short): equal keys keep index order.
+ * When t was still too high (m < k) or too low (m over the buffer: heavy
+ * ties), an exact radix select over the row (histograms of key bits 31..21,
+ * 20..10, 9..0 among the keys sharing the bits found so far) gives T. A NaN
+ * among the selectable values sends the row to the reference.
+ */
+#include "sae/topk.h"
+#include "core/util.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#include <immintrin.h>
+#define TOPK_AVX512 1
+#else
+#define TOPK_AVX512 0
+#endif
+
+/* ---- reference ---------------------------------------------------------- */
+
+/* The k best of z under mask: a min-heap of size k ordered by (value desc,
+ * index asc). Scanning indices upward, a later equal value never displaces a
+ * kept one, which is the stable sort's tie rule. */
+static int better(const float *z, int a, int b) { return z[a] > z[b] || (z[a] == z[b] && a < b); }
+
+static void sift_down(int *h, int k, int pos, const float *z) {
+    for (;;) {
+        int l = 2 * pos + 1, r = l + 1, w = pos;
+        if (l < k && better(z, h[w], h[l])) w = l;
+        if (r < k && better(z, h[w], h[r])) w = r;
+        if (w == pos) return;
+        int t = h[w]; h[w] = h[pos]; h[pos] = t;
+        pos = w;
+    }
+}
+
+int sae_topk_row_ref(const float *z, int n, int k, const unsigned char *mask, int *idx) {
+    if (k < 1) return 0;
+    int cnt = 0;
+    for (int i = 0; i < n; i++) {
+        if (mask && !mask[i]) continue;
+        if (cnt < k) {
+            /* sift up: the heap root is the worst kept (smallest value, highest index) */
+            int pos = cnt++;
+            idx[pos] = i;
+            while (pos > 0) {
+                int par = (pos - 1) / 2;
+                if (!better(z, idx[par], idx[pos])) break;
+                int t = idx[par]; idx[par] = idx[pos]; idx[pos] = t;
+                pos = par;
+            }
+        } else if (z[i] > z[idx[0]]) {
+            idx[0] = i;
+            sift_down(idx, k, 0, z);
+        }
+    }
+    /* heap-sort into descending order: pop the worst to the end */
+    for (int e = cnt - 1; e > 0; e--) {
+        int t = idx[0]; idx[0] = idx[e]; idx[e] = t;
+        sift_down(idx, e, 0, z);
+    }
+    return cnt;
+}
+
+/* ---- fast path ---------------------------------------------------------- */
+
+enum { TOPK_NAN = -2, TOPK_FULL = -1 };
+/* every non-NaN key lies in [KEY_NINF, KEY_PINF] */
+#define KEY_PINF 0xFF800000u /* key(+inf) */
+#define KEY_NINF 0x007FFFFFu /* key(-inf) */
+
+static inline uint32_t key_of(float x) {
+    x += 0.0f; /* -0 -> +0 */
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return (b >> 31) ? ~b : b | 0x80000000u;
+}
+
+/* (key, index) of every selectable z[i] with key >= t, in index order, into
+ * ck, ci (room for cap + 16). Returns the count, TOPK_FULL when more than cap
+ * pass (the scan stops there), TOPK_NAN when a selectable value is NaN. */
+static long filter_scalar(const float *z, long n, const unsigned char *mask, uint32_t t, uint32_t *ck, int *ci,
+                          long cap) {
+    long m = 0;
+    for (long i = 0; i < n; i++) {
+        if (mask && !mask[i]) continue;
+        if (z[i] != z[i]) return TOPK_NAN;
+        uint32_t key = key_of(z[i]);
+        if (key < t) continue;
+        if (m == cap) return TOPK_FULL;
+        ck[m] = key, ci[m++] = (int)i;
+    }
+    return m;
+}
+
+#if TOPK_AVX512
+/* key_of on 16 lanes */
+static inline __m512i key16(__m512 v) {
+    __m512i b = _mm512_castps_si512(_mm512_add_ps(v, _mm512_setzero_ps()));
+    return _mm512_xor_si512(b, _mm512_or_si512(_mm512_srai_epi32(b, 31), _mm512_set1_epi32((int)0x80000000u)));
+}
+
+/* The selectable lanes of z[i..i+16) (lm: those inside the row) */
+static inline __mmask16 lanes16(const unsigned char *mask, long i, __mmask16 lm) {
+    if (!mask) return lm;
+    __m128i mb = _mm_maskz_loadu_epi8(lm, mask + i);
+    return _mm_mask_test_epi8_mask(lm, mb, mb);
+}
+
+/* filter_scalar, 16 values a step. NaN shows as a key outside [key(-inf),
+ * key(+inf)], tracked by a running min and max. The compress goes to a
+ * register and a full 16-lane store at m (hence the 16 spare slots past
+ * cap): the memory form of vpcompressd is slow on some cores. */
+static long filter_avx512(const float *z, long n, const unsigned char *mask, uint32_t t, uint32_t *ck, int *ci,
+                          long cap) {
+    const __m512i tv = _mm512_set1_epi32((int)t);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i kmin = _mm512_set1_epi32(-1), kmax = _mm512_setzero_si512();
+    long m = 0;
+    for (long i = 0; i < n; i += 16) {
+        const __mmask16 lm = lanes16(mask, i, n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1));
+        const __m512i key = key16(_mm512_maskz_loadu_ps(lm, z + i));
+        kmin = _mm512_mask_min_epu32(kmin, lm, kmin, key);
+        kmax = _mm512_mask_max_epu32(kmax, lm, kmax, key);
+        const __mmask16 sel = _mm512_mask_cmpge_epu32_mask(lm, key, tv);
+        if (!sel) continue; /* (storing every step instead is slower) */
+        const long c = __builtin_popcount(sel);
+        if (m + c > cap) return TOPK_FULL; /* select_exact looks for NaN itself */
+        _mm512_storeu_si512(ck + m, _mm512_maskz_compress_epi32(sel, key));
+        _mm512_storeu_si512(ci + m, _mm512_maskz_compress_epi32(sel, _mm512_add_epi32(iota, _mm512_set1_epi32((int)i))));
+        m += c;
+    }
+    if (_mm512_reduce_min_epu32(kmin) < KEY_NINF || _mm512_reduce_max_epu32(kmax) > KEY_PINF) return TOPK_NAN;
+    return m;
+}
+
+/* The sample's keys (the selectable of nb blocks of 16 at j (n / nb)) into sk; returns how many. */
+static long sample_avx512(const float *z, long n, const unsigned char *mask, long nb, uint32_t *sk) {
+    long sv = 0;
+    for (long j = 0; j < nb; j++) {
+        const long i = j * (n / nb);
+        const __mmask16 lm = lanes16(mask, i, 0xFFFF);
+        _mm512_storeu_si512(sk + sv, _mm512_maskz_compress_epi32(lm, key16(_mm512_maskz_loadu_ps(lm, z + i))));
+        sv += __builtin_popcount(lm);
+    }
+    return sv;
+}
+#endif
+
+/* Sorts m (key, index) pairs by key descending, stably: LSD radix on ~key a
+ * byte a pass, skipping a byte every key shares; insertion sort when short.
+ * (*ck, *ci) and the scratch (*tk, *ti) may trade places: the sorted pairs
+ * are in (*ck, *ci) on return. */
+static void sort_desc(uint32_t **pck, int **pci, uint32_t **ptk, int **pti, long m) {
+    uint32_t *ck = *pck, *tk = *ptk;
+    int *ci = *pci, *ti = *pti;
+    if (m <= 64) {
+        for (long e = 1; e < m; e++) {
+            uint32_t key = ck[e];
+            int i = ci[e];
+            long f = e;
+            for (; f > 0 && ck[f - 1] < key; f--) ck[f] = ck[f - 1], ci[f] = ci[f - 1];
+            ck[f] = key, ci[f] = i;
+        }
+        return;
+    }
+    uint32_t cnt[4][256] = {{0}};
+    for (long e = 0; e < m; e++) {
+        uint32_t d = ~ck[e];
+        cnt[0][d & 255]++, cnt[1][(d >> 8) & 255]++, cnt[2][(d >> 16) & 255]++, cnt[3][d >> 24]++;
+    }
+    for (int p = 0; p < 4; p++) {
+        const int sh = 8 * p;
+        if (cnt[p][(~ck[0] >> sh) & 255] == (uint32_t)m) continue;
+        uint32_t sum = 0;
+        for (int b = 0; b < 256; b++) {
+            uint32_t c = cnt[p][b];
+            cnt[p][b] = sum, sum += c;
+        }
+        for (long e = 0; e < m; e++) {
+            uint32_t o = cnt[p][(~ck[e] >> sh) & 255]++;
+            tk[o] = ck[e], ti[o] = ci[e];
+        }
+        uint32_t *sk = ck; ck = tk, tk = sk;
+        int *si = ci; ci = ti, ti = si;
+    }
+    *pck = ck, *pci = ci, *ptk = tk, *pti = ti;
+}
+
+/* The r-th largest (1-based, 1 <= r <= m) of a (m), reordering a: Hoare
+ * partitions around a median of three until r's place is pinned. */
+static uint32_t kth_largest(uint32_t *a, long m, long r) {
+    long lo = 0, hi = m - 1;
+    const long want = r - 1; /* its place in descending order */
+    while (lo < hi) {
+        uint32_t x = a[lo], y = a[lo + (hi - lo) / 2], w = a[hi];
+        uint32_t piv = x < y ? (y < w ? y : x < w ? w : x) : (x < w ? x : y < w ? w : y);
+        long i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > piv) i++;
+            while (a[j] < piv) j--;
+            if (i <= j) {
+                uint32_t u = a[i]; a[i] = a[j], a[j] = u;
+                i++, j--;
+            }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else break; /* between the two halves: equal to the pivot */
+    }
+    return a[want];
+}
+
+/* Keeps the k best of m > k candidates in index order (ck, ci), in place:
+ * with T the k-th largest key (found on a copy in tk), every key > T and the
+ * first keys == T. Returns k. */
+static long keep_best(uint32_t *ck, int *ci, uint32_t *tk, long m, int k) {
+    memcpy(tk, ck, (size_t)m * sizeof *tk);
+    const uint32_t T = kth_largest(tk, m, k);
+    long need = k, w = 0;
+    for (long e = 0; e < m; e++) need -= ck[e] > T;
+    for (long e = 0; e < m; e++)
+        if (ck[e] > T || (ck[e] == T && need-- > 0)) ck[w] = ck[e], ci[w++] = ci[e];
+    return w;
+}
+
+/* The exact selection: min(k, selectable) pairs into ck, ci (room for k), in
+ * index order, or TOPK_NAN. */
+static long select_exact(const float *z, long n, const unsigned char *mask, int k, uint32_t *ck, int *ci) {
+    static const int shift[3] = {21, 10, 0}, bits[3] = {11, 11, 10};
+    uint32_t hist[2048];
+    uint32_t prefix = 0, pmask = 0; /* the top bits of T found so far */
+    long need = k;                  /* how many of the keys sharing them still to take */
+    for (int p = 0; p < 3; p++) {
+        const uint32_t w = (1u << bits[p]) - 1;
+        memset(hist, 0, sizeof hist);
+        long total = 0;
+        for (long i = 0; i < n; i++) {
+            if (mask && !mask[i]) continue;
+            if (z[i] != z[i]) return TOPK_NAN;
+            uint32_t key = key_of(z[i]);
+            if ((key & pmask) != prefix) continue;
+            hist[(key >> shift[p]) & w]++, total++;
+        }
+        if (p == 0 && total <= k) return filter_scalar(z, n, mask, 0, ck, ci, k);
+        long b = w;
+        while (hist[b] < need) need -= hist[b--];
+        prefix |= (uint32_t)b << shift[p], pmask |= w << shift[p];
+    }
+    long m = 0;
+    for (long i = 0; i < n; i++) {
+        if (mask && !mask[i]) continue;
+        uint32_t key = key_of(z[i]);
+        if (key > prefix || (key == prefix && need-- > 0)) ck[m] = key, ci[m++] = (int)i;
+    }
+    return m;
+}
+
+/* filter_avx512 or filter_scalar */
+static long filter(const float *z, long n, const unsigned char *mask, uint32_t t, uint32_t *ck, int *ci, long cap,
+                   int simd) {
+#if TOPK_AVX512
+    if (simd) return filter_avx512(z, n, mask, t, ck, ci, cap);
+#endif
+    (void)simd;
+    return filter_scalar(z, n, mask, t, ck, ci, cap);
+}
+
+int sae_topk_row_fast(const float *z, int n, int k, const unsigned char *mask, int *idx, int simd) {
+    if (k < 1 || n < 1) return 0;
+    /* the sample's size s and ranks r1 (first try) and r2 (second); s = 0:
+     * every selectable value is a candidate */
+    long nb = n / 1024, s = 0, cap = n, r1 = 0, r2 = 0;
+    nb = nb < 16 ? 16 : nb > 4096 ? 4096 : nb;
+    if (n >= 4096 && 4.0 * k < n) {
+        s = 16 * nb;
+        const double e = (double)k * s / n;
+        r1 = (long)ceil(e + 2.0 * sqrt(e) + 2.0);
+        r2 = 2 * r1 + 8;
+        cap = (long)(2.0 * r2 * n / s) + k + 64;
+        if (cap > n) cap = n;
+    }
+    const long room = cap + 16;
+    uint32_t *base = xmalloc((size_t)room * (2 * sizeof(uint32_t) + 2 * sizeof(int)) + (size_t)s * sizeof(uint32_t));
+    uint32_t *ck = base, *tk = ck + room, *sk = tk + room;
+    int *ci = (int *)(sk + s), *ti = ci + room;
+    long m;
+    if (!s) {
+        m = filter(z, n, mask, 0, ck, ci, cap, simd);
+    } else {
+        /* 1. the sample; t from rank r1 (0: fewer selectable samples than r1) */
+        long sv = 0;
+#if TOPK_AVX512
+        if (simd) sv = sample_avx512(z, n, mask, nb, sk);
+        else
+#endif
+            for (long j = 0; j < nb; j++)
+                for (long i = j * (n / nb), end = i + 16; i < end; i++)
+                    if (!mask || mask[i]) sk[sv++] = key_of(z[i]);
+        uint32_t t = r1 <= sv ? kth_largest(sk, sv, r1) : 0;
+        /* 2. the candidates: every selectable key >= t */
+        m = filter(z, n, mask, t, ck, ci, cap, simd);
+        if (m >= 0 && m < k && t != 0) { /* t too high: once more from rank r2 */
+            t = r2 <= sv ? kth_largest(sk, sv, r2) : 0;
+            m = filter(z, n, mask, t, ck, ci, cap, simd);
+            if (m >= 0 && m < k && t != 0) m = TOPK_FULL;
+        }
+    }
+    /* still too high, or too low (over cap): the exact selection */
+    if (m == TOPK_FULL) m = select_exact(z, n, mask, k, ck, ci);
+    else if (m > k) m = keep_best(ck, ci, tk, m, k);
+    if (m == TOPK_NAN) {
+        free(base);
+        return sae_topk_row_ref(z, n, k, mask, idx);
+    }
+    /* 3. the min(k, selectable) kept, sorted */
+    sort_desc(&ck, &ci, &tk, &ti, m);
+    memcpy(idx, ci, (size_t)m * sizeof(int));
+    free(base);
+    return (int)m;
+}
+
+int sae_topk_row(const float *z, int n, int k, const unsigned char *mask, int *idx) {
+    return sae_topk_row_fast(z, n, k, mask, idx, 1);
+}
