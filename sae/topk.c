@@ -16,7 +16,8 @@
  *      key >= t, in index order (AVX-512: compare, compress; a fraction of a
  *      cycle per value when few pass). Every value that beats the k-th best
  *      has a key >= t, so the answer is among these m >= k candidates.
- *   3. Keep the k best: T = the k-th largest candidate key (quickselect);
+ *   3. Keep the k best: T = the k-th largest candidate key (a quickselect
+ *      whose partitions do not branch on the data);
  *      every key > T and the first keys == T in index order (the tie rule).
  *      Sort them by key descending, stably (LSD radix, or insertion when
  *      short): equal keys keep index order.
@@ -89,7 +90,7 @@ int sae_topk_row_ref(const float *z, int n, int k, const unsigned char *mask, in
 /* ---- fast path ---------------------------------------------------------- */
 
 enum { TOPK_NAN = -2, TOPK_FULL = -1 };
-/* every non-NaN key lies in [KEY_NINF, KEY_PINF] */
+/* every non-NaN key lies in [KEY_NINF, KEY_PINF]; a threshold t = 0 takes every value */
 #define KEY_PINF 0xFF800000u /* key(+inf) */
 #define KEY_NINF 0x007FFFFFu /* key(-inf) */
 
@@ -100,19 +101,30 @@ static inline uint32_t key_of(float x) {
     return (b >> 31) ? ~b : b | 0x80000000u;
 }
 
+/* The float x with key(x) = t, t clamped to [KEY_NINF, KEY_PINF]: for z not
+ * NaN, z >= x exactly when key(z) >= t (the clamped t). */
+static float float_of_key(uint32_t t) {
+    t = t < KEY_NINF ? KEY_NINF : t > KEY_PINF ? KEY_PINF : t;
+    uint32_t b = (t & 0x80000000u) ? t ^ 0x80000000u : ~t;
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
 /* (key, index) of every selectable z[i] with key >= t, in index order, into
  * ck, ci (room for cap + 16). Returns the count, TOPK_FULL when more than cap
- * pass (the scan stops there), TOPK_NAN when a selectable value is NaN. */
+ * pass (the scan stops there), TOPK_NAN when a selectable value is NaN. The
+ * test is z[i] >= x on floats (x = float_of_key(t)), -0 == +0 included. */
 static long filter_scalar(const float *z, long n, const unsigned char *mask, uint32_t t, uint32_t *ck, int *ci,
                           long cap) {
+    const float x = float_of_key(t);
     long m = 0;
     for (long i = 0; i < n; i++) {
         if (mask && !mask[i]) continue;
         if (z[i] != z[i]) return TOPK_NAN;
-        uint32_t key = key_of(z[i]);
-        if (key < t) continue;
+        if (!(z[i] >= x)) continue;
         if (m == cap) return TOPK_FULL;
-        ck[m] = key, ci[m++] = (int)i;
+        ck[m] = key_of(z[i]), ci[m++] = (int)i;
     }
     return m;
 }
@@ -131,30 +143,47 @@ static inline __mmask16 lanes16(const unsigned char *mask, long i, __mmask16 lm)
     return _mm_mask_test_epi8_mask(lm, mb, mb);
 }
 
-/* filter_scalar, 16 values a step. NaN shows as a key outside [key(-inf),
- * key(+inf)], tracked by a running min and max. The compress goes to a
- * register and a full 16-lane store at m (hence the 16 spare slots past
- * cap): the memory form of vpcompressd is slow on some cores. */
+/* Appends the indices i + lane of the lanes sel to ci at m: a compress into
+ * a register and a 16-wide store (hence the 16 spare slots; the memory form
+ * of vpcompressd is slow on some cores). Returns the new m, or TOPK_FULL
+ * past cap. */
+static inline long emit16(int *ci, long m, long cap, __mmask16 sel, long i) {
+    if (!sel) return m;
+    const long c = __builtin_popcount(sel);
+    if (m + c > cap) return TOPK_FULL;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    _mm512_storeu_si512(ci + m, _mm512_maskz_compress_epi32(sel, _mm512_add_epi32(iota, _mm512_set1_epi32((int)i))));
+    return m + c;
+}
+
+/* filter_scalar, 16 values a compare; without a mask, 64 values a branch
+ * (taken when one passes or is NaN: fpclass 0x81, quiet or signalling). The
+ * keys of the few that pass are made afterwards. */
 static long filter_avx512(const float *z, long n, const unsigned char *mask, uint32_t t, uint32_t *ck, int *ci,
                           long cap) {
-    const __m512i tv = _mm512_set1_epi32((int)t);
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m512i kmin = _mm512_set1_epi32(-1), kmax = _mm512_setzero_si512();
-    long m = 0;
-    for (long i = 0; i < n; i += 16) {
+    const __m512 x = _mm512_set1_ps(float_of_key(t));
+    long m = 0, i = 0;
+    if (!mask)
+        for (; i + 64 <= n; i += 64) {
+            const __m512 v0 = _mm512_loadu_ps(z + i), v1 = _mm512_loadu_ps(z + i + 16);
+            const __m512 v2 = _mm512_loadu_ps(z + i + 32), v3 = _mm512_loadu_ps(z + i + 48);
+            const __mmask16 s0 = _mm512_cmp_ps_mask(v0, x, _CMP_GE_OQ), s1 = _mm512_cmp_ps_mask(v1, x, _CMP_GE_OQ);
+            const __mmask16 s2 = _mm512_cmp_ps_mask(v2, x, _CMP_GE_OQ), s3 = _mm512_cmp_ps_mask(v3, x, _CMP_GE_OQ);
+            const __mmask16 q = _mm512_fpclass_ps_mask(v0, 0x81) | _mm512_fpclass_ps_mask(v1, 0x81) |
+                                _mm512_fpclass_ps_mask(v2, 0x81) | _mm512_fpclass_ps_mask(v3, 0x81);
+            if (!(s0 | s1 | s2 | s3 | q)) continue;
+            if (q) return TOPK_NAN;
+            if ((m = emit16(ci, m, cap, s0, i)) < 0 || (m = emit16(ci, m, cap, s1, i + 16)) < 0 ||
+                (m = emit16(ci, m, cap, s2, i + 32)) < 0 || (m = emit16(ci, m, cap, s3, i + 48)) < 0)
+                return TOPK_FULL; /* select_exact looks for NaN itself */
+        }
+    for (; i < n; i += 16) {
         const __mmask16 lm = lanes16(mask, i, n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1));
-        const __m512i key = key16(_mm512_maskz_loadu_ps(lm, z + i));
-        kmin = _mm512_mask_min_epu32(kmin, lm, kmin, key);
-        kmax = _mm512_mask_max_epu32(kmax, lm, kmax, key);
-        const __mmask16 sel = _mm512_mask_cmpge_epu32_mask(lm, key, tv);
-        if (!sel) continue; /* (storing every step instead is slower) */
-        const long c = __builtin_popcount(sel);
-        if (m + c > cap) return TOPK_FULL; /* select_exact looks for NaN itself */
-        _mm512_storeu_si512(ck + m, _mm512_maskz_compress_epi32(sel, key));
-        _mm512_storeu_si512(ci + m, _mm512_maskz_compress_epi32(sel, _mm512_add_epi32(iota, _mm512_set1_epi32((int)i))));
-        m += c;
+        const __m512 v = _mm512_maskz_loadu_ps(lm, z + i);
+        if (_mm512_mask_fpclass_ps_mask(lm, v, 0x81)) return TOPK_NAN;
+        if ((m = emit16(ci, m, cap, _mm512_mask_cmp_ps_mask(lm, v, x, _CMP_GE_OQ), i)) < 0) return TOPK_FULL;
     }
-    if (_mm512_reduce_min_epu32(kmin) < KEY_NINF || _mm512_reduce_max_epu32(kmax) > KEY_PINF) return TOPK_NAN;
+    for (long e = 0; e < m; e++) ck[e] = key_of(z[ci[e]]);
     return m;
 }
 
@@ -211,41 +240,45 @@ static void sort_desc(uint32_t **pck, int **pci, uint32_t **ptk, int **pti, long
     *pck = ck, *pci = ci, *ptk = tk, *pti = ti;
 }
 
-/* The r-th largest (1-based, 1 <= r <= m) of a (m), reordering a: Hoare
- * partitions around a median of three until r's place is pinned. */
-static uint32_t kth_largest(uint32_t *a, long m, long r) {
-    long lo = 0, hi = m - 1;
-    const long want = r - 1; /* its place in descending order */
-    while (lo < hi) {
-        uint32_t x = a[lo], y = a[lo + (hi - lo) / 2], w = a[hi];
-        uint32_t piv = x < y ? (y < w ? y : x < w ? w : x) : (x < w ? x : y < w ? w : y);
-        long i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] > piv) i++;
-            while (a[j] < piv) j--;
-            if (i <= j) {
-                uint32_t u = a[i]; a[i] = a[j], a[j] = u;
-                i++, j--;
-            }
+/* The r-th largest (1-based, 1 <= r <= m) of a (m), a untouched: three-way
+ * partitions around a median of three; each pass writes the keys above the
+ * pivot and those below into two of the scratch buffers w[0..2] (room for m
+ * each), with no branch on the data, and goes on in the part that holds r. */
+static uint32_t kth_largest(const uint32_t *a, long m, long r, uint32_t *const w[3]) {
+    const uint32_t *src = a;
+    uint32_t *hi = w[0], *lo = w[1], *spare = w[2];
+    long want = r - 1; /* its place in descending order */
+    for (;;) {
+        const uint32_t x = src[0], y = src[m / 2], v = src[m - 1];
+        const uint32_t piv = x < y ? (y < v ? y : x < v ? v : x) : (x < v ? x : y < v ? v : y);
+        long g = 0, l = 0;
+        for (long e = 0; e < m; e++) {
+            const uint32_t key = src[e];
+            hi[g] = key, g += key > piv;
+            lo[l] = key, l += key < piv;
         }
-        if (want <= j) hi = j;
-        else if (want >= i) lo = i;
-        else break; /* between the two halves: equal to the pivot */
+        uint32_t *freed = src == a ? spare : (uint32_t *)src; /* src is a scratch buffer past the first pass */
+        if (want < g) {
+            src = hi, hi = freed, m = g;
+        } else if (want < m - l) {
+            return piv;
+        } else {
+            want -= m - l;
+            src = lo, lo = freed, m = l;
+        }
     }
-    return a[want];
 }
 
 /* Keeps the k best of m > k candidates in index order (ck, ci), in place:
- * with T the k-th largest key (found on a copy in tk), every key > T and the
- * first keys == T. Returns k. */
-static long keep_best(uint32_t *ck, int *ci, uint32_t *tk, long m, int k) {
-    memcpy(tk, ck, (size_t)m * sizeof *tk);
-    const uint32_t T = kth_largest(tk, m, k);
-    long need = k, w = 0;
+ * with T the k-th largest key, every key > T and the first keys == T.
+ * Returns k. */
+static long keep_best(uint32_t *ck, int *ci, long m, int k, uint32_t *const w[3]) {
+    const uint32_t T = kth_largest(ck, m, k, w);
+    long need = k, n = 0;
     for (long e = 0; e < m; e++) need -= ck[e] > T;
     for (long e = 0; e < m; e++)
-        if (ck[e] > T || (ck[e] == T && need-- > 0)) ck[w] = ck[e], ci[w++] = ci[e];
-    return w;
+        if (ck[e] > T || (ck[e] == T && need-- > 0)) ck[n] = ck[e], ci[n++] = ci[e];
+    return n;
 }
 
 /* The exact selection: min(k, selectable) pairs into ck, ci (room for k), in
@@ -304,10 +337,13 @@ int sae_topk_row_fast(const float *z, int n, int k, const unsigned char *mask, i
         cap = (long)(2.0 * r2 * n / s) + k + 64;
         if (cap > n) cap = n;
     }
-    const long room = cap + 16;
-    uint32_t *base = xmalloc((size_t)room * (2 * sizeof(uint32_t) + 2 * sizeof(int)) + (size_t)s * sizeof(uint32_t));
+    /* (key, index) candidates and the sort's scratch (room each), the
+     * sample's keys (s), kth_largest's three scratch buffers (wn each) */
+    const long room = cap + 16, wn = room > s ? room : s;
+    uint32_t *base = xmalloc((size_t)(4 * room + s + 3 * wn) * sizeof(uint32_t));
     uint32_t *ck = base, *tk = ck + room, *sk = tk + room;
-    int *ci = (int *)(sk + s), *ti = ci + room;
+    uint32_t *const w[3] = {sk + s, sk + s + wn, sk + s + 2 * wn};
+    int *ci = (int *)(w[2] + wn), *ti = ci + room;
     long m;
     if (!s) {
         m = filter(z, n, mask, 0, ck, ci, cap, simd);
@@ -321,18 +357,18 @@ int sae_topk_row_fast(const float *z, int n, int k, const unsigned char *mask, i
             for (long j = 0; j < nb; j++)
                 for (long i = j * (n / nb), end = i + 16; i < end; i++)
                     if (!mask || mask[i]) sk[sv++] = key_of(z[i]);
-        uint32_t t = r1 <= sv ? kth_largest(sk, sv, r1) : 0;
+        uint32_t t = r1 <= sv ? kth_largest(sk, sv, r1, w) : 0;
         /* 2. the candidates: every selectable key >= t */
         m = filter(z, n, mask, t, ck, ci, cap, simd);
         if (m >= 0 && m < k && t != 0) { /* t too high: once more from rank r2 */
-            t = r2 <= sv ? kth_largest(sk, sv, r2) : 0;
+            t = r2 <= sv ? kth_largest(sk, sv, r2, w) : 0;
             m = filter(z, n, mask, t, ck, ci, cap, simd);
             if (m >= 0 && m < k && t != 0) m = TOPK_FULL;
         }
     }
     /* still too high, or too low (over cap): the exact selection */
     if (m == TOPK_FULL) m = select_exact(z, n, mask, k, ck, ci);
-    else if (m > k) m = keep_best(ck, ci, tk, m, k);
+    else if (m > k) m = keep_best(ck, ci, m, k, w);
     if (m == TOPK_NAN) {
         free(base);
         return sae_topk_row_ref(z, n, k, mask, idx);
