@@ -296,38 +296,6 @@ static long keep_best(uint32_t *ck, int *ci, long m, int k, uint32_t *const w[3]
     return n;
 }
 
-/* The exact selection: min(k, selectable) pairs into ck, ci (room for k), in
- * index order, or TOPK_NAN. */
-static long select_exact(const float *z, long n, const unsigned char *mask, int k, uint32_t *ck, int *ci) {
-    static const int shift[3] = {21, 10, 0}, bits[3] = {11, 11, 10};
-    uint32_t hist[2048];
-    uint32_t prefix = 0, pmask = 0; /* the top bits of T found so far */
-    long need = k;                  /* how many of the keys sharing them still to take */
-    for (int p = 0; p < 3; p++) {
-        const uint32_t w = (1u << bits[p]) - 1;
-        memset(hist, 0, sizeof hist);
-        long total = 0;
-        for (long i = 0; i < n; i++) {
-            if (mask && !mask[i]) continue;
-            if (z[i] != z[i]) return TOPK_NAN;
-            uint32_t key = key_of(z[i]);
-            if ((key & pmask) != prefix) continue;
-            hist[(key >> shift[p]) & w]++, total++;
-        }
-        if (p == 0 && total <= k) return filter_scalar(z, n, mask, 0, ck, ci, k);
-        long b = w;
-        while (hist[b] < need) need -= hist[b--];
-        prefix |= (uint32_t)b << shift[p], pmask |= w << shift[p];
-    }
-    long m = 0;
-    for (long i = 0; i < n; i++) {
-        if (mask && !mask[i]) continue;
-        uint32_t key = key_of(z[i]);
-        if (key > prefix || (key == prefix && need-- > 0)) ck[m] = key, ci[m++] = (int)i;
-    }
-    return m;
-}
-
 /* filter_avx512 or filter_scalar */
 static long filter(const float *z, long n, const unsigned char *mask, uint32_t t, uint32_t *ck, int *ci, long cap,
                    int simd) {
@@ -336,6 +304,102 @@ static long filter(const float *z, long n, const unsigned char *mask, uint32_t t
 #endif
     (void)simd;
     return filter_scalar(z, n, mask, t, ck, ci, cap);
+}
+
+/* One pass of the exact select: hist[bin] counts the selectable keys with
+ * (key & pmask) == prefix by their bits (key >> shift) & w. A run of keys in
+ * one bin is counted in a register (ties). Returns how many were counted, or
+ * TOPK_NAN. */
+static long hist_pass(const float *z, long n, const unsigned char *mask, uint32_t prefix, uint32_t pmask, int shift,
+                      uint32_t w, uint32_t *hist, int simd) {
+    long total = 0, i = 0;
+    uint32_t last = 0, run = 0;
+#if TOPK_AVX512
+    if (simd) {
+        const __m512i pv = _mm512_set1_epi32((int)prefix), pm = _mm512_set1_epi32((int)pmask);
+        const __m512i wv = _mm512_set1_epi32((int)w);
+        const __m128i sh = _mm_cvtsi32_si128(shift);
+        for (; i < n; i += 16) {
+            const __mmask16 lm = lanes16(mask, i, n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1));
+            const __m512 v = _mm512_maskz_loadu_ps(lm, z + i);
+            if (_mm512_mask_fpclass_ps_mask(lm, v, 0x81)) return TOPK_NAN;
+            const __m512i key = key16(v);
+            const __mmask16 in = _mm512_mask_cmpeq_epi32_mask(lm, _mm512_and_si512(key, pm), pv);
+            if (!in) continue;
+            const __m512i bin = _mm512_and_si512(_mm512_srl_epi32(key, sh), wv);
+            const __mmask16 same = _mm512_mask_cmpeq_epi32_mask(in, bin, _mm512_set1_epi32((int)last));
+            total += __builtin_popcount(in), run += (uint32_t)__builtin_popcount(same);
+            if (same == in) continue;
+            uint32_t b[16];
+            _mm512_storeu_si512(b, bin);
+            for (unsigned r = in & ~same; r; r &= r - 1) hist[b[__builtin_ctz(r)]]++;
+            hist[last] += run; /* the run goes on from the block's last lane */
+            last = b[31 - __builtin_clz(in)], run = 0;
+        }
+    }
+#endif
+    (void)simd;
+    for (; i < n; i++) {
+        if (mask && !mask[i]) continue;
+        if (z[i] != z[i]) return TOPK_NAN;
+        const uint32_t key = key_of(z[i]);
+        if ((key & pmask) != prefix) continue;
+        const uint32_t bin = (key >> shift) & w;
+        total++;
+        if (bin == last) {
+            run++;
+            continue;
+        }
+        hist[last] += run;
+        last = bin, run = 1;
+    }
+    hist[last] += run;
+    return total;
+}
+
+/* The exact selection: min(k, selectable) pairs into ck, ci (room for k +
+ * 16), in index order, or TOPK_NAN. */
+static long select_exact(const float *z, long n, const unsigned char *mask, int k, uint32_t *ck, int *ci, int simd) {
+    static const int shift[3] = {21, 10, 0}, bits[3] = {11, 11, 10};
+    uint32_t hist[2048];
+    uint32_t prefix = 0, pmask = 0; /* the top bits of T found so far */
+    long need = k;                  /* how many of the keys sharing them still to take */
+    for (int p = 0; p < 3; p++) {
+        const uint32_t w = (1u << bits[p]) - 1;
+        memset(hist, 0, sizeof hist);
+        const long total = hist_pass(z, n, mask, prefix, pmask, shift[p], w, hist, simd);
+        if (total == TOPK_NAN) return TOPK_NAN;
+        if (p == 0 && total <= k) return filter(z, n, mask, 0, ck, ci, k, simd);
+        long b = w;
+        while (hist[b] < need) need -= hist[b--];
+        prefix |= (uint32_t)b << shift[p], pmask |= w << shift[p];
+    }
+    /* every key > T = prefix, and the first need keys == T */
+    long m = 0, i = 0;
+#if TOPK_AVX512
+    if (simd) {
+        const __m512i T = _mm512_set1_epi32((int)prefix);
+        for (; i < n; i += 16) {
+            const __mmask16 lm = lanes16(mask, i, n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1));
+            const __m512i key = key16(_mm512_maskz_loadu_ps(lm, z + i));
+            __mmask16 eq = _mm512_mask_cmpeq_epi32_mask(lm, key, T);
+            if (need >= __builtin_popcount(eq)) need -= __builtin_popcount(eq);
+            else if (need <= 0) eq = 0;
+            else /* the first need lanes == T, the rest dropped */
+                for (unsigned r = eq; r; r &= r - 1)
+                    if (need-- <= 0) eq &= (__mmask16)~(r & -r);
+            const __mmask16 sel = _mm512_mask_cmpgt_epu32_mask(lm, key, T) | eq;
+            _mm512_storeu_si512(ck + m, _mm512_maskz_compress_epi32(sel, key));
+            m = emit16(ci, m, n, sel, i);
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        if (mask && !mask[i]) continue;
+        uint32_t key = key_of(z[i]);
+        if (key > prefix || (key == prefix && need-- > 0)) ck[m] = key, ci[m++] = (int)i;
+    }
+    return m;
 }
 
 int sae_topk_row_fast(const float *z, int n, int k, const unsigned char *mask, int *idx, int simd) {
@@ -382,7 +446,7 @@ int sae_topk_row_fast(const float *z, int n, int k, const unsigned char *mask, i
         }
     }
     /* still too high, or too low (over cap): the exact selection */
-    if (m == TOPK_FULL) m = select_exact(z, n, mask, k, ck, ci);
+    if (m == TOPK_FULL) m = select_exact(z, n, mask, k, ck, ci, simd);
     else if (m > k) m = keep_best(ck, ci, m, k, w, simd);
     if (m == TOPK_NAN) {
         free(base);

@@ -11,8 +11,8 @@
  * values (ties), all-equal rows, -0 beside +0, negative rows, ±inf, masks
  * (half, a few, none, all), rows built so the sampled threshold is too high
  * (the sample holds the largest values) or too low (ties over the buffer),
- * NaN (selectable or masked out), and one BatchTopK-sized selection over
- * 64 x 6144 values.
+ * the exact select over runs of ties, NaN (selectable, among the first k, or
+ * masked out), and one BatchTopK-sized selection over 64 x 6144 values.
  */
 #include "sae/topk.h"
 #include "core/util.h"
@@ -139,7 +139,9 @@ int main(void) {
     check_rows("ties", FILL_TIES, 6144, 1024, 10, -1);
     check_rows("ties", FILL_TIES, 999, 50, 20, -1);
     check_rows("all equal", FILL_EQUAL, 24576, 32, 3, -1);
-    check_rows("all equal", FILL_EQUAL, 6144, 1024, 3, -1);
+    check_rows("all equal", FILL_EQUAL, 24576, 37, 3, -1);
+    check_rows("all equal", FILL_EQUAL, 6144, 1000, 3, -1);
+    check_rows("all equal", FILL_EQUAL, 6144, 1024, 3, 6);
     check_rows("all equal", FILL_EQUAL, 45, 9, 3, -1);
     check_rows("-0 and +0", FILL_ZEROS, 8191, 64, 5, -1);
     check_rows("negative", FILL_NEG, 24576, 32, 10, -1);
@@ -174,6 +176,14 @@ int main(void) {
         for (int i = 0; i < 10; i++) z[(i * 977) % n] = 9.0f;
         bad = row_differs("sample low", z, n, k, NULL, 1);
         CHECK(!bad, "sampled threshold far below, 16384 ties at the k-th value (n %d k %d): the same", n, k);
+        /* the exact select on runs of ties: the sampled blocks hold runs of 5 of
+         * 7 large values, so the k-th value has ties on both sides of it */
+        fill(z, n, FILL_GAUSS);
+        for (int j = 0; j < nb; j++)
+            for (int u = 0; u < 16; u++) z[j * (n / nb) + u] = 1000.0f + (float)((j * 16 + u) / 5 % 7);
+        bad = row_differs("exact runs", z, n, 100, NULL, 1) + row_differs("exact runs", z, n, 37, NULL, 1) +
+              row_differs("exact runs", z, n, 301, NULL, 1);
+        CHECK(!bad, "exact select over runs of ties (n %d k 100, 37, 301): the same as the reference", n);
         free(z);
     }
 
@@ -189,6 +199,13 @@ int main(void) {
             bad += row_differs("nan", z, n, k, NULL, 0);
         }
         CHECK(bad == 0, "NaN among the values (n %d k %d): 10 rows the same as the reference", n, k);
+        bad = 0;
+        for (int r = 0; r < 10; r++) { /* NaN among the first k: inside the reference's heap */
+            fill(z, n, FILL_GAUSS);
+            z[rnd() % k] = NAN, z[k + rnd() % (n - k)] = NAN;
+            bad += row_differs("nan early", z, n, k, NULL, 0);
+        }
+        CHECK(bad == 0, "NaN among the first k values (n %d k %d): 10 rows the same as the reference", n, k);
         bad = 0;
         for (int r = 0; r < 10; r++) {
             fill(z, n, FILL_GAUSS);
