@@ -118,43 +118,50 @@ static void check_rows(const char *name, Fill f, int n, int k, int rows, int den
     free(mask);
 }
 
+/* The row cases: name, fill, n, k, rows, mask density in eighths (-1: no mask) */
+typedef struct { const char *name; Fill f; int n, k, rows, dens; } Case;
+static const Case CASES[] = {
+    /* the field's shapes and odd sizes (sampled from n 4096 up, below: every value a candidate) */
+    {"random", FILL_GAUSS, 24576, 32, 20, -1},
+    {"random", FILL_GAUSS, 6144, 1024, 20, -1},
+    {"random", FILL_GAUSS, 6150, 100, 20, -1},
+    {"random", FILL_GAUSS, 4099, 7, 20, -1},
+    {"random", FILL_GAUSS, 1000, 17, 20, -1},
+    {"random", FILL_GAUSS, 37, 5, 50, -1},
+    /* k at its edges */
+    {"k = 1", FILL_GAUSS, 24576, 1, 10, -1},
+    {"k = 1", FILL_GAUSS, 13, 1, 50, -1},
+    {"k = n-1", FILL_GAUSS, 5003, 5002, 5, -1},
+    {"k = n", FILL_GAUSS, 5003, 5003, 5, -1},
+    {"k = n+5", FILL_GAUSS, 301, 306, 5, -1},
+    {"k = n-1", FILL_TIES, 77, 76, 20, -1},
+    /* ties */
+    {"ties", FILL_TIES, 24576, 32, 10, -1},
+    {"ties", FILL_TIES, 6144, 1024, 10, -1},
+    {"ties", FILL_TIES, 999, 50, 20, -1},
+    {"all equal", FILL_EQUAL, 24576, 32, 3, -1},
+    {"all equal", FILL_EQUAL, 24576, 37, 3, -1},
+    {"all equal", FILL_EQUAL, 6144, 1000, 3, -1},
+    {"all equal", FILL_EQUAL, 6144, 1024, 3, 6},
+    {"all equal", FILL_EQUAL, 45, 9, 3, -1},
+    {"-0 and +0", FILL_ZEROS, 8191, 64, 5, -1},
+    {"negative", FILL_NEG, 24576, 32, 10, -1},
+    {"negative", FILL_NEG, 6144, 1024, 10, -1},
+    {"+-inf", FILL_INF, 24576, 32, 10, -1},
+    {"+-inf", FILL_INF, 6144, 1024, 10, -1},
+    /* masks: half, a few (fewer selectable than k), none, all */
+    {"mask half", FILL_GAUSS, 24576, 32, 10, 4},
+    {"mask half", FILL_TIES, 6144, 1024, 10, 4},
+    {"mask half", FILL_GAUSS, 333, 20, 20, 4},
+    {"mask few", FILL_GAUSS, 24576, 4000, 5, 1},
+    {"mask none", FILL_GAUSS, 24576, 32, 3, 0},
+    {"mask all", FILL_GAUSS, 6144, 1024, 3, 8},
+};
+
 int main(void) {
     printf("test_topk: the fast top-k against the heap reference and the stable sort\n");
-    /* the field's shapes and odd sizes (sampled from n 4096 up, below: every value a candidate) */
-    check_rows("random", FILL_GAUSS, 24576, 32, 20, -1);
-    check_rows("random", FILL_GAUSS, 6144, 1024, 20, -1);
-    check_rows("random", FILL_GAUSS, 6150, 100, 20, -1);
-    check_rows("random", FILL_GAUSS, 4099, 7, 20, -1);
-    check_rows("random", FILL_GAUSS, 1000, 17, 20, -1);
-    check_rows("random", FILL_GAUSS, 37, 5, 50, -1);
-    /* k at its edges */
-    check_rows("k = 1", FILL_GAUSS, 24576, 1, 10, -1);
-    check_rows("k = 1", FILL_GAUSS, 13, 1, 50, -1);
-    check_rows("k = n-1", FILL_GAUSS, 5003, 5002, 5, -1);
-    check_rows("k = n", FILL_GAUSS, 5003, 5003, 5, -1);
-    check_rows("k = n+5", FILL_GAUSS, 301, 306, 5, -1);
-    check_rows("k = n-1", FILL_TIES, 77, 76, 20, -1);
-    /* ties */
-    check_rows("ties", FILL_TIES, 24576, 32, 10, -1);
-    check_rows("ties", FILL_TIES, 6144, 1024, 10, -1);
-    check_rows("ties", FILL_TIES, 999, 50, 20, -1);
-    check_rows("all equal", FILL_EQUAL, 24576, 32, 3, -1);
-    check_rows("all equal", FILL_EQUAL, 24576, 37, 3, -1);
-    check_rows("all equal", FILL_EQUAL, 6144, 1000, 3, -1);
-    check_rows("all equal", FILL_EQUAL, 6144, 1024, 3, 6);
-    check_rows("all equal", FILL_EQUAL, 45, 9, 3, -1);
-    check_rows("-0 and +0", FILL_ZEROS, 8191, 64, 5, -1);
-    check_rows("negative", FILL_NEG, 24576, 32, 10, -1);
-    check_rows("negative", FILL_NEG, 6144, 1024, 10, -1);
-    check_rows("+-inf", FILL_INF, 24576, 32, 10, -1);
-    check_rows("+-inf", FILL_INF, 6144, 1024, 10, -1);
-    /* masks: half, a few (fewer selectable than k), none, all */
-    check_rows("mask half", FILL_GAUSS, 24576, 32, 10, 4);
-    check_rows("mask half", FILL_TIES, 6144, 1024, 10, 4);
-    check_rows("mask half", FILL_GAUSS, 333, 20, 20, 4);
-    check_rows("mask few", FILL_GAUSS, 24576, 4000, 5, 1);
-    check_rows("mask none", FILL_GAUSS, 24576, 32, 3, 0);
-    check_rows("mask all", FILL_GAUSS, 6144, 1024, 3, 8);
+    for (size_t c = 0; c < sizeof CASES / sizeof *CASES; c++)
+        check_rows(CASES[c].name, CASES[c].f, CASES[c].n, CASES[c].k, CASES[c].rows, CASES[c].dens);
 
     /* the sampled threshold too high: the sampled blocks (16 values at j (n/nb),
      * nb = max(16, n/1024)) hold the largest values, so fewer than k pass */
