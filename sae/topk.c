@@ -13,9 +13,10 @@
  *      k-th largest value only if r1 samples beat it, a Poisson tail (0.2% at
  *      e = 0.5); then the filter runs once more with r2 = 2 r1 + 8.
  *   2. Filter: one pass collects (key, index) of every selectable value with
- *      key >= t, in index order (AVX-512: compare, compress; a fraction of a
- *      cycle per value when few pass). Every value that beats the k-th best
- *      has a key >= t, so the answer is among these m >= k candidates.
+ *      key >= t, in index order, as the float compare z >= x with key(x) = t
+ *      (AVX-512: 64 values a branch, a compress for the few that pass). Every
+ *      value that beats the k-th best has a key >= t, so the answer is among
+ *      these m >= k candidates.
  *   3. Keep the k best: T = the k-th largest candidate key (a quickselect
  *      whose partitions do not branch on the data);
  *      every key > T and the first keys == T in index order (the tie rule).
@@ -23,8 +24,9 @@
  *      short): equal keys keep index order.
  * When t was still too high (m < k) or too low (m over the buffer: heavy
  * ties), an exact radix select over the row (histograms of key bits 31..21,
- * 20..10, 9..0 among the keys sharing the bits found so far) gives T. A NaN
- * among the selectable values sends the row to the reference.
+ * 20..10, 9..0 among the keys sharing the bits found so far; four passes)
+ * gives T. A NaN among the selectable values sends the row to the reference.
+ * Every step has a portable loop beside its AVX-512 one (simd 0 runs them).
  */
 #include "sae/topk.h"
 #include "core/util.h"
