@@ -332,49 +332,6 @@ void sae_arch_encode_back(const SAEArch *m, const SAECsr *C, const float *gZ, co
     }
 }
 
-/* The k best of z under mask: a min-heap of size k ordered by (value desc,
- * index asc). Scanning indices upward, a later equal value never displaces a
- * kept one, which is the stable sort's tie rule. */
-static int better(const float *z, int a, int b) { return z[a] > z[b] || (z[a] == z[b] && a < b); }
-
-static void sift_down(int *h, int k, int pos, const float *z) {
-    for (;;) {
-        int l = 2 * pos + 1, r = l + 1, w = pos;
-        if (l < k && better(z, h[w], h[l])) w = l;
-        if (r < k && better(z, h[w], h[r])) w = r;
-        if (w == pos) return;
-        int t = h[w]; h[w] = h[pos]; h[pos] = t;
-        pos = w;
-    }
-}
-
-int sae_topk_row(const float *z, int n, int k, const unsigned char *mask, int *idx) {
-    int cnt = 0;
-    for (int i = 0; i < n; i++) {
-        if (mask && !mask[i]) continue;
-        if (cnt < k) {
-            /* sift up: the heap root is the worst kept (smallest value, highest index) */
-            int pos = cnt++;
-            idx[pos] = i;
-            while (pos > 0) {
-                int par = (pos - 1) / 2;
-                if (!better(z, idx[par], idx[pos])) break;
-                int t = idx[par]; idx[par] = idx[pos]; idx[pos] = t;
-                pos = par;
-            }
-        } else if (z[i] > z[idx[0]]) {
-            idx[0] = i;
-            sift_down(idx, k, 0, z);
-        }
-    }
-    /* heap-sort into descending order: pop the worst to the end */
-    for (int e = cnt - 1; e > 0; e--) {
-        int t = idx[0]; idx[0] = idx[e]; idx[e] = t;
-        sift_down(idx, e, 0, z);
-    }
-    return cnt;
-}
-
 /* ---- dispatch, encode, decode ---- */
 
 static void ws_reserve(SAEArch *m, int B) {
