@@ -51,19 +51,25 @@ read -r a b <<<"$(first_last "$tmp/jr")"
 check "  ... the loss falls: epoch 1 $a, epoch 5 $b" falls "$a" "$b"
 check "  ... saved as SAELens' jumprelu (with its threshold)" grep -q '"architecture": "jumprelu"' "$tmp/jr/cfg.json"
 
-# ---- --device cuda: the same training on the GPU (cuda/cuda_arch.cu), held to the CPU run above ----
-"$bin" train --arch topk --k 8 --device cuda -o "$tmp/tk_gpu" "${common[@]}" >"$tmp/tkg.out" 2>"$tmp/tkg.err"; rc=$?
+# ---- --device cuda: the same training on the GPU (cuda/cuda_arch.cu), held to the CPU run above;
+# without a GPU, on the engine linked against cuda/emu (gpt2sae_emu) when it is built ----
+gbin=$bin where=device
+"$gbin" train --arch topk --k 8 --device cuda -o "$tmp/tk_gpu" "${common[@]}" >"$tmp/tkg.out" 2>"$tmp/tkg.err"; rc=$?
+if [ "$rc" -ne 0 ] && grep -q "no usable GPU" "$tmp/tkg.err" && [ -x "$BUILD/gpt2sae_emu" ]; then
+    gbin=$BUILD/gpt2sae_emu where=emulated
+    "$gbin" train --arch topk --k 8 --device cuda -o "$tmp/tk_gpu" "${common[@]}" >"$tmp/tkg.out" 2>"$tmp/tkg.err"; rc=$?
+fi
 if [ "$rc" -ne 0 ] && grep -q "no usable GPU" "$tmp/tkg.err"; then
     skip "train --arch topk --device cuda: $(head -c 200 "$tmp/tkg.err")"
 else
-    check "train --arch topk --device cuda: exit 0, trained on the GPU ($(head -c 200 "$tmp/tkg.err"))" \
+    check "train --arch topk --device cuda, $where: exit 0, trained on the GPU ($(head -c 200 "$tmp/tkg.err"))" \
         bash -c "test $rc -eq 0 && grep -q 'on the GPU' '$tmp/tkg.out'"
     check "  ... train_log.csv: 30 steps" test "$(wc -l <"$tmp/tk_gpu/train_log.csv")" -eq 31
     # per-epoch losses within 1e-3 relative of the CPU's (summation order differs; top-k can flip at near ties)
     check "  ... every epoch's loss within 1e-3 of the CPU run's" awk -F, 'NR == FNR {c[FNR] = $2; next}
         FNR > 1 {d = $2 - c[FNR]; if (d < 0) d = -d; if (!(d <= 1e-3 * (c[FNR] < 0 ? -c[FNR] : c[FNR]))) bad = 1}
         END {exit bad}' "$tmp/tk/losses.csv" "$tmp/tk_gpu/losses.csv"
-    "$bin" train --arch jumprelu --device cuda --quiet -o "$tmp/jr_gpu" "${common[@]}" >/dev/null 2>"$tmp/jrg.err"; rc=$?
+    "$gbin" train --arch jumprelu --device cuda --quiet -o "$tmp/jr_gpu" "${common[@]}" >/dev/null 2>"$tmp/jrg.err"; rc=$?
     read -r a b <<<"$(first_last "$tmp/jr_gpu")"
     check "train --arch jumprelu --device cuda: exit $rc, the loss falls: epoch 1 $a, epoch 5 $b ($(head -c 200 "$tmp/jrg.err"))" \
         bash -c "test $rc -eq 0 && awk -v a='$a' -v b='$b' 'BEGIN {exit !(b < 0.9 * a)}'"
