@@ -134,6 +134,19 @@ fi
 check "features/index.html and its data beside report.html" test -s "$out/features/index.html" -a -s "$out/features/data/index.js"
 check "report.html links to features/index.html" grep -q 'href="features/index.html"' "$out/report.html"
 check "summary.json names it" grep -q '"feature_browser": "features/index.html"' "$out/summary.json"
+if [ -n "$py" ]; then
+    check "summary.json: wall and CPU seconds for each of the 8 stages, the browser's above 0" "$py" -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+stages = ["tokenize", "weights", "capture", "train", "scores", "eval", "browser", "outputs"]
+for k in ("seconds", "cpu_seconds"):
+    assert sorted(s[k]) == sorted(stages), (k, sorted(s[k]))
+    assert all(isinstance(v, (int, float)) and v >= 0 for v in s[k].values()), s[k]
+assert s["cpu_seconds"]["browser"] > 0, s["cpu_seconds"]' "$out/summary.json"
+else skip "summary.json's stage times: no python3"; fi
+"$bin" --random-weights --epochs 2 --arch relu --device cuda --out "$tmp/x" palinka.txt >/dev/null 2>"$tmp/e2"; rc=$?
+check "--device cuda --arch relu: refused, exit 2, CPU only ($(head -c 160 "$tmp/e2"))" \
+    bash -c '[ "$1" -eq 2 ] && grep -q "CPU only" "$2"' _ "$rc" "$tmp/e2"
 bl=$(grep -E "^  [0-9]+ latents in [0-9.]+ s \(CPU" "$tmp/e")
 check "the stage says what it cost: '$bl'" test -n "$bl"
 nb=${bl#  }; nb=${nb%% *}
