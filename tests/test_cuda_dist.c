@@ -33,6 +33,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/mpi_san.h"
+
 #define D 64
 #define N 256
 #define K 8

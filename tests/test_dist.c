@@ -25,16 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/mpi_san.h"
+
 #if GS_MPI
-/* Under the sanitizers: Open MPI's own allocations (MPI_Init's plugins,
- * unloaded at MPI_Finalize) are not leaks of the engine; full stacks let the
- * suppressions match them by library while the engine's stay checked. */
-const char *__asan_default_options(void);
-const char *__lsan_default_suppressions(void);
-const char *__asan_default_options(void) { return "fast_unwind_on_malloc=0"; }
-const char *__lsan_default_suppressions(void) {
-    return "leak:libmpi.so\nleak:libopen-pal.so\nleak:libopen-rte.so\nleak:libhwloc.so\nleak:libevent\nleak:libpmix\n";
-}
 
 #define D 16
 #define N 64
