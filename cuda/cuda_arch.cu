@@ -119,19 +119,6 @@ __global__ __launch_bounds__(256) void token_norm_kernel(float *nx, const float 
     if (threadIdx.x == 0) nx[blockIdx.x] = s > 0 ? (float)s : 1.0f;
 }
 
-/* One radix-select step: walking the 256 bins of hist from the top, the bin
- * where the running count reaches need; *above = the count in the bins
- * above it. (Bin 0 at the latest: the caller keeps need <= the total.) */
-__host__ __device__ static inline unsigned radix_bin(const unsigned *hist, int need, unsigned *above) {
-    unsigned bin = 255u, a = 0u;
-    for (; bin > 0u; bin--) {
-        if (a + hist[bin] >= (unsigned)need) break;
-        a += hist[bin];
-    }
-    *above = a;
-    return bin;
-}
-
 /* The ordered selection of one row, block-wide: among the candidates
  * (cand[j] != 0, or all when cand is NULL) keep those with key > thr and the
  * first `quota` with key == thr in index order (a stable descending sort's
@@ -186,11 +173,8 @@ __device__ int select_row(int *idx, float *val, float *Frow, const float *z, con
 
 /* TopK of each row of Z (B, n), one block per token:
  *   S = TopK_kk(z restricted to cand)   (sae_topk_row: ties to the lower index)
- * by radix select on order_key, 8 bits per pass from the top: count the
- * candidates that share the prefix found so far, per next byte; walk the 256
- * bins from the top until kk is reached; that bin extends the prefix. After 4
- * passes the prefix is the kk-th largest key and `need` says how many of the
- * entries equal to it belong to S. idx/val/cnt rows have stride kk; fewer
+ * by block_radix_select (cuda_common.cuh) on order_key: the kk-th largest
+ * key, and `need`, how many of the entries equal to it belong to S. idx/val/cnt rows have stride kk; fewer
  * than kk candidates keep them all (cnt < kk). */
 __global__ __launch_bounds__(SEL_THREADS) void row_topk_kernel(int *idx, float *val, int *cnt, const float *Z,
                                                                const unsigned char *cand, int n, int kk) {
@@ -214,25 +198,11 @@ __global__ __launch_bounds__(SEL_THREADS) void row_topk_kernel(int *idx, float *
         if (tid == 0) cnt[b] = 0;
         return;
     }
-    unsigned mask = 0u;
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        hist[tid] = 0u; /* SEL_THREADS == 256 bins */
-        __syncthreads();
-        const unsigned prefix = s_prefix;
-        for (int j = tid; j < n; j += SEL_THREADS) {
-            if (cand && !cand[j]) continue;
-            unsigned k = order_key(z[j]);
-            if ((k & mask) == prefix) atomicAdd(&hist[(k >> shift) & 255u], 1u);
-        }
-        __syncthreads();
-        if (tid == 0) {
-            unsigned above;
-            s_prefix = prefix | (radix_bin(hist, s_need, &above) << shift);
-            s_need -= (int)above;
-        }
-        mask |= 255u << shift;
-        __syncthreads();
-    }
+    block_radix_select(hist, &s_prefix, &s_need, n, [&](int j, unsigned *key) {
+        if (cand && !cand[j]) return false;
+        *key = order_key(z[j]);
+        return true;
+    });
     int total = select_row(idx + (size_t)b * kk, val + (size_t)b * kk, NULL, z, cand, n, s_prefix, s_need, sa, sb);
     if (tid == 0) cnt[b] = total;
 }
@@ -572,42 +542,37 @@ int cuda_arch_init(CUDAArch **out, SAEArch *m, int max_B) {
     const size_t ka = p->k_aux > 0 ? (size_t)p->k_aux : 1;
     for (int t = 0; t < m->n_t; t++) a->off[t] = a->P, a->P += m->t[t].len;
     const size_t P = a->P;
-#define ALLOC(ptr, bytes)                                                                          \
-    do {                                                                                           \
-        if (cuda_malloc((void **)&(ptr), (bytes)) != 0) goto fail;                                 \
-    } while (0)
-    ALLOC(a->w, P * 4);
-    ALLOC(a->g, P * 4);
-    ALLOC(a->am, P * 4);
-    ALLOC(a->av, P * 4);
-    ALLOC(a->since, n * sizeof(long long));
-    ALLOC(a->fired, n * 4);
-    ALLOC(a->dead, n);
-    ALLOC(a->Xc, B * d * 4);
-    ALLOC(a->Xh, B * d * 4);
-    ALLOC(a->G, B * d * 4);
-    ALLOC(a->Eh, B * d * 4);
-    ALLOC(a->Z, B * n * 4);
-    ALLOC(a->F, B * n * 4);
-    ALLOC(a->gZ, B * n * 4);
-    ALLOC(a->idx, B * a->kmax * 4);
-    ALLOC(a->val, B * a->kmax * 4);
-    ALLOC(a->cnt, B * 4);
-    ALLOC(a->aidx, B * ka * 4);
-    ALLOC(a->aval, B * ka * 4);
-    ALLOC(a->acnt, B * 4);
-    ALLOC(a->nx, B * 4);
-    ALLOC(a->cs, n * 4);
-    ALLOC(a->rown, B * 8);
-    ALLOC(a->rowse, B * 8);
-    ALLOC(a->auxn, B * 8);
-    ALLOC(a->colsst, d * 8);
-    ALLOC(a->colsum, d * 8);
-    ALLOC(a->partials, RED_BLOCKS * 8);
-    ALLOC(a->counters, 4 * 4);
-    ALLOC(a->hist, 256 * 4);
-    ALLOC(a->quota, B * 4);
-#undef ALLOC
+    CU_ALLOC(a->w, P * 4);
+    CU_ALLOC(a->g, P * 4);
+    CU_ALLOC(a->am, P * 4);
+    CU_ALLOC(a->av, P * 4);
+    CU_ALLOC(a->since, n * sizeof(long long));
+    CU_ALLOC(a->fired, n * 4);
+    CU_ALLOC(a->dead, n);
+    CU_ALLOC(a->Xc, B * d * 4);
+    CU_ALLOC(a->Xh, B * d * 4);
+    CU_ALLOC(a->G, B * d * 4);
+    CU_ALLOC(a->Eh, B * d * 4);
+    CU_ALLOC(a->Z, B * n * 4);
+    CU_ALLOC(a->F, B * n * 4);
+    CU_ALLOC(a->gZ, B * n * 4);
+    CU_ALLOC(a->idx, B * a->kmax * 4);
+    CU_ALLOC(a->val, B * a->kmax * 4);
+    CU_ALLOC(a->cnt, B * 4);
+    CU_ALLOC(a->aidx, B * ka * 4);
+    CU_ALLOC(a->aval, B * ka * 4);
+    CU_ALLOC(a->acnt, B * 4);
+    CU_ALLOC(a->nx, B * 4);
+    CU_ALLOC(a->cs, n * 4);
+    CU_ALLOC(a->rown, B * 8);
+    CU_ALLOC(a->rowse, B * 8);
+    CU_ALLOC(a->auxn, B * 8);
+    CU_ALLOC(a->colsst, d * 8);
+    CU_ALLOC(a->colsum, d * 8);
+    CU_ALLOC(a->partials, RED_BLOCKS * 8);
+    CU_ALLOC(a->counters, 4 * 4);
+    CU_ALLOC(a->hist, 256 * 4);
+    CU_ALLOC(a->quota, B * 4);
     for (int t = 0; t < m->n_t; t++) {
         const SAEArchTensor *T = &m->t[t];
         const size_t bytes = (size_t)T->len * 4;

@@ -74,12 +74,8 @@ __device__ __forceinline__ float warp_sum(float v) {
 
 /* One block per row t. The row's max(pre, 0) goes to shared memory as bit
  * patterns: for floats >= +0 the unsigned order is the float order (a -0 or
- * NaN is stored as +0). Radix select, 8 bits per pass from the top: count the
- * elements that share the prefix found so far, per next byte; walk the 256
- * bins from the top until k is reached; that bin extends the prefix. After 4
- * passes the prefix is the k-th largest value itself (duplicates counted,
- * like torch.topk(...)[0][:, -1]). Invariant: at least `s_k` elements match
- * the prefix, so the walk always stops at a bin (bin 0 at the latest).
+ * NaN is stored as +0). block_radix_select (cuda_common.cuh) finds the
+ * k-th largest of them, duplicates counted, like torch.topk(...)[0][:, -1].
  * Then z = v where v >= thr (ties all kept, as the seed's mask), and the
  * positive kept entries are compacted in index order into idx/val.
  * Outputs other than thr_out may be NULL. */
@@ -98,29 +94,10 @@ __global__ __launch_bounds__(TOPK_THREADS) void topk_mask_kernel(float *z, float
         bits[j] = __float_as_uint(v > 0.0f ? v : 0.0f);
     }
     if (tid == 0) s_prefix = 0u, s_k = k;
-    unsigned mask = 0u;
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        hist[tid] = 0u; /* TOPK_THREADS == 256 bins */
-        __syncthreads();
-        const unsigned prefix = s_prefix;
-        for (int j = tid; j < L; j += TOPK_THREADS) {
-            unsigned b = bits[j];
-            if ((b & mask) == prefix) atomicAdd(&hist[(b >> shift) & 255u], 1u);
-        }
-        __syncthreads(); /* hist complete; every thread has read s_prefix */
-        if (tid == 0) {
-            int kk = s_k, bin = 255;
-            unsigned above = 0u;
-            for (; bin > 0; bin--) {
-                if (above + hist[bin] >= (unsigned)kk) break;
-                above += hist[bin];
-            }
-            s_prefix = prefix | ((unsigned)bin << shift);
-            s_k = kk - (int)above;
-        }
-        mask |= 255u << shift;
-        __syncthreads(); /* new prefix visible; hist free to clear */
-    }
+    block_radix_select(hist, &s_prefix, &s_k, L, [&](int j, unsigned *key) {
+        *key = bits[j];
+        return true;
+    });
     const float th = __uint_as_float(s_prefix);
     if (tid == 0 && thr_out) thr_out[t] = th;
     if (z) {
@@ -419,29 +396,24 @@ int cuda_sae_init(CUDASAE **out, const SAE *sae, const SAEParams *p, int max_T) 
     s->sw = p->sparsity_weight, s->dw = p->decor_weight;
     s->sparse = 1, s->kind = CUDA_MATMUL_FP32;
     s->topk_smem = topk_smem, s->grad_smem = grad_smem;
-#define ALLOC(ptr, bytes)                                                                          \
-    do {                                                                                           \
-        if (cuda_malloc((void **)&(ptr), (bytes)) != 0) goto fail;                                 \
-    } while (0)
-    ALLOC(s->W, L * d * 4);
-    ALLOC(s->m, L * d * 4);
-    ALLOC(s->v, L * d * 4);
-    ALLOC(s->gW, L * d * 4);
-    ALLOC(s->pre, T * L * 4);
-    ALLOC(s->z, T * L * 4);
-    ALLOC(s->gz, T * L * 4);
-    ALLOC(s->val, T * L * 4);
-    ALLOC(s->idx, T * L * 4);
-    ALLOC(s->cnt, T * 4);
-    ALLOC(s->thr, T * 4);
-    ALLOC(s->Y, T * d * 4);
-    ALLOC(s->gY, T * d * 4);
-    ALLOC(s->diag, L * 4);
-    ALLOC(s->K, KT * KT * 4);
-    ALLOC(s->partials, 4 * RED_BLOCKS * sizeof(double));
-    ALLOC(s->losses, 4 * 4);
-    ALLOC(s->bad, 4);
-#undef ALLOC
+    CU_ALLOC(s->W, L * d * 4);
+    CU_ALLOC(s->m, L * d * 4);
+    CU_ALLOC(s->v, L * d * 4);
+    CU_ALLOC(s->gW, L * d * 4);
+    CU_ALLOC(s->pre, T * L * 4);
+    CU_ALLOC(s->z, T * L * 4);
+    CU_ALLOC(s->gz, T * L * 4);
+    CU_ALLOC(s->val, T * L * 4);
+    CU_ALLOC(s->idx, T * L * 4);
+    CU_ALLOC(s->cnt, T * 4);
+    CU_ALLOC(s->thr, T * 4);
+    CU_ALLOC(s->Y, T * d * 4);
+    CU_ALLOC(s->gY, T * d * 4);
+    CU_ALLOC(s->diag, L * 4);
+    CU_ALLOC(s->K, KT * KT * 4);
+    CU_ALLOC(s->partials, 4 * RED_BLOCKS * sizeof(double));
+    CU_ALLOC(s->losses, 4 * 4);
+    CU_ALLOC(s->bad, 4);
     if (cuda_upload(s->W, sae->W, L * d * 4) || cuda_memset(s->m, 0, L * d * 4) ||
         cuda_memset(s->v, 0, L * d * 4) || cuda_memset(s->bad, 0, 4))
         goto fail;
