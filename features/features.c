@@ -176,69 +176,68 @@ static void ex_put(ExBlock b, int slot, FeatEx ex, const AddJob *j, int t, int i
     }
 }
 
-/* Pass 1 over latents [i0, i1): fires, sum, max, top windows. */
-static void add_pass1(void *vj, int i0, int i1) {
-    AddJob *j = vj;
-    FeatStats *fs = j->fs;
-    int K = fs->p.top_k, n = fs->n;
+/* Each firing entry a = F[t, i] > 0 of the unmasked tokens, latents
+ * [i0, i1), to visit(j, t, i, a, pos), token by token: both passes rely on
+ * that order (an equal activation that comes later loses). */
+typedef void (*AddVisit)(const AddJob *j, int t, int i, float a, int64_t pos);
+
+static void add_each(const AddJob *j, int i0, int i1, AddVisit visit) {
+    const int n = j->fs->n;
     for (int t = 0; t < j->T; t++) {
         if (j->mask && !j->mask[t]) continue;
         const float *row = j->F + (size_t)t * n;
-        int64_t pos = j->pos0 + t;
-        for (int i = i0; i < i1; i++) {
-            float a = row[i];
-            if (!(a > 0)) continue;
-            fs->fires[i]++;
-            fs->sum[i] += a;
-            if (a > fs->max[i]) fs->max[i] = a;
-            if (a <= fs->top_min[i] && fs->top_n[i] == K) continue;  /* equal loses: it is later */
-            ExBlock b = ex_block(fs->top, fs->top_tok, fs->top_ctx, (size_t)i * K, fs->W);
-            FeatEx nw = {a, pos, 0};
-            if (fs->top_n[i] < K) {
-                int slot = fs->top_n[i]++;
-                ex_put(b, slot, nw, j, t, i);
-                heap_up(b, slot);
-            } else {
-                ex_put(b, 0, nw, j, t, i);
-                heap_down(b, K, 0);
-            }
-            if (fs->top_n[i] == K) fs->top_min[i] = b.e[0].act;
-        }
+        for (int i = i0; i < i1; i++)
+            if (row[i] > 0) visit(j, t, i, row[i], j->pos0 + t);
     }
 }
 
-/* Pass 2 over latents [i0, i1): histogram and samples against the final max. */
-static void add_pass2(void *vj, int i0, int i1) {
-    AddJob *j = vj;
+/* Pass 1, one entry: fires, sum, max, top windows. */
+static void pass1_one(const AddJob *j, int t, int i, float a, int64_t pos) {
     FeatStats *fs = j->fs;
-    int NQ = fs->p.n_intervals, P = fs->p.per_interval, NB = fs->p.n_bins, n = fs->n;
-    for (int t = 0; t < j->T; t++) {
-        if (j->mask && !j->mask[t]) continue;
-        const float *row = j->F + (size_t)t * n;
-        int64_t pos = j->pos0 + t;
-        for (int i = i0; i < i1; i++) {
-            float a = row[i];
-            if (!(a > 0)) continue;
-            float mx = fs->max[i];
-            if (!(mx > 0)) continue;  /* did not fire in pass 1: not the same windows */
-            fs->hist[(size_t)i * NB + feat_bin(a, mx, NB)]++;
-            int q = feat_bin(a, mx, NQ);
-            size_t c = (size_t)i * NQ + q;
-            fs->smp_seen[c]++;
-            FeatEx nw = {a, pos, feat_key(fs->p.seed, fs->id[i], pos)};
-            ExBlock b = ex_block(fs->smp, fs->smp_tok, fs->smp_ctx, c * P, fs->W);
-            int slot;
-            if (fs->smp_n[c] < P) slot = fs->smp_n[c]++;
-            else {
-                slot = 0;   /* the entry with the largest key goes if the newcomer's is smaller */
-                for (int k = 1; k < P; k++)
-                    if (key_after(&b.e[k], &b.e[slot])) slot = k;
-                if (!key_after(&b.e[slot], &nw)) continue;
-            }
-            ex_put(b, slot, nw, j, t, i);
-        }
+    const int K = fs->p.top_k;
+    fs->fires[i]++;
+    fs->sum[i] += a;
+    if (a > fs->max[i]) fs->max[i] = a;
+    if (a <= fs->top_min[i] && fs->top_n[i] == K) return;  /* equal loses: it is later */
+    ExBlock b = ex_block(fs->top, fs->top_tok, fs->top_ctx, (size_t)i * K, fs->W);
+    FeatEx nw = {a, pos, 0};
+    if (fs->top_n[i] < K) {
+        int slot = fs->top_n[i]++;
+        ex_put(b, slot, nw, j, t, i);
+        heap_up(b, slot);
+    } else {
+        ex_put(b, 0, nw, j, t, i);
+        heap_down(b, K, 0);
     }
+    if (fs->top_n[i] == K) fs->top_min[i] = b.e[0].act;
 }
+
+/* Pass 2, one entry: histogram and samples against the final max. */
+static void pass2_one(const AddJob *j, int t, int i, float a, int64_t pos) {
+    FeatStats *fs = j->fs;
+    const int NQ = fs->p.n_intervals, P = fs->p.per_interval, NB = fs->p.n_bins;
+    float mx = fs->max[i];
+    if (!(mx > 0)) return;  /* did not fire in pass 1: not the same windows */
+    fs->hist[(size_t)i * NB + feat_bin(a, mx, NB)]++;
+    int q = feat_bin(a, mx, NQ);
+    size_t c = (size_t)i * NQ + q;
+    fs->smp_seen[c]++;
+    FeatEx nw = {a, pos, feat_key(fs->p.seed, fs->id[i], pos)};
+    ExBlock b = ex_block(fs->smp, fs->smp_tok, fs->smp_ctx, c * P, fs->W);
+    int slot;
+    if (fs->smp_n[c] < P) slot = fs->smp_n[c]++;
+    else {
+        slot = 0;   /* the entry with the largest key goes if the newcomer's is smaller */
+        for (int k = 1; k < P; k++)
+            if (key_after(&b.e[k], &b.e[slot])) slot = k;
+        if (!key_after(&b.e[slot], &nw)) return;
+    }
+    ex_put(b, slot, nw, j, t, i);
+}
+
+/* the pool's chunks: latents [i0, i1) of pass 1, of pass 2 */
+static void add_pass1(void *vj, int i0, int i1) { add_each(vj, i0, i1, pass1_one); }
+static void add_pass2(void *vj, int i0, int i1) { add_each(vj, i0, i1, pass2_one); }
 
 void feat_add(FeatStats *fs, const float *F, const int32_t *tok, const uint8_t *mask, int T, int64_t pos0) {
     AddJob j = {fs, F, tok, mask, T, pos0};
