@@ -79,12 +79,12 @@ void fill_nan(void *p, size_t bytes) {
 }
 cudaError_t fail(cudaError_t e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 cudaError_t fail(cudaError_t e, const char *fmt, ...) {
+    char msg[1024]; /* one write: the line is not split by another thread's */
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "cuda-emu: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "cuda-emu: %s\n", msg);
     last_error = e;
     return e;
 }
