@@ -8,6 +8,7 @@
 #include "cuda/cuda.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,11 @@ int cli_cache(const char *dir) {
     return 0;
 }
 
+int cli_opt_cache(const char *name, const char *val, void *dst) {
+    (void)name, (void)dst;
+    return cli_cache(val);
+}
+
 CLIArgKind cli_arg_kind(const char *arg, int *ended) {
     if (*ended) return CLI_OPERAND;
     if (strcmp(arg, "--") == 0) {
@@ -194,7 +200,10 @@ CLIArgKind cli_arg_kind(const char *arg, int *ended) {
     return arg[0] == '-' && arg[1] != 0 ? CLI_OPTION : CLI_OPERAND;
 }
 
-int cli_opt(int argc, char **argv, int *i, const char *name, const char **val) {
+/* If argv[*i] is `name` (then the value is argv[*i+1]) or `name=VALUE`,
+ * store the value in *val, advance *i past it, and return 1. Returns 0 if
+ * argv[*i] is not this option, -1 if the value is missing (message printed). */
+static int cli_opt(int argc, char **argv, int *i, const char *name, const char **val) {
     const char *a = argv[*i];
     size_t n = strlen(name);
     if (strncmp(a, name, n) != 0) return 0;
@@ -224,6 +233,86 @@ int cli_float(const char *name, const char *val, double lo, double hi, double *o
     if (parse_float(val, out) != 0 || *out < lo || *out > hi) {
         cli_error(2, "option %s: '%s' is not a number in [%g, %g]", name, val, lo, hi);
         return -1;
+    }
+    return 0;
+}
+
+/* ---- the option table ------------------------------------------------------- */
+
+/* Store v (NULL for a flag) as o says; 0, or the exit status after a message. */
+static int opt_store(const CLIOpt *o, const char *v) {
+    long n;
+    double x;
+    switch (o->kind) {
+    case CLI_SET: *(int *)o->dst = o->value; return 0;
+    case CLI_OR: *(int *)o->dst |= o->value; return 0;
+    case CLI_STR: *(const char **)o->dst = v; return 0;
+    case CLI_LONG: return cli_int(o->name, v, o->lo, o->hi, (long *)o->dst) ? 2 : 0;
+    case CLI_INT:
+        if (cli_int(o->name, v, o->lo, o->hi, &n)) return 2;
+        *(int *)o->dst = (int)n;
+        return 0;
+    case CLI_U64:
+        if (cli_int(o->name, v, o->lo, o->hi, &n)) return 2;
+        *(uint64_t *)o->dst = (uint64_t)n;
+        return 0;
+    case CLI_DOUBLE: return cli_float(o->name, v, o->min, o->max, (double *)o->dst) ? 2 : 0;
+    case CLI_FLOAT:
+        if (cli_float(o->name, v, o->min, o->max, &x)) return 2;
+        *(float *)o->dst = (float)x;
+        return 0;
+    case CLI_DEVICE: return cli_device_parse(v, (CLIDevice *)o->dst);
+    case CLI_CALL:
+    case CLI_FLAG_CALL: return o->fn(o->name, v, o->dst);
+    }
+    return 2;
+}
+
+static int is_flag(CLIOptKind k) { return k == CLI_SET || k == CLI_OR || k == CLI_FLAG_CALL; }
+
+int cli_operand_push(void *list, const char *arg) {
+    CLIList *l = list;
+    l->items[(*l->n)++] = arg;
+    return 0;
+}
+
+int cli_parse(const CLISpec *spec, int argc, char **argv, int *status) {
+    static const char *names[4 * 128 + 3];   /* cli_command borrows it: one command per process */
+    size_t nn = 0;
+    for (int t = 0; t < 4 && spec->opts[t]; t++)
+        for (const CLIOpt *o = spec->opts[t]; o->name && nn < 4 * 128; o++) names[nn++] = o->name;
+    names[nn++] = "--help", names[nn++] = "-h", names[nn] = NULL;
+    cli_command(spec->name, names, spec->renames);
+    int ended = 0;
+    for (int i = 1; i < argc; i++) {
+        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
+        if (kind == CLI_END) continue;
+        if (kind == CLI_OPERAND) {
+            int r = spec->operand ? spec->operand(spec->ctx, argv[i])
+                                  : cli_error(2, "%s: unexpected argument '%s' (%s)", spec->name ? spec->name : "gpt2sae",
+                                              argv[i], spec->refuse ? spec->refuse : "this command reads no operands");
+            if (r) return *status = r, 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            if (spec->usage) spec->usage(stdout);
+            return *status = 0, 1;
+        }
+        const CLIOpt *hit = NULL;
+        const char *v = NULL;
+        int r = 0;
+        for (int t = 0; t < 4 && spec->opts[t] && !hit; t++)
+            for (const CLIOpt *o = spec->opts[t]; o->name && !hit; o++) {
+                if (is_flag(o->kind)) {
+                    if (!strcmp(argv[i], o->name)) hit = o;
+                } else if ((r = cli_opt(argc, argv, &i, o->name, &v)) != 0) {
+                    if (r < 0) return *status = 2, 1;   /* the value is missing: said */
+                    hit = o;
+                }
+            }
+        if (!hit) return *status = cli_unknown(argv[i]), 1;
+        if (hit->given) *hit->given = 1;
+        if ((r = opt_store(hit, v)) != 0) return *status = r == CLI_STOP ? 0 : r, 1;
     }
     return 0;
 }

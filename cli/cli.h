@@ -3,25 +3,28 @@
  * Each subcommand takes the arguments after its name (argv[0] is the
  * subcommand name) and returns the process exit status.
  *
- * An option loop, as every subcommand writes it:
+ * A subcommand's options are a table that cli_parse reads:
  *
- *   static const char *const opts[] = {"-o", "--out", "--seed", "--help", NULL};
- *   cli_command("synth", opts, NULL);           // for suggestions and messages
- *   int ended = 0;
- *   for (int i = 1; i < argc; i++) {
- *       CLIArgKind k = cli_arg_kind(argv[i], &ended);
- *       if (k == CLI_END) continue;             // "--": the rest are operands
- *       if (k == CLI_OPERAND) { files[n++] = argv[i]; continue; }
- *       if ((r = cli_opt(argc, argv, &i, "--out", &out)) != 0) { if (r < 0) return 2; continue; }
- *       ...
- *       return cli_unknown(argv[i]);            // "... did you mean --seed?"
- *   }
+ *   const CLIOpt opts[] = {
+ *       {"-o", CLI_STR, .dst = &out},
+ *       {"--out", CLI_STR, .dst = &out},
+ *       {"--seed", CLI_LONG, .dst = &seed, .lo = 0, .hi = 2147483647L},
+ *       {"--quiet", CLI_SET, .dst = &quiet, .value = 1},
+ *       {0}};
+ *   CLISpec spec = {"synth", {opts}, .usage = synth_usage, .refuse = "synth reads no files"};
+ *   int status;
+ *   if (cli_parse(&spec, argc, argv, &status)) return status;   // --help (0) or a usage error (2)
  *   if (do_it() != 0) return cli_fail();        // the library's message, in this command's words
  */
 #ifndef CLI_CLI_H
 #define CLI_CLI_H
 
+#include "eval/intervene.h"
+#include "gpt2/model.h"
 #include "tokenizer/bpe.h"
+
+#include <stdint.h>
+#include <stdio.h>
 
 int cmd_tokenize(int argc, char **argv);  /* cli/cmd_tokenize.c */
 int cmd_capture(int argc, char **argv);   /* cli/cmd_capture.c  */
@@ -84,15 +87,16 @@ char *cli_message(const char *msg);
 /* ---- options and operands ------------------------------------------------ */
 
 typedef enum {
-    CLI_OPTION,  /* an option (or its value): parse it with cli_opt & co. */
+    CLI_OPTION,  /* an option (or its value) */
     CLI_OPERAND, /* a file or other operand: "x", "-" (standard input), or anything after "--" */
     CLI_END      /* the first "--": skip it; every later argument is an operand */
 } CLIArgKind;
-/* What arg is, `--` ending the options as in getopt. *ended is the loop's
- * state: 0 before the first argument; set at the "--". Call it first for
- * each argument, before --help and the options, so that `./run x -- --help`
- * names a file "--help". (An option's value is taken by cli_opt before the
- * loop sees it: `--out --` is an output folder named "--".) */
+/* What arg is, `--` ending the options as in getopt (cli_parse's rule, for
+ * the few places that look ahead in argv). *ended is the loop's state: 0
+ * before the first argument; set at the "--". Called first for each
+ * argument, before --help and the options, so that `./run x -- --help` names
+ * a file "--help". (An option's value is taken before the loop sees it:
+ * `--out --` is an output folder named "--".) */
 CLIArgKind cli_arg_kind(const char *arg, int *ended);
 
 /* --version: the version and the build's features (CUDA, SIMD level) on stdout. */
@@ -101,12 +105,76 @@ void cli_version(void);
  * this process (weights/fetch.h reads $GPT2SAE_CACHE). Returns 0, or 2 with
  * a message for an empty DIR. */
 int cli_cache(const char *dir);
+/* --cache DIR as a CLI_CALL option: cli_cache(val) (dst unused). */
+int cli_opt_cache(const char *name, const char *val, void *dst);
 
-/* Option parsing: if argv[*i] is `name` (then the value is argv[*i+1]) or
- * `name=VALUE`, store the value in *val, advance *i past it, and return 1.
- * Returns 0 if argv[*i] is not this option, -1 if the value is missing
- * (message already printed). */
-int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
+/* ---- the option table ---------------------------------------------------- */
+
+typedef enum {
+    CLI_SET,    /* no value: *(int *)dst = value */
+    CLI_OR,     /* no value: *(int *)dst |= value */
+    CLI_STR,    /* *(const char **)dst = the value (borrowed from argv) */
+    CLI_LONG,   /* *(long *)dst = an integer in [lo, hi] */
+    CLI_INT,    /* *(int *)dst = an integer in [lo, hi] (a range that fits an int) */
+    CLI_U64,    /* *(uint64_t *)dst = an integer in [lo, hi], lo >= 0 */
+    CLI_DOUBLE, /* *(double *)dst = a number in [min, max] */
+    CLI_FLOAT,  /* *(float *)dst = a number in [min, max] */
+    CLI_DEVICE, /* *(CLIDevice *)dst = cpu, cuda or auto */
+    CLI_CALL,   /* fn(name, value, dst): an option with a value the table cannot say */
+    CLI_FLAG_CALL /* fn(name, NULL, dst): a flag the same */
+} CLIOptKind;
+
+/* One option of a command, written {NAME, KIND, .dst = ..., ...} (the
+ * designators keep -Wextra quiet about the fields left out); a table ends
+ * with {0}. fn returns 0 to go on, CLI_STOP to end the
+ * parse with status 0 (--version), or an exit status (2 for usage, 1 for a
+ * failure) after printing its message. given, when set, is set to 1 once
+ * the option has been seen. */
+typedef struct {
+    const char *name;   /* "--tokens", "-o": matches "NAME VALUE" and "NAME=VALUE" (flags: NAME only) */
+    CLIOptKind kind;
+    void *dst;
+    int value;          /* CLI_SET, CLI_OR */
+    long lo, hi;        /* CLI_LONG, CLI_INT, CLI_U64: the range */
+    double min, max;    /* CLI_DOUBLE, CLI_FLOAT: the range */
+    int (*fn)(const char *name, const char *val, void *dst);
+    int *given;
+} CLIOpt;
+#define CLI_STOP (-1)
+/* Only flags (CLI_SET, CLI_OR, CLI_FLAG_CALL) match NAME alone; NAME=VALUE is
+ * then an unknown option. A later occurrence of an option overrides an
+ * earlier one (CLI_CALL options decide for themselves: --hook adds). */
+
+/* A command's command line: its name (as cli_command), up to 4 option tables
+ * (each ending with {0}; searched in order, so an earlier table wins),
+ * and where operands go: operand(ctx, arg) (0 to go on, else the exit
+ * status after a message), or, with operand NULL, each operand refused as
+ * "NAME: unexpected argument 'ARG' (REFUSE)". --help and -h print usage on
+ * stdout. */
+typedef struct {
+    const char *name;
+    const CLIOpt *opts[4];
+    const char *const *renames;
+    void (*usage)(FILE *);
+    int (*operand)(void *ctx, const char *arg);
+    void *ctx;
+    const char *refuse;
+} CLISpec;
+
+/* The usual operand sink: CLISpec.operand = cli_operand_push, .ctx = a
+ * CLIList whose items hold argc entries; each operand is appended. */
+typedef struct {
+    const char **items;
+    int *n;
+} CLIList;
+int cli_operand_push(void *list, const char *arg);
+
+/* Declare the command (cli_command, with every option of the tables and
+ * --help, -h) and parse argv[1..argc) against it, `--` ending the options.
+ * Returns 0 to go on, or 1 to stop with *status: 0 after --help (or a
+ * CLI_STOP), 2 after a usage error, or a callback's status. */
+int cli_parse(const CLISpec *spec, int argc, char **argv, int *status);
+
 /* Parse an integer option value in [lo, hi]; prints a message naming the option on error. */
 int cli_int(const char *name, const char *val, long lo, long hi, long *out);
 int cli_float(const char *name, const char *val, double lo, double hi, double *out);
@@ -166,5 +234,33 @@ int cli_is_token_file(const char *path);
  * (fetched on first use): weights/fetch.h's fetch_tokenizer_near. weights may
  * be NULL (the cache only). Returns 0 or -1. */
 int cli_tokenizer_load(BPE *bpe, const char *weights);
+
+/* What eval and features open before they run: the SAE of --sae DIR, the
+ * model it reads (--weights PATH|NAME, default gpt2; --random-weights: the
+ * pipeline's synthetic GPT-2 small), checked against each other (the layer
+ * and site of its hook), and the tokenizer (cli_tokenizer_load). */
+typedef struct {
+    const char *sae_dir, *weights;
+    int random;
+} CLISAEArgs;
+/* --sae, --weights, --random-weights as a cli_parse table into a */
+#define CLI_SAE_OPTS 4
+void cli_sae_table(CLISAEArgs *a, CLIOpt t[CLI_SAE_OPTS]);
+/* What a command needs of them: --sae DIR and some DATA (data_what says
+ * what, e.g. "one or more texts or folders"), and not both --weights and
+ * --random-weights. 0, or 2 after a message in NAME's words. */
+int cli_sae_args(const char *name, const CLISAEArgs *a, int n_data, const char *data_what);
+
+typedef struct {
+    EvalSAE sae;
+    GPT2Model m;
+    char *wpath;    /* the checkpoint's path (owned) */
+    BPE bpe;
+    int layer;      /* the SAE's hook */
+    GPT2Site site;
+} CLISAEModel;
+/* 0, or -1 with err_get() (the caller's cli_fail()); free s either way. */
+int cli_sae_model_open(CLISAEModel *s, const CLISAEArgs *a);
+void cli_sae_model_free(CLISAEModel *s);
 
 #endif

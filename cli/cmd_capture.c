@@ -98,45 +98,29 @@ typedef struct {
     long T;               /* every input's tokens */
 } Capture;
 
-static const char *const capture_opts[] = {"--weights", "--layer", "--site",  "--ids",   "-o",   "--out",
-                                           "--logits",  "--threads", "--cache", "--help", "-h", NULL};
-
 /* The options into c. Returns -1 to go on, else the exit status (0 for --help). */
 static int capture_parse(Capture *c, int argc, char **argv) {
-    const char *layer_s = NULL, *threads_s = NULL, *cache = NULL;
-    int ended = 0;
-    cli_command("capture", capture_opts, NULL);
-    for (int i = 1; i < argc; i++) {
-        int r;
-        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND) {
-            c->texts[c->ntexts++] = argv[i];
-            continue;
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            capture_usage(stdout);
-            return 0;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--weights", &c->weights)) || (r = cli_opt(argc, argv, &i, "--layer", &layer_s)) ||
-            (r = cli_opt(argc, argv, &i, "--site", &c->site_name)) || (r = cli_opt(argc, argv, &i, "--ids", &c->ids_path)) ||
-            (r = cli_opt(argc, argv, &i, "-o", &c->out_path)) || (r = cli_opt(argc, argv, &i, "--out", &c->out_path)) ||
-            (r = cli_opt(argc, argv, &i, "--logits", &c->logits_path)) ||
-            (r = cli_opt(argc, argv, &i, "--threads", &threads_s)) || (r = cli_opt(argc, argv, &i, "--cache", &cache))) {
-            if (r < 0) return 2;
-            continue;
-        }
-        return cli_unknown(argv[i]);
-    }
+    long threads = 0;
+    const CLIOpt opts[] = {
+        {"--weights", CLI_STR, .dst = &c->weights},
+        {"--layer", CLI_LONG, .dst = &c->layer, .lo = 0, .hi = 100000},
+        {"--site", CLI_STR, .dst = &c->site_name},
+        {"--ids", CLI_STR, .dst = &c->ids_path},
+        {"-o", CLI_STR, .dst = &c->out_path},
+        {"--out", CLI_STR, .dst = &c->out_path},
+        {"--logits", CLI_STR, .dst = &c->logits_path},
+        {"--threads", CLI_LONG, .dst = &threads, .lo = 1, .hi = 256},
+        {"--cache", CLI_CALL, .fn = cli_opt_cache},
+        {0}};
+    CLIList texts = {c->texts, &c->ntexts};
+    const CLISpec spec = {"capture", {opts}, .usage = capture_usage, .operand = cli_operand_push, .ctx = &texts};
+    int status;
+    if (cli_parse(&spec, argc, argv, &status)) return status;
     if (!c->out_path) return cli_error(2, "capture: give the output file with -o acts.npy (see ./run capture --help)");
     if (c->logits_path && strcmp(c->logits_path, c->out_path) == 0)
         return cli_error(2, "capture: -o and --logits name the same file (%s): give each its own", c->out_path);
     if (!c->ids_path && c->ntexts == 0) return cli_error(2, "capture: no input: give --ids FILE or one or more text files");
     if (c->ids_path && c->ntexts > 0) return cli_error(2, "capture: give either --ids FILE or text files, not both");
-    long threads = 0;
-    if (threads_s && cli_int("--threads", threads_s, 1, 256, &threads) != 0) return 2;
-    if (layer_s && cli_int("--layer", layer_s, 0, 100000, &c->layer) != 0) return 2;
-    if (cache && cli_cache(cache) != 0) return 2;
     int site_layer = -1;
     if (c->site_name && gpt2_site_parse(c->site_name, &site_layer, &c->site) != 0) return cli_fail();
     if (site_layer >= 0 && c->layer >= 0 && site_layer != c->layer)

@@ -48,15 +48,9 @@ static void eval_usage(FILE *f) {
             "                       tokens from position 0 (a last partial window is left out)\n");
 }
 
-/* --weights: a path, or a model name from the cache; --random-weights: the
- * pipeline's synthetic GPT-2 small (the same cache entry). Caller frees. */
-static char *eval_weights(const char *w, int random) {
-    return random ? cli_weights_random("gpt2", 0, NULL) : cli_weights_resolve(w);
-}
-
 /* The texts named by FILE|FOLDER operands (a folder: its files, recursively,
  * in path order; hidden ones passed over). */
-static int expand_inputs(char **in, int n, char ***out, int *nout) {
+static int expand_inputs(const char **in, int n, char ***out, int *nout) {
     size_t nf = 0, skipped = 0;
     if (corpus_list_names((const char *const *)in, n, CORPUS_ANY_NAME, out, &nf, &skipped) != 0) return -1;
     *nout = (int)nf;
@@ -64,79 +58,54 @@ static int expand_inputs(char **in, int n, char ***out, int *nout) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    static const char *const opts[] = {"--sae", "--weights", "--random-weights", "--tokens", "--ctx", "--exclude-bos",
-                                       "--device", "-o", "--out", "--help", NULL};
-    cli_command("eval", opts, NULL);
-    const char *sae_dir = NULL, *weights = NULL, *out_dir = "out/eval", *v;
+    CLISAEArgs sa = {0};
+    CLIOpt shared[CLI_SAE_OPTS];
+    cli_sae_table(&sa, shared);
+    const char *out_dir = "out/eval";
     CLIDevice device = CLI_DEVICE_CPU;
-    int random = 0, exclude = 0, ended = 0, n_in = 0, r;
+    int exclude = 0, n_in = 0;
     long max_tokens = 0, ctx = 0;
-    char **in = xcalloc((size_t)argc + 1, sizeof(char *));
-    for (int i = 1; i < argc; i++) {
-        CLIArgKind k = cli_arg_kind(argv[i], &ended);
-        if (k == CLI_END) continue;
-        if (k == CLI_OPERAND) { in[n_in++] = argv[i]; continue; }
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { eval_usage(stdout); free(in); return 0; }
-        if (!strcmp(argv[i], "--random-weights")) { random = 1; continue; }
-        if (!strcmp(argv[i], "--exclude-bos")) { exclude = 1; continue; }
-        if ((r = cli_opt(argc, argv, &i, "--sae", &sae_dir)) || (r = cli_opt(argc, argv, &i, "--weights", &weights)) ||
-            (r = cli_opt(argc, argv, &i, "-o", &out_dir)) || (r = cli_opt(argc, argv, &i, "--out", &out_dir))) {
-            if (r < 0) { free(in); return 2; }
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--device", &v))) {
-            if (r < 0 || cli_device_parse(v, &device)) { free(in); return 2; }
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--tokens", &v))) {
-            if (r < 0 || cli_int("--tokens", v, 2, 1L << 40, &max_tokens)) { free(in); return 2; }
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--ctx", &v))) {
-            if (r < 0 || cli_int("--ctx", v, 2, 1 << 20, &ctx)) { free(in); return 2; }
-            continue;
-        }
+    const char **in = xcalloc((size_t)argc + 1, sizeof(char *));
+    const CLIOpt opts[] = {
+        {"--tokens", CLI_LONG, .dst = &max_tokens, .lo = 2, .hi = 1L << 40},
+        {"--ctx", CLI_LONG, .dst = &ctx, .lo = 2, .hi = 1 << 20},
+        {"--exclude-bos", CLI_SET, .dst = &exclude, .value = 1},
+        {"--device", CLI_DEVICE, .dst = &device},
+        {"-o", CLI_STR, .dst = &out_dir},
+        {"--out", CLI_STR, .dst = &out_dir},
+        {0}};
+    CLIList inputs = {in, &n_in};
+    const CLISpec spec = {"eval", {shared, opts}, .usage = eval_usage, .operand = cli_operand_push, .ctx = &inputs};
+    int r;
+    if (cli_parse(&spec, argc, argv, &r)) {
         free(in);
-        return cli_unknown(argv[i]);
-    }
-    if (!sae_dir || n_in == 0) {
-        free(in);
-        return cli_error(2, "eval: give --sae DIR and one or more texts or folders (./run eval --help)");
-    }
-    if (random && weights) {
-        free(in);
-        return cli_error(2, "eval: --weights and --random-weights exclude each other: pick one");
+        return r;
     }
     int on_gpu;
-    if (cli_device(device, &on_gpu) != 0) {
+    if ((r = cli_sae_args("eval", &sa, n_in, "one or more texts or folders")) != 0 ||
+        (r = cli_device(device, &on_gpu)) != 0) {
         free(in);
-        return 1;
+        return r;
     }
 
     int status = 1;
-    char **files = NULL, *wpath = NULL;
+    char **files = NULL;
     int n_files = 0;
-    EvalSAE sae = {0};
-    GPT2Model m = {0};
+    CLISAEModel S = {0};
     GPT2Forward f = {0};
-    BPE bpe = {0};
     BPEIds ids = {0};
     EvalResult res = {0};
     CUDAGPT2 *g = NULL;
     const char **toks = NULL;
     int *tok_lens = NULL;
     /* everything that can be checked before the model runs */
-    if (expand_inputs(in, n_in, &files, &n_files) != 0 || eval_sae_load(&sae, sae_dir) != 0) goto fail;
-    if (!(wpath = eval_weights(weights ? weights : "gpt2", random)) || gpt2_model_load(&m, wpath) != 0) goto fail;
-    const char *label = m.cfg.random || random ? RANDOM_LABEL : NULL;
-    int layer;
-    GPT2Site site;
-    if (eval_sae_check(&sae, &m, &layer, &site) != 0) goto fail;
-    if (exclude && m.cfg.vocab_size <= EOT_ID) {
-        err_set("--exclude-bos: this model's vocabulary (%d) has no <|endoftext|> (%d)", m.cfg.vocab_size, EOT_ID);
+    if (expand_inputs(in, n_in, &files, &n_files) != 0 || cli_sae_model_open(&S, &sa) != 0)
+        goto fail;
+    const char *label = S.m.cfg.random || sa.random ? RANDOM_LABEL : NULL;
+    if (exclude && S.m.cfg.vocab_size <= EOT_ID) {
+        err_set("--exclude-bos: this model's vocabulary (%d) has no <|endoftext|> (%d)", S.m.cfg.vocab_size, EOT_ID);
         goto fail;
     }
-    if (cli_tokenizer_load(&bpe, wpath) != 0) goto fail;
     if (n_files == 1 && cli_is_token_file(files[0])) {   /* a token file (data/data.h): its first --tokens ids */
         TokFile tf;
         if (tokfile_open(&tf, files[0], DATA_AUTO) != 0) goto fail;
@@ -154,7 +123,7 @@ int cmd_eval(int argc, char **argv) {
             goto fail;
         }
         if (file_read_all(files[i], &text, &len) != 0) goto fail;
-        int rc = bpe_encode(&bpe, text, len, 0, &ids);
+        int rc = bpe_encode(&S.bpe, text, len, 0, &ids);
         free(text);
         if (rc != 0) { err_prefix("%s", files[i]); goto fail; }
     }
@@ -163,32 +132,32 @@ int cmd_eval(int argc, char **argv) {
     p.ctx = (int)ctx;
     p.max_tokens = max_tokens;
     p.exclude_id = exclude ? EOT_ID : -1;
-    gpt2_forward_init(&f, &m);
+    gpt2_forward_init(&f, &S.m);
     /* on the GPU: the weights uploaded once, one window of ctx a pass */
     EvalPasses gpu = {cuda_eval_grab, cuda_eval_resume, NULL};
     if (on_gpu) {
-        int wctx = p.ctx > 0 && p.ctx < m.cfg.n_ctx ? p.ctx : m.cfg.n_ctx;
-        if (cuda_gpt2_init(&g, &m, wctx) == 0) gpu.user = g, p.passes = &gpu;
+        int wctx = p.ctx > 0 && p.ctx < S.m.cfg.n_ctx ? p.ctx : S.m.cfg.n_ctx;
+        if (cuda_gpt2_init(&g, &S.m, wctx) == 0) gpu.user = g, p.passes = &gpu;
         else if (cli_device_fallback(device) != 0) goto fail;
     }
     double t = time_now();
-    if (eval_run(&res, &f, &sae, ids.ids, (long)ids.n, &p) != 0) goto fail;
+    if (eval_run(&res, &f, &S.sae, ids.ids, (long)ids.n, &p) != 0) goto fail;
     t = time_now() - t;
     toks = xmalloc(sizeof(char *) * res.n_tokens);
     tok_lens = xmalloc(sizeof(int) * res.n_tokens);
     for (long i = 0; i < res.n_tokens; i++) {
         size_t n;
-        toks[i] = bpe_token_bytes(&bpe, ids.ids[i], &n);
+        toks[i] = bpe_token_bytes(&S.bpe, ids.ids[i], &n);
         tok_lens[i] = (int)n;
     }
     EvalTexts tx = {toks, tok_lens};
     char *json = path_join(out_dir, "eval.json"), *html = path_join(out_dir, "eval.html");
     int rc = path_mkdirs(out_dir);
-    if (rc == 0) rc = eval_write_json(&res, json, &m, &sae, sae_dir, label);
+    if (rc == 0) rc = eval_write_json(&res, json, &S.m, &S.sae, sa.sae_dir, label);
     if (rc == 0) rc = eval_write_html(&res, html, files[0], &tx, label);
     if (rc == 0)
         fprintf(stderr, "eval: %ld tokens (%ld windows of %d), %s: CE clean %.4f, SAE %.4f, score %.4f; KL %.4f; FVE %.4f; "
-                        "L0 %.1f; %.2f s%s -> %s, %s\n", res.n_tokens, res.n_windows, res.ctx, sae.hook, res.ce[0],
+                        "L0 %.1f; %.2f s%s -> %s, %s\n", res.n_tokens, res.n_windows, res.ctx, S.sae.hook, res.ce[0],
                 res.ce[1], res.ce_score, res.kl[1], res.fve, res.l0, t, g ? " (passes on the GPU)" : "", json, html);
     free(json), free(html);
     if (rc == 0) status = 0;
@@ -202,10 +171,7 @@ done:
     free(toks), free(tok_lens);
     gpt2_forward_free(&f);
     bpe_ids_free(&ids);
-    bpe_free(&bpe);
-    gpt2_model_free(&m);
-    eval_sae_free(&sae);
-    free(wpath);
+    cli_sae_model_free(&S);
     for (int i = 0; i < n_files; i++) free(files[i]);
     free(files);
     free(in);

@@ -41,14 +41,9 @@ static void features_usage(FILE *f) {
             DATA_DEFAULT_CTX);
 }
 
-/* --weights or --random-weights -> the checkpoint path (caller frees). */
-static char *features_weights(const char *w, int random) {
-    return random ? cli_weights_random("gpt2", 0, NULL) : cli_weights_resolve(w ? w : "gpt2");
-}
-
 /* The token file of DATA: a .bin as it is, else texts tokenised into a
  * temporary file ($TMPDIR or /tmp) that is unlinked once mapped. */
-static int features_tokens(TokFile *tf, char **in, int n_in, const char *out, const BPE *bpe) {
+static int features_tokens(TokFile *tf, const char **in, int n_in, const char *out, const BPE *bpe) {
     if (n_in == 1 && cli_is_token_file(in[0])) return tokfile_open(tf, in[0], DATA_AUTO);
     for (int i = 0; i < n_in; i++)
         if (cli_is_token_file(in[i]))
@@ -58,7 +53,7 @@ static int features_tokens(TokFile *tf, char **in, int n_in, const char *out, co
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s/gpt2sae-features-%d.bin", td && *td ? td : "/tmp", (int)getpid());
     CorpusParams p = corpus_default_params();
-    if (corpus_tokenize(bpe, (const char *const *)in, n_in, tmp, &p, NULL) != 0) return -1;
+    if (corpus_tokenize(bpe, in, n_in, tmp, &p, NULL) != 0) return -1;
     int rc = tokfile_open(tf, tmp, DATA_LLMC);
     unlink(tmp);
     if (rc == 0) free(tf->path), tf->path = xstrdup(n_in > 1 ? "the texts given" : in[0]);  /* messages name the input */
@@ -66,69 +61,48 @@ static int features_tokens(TokFile *tf, char **in, int n_in, const char *out, co
 }
 
 int cmd_features(int argc, char **argv) {
-    static const char *const opts[] = {"--sae", "--weights", "--random-weights", "--tokens", "--ctx", "--radius",
-                                       "--seed", "--neuronpedia", "-o", "--out", "--help", NULL};
-    cli_command("features", opts, NULL);
-    const char *sae_dir = NULL, *weights = NULL, *out = "out/features", *v;
-    int random = 0, ended = 0, n_in = 0, r;
+    CLISAEArgs sa = {0};
+    CLIOpt shared[CLI_SAE_OPTS];
+    cli_sae_table(&sa, shared);
+    const char *out = "out/features";
+    int n_in = 0;
     long max_tokens = 0, ctx = DATA_DEFAULT_CTX, radius = 8, seed = 0, np_batch = 0;
-    char **in = xcalloc((size_t)argc + 1, sizeof(char *));
-    for (int i = 1; i < argc; i++) {
-        CLIArgKind k = cli_arg_kind(argv[i], &ended);
-        if (k == CLI_END) continue;
-        if (k == CLI_OPERAND) { in[n_in++] = argv[i]; continue; }
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { features_usage(stdout); free(in); return 0; }
-        if (!strcmp(argv[i], "--random-weights")) { random = 1; continue; }
-        if ((r = cli_opt(argc, argv, &i, "--sae", &sae_dir)) || (r = cli_opt(argc, argv, &i, "--weights", &weights)) ||
-            (r = cli_opt(argc, argv, &i, "-o", &out)) || (r = cli_opt(argc, argv, &i, "--out", &out))) {
-            if (r < 0) { free(in); return 2; }
-            continue;
-        }
-        long *dst = NULL, lo = 0, hi = 0;
-        const char *name = NULL;
-        if ((r = cli_opt(argc, argv, &i, "--tokens", &v))) dst = &max_tokens, name = "--tokens", lo = 2, hi = 1L << 40;
-        else if ((r = cli_opt(argc, argv, &i, "--ctx", &v))) dst = &ctx, name = "--ctx", lo = 2, hi = 1 << 20;
-        else if ((r = cli_opt(argc, argv, &i, "--radius", &v))) dst = &radius, name = "--radius", lo = 0, hi = 512;
-        else if ((r = cli_opt(argc, argv, &i, "--seed", &v))) dst = &seed, name = "--seed", lo = 0, hi = 1L << 62;
-        else if ((r = cli_opt(argc, argv, &i, "--neuronpedia", &v)))
-            dst = &np_batch, name = "--neuronpedia", lo = 1, hi = 1 << 20;
-        if (dst) {
-            if (r < 0 || cli_int(name, v, lo, hi, dst)) { free(in); return 2; }
-            continue;
-        }
+    const char **in = xcalloc((size_t)argc + 1, sizeof(char *));
+    const CLIOpt opts[] = {
+        {"--tokens", CLI_LONG, .dst = &max_tokens, .lo = 2, .hi = 1L << 40},
+        {"--ctx", CLI_LONG, .dst = &ctx, .lo = 2, .hi = 1 << 20},
+        {"--radius", CLI_LONG, .dst = &radius, .lo = 0, .hi = 512},
+        {"--seed", CLI_LONG, .dst = &seed, .lo = 0, .hi = 1L << 62},
+        {"--neuronpedia", CLI_LONG, .dst = &np_batch, .lo = 1, .hi = 1 << 20},
+        {"-o", CLI_STR, .dst = &out},
+        {"--out", CLI_STR, .dst = &out},
+        {0}};
+    CLIList inputs = {in, &n_in};
+    const CLISpec spec = {"features", {shared, opts}, .usage = features_usage, .operand = cli_operand_push, .ctx = &inputs};
+    int r;
+    if (cli_parse(&spec, argc, argv, &r)) {
         free(in);
-        return cli_unknown(argv[i]);
+        return r;
     }
-    if (!sae_dir || n_in == 0) {
+    if ((r = cli_sae_args("features", &sa, n_in, "a token file, texts or folders")) != 0) {
         free(in);
-        return cli_error(2, "features: give --sae DIR and a token file, texts or folders (./run features --help)");
-    }
-    if (random && weights) {
-        free(in);
-        return cli_error(2, "features: --weights and --random-weights exclude each other: pick one");
+        return r;
     }
 
-    int status = 1, layer;
-    GPT2Site site;
-    char *wpath = NULL;
-    EvalSAE sae = {0};
-    GPT2Model m = {0};
+    int status = 1;
+    CLISAEModel S = {0};
     GPT2Forward f = {0};
-    BPE bpe = {0};
     TokFile tf = {0};
     FeatStats fs = {0};
     FeatLogits lg = {0};
     /* everything that can be checked before the model runs */
-    if (eval_sae_load(&sae, sae_dir) != 0) goto fail;
-    if (!(wpath = features_weights(weights, random)) || gpt2_model_load(&m, wpath) != 0) goto fail;
-    if (eval_sae_check(&sae, &m, &layer, &site) != 0) goto fail;
-    if (ctx > m.cfg.n_ctx) {
-        err_set("--ctx %ld: this model sees at most %d tokens", ctx, m.cfg.n_ctx);
+    if (cli_sae_model_open(&S, &sa) != 0) goto fail;
+    if (ctx > S.m.cfg.n_ctx) {
+        err_set("--ctx %ld: this model sees at most %d tokens", ctx, S.m.cfg.n_ctx);
         goto fail;
     }
-    if (cli_tokenizer_load(&bpe, wpath) != 0) goto fail;
-    if (features_tokens(&tf, in, n_in, out, &bpe) != 0) goto fail;
-    tf.vocab = m.cfg.vocab_size;
+    if (features_tokens(&tf, in, n_in, out, &S.bpe) != 0) goto fail;
+    tf.vocab = S.m.cfg.vocab_size;
     DataWindows win;
     if (data_windows_init(&win, &tf, (int)ctx, 1) != 0) goto fail;
     size_t nw = data_windows_count(&win);
@@ -139,22 +113,22 @@ int cmd_features(int argc, char **argv) {
     }
     FeatParams p = feat_default_params();
     p.radius = (int)radius, p.seed = (uint64_t)seed;
-    if (feat_init(&fs, sae.d_sae, &p) != 0) goto fail;
-    const char *label = m.cfg.random || random ? RANDOM_LABEL : NULL;
+    if (feat_init(&fs, S.sae.d_sae, &p) != 0) goto fail;
+    const char *label = S.m.cfg.random || sa.random ? RANDOM_LABEL : NULL;
     if (label) fprintf(stderr, "*** %s ***\n", label);
     fprintf(stderr, "features: %zu windows of %ld tokens, %d latents at %s; per-latent state %.1f MB\n", nw, ctx,
-            sae.d_sae, sae.hook, feat_bytes(&fs) / 1e6);
-    gpt2_forward_init(&f, &m);
+            S.sae.d_sae, S.sae.hook, feat_bytes(&fs) / 1e6);
+    gpt2_forward_init(&f, &S.m);
     FeatTimes tm;
-    if (feat_collect_windows(&fs, &f, &sae, layer, site, &win, nw, &tm) != 0) goto fail;
+    if (feat_collect_windows(&fs, &f, &S.sae, S.layer, S.site, &win, nw, &tm) != 0) goto fail;
     double t_pass = tm.total, t_lg = time_now();
-    if (feat_logits(&lg, &sae, &m, layer, site, &p) != 0) goto fail;
+    if (feat_logits(&lg, &S.sae, &S.m, S.layer, S.site, &p) != 0) goto fail;
     t_lg = time_now() - t_lg;
     char corpus[512];
     snprintf(corpus, sizeof corpus, "%s%s (%zu tokens used)", in[0], n_in > 1 ? " and more" : "", nw * (size_t)ctx);
-    FeatInfo info = {random ? "random GPT-2 small" : m.cfg.name, sae.hook, sae_dir, label, corpus, (int)ctx,
-                     m.cfg.vocab_size, t_pass, (int)np_batch, 0, NULL};
-    if (feat_write_browser(out, &fs, &lg, &bpe, &info) != 0) goto fail;
+    FeatInfo info = {sa.random ? "random GPT-2 small" : S.m.cfg.name, S.sae.hook, sa.sae_dir, label, corpus, (int)ctx,
+                     S.m.cfg.vocab_size, t_pass, (int)np_batch, 0, NULL};
+    if (feat_write_browser(out, &fs, &lg, &S.bpe, &info) != 0) goto fail;
     double ntok = (double)nw * ctx;
     fprintf(stderr,
             "features: 2 passes over %zu tokens in %.2f s (%.0f tokens/s a pass, %.0f corpus tokens/s): forward %.2f s, "
@@ -169,10 +143,7 @@ done:
     feat_free(&fs);
     tokfile_close(&tf);
     gpt2_forward_free(&f);
-    bpe_free(&bpe);
-    gpt2_model_free(&m);
-    eval_sae_free(&sae);
-    free(wpath);
+    cli_sae_model_free(&S);
     free(in);
     return status;
 }

@@ -57,37 +57,18 @@ static void fetch_usage(FILE *f) {
             "with --weights PATH, or with --random-weights (results labelled random weights).\n");
 }
 
-static const char *const fetch_opts[] = {"--model", "--tokenizer-only", "--cache", "--weights", "--help", "-h", NULL};
-
 int cmd_fetch(int argc, char **argv) {
-    const char *model = "gpt2", *cache = NULL, *weights = NULL, *v;
-    int tok_only = 0, ended = 0;
-    cli_command("fetch", fetch_opts, NULL);
-    for (int i = 1; i < argc; i++) {
-        int r;
-        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND)
-            return cli_error(2, "fetch: unexpected argument '%s' (fetch reads no files; --model NAME names the "
-                                "checkpoint, --weights PATH your own)", argv[i]);
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fetch_usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--tokenizer-only") == 0) {
-            tok_only = 1;
-        } else if ((r = cli_opt(argc, argv, &i, "--model", &v)) != 0) {
-            if (r < 0) return 2;
-            model = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--cache", &v)) != 0) {
-            if (r < 0) return 2;
-            cache = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--weights", &v)) != 0) {
-            if (r < 0) return 2;
-            weights = v;
-        } else {
-            return cli_unknown(argv[i]);
-        }
-    }
+    const char *model = "gpt2", *cache = NULL, *weights = NULL;
+    int tok_only = 0, status;
+    const CLIOpt opts[] = {
+        {"--model", CLI_STR, .dst = &model},
+        {"--tokenizer-only", CLI_SET, .dst = &tok_only, .value = 1},
+        {"--cache", CLI_STR, .dst = &cache},
+        {"--weights", CLI_STR, .dst = &weights},
+        {0}};
+    const CLISpec spec = {"fetch", {opts}, .usage = fetch_usage,
+                          .refuse = "fetch reads no files; --model NAME names the checkpoint, --weights PATH your own"};
+    if (cli_parse(&spec, argc, argv, &status)) return status;
     if (cache && cli_cache(cache) != 0) return 2;
     if (weights && !path_is_dir(weights) && !path_is_file(weights))
         return cli_error(1, "fetch: --weights %s: no such file or folder", weights);

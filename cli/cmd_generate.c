@@ -68,12 +68,6 @@ static void generate_usage(FILE *f) {
             "  --html FILE          --compare's page (default generate_compare.html)\n");
 }
 
-static const char *const gen_opts[] = {
-    "--prompt",  "--prompt-file", "--max-new", "-n",     "--temperature", "--top-k",  "--top-p",  "--freq-penalty",
-    "--greedy",  "--seed",        "--stop-at-eos", "--weights", "--random-weights", "--model", "--threads", "--sae",
-    "--hook",    "--steer",       "--clamp",   "--ablate", "--splice",     "--compare", "--latent", "--html",
-    "--quiet",   "--device",      "--help",    "-h",        NULL};
-
 /* "123" into a latent index >= 0; prints a message naming opt on error */
 static int parse_latent(const char *opt, const char *s, int *out) {
     long v;
@@ -104,6 +98,26 @@ static int parse_edit(const char *opt, const char *s, char sep, EvalLatent *e) {
     e->value = (float)v;
     return 0;
 }
+
+/* The latent edits into the GenOpts at dst: --steer L:COEF, --clamp L=VALUE,
+ * --ablate L (= --clamp L=0); each repeatable, up to 64 of a kind. */
+static int opt_edit(const char *name, const char *val, void *dst) {
+    GenOpts *o = dst;
+    const int steer = !strcmp(name, "--steer");
+    int *cnt = steer ? &o->n_steer : &o->n_clamp;
+    if (*cnt == 64) return cli_error(2, "generate: at most 64 latents per kind of edit");
+    EvalLatent *e = steer ? &o->steer[*cnt] : &o->clamp[*cnt];
+    if (!strcmp(name, "--ablate")) {
+        if (parse_latent(name, val, &e->latent) != 0) return 2;
+        e->value = 0.0f;
+    } else if (parse_edit(name, val, steer ? ':' : '=', e) != 0)
+        return 2;
+    (*cnt)++;
+    return 0;
+}
+
+/* --latent L into the int at dst */
+static int opt_latent(const char *name, const char *val, void *dst) { return parse_latent(name, val, dst) ? 2 : 0; }
 
 /* The checkpoint: --weights, --random-weights (synthesised once into the cache,
  * as the pipeline's), or the official one (fetched on first use). Caller frees. */
@@ -261,88 +275,38 @@ int cmd_generate(int argc, char **argv) {
     CLIDevice device = CLI_DEVICE_CPU;
     EvalLatent steer[64], clamp[64];
     o.steer = steer, o.clamp = clamp;
-    const char *v;
-    int ended = 0;
-    double d;
-    long n;
-    cli_command("generate", gen_opts, NULL);
-    for (int i = 1; i < argc; i++) {
-        int r;
-        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND)
-            return cli_error(2, "generate: unexpected argument '%s' (give the text with --prompt or --prompt-file)",
-                             argv[i]);
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            generate_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--greedy")) { o.gp.sampler.greedy = 1; continue; }
-        if (!strcmp(argv[i], "--stop-at-eos")) { o.gp.stop_at_eos = 1; continue; }
-        if (!strcmp(argv[i], "--random-weights")) { o.random_weights = 1; continue; }
-        if (!strcmp(argv[i], "--splice")) { o.splice = 1; continue; }
-        if (!strcmp(argv[i], "--compare")) { o.compare = 1; continue; }
-        if (!strcmp(argv[i], "--quiet")) { o.quiet = 1; continue; }
-        if ((r = cli_opt(argc, argv, &i, "--prompt", &o.prompt)) ||
-            (r = cli_opt(argc, argv, &i, "--prompt-file", &o.prompt_file)) ||
-            (r = cli_opt(argc, argv, &i, "--weights", &o.weights)) || (r = cli_opt(argc, argv, &i, "--model", &o.model)) ||
-            (r = cli_opt(argc, argv, &i, "--sae", &o.sae_dir)) || (r = cli_opt(argc, argv, &i, "--hook", &o.hook)) ||
-            (r = cli_opt(argc, argv, &i, "--html", &o.html))) {
-            if (r < 0) return 2;
-            continue;
-        }
-        /* the latent edits: --steer L:COEF, --clamp L=VALUE, --ablate L (= --clamp L=0) */
-        int edit = (r = cli_opt(argc, argv, &i, "--steer", &v)) ? 1
-                 : (r = cli_opt(argc, argv, &i, "--clamp", &v)) ? 2
-                 : (r = cli_opt(argc, argv, &i, "--ablate", &v)) ? 3 : 0;
-        if (r < 0) return 2;
-        if (edit) {
-            int *cnt = edit == 1 ? &o.n_steer : &o.n_clamp;
-            if (*cnt == 64) return cli_error(2, "generate: at most 64 latents per kind of edit");
-            EvalLatent *e = edit == 1 ? &o.steer[*cnt] : &o.clamp[*cnt];
-            if (edit == 3) {
-                if (parse_latent("--ablate", v, &e->latent) != 0) return 2;
-                e->value = 0.0f;
-            } else if (parse_edit(edit == 1 ? "--steer" : "--clamp", v, edit == 1 ? ':' : '=', e) != 0)
-                return 2;
-            (*cnt)++;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--device", &v))) {
-            if (r < 0 || cli_device_parse(v, &device)) return 2;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--latent", &v))) {
-            if (r < 0 || parse_latent("--latent", v, &o.latent_show) != 0) return 2;
-            continue;
-        }
-        struct {
-            const char *name;
-            long lo, hi;
-        } ints[] = {{"--max-new", 1, 1000000}, {"-n", 1, 10000}, {"--top-k", -2147483647L, 2147483647L},
-                    {"--seed", 0, 9007199254740991L}, {"--threads", 1, 256}};
-        int matched = 0;
-        for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !matched; k++) {
-            if ((r = cli_opt(argc, argv, &i, ints[k].name, &v)) == 0) continue;
-            if (r < 0 || cli_int(ints[k].name, v, ints[k].lo, ints[k].hi, &n) != 0) return 2;
-            matched = 1;
-            if (k == 0) o.gp.max_new = (int)n;
-            if (k == 1) o.gp.n_samples = (int)n;
-            if (k == 2) o.gp.sampler.top_k = (int)n;
-            if (k == 3) o.gp.seed = (uint64_t)n;
-            if (k == 4) o.threads = (int)n;
-        }
-        const char *floats[] = {"--temperature", "--top-p", "--freq-penalty"};
-        for (size_t k = 0; k < 3 && !matched; k++) {
-            if ((r = cli_opt(argc, argv, &i, floats[k], &v)) == 0) continue;
-            if (r < 0 || cli_float(floats[k], v, -1e30, 1e30, &d) != 0) return 2;
-            matched = 1;
-            if (k == 0) o.gp.sampler.temperature = (float)d;
-            if (k == 1) o.gp.sampler.top_p = (float)d;
-            if (k == 2) o.gp.sampler.freq_penalty = (float)d;
-        }
-        if (!matched) return cli_unknown(argv[i]);
-    }
+    const CLIOpt opts[] = {
+        {"--prompt", CLI_STR, .dst = &o.prompt},
+        {"--prompt-file", CLI_STR, .dst = &o.prompt_file},
+        {"--max-new", CLI_INT, .dst = &o.gp.max_new, .lo = 1, .hi = 1000000},
+        {"-n", CLI_INT, .dst = &o.gp.n_samples, .lo = 1, .hi = 10000},
+        {"--temperature", CLI_FLOAT, .dst = &o.gp.sampler.temperature, .min = -1e30, .max = 1e30},
+        {"--top-k", CLI_INT, .dst = &o.gp.sampler.top_k, .lo = -2147483647L, .hi = 2147483647L},
+        {"--top-p", CLI_FLOAT, .dst = &o.gp.sampler.top_p, .min = -1e30, .max = 1e30},
+        {"--freq-penalty", CLI_FLOAT, .dst = &o.gp.sampler.freq_penalty, .min = -1e30, .max = 1e30},
+        {"--greedy", CLI_SET, .dst = &o.gp.sampler.greedy, .value = 1},
+        {"--seed", CLI_U64, .dst = &o.gp.seed, .lo = 0, .hi = 9007199254740991L},
+        {"--stop-at-eos", CLI_SET, .dst = &o.gp.stop_at_eos, .value = 1},
+        {"--weights", CLI_STR, .dst = &o.weights},
+        {"--random-weights", CLI_SET, .dst = &o.random_weights, .value = 1},
+        {"--model", CLI_STR, .dst = &o.model},
+        {"--threads", CLI_INT, .dst = &o.threads, .lo = 1, .hi = 256},
+        {"--sae", CLI_STR, .dst = &o.sae_dir},
+        {"--hook", CLI_STR, .dst = &o.hook},
+        {"--steer", CLI_CALL, .dst = &o, .fn = opt_edit},
+        {"--clamp", CLI_CALL, .dst = &o, .fn = opt_edit},
+        {"--ablate", CLI_CALL, .dst = &o, .fn = opt_edit},
+        {"--splice", CLI_SET, .dst = &o.splice, .value = 1},
+        {"--compare", CLI_SET, .dst = &o.compare, .value = 1},
+        {"--latent", CLI_CALL, .dst = &o.latent_show, .fn = opt_latent},
+        {"--html", CLI_STR, .dst = &o.html},
+        {"--quiet", CLI_SET, .dst = &o.quiet, .value = 1},
+        {"--device", CLI_DEVICE, .dst = &device},
+        {0}};
+    const CLISpec spec = {"generate", {opts}, .usage = generate_usage,
+                          .refuse = "give the text with --prompt or --prompt-file"};
+    int parsed;
+    if (cli_parse(&spec, argc, argv, &parsed)) return parsed;
 
     /* the options, checked before anything is loaded */
     if (!o.prompt == !o.prompt_file) {

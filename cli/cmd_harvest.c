@@ -21,10 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char *const harvest_opt_names[] = {"--dataset", "--weights", "--random-weights", "--format", "--hook",
-                                         "--ctx", "--batch-windows", "--shard-windows", "--tokens", "--no-bos",
-                                         "--exclude-special", "--dtype", NULL};
-
 void harvest_opts_init(HarvestOpts *o) {
     memset(o, 0, sizeof *o);
     o->format = "auto";
@@ -45,33 +41,38 @@ int parse_count(const char *s, double *out) {
     return 0;
 }
 
-int harvest_opts_parse(HarvestOpts *o, int argc, char **argv, int *i) {
-    const char *v;
-    int r;
-    if (!strcmp(argv[*i], "--random-weights")) return o->random_weights = 1, 1;
-    if (!strcmp(argv[*i], "--no-bos")) return o->no_bos = 1, 1;
-    if (!strcmp(argv[*i], "--exclude-special")) return o->exclude_special = 1, 1;
-    if ((r = cli_opt(argc, argv, i, "--dataset", &o->dataset)) || (r = cli_opt(argc, argv, i, "--weights", &o->weights)) ||
-        (r = cli_opt(argc, argv, i, "--format", &o->format)) || (r = cli_opt(argc, argv, i, "--dtype", &o->dtype)))
-        return r;
-    if ((r = cli_opt(argc, argv, i, "--hook", &v))) {
-        if (r < 0) return -1;
-        if (o->n_hooks == CACHE_MAX_HOOKS) return cli_error(2, "--hook: at most %d hooks", CACHE_MAX_HOOKS), -1;
-        o->hooks[o->n_hooks++] = v;
-        return 1;
-    }
-    if ((r = cli_opt(argc, argv, i, "--ctx", &v))) return r < 0 || cli_int("--ctx", v, 1, 1 << 20, &o->ctx) ? -1 : 1;
-    if ((r = cli_opt(argc, argv, i, "--batch-windows", &v)))
-        return r < 0 || cli_int("--batch-windows", v, 1, 4096, &o->batch) ? -1 : 1;
-    if ((r = cli_opt(argc, argv, i, "--shard-windows", &v)))
-        return r < 0 || cli_int("--shard-windows", v, 1, 1L << 30, &o->shard_windows) ? -1 : 1;
-    if ((r = cli_opt(argc, argv, i, "--tokens", &v))) {
-        if (r < 0) return -1;
-        if (parse_count(v, &o->tokens) != 0 || o->tokens < 1)
-            return cli_error(2, "option --tokens: '%s' is not a count of tokens (e.g. 1000000, 250k, 10M, 1G)", v), -1;
-        return 1;
-    }
+/* --hook NAME, repeatable, into the HarvestOpts at dst */
+static int opt_hook(const char *name, const char *val, void *dst) {
+    HarvestOpts *o = dst;
+    if (o->n_hooks == CACHE_MAX_HOOKS) return cli_error(2, "%s: at most %d hooks", name, CACHE_MAX_HOOKS);
+    o->hooks[o->n_hooks++] = val;
     return 0;
+}
+
+/* --tokens COUNT into the double at dst */
+static int opt_tokens(const char *name, const char *val, void *dst) {
+    double *t = dst;
+    if (parse_count(val, t) != 0 || *t < 1)
+        return cli_error(2, "option %s: '%s' is not a count of tokens (e.g. 1000000, 250k, 10M, 1G)", name, val);
+    return 0;
+}
+
+void harvest_opts_table(HarvestOpts *o, CLIOpt t[HARVEST_OPTS]) {
+    const CLIOpt opts[HARVEST_OPTS] = {
+        {"--dataset", CLI_STR, .dst = &o->dataset},
+        {"--weights", CLI_STR, .dst = &o->weights},
+        {"--random-weights", CLI_SET, .dst = &o->random_weights, .value = 1},
+        {"--format", CLI_STR, .dst = &o->format},
+        {"--hook", CLI_CALL, .dst = o, .fn = opt_hook},
+        {"--ctx", CLI_LONG, .dst = &o->ctx, .lo = 1, .hi = 1 << 20},
+        {"--batch-windows", CLI_LONG, .dst = &o->batch, .lo = 1, .hi = 4096},
+        {"--shard-windows", CLI_LONG, .dst = &o->shard_windows, .lo = 1, .hi = 1L << 30},
+        {"--tokens", CLI_CALL, .dst = &o->tokens, .fn = opt_tokens},
+        {"--no-bos", CLI_SET, .dst = &o->no_bos, .value = 1},
+        {"--exclude-special", CLI_SET, .dst = &o->exclude_special, .value = 1},
+        {"--dtype", CLI_STR, .dst = &o->dtype},
+        {0}};
+    memcpy(t, opts, sizeof opts);
 }
 
 /* --weights: a path or a model name; --random-weights: the pipeline's
@@ -190,37 +191,23 @@ static int on_progress(void *vctx, long done, long total, const Harvest *h) {
 }
 
 int cmd_harvest(int argc, char **argv) {
-    static const char *opts[32];
-    int no = 0;
-    for (const char *const *n = harvest_opt_names; *n; n++) opts[no++] = *n;
-    const char *more[] = {"-o", "--out", "--threads", "--device", "--quiet", "--help", "-h", NULL};
-    for (const char **n = more; *n; n++) opts[no++] = *n;
-    opts[no] = NULL;
-    cli_command("harvest", opts, NULL);
     HarvestOpts o;
     harvest_opts_init(&o);
-    const char *out = NULL, *v;
+    const char *out = NULL;
     CLIDevice device = CLI_DEVICE_CPU;
-    int quiet = 0, ended = 0, r;
+    int quiet = 0, r;
     long threads = 0;
-    for (int i = 1; i < argc; i++) {
-        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND) return cli_error(2, "harvest: unexpected argument '%s' (the token file is --dataset X.bin)", argv[i]);
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-        if (!strcmp(argv[i], "--quiet")) { quiet = 1; continue; }
-        if ((r = harvest_opts_parse(&o, argc, argv, &i))) { if (r < 0) return 2; continue; }
-        if ((r = cli_opt(argc, argv, &i, "-o", &out)) || (r = cli_opt(argc, argv, &i, "--out", &out))) { if (r < 0) return 2; continue; }
-        if ((r = cli_opt(argc, argv, &i, "--device", &v))) {
-            if (r < 0 || cli_device_parse(v, &device)) return 2;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--threads", &v))) {
-            if (r < 0 || cli_int("--threads", v, 1, 256, &threads)) return 2;
-            continue;
-        }
-        return cli_unknown(argv[i]);
-    }
+    CLIOpt shared[HARVEST_OPTS];
+    harvest_opts_table(&o, shared);
+    const CLIOpt opts[] = {
+        {"-o", CLI_STR, .dst = &out},
+        {"--out", CLI_STR, .dst = &out},
+        {"--threads", CLI_LONG, .dst = &threads, .lo = 1, .hi = 256},
+        {"--device", CLI_DEVICE, .dst = &device},
+        {"--quiet", CLI_SET, .dst = &quiet, .value = 1},
+        {0}};
+    const CLISpec spec = {"harvest", {shared, opts}, .usage = usage, .refuse = "the token file is --dataset X.bin"};
+    if (cli_parse(&spec, argc, argv, &r)) return r;
     if (!out) { usage(stderr); return cli_error(2, "harvest: give the cache folder with -o CACHE"); }
     if (!o.dataset) { usage(stderr); return cli_error(2, "harvest: give the token file with --dataset X.bin"); }
     if (o.n_hooks < 1) { usage(stderr); return cli_error(2, "harvest: give at least one --hook NAME (e.g. blocks.6.mlp.hook_pre)"); }

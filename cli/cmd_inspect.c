@@ -72,10 +72,6 @@ static void usage(FILE *f) {
             "                       on each step and print the largest gradient difference\n");
 }
 
-static const char *const inspect_opts[] = {"--weights", "--ids", "--layer", "--head", "--token", "--neurons",
-                                           "--top", "--reference", "--acts", "--steps", "--latents", "--k",
-                                           "--lr", "--compare", "--help", "-h", NULL};
-
 typedef struct {
     const char *what, *weights, *ids_path, *acts;
     long layer, head, token, neurons, top, steps, latents, k;
@@ -552,63 +548,46 @@ static int cmd_sae(const InspectOpts *o) {
 
 /* ---- options ---- */
 
-static int parse(int argc, char **argv, InspectOpts *o, int *done) {
-    const char *v;
-    int ended = 0, r;
-    size_t tlen = 0;
-    for (int i = 1; i < argc; i++) {
-        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND) {
-            if (!o->what) { o->what = argv[i]; continue; }
-            size_t n = strlen(argv[i]);
-            o->text = xrealloc(o->text, tlen + n + 2);
-            if (tlen) o->text[tlen++] = ' ';
-            memcpy(o->text + tlen, argv[i], n + 1);
-            tlen += n;
-            continue;
-        }
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            *done = 1;
-            return 0;
-        }
-        if (!strcmp(argv[i], "--reference")) { o->reference = 1; continue; }
-        if (!strcmp(argv[i], "--compare")) { o->compare = 1; continue; }
-        if ((r = cli_opt(argc, argv, &i, "--weights", &o->weights)) || (r = cli_opt(argc, argv, &i, "--ids", &o->ids_path)) ||
-            (r = cli_opt(argc, argv, &i, "--acts", &o->acts))) {
-            if (r < 0) return 2;
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--lr", &v))) {
-            if (r < 0 || cli_float("--lr", v, 1e-12, 10.0, &o->lr) != 0) return 2;
-            continue;
-        }
-        struct {
-            const char *name;
-            long *dst, lo, hi;
-        } ints[] = {{"--layer", &o->layer, 0, 4096},      {"--head", &o->head, 0, 4096},
-                    {"--token", &o->token, 0, 1 << 24},    {"--neurons", &o->neurons, 1, 1 << 20},
-                    {"--top", &o->top, 1, 1000},           {"--steps", &o->steps, 1, 1000},
-                    {"--latents", &o->latents, 1, 1 << 20}, {"--k", &o->k, 1, 1 << 20}};
-        int matched = 0;
-        for (size_t q = 0; q < sizeof ints / sizeof ints[0] && !matched; q++) {
-            r = cli_opt(argc, argv, &i, ints[q].name, &v);
-            if (r < 0) return 2;
-            if (r == 0) continue;
-            if (cli_int(ints[q].name, v, ints[q].lo, ints[q].hi, ints[q].dst) != 0) return 2;
-            matched = 1;
-        }
-        if (!matched) return cli_unknown(argv[i]);
+/* The first operand is WHAT; the others are joined by spaces into text. */
+static int add_operand(void *ctx, const char *arg) {
+    InspectOpts *o = ctx;
+    if (!o->what) {
+        o->what = arg;
+        return 0;
     }
+    size_t tlen = o->text ? strlen(o->text) : 0, n = strlen(arg);
+    o->text = xrealloc(o->text, tlen + n + 2);
+    if (tlen) o->text[tlen++] = ' ';
+    memcpy(o->text + tlen, arg, n + 1);
     return 0;
 }
 
+/* Returns 0 to go on, or 1 to stop with *status (0 after --help). */
+static int parse(int argc, char **argv, InspectOpts *o, int *status) {
+    const CLIOpt opts[] = {
+        {"--weights", CLI_STR, .dst = &o->weights},
+        {"--ids", CLI_STR, .dst = &o->ids_path},
+        {"--layer", CLI_LONG, .dst = &o->layer, .lo = 0, .hi = 4096},
+        {"--head", CLI_LONG, .dst = &o->head, .lo = 0, .hi = 4096},
+        {"--token", CLI_LONG, .dst = &o->token, .lo = 0, .hi = 1 << 24},
+        {"--neurons", CLI_LONG, .dst = &o->neurons, .lo = 1, .hi = 1 << 20},
+        {"--top", CLI_LONG, .dst = &o->top, .lo = 1, .hi = 1000},
+        {"--reference", CLI_SET, .dst = &o->reference, .value = 1},
+        {"--acts", CLI_STR, .dst = &o->acts},
+        {"--steps", CLI_LONG, .dst = &o->steps, .lo = 1, .hi = 1000},
+        {"--latents", CLI_LONG, .dst = &o->latents, .lo = 1, .hi = 1 << 20},
+        {"--k", CLI_LONG, .dst = &o->k, .lo = 1, .hi = 1 << 20},
+        {"--lr", CLI_DOUBLE, .dst = &o->lr, .min = 1e-12, .max = 10.0},
+        {"--compare", CLI_SET, .dst = &o->compare, .value = 1},
+        {0}};
+    const CLISpec spec = {"inspect", {opts}, .usage = usage, .operand = add_operand, .ctx = o};
+    return cli_parse(&spec, argc, argv, status);
+}
+
 int cmd_inspect(int argc, char **argv) {
-    cli_command("inspect", inspect_opts, NULL);
     InspectOpts o = {.weights = "gpt2", .layer = -1, .head = 0, .token = -1, .neurons = 8, .top = 5, .steps = 3};
-    int done = 0, st = parse(argc, argv, &o, &done);
-    if (st || done) {
+    int st;
+    if (parse(argc, argv, &o, &st)) {
         free(o.text);
         return st;
     }

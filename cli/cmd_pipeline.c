@@ -369,7 +369,7 @@ static int stage_train_ext(Pipeline *P) {
     } else {
         SAEArch *m = xcalloc(1, sizeof *m);
         TrainArchOpts ao = {o->arch, o->L, o->k, o->batch, o->epochs, o->lr_given ? o->lr : 0, o->seed,
-                            (const char *const (*)[2])o->arch_set, o->n_arch_set, P->use_cuda};
+                            (const char *const (*)[2])o->arch_set.set, o->arch_set.n, P->use_cuda};
         SAEArchKind kind;
         int gpu = P->use_cuda && sae_arch_parse(o->arch, &kind) == 0 && train_arch_has_gpu(kind);
         stage_begin(P, "training the SAE (%s): %d epochs, on the %s", o->arch, o->epochs, gpu ? "GPU" : "CPU");
@@ -700,15 +700,72 @@ static int read_word_file(const char *path, char ***out, int *n) {
 static const char *seed_words[] = {"Hungary", "geographical", "European", "Union", "provinces", "Austria", "Czech",
                                    "Republic", "Slovakia", "Romania", "Italy", "Greece", "regions"};
 
-/* Every option the pipeline accepts (for suggestions), and the library's
- * spelling of the ones it names differently. */
-static const char *const pipeline_opts[] = {
-    "--out",  "--model",   "--weights",  "--random-weights", "--layer",   "--site",    "--epochs",  "--latents-k",
-    "--k",    "--latents-n", "--L",      "--lr",             "--batch",   "--seed",    "--words",   "--category",
-    "--latents", "--top",  "--device",   "--threads",        "--quiet",   "--cache",   "--help",    "-h",
-    "--help-pipeline", "--version", "--arch", "--sae", "--k-aux", "--aux-alpha", "--multi-topk", "--lambda",
-    "--lambda-warmup", "--jump-eps", "--theta0", "--dead-tokens", "--beta1", "--beta2", "--adam-eps", "--warmup",
-    "--decay", "--grad-clip", "--browser", NULL};
+/* --version, --help-pipeline: print and stop */
+static int opt_version(const char *name, const char *val, void *dst) {
+    (void)name, (void)val, (void)dst;
+    cli_version();
+    return CLI_STOP;
+}
+
+static int opt_help(const char *name, const char *val, void *dst) {
+    (void)name, (void)val, (void)dst;
+    usage(stdout);
+    return CLI_STOP;
+}
+
+/* --arch seed|topk|batchtopk|jumprelu|relu|gated into the string at dst */
+static int opt_arch(const char *name, const char *val, void *dst) {
+    SAEArchKind ak;
+    if (strcmp(val, "seed") != 0 && sae_arch_parse(val, &ak) != 0)
+        return cli_error(2, "option %s: '%s' is not seed, topk, batchtopk, jumprelu, relu or gated", name, val);
+    *(const char **)dst = val;
+    return 0;
+}
+
+/* --words a,b,c or --words @FILE into the PipelineOpts at dst (a later one replaces an earlier) */
+static int opt_words(const char *name, const char *val, void *dst) {
+    PipelineOpts *o = dst;
+    char **w;
+    int n;
+    if (val[0] == '@') {
+        if (read_word_file(val + 1, &w, &n) != 0) return cli_fail();
+    } else {
+        split_list(val, &w, &n);
+        if (n == 0) {
+            free(w);
+            return cli_error(2, "option %s: '%s' has no words", name, val);
+        }
+    }
+    if (o->words_owned) {
+        for (int k = 0; k < o->n_words; k++) free(o->words[k]);
+        free(o->words);
+    }
+    o->words = w, o->n_words = n, o->words_owned = 1;
+    return 0;
+}
+
+/* --latents i,j,k (the latents to draw) into the PipelineOpts at dst */
+static int opt_draw(const char *name, const char *val, void *dst) {
+    PipelineOpts *o = dst;
+    char **items;
+    int ni, bad = 0;
+    long n;
+    split_list(val, &items, &ni);
+    free(o->draw);
+    o->draw = xmalloc(sizeof(int) * (ni ? ni : 1));
+    o->n_draw = 0;
+    for (int k = 0; k < ni; k++) {
+        if (!bad && cli_int(name, items[k], 0, 1 << 22, &n)) bad = 1;
+        if (!bad) o->draw[o->n_draw++] = (int)n;
+        free(items[k]);
+    }
+    free(items);
+    if (bad) return 2;
+    if (o->n_draw == 0) return cli_error(2, "option %s: '%s' has no latent numbers", name, val);
+    return 0;
+}
+
+/* the library's spelling of the options the pipeline names differently */
 static const char *const pipeline_renames[] = {"--latents", "--latents-n", NULL};
 
 int cmd_pipeline(int argc, char **argv) {
@@ -716,116 +773,42 @@ int cmd_pipeline(int argc, char **argv) {
     pipeline_default_opts(&o);
     const char **files = xmalloc(sizeof(char *) * (argc > 0 ? argc : 1));
     int n_files = 0, rc = 2;
-    const char *v;
-    int ended = 0;   /* after "--": every argument is an input */
-    cli_command("pipeline", pipeline_opts, pipeline_renames);
-    for (int i = 1; i < argc; i++) {
-        int r;
-        long n;
-        double x;
-        const char *a = argv[i];
-        CLIArgKind kind = cli_arg_kind(a, &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND) {
-            files[n_files++] = a;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "--help-pipeline")) {
-            usage(stdout);
-            rc = 0;
-            goto done;
-        }
-        if (!strcmp(a, "--version")) {
-            cli_version();
-            rc = 0;
-            goto done;
-        }
-        if (!strcmp(a, "--random-weights")) { o.random_weights = 1; continue; }
-        if (!strcmp(a, "--quiet")) { o.quiet = 1; continue; }
-#define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
-        if (OPT("--out")) { if (r < 0) goto done; o.out_dir = v; continue; }
-        if (OPT("--model")) { if (r < 0) goto done; o.model = v; continue; }
-        if (OPT("--weights")) { if (r < 0) goto done; o.weights = v; continue; }
-        if (OPT("--cache")) { if (r < 0) goto done; o.cache = v; continue; }
-        if (OPT("--site")) { if (r < 0) goto done; o.site = v; continue; }
-        if (OPT("--category")) { if (r < 0) goto done; o.category = v; continue; }
-        if (OPT("--device")) { if (r < 0 || cli_device_parse(v, &o.device)) goto done; continue; }
-        if (OPT("--layer")) { if (r < 0 || cli_int("--layer", v, 0, 1000, &n)) goto done; o.layer = (int)n; continue; }
-        if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 1000000, &n)) goto done; o.epochs = (int)n; continue; }
-        if (OPT("--latents-k") || OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1 << 20, &n)) goto done; o.k = (int)n; continue; }
-        if (OPT("--latents-n") || OPT("--L")) { if (r < 0 || cli_int("--L", v, 2, 1 << 22, &n)) goto done; o.L = (int)n; continue; }
-        if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 2, 1 << 24, &n)) goto done; o.batch = (int)n; continue; }
-        if (OPT("--seed")) { if (r < 0 || cli_int("--seed", v, 0, 0x7fffffffL, &n)) goto done; o.seed = (uint64_t)n; continue; }
-        if (OPT("--browser")) {
-            if (r < 0 || cli_int("--browser", v, 0, 1 << 22, &n)) goto done;
-            o.browser = (int)n;
-            continue;
-        }
-        if (OPT("--top")) { if (r < 0 || cli_int("--top", v, 1, 100, &n)) goto done; o.top = (int)n; continue; }
-        if (OPT("--threads")) { if (r < 0 || cli_int("--threads", v, 1, 1024, &n)) goto done; o.threads = (int)n; continue; }
-        if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 1e-12, 10, &x)) goto done; o.lr = (float)x; o.lr_given = 1; continue; }
-        if (OPT("--sae")) { if (r < 0) goto done; o.sae_dir = v; continue; }
-        if (!strcmp(a, "--multi-topk") && o.n_arch_set < TRAIN_ARCH_MAX_SET) {
-            o.arch_set[o.n_arch_set][0] = a, o.arch_set[o.n_arch_set++][1] = "1";
-            continue;
-        }
-        {   /* --arch's own options (cli/train_arch.c), passed on as given; --k, --lr, --seed are above */
-            int hit = 0;
-            for (int j = 1; train_arch_options[j] && !hit; j++) {   /* [0] is --k */
-                if (!strcmp(train_arch_options[j], "--lr") || !strcmp(train_arch_options[j], "--seed")) continue;
-                if (OPT(train_arch_options[j])) {
-                    if (r < 0) goto done;
-                    if (o.n_arch_set >= TRAIN_ARCH_MAX_SET) { rc = cli_error(2, "too many options"); goto done; }
-                    o.arch_set[o.n_arch_set][0] = train_arch_options[j], o.arch_set[o.n_arch_set++][1] = v;
-                    hit = 1;
-                }
-            }
-            if (hit) continue;
-        }
-        if (OPT("--arch")) {
-            SAEArchKind ak;
-            if (r < 0) goto done;
-            if (strcmp(v, "seed") != 0 && sae_arch_parse(v, &ak) != 0) {
-                rc = cli_error(2, "option --arch: '%s' is not seed, topk, batchtopk, jumprelu, relu or gated", v);
-                goto done;
-            }
-            o.arch = v;
-            continue;
-        }
-        if (OPT("--words")) {
-            if (r < 0) goto done;
-            if (v[0] == '@') {
-                if (read_word_file(v + 1, &o.words, &o.n_words) != 0) { rc = cli_fail(); goto done; }
-            } else {
-                split_list(v, &o.words, &o.n_words);
-                if (o.n_words == 0) { cli_error(2, "option --words: '%s' has no words", v); goto done; }
-            }
-            o.words_owned = 1;
-            continue;
-        }
-        if (OPT("--latents")) {
-            if (r < 0) goto done;
-            char **items;
-            int ni;
-            split_list(v, &items, &ni);
-            o.draw = xmalloc(sizeof(int) * (ni ? ni : 1));
-            for (int k = 0; k < ni; k++) {
-                if (cli_int("--latents", items[k], 0, 1 << 22, &n)) {
-                    for (int q = 0; q < ni; q++) free(items[q]);
-                    free(items);
-                    goto done;
-                }
-                o.draw[o.n_draw++] = (int)n;
-            }
-            for (int q = 0; q < ni; q++) free(items[q]);
-            free(items);
-            if (o.n_draw == 0) { cli_error(2, "option --latents: '%s' has no latent numbers", v); goto done; }
-            continue;
-        }
-#undef OPT
-        rc = cli_unknown(a);
-        goto done;
-    }
+    CLIOpt arch_opts[TRAIN_ARCH_OPTS];   /* --arch's own options, passed on as given; --k, --lr, --seed are below */
+    train_arch_table(&o.arch_set, arch_opts, 0);
+    const CLIOpt opts[] = {
+        {"--out", CLI_STR, .dst = &o.out_dir},
+        {"--model", CLI_STR, .dst = &o.model},
+        {"--weights", CLI_STR, .dst = &o.weights},
+        {"--random-weights", CLI_SET, .dst = &o.random_weights, .value = 1},
+        {"--layer", CLI_INT, .dst = &o.layer, .lo = 0, .hi = 1000},
+        {"--site", CLI_STR, .dst = &o.site},
+        {"--epochs", CLI_INT, .dst = &o.epochs, .lo = 1, .hi = 1000000},
+        {"--latents-k", CLI_INT, .dst = &o.k, .lo = 1, .hi = 1 << 20},
+        {"--k", CLI_INT, .dst = &o.k, .lo = 1, .hi = 1 << 20},
+        {"--latents-n", CLI_INT, .dst = &o.L, .lo = 2, .hi = 1 << 22},
+        {"--L", CLI_INT, .dst = &o.L, .lo = 2, .hi = 1 << 22},
+        {"--lr", CLI_FLOAT, .dst = &o.lr, .min = 1e-12, .max = 10, .given = &o.lr_given},
+        {"--batch", CLI_INT, .dst = &o.batch, .lo = 2, .hi = 1 << 24},
+        {"--seed", CLI_U64, .dst = &o.seed, .lo = 0, .hi = 0x7fffffffL},
+        {"--words", CLI_CALL, .dst = &o, .fn = opt_words},
+        {"--category", CLI_STR, .dst = &o.category},
+        {"--latents", CLI_CALL, .dst = &o, .fn = opt_draw},
+        {"--top", CLI_INT, .dst = &o.top, .lo = 1, .hi = 100},
+        {"--browser", CLI_INT, .dst = &o.browser, .lo = 0, .hi = 1 << 22},
+        {"--device", CLI_DEVICE, .dst = &o.device},
+        {"--threads", CLI_INT, .dst = &o.threads, .lo = 1, .hi = 1024},
+        {"--quiet", CLI_SET, .dst = &o.quiet, .value = 1},
+        {"--cache", CLI_STR, .dst = &o.cache},
+        {"--help-pipeline", CLI_FLAG_CALL, .fn = opt_help},
+        {"--version", CLI_FLAG_CALL, .fn = opt_version},
+        {"--arch", CLI_CALL, .dst = &o.arch, .fn = opt_arch},
+        {"--sae", CLI_STR, .dst = &o.sae_dir},
+        {0}};
+    CLIList inputs = {files, &n_files};
+    const CLISpec spec = {"pipeline", {opts, arch_opts}, pipeline_renames, .usage = usage, .operand = cli_operand_push,
+                          .ctx = &inputs};
+    if (cli_parse(&spec, argc, argv, &rc)) goto done;
+    rc = 2;
     if (n_files == 0) {
         cli_error(2, "no input files: ./run [OPTIONS] FILE... (./run --help)");
         goto done;

@@ -28,49 +28,23 @@ static void synth_usage(FILE *f) {
             "  --seed S          random seed (default 1337)\n");
 }
 
-static const char *const synth_opts[] = {"-o",     "--out",   "--model", "--n-layer", "--n-head", "--n-embd",
-                                         "--vocab", "--n-ctx", "--seed",  "--help",    "-h",       NULL};
-
 int cmd_synth(int argc, char **argv) {
-    const char *out = NULL, *model = "gpt2", *v;
+    const char *out = NULL, *model = "gpt2";
     long n_layer = 0, n_head = 0, n_embd = 0, vocab = 0, n_ctx = 0, seed = 1337;
-    int ended = 0;
-    cli_command("synth", synth_opts, NULL);
-    for (int i = 1; i < argc; i++) {
-        int r;
-        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND) {
-            synth_usage(stderr);
-            return cli_error(2, "synth: unexpected argument '%s' (synth reads no files; -o DIR names the output)",
-                             argv[i]);
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            synth_usage(stdout);
-            return 0;
-        }
-        if ((r = cli_opt(argc, argv, &i, "-o", &out)) || (r = cli_opt(argc, argv, &i, "--out", &out)) ||
-            (r = cli_opt(argc, argv, &i, "--model", &model))) {
-            if (r < 0) return 2;
-            continue;
-        }
-        struct {
-            const char *name;
-            long *dst, lo, hi;
-        } ints[] = {
-            {"--n-layer", &n_layer, 1, 1024}, {"--n-head", &n_head, 1, 4096},  {"--n-embd", &n_embd, 1, 65536},
-            {"--vocab", &vocab, 1, 10000000}, {"--n-ctx", &n_ctx, 1, 1048576}, {"--seed", &seed, 0, 2147483647L},
-        };
-        int matched = 0;
-        for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !matched; k++) {
-            r = cli_opt(argc, argv, &i, ints[k].name, &v);
-            if (r < 0) return 2;
-            if (r == 0) continue;
-            if (cli_int(ints[k].name, v, ints[k].lo, ints[k].hi, ints[k].dst) != 0) return 2;
-            matched = 1;
-        }
-        if (!matched) return cli_unknown(argv[i]);
-    }
+    const CLIOpt opts[] = {
+        {"-o", CLI_STR, .dst = &out},
+        {"--out", CLI_STR, .dst = &out},
+        {"--model", CLI_STR, .dst = &model},
+        {"--n-layer", CLI_LONG, .dst = &n_layer, .lo = 1, .hi = 1024},
+        {"--n-head", CLI_LONG, .dst = &n_head, .lo = 1, .hi = 4096},
+        {"--n-embd", CLI_LONG, .dst = &n_embd, .lo = 1, .hi = 65536},
+        {"--vocab", CLI_LONG, .dst = &vocab, .lo = 1, .hi = 10000000},
+        {"--n-ctx", CLI_LONG, .dst = &n_ctx, .lo = 1, .hi = 1048576},
+        {"--seed", CLI_LONG, .dst = &seed, .lo = 0, .hi = 2147483647L},
+        {0}};
+    const CLISpec spec = {"synth", {opts}, .usage = synth_usage, .refuse = "synth reads no files; -o DIR names the output"};
+    int status;
+    if (cli_parse(&spec, argc, argv, &status)) return status;
     if (!out) {
         synth_usage(stderr);
         return cli_error(2, "synth: -o DIR is required (where to write the checkpoint)");

@@ -86,7 +86,9 @@ static int tokenizer_paths(const char *vocab, const char *merges, char **v, char
 }
 
 /* "--max-bytes" value: a byte count with an optional K, M or G (binary). */
-static int parse_bytes(const char *val, size_t *out) {
+/* --max-bytes N[K|M|G] into *(size_t *)out */
+static int parse_bytes(const char *name, const char *val, void *out) {
+    (void)name;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(val, &end, 10);
@@ -98,7 +100,7 @@ static int parse_bytes(const char *val, size_t *out) {
         v > TOKENIZE_MAX_BYTES_LIMIT / mul || v * mul > TOKENIZE_MAX_BYTES_LIMIT)
         return cli_error(2, "tokenize: --max-bytes '%s': give a byte count from 1 to %zu (e.g. 100M, 2G)",
                          val, TOKENIZE_MAX_BYTES_LIMIT);
-    *out = (size_t)(v * mul);
+    *(size_t *)out = (size_t)(v * mul);
     return 0;
 }
 
@@ -162,54 +164,35 @@ typedef struct {
     long threads;
 } TokenizeOpts;
 
-static const char *const tokenize_opts[] = {"--show", "--decode", "--count", "--special", "--bytewise",
-                                            "--max-bytes", "--vocab", "--merges", "--bin", "--format",
-                                            "--threads", "--quiet", "--cache", "--help", "-h", NULL};
+/* --format llmc|raw into *(DataFormat *)dst */
+static int parse_format(const char *name, const char *val, void *dst) {
+    (void)name;
+    if (data_format_parse(val, dst) != 0 || *(DataFormat *)dst == DATA_AUTO)
+        return cli_error(2, "tokenize: --format '%s': give llmc or raw", val);
+    return 0;
+}
 
 /* Parse argv into *o. Returns an exit status to stop with, or -1 to go on. */
 static int tokenize_args(int argc, char **argv, TokenizeOpts *o) {
-    const char *val;
-    int ended = 0;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        CLIArgKind k = cli_arg_kind(argv[i], &ended);
-        if (k == CLI_END) continue;
-        if (k == CLI_OPERAND) {
-            o->files[o->n_files++] = argv[i];
-            continue;
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--show") == 0) o->show = 1;
-        else if (strcmp(argv[i], "--decode") == 0) o->decode = 1;
-        else if (strcmp(argv[i], "--count") == 0) o->count = 1;
-        else if (strcmp(argv[i], "--special") == 0) o->flags |= BPE_ALLOW_SPECIAL;
-        else if (strcmp(argv[i], "--bytewise") == 0) o->flags |= BPE_BYTEWISE;
-        else if (strcmp(argv[i], "--quiet") == 0) o->quiet = 1;
-        else if ((r = cli_opt(argc, argv, &i, "--max-bytes", &val)) != 0) {
-            if (r < 0 || parse_bytes(val, &o->max_bytes) != 0) return 2;
-        } else if ((r = cli_opt(argc, argv, &i, "--vocab", &val)) != 0) {
-            if (r < 0) return 2;
-            o->vocab = val;
-        } else if ((r = cli_opt(argc, argv, &i, "--merges", &val)) != 0) {
-            if (r < 0) return 2;
-            o->merges = val;
-        } else if ((r = cli_opt(argc, argv, &i, "--bin", &val)) != 0) {
-            if (r < 0) return 2;
-            o->bin = val;
-        } else if ((r = cli_opt(argc, argv, &i, "--format", &val)) != 0) {
-            if (r < 0) return 2;
-            if (data_format_parse(val, &o->format) != 0 || o->format == DATA_AUTO)
-                return cli_error(2, "tokenize: --format '%s': give llmc or raw", val);
-        } else if ((r = cli_opt(argc, argv, &i, "--threads", &val)) != 0) {
-            if (r < 0 || cli_int("--threads", val, 1, 64, &o->threads) != 0) return 2;
-        } else if ((r = cli_opt(argc, argv, &i, "--cache", &val)) != 0) {
-            if (r < 0 || cli_cache(val) != 0) return 2;
-        } else {
-            return cli_unknown(argv[i]);
-        }
-    }
+    const CLIOpt opts[] = {
+        {"--show", CLI_SET, .dst = &o->show, .value = 1},
+        {"--decode", CLI_SET, .dst = &o->decode, .value = 1},
+        {"--count", CLI_SET, .dst = &o->count, .value = 1},
+        {"--special", CLI_OR, .dst = &o->flags, .value = BPE_ALLOW_SPECIAL},
+        {"--bytewise", CLI_OR, .dst = &o->flags, .value = BPE_BYTEWISE},
+        {"--max-bytes", CLI_CALL, .dst = &o->max_bytes, .fn = parse_bytes},
+        {"--vocab", CLI_STR, .dst = &o->vocab},
+        {"--merges", CLI_STR, .dst = &o->merges},
+        {"--bin", CLI_STR, .dst = &o->bin},
+        {"--format", CLI_CALL, .dst = &o->format, .fn = parse_format},
+        {"--threads", CLI_LONG, .dst = &o->threads, .lo = 1, .hi = 64},
+        {"--quiet", CLI_SET, .dst = &o->quiet, .value = 1},
+        {"--cache", CLI_CALL, .fn = cli_opt_cache},
+        {0}};
+    CLIList files = {o->files, &o->n_files};
+    const CLISpec spec = {"tokenize", {opts}, .usage = usage, .operand = cli_operand_push, .ctx = &files};
+    int status;
+    if (cli_parse(&spec, argc, argv, &status)) return status;
     if (o->show + o->decode + o->count > 1)
         return cli_error(2, "tokenize: --show, --decode and --count exclude each other");
     if (o->bin && o->show + o->decode + o->count > 0)
@@ -246,7 +229,6 @@ int cmd_tokenize(int argc, char **argv) {
     o.max_bytes = TOKENIZE_MAX_BYTES;
     o.format = DATA_LLMC;
     o.files = xcalloc((size_t)argc + 1, sizeof *o.files);
-    cli_command("tokenize", tokenize_opts, NULL);
     int status = tokenize_args(argc, argv, &o);
     if (status >= 0) {
         free(o.files);

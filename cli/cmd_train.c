@@ -112,11 +112,6 @@ static int on_epoch(void *vctx, int epoch, int epochs, const SAELosses *l, const
     return 0;
 }
 
-static const char *const train_opts[] = {
-    "--acts",  "-o",      "--out",  "--init", "--epochs",    "--k",       "--latents", "--lr",
-    "--sparsity-weight", "--decor-weight", "--batch",  "--seed", "--save-every", "--model",   "--hook",    "--no-latents",
-    "--device", "--reference", "--profile", "--quiet", "--arch", "--help", "-h", NULL};
-
 int cmd_train(int argc, char **argv) {
     if (train_dist_wanted(argc, argv)) return cmd_train_dist(argc, argv);   /* --ranks N, or under mpirun */
     const char *acts = NULL, *out = NULL, *init = NULL, *model = "gpt2", *hook = "blocks.6.mlp.hook_pre";
@@ -124,48 +119,40 @@ int cmd_train(int argc, char **argv) {
     SAEParams p = sae_default_params();
     long save_every = 0;
     int quiet = 0, k_given = 0, latents_given = 0, profile = getenv("GPT2SAE_PROF") != NULL;
-    int ended = 0;
     for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)   /* streaming: cli/cmd_train_stream.c */
         if (!strncmp(argv[i], "--cache", 7) || !strncmp(argv[i], "--dataset", 9) || !strncmp(argv[i], "--resume", 8))
             return cmd_train_stream(argc, argv);
     const char *arch;
     if (train_arch_requested(argc, argv, &arch)) return cmd_train_arch(argc, argv);   /* cli/train_arch.c */
-    cli_command("train", train_opts, NULL);
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        long n;
-        double x;
-        int r;
-        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND)   /* train reads its input with --acts */
-            return cli_error(2, "train: unexpected argument '%s' (train takes only options: --acts X.npy -o DIR)",
-                             argv[i]);
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 0; }
-        if (strcmp(argv[i], "--reference") == 0) { p.impl = SAE_REF; continue; }
-        if (strcmp(argv[i], "--quiet") == 0) { quiet = 1; continue; }
-        if (strcmp(argv[i], "--profile") == 0) { profile = 1; continue; }
-        if (strcmp(argv[i], "--no-latents") == 0) { p.want_latents = 0; continue; }
-#define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
-        if (OPT("--acts")) { if (r < 0) return 2; acts = v; }
-        else if (OPT("-o") || OPT("--out")) { if (r < 0) return 2; out = v; }
-        else if (OPT("--init")) { if (r < 0) return 2; init = v; }
-        else if (OPT("--model")) { if (r < 0) return 2; model = v; }
-        else if (OPT("--hook")) { if (r < 0) return 2; hook = v; }
-        else if (OPT("--arch")) { if (r < 0) return 2; }   /* seed: this file; the others: cli/train_arch.c */
-        else if (OPT("--device")) { if (r < 0 || cli_device_parse(v, &device)) return 2; }
-        else if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 100000000, &n)) return 2; p.epochs = (int)n; }
-        else if (OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1 << 30, &n)) return 2; p.k = (int)n; k_given = 1; }
-        else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 1, 1 << 30, &n)) return 2; p.latents = (int)n; latents_given = 1; }
-        else if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 2, SAE_MAX_BATCH, &n)) return 2; p.batch = (int)n; }
-        else if (OPT("--seed")) { if (r < 0 || cli_int("--seed", v, 0, 0x7fffffffffffffffL, &n)) return 2; p.seed = (uint64_t)n; }
-        else if (OPT("--save-every")) { if (r < 0 || cli_int("--save-every", v, 0, 100000000, &n)) return 2; save_every = n; }
-        else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e38, &x)) return 2; p.lr = x; }
-        else if (OPT("--sparsity-weight")) { if (r < 0 || cli_float("--sparsity-weight", v, 0, 1e30, &x)) return 2; p.sparsity_weight = (float)x; }
-        else if (OPT("--decor-weight")) { if (r < 0 || cli_float("--decor-weight", v, 0, 1e30, &x)) return 2; p.decor_weight = (float)x; }
-        else return cli_unknown(argv[i]);
-#undef OPT
-    }
+    const char *arch_seed;   /* --arch seed: this file; the others: cli/train_arch.c */
+    int reference = 0, no_latents = 0, parsed;
+    const CLIOpt opts[] = {
+        {"--acts", CLI_STR, .dst = &acts},
+        {"-o", CLI_STR, .dst = &out},
+        {"--out", CLI_STR, .dst = &out},
+        {"--init", CLI_STR, .dst = &init},
+        {"--epochs", CLI_INT, .dst = &p.epochs, .lo = 1, .hi = 100000000},
+        {"--k", CLI_INT, .dst = &p.k, .lo = 1, .hi = 1 << 30, .given = &k_given},
+        {"--latents", CLI_INT, .dst = &p.latents, .lo = 1, .hi = 1 << 30, .given = &latents_given},
+        {"--lr", CLI_DOUBLE, .dst = &p.lr, .min = 0, .max = 1e38},
+        {"--sparsity-weight", CLI_FLOAT, .dst = &p.sparsity_weight, .min = 0, .max = 1e30},
+        {"--decor-weight", CLI_FLOAT, .dst = &p.decor_weight, .min = 0, .max = 1e30},
+        {"--batch", CLI_INT, .dst = &p.batch, .lo = 2, .hi = SAE_MAX_BATCH},
+        {"--seed", CLI_U64, .dst = &p.seed, .lo = 0, .hi = 0x7fffffffffffffffL},
+        {"--save-every", CLI_LONG, .dst = &save_every, .lo = 0, .hi = 100000000},
+        {"--model", CLI_STR, .dst = &model},
+        {"--hook", CLI_STR, .dst = &hook},
+        {"--no-latents", CLI_SET, .dst = &no_latents, .value = 1},
+        {"--device", CLI_DEVICE, .dst = &device},
+        {"--reference", CLI_SET, .dst = &reference, .value = 1},
+        {"--profile", CLI_SET, .dst = &profile, .value = 1},
+        {"--quiet", CLI_SET, .dst = &quiet, .value = 1},
+        {"--arch", CLI_STR, .dst = &arch_seed},
+        {0}};
+    const CLISpec spec = {"train", {opts}, .usage = usage, .refuse = "train takes only options: --acts X.npy -o DIR"};
+    if (cli_parse(&spec, argc, argv, &parsed)) return parsed;
+    if (reference) p.impl = SAE_REF;
+    if (no_latents) p.want_latents = 0;
     if (!acts) { usage(stderr); return cli_error(2, "train: --acts X.npy is required"); }
     if (!out) { usage(stderr); return cli_error(2, "train: -o DIR is required"); }
 

@@ -74,88 +74,80 @@ static void usage(FILE *f) {
             "SIGINT/SIGTERM: a checkpoint is written, then the run stops (status 130/143).\n");
 }
 
-/* the architecture options that are not also the seed's (theirs: --k, --lr, --seed) */
-static int arch_only(const char *name) {
-    return strcmp(name, "--k") && strcmp(name, "--lr") && strcmp(name, "--seed");
+/* --k and --lr: the seed trainer's value, and passed on to --arch as given */
+typedef struct {
+    StreamTrain *t;
+    TrainArchSet *as;
+    int k_given, lr_given;
+} SeedArch;
+
+static int opt_k(const char *name, const char *val, void *dst) {
+    SeedArch *s = dst;
+    long n;
+    if (cli_int(name, val, 1, 1 << 30, &n)) return 2;
+    s->t->p.k = (int)n, s->k_given = 1;
+    return train_arch_add(s->as, name, val);
+}
+
+static int opt_lr(const char *name, const char *val, void *dst) {
+    SeedArch *s = dst;
+    if (cli_float(name, val, 0, 1e38, &s->t->p.lr)) return 2;
+    s->lr_given = 1;
+    return train_arch_add(s->as, name, val);
+}
+
+/* --checkpoint-every, --dead-after: a count of tokens into the double at dst */
+static int opt_count(const char *name, const char *val, void *dst) {
+    double *x = dst;
+    if (parse_count(val, x) != 0 || *x < 1) return cli_error(2, "option %s: '%s' is not a count of tokens (e.g. 1M)", name, val);
+    return 0;
 }
 
 int cmd_train_stream(int argc, char **argv) {
-    static const char *opts[96];
-    int no = 0;
-    for (const char *const *n = harvest_opt_names; *n; n++) opts[no++] = *n;
-    const char *more[] = {"--cache", "-o", "--out", "--resume", "--epochs", "--batch", "--latents", "--k", "--lr",
-                          "--sparsity-weight", "--decor-weight", "--seed", "--group", "--log-every",
-                          "--checkpoint-every", "--dead-after", "--threads", "--quiet", "--stop-after-steps",
-                          "--arch", "--multi-topk", "--b-dec-init", "--help", "-h", NULL};
-    for (const char **n = more; *n; n++) opts[no++] = *n;
-    for (const char *const *n = train_arch_options; *n; n++)
-        if (arch_only(*n)) opts[no++] = *n;
-    opts[no] = NULL;
-    cli_command("train", opts, NULL);
     HarvestOpts o;
     harvest_opts_init(&o);
     StreamTrain t = stream_train_default();
-    const char *cache = NULL, *out = NULL, *resume = NULL, *arch_name = NULL, *bdec = NULL, *v;
-    const char *set[TRAIN_ARCH_MAX_SET][2];   /* the architecture's options as given, applied once d is known */
-    int n_set = 0, n_arch_only = 0, latents_given = 0, lr_given = 0, k_given = 0, dead_given = 0;
-    long n, group = 4, threads = 0;
-    double x;
-    int ended = 0, r;
-    for (int i = 1; i < argc; i++) {
-        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND) return cli_error(2, "train: unexpected argument '%s'", argv[i]);
-        if (n_set >= TRAIN_ARCH_MAX_SET) return cli_error(2, "train: too many options");
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-        if (!strcmp(argv[i], "--quiet")) { t.quiet = 1; continue; }
-        if (!strcmp(argv[i], "--multi-topk")) {
-            set[n_set][0] = "--multi-topk", set[n_set++][1] = "1", n_arch_only++;
-            continue;
-        }
-        if ((r = harvest_opts_parse(&o, argc, argv, &i))) { if (r < 0) return 2; continue; }
-#define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
-#define INT(name, lo, hi) (r < 0 || cli_int(name, v, lo, hi, &n) ? 2 : 0)
-        int hit = 0;
-        for (const char *const *a = train_arch_options; *a && !hit; a++)
-            if (arch_only(*a) && OPT(*a)) {
-                if (r < 0) return 2;
-                set[n_set][0] = *a, set[n_set++][1] = v, n_arch_only++;
-                dead_given |= !strcmp(*a, "--dead-tokens");
-                hit = 1;
-            }
-        if (hit) continue;
-        if (OPT("--cache")) { if (r < 0) return 2; cache = v; }
-        else if (OPT("-o") || OPT("--out")) { if (r < 0) return 2; out = v; }
-        else if (OPT("--resume")) { if (r < 0) return 2; resume = v; }
-        else if (OPT("--arch")) { if (r < 0) return 2; arch_name = v; }
-        else if (OPT("--b-dec-init")) {
-            if (r < 0) return 2;
-            if (strcmp(v, "median") && strcmp(v, "mean") && strcmp(v, "zero"))
-                return cli_error(2, "option --b-dec-init: '%s' is not median, mean or zero", v);
-            bdec = v, n_arch_only++;
-        }
-        else if (OPT("--epochs")) { if (INT("--epochs", 1, 1000000)) return 2; t.epochs = (int)n; }
-        else if (OPT("--batch")) { if (INT("--batch", 2, SAE_MAX_BATCH)) return 2; t.p.batch = (int)n; }
-        else if (OPT("--latents")) { if (INT("--latents", 1, 1 << 30)) return 2; t.p.latents = (int)n; latents_given = 1; }
-        else if (OPT("--k")) { if (INT("--k", 1, 1 << 30)) return 2; t.p.k = (int)n; k_given = 1; set[n_set][0] = "--k", set[n_set++][1] = v; }
-        else if (OPT("--seed")) { if (INT("--seed", 0, 0x7fffffffffffffffL)) return 2; t.p.seed = (uint64_t)n; }
-        else if (OPT("--group")) { if (INT("--group", 1, 1 << 20)) return 2; group = n; }
-        else if (OPT("--log-every")) { if (INT("--log-every", 1, 1L << 40)) return 2; t.log_every = n; }
-        else if (OPT("--threads")) { if (INT("--threads", 1, 256)) return 2; threads = n; }
-        else if (OPT("--stop-after-steps")) { if (INT("--stop-after-steps", 1, 1L << 40)) return 2; t.stop_after_steps = (int)n; }
-        else if (OPT("--checkpoint-every") || OPT("--dead-after")) {
-            const char *name = argv[i - 1];
-            if (r < 0) return 2;
-            if (parse_count(v, &x) != 0 || x < 1) return cli_error(2, "option %s: '%s' is not a count of tokens (e.g. 1M)", name, v);
-            if (!strcmp(name, "--dead-after")) t.dead_after = x; else t.ckpt_every = x;
-        }
-        else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e38, &x)) return 2; t.p.lr = x; lr_given = 1; set[n_set][0] = "--lr", set[n_set++][1] = v; }
-        else if (OPT("--sparsity-weight")) { if (r < 0 || cli_float("--sparsity-weight", v, 0, 1e30, &x)) return 2; t.p.sparsity_weight = (float)x; }
-        else if (OPT("--decor-weight")) { if (r < 0 || cli_float("--decor-weight", v, 0, 1e30, &x)) return 2; t.p.decor_weight = (float)x; }
-        else return cli_unknown(argv[i]);
-#undef OPT
-#undef INT
+    const char *cache = NULL, *out = NULL, *resume = NULL, *arch_name = NULL, *bdec = NULL;
+    TrainArchSet as = {0};   /* the architecture's options as given, applied once d is known */
+    SeedArch sa = {&t, &as, 0, 0};
+    int latents_given = 0, r;
+    long group = 4, threads = 0;
+    CLIOpt shared[HARVEST_OPTS], arch_opts[TRAIN_ARCH_OPTS];
+    harvest_opts_table(&o, shared);
+    train_arch_table(&as, arch_opts, 0);
+    const CLIOpt opts[] = {
+        {"--cache", CLI_STR, .dst = &cache},
+        {"-o", CLI_STR, .dst = &out},
+        {"--out", CLI_STR, .dst = &out},
+        {"--resume", CLI_STR, .dst = &resume},
+        {"--arch", CLI_STR, .dst = &arch_name},
+        {"--b-dec-init", CLI_CALL, .dst = &bdec, .fn = train_opt_bdec},
+        {"--epochs", CLI_INT, .dst = &t.epochs, .lo = 1, .hi = 1000000},
+        {"--batch", CLI_INT, .dst = &t.p.batch, .lo = 2, .hi = SAE_MAX_BATCH},
+        {"--latents", CLI_INT, .dst = &t.p.latents, .lo = 1, .hi = 1 << 30, .given = &latents_given},
+        {"--k", CLI_CALL, .dst = &sa, .fn = opt_k},
+        {"--seed", CLI_U64, .dst = &t.p.seed, .lo = 0, .hi = 0x7fffffffffffffffL},
+        {"--group", CLI_LONG, .dst = &group, .lo = 1, .hi = 1 << 20},
+        {"--log-every", CLI_LONG, .dst = &t.log_every, .lo = 1, .hi = 1L << 40},
+        {"--threads", CLI_LONG, .dst = &threads, .lo = 1, .hi = 256},
+        {"--stop-after-steps", CLI_INT, .dst = &t.stop_after_steps, .lo = 1, .hi = 2147483647L},
+        {"--checkpoint-every", CLI_CALL, .dst = &t.ckpt_every, .fn = opt_count},
+        {"--dead-after", CLI_CALL, .dst = &t.dead_after, .fn = opt_count},
+        {"--lr", CLI_CALL, .dst = &sa, .fn = opt_lr},
+        {"--sparsity-weight", CLI_FLOAT, .dst = &t.p.sparsity_weight, .min = 0, .max = 1e30},
+        {"--decor-weight", CLI_FLOAT, .dst = &t.p.decor_weight, .min = 0, .max = 1e30},
+        {"--quiet", CLI_SET, .dst = &t.quiet, .value = 1},
+        {0}};
+    const CLISpec spec = {"train", {shared, arch_opts, opts}, .usage = usage,
+                          .refuse = "the activations come from --cache DIR or --dataset X.bin"};
+    if (cli_parse(&spec, argc, argv, &r)) return r;
+    /* what was given for --arch only (not --k or --lr, which the seed's SAE takes too) */
+    int n_arch_only = !!bdec, dead_given = 0;
+    for (int j = 0; j < as.n; j++) {
+        n_arch_only += strcmp(as.set[j][0], "--k") && strcmp(as.set[j][0], "--lr");
+        dead_given |= !strcmp(as.set[j][0], "--dead-tokens");
     }
+    const int lr_given = sa.lr_given, k_given = sa.k_given;
     if (!!cache + !!o.dataset != 1) { usage(stderr); return cli_error(2, "train: give one of --cache DIR or --dataset X.bin"); }
     if (!out) out = resume;
     if (!out) { usage(stderr); return cli_error(2, "train: give the output folder with -o OUT"); }
@@ -226,7 +218,7 @@ int cmd_train_stream(int argc, char **argv) {
         p.seed = t.p.seed;
         p.dead_tokens = (long)t.dead_after;
         if (bdec) p.b_dec_init = !strcmp(bdec, "mean") ? SAE_BDEC_MEAN : !strcmp(bdec, "zero") ? SAE_BDEC_ZERO : SAE_BDEC_MEDIAN;
-        if (train_arch_apply(&p, set, n_set) != 0) { status = 2; goto done; }
+        if (train_arch_apply(&p, (const char *const (*)[2])as.set, as.n) != 0) { status = 2; goto done; }
         if (dead_given) t.dead_after = (double)p.dead_tokens;
         if (stream_arch_init(&arch, &p, &src, &t) != 0) {
             err_prefix("train --arch %s", arch_name);

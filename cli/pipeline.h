@@ -18,6 +18,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The options of ./run train --arch as given ({name, value}, in order;
+ * train_arch_options below), applied once d is known. */
+#define TRAIN_ARCH_MAX_SET 64
+typedef struct {
+    const char *set[TRAIN_ARCH_MAX_SET][2];
+    int n;
+} TrainArchSet;
+
 #define RANDOM_LABEL "random weights \xE2\x80\x94 not GPT-2"
 
 typedef struct {
@@ -36,8 +44,7 @@ typedef struct {
     const char *arch;   /* --arch: "seed" (default) or one of sae/arch.h's */
     const char *sae_dir;/* --sae DIR: score this SAE instead of training one */
     int lr_given;       /* --lr was given (else each architecture's default) */
-    const char *arch_set[64][2]; /* --k-aux, --lambda, ... as given (train_arch_options), for --arch */
-    int n_arch_set;
+    TrainArchSet arch_set;       /* --k-aux, --lambda, ... as given (train_arch_options), for --arch */
 } PipelineOpts;
 
 /* The timed stages, in the order they run: summary.json's "seconds" and
@@ -114,7 +121,15 @@ int pipeline_write_outputs(Pipeline *P);
 /* The options of ./run train --arch that the pipeline passes on as given
  * (--k-aux, --lambda, ...: NULL-terminated) and the most it keeps. */
 extern const char *const train_arch_options[];
-#define TRAIN_ARCH_MAX_SET 64
+/* A cli_parse table of train_arch_options and --multi-topk (value "1"),
+ * each added to s as given; with seed_too 0, without --k, --lr and --seed
+ * (options the caller parses itself). */
+#define TRAIN_ARCH_OPTS 18
+void train_arch_table(TrainArchSet *s, CLIOpt t[TRAIN_ARCH_OPTS], int seed_too);
+/* Add {name, val} (val NULL: "1") to s; 2 after "too many options". */
+int train_arch_add(TrainArchSet *s, const char *name, const char *val);
+/* --b-dec-init median|mean|zero (a CLI_CALL option) into the string at dst */
+int train_opt_bdec(const char *name, const char *val, void *dst);
 /* Apply options set[i] = {name, value} to *p; -1 after a message naming a bad value. */
 int train_arch_apply(SAEArchParams *p, const char *const (*set)[2], int n_set);
 

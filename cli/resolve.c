@@ -81,3 +81,36 @@ int cli_tokenizer_load(BPE *bpe, const char *weights) {
     free(merges);
     return rc;
 }
+
+void cli_sae_table(CLISAEArgs *a, CLIOpt t[CLI_SAE_OPTS]) {
+    const CLIOpt opts[CLI_SAE_OPTS] = {
+        {"--sae", CLI_STR, .dst = &a->sae_dir},
+        {"--weights", CLI_STR, .dst = &a->weights},
+        {"--random-weights", CLI_SET, .dst = &a->random, .value = 1},
+        {0}};
+    memcpy(t, opts, sizeof opts);
+}
+
+int cli_sae_model_open(CLISAEModel *s, const CLISAEArgs *a) {
+    memset(s, 0, sizeof *s);
+    if (eval_sae_load(&s->sae, a->sae_dir) != 0) return -1;
+    s->wpath = a->random ? cli_weights_random("gpt2", 0, NULL) : cli_weights_resolve(a->weights ? a->weights : "gpt2");
+    if (!s->wpath || gpt2_model_load(&s->m, s->wpath) != 0) return -1;
+    if (eval_sae_check(&s->sae, &s->m, &s->layer, &s->site) != 0) return -1;
+    return cli_tokenizer_load(&s->bpe, s->wpath);
+}
+
+void cli_sae_model_free(CLISAEModel *s) {
+    bpe_free(&s->bpe);
+    gpt2_model_free(&s->m);
+    eval_sae_free(&s->sae);
+    free(s->wpath);
+    memset(s, 0, sizeof *s);
+}
+
+int cli_sae_args(const char *name, const CLISAEArgs *a, int n_data, const char *data_what) {
+    if (!a->sae_dir || n_data == 0)
+        return cli_error(2, "%s: give --sae DIR and %s (./run %s --help)", name, data_what, name);
+    if (a->random && a->weights) return cli_error(2, "%s: --weights and --random-weights exclude each other: pick one", name);
+    return 0;
+}

@@ -5,7 +5,8 @@
  *
  *   HarvestOpts o;
  *   harvest_opts_init(&o);
- *   for (...) { int r = harvest_opts_parse(&o, argc, argv, &i); if (r < 0) return 2; if (r) continue; ... }
+ *   CLIOpt shared[HARVEST_OPTS];
+ *   harvest_opts_table(&o, shared);             // one of the command's option tables (cli_parse)
  *   HarvestSetup s;
  *   if (harvest_setup(&s, &o) != 0) return cli_fail();   // model, token file, Harvest
  *   ... s.h ...
@@ -14,6 +15,7 @@
 #ifndef CLI_STREAM_H
 #define CLI_STREAM_H
 
+#include "cli/cli.h"
 #include "data/cache.h"
 #include "data/data.h"
 #include "gpt2/model.h"
@@ -31,11 +33,9 @@ typedef struct {
 } HarvestOpts;
 
 void harvest_opts_init(HarvestOpts *o);
-/* If argv[*i] is one of the shared options, take it (and its value): 1;
- * 0 if it is not one; -1 after printing a usage error. */
-int harvest_opts_parse(HarvestOpts *o, int argc, char **argv, int *i);
-/* The option names, for cli_command's list (NULL-terminated). */
-extern const char *const harvest_opt_names[];
+/* The shared options as a cli_parse table into t (its entries point into o). */
+#define HARVEST_OPTS 13
+void harvest_opts_table(HarvestOpts *o, CLIOpt t[HARVEST_OPTS]);
 /* "10M", "1.5G", "250k", "1000" -> tokens. 0, or -1 (no message). */
 int parse_count(const char *s, double *out);
 

@@ -82,15 +82,33 @@ static void usage(FILE *f) {
             "  --quiet             no progress lines\n");
 }
 
-static const char *const arch_opts[] = {
-    "--acts", "-o", "--out", "--arch", "--latents", "--k", "--k-aux", "--aux-alpha", "--multi-topk", "--lambda",
-    "--lambda-warmup", "--jump-eps", "--theta0", "--dead-tokens", "--b-dec-init", "--lr", "--beta1", "--beta2",
-    "--adam-eps", "--warmup", "--decay", "--grad-clip", "--seed", "--batch", "--steps", "--epochs", "--log-every",
-    "--device", "--model", "--hook", "--context-size", "--quiet", "--help", "-h", NULL};
-
 const char *const train_arch_options[] = {"--k", "--k-aux", "--aux-alpha", "--lambda", "--lambda-warmup",
                                           "--jump-eps", "--theta0", "--dead-tokens", "--lr", "--beta1", "--beta2",
                                           "--adam-eps", "--warmup", "--decay", "--grad-clip", "--seed", NULL};
+
+int train_arch_add(TrainArchSet *s, const char *name, const char *val) {
+    if (s->n >= TRAIN_ARCH_MAX_SET) return cli_error(2, "train: too many options");
+    s->set[s->n][0] = name, s->set[s->n++][1] = val ? val : "1";
+    return 0;
+}
+
+static int arch_collect(const char *name, const char *val, void *dst) { return train_arch_add(dst, name, val); }
+
+void train_arch_table(TrainArchSet *s, CLIOpt t[TRAIN_ARCH_OPTS], int seed_too) {
+    int n = 0;
+    for (const char *const *a = train_arch_options; *a; a++)
+        if (seed_too || (strcmp(*a, "--k") && strcmp(*a, "--lr") && strcmp(*a, "--seed")))
+            t[n++] = (CLIOpt){*a, CLI_CALL, .dst = s, .fn = arch_collect};
+    t[n++] = (CLIOpt){"--multi-topk", CLI_FLAG_CALL, .dst = s, .fn = arch_collect};
+    t[n] = (CLIOpt){0};
+}
+
+int train_opt_bdec(const char *name, const char *val, void *dst) {
+    if (strcmp(val, "median") && strcmp(val, "mean") && strcmp(val, "zero"))
+        return cli_error(2, "option %s: '%s' is not median, mean or zero", name, val);
+    *(const char **)dst = val;
+    return 0;
+}
 
 int train_arch_requested(int argc, char **argv, const char **arch) {
     int ended = 0;
@@ -209,59 +227,30 @@ int cmd_train_arch(int argc, char **argv) {
     const char *bdec = NULL;
     CLIDevice device = CLI_DEVICE_AUTO;
     long latents = 0, steps = 0, epochs = 10, batch = 0, log_every = 0, ctx_size = 1024;
-    int quiet = 0, ended = 0;
-    /* the options, kept until d is known: (name, value) */
-    const char *set[TRAIN_ARCH_MAX_SET][2];
-    int n_set = 0;
-    cli_command("train", arch_opts, NULL);
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        int r;
-        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND)
-            return cli_error(2, "train: unexpected argument '%s' (train takes only options: --acts X.npy -o DIR)",
-                             argv[i]);
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-        if (!strcmp(argv[i], "--quiet")) { quiet = 1; continue; }
-        if (!strcmp(argv[i], "--multi-topk")) {
-            if (n_set >= TRAIN_ARCH_MAX_SET) return cli_error(2, "train: too many options");
-            set[n_set][0] = "--multi-topk", set[n_set++][1] = "1";
-            continue;
-        }
-#define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
-        if (OPT("--acts")) { if (r < 0) return 2; acts = v; }
-        else if (OPT("-o") || OPT("--out")) { if (r < 0) return 2; out = v; }
-        else if (OPT("--arch")) { if (r < 0) return 2; arch_name = v; }
-        else if (OPT("--model")) { if (r < 0) return 2; model = v; }
-        else if (OPT("--hook")) { if (r < 0) return 2; hook = v; }
-        else if (OPT("--b-dec-init")) {
-            if (r < 0) return 2;
-            if (strcmp(v, "median") && strcmp(v, "mean") && strcmp(v, "zero"))
-                return cli_error(2, "option --b-dec-init: '%s' is not median, mean or zero", v);
-            bdec = v;
-        }
-        else if (OPT("--device")) { if (r < 0 || cli_device_parse(v, &device)) return 2; }
-        else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 1, 1 << 26, &latents)) return 2; }
-        else if (OPT("--steps")) { if (r < 0 || cli_int("--steps", v, 1, 1L << 40, &steps)) return 2; }
-        else if (OPT("--epochs")) { if (r < 0 || cli_int("--epochs", v, 1, 100000000, &epochs)) return 2; }
-        else if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 1, 1 << 24, &batch)) return 2; }
-        else if (OPT("--log-every")) { if (r < 0 || cli_int("--log-every", v, 1, 1L << 40, &log_every)) return 2; }
-        else if (OPT("--context-size")) { if (r < 0 || cli_int("--context-size", v, 1, 1 << 24, &ctx_size)) return 2; }
-        else {
-            const char *const *later = train_arch_options;
-            int hit = 0;
-            for (int j = 0; later[j] && !hit; j++)
-                if (OPT(later[j])) {
-                    if (r < 0) return 2;
-                    if (n_set >= TRAIN_ARCH_MAX_SET) return cli_error(2, "train: too many options");
-                    set[n_set][0] = later[j], set[n_set++][1] = v;
-                    hit = 1;
-                }
-            if (!hit) return cli_unknown(argv[i]);
-        }
-#undef OPT
-    }
+    int quiet = 0, st;
+    TrainArchSet as = {0};   /* the options, kept until d is known: (name, value) */
+    CLIOpt later[TRAIN_ARCH_OPTS];
+    train_arch_table(&as, later, 1);
+    const CLIOpt opts[] = {
+        {"--acts", CLI_STR, .dst = &acts},
+        {"-o", CLI_STR, .dst = &out},
+        {"--out", CLI_STR, .dst = &out},
+        {"--arch", CLI_STR, .dst = &arch_name},
+        {"--latents", CLI_LONG, .dst = &latents, .lo = 1, .hi = 1 << 26},
+        {"--b-dec-init", CLI_CALL, .dst = &bdec, .fn = train_opt_bdec},
+        {"--batch", CLI_LONG, .dst = &batch, .lo = 1, .hi = 1 << 24},
+        {"--steps", CLI_LONG, .dst = &steps, .lo = 1, .hi = 1L << 40},
+        {"--epochs", CLI_LONG, .dst = &epochs, .lo = 1, .hi = 100000000},
+        {"--log-every", CLI_LONG, .dst = &log_every, .lo = 1, .hi = 1L << 40},
+        {"--device", CLI_DEVICE, .dst = &device},
+        {"--model", CLI_STR, .dst = &model},
+        {"--hook", CLI_STR, .dst = &hook},
+        {"--context-size", CLI_LONG, .dst = &ctx_size, .lo = 1, .hi = 1 << 24},
+        {"--quiet", CLI_SET, .dst = &quiet, .value = 1},
+        {0}};
+    const CLISpec spec = {"train", {opts, later}, .usage = usage,
+                          .refuse = "train takes only options: --acts X.npy -o DIR"};
+    if (cli_parse(&spec, argc, argv, &st)) return st;
     SAEArchKind kind;
     if (!arch_name || sae_arch_parse(arch_name, &kind) != 0)
         return cli_error(2, "option --arch: '%s' is not seed, topk, batchtopk, jumprelu, relu or gated",
@@ -301,7 +290,7 @@ int cmd_train_arch(int argc, char **argv) {
     p.dead_tokens = tokens / 4 < p.dead_tokens ? (tokens / 4 > 0 ? tokens / 4 : 1) : p.dead_tokens;
     p.total_steps = steps;
     if (bdec) p.b_dec_init = !strcmp(bdec, "mean") ? SAE_BDEC_MEAN : !strcmp(bdec, "zero") ? SAE_BDEC_ZERO : SAE_BDEC_MEDIAN;
-    if (train_arch_apply(&p, set, n_set) != 0) { status = 2; goto done; }
+    if (train_arch_apply(&p, (const char *const (*)[2])as.set, as.n) != 0) { status = 2; goto done; }
     if (sae_arch_check_params(&p) != 0) { status = fail_params(); goto done; }
     /* DIR must be writable as one unit: staged now, train_log.csv written into it as we go */
     if (dir_begin(&t, out) != 0) { status = cli_fail(); goto done; }

@@ -208,46 +208,34 @@ static int pick_device(const char *device, SAEArchKind kind, int shard, int laun
 }
 
 int cmd_train_dist(int argc, char **argv) {
-    static const char *const opts[] = {"--ranks", "--acts", "-o", "--out", "--arch", "--latents", "--k", "--batch",
-                                       "--steps", "--lr", "--seed", "--save-every", "--resume", "--shard-latents", "--k-aux",
-                                       "--dead-tokens", "--device", "--quiet",
-                                       "--help", NULL};
-    cli_command("train", opts, NULL);
-    const char *acts = NULL, *out = NULL, *arch = "topk", *device = "cpu", *v;
+    const char *acts = NULL, *out = NULL, *arch = "topk";
+    CLIDevice dev = CLI_DEVICE_CPU;
     long ranks = 0, latents = 0, k = 0, k_aux = -1, dead_tokens = 0, batch = 0, steps = 1000, seed = 0, save_every = 0;
     double lr = 0;
-    int quiet = 0, resume = 0, shard = 0, ended = 0, on_gpu = 0, r;
-    for (int i = 1; i < argc; i++) {
-        CLIArgKind kind = cli_arg_kind(argv[i], &ended);
-        if (kind == CLI_END) continue;
-        if (kind == CLI_OPERAND) return cli_error(2, "train: unexpected operand '%s'", argv[i]);
-        if (strcmp(argv[i], "--help") == 0) { usage(stdout); return 0; }
-        if (strcmp(argv[i], "--quiet") == 0) { quiet = 1; continue; }
-        if (strcmp(argv[i], "--resume") == 0) { resume = 1; continue; }
-        if (strcmp(argv[i], "--shard-latents") == 0) { shard = 1; continue; }
-#define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0)
-        if (OPT("--ranks")) { if (r < 0 || cli_int("--ranks", v, 1, 4096, &ranks)) return 2; }
-        else if (OPT("--acts")) { if (r < 0) return 2; acts = v; }
-        else if (OPT("-o") || OPT("--out")) { if (r < 0) return 2; out = v; }
-        else if (OPT("--arch")) { if (r < 0) return 2; arch = v; }
-        else if (OPT("--device")) {
-            if (r < 0) return 2;
-            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
-                return cli_error(2, "option --device: '%s' is not cpu, cuda or auto", v);
-            device = v;
-        }
-        else if (OPT("--latents")) { if (r < 0 || cli_int("--latents", v, 2, 1L << 30, &latents)) return 2; }
-        else if (OPT("--k")) { if (r < 0 || cli_int("--k", v, 1, 1L << 30, &k)) return 2; }
-        else if (OPT("--k-aux")) { if (r < 0 || cli_int("--k-aux", v, 0, 1L << 30, &k_aux)) return 2; }
-        else if (OPT("--dead-tokens")) { if (r < 0 || cli_int("--dead-tokens", v, 1, 1L << 62, &dead_tokens)) return 2; }
-        else if (OPT("--batch")) { if (r < 0 || cli_int("--batch", v, 1, 1L << 30, &batch)) return 2; }
-        else if (OPT("--steps")) { if (r < 0 || cli_int("--steps", v, 1, 1L << 40, &steps)) return 2; }
-        else if (OPT("--lr")) { if (r < 0 || cli_float("--lr", v, 0, 1e3, &lr)) return 2; }
-        else if (OPT("--save-every")) { if (r < 0 || cli_int("--save-every", v, 0, 1L << 40, &save_every)) return 2; }
-        else if (OPT("--seed")) { if (r < 0 || cli_int("--seed", v, 0, 1L << 62, &seed)) return 2; }
-        else return cli_unknown(argv[i]);
-#undef OPT
-    }
+    int quiet = 0, resume = 0, shard = 0, on_gpu = 0, r;
+    const CLIOpt opts[] = {
+        {"--ranks", CLI_LONG, .dst = &ranks, .lo = 1, .hi = 4096},
+        {"--acts", CLI_STR, .dst = &acts},
+        {"-o", CLI_STR, .dst = &out},
+        {"--out", CLI_STR, .dst = &out},
+        {"--arch", CLI_STR, .dst = &arch},
+        {"--latents", CLI_LONG, .dst = &latents, .lo = 2, .hi = 1L << 30},
+        {"--k", CLI_LONG, .dst = &k, .lo = 1, .hi = 1L << 30},
+        {"--batch", CLI_LONG, .dst = &batch, .lo = 1, .hi = 1L << 30},
+        {"--steps", CLI_LONG, .dst = &steps, .lo = 1, .hi = 1L << 40},
+        {"--lr", CLI_DOUBLE, .dst = &lr, .min = 0, .max = 1e3},
+        {"--seed", CLI_LONG, .dst = &seed, .lo = 0, .hi = 1L << 62},
+        {"--save-every", CLI_LONG, .dst = &save_every, .lo = 0, .hi = 1L << 40},
+        {"--resume", CLI_SET, .dst = &resume, .value = 1},
+        {"--shard-latents", CLI_SET, .dst = &shard, .value = 1},
+        {"--k-aux", CLI_LONG, .dst = &k_aux, .lo = 0, .hi = 1L << 30},
+        {"--dead-tokens", CLI_LONG, .dst = &dead_tokens, .lo = 1, .hi = 1L << 62},
+        {"--device", CLI_DEVICE, .dst = &dev},
+        {"--quiet", CLI_SET, .dst = &quiet, .value = 1},
+        {0}};
+    const CLISpec spec = {"train", {opts}, .usage = usage, .refuse = "train takes only options: --acts X.npy -o DIR"};
+    if (cli_parse(&spec, argc, argv, &r)) return r;
+    const char *device = cli_device_name(dev);
     if (!acts || !out) { usage(stderr); return cli_error(2, "train: --acts X.npy and -o DIR are required"); }
     SAEArchKind kind;
     if (sae_arch_parse(arch, &kind) != 0) return cli_fail();

@@ -87,6 +87,24 @@ suggest "train --logits (capture's option)" - train --logits x
 suggest "tokenize --coutn" --count tokenize --coutn
 suggest "tokenize --weigths (capture's option)" - tokenize --weigths x
 
+# the option table (cli_parse): values in both spellings, a missing value,
+# a flag given a value, a repeated option
+e=$("$bin" synth --n-layer=x -o "$d/t" 2>&1); rc=$?
+check "synth --n-layer=x: exit 2, the option and its range named (got $rc)" \
+    bash -c '[ "$1" -eq 2 ] && grep -qF "option --n-layer: '"'"'x'"'"' is not an integer in [1, 1024]" <<<"$2"' _ "$rc" "$e"
+e=$("$bin" synth -o 2>&1); rc=$?
+check "synth -o (no value): exit 2, 'option -o needs a value' (got $rc)" \
+    bash -c '[ "$1" -eq 2 ] && grep -qF "option -o needs a value" <<<"$2"' _ "$rc" "$e"
+e=$("$bin" fetch --tokenizer-only=1 2>&1); rc=$?
+check "fetch --tokenizer-only=1: a flag takes no value: exit 2, unknown option (got $rc)" \
+    bash -c '[ "$1" -eq 2 ] && grep -q "unknown option" <<<"$2"' _ "$rc" "$e"
+e=$("$bin" --latents 1,2 --latents 3,4,5 "$d/no-such-file.txt" 2>&1); rc=$?
+check "./run --latents twice: the second list replaces the first (the run goes on to the missing file: exit $rc)" \
+    bash -c '[ "$1" -eq 1 ] && grep -qF "no-such-file.txt" <<<"$2"' _ "$rc" "$e"
+e=$("$bin" --latents 1,x "$d/no-such-file.txt" 2>&1); rc=$?
+check "./run --latents 1,x: exit 2, the bad number named (got $rc)" \
+    bash -c '[ "$1" -eq 2 ] && grep -qF "option --latents: '"'"'x'"'"'" <<<"$2"' _ "$rc" "$e"
+
 # ./run builds what it needs and runs the binary
 out=$(./run --version 2>/dev/null | head -n 1)
 check "./run --version works from the repo root" grep -q '^gpt2sae' <<<"$out"
