@@ -63,73 +63,55 @@ void logits_forward(float *out, const float *inp, const float *wte, int T, int C
     }
 }
 
+/* One query q (HS) against keys and values 0..last (token s's key at
+ * k + s stride, its value at v + s stride): the attention row a (n) and the
+ * output o (HS).
+ *   a_s = softmax_s(q·k_s / √HS) for s <= last, 0 after (the causal mask)
+ *   o   = Σ_s a_s v_s */
+static void attend_row(float *o, float *a, int n, const float *q, const float *k, const float *v, long stride,
+                       int last, int HS, float scale) {
+    /* scores against keys 0..last, and their max */
+    float maxv = -INFINITY;
+    for (int s = 0; s <= last; s++) {
+        const float *ks = k + s * stride;
+        float dot = 0.0f;
+        for (int i = 0; i < HS; i++) dot += q[i] * ks[i];
+        a[s] = dot * scale;
+        if (a[s] > maxv) maxv = a[s];
+    }
+    /* softmax: exp(score - max) keeps every exponent <= 0, so nothing overflows */
+    float sum = 0.0f;
+    for (int s = 0; s <= last; s++) {
+        a[s] = expf(a[s] - maxv);
+        sum += a[s];
+    }
+    for (int s = 0; s <= last; s++) a[s] /= sum;
+    for (int s = last + 1; s < n; s++) a[s] = 0.0f;
+    /* weighted sum of the values */
+    for (int i = 0; i < HS; i++) o[i] = 0.0f;
+    for (int s = 0; s <= last; s++) {
+        const float *vs = v + s * stride;
+        for (int i = 0; i < HS; i++) o[i] += a[s] * vs[i];
+    }
+}
+
 void attention_forward(float *out, float *att, const float *qkv, int T, int C, int NH) {
     int HS = C / NH; /* head size */
     float scale = 1.0f / sqrtf((float)HS);
-    for (int h = 0; h < NH; h++) {
-        for (int t = 0; t < T; t++) {
-            const float *q = qkv + (long)t * 3 * C + h * HS; /* (HS) query of token t */
-            float *a = att + ((long)h * T + t) * T;          /* (T) its attention row */
-            /* scores against keys 0..t (the causal mask hides s > t), and their max */
-            float maxv = -INFINITY;
-            for (int s = 0; s <= t; s++) {
-                const float *k = qkv + (long)s * 3 * C + C + h * HS;
-                float dot = 0.0f;
-                for (int i = 0; i < HS; i++) dot += q[i] * k[i];
-                a[s] = dot * scale;
-                if (a[s] > maxv) maxv = a[s];
-            }
-            /* softmax: exp(score - max) keeps every exponent <= 0, so nothing overflows */
-            float sum = 0.0f;
-            for (int s = 0; s <= t; s++) {
-                a[s] = expf(a[s] - maxv);
-                sum += a[s];
-            }
-            for (int s = 0; s <= t; s++) a[s] /= sum;
-            for (int s = t + 1; s < T; s++) a[s] = 0.0f;
-            /* weighted sum of the values */
-            float *o = out + (long)t * C + h * HS;
-            for (int i = 0; i < HS; i++) o[i] = 0.0f;
-            for (int s = 0; s <= t; s++) {
-                const float *v = qkv + (long)s * 3 * C + 2 * C + h * HS;
-                for (int i = 0; i < HS; i++) o[i] += a[s] * v[i];
-            }
-        }
-    }
+    for (int h = 0; h < NH; h++)
+        for (int t = 0; t < T; t++) /* token t sees keys 0..t; q, k, v of a token are one row of qkv (3C) */
+            attend_row(out + (long)t * C + h * HS, att + ((long)h * T + t) * T, T, qkv + (long)t * 3 * C + h * HS,
+                       qkv + C + h * HS, qkv + 2 * C + h * HS, 3L * C, t, HS, scale);
 }
 
 void attention_forward_kv(float *out, float *att, const float *qkv, const float *k, const float *v, int T, int P,
                           int C, int NH) {
     int HS = C / NH; /* head size */
     float scale = 1.0f / sqrtf((float)HS);
-    for (int h = 0; h < NH; h++) {
-        for (int t = 0; t < T; t++) {
-            const float *q = qkv + (long)t * 3 * C + h * HS; /* (HS) query of new token t */
-            float *a = att + ((long)h * T + t) * P;          /* (P) its attention row */
-            int last = P - T + t;                            /* its position: it sees keys 0..last */
-            float maxv = -INFINITY;
-            for (int s = 0; s <= last; s++) {
-                const float *ks = k + (long)s * C + h * HS;
-                float dot = 0.0f;
-                for (int i = 0; i < HS; i++) dot += q[i] * ks[i];
-                a[s] = dot * scale;
-                if (a[s] > maxv) maxv = a[s];
-            }
-            float sum = 0.0f;
-            for (int s = 0; s <= last; s++) {
-                a[s] = expf(a[s] - maxv);
-                sum += a[s];
-            }
-            for (int s = 0; s <= last; s++) a[s] /= sum;
-            for (int s = last + 1; s < P; s++) a[s] = 0.0f;
-            float *o = out + (long)t * C + h * HS;
-            for (int i = 0; i < HS; i++) o[i] = 0.0f;
-            for (int s = 0; s <= last; s++) {
-                const float *vs = v + (long)s * C + h * HS;
-                for (int i = 0; i < HS; i++) o[i] += a[s] * vs[i];
-            }
-        }
-    }
+    for (int h = 0; h < NH; h++)
+        for (int t = 0; t < T; t++) /* new token t is at position P - T + t: it sees keys 0..P-T+t of the cache */
+            attend_row(out + (long)t * C + h * HS, att + ((long)h * T + t) * P, P, qkv + (long)t * 3 * C + h * HS,
+                       k + h * HS, v + h * HS, C, P - T + t, HS, scale);
 }
 
 void gelu_forward(float *out, const float *inp, long N) {
