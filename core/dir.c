@@ -32,35 +32,14 @@ void dir_remove_tree(const char *dir) { cleanup_remove_tree(dir); }
 
 /* ---- the manifest ------------------------------------------------------------ */
 
-typedef struct {
-    char **v;
-    int n, cap;
-} Names;
-
-static void names_push(Names *s, char *name) {
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 16;
-        s->v = xrealloc(s->v, (size_t)s->cap * sizeof *s->v);
-    }
-    s->v[s->n++] = name;
-}
-
-static void names_free(Names *s) {
-    for (int i = 0; i < s->n; i++) free(s->v[i]);
-    free(s->v);
-    memset(s, 0, sizeof *s);
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int names_has(const Names *s, const char *name) {
-    return bsearch(&name, s->v, (size_t)s->n, sizeof *s->v, cmp_str) != NULL;
+static int names_has(const StrList *s, const char *name) {
+    return bsearch(&name, s->v, s->n, sizeof *s->v, strlist_cmp) != NULL;
 }
 
 /* List what folder `dir` holds, as paths relative to it ("a.npy", "sub/",
  * "sub/b.svg"), the manifest itself left out. Anything but a regular file or
  * a folder is an error naming it. */
-static int list_tree(const char *dir, const char *rel, Names *out, int depth) {
+static int list_tree(const char *dir, const char *rel, StrList *out, int depth) {
     char *full = rel[0] ? path_join(dir, rel) : xstrdup(dir);
     int fd = open(full, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -89,10 +68,10 @@ static int list_tree(const char *dir, const char *rel, Names *out, int depth) {
             continue;   /* gone meanwhile */
         }
         if (S_ISREG(st.st_mode)) {
-            names_push(out, r);
+            strlist_push(out, r);
         } else if (S_ISDIR(st.st_mode) && depth < 16) {
             strcat(r, "/");
-            names_push(out, r);
+            strlist_push(out, r);
             rc = list_tree(dir, r, out, depth + 1);
         } else {
             rc = err_set("%s/%s: %s", dir, r,
@@ -107,7 +86,7 @@ static int list_tree(const char *dir, const char *rel, Names *out, int depth) {
 }
 
 /* Read dir's manifest into *m (sorted). 1 read, 0 no manifest, -1 bad one (err_set). */
-static int manifest_read(const char *dir, Names *m) {
+static int manifest_read(const char *dir, StrList *m) {
     char *p = path_join(dir, DIR_MANIFEST);
     struct stat st;
     int have = lstat(p, &st) == 0;
@@ -129,19 +108,19 @@ static int manifest_read(const char *dir, Names *m) {
         char *nl = strchr(s, '\n');
         if (!nl) break;
         *nl = 0;
-        if (*s) names_push(m, xstrdup(s));
+        if (*s) strlist_push(m, xstrdup(s));
         s = nl + 1;
     }
     free(text);
-    qsort(m->v, (size_t)m->n, sizeof *m->v, cmp_str);
+    strlist_sort(m, 0);
     return 1;
 }
 
 /* 1 if every name is one a run of an older version wrote (no manifest then). */
-static int legacy_outputs(const Names *have) {
+static int legacy_outputs(const StrList *have) {
     static const char *known[] = {"report.html", "summary.json", "sae.safetensors", "cfg.json", "latents.npy",
                                   "activations.npy", "losses.csv"};
-    for (int i = 0; i < have->n; i++) {
+    for (size_t i = 0; i < have->n; i++) {
         const char *n = have->v[i];
         int ok = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) ok |= !strcmp(n, known[k]);
@@ -155,7 +134,7 @@ static int legacy_outputs(const Names *have) {
 /* 0 if `final` (an existing folder) holds nothing but what its manifest lists;
  * else -1 with err_set() naming the folder, the first foreign entry, and what to do. */
 static int check_owned(const char *final) {
-    Names have = {0}, listed = {0};
+    StrList have = {0}, listed = {0};
     int rc = list_tree(final, "", &have, 0);
     if (rc != 0) {
         err_prefix("output folder %s holds something gpt2sae never writes: not replacing it "
@@ -185,7 +164,7 @@ static int check_owned(const char *final) {
                          final, have.v[0]);
         goto out;
     }
-    for (int i = 0; i < have.n; i++)
+    for (size_t i = 0; i < have.n; i++)
         if (!names_has(&listed, have.v[i])) {
             rc = err_set("output folder %s holds '%s', which gpt2sae did not write (it is not in %s): not "
                          "replacing it (move that out, or give a new or empty folder with --out DIR)",
@@ -193,29 +172,29 @@ static int check_owned(const char *final) {
             goto out;
         }
 out:
-    names_free(&have);
-    names_free(&listed);
+    strlist_free(&have);
+    strlist_free(&listed);
     return rc;
 }
 
 /* Write dir's manifest: every file and folder in it now. */
 static int manifest_write(const char *dir) {
-    Names have = {0};
+    StrList have = {0};
     if (list_tree(dir, "", &have, 0) != 0) {
-        names_free(&have);
+        strlist_free(&have);
         return err_prefix("the staging folder %s", dir);
     }
-    qsort(have.v, (size_t)have.n, sizeof *have.v, cmp_str);
+    strlist_sort(&have, 0);
     size_t cap = strlen(MANIFEST_HEAD) + 1;
-    for (int i = 0; i < have.n; i++) cap += strlen(have.v[i]) + 1;
+    for (size_t i = 0; i < have.n; i++) cap += strlen(have.v[i]) + 1;
     char *text = xmalloc(cap), *o = text;
     o += sprintf(o, "%s", MANIFEST_HEAD);
-    for (int i = 0; i < have.n; i++) o += sprintf(o, "%s\n", have.v[i]);
+    for (size_t i = 0; i < have.n; i++) o += sprintf(o, "%s\n", have.v[i]);
     char *p = path_join(dir, DIR_MANIFEST);
     int rc = file_write_atomic(p, text, (size_t)(o - text));
     free(p);
     free(text);
-    names_free(&have);
+    strlist_free(&have);
     return rc;
 }
 
@@ -245,17 +224,17 @@ static int open_parent(int fd, const char *rel, const char **leaf) {
  * deepest first), then the manifest and dir itself. A name that is now a link
  * is unlinked, never followed. 0 if dir is gone, -1 if something else is left. */
 static int remove_owned(const char *dir) {
-    Names listed = {0};
+    StrList listed = {0};
     if (manifest_read(dir, &listed) != 1) {
-        names_free(&listed);
+        strlist_free(&listed);
         return rmdir(dir) == 0 ? 0 : -1;   /* the empty folder the run started from */
     }
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        names_free(&listed);
+        strlist_free(&listed);
         return -1;
     }
-    for (int i = 0; i < listed.n; i++) {
+    for (size_t i = 0; i < listed.n; i++) {
         const char *n = listed.v[i];
         size_t len = strlen(n);
         if (!len || n[len - 1] == '/') continue;
@@ -264,7 +243,7 @@ static int remove_owned(const char *dir) {
         if (pfd >= 0) unlinkat(pfd, leaf, 0);
         if (pfd >= 0 && pfd != fd) close(pfd);
     }
-    for (int i = listed.n - 1; i >= 0; i--) {   /* sorted: "a/b/" after "a/", so reversed is deepest first */
+    for (size_t i = listed.n; i-- > 0;) {   /* sorted: "a/b/" after "a/", so reversed is deepest first */
         char *n = listed.v[i];
         size_t len = strlen(n);
         if (len < 2 || n[len - 1] != '/') continue;
@@ -276,7 +255,7 @@ static int remove_owned(const char *dir) {
     }
     unlinkat(fd, DIR_MANIFEST, 0);
     close(fd);
-    names_free(&listed);
+    strlist_free(&listed);
     return rmdir(dir) == 0 ? 0 : -1;
 }
 

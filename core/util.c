@@ -68,6 +68,26 @@ void *xrealloc(void *p, size_t n) {
     return q;
 }
 
+void strlist_push(StrList *l, char *s) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = s;
+}
+
+int strlist_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void strlist_sort(StrList *l, size_t from) {
+    if (l->n > from) qsort(l->v + from, l->n - from, sizeof *l->v, strlist_cmp);
+}
+
+void strlist_free(StrList *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
 char *xstrdup(const char *s) {
     size_t n = strlen(s) + 1;
     char *p = xmalloc(n);

@@ -44,6 +44,18 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+/* A growing list of owned strings: strlist_push takes s; strlist_sort puts
+ * v[from..n) in strcmp order; strlist_free frees every string and the list. */
+typedef struct {
+    char **v;
+    size_t n, cap;
+} StrList;
+void strlist_push(StrList *l, char *s);
+void strlist_sort(StrList *l, size_t from);
+void strlist_free(StrList *l);
+/* strcmp for qsort/bsearch over an array of char * */
+int strlist_cmp(const void *a, const void *b);
+
 /* 64-byte aligned allocation (for SIMD); free with free(). Aborts on OOM. */
 void *xmalloc_aligned(size_t n);
 

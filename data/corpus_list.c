@@ -12,19 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct {
-    char **v;
-    size_t n, cap;
-} StrList;
-
-static void list_push(StrList *l, char *s) {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
-    }
-    l->v[l->n++] = s;
-}
-
 static int has_ext(const char *name, const char *ext) {
     size_t n = strlen(name), e = strlen(ext);
     return n > e && strcmp(name + n - e, ext) == 0;
@@ -51,7 +38,7 @@ static int walk(const char *dir, CorpusNames names, StrList *out, size_t *skippe
             rc = walk(p, names, out, skipped, depth + 1);
         } else if ((S_ISREG(st.st_mode) || (S_ISLNK(st.st_mode) && path_is_file(p))) &&
                    (names == CORPUS_ANY_NAME || is_text_name(e->d_name))) {
-            list_push(out, p);
+            strlist_push(out, p);
             continue;
         } else {
             (*skipped)++; /* another kind of file, or a link to a folder (never followed) */
@@ -60,10 +47,6 @@ static int walk(const char *dir, CorpusNames names, StrList *out, size_t *skippe
     }
     closedir(d);
     return rc;
-}
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 int corpus_list_names(const char *const *inputs, int n, CorpusNames names, char ***files, size_t *n_files,
@@ -82,9 +65,9 @@ int corpus_list_names(const char *const *inputs, int n, CorpusNames names, char 
                     err_set("%s: the folder has no files to read (hidden files are passed over)", in);
                 goto fail;
             }
-            qsort(out.v + first, out.n - first, sizeof *out.v, cmp_str);
+            strlist_sort(&out, first);
         } else if (path_is_file(in)) {
-            list_push(&out, xstrdup(in));
+            strlist_push(&out, xstrdup(in));
         } else {
             struct stat st;
             if (stat(in, &st) != 0) err_set("%s: %s: give text files or folders", in, strerror(errno));
@@ -96,8 +79,7 @@ int corpus_list_names(const char *const *inputs, int n, CorpusNames names, char 
     *n_files = out.n;
     return 0;
 fail:
-    for (size_t i = 0; i < out.n; i++) free(out.v[i]);
-    free(out.v);
+    strlist_free(&out);
     return -1;
 }
 
