@@ -273,13 +273,7 @@ int dist_shard_step(DistShard *s, const float *X, int B, SAEArchLog *log) {
         log->fvu = sae_fvu(m, Xc, Xh, B);
         /* decoder constraint (gradient side), then the global norm and clipping */
         SAEArchTensor *dec = sae_arch_tensor(m, "W_dec");
-        for (int i = 0; i < nl; i++) {
-            const float *w = m->W_dec + (size_t)i * d;
-            float *g = dec->g + (size_t)i * d;
-            double dot = 0;
-            for (int j = 0; j < d; j++) dot += (double)g[j] * w[j];
-            for (int j = 0; j < d; j++) g[j] -= (float)dot * w[j];
-        }
+        sae_arch_dec_project(m->W_dec, dec->g, nl, d);
         double ss = 0, sb = 0;
         for (int t = 0; t < m->n_t; t++) {
             double *acc = m->t[t].g == g_b_dec ? &sb : &ss;

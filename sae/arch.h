@@ -159,6 +159,13 @@ int sae_arch_step(SAEArch *m, const float *X, int B, SAEArchLog *log);
  * the ranks' gradients. */
 int sae_arch_apply(SAEArch *m, long B, SAEArchLog *log);
 
+/* The decoder constraint's two sides on rows [0, rows) of W_dec (rows, d)
+ * and its gradient g (rows, d): each row's gradient loses its component
+ * along the row, g_i <- g_i - (g_i · w_i) w_i (step 2); each row is
+ * rescaled to unit norm, a zero row left as it is (step 6). */
+void sae_arch_dec_project(const float *W_dec, float *g, long rows, int d);
+void sae_arch_dec_normalize(float *W_dec, long rows, int d);
+
 /* Called after each step of sae_arch_train; non-zero stops training. */
 typedef int (*SAEArchStepFn)(void *ctx, long step, const SAEArchLog *log);
 /* steps steps over X (T, d) in consecutive batches of B (wrapping around). */

@@ -35,6 +35,28 @@
 
 static int unit_decoder(const SAEArch *m) { return m->p.arch != SAE_ARCH_RELU; }
 
+void sae_arch_dec_project(const float *W_dec, float *g, long rows, int d) {
+    for (long i = 0; i < rows; i++) {
+        const float *w = W_dec + (size_t)i * d;
+        float *gi = g + (size_t)i * d;
+        double dot = 0;
+        for (int j = 0; j < d; j++) dot += (double)gi[j] * w[j];
+        for (int j = 0; j < d; j++) gi[j] -= (float)dot * w[j];
+    }
+}
+
+void sae_arch_dec_normalize(float *W_dec, long rows, int d) {
+    for (long i = 0; i < rows; i++) {
+        float *w = W_dec + (size_t)i * d;
+        double nn = 0;
+        for (int j = 0; j < d; j++) nn += (double)w[j] * w[j];
+        if (nn > 0) {
+            float s = (float)(1 / sqrt(nn));
+            for (int j = 0; j < d; j++) w[j] *= s;
+        }
+    }
+}
+
 int sae_arch_step(SAEArch *m, const float *X, int B, SAEArchLog *log) {
     if (sae_arch_loss_grad(m, X, B, log) != 0) return -1;
     return sae_arch_apply(m, B, log);
@@ -46,15 +68,7 @@ int sae_arch_apply(SAEArch *m, long B, SAEArchLog *log) {
         return err_set("step %ld: the loss is %g; training stopped (lower the learning rate, or check the "
                        "activations for NaN or huge values)", m->step + 1, log->loss);
     SAEArchTensor *dec = sae_arch_tensor(m, "W_dec");
-    if (unit_decoder(m)) {
-        for (int i = 0; i < n; i++) {
-            const float *w = m->W_dec + (size_t)i * d;
-            float *g = dec->g + (size_t)i * d;
-            double dot = 0;
-            for (int j = 0; j < d; j++) dot += (double)g[j] * w[j];
-            for (int j = 0; j < d; j++) g[j] -= (float)dot * w[j];
-        }
-    }
+    if (unit_decoder(m)) sae_arch_dec_project(m->W_dec, dec->g, n, d);
     double ss = 0;
     for (int t = 0; t < m->n_t; t++)
         for (long e = 0; e < m->t[t].len; e++) ss += (double)m->t[t].g[e] * m->t[t].g[e];
@@ -80,17 +94,7 @@ int sae_arch_apply(SAEArch *m, long B, SAEArchLog *log) {
             T->w[e] -= step_size * T->m[e] / (sqrtf(T->v[e]) / sbc2 + eps);
         }
     }
-    if (unit_decoder(m)) {
-        for (int i = 0; i < n; i++) {
-            float *w = m->W_dec + (size_t)i * d;
-            double nn = 0;
-            for (int j = 0; j < d; j++) nn += (double)w[j] * w[j];
-            if (nn > 0) {
-                float s = (float)(1 / sqrt(nn));
-                for (int j = 0; j < d; j++) w[j] *= s;
-            }
-        }
-    }
+    if (unit_decoder(m)) sae_arch_dec_normalize(m->W_dec, n, d);
     long dead = 0;
     for (int i = 0; i < n; i++) {
         m->since_fired[i] = m->ws_fired[i] ? 0 : m->since_fired[i] + B;
