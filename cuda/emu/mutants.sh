@@ -70,8 +70,8 @@ mutant "swapped memcpy direction (cuda_upload copies device to host)" \
     cuda/cuda_core.cu test_cuda_emu \
     's/(CU_TRY\(cudaMemcpy\(d_dst, src, bytes, )cudaMemcpyHostToDevice/$1cudaMemcpyDeviceToHost/'
 mutant "off-by-one in the radix walk (top-k: a bin that reaches k exactly is skipped)" \
-    cuda/cuda_sae.cu test_cuda_emu \
-    's/if \(above \+ hist\[bin\] >= \(unsigned\)kk\) break;/if (above + hist[bin] > (unsigned)kk) break;/'
+    cuda/cuda_common.cuh test_cuda_emu \
+    's/if \(a \+ hist\[bin\] >= \(unsigned\)need\) break;/if (a + hist[bin] > (unsigned)need) break;/'
 mutant "wrong fragment offset (TF32 gemm: each A fragment 8 rows below the last, not 16)" \
     cuda/cuda_matmul.cu test_cuda_emu \
     's/const int m = m0w \+ i \* 16;/const int m = m0w + i * 8;/'
@@ -93,8 +93,8 @@ mutant "missing barrier before shared memory is reused (column statistics: sh ov
 # a barrier whose absence the forward order hides: thread 0 reads the whole
 # histogram before the others clear it; in reverse order they clear it first
 ORDER=reverse mutant "missing barrier that only another thread order exposes (top-k: hist cleared while thread 0 walks it; CUDA_EMU_ORDER=reverse)" \
-    cuda/cuda_sae.cu test_cuda_emu \
-    's/\s*__syncthreads\(\); \/\* new prefix visible; hist free to clear \*\///'
+    cuda/cuda_common.cuh test_cuda_emu \
+    's/\s*__syncthreads\(\); \/\* the new prefix visible; hist free to clear \*\///'
 
 echo
 echo "$caught caught, $survived survived"
