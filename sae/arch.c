@@ -248,6 +248,16 @@ void sae_csr_push(SAECsr *c, int i, float v) {
     c->ptr[c->B]++;
 }
 
+void sae_csr_positive(SAECsr *c, const float *Z, int B, int n) {
+    sae_csr_init(c, B, B * 64);
+    for (int b = 0; b < B; b++) {
+        const float *z = Z + (size_t)b * n;
+        sae_csr_row(c);
+        for (int i = 0; i < n; i++)
+            if (z[i] > 0) sae_csr_push(c, i, z[i]);
+    }
+}
+
 void sae_csr_free(SAECsr *c) {
     free(c->ptr), free(c->idx), free(c->val);
     memset(c, 0, sizeof *c);

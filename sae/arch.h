@@ -196,6 +196,9 @@ void sae_csr_push(SAECsr *c, int i, float v);   /* append to the current row */
 /* start the next row (empty) */
 static inline void sae_csr_row(SAECsr *c) { c->ptr[c->B + 1] = c->ptr[c->B]; c->B++; }
 void sae_csr_free(SAECsr *c);
+/* c (initialised here) = the entries of Z (B, n) that are > 0 (a NaN is
+ * not), row by row, with their values: ReLU(Z) as a CSR. */
+void sae_csr_positive(SAECsr *c, const float *Z, int B, int n);
 
 /* Xc (B, d) = s X - b_dec; Z (B, n) = Xc W_encᵀ + b_enc (dense gemm). */
 void sae_arch_preact(const SAEArch *m, const float *X, int B, float *Xc, float *Z);

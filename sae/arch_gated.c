@@ -37,26 +37,23 @@ int sae_gated_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log) {
     sae_arch_preact(m, X, B, m->ws_xc, m->ws_z); /* ws_z = π_gate */
     float *er = xmalloc((size_t)n * sizeof(float));
     for (int i = 0; i < n; i++) er[i] = expf(m->r_mag[i]);
-    SAECsr F, G; /* same entries (π_gate > 0): F holds f, G holds ReLU(π_gate) */
-    sae_csr_init(&F, B, B * 64);
-    sae_csr_init(&G, B, B * 64);
+    SAECsr F, G; /* same entries (π_gate > 0): G holds ReLU(π_gate), F holds f */
+    sae_csr_positive(&G, m->ws_z, B, n);
+    const int E = G.ptr[B];
+    sae_csr_init(&F, B, E);
     long nnz = 0;
     double l1 = 0;
     for (int b = 0; b < B; b++) {
-        const float *pg = m->ws_z + (size_t)b * n;
         sae_csr_row(&F);
-        sae_csr_row(&G);
-        for (int i = 0; i < n; i++) {
-            if (!(pg[i] > 0)) continue;
-            const float h = pg[i] - m->b_enc[i], mag = er[i] * h + m->b_mag[i];
+        for (int e = G.ptr[b]; e < G.ptr[b + 1]; e++) {
+            const int i = G.idx[e];
+            const float pg = G.val[e], h = pg - m->b_enc[i], mag = er[i] * h + m->b_mag[i];
             const float f = mag > 0 ? mag : 0.0f;
             sae_csr_push(&F, i, f);
-            sae_csr_push(&G, i, pg[i]);
-            l1 += pg[i];
+            l1 += pg;
             if (f > 0) nnz++, m->ws_fired[i] = 1;
         }
     }
-    const int E = F.ptr[B];
     float *gF = xmalloc((size_t)(E + 1) * sizeof(float)), *gG = xmalloc((size_t)(E + 1) * sizeof(float));
     log->recon = sae_recon_term(m, &F, m->ws_xc, NULL, 1.0f, m->ws_xh, gF);
     log->l0 = (double)nnz / B;

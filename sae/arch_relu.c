@@ -43,22 +43,16 @@ int sae_relu_loss_grad(SAEArch *m, const float *X, int B, SAEArchLog *log) {
         norm[i] = (float)sqrt(s);
     }
     SAECsr F;
-    sae_csr_init(&F, B, B * 64);
-    long nnz = 0;
-    double pen = 0;
-    for (int b = 0; b < B; b++) {
-        const float *z = m->ws_z + (size_t)b * n;
-        sae_csr_row(&F);
-        for (int i = 0; i < n; i++)
-            if (z[i] > 0) {
-                sae_csr_push(&F, i, z[i]);
-                nnz++;
-                m->ws_fired[i] = 1;
-                pen += (double)z[i] * norm[i];
-                fsum[i] += z[i];
-            }
-    }
+    sae_csr_positive(&F, m->ws_z, B, n);
     const int E = F.ptr[B];
+    const long nnz = E;
+    double pen = 0;
+    for (int e = 0; e < E; e++) {
+        const int i = F.idx[e];
+        m->ws_fired[i] = 1;
+        pen += (double)F.val[e] * norm[i];
+        fsum[i] += F.val[e];
+    }
     float *gF = xmalloc((size_t)(E + 1) * sizeof(float));
     log->recon = sae_recon_term(m, &F, m->ws_xc, NULL, 1.0f, m->ws_xh, gF);
     log->sparsity = lam * pen / B;
