@@ -18,6 +18,7 @@
  * against the machine's read bandwidth measured here in the same run (a
  * threaded sum over a 1 GiB buffer, best of 5).
  */
+#include "bench/bench_model.h"
 #include "core/pool.h"
 #include "core/util.h"
 #include "gpt2/gpt2.h"
@@ -99,18 +100,8 @@ static char *default_model(void) {
 int main(int argc, char **argv) {
     char *dir = argc > 1 ? xstrdup(argv[1]) : default_model();
     int P = argc > 2 ? atoi(argv[2]) : 128, N = argc > 3 ? atoi(argv[3]) : 256, reps = argc > 4 ? atoi(argv[4]) : 3;
-    GPT2Config cfg;
-    char *st = path_join(dir, "model.safetensors");
-    if (!path_is_file(st) && (gpt2_config_named(&cfg, "gpt2") != 0 || gpt2_model_synth(dir, &cfg, 1337) != 0)) {
-        fprintf(stderr, "bench_generate: %s\n", err_get());
-        return 1;
-    }
-    free(st);
     GPT2Model m;
-    if (gpt2_model_load(&m, dir) != 0) {
-        fprintf(stderr, "bench_generate: %s\n", err_get());
-        return 1;
-    }
+    if (bench_model_load(&m, dir, 1, "bench_generate") != 0) return 1;
     const GPT2Config *c = &m.cfg;
     int V = c->vocab_size, C = c->n_embd, L = c->n_layer;
     if (P < 1 || N < 1 || reps < 1 || P + N > c->n_ctx) {

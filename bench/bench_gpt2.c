@@ -12,6 +12,7 @@
  * logits are finite), then times: best and median of reps, after a warm-up
  * pass that faults the mmap'ed weights in. Token ids: (7919 t + 13) mod V.
  */
+#include "bench/bench_model.h"
 #include "core/pool.h"
 #include "core/util.h"
 #include "gpt2/gpt2.h"
@@ -33,18 +34,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_gpt2 [MODEL_DIR [T [reps]]]\n");
         return 2;
     }
-    GPT2Config cfg;
-    char *st = path_join(dir, "model.safetensors");
-    if (argc < 2 && !path_is_file(st) && (gpt2_config_named(&cfg, "gpt2") != 0 || gpt2_model_synth(dir, &cfg, 1337) != 0)) {
-        fprintf(stderr, "bench_gpt2: %s\n", err_get());
-        return 1;
-    }
-    free(st);
     GPT2Model m;
-    if (gpt2_model_load(&m, dir) != 0) {
-        fprintf(stderr, "bench_gpt2: %s\n", err_get());
-        return 1;
-    }
+    if (bench_model_load(&m, dir, argc < 2, "bench_gpt2") != 0) return 1;
     int V = m.cfg.vocab_size, layer = m.cfg.n_layer / 2, W = gpt2_site_width(&m.cfg, GPT2_MLP_PRE);
     int32_t *ids = xmalloc((size_t)T * sizeof(int32_t));
     for (int t = 0; t < T; t++) ids[t] = (int32_t)((7919L * t + 13) % V);

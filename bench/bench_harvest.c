@@ -8,6 +8,7 @@
  * bench/bench_harvest_vs_torch.sh runs it beside PyTorch on the same weights.
  */
 #include "bench/bench_cache.h"
+#include "bench/bench_model.h"
 #include "core/dir.h"
 #include "core/util.h"
 #include "data/cache.h"
@@ -25,15 +26,8 @@ int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "/tmp/gpt2sae_bench_gpt2_1337";
     int reps = argc > 2 ? atoi(argv[2]) : 3;
     long mib = argc > 3 ? atol(argv[3]) : 256;
-    char *st = path_join(dir, "model.safetensors");
-    if (!path_is_file(st)) {
-        GPT2Config c;
-        gpt2_config_named(&c, "gpt2");
-        if (gpt2_model_synth(dir, &c, 1337) != 0) { fprintf(stderr, "synth: %s\n", err_get()); return 1; }
-    }
-    free(st);
     GPT2Model m;
-    if (gpt2_model_load(&m, dir) != 0) { fprintf(stderr, "%s\n", err_get()); return 1; }
+    if (bench_model_load(&m, dir, 1, "bench_harvest") != 0) return 1;
     int W4 = 4 * m.cfg.n_embd, V = m.cfg.vocab_size;
     int32_t *ids = malloc(sizeof(int32_t) * B * T);
     for (int i = 0; i < B * T; i++) ids[i] = (int32_t)((7919L * i + 13) % V);

@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "tests/test.h"
 #include "tests/test_util.h"
+#include "tests/utf8_cases.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/bpe_internal.h"
 #include "tokenizer/pretok.h"
@@ -25,17 +26,16 @@
 
 /* ---- helpers --------------------------------------------------------------- */
 
-/* Read a golden: ids separated by white space. */
+/* Read a golden: ids separated by white space (-1 and a failed check when
+ * the file cannot be read). */
 static int read_ids(const char *path, BPEIds *ids) {
-    char *text;
+    char *text, *end;
     size_t len;
-    if (file_read_all(path, &text, &len) != 0) return -1;
-    char *p = text, *end;
-    for (;;) {
+    if (test_read(path, &text, &len) != 0) return -1;
+    for (char *p = text;; p = end) {
         long v = strtol(p, &end, 10);
         if (end == p) break;
         bpe_ids_push(ids, (int32_t)v);
-        p = end;
     }
     free(text);
     return 0;
@@ -67,34 +67,6 @@ static void check_roundtrip(BPE *b, const char *what, const char *text, size_t l
 }
 
 /* ---- without the vocabulary ------------------------------------------------- */
-
-static void test_utf8(void) {
-    static const struct {
-        const char *s;
-        size_t len;
-        long bad; /* -1 = valid */
-    } cases[] = {
-        {"", 0, -1},
-        {"plain ascii", 11, -1},
-        {"h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80", 15, -1},
-        {"abc\xFF" "def", 7, 3},          /* never a UTF-8 byte */
-        {"ab\xC3", 3, 2},                  /* truncated at the end */
-        {"\xC0\xAF", 2, 0},                /* overlong '/' */
-        {"x\xE0\x80\xAF", 4, 1},           /* overlong, 3 bytes */
-        {"\xED\xA0\x80", 3, 0},            /* a surrogate, U+D800 */
-        {"\xF4\x90\x80\x80", 4, 0},        /* U+110000 */
-        {"ok\x80", 3, 2},                  /* a lone continuation byte */
-        {"\xE2\x82" "x", 3, 0},            /* continuation missing */
-        {"\xF0\x9F\x98\x80\xF0\x9F\x98", 7, 4},
-        {"\xEF\xBF\xBF\xF4\x8F\xBF\xBF", 7, -1}, /* U+FFFF, U+10FFFF are valid */
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        size_t bad = 12345;
-        int rc = bpe_utf8_check(cases[i].s, cases[i].len, &bad);
-        long got = rc == 0 ? -1 : (long)bad;
-        CHECK(got == cases[i].bad, "utf8 case %zu: first bad byte %ld (want %ld)", i, got, cases[i].bad);
-    }
-}
 
 static void test_classes(void) {
     /* the generated table is sorted and disjoint, and agrees with the ASCII table */
@@ -190,8 +162,9 @@ static void test_loader_tiny(void) {
 static void test_loader_truncated(const char *vpath, const char *mpath) {
     char *v, *m;
     size_t nv, nm;
-    if (file_read_all(vpath, &v, &nv) != 0 || file_read_all(mpath, &m, &nm) != 0) {
-        CHECK(0, "read %s / %s: %s", vpath, mpath, err_get());
+    if (test_read(vpath, &v, &nv) != 0) return;
+    if (test_read(mpath, &m, &nm) != 0) {
+        free(v);
         return;
     }
     BPE b;
@@ -221,8 +194,9 @@ static void test_goldens(BPE *b) {
         char *text;
         size_t len;
         BPEIds ours = {0}, ref = {0};
-        if (file_read_all(g[k].text, &text, &len) != 0 || read_ids(g[k].golden, &ref) != 0) {
-            CHECK(0, "%s", err_get());
+        if (test_read(g[k].text, &text, &len) != 0) continue;
+        if (read_ids(g[k].golden, &ref) != 0) {
+            free(text);
             continue;
         }
         int rc = bpe_encode(b, text, len, g[k].flags, &ours);
@@ -255,10 +229,7 @@ static void test_goldens(BPE *b) {
 static void test_words(BPE *b) {
     char *text;
     size_t len;
-    if (file_read_all("tests/golden/bpe_words.txt", &text, &len) != 0) {
-        CHECK(0, "%s", err_get());
-        return;
-    }
+    if (test_read("tests/golden/bpe_words.txt", &text, &len) != 0) return;
     int n = 0, ok = 0;
     char word[64];
     int id, off = 0, used;
@@ -278,10 +249,7 @@ static void test_words(BPE *b) {
 static void test_merge_paths(BPE *b) {
     char *text;
     size_t len;
-    if (file_read_all("tests/tokenizer/stress.txt", &text, &len) != 0) {
-        CHECK(0, "%s", err_get());
-        return;
-    }
+    if (test_read("tests/tokenizer/stress.txt", &text, &len) != 0) return;
     size_t cap = 1 << 16;
     int32_t *s1 = xmalloc(sizeof(int32_t) * cap), *s2 = xmalloc(sizeof(int32_t) * cap);
     int32_t *rank = xmalloc(sizeof(int32_t) * cap);
@@ -575,10 +543,7 @@ static void test_long_golden(BPE *b) {
     const char *path = "tests/golden/bpe_long_words.txt";
     char *text;
     size_t len;
-    if (file_read_all(path, &text, &len) != 0) {
-        CHECK(0, "%s", err_get());
-        return;
-    }
+    if (test_read(path, &text, &len) != 0) return;
     int cases = 0, bad = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] == '#') continue;
@@ -737,7 +702,7 @@ static void test_visible(BPE *b) {
 
 int main(void) {
     printf("tokenizer without the vocabulary files\n");
-    test_utf8();
+    utf8_cases_check("bpe_utf8_check", bpe_utf8_check);
     test_classes();
     test_loader_tiny();
 

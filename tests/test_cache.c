@@ -12,6 +12,7 @@
 #include "data/cache.h"
 
 #include "tests/test.h"
+#include "tests/test_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -226,16 +227,6 @@ static void test_exclude(void) {
     free(dir);
 }
 
-static int files_equal(const char *a, const char *b) {
-    char *x, *y;
-    size_t nx, ny;
-    if (file_read_all(a, &x, &nx) != 0) return 0;
-    if (file_read_all(b, &y, &ny) != 0) { free(x); return 0; }
-    int eq = nx == ny && memcmp(x, y, nx) == 0;
-    free(x), free(y);
-    return eq;
-}
-
 /* cache_manifest_write: what it writes reads back, a writer's manifest is
  * rewritten byte for byte, no temporary is left, a missing folder is an error */
 static void test_manifest_write(void) {
@@ -244,7 +235,7 @@ static void test_manifest_write(void) {
     CHECK(cache_manifest_read(&m, src) == 0 && path_mkdirs(dir) == 0 && cache_manifest_write(&m, dir) == 0,
           "a writer's manifest written again into another folder");
     char *ma = path_join(src, CACHE_MANIFEST), *mb = path_join(dir, CACHE_MANIFEST);
-    CHECK(files_equal(ma, mb), "the rewrite is byte-identical to the writer's manifest");
+    CHECK(test_files_same(ma, mb), "the rewrite is byte-identical to the writer's manifest");
     m.shard_rows[7] = 5, m.rows = 35 * CTX + 5, m.complete = 0;
     CHECK(cache_manifest_write(&m, dir) == 0, "a changed manifest written over it");
     CacheManifest b;
@@ -282,11 +273,11 @@ static void test_resume(void) {
     for (long s = 0; s < 6; s++)
         for (int h = 0; h < 2; h++) {
             char *a = cache_shard_path(full, s, h), *b = cache_shard_path(part, s, h);
-            same &= files_equal(a, b);
+            same &= test_files_same(a, b);
             free(a), free(b);
         }
     char *ma = path_join(full, CACHE_MANIFEST), *mb = path_join(part, CACHE_MANIFEST);
-    CHECK(same && files_equal(ma, mb), "resumed cache == uninterrupted cache, byte for byte (shards and manifest)");
+    CHECK(same && test_files_same(ma, mb), "resumed cache == uninterrupted cache, byte for byte (shards and manifest)");
     free(ma), free(mb);
     CHECK(cache_writer_open(&cw, part, &m) == 0 && cw.windows_done == 23 && cw.man.complete,
           "a complete cache reopens as complete (nothing to do)");

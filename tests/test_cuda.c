@@ -42,39 +42,6 @@
  * every code path (attention with several key tiles, split-K, the seed's
  * top-k) run, not the whole model (minutes emulated). */
 
-static float *rand_vec(long n, float scale) {
-    float *x = xmalloc((size_t)n * sizeof(float));
-    for (long i = 0; i < n; i++) x[i] = (2.0f * rng_uniform(&rng) - 1.0f) * scale;
-    return x;
-}
-/* Upload a host array to a fresh device buffer (NULL on failure, reported). */
-static void *dev_from(const void *h, size_t bytes) {
-    void *d = NULL;
-    if (cuda_malloc(&d, bytes) != 0 || cuda_upload(d, h, bytes) != 0) {
-        CHECK(0, "upload of %zu bytes: %s", bytes, err_get());
-        cuda_free(d);
-        return NULL;
-    }
-    return d;
-}
-static void *dev_poisoned(size_t bytes) {
-    void *d = NULL;
-    if (cuda_malloc(&d, bytes) != 0 || cuda_memset(d, 0xff, bytes) != 0) { /* 0xffffffff is a NaN */
-        CHECK(0, "alloc of %zu bytes: %s", bytes, err_get());
-        cuda_free(d);
-        return NULL;
-    }
-    return d;
-}
-/* Download n floats from d (after a sync that reports kernel faults). */
-static float *host_from(const float *d, long n) {
-    float *h = xmalloc((size_t)n * sizeof(float));
-    if (cuda_sync() != 0 || cuda_download(h, d, (size_t)n * sizeof(float)) != 0) {
-        CHECK(0, "download: %s", err_get());
-        for (long i = 0; i < n; i++) h[i] = NAN;
-    }
-    return h;
-}
 static double rel_err(const float *a, const float *b, long n) {
     double num = 0, den = 0;
     for (long i = 0; i < n; i++) {

@@ -42,33 +42,8 @@
 #include <string.h>
 
 /* X (T, d) as an SAE expects it: each token a sum of 4 of 48 random
- * directions with positive weights, plus a shared offset and noise. When
- * d_X is given the rows are also copied to the device (NULL there on failure). */
-static float *make_X(long T, int d, float **d_X) {
-    const int A = 48;
-    float *D = xmalloc((size_t)(A + 1) * d * sizeof(float)), *X = xmalloc((size_t)T * d * sizeof(float));
-    for (long i = 0; i < (long)(A + 1) * d; i++) D[i] = rng_normal(&rng) / sqrtf((float)d) * 3.0f;
-    for (long t = 0; t < T; t++) {
-        float *x = X + t * d;
-        for (int j = 0; j < d; j++) x[j] = D[(size_t)A * d + j] + 0.1f * rng_normal(&rng);
-        for (int s = 0; s < 4; s++) {
-            const int i = (int)(rng_uniform(&rng) * A) % A;
-            const float w = fabsf(rng_normal(&rng)) + 0.5f;
-            for (int j = 0; j < d; j++) x[j] += w * D[(size_t)i * d + j];
-        }
-    }
-    free(D);
-    if (d_X) {
-        const size_t bytes = (size_t)T * d * sizeof(float);
-        *d_X = NULL;
-        if (cuda_malloc((void **)d_X, bytes) != 0 || cuda_upload(*d_X, X, bytes) != 0) {
-            CHECK(0, "upload X: %s", err_get());
-            cuda_free(*d_X);
-            *d_X = NULL;
-        }
-    }
-    return X;
-}
+ * directions with positive weights, plus a shared offset and noise. */
+static float *make_X(long T, int d) { return rand_acts(T, d, 48, 4); }
 
 static int rel_close(double a, double b, double tol) {
     return (isnan(a) && isnan(b)) || (isfinite(a) && fabs(a - b) <= tol * fabs(b) + 1e-12);
@@ -110,6 +85,25 @@ static int make_pair(SAEArch *c, SAEArch *g, const SAEArchParams *p, const float
     }
     for (int i = 0; i < p->n; i += 2) c->since_fired[i] = g->since_fired[i] = p->dead_tokens;
     return 0;
+}
+
+/* What a GPU-against-CPU check starts from: a batch X (B, d) on the host
+ * and on the device (*d_X NULL if the upload failed, reported), and the two
+ * models of make_pair. 0, or -1 (reported) with nothing left to free. */
+static int pair_open(const SAEArchParams *p, int B, float **X, float **d_X, SAEArch *c, SAEArch *g) {
+    *X = make_X(B, p->d);
+    *d_X = dev_from(*X, (size_t)B * p->d * sizeof(float));
+    if (make_pair(c, g, p, *X, B) == 0) return 0;
+    free(*X), cuda_free(*d_X);
+    return -1;
+}
+
+/* Free what pair_open made, and the GPU state a (NULL: none). */
+static void pair_close(CUDAArch *a, float *X, float *d_X, SAEArch *c, SAEArch *g) {
+    cuda_arch_free(a);
+    cuda_free(d_X);
+    sae_arch_free(c), sae_arch_free(g);
+    free(X);
 }
 
 static void check_log(const char *what, const SAEArchLog *a, const SAEArchLog *b, double tol) {
@@ -158,9 +152,9 @@ static void test_loss_grad(SAEArchKind kind, int multi, int d, int n, int k, int
     snprintf(what, sizeof what, "%s%s d=%d n=%d k=%d B=%d", sae_arch_name(kind), multi ? " multi" : "", d, n, k, B);
     if (!gpu) { SKIP("%s: loss, gradients, sets, steps: no GPU", what); return; }
     SAEArchParams p = params(kind, d, n, k, multi);
-    float *d_X = NULL, *X = make_X(B, d, &d_X);
+    float *X, *d_X;
     SAEArch c, g;
-    if (make_pair(&c, &g, &p, X, B) != 0) { free(X); cuda_free(d_X); return; }
+    if (pair_open(&p, B, &X, &d_X, &c, &g) != 0) return;
     CUDAArch *a = NULL;
     int rc = d_X ? cuda_arch_init(&a, &g, B) : -1;
     CHECK(rc == 0, "%s: cuda_arch_init (%s)", what, rc ? err_get() : "ok");
@@ -209,10 +203,7 @@ static void test_loss_grad(SAEArchKind kind, int multi, int d, int n, int k, int
                       c.threshold);
         }
     }
-    cuda_arch_free(a);
-    cuda_free(d_X);
-    sae_arch_free(&c), sae_arch_free(&g);
-    free(X);
+    pair_close(a, X, d_X, &c, &g);
 }
 
 /* exact ties: latent 2i+1 a copy of latent 2i (encoder row and bias) */
@@ -220,9 +211,9 @@ static void test_ties(void) {
     const int d = 32, n = 64, k = 5, B = 16;
     if (!gpu) { SKIP("topk exact ties: no GPU"); return; }
     SAEArchParams p = params(SAE_ARCH_TOPK, d, n, k, 0);
-    float *d_X = NULL, *X = make_X(B, d, &d_X);
+    float *X, *d_X;
     SAEArch c, g;
-    if (make_pair(&c, &g, &p, X, B) != 0) { free(X); cuda_free(d_X); return; }
+    if (pair_open(&p, B, &X, &d_X, &c, &g) != 0) return;
     for (int i = 0; i < n; i += 2) {
         memcpy(c.W_enc + (size_t)(i + 1) * d, c.W_enc + (size_t)i * d, (size_t)d * sizeof(float));
         memcpy(g.W_enc + (size_t)(i + 1) * d, g.W_enc + (size_t)i * d, (size_t)d * sizeof(float));
@@ -235,10 +226,7 @@ static void test_ties(void) {
     } else {
         CHECK(0, "topk exact ties: %s", err_get());
     }
-    cuda_arch_free(a);
-    cuda_free(d_X);
-    sae_arch_free(&c), sae_arch_free(&g);
-    free(X);
+    pair_close(a, X, d_X, &c, &g);
 }
 
 static int cmp_desc(const void *a, const void *b) {
@@ -256,7 +244,7 @@ static void test_batch_ties(void) {
                                           cannot end at a group of 4 (or 2) */
     if (!gpu) { SKIP("batchtopk exact ties: no GPU"); return; }
     int split_k = 0;
-    float *d_X = NULL, *X = make_X(B, d, NULL);
+    float *d_X = NULL, *X = make_X(B, d);
     /* the twin differs from its token only in the last J coordinates, which
      * every encoder row ignores (zero there): equal pre-activations, but a
      * different residual, so which twin keeps a latent shows in g_W_dec */
@@ -290,9 +278,8 @@ static void test_batch_ties(void) {
             split_k = k;
             const size_t bytes = (size_t)B * d * sizeof(float);
             CUDAArch *a = NULL;
-            int ok = cuda_malloc((void **)&d_X, bytes) == 0 && cuda_upload(d_X, X, bytes) == 0 &&
-                     cuda_arch_init(&a, &g, B) == 0 && cuda_arch_loss_grad(a, d_X, B, &lg) == 0 &&
-                     cuda_arch_grads(a) == 0;
+            int ok = (d_X = dev_from(X, bytes)) != NULL && cuda_arch_init(&a, &g, B) == 0 &&
+                     cuda_arch_loss_grad(a, d_X, B, &lg) == 0 && cuda_arch_grads(a) == 0;
             if (!ok) CHECK(0, "batchtopk exact ties k=%d: %s", k, err_get());
             else {
                 char what[96];
@@ -333,7 +320,7 @@ static void test_train(SAEArchKind kind) {
     SAEArchParams p = params(kind, d, n, k, 0);
     p.dead_tokens = 64; /* latents go dead during the run: AuxK starts on both sides */
     p.warmup_steps = 2, p.decay_steps = 2, p.total_steps = steps, p.grad_clip = 0.5f;
-    float *X = make_X(T, d, NULL);
+    float *X = make_X(T, d);
     SAEArch c, g;
     if (sae_arch_init(&c, &p, X, T) != 0 || sae_arch_init(&g, &p, X, T) != 0) {
         CHECK(0, "sae_arch_init: %s", err_get());
@@ -368,7 +355,7 @@ static void test_failures(void) {
     const int d = 32, n = 64, k = 4, B = 8;
     if (!gpu) { SKIP("non-finite loss / update and relu, gated refused: no GPU"); return; }
     SAEArchParams p = params(SAE_ARCH_TOPK, d, n, k, 0);
-    float *d_X = NULL, *X = make_X(B, d, &d_X);
+    float *X = make_X(B, d), *d_X = dev_from(X, (size_t)B * d * sizeof(float));
     SAEArch g;
     if (sae_arch_init(&g, &p, X, B) != 0) { CHECK(0, "sae_arch_init: %s", err_get()); free(X); return; }
     float *W0 = xmalloc((size_t)n * d * sizeof(float));
@@ -376,10 +363,7 @@ static void test_failures(void) {
     float *Xbad = xmalloc((size_t)B * d * sizeof(float));
     memcpy(Xbad, X, (size_t)B * d * sizeof(float));
     Xbad[3] = INFINITY;
-    float *d_bad = NULL;
-    if (cuda_malloc((void **)&d_bad, (size_t)B * d * sizeof(float)) != 0 ||
-        cuda_upload(d_bad, Xbad, (size_t)B * d * sizeof(float)) != 0)
-        cuda_free(d_bad), d_bad = NULL;
+    float *d_bad = dev_from(Xbad, (size_t)B * d * sizeof(float));
     CUDAArch *a = NULL;
     SAEArchLog lg;
     if (d_bad && d_X && cuda_arch_init(&a, &g, B) == 0) {
@@ -431,9 +415,9 @@ static void test_field_shape(SAEArchKind kind) {
     /* θ about 2 standard deviations of z: a few % active, ~1% in the window
      * (θ = 0.001 would make half of Z active and the CPU reference minutes long) */
     if (kind == SAE_ARCH_JUMPRELU) p.jump_eps = 0.05f, p.theta0 = 0.5f, p.lambda = 1e-3f;
-    float *d_X = NULL, *X = make_X(B, d, &d_X);
+    float *X, *d_X;
     SAEArch c, g;
-    if (make_pair(&c, &g, &p, X, B) != 0) { free(X); cuda_free(d_X); return; }
+    if (pair_open(&p, B, &X, &d_X, &c, &g) != 0) return;
     CUDAArch *a = NULL;
     SAEArchLog lc, lg;
     if (d_X && cuda_arch_init(&a, &g, B) == 0) {
@@ -458,10 +442,7 @@ static void test_field_shape(SAEArchKind kind) {
     } else {
         CHECK(0, "%s field shape: %s", sae_arch_name(kind), err_get());
     }
-    cuda_arch_free(a);
-    cuda_free(d_X);
-    sae_arch_free(&c), sae_arch_free(&g);
-    free(X);
+    pair_close(a, X, d_X, &c, &g);
 }
 
 int main(void) {

@@ -44,22 +44,7 @@
 
 /* X (NB B, D): each token a sum of 3 of 32 random directions with positive
  * weights, a shared offset and noise (activation-like). */
-static float *make_X(void) {
-    const int A = 32;
-    float *dir = xmalloc((size_t)(A + 1) * D * sizeof(float)), *X = xmalloc((size_t)NB * B * D * sizeof(float));
-    for (long i = 0; i < (long)(A + 1) * D; i++) dir[i] = rng_normal(&rng) / sqrtf((float)D) * 3.0f;
-    for (long t = 0; t < (long)NB * B; t++) {
-        float *x = X + t * D;
-        for (int j = 0; j < D; j++) x[j] = dir[(size_t)A * D + j] + 0.1f * rng_normal(&rng);
-        for (int s = 0; s < 3; s++) {
-            const int i = (int)(rng_uniform(&rng) * A) % A;
-            const float w = fabsf(rng_normal(&rng)) + 0.5f;
-            for (int j = 0; j < D; j++) x[j] += w * dir[(size_t)i * D + j];
-        }
-    }
-    free(dir);
-    return X;
-}
+static float *make_X(void) { return rand_acts((long)NB * B, D, 32, 3); }
 
 static int all_ok(int ok) { /* every rank's verdict */
     unsigned char bad = !ok;

@@ -40,28 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float *rand_vec(long n, float scale) {
-    float *x = xmalloc((size_t)n * sizeof(float));
-    for (long i = 0; i < n; i++) x[i] = (2.0f * rng_uniform(&rng) - 1.0f) * scale;
-    return x;
-}
-
-static float *to_dev(const float *h, long n) {
-    float *d = NULL;
-    if (cuda_malloc((void **)&d, (size_t)n * sizeof(float)) != 0 || cuda_upload(d, h, (size_t)n * sizeof(float)) != 0)
-        CHECK(0, "upload of %ld floats: %s", n, err_get());
-    return d;
-}
-
-static float *from_dev(const float *d, long n) {
-    float *h = xmalloc((size_t)n * sizeof(float));
-    if (cuda_sync() != 0 || cuda_download(h, d, (size_t)n * sizeof(float)) != 0) {
-        CHECK(0, "download: %s", err_get());
-        for (long i = 0; i < n; i++) h[i] = NAN;
-    }
-    return h;
-}
-
 /* ---- the kernels ---- */
 
 static void test_kernels(void) {
@@ -74,12 +52,11 @@ static void test_kernels(void) {
             float *Vv = rand_vec((long)P * C, 1.0f);
             float *ref = xmalloc((size_t)T * C * sizeof(float)), *att = xmalloc((size_t)NH * T * P * sizeof(float));
             attention_forward_kv(ref, att, qkv, K, Vv, T, P, C, NH);
-            float *d_qkv = to_dev(qkv, (long)T * 3 * C), *d_k = to_dev(K, (long)P * C), *d_v = to_dev(Vv, (long)P * C);
-            float *d_out = NULL;
-            cuda_malloc((void **)&d_out, (size_t)T * C * sizeof(float));
-            cuda_memset(d_out, 0xff, (size_t)T * C * sizeof(float)); /* NaN: an unwritten element fails */
+            float *d_qkv = dev_from(qkv, (size_t)T * 3 * C * sizeof(float));
+            float *d_k = dev_from(K, (size_t)P * C * sizeof(float)), *d_v = dev_from(Vv, (size_t)P * C * sizeof(float));
+            float *d_out = dev_poisoned((size_t)T * C * sizeof(float));
             int rc = cuda_attention_kv_forward(d_out, d_qkv, d_k, d_v, T, P, C, NH);
-            float *got = from_dev(d_out, (long)T * C);
+            float *got = host_from(d_out, (long)T * C);
             char name[128];
             snprintf(name, sizeof name, "attention_kv T=%d P=%d C=%d NH=%d vs attention_forward_kv", T, P, C, NH);
             CHECK(rc == 0, "%s: runs (%s)", name, rc ? err_get() : "ok");
@@ -91,9 +68,9 @@ static void test_kernels(void) {
     /* add_rows: one float addition per element, exactly the loop's */
     int T = 7, W = 300;
     float *act = rand_vec((long)T * W, 3.0f), *vec = rand_vec(W, 1.0f);
-    float *d_act = to_dev(act, (long)T * W), *d_vec = to_dev(vec, W);
+    float *d_act = dev_from(act, (size_t)T * W * sizeof(float)), *d_vec = dev_from(vec, (size_t)W * sizeof(float));
     CHECK(cuda_add_rows(d_act, d_vec, T, W) == 0, "add_rows runs");
-    float *got = from_dev(d_act, (long)T * W);
+    float *got = host_from(d_act, (long)T * W);
     for (int t = 0; t < T; t++)
         for (int i = 0; i < W; i++) act[(long)t * W + i] += vec[i];
     check_close("add_rows (7, 300) = the loop, exactly", got, act, (long)T * W, 0.0f, 0.0f);
@@ -106,14 +83,15 @@ static void test_kernels(void) {
         int C = CO[k][0], OC = CO[k][1];
         float *x = rand_vec(C, 1.0f), *w = rand_vec((long)C * OC, 0.1f), *b = rand_vec(OC, 0.5f);
         float *ref = xmalloc((size_t)OC * sizeof(float));
-        float *d_x = to_dev(x, C), *d_w = to_dev(w, (long)C * OC), *d_b = to_dev(b, OC), *d_o = NULL;
+        float *d_x = dev_from(x, (size_t)C * sizeof(float)), *d_w = dev_from(w, (size_t)C * OC * sizeof(float));
+        float *d_b = dev_from(b, (size_t)OC * sizeof(float)), *d_o = NULL;
         cuda_malloc((void **)&d_o, (size_t)OC * sizeof(float));
         char name[128];
         for (int with_bias = 0; with_bias <= 1; with_bias++) {
             matmul_forward(ref, x, w, with_bias ? b : NULL, 1, C, OC);
             cuda_memset(d_o, 0xff, (size_t)OC * sizeof(float));
             int rc = cuda_matvec_forward(d_o, d_x, d_w, with_bias ? d_b : NULL, C, OC);
-            float *o = from_dev(d_o, OC);
+            float *o = host_from(d_o, OC);
             snprintf(name, sizeof name, "matvec C=%d OC=%d%s vs matmul_forward (T 1)", C, OC, with_bias ? " + bias" : "");
             CHECK(rc == 0, "%s: runs", name);
             check_close(name, o, ref, OC, 1e-5f, 1e-4f);
@@ -123,7 +101,7 @@ static void test_kernels(void) {
         logits_forward(ref, x, w, 1, C, OC);
         cuda_memset(d_o, 0xff, (size_t)OC * sizeof(float));
         int rc = cuda_logits_row_forward(d_o, d_x, d_w, C, OC);
-        float *o = from_dev(d_o, OC);
+        float *o = host_from(d_o, OC);
         snprintf(name, sizeof name, "logits_row C=%d V=%d vs logits_forward (T 1)", C, OC);
         CHECK(rc == 0, "%s: runs", name);
         check_close(name, o, ref, OC, 1e-5f, 1e-4f);

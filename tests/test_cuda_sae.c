@@ -57,16 +57,6 @@ static float *make_X(long T, int d) {
     return X;
 }
 
-static float *dev_copy(const float *h, size_t n) {
-    float *d = NULL;
-    if (cuda_malloc((void **)&d, n * sizeof(float)) != 0 || cuda_upload(d, h, n * sizeof(float)) != 0) {
-        CHECK(0, "upload: %s", err_get());
-        cuda_free(d);
-        return NULL;
-    }
-    return d;
-}
-
 /* Latents: top-k is discontinuous, so a rounding difference in X W^T can swap
  * the k-th and (k+1)-th value of a row ("a flip": zero on one side only).
  * Flips are counted and bounded by max_flips; every other entry must satisfy
@@ -110,7 +100,7 @@ static void test_loss_grad(int T, int d, int L, int k, int sparse) {
     if (fast) sae_loss_grad(&sae, X, T, p.sparsity_weight, p.decor_weight, g_ref, z_ref, &lr);
     else sae_loss_grad_ref(&sae, X, T, p.sparsity_weight, p.decor_weight, g_ref, z_ref, &lr);
     CUDASAE *s = NULL;
-    float *d_X = dev_copy(X, (size_t)T * d);
+    float *d_X = dev_from(X, sizeof(float) * (size_t)T * d);
     int rc = d_X ? cuda_sae_init(&s, &sae, &p, T) : -1;
     CHECK(rc == 0, "cuda_sae_init (%s)", rc ? err_get() : "");
     if (rc == 0) {
@@ -157,7 +147,7 @@ static void test_adam_steps(void) {
     float *W0 = xmalloc((size_t)L * d * sizeof(float));
     memcpy(W0, sae.W, (size_t)L * d * sizeof(float));
     CUDASAE *s = NULL;
-    float *d_X = dev_copy(X, (size_t)T * d);
+    float *d_X = dev_from(X, sizeof(float) * (size_t)T * d);
     int rc = d_X ? cuda_sae_init(&s, &sae, &p, T) : -1;
     CHECK(rc == 0, "cuda_sae_init (%s)", rc ? err_get() : "");
     if (rc == 0) {
@@ -209,7 +199,7 @@ static void test_train(int T, int d, int epochs, int batch) {
     double t0 = time_now();
     int a = sae_train(&cpu, X, T, &p, &rc_cpu);
     double t1 = time_now();
-    float *d_X = dev_copy(X, (size_t)T * d);
+    float *d_X = dev_from(X, sizeof(float) * (size_t)T * d);
     int b = d_X ? cuda_sae_train(&dev, NULL, d_X, T, &p, &rc_gpu) : -1;
     double t2 = time_now();
     CHECK(a == 0 && b == 0, "both trainers ran %d epochs (cpu %.2f s, gpu %.2f s incl. upload) %s", epochs, t1 - t0,
@@ -265,7 +255,7 @@ static void test_failure_sticky(void) {
     float *X = make_X(T, d), *Xbad = xmalloc((size_t)T * d * sizeof(float));
     memcpy(Xbad, X, (size_t)T * d * sizeof(float));
     Xbad[3] = NAN;
-    float *d_X = dev_copy(X, (size_t)T * d), *d_Xbad = dev_copy(Xbad, (size_t)T * d);
+    float *d_X = dev_from(X, sizeof(float) * (size_t)T * d), *d_Xbad = dev_from(Xbad, sizeof(float) * (size_t)T * d);
     CUDASAE *s = NULL;
     if (d_X && d_Xbad && cuda_sae_init(&s, &sae, &p, T) == 0) {
         SAELosses l;
@@ -365,7 +355,7 @@ static void test_nonfinite(void) {
     /* on the device nothing checks X first: the first loss is NaN, no update is made */
     float *W0 = xmalloc((size_t)sae.L * d * sizeof(float));
     memcpy(W0, sae.W, (size_t)sae.L * d * sizeof(float));
-    float *d_X = dev_copy(X, (size_t)T * d);
+    float *d_X = dev_from(X, sizeof(float) * (size_t)T * d);
     rc = d_X ? cuda_sae_train(&sae, NULL, d_X, T, &p, &r) : 0;
     CHECK(rc == -1 && r.epochs_done == 0 && memcmp(W0, sae.W, (size_t)sae.L * d * sizeof(float)) == 0,
           "a NaN in X (device) stops training at epoch 1, W unchanged: %s", err_get());

@@ -26,6 +26,7 @@
 #include "sae/sae.h"
 #include "tests/hash_model.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -267,10 +268,7 @@ static void case_inputs(int ci, int tied, float *z, int *counts) {
 static void test_filters(void) {
     char *gold;
     size_t glen;
-    if (file_read_all("tests/golden/sample_probs.f64", &gold, &glen) != 0) {
-        CHECK(0, "golden file: %s", err_get());
-        return;
-    }
+    if (test_read("tests/golden/sample_probs.f64", &gold, &glen) != 0) return;
     CHECK(glen == (size_t)NCASES * SV * 8, "sample_probs.f64 holds %d cases x %d (%zu bytes)", NCASES, SV, glen);
     if (glen != (size_t)NCASES * SV * 8) {
         free(gold);

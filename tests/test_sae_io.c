@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "sae/sae.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 #include "tests/test_sae_golden.h"
 #include "weights/npy.h"
 #include "weights/safetensors.h"
@@ -41,16 +42,6 @@ static char *p_(const char *name) {
     i = (i + 1) % 4;
     snprintf(bufs[i], sizeof bufs[i], "%s/%s", dir, name);
     return bufs[i];
-}
-
-static int same_file(const char *a, const char *b) {
-    char *x, *y;
-    size_t nx, ny;
-    if (file_read_all(a, &x, &nx) != 0) return 0;
-    if (file_read_all(b, &y, &ny) != 0) { free(x); return 0; }
-    int same = nx == ny && memcmp(x, y, nx) == 0;
-    free(x); free(y);
-    return same;
 }
 
 static void copy_file(const char *from, const char *to) {
@@ -202,7 +193,7 @@ int main(void) {
     CHECK(run_train(args) != 0, "a checkpoint whose width does not match X fails");
     snprintf(args, sizeof args, "--acts %s -o %s --quiet", p_("missing.npy"), p_("run"));
     CHECK(run_train(args) != 0, "a missing --acts file fails");
-    CHECK(same_file(p_("run/sae_weights.safetensors"), p_("good.safetensors")), "after all that, DIR/sae_weights.safetensors is untouched");
+    CHECK(test_files_same(p_("run/sae_weights.safetensors"), p_("good.safetensors")), "after all that, DIR/sae_weights.safetensors is untouched");
 
     /* ---- options ---- */
     snprintf(args, sizeof args, "--acts %s -o %s --device tpu --quiet", p_("acts.npy"), p_("opt"));
@@ -233,7 +224,7 @@ int main(void) {
     copy_file(p_("unit/sae_weights.safetensors"), p_("unit_before.safetensors"));
     CHECK(run_train(args) != 0 && strstr(err_get(), "unit"),
           "a DIR holding a file the engine did not write is refused: %s", err_get());
-    CHECK(path_is_file(p_("unit/notes.txt")) && same_file(p_("unit/sae_weights.safetensors"), p_("unit_before.safetensors")),
+    CHECK(path_is_file(p_("unit/notes.txt")) && test_files_same(p_("unit/sae_weights.safetensors"), p_("unit_before.safetensors")),
           "... and left as it was");
     /* a failed run between checkpoints: DIR holds a whole checkpoint, never a mix */
     remove(p_("unit/notes.txt"));

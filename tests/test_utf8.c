@@ -11,6 +11,7 @@
 #include "core/utf8.h"
 #include "core/util.h"
 #include "tests/test.h"
+#include "tests/utf8_cases.h"
 #include "tokenizer/bpe.h"
 #include "viz/svg.h"
 
@@ -145,29 +146,7 @@ static void test_exhaustive(void) {
 }
 
 static void test_check(void) {
-    static const struct {
-        const char *s;
-        size_t n;
-        long bad; /* -1 = valid */
-    } c[] = {
-        {"", 0, -1},
-        {"plain", 5, -1},
-        {"h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80", 15, -1},
-        {"abc\xFF" "def", 7, 3},
-        {"ab\xC3", 3, 2},
-        {"x\xE0\x80\xAF", 4, 1},
-        {"ok\xED\xA0\x80", 5, 2},
-        {"\xF0\x9F\x98\x80\xF0\x9F\x98", 7, 4},
-        {"nul \0 inside", 12, -1},
-    };
-    int ok = 0, n = (int)(sizeof c / sizeof c[0]);
-    for (int k = 0; k < n; k++) {
-        size_t off = 777;
-        long got = utf8_check(c[k].s, c[k].n, &off) == 0 ? -1 : (long)off;
-        if (got == c[k].bad) ok++;
-        else printf("    check case %d: %ld, want %ld\n", k, got, c[k].bad);
-    }
-    CHECK(ok == n, "utf8_check: the offset of the first malformed byte in %d of %d texts", ok, n);
+    utf8_cases_check("utf8_check", utf8_check);
     /* random texts: utf8_check agrees with walking the reference decoder */
     Rng r;
     rng_seed(&r, 9);

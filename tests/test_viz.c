@@ -10,6 +10,7 @@
  */
 #include "core/util.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 #include "tokenizer/bpe.h"
 #include "viz/figures.h"
 #include "viz/hist.h"
@@ -189,10 +190,7 @@ static void test_png(void) {
 static void test_colormaps(void) {
     char *text;
     size_t len;
-    if (file_read_all("tests/golden/colormaps.txt", &text, &len) != 0) {
-        CHECK(0, "read tests/golden/colormaps.txt: %s", err_get());
-        return;
-    }
+    if (test_read("tests/golden/colormaps.txt", &text, &len) != 0) return;
     int rows = 0;
     double worst_v = 0, worst_r = 0;
     char *save, *line = strtok_r(text, "\n", &save);
@@ -307,8 +305,6 @@ static void write_figures(const char *dir) {
     CHECK(fig_save(&f, p) == 0, "write %s", p);
     free(p);
     fig_free(&f);
-    free(dens);
-    free(act);
     free(idx);
 
     /* a text heatmap with awkward tokens */
@@ -337,14 +333,7 @@ static void write_figures(const char *dir) {
     float losses[300], *dens_f = xmalloc(sizeof(float) * L), *act_f = xmalloc(sizeof(float) * L);
     for (int e = 0; e < 100; e++)
         for (int i = 0; i < 3; i++) losses[3 * e + i] = (float)loss[i][e];
-    for (int j = 0; j < L; j++) {
-        int nz = 0;
-        double sum = 0;
-        for (int t = 0; t < T; t++)
-            if (lat[(size_t)t * L + j] != 0) { nz++; sum += lat[(size_t)t * L + j]; }
-        dens_f[j] = 100.0f * nz / T;
-        act_f[j] = nz ? (float)(sum / nz) : 0;
-    }
+    for (int j = 0; j < L; j++) dens_f[j] = (float)dens[j], act_f[j] = (float)act[j];
     Report rep;
     report_init(&rep, "test <report>", "random weights \xE2\x80\x94 not GPT-2");
     report_section(&rep, "Inputs & parameters");
@@ -377,6 +366,8 @@ static void write_figures(const char *dir) {
     report_free(&rep);
     free(dens_f);
     free(act_f);
+    free(dens);
+    free(act);
     free(lat);
 
     /* a standalone PNG for the decoder in test_viz_xml.sh */
@@ -488,10 +479,7 @@ static void test_dead_not_drawn(void) {
 static void test_histogram(const char *dir) {
     char *text = NULL;
     size_t len = 0;
-    if (file_read_all("tests/golden/histogram.txt", &text, &len) != 0) {
-        CHECK(0, "read tests/golden/histogram.txt: %s", err_get());
-        return;
-    }
+    if (test_read("tests/golden/histogram.txt", &text, &len) != 0) return;
     int n_case = 0;
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
