@@ -51,36 +51,6 @@ static void capture_usage(FILE *f) {
             "Without --logits the pass stops right after the captured site.\n");
 }
 
-/* Read whitespace-separated token ids from path into *ids. Returns 0 or -1. */
-static int read_ids(const char *path, BPEIds *ids) {
-    char *buf;
-    size_t len;
-    if (file_read_all(path, &buf, &len) != 0) return -1;
-    char *p = buf;
-    long count = 0;
-    for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-        if (!*p) break;
-        char *end = p;
-        while (*end && *end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') end++;
-        char save = *end;
-        *end = 0;
-        long v;
-        if (parse_int(p, &v) != 0 || v < 0 || v > 2147483647L) {
-            err_set("%s: token %ld ('%.20s') is not a non-negative integer id", path, count, p);
-            free(buf);
-            return -1;
-        }
-        bpe_ids_push(ids, (int32_t)v);
-        count++;
-        *end = save;
-        p = end;
-    }
-    free(buf);
-    if (ids->n == 0) return err_set("%s: no token ids in the file (expected whitespace-separated integers)", path);
-    return 0;
-}
-
 /* The run's state, stage after stage. */
 typedef struct {
     /* options */
@@ -151,7 +121,7 @@ static int capture_inputs(Capture *c) {
     c->ninputs = c->ids_path ? 1 : c->ntexts;
     c->inputs = xcalloc((size_t)c->ninputs, sizeof *c->inputs);
     if (c->ids_path) {
-        if (read_ids(c->ids_path, &c->inputs[0]) != 0) return cli_fail();
+        if (bpe_ids_read(c->ids_path, &c->inputs[0]) != 0) return cli_fail();
     } else {
         BPE bpe = {0};
         if (cli_tokenizer_load(&bpe, c->wpath) != 0) return cli_fail();

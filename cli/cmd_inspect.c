@@ -88,33 +88,11 @@ typedef struct {
     int have_bpe;
 } Tokens;
 
-/* Read whitespace-separated ids from path. */
-static int read_ids_file(const char *path, BPEIds *ids) {
-    char *buf;
-    size_t len;
-    if (file_read_all(path, &buf, &len) != 0) return -1;
-    char *p = buf, *end;
-    for (;;) {
-        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
-        if (!*p) break;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v > 0x7fffffff) {
-            free(buf);
-            return err_set("%s: token %zu is not a token id (a number >= 0)", path, ids->n + 1);
-        }
-        bpe_ids_push(ids, (int32_t)v);
-        p = end;
-    }
-    free(buf);
-    if (ids->n == 0) return err_set("%s: no token ids in the file", path);
-    return 0;
-}
-
 static int tokens_get(Tokens *tk, const InspectOpts *o, const char *weights) {
     memset(tk, 0, sizeof *tk);
     if (o->ids_path) {
         /* ids only: labelled "#id", and no tokenizer looked for (nor downloaded) */
-        return read_ids_file(o->ids_path, &tk->ids);
+        return bpe_ids_read(o->ids_path, &tk->ids);
     }
     if (!o->text || !o->text[0]) return err_set("no text: give the TEXT to run on (or --ids FILE)");
     if (cli_tokenizer_load(&tk->bpe, weights) != 0) return -1;

@@ -27,18 +27,11 @@
 /* ---- helpers --------------------------------------------------------------- */
 
 /* Read a golden: ids separated by white space (-1 and a failed check when
- * the file cannot be read). */
+ * it cannot be read). */
 static int read_ids(const char *path, BPEIds *ids) {
-    char *text, *end;
-    size_t len;
-    if (test_read(path, &text, &len) != 0) return -1;
-    for (char *p = text;; p = end) {
-        long v = strtol(p, &end, 10);
-        if (end == p) break;
-        bpe_ids_push(ids, (int32_t)v);
-    }
-    free(text);
-    return 0;
+    int rc = bpe_ids_read(path, ids);
+    if (rc != 0) CHECK(0, "%s", err_get());
+    return rc;
 }
 
 /* Compare two id arrays; print the first difference. */

@@ -230,6 +230,35 @@ void bpe_ids_free(BPEIds *a) {
     memset(a, 0, sizeof *a);
 }
 
+int bpe_ids_read(const char *path, BPEIds *ids) {
+    char *buf;
+    size_t len;
+    if (file_read_all(path, &buf, &len) != 0) return -1;
+    char *p = buf;
+    long count = 0;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (!*p) break;
+        char *end = p;
+        while (*end && *end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') end++;
+        char save = *end;
+        *end = 0;
+        long v;
+        if (parse_int(p, &v) != 0 || v < 0 || v > 2147483647L) {
+            err_set("%s: token %ld ('%.20s') is not a non-negative integer id", path, count, p);
+            free(buf);
+            return -1;
+        }
+        bpe_ids_push(ids, (int32_t)v);
+        count++;
+        *end = save;
+        p = end;
+    }
+    free(buf);
+    if (count == 0) return err_set("%s: no token ids in the file (expected whitespace-separated integers)", path);
+    return 0;
+}
+
 /* a[0..n) == b[0..n) for short strings without a call: overlapping 8- or
  * 4-byte loads (both strings have n readable bytes). */
 static inline int same_bytes(const uint8_t *a, const uint8_t *b, size_t n) {

@@ -196,5 +196,9 @@ int bpe_utf8_check(const char *s, size_t n, size_t *bad_offset);
 void bpe_ids_push(BPEIds *a, int32_t id);
 /* Free the array and zero it. */
 void bpe_ids_free(BPEIds *a);
+/* Append the token ids of a text file (integers >= 0 separated by white
+ * space, as ./run tokenize writes them) to *ids. 0, or -1 with err_set()
+ * naming the file and the first bad token, or saying it holds none. */
+int bpe_ids_read(const char *path, BPEIds *ids);
 
 #endif
