@@ -7,9 +7,9 @@
  * Checks first: sampled entries of each product against a double-precision
  * dot product. Then times each shape (best of reps) and prints GFLOP/s and
  * the fraction of the peak. The peak is measured here with a loop of
- * independent AVX-512 FMAs on one core (these Xeons have 2 FMA units: 2 x 16
- * lanes x 2 flops per cycle; measured ~175-200 GFLOP/s = ~2.7-3.1 GHz), times
- * the number of threads.
+ * independent AVX-512 FMAs on one core, times the number of threads: what
+ * the core's FMA units do at the clock it runs at (e.g. 117 GFLOP/s on a
+ * Zen 4 core: two 256-bit FMA pipes, 32 flops a cycle at ~3.7 GHz).
  * bench/bench_gemm_openblas.py times OpenBLAS sgemm on the same shapes.
  */
 #include "bench/bench_fma.h"
