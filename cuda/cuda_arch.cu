@@ -40,7 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FULL_MASK 0xffffffffu
 #define SEL_THREADS 256 /* row selection: one block per token */
 #define RED_BLOCKS 128
 
@@ -74,11 +73,6 @@ struct CUDAArch {
 };
 
 /* ---------------------------------------------------------------- kernels */
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
-    return v;
-}
 
 /* 256 threads add their double s; thread 0 gets the total (fixed tree). */
 __device__ double block_sum256(double s, double *sh) {
@@ -508,11 +502,6 @@ __global__ void dead_update_kernel(long long *since, int *count, const int *fire
 
 /* ----------------------------------------------------------------- host */
 
-static unsigned grid_for(long n) {
-    long b = (n + 255) / 256;
-    return (unsigned)(b > 8192 ? 8192 : (b < 1 ? 1 : b));
-}
-
 static int arch_on_gpu(SAEArchKind k) {
     return k == SAE_ARCH_TOPK || k == SAE_ARCH_BATCHTOPK || k == SAE_ARCH_JUMPRELU;
 }
@@ -695,7 +684,7 @@ static int batch_select(CUDAArch *a, int B) {
     unsigned prefix = 0u, mask = 0u, hist[256];
     for (int shift = 24; shift >= 0; shift -= 8) {
         if (cuda_memset(a->hist, 0, sizeof hist)) return -1;
-        global_hist_kernel<<<grid_for(N), 256>>>(a->hist, a->Z, N, prefix, mask, shift);
+        global_hist_kernel<<<cu_grid(N), 256>>>(a->hist, a->Z, N, prefix, mask, shift);
         CU_LAUNCHED();
         if (cuda_download(hist, a->hist, sizeof hist)) return -1;
         unsigned above;
@@ -768,7 +757,7 @@ static int loss_grad(CUDAArch *a, const float *d_X, int B, SAEArchLog *log) {
         cuda_memset(a->counters, 0, 3 * 4) || cuda_memset(a->gZ, 0, (size_t)BN * 4))
         return -1;
     /* Xc = sX - b_dec;  Z = Xc W_encᵀ + b_enc */
-    center_kernel<<<grid_for((long)B * d), 256>>>(a->Xc, d_X, a->b_dec, m->input_scale, (long)B * d, d);
+    center_kernel<<<cu_grid((long)B * d), 256>>>(a->Xc, d_X, a->b_dec, m->input_scale, (long)B * d, d);
     CU_LAUNCHED();
     if (cuda_gemm(0, 1, B, n, d, 1.0f, a->Xc, d, a->W_enc, d, 0.0f, a->Z, n, a->b_enc, CUDA_MATMUL_FP32)) return -1;
     double sse = 0;
@@ -791,7 +780,7 @@ static int loss_grad(CUDAArch *a, const float *d_X, int B, SAEArchLog *log) {
         CU_LAUNCHED();
         /* g_z = g_f [in S][z > 0] = g_f [f > 0] */
         if (batch_select(a, B) || dense_recon(a, B, a->nx, &log->recon, &sse)) return -1;
-        mask_grad_kernel<<<grid_for(BN), 256>>>(a->gZ, a->F, BN);
+        mask_grad_kernel<<<cu_grid(BN), 256>>>(a->gZ, a->F, BN);
         CU_LAUNCHED();
         int minbits = 0;
         if (cuda_download(&minbits, a->counters + 3, 4)) return -1;
@@ -802,7 +791,7 @@ static int loss_grad(CUDAArch *a, const float *d_X, int B, SAEArchLog *log) {
         log->loss = log->recon + log->aux;
     } else { /* jumprelu */
         const float lam = sae_arch_lambda(m);
-        jump_fwd_kernel<<<grid_for(BN), 256>>>(a->F, a->fired, a->counters, a->Z, a->log_thr, BN, n);
+        jump_fwd_kernel<<<cu_grid(BN), 256>>>(a->F, a->fired, a->counters, a->Z, a->log_thr, BN, n);
         CU_LAUNCHED();
         if (dense_recon(a, B, NULL, &log->recon, &sse)) return -1;
         jump_back_kernel<<<cu_blocks(n, 256), 256>>>(a->g_log_thr, a->gZ, a->Z, a->log_thr, B, n, p->jump_eps, lam);
@@ -855,9 +844,9 @@ static int apply(CUDAArch *a, int B, SAEArchLog *log) {
     int bad = 0;
     if (cuda_memset(a->counters + 2, 0, 4)) return -1;
     for (int pass = 0; pass < 2; pass++) {
-        adam_kernel<<<grid_for(a->P), 256>>>(a->w, a->am, a->av, a->g, a->P, gs, (float)b1, (float)b2,
-                                             (float)(1 - b1), (float)(1 - b2), step, sbc2, p->adam_eps, pass,
-                                             a->counters + 2);
+        adam_kernel<<<cu_grid(a->P), 256>>>(a->w, a->am, a->av, a->g, a->P, gs, (float)b1, (float)b2,
+                                            (float)(1 - b1), (float)(1 - b2), step, sbc2, p->adam_eps, pass,
+                                            a->counters + 2);
         CU_LAUNCHED();
         if (pass == 0 && cuda_download(&bad, a->counters + 2, 4)) return -1;
         if (bad)

@@ -63,6 +63,21 @@ static inline unsigned cu_blocks(long n, int per_block) {
     return (unsigned)((n + per_block - 1) / per_block);
 }
 
+/* Blocks of 256 threads for a grid-stride loop over n elements: enough for
+ * one element a thread, at least 1, at most 8192. */
+static inline unsigned cu_grid(long n) {
+    long b = (n + 255) / 256;
+    return (unsigned)(b > 8192 ? 8192 : (b < 1 ? 1 : b));
+}
+
+#define FULL_MASK 0xffffffffu
+
+/* v summed over the 32 lanes of a warp, to every lane (butterfly). */
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    return v;
+}
+
 /* ---- radix select (cuda_sae.cu's top-k mask, cuda_arch.cu's TopK rows) ----
  * The need-th largest of a set of unsigned keys, 8 bits per pass from the
  * top: count the keys that share the prefix found so far, per next byte

@@ -36,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FULL_MASK 0xffffffffu
 #define TOPK_THREADS 256
 #define RED_BLOCKS 128
 #define DEC_COLS 1024 /* columns of Y per sparse_decode block (256 threads x 4) */
@@ -66,11 +65,6 @@ struct CUDASAE {
 };
 
 /* ---------------------------------------------------------------- kernels */
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
-    return v;
-}
 
 /* One block per row t. The row's max(pre, 0) goes to shared memory as bit
  * patterns: for floats >= +0 the unsigned order is the float order (a -0 or
@@ -349,11 +343,6 @@ static int allow_smem(const void *fn, size_t bytes, int *current) {
 }
 static int topk_smem_set, grad_smem_set;
 
-static unsigned grid_for(long n) {
-    long b = (n + 255) / 256;
-    return (unsigned)(b > 8192 ? 8192 : (b < 1 ? 1 : b));
-}
-
 /* ----------------------------------------------------------------- host */
 
 void cuda_sae_free(CUDASAE *s) {
@@ -457,7 +446,7 @@ static int sae_loss_grad_dev(CUDASAE *s, const float *d_X, int T, float *d_losse
     colstats_kernel<<<cu_blocks(L, 32), 256>>>(zc, s->diag, s->z, T, L);
     CU_LAUNCHED();
     /* g_Y and the MSE */
-    mse_grad_kernel<<<grid_for(N), 256>>>(s->gY, s->Y, d_X, N, 2.0f / (float)N);
+    mse_grad_kernel<<<cu_grid(N), 256>>>(s->gY, s->Y, d_X, N, 2.0f / (float)N);
     CU_LAUNCHED();
     reduce_kernel<0><<<RED_BLOCKS, 256>>>(s->partials, s->Y, d_X, N);
     CU_LAUNCHED();
@@ -484,7 +473,7 @@ static int sae_loss_grad_dev(CUDASAE *s, const float *d_X, int T, float *d_losse
         return -1;
     }
     /* sparsity term, the diagonal part of the decorrelation term, and the mask */
-    gz_finish_kernel<<<grid_for(M), 256>>>(s->gz, s->z, zc, s->diag, M, L, 4.0f * dw / tm1, sw / (float)M);
+    gz_finish_kernel<<<cu_grid(M), 256>>>(s->gz, s->z, zc, s->diag, M, L, 4.0f * dw / tm1, sw / (float)M);
     CU_LAUNCHED();
     /* g_W = z^T g_Y + g_pre^T X */
     if (cuda_gemm(1, 0, L, d, T, 1.0f, s->z, L, s->gY, d, 0.0f, s->gW, d, NULL, s->kind)) return -1;
@@ -529,9 +518,9 @@ static int adam_dev(CUDASAE *s, int tag) {
     const double bc1 = 1.0 - pow((double)s->beta1, (double)s->step);
     const double bc2 = 1.0 - pow((double)s->beta2, (double)s->step);
     const long n = (long)s->L * s->d;
-    adam_kernel<<<grid_for(n), 256>>>(s->W, s->m, s->v, s->gW, n, (float)s->beta1, (float)s->beta2,
-                                      (float)(1.0 - s->beta1), (float)(1.0 - s->beta2), (float)s->eps,
-                                      (float)(s->lr / bc1), (float)sqrt(bc2), s->bad, tag);
+    adam_kernel<<<cu_grid(n), 256>>>(s->W, s->m, s->v, s->gW, n, (float)s->beta1, (float)s->beta2,
+                                     (float)(1.0 - s->beta1), (float)(1.0 - s->beta2), (float)s->eps,
+                                     (float)(s->lr / bc1), (float)sqrt(bc2), s->bad, tag);
     CU_LAUNCHED();
     return 0;
 }
@@ -586,7 +575,7 @@ int cuda_topk_threshold(float *d_thresh, const float *d_x, int T, int L, int k) 
  * unless a loss already went bad: 2 x L d x 4 bytes per step. */
 static int snapshot(CUDASAE *s, float *d_snap) {
     const long n = (long)s->L * s->d;
-    copy_unless_bad_kernel<<<grid_for(n), 256>>>(d_snap, s->W, n, s->bad);
+    copy_unless_bad_kernel<<<cu_grid(n), 256>>>(d_snap, s->W, n, s->bad);
     CU_LAUNCHED();
     return 0;
 }
@@ -650,7 +639,7 @@ int cuda_sae_train(SAE *sae, const float *X, const float *d_X_in, long T, const 
                 for (long b0 = 0; b0 < T; b0 += B) {
                     int Tb = (int)(T - b0 < B ? T - b0 : B);
                     if (Tb < 2) break; /* a last batch of one token is skipped, as on the CPU */
-                    gather_rows_kernel<<<grid_for((long)Tb * d), 256>>>(d_rows, d_X, d_perm + b0, Tb, d);
+                    gather_rows_kernel<<<cu_grid((long)Tb * d), 256>>>(d_rows, d_X, d_perm + b0, Tb, d);
                     if (cudaGetLastError() != cudaSuccess) {
                         err_set("gather kernel failed");
                         goto done;
