@@ -612,6 +612,22 @@ static int encode_back(CUDAArch *a, int B) {
     return cuda_gemm(0, 0, 1, d, n, -1.0f, a->cs, n, a->W_enc, d, 1.0f, a->g_b_dec, d, NULL, CUDA_MATMUL_FP32);
 }
 
+/* The decoder's backward for a selection given as lists (idx, val, cnt;
+ * rows of stride kk), G (B, d) = d loss / d x̂: g_W_dec += Fᵀ G (F dense
+ * from the lists), g_z += W_dec[i] · G at the selected. fired (n), when
+ * given, marks the latents with f > 0 and counters[0] counts them. */
+static int sparse_back(CUDAArch *a, int B, const int *idx, const float *val, const int *cnt, int kk, int *fired) {
+    const int d = a->d, n = a->n;
+    if (cuda_memset(a->F, 0, (size_t)B * n * 4)) return -1;
+    const long E = (long)B * kk;
+    scatter_kernel<<<cu_blocks(E, 256), 256>>>(a->F, fired, a->counters, idx, val, cnt, kk, B, n);
+    CU_LAUNCHED();
+    if (cuda_gemm(1, 0, n, d, B, 1.0f, a->F, n, a->G, d, 1.0f, a->g_W_dec, d, NULL, CUDA_MATMUL_FP32)) return -1;
+    sel_grad_kernel<<<cu_blocks(E, 8), 256>>>(a->gZ, idx, val, cnt, kk, a->G, a->W_dec, B, n, d);
+    CU_LAUNCHED();
+    return 0;
+}
+
 /* One TopK term (sae/arch_topk.c's topk_term): select kk per token, decode,
  * the reconstruction loss weighted coef, and its backward into g_W_dec,
  * g_b_dec and gZ. Returns coef Σ rown / B in *loss (host). */
@@ -623,17 +639,10 @@ static int topk_term(CUDAArch *a, int B, int kk, float coef, int main_term, doub
     CU_LAUNCHED();
     recon_kernel<<<B, 256>>>(a->G, a->rown, a->rowse, a->Xh, a->Xc, a->b_dec, a->nx, coef, B, d);
     CU_LAUNCHED();
-    /* g_b_dec += Σ_b G;  g_W_dec += Fᵀ G (F dense from the lists);  g_z at the selected */
+    /* g_b_dec += Σ_b G;  g_W_dec and g_z from the selection */
     colsum_kernel<<<cu_blocks(d, 256), 256>>>(a->g_b_dec, a->G, B, d, 1);
     CU_LAUNCHED();
-    if (cuda_memset(a->F, 0, (size_t)B * n * 4)) return -1;
-    const long E = (long)B * kk;
-    scatter_kernel<<<cu_blocks(E, 256), 256>>>(a->F, main_term ? a->fired : NULL, a->counters, a->idx, a->val,
-                                               a->cnt, kk, B, n);
-    CU_LAUNCHED();
-    if (cuda_gemm(1, 0, n, d, B, 1.0f, a->F, n, a->G, d, 1.0f, a->g_W_dec, d, NULL, CUDA_MATMUL_FP32)) return -1;
-    sel_grad_kernel<<<cu_blocks(E, 8), 256>>>(a->gZ, a->idx, a->val, a->cnt, kk, a->G, a->W_dec, B, n, d);
-    CU_LAUNCHED();
+    if (sparse_back(a, B, a->idx, a->val, a->cnt, kk, main_term ? a->fired : NULL)) return -1;
     double s = 0, se = 0;
     if (sum_dev(a->rown, B, &s) || sum_dev(a->rowse, B, &se)) return -1;
     *loss = coef * s / B;
@@ -661,13 +670,7 @@ static int auxk(CUDAArch *a, int B, SAEArchLog *log) {
     auxk_err_kernel<<<B, 256>>>(a->G, a->auxn, a->Eh, a->Xh, a->Xc, a->b_dec, a->nx, p->aux_alpha, B, d);
     CU_LAUNCHED();
     /* g_W_dec += Aᵀ G_aux (no b_dec: ê has none);  g_z += W_dec[i] · G_aux at the selected */
-    if (cuda_memset(a->F, 0, (size_t)B * n * 4)) return -1;
-    const long E = (long)B * kk;
-    scatter_kernel<<<cu_blocks(E, 256), 256>>>(a->F, NULL, a->counters, a->aidx, a->aval, a->acnt, kk, B, n);
-    CU_LAUNCHED();
-    if (cuda_gemm(1, 0, n, d, B, 1.0f, a->F, n, a->G, d, 1.0f, a->g_W_dec, d, NULL, CUDA_MATMUL_FP32)) return -1;
-    sel_grad_kernel<<<cu_blocks(E, 8), 256>>>(a->gZ, a->aidx, a->aval, a->acnt, kk, a->G, a->W_dec, B, n, d);
-    CU_LAUNCHED();
+    if (sparse_back(a, B, a->aidx, a->aval, a->acnt, kk, NULL)) return -1;
     double s = 0;
     if (sum_dev(a->auxn, B, &s)) return -1;
     log->aux += p->aux_alpha * s / B;
