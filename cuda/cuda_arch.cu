@@ -63,7 +63,7 @@ struct CUDAArch {
     float *nx;             /* (max_B) ||x||², 1 for a zero token */
     float *cs;             /* (n) column sums of gZ */
     double *rown, *rowse, *auxn; /* (max_B) per-token error / nx, squared error, AuxK error / nx */
-    double *colsst;        /* (d) per-column sum of squares about the mean */
+    double *colsst;        /* (d) per-column sum of squares about the mean (Σ_b xc² in cuda_arch_fvu_sums) */
     double *colsum;        /* (d) per-column Σ_b xc, for the data-parallel FVU (cuda_arch_fvu_sums) */
     double *partials;      /* (RED_BLOCKS) */
     int *counters;         /* [0] active latents, [1] dead latents, [2] non-finite update, [3] min kept (bits) */
@@ -983,10 +983,8 @@ int cuda_arch_fvu_sums(CUDAArch *a, double *s) {
     if (B < 1) return err_set("cuda_arch_fvu_sums: no loss_grad before it");
     colsums_kernel<<<cu_blocks(d, 256), 256>>>(a->colsum, a->colsst, a->Xc, B, d);
     CU_LAUNCHED();
-    double q = 0;
-    if (sum_dev(a->rowse, B, &s[0]) || sum_dev(a->colsst, d, &q) ||
+    if (sum_dev(a->rowse, B, &s[0]) || sum_dev(a->colsst, d, &s[1]) ||
         cuda_download(s + 2, a->colsum, (size_t)d * sizeof(double)))
         return err_prefix("cuda_arch_fvu_sums");
-    s[1] = q;
     return 0;
 }
