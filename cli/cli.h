@@ -206,8 +206,6 @@ int cli_device(CLIDevice dev, int *gpu);
  * auto, the note "--device auto: on the CPU (WHY)" on stderr and 0 (go on
  * on the CPU); under cuda -1, err_get() left for the caller's cli_fail(). */
 int cli_device_fallback(CLIDevice dev);
-/* The name of dev as the option spells it ("cpu", "cuda", "auto"). */
-const char *cli_device_name(CLIDevice dev);
 
 /* ---- where the inputs come from (cli/resolve.c) --------------------------- */
 
