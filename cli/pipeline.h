@@ -128,7 +128,7 @@ extern const char *const train_arch_options[];
 void train_arch_table(TrainArchSet *s, CLIOpt t[TRAIN_ARCH_OPTS], int seed_too);
 /* Add {name, val} (val NULL: "1") to s; 2 after "too many options". */
 int train_arch_add(TrainArchSet *s, const char *name, const char *val);
-/* --b-dec-init median|mean|zero (a CLI_CALL option) into the string at dst */
+/* --b-dec-init median|mean|zero (a CLI_CALL option) into the int at dst (an SAEBdecInit) */
 int train_opt_bdec(const char *name, const char *val, void *dst);
 /* Apply options set[i] = {name, value} to *p; -1 after a message naming a bad value. */
 int train_arch_apply(SAEArchParams *p, const char *const (*set)[2], int n_set);
