@@ -114,6 +114,11 @@ typedef struct {
  * began; a stage's own time is the difference from the stage before it. */
 void pipeline_stage_end(Pipeline *P, int s);
 
+/* The latents the report draws: --latents, else the seed's sortByActivity[30]
+ * and sortByGeoscore[9] (places clamped to L - 1): rank[] gets those places,
+ * pick[] those latents, *draw the list (--latents, or pick). Returns its length. */
+int pipeline_draw(const Pipeline *P, int rank[2], int pick[2], const int **draw);
+
 /* Stage 8: write the figures, report.html, summary.json, the SAE checkpoint
  * and losses.csv into P->txn.tmp (cli/pipeline_out.c). Returns 0, or -1 (err_get()). */
 int pipeline_write_outputs(Pipeline *P);
