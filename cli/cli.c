@@ -321,8 +321,6 @@ int cli_parse(const CLISpec *spec, int argc, char **argv, int *status) {
 
 static const char *const device_names[] = {"cpu", "cuda", "auto"};
 
-const char *cli_device_name(CLIDevice dev) { return device_names[dev]; }
-
 int cli_device_parse(const char *val, CLIDevice *dev) {
     for (int i = 0; i < 3; i++)
         if (!strcmp(val, device_names[i])) {

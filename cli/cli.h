@@ -185,7 +185,7 @@ int cli_float(const char *name, const char *val, double lo, double hi, double *o
  * so the refusal and the fallback read the same everywhere:
  *
  *   CLIDevice dev = CLI_DEVICE_AUTO;                    // this command's default
- *   ... if (OPT("--device")) { if (r < 0 || cli_device_parse(v, &dev)) return 2; }
+ *   ... {"--device", CLI_DEVICE, .dst = &dev}, ...      // in its cli_parse table
  *   int gpu;
  *   if (cli_device(dev, &gpu) != 0) return 1;           // cuda, and no usable GPU: said
  *   if (gpu && cuda_gpt2_init(&g, &m, ctx) != 0) {
@@ -206,8 +206,6 @@ int cli_device(CLIDevice dev, int *gpu);
  * auto, the note "--device auto: on the CPU (WHY)" on stderr and 0 (go on
  * on the CPU); under cuda -1, err_get() left for the caller's cli_fail(). */
 int cli_device_fallback(CLIDevice dev);
-/* The name of dev as the option spells it ("cpu", "cuda", "auto"). */
-const char *cli_device_name(CLIDevice dev);
 
 /* ---- where the inputs come from (cli/resolve.c) --------------------------- */
 

@@ -477,12 +477,13 @@ static int stage_browser(Pipeline *P) {
     if (o->browser == 0) return 0;
     stage_begin(P, "feature browser: up to %d of %d latents", o->browser, L);
     double t0 = time_now(), c0 = cpu_now();   /* CPU time too: on a busy machine it says what the stage costs */
-    /* the latents the report draws (as pipeline_out.c picks them), then the three rankings in turn */
-    int seed_pick[2] = {P->st.by_activation[L > 30 ? 30 : L - 1], P->st.by_score[L > 9 ? 9 : L - 1]};
-    const int *first = o->n_draw ? o->draw : seed_pick;
+    /* the latents the report draws (pipeline_draw), then the three rankings in turn */
+    int seed_rank[2], seed_pick[2];
+    const int *first;
+    const int n_first = pipeline_draw(P, seed_rank, seed_pick, &first);
     const int *rank[3] = {P->st.by_activation, P->st.by_score, P->st.by_density};
     int *sel = xmalloc(sizeof(int) * o->browser);
-    int n = feat_pick(sel, o->browser, first, o->n_draw ? o->n_draw : 2, rank, 3, L, P->st.density);
+    int n = feat_pick(sel, o->browser, first, n_first, rank, 3, L, P->st.density);
     if (n == 0) {   /* every latent dead: nothing to show */
         free(sel);
         return 0;

@@ -107,10 +107,10 @@ int cmd_train_stream(int argc, char **argv) {
     HarvestOpts o;
     harvest_opts_init(&o);
     StreamTrain t = stream_train_default();
-    const char *cache = NULL, *out = NULL, *resume = NULL, *arch_name = NULL, *bdec = NULL;
+    const char *cache = NULL, *out = NULL, *resume = NULL, *arch_name = NULL;
     TrainArchSet as = {0};   /* the architecture's options as given, applied once d is known */
     SeedArch sa = {&t, &as, 0, 0};
-    int latents_given = 0, r;
+    int latents_given = 0, bdec = -1, r;   /* bdec: --b-dec-init, an SAEBdecInit, -1 when not given */
     long group = 4, threads = 0;
     CLIOpt shared[HARVEST_OPTS], arch_opts[TRAIN_ARCH_OPTS];
     harvest_opts_table(&o, shared);
@@ -142,7 +142,7 @@ int cmd_train_stream(int argc, char **argv) {
                           .refuse = "the activations come from --cache DIR or --dataset X.bin"};
     if (cli_parse(&spec, argc, argv, &r)) return r;
     /* what was given for --arch only (not --k or --lr, which the seed's SAE takes too) */
-    int n_arch_only = !!bdec, dead_given = 0;
+    int n_arch_only = bdec >= 0, dead_given = 0;
     for (int j = 0; j < as.n; j++) {
         n_arch_only += strcmp(as.set[j][0], "--k") && strcmp(as.set[j][0], "--lr");
         dead_given |= !strcmp(as.set[j][0], "--dead-tokens");
@@ -217,7 +217,7 @@ int cmd_train_stream(int argc, char **argv) {
         SAEArchParams p = sae_arch_default_params(kind, src.width, latents_given ? t.p.latents : 2 * src.width);
         p.seed = t.p.seed;
         p.dead_tokens = (long)t.dead_after;
-        if (bdec) p.b_dec_init = !strcmp(bdec, "mean") ? SAE_BDEC_MEAN : !strcmp(bdec, "zero") ? SAE_BDEC_ZERO : SAE_BDEC_MEDIAN;
+        if (bdec >= 0) p.b_dec_init = (SAEBdecInit)bdec;
         if (train_arch_apply(&p, (const char *const (*)[2])as.set, as.n) != 0) { status = 2; goto done; }
         if (dead_given) t.dead_after = (double)p.dead_tokens;
         if (stream_arch_init(&arch, &p, &src, &t) != 0) {

@@ -3,7 +3,7 @@
  * or run the whole pipeline on the files given. A first argument that is
  * neither a subcommand nor an existing file but nearly a subcommand's name is
  * refused with a suggestion; `./run -- FILE...` reads every argument after
- * the "--" as a file (the pipeline's option loop, cli_arg_kind).
+ * the "--" as a file (the pipeline's cli_parse).
  */
 #include "cli/cli.h"
 #include "core/util.h"

@@ -114,6 +114,11 @@ typedef struct {
  * began; a stage's own time is the difference from the stage before it. */
 void pipeline_stage_end(Pipeline *P, int s);
 
+/* The latents the report draws: --latents, else the seed's sortByActivity[30]
+ * and sortByGeoscore[9] (places clamped to L - 1): rank[] gets those places,
+ * pick[] those latents, *draw the list (--latents, or pick). Returns its length. */
+int pipeline_draw(const Pipeline *P, int rank[2], int pick[2], const int **draw);
+
 /* Stage 8: write the figures, report.html, summary.json, the SAE checkpoint
  * and losses.csv into P->txn.tmp (cli/pipeline_out.c). Returns 0, or -1 (err_get()). */
 int pipeline_write_outputs(Pipeline *P);
@@ -128,7 +133,7 @@ extern const char *const train_arch_options[];
 void train_arch_table(TrainArchSet *s, CLIOpt t[TRAIN_ARCH_OPTS], int seed_too);
 /* Add {name, val} (val NULL: "1") to s; 2 after "too many options". */
 int train_arch_add(TrainArchSet *s, const char *name, const char *val);
-/* --b-dec-init median|mean|zero (a CLI_CALL option) into the string at dst */
+/* --b-dec-init median|mean|zero (a CLI_CALL option) into the int at dst (an SAEBdecInit) */
 int train_opt_bdec(const char *name, const char *val, void *dst);
 /* Apply options set[i] = {name, value} to *p; -1 after a message naming a bad value. */
 int train_arch_apply(SAEArchParams *p, const char *const (*set)[2], int n_set);

@@ -453,18 +453,22 @@ static void out_begin(Out *w, Pipeline *P) {
     gpt2_site_tl_name(w->hook, sizeof w->hook, P->layer, P->site);
     shown_weights_init(w);
     /* the latents to draw: --latents, or the seed's sortByActivity[30], sortByGeoscore[9] */
-    const PipelineOpts *o = P->o;
-    w->seed_rank[0] = w->L > 30 ? 30 : w->L - 1;
-    w->seed_rank[1] = w->L > 9 ? 9 : w->L - 1;
-    w->seed_pick[0] = P->st.by_activation[w->seed_rank[0]];
-    w->seed_pick[1] = P->st.by_score[w->seed_rank[1]];
-    w->draw = o->n_draw ? o->draw : w->seed_pick;
-    w->n_draw = o->n_draw ? o->n_draw : 2;
+    w->n_draw = pipeline_draw(P, w->seed_rank, w->seed_pick, &w->draw);
     char *stem = path_stem(P->title), title[300];   /* "texts/" -> "texts" */
     if (P->n_in > 1) snprintf(title, sizeof title, "%s (%d texts)", stem, P->n_in);
     else snprintf(title, sizeof title, "%s", stem);
     report_init(&w->rep, title, P->label);
     free(stem);
+}
+
+int pipeline_draw(const Pipeline *P, int rank[2], int pick[2], const int **draw) {
+    const int L = P->sae.L;
+    rank[0] = L > 30 ? 30 : L - 1;
+    rank[1] = L > 9 ? 9 : L - 1;
+    pick[0] = P->st.by_activation[rank[0]];
+    pick[1] = P->st.by_score[rank[1]];
+    *draw = P->o->n_draw ? P->o->draw : pick;
+    return P->o->n_draw ? P->o->n_draw : 2;
 }
 
 static void out_end(Out *w) {

@@ -104,9 +104,11 @@ void train_arch_table(TrainArchSet *s, CLIOpt t[TRAIN_ARCH_OPTS], int seed_too) 
 }
 
 int train_opt_bdec(const char *name, const char *val, void *dst) {
-    if (strcmp(val, "median") && strcmp(val, "mean") && strcmp(val, "zero"))
-        return cli_error(2, "option %s: '%s' is not median, mean or zero", name, val);
-    *(const char **)dst = val;
+    int *init = dst;
+    if (!strcmp(val, "median")) *init = SAE_BDEC_MEDIAN;
+    else if (!strcmp(val, "mean")) *init = SAE_BDEC_MEAN;
+    else if (!strcmp(val, "zero")) *init = SAE_BDEC_ZERO;
+    else return cli_error(2, "option %s: '%s' is not median, mean or zero", name, val);
     return 0;
 }
 
@@ -224,7 +226,7 @@ static int write_unit(DirTxn *t, SAEArch *m, const SAEArchMeta *meta, const floa
 
 int cmd_train_arch(int argc, char **argv) {
     const char *acts = NULL, *out = NULL, *arch_name = NULL, *model = "gpt2", *hook = "blocks.6.mlp.hook_pre";
-    const char *bdec = NULL;
+    int bdec = -1;   /* --b-dec-init: an SAEBdecInit, -1 when not given */
     CLIDevice device = CLI_DEVICE_AUTO;
     long latents = 0, steps = 0, epochs = 10, batch = 0, log_every = 0, ctx_size = 1024;
     int quiet = 0, st;
@@ -289,7 +291,7 @@ int cmd_train_arch(int argc, char **argv) {
     long tokens = steps * batch;
     p.dead_tokens = tokens / 4 < p.dead_tokens ? (tokens / 4 > 0 ? tokens / 4 : 1) : p.dead_tokens;
     p.total_steps = steps;
-    if (bdec) p.b_dec_init = !strcmp(bdec, "mean") ? SAE_BDEC_MEAN : !strcmp(bdec, "zero") ? SAE_BDEC_ZERO : SAE_BDEC_MEDIAN;
+    if (bdec >= 0) p.b_dec_init = (SAEBdecInit)bdec;
     if (train_arch_apply(&p, (const char *const (*)[2])as.set, as.n) != 0) { status = 2; goto done; }
     if (sae_arch_check_params(&p) != 0) { status = fail_params(); goto done; }
     /* DIR must be writable as one unit: staged now, train_log.csv written into it as we go */

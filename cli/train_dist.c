@@ -15,6 +15,7 @@
  */
 #include "cli/train_dist.h"
 #include "cli/cli.h"
+#include "cli/pipeline.h"
 #include "core/util.h"
 #include "cuda/cuda.h"
 #include "dist/dist.h"
@@ -176,9 +177,8 @@ static int pick_batch(const char *acts, long given, long T, int R, int shard, in
  * lacks it. auto: cuda where all that holds, else cpu. Before mpirun
  * (launch) only this process's GPU is looked at. Returns 0 with *on_gpu set,
  * or the exit status after the error was said. */
-static int pick_device(const char *device, SAEArchKind kind, int shard, int launch, int *on_gpu) {
-    const int cuda = !strcmp(device, "cuda"), gpu_arch = kind == SAE_ARCH_TOPK || kind == SAE_ARCH_JUMPRELU ||
-                                                          kind == SAE_ARCH_BATCHTOPK;
+static int pick_device(CLIDevice dev, SAEArchKind kind, int shard, int launch, int *on_gpu) {
+    const int cuda = dev == CLI_DEVICE_CUDA, gpu_arch = train_arch_has_gpu(kind);
     *on_gpu = 0;
     if (cuda && (!gpu_arch || shard)) {
         if (shard) err_set("--device cuda: --shard-latents trains on the CPU only; use --device cpu");
@@ -186,7 +186,7 @@ static int pick_device(const char *device, SAEArchKind kind, int shard, int laun
                      "step); use --device cpu", sae_arch_name(kind));
         return launch ? cli_fail(), 2 : fail_all(2);
     }
-    if (!cuda && (strcmp(device, "auto") || !gpu_arch || shard)) return 0;
+    if (!cuda && (dev != CLI_DEVICE_AUTO || !gpu_arch || shard)) return 0;
     const int have = cuda_available();
     long none = !have;
     if (!launch && dist_sum_long(&none, 1) != 0) {
@@ -235,7 +235,6 @@ int cmd_train_dist(int argc, char **argv) {
         {0}};
     const CLISpec spec = {"train", {opts}, .usage = usage, .refuse = "train takes only options: --acts X.npy -o DIR"};
     if (cli_parse(&spec, argc, argv, &r)) return r;
-    const char *device = cli_device_name(dev);
     if (!acts || !out) { usage(stderr); return cli_error(2, "train: --acts X.npy and -o DIR are required"); }
     SAEArchKind kind;
     if (sae_arch_parse(arch, &kind) != 0) return cli_fail();
@@ -254,7 +253,7 @@ int cmd_train_dist(int argc, char **argv) {
         npy_free(&a);
         return fail_all(2);
     }
-    if ((r = pick_device(device, kind, shard, launch, &on_gpu)) != 0) {
+    if ((r = pick_device(dev, kind, shard, launch, &on_gpu)) != 0) {
         npy_free(&a);
         return r;
     }
