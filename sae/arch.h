@@ -34,6 +34,8 @@
 
 #include <stdint.h>
 
+#include "sae/topk.h"   /* sae_topk_row: the top-k of a row (TopK, AuxK, BatchTopK) */
+
 typedef enum {
     SAE_ARCH_TOPK,       /* Gao et al. 2024 */
     SAE_ARCH_BATCHTOPK,  /* Bussmann et al. 2024 */
@@ -212,11 +214,6 @@ void sae_arch_decode_back(const SAEArch *m, const SAECsr *F, const float *G, flo
  * g_b_dec -= gZ W_enc[i]. Any of the gradient pointers may be NULL. */
 void sae_arch_encode_back(const SAEArch *m, const SAECsr *C, const float *gZ, const float *Xc,
                           float *g_W_enc, float *g_b_enc, float *g_b_dec);
-/* Top-k of row z (n) into idx (k): the k largest values, ties to the lower
- * index (a stable descending sort's first k); only indices with mask[i] != 0
- * when mask is given. Returns how many were found (< k when the mask has
- * fewer). idx is in descending order of value. */
-int sae_topk_row(const float *z, int n, int k, const unsigned char *mask, int *idx);
 /* Is latent i dead (since_fired >= dead_tokens)? */
 static inline int sae_arch_dead(const SAEArch *m, int i) { return m->since_fired[i] >= m->p.dead_tokens; }
 

@@ -19,7 +19,7 @@
 /* Top-k of row z (n) into idx (k): the k largest values, ties to the lower
  * index (-0 and +0 are equal); only indices with mask[i] != 0 when mask is
  * given. Returns how many were found (< k when the mask has fewer; 0 when
- * k < 1). idx is in descending order of value. Declared in sae/arch.h too. */
+ * k < 1). idx is in descending order of value. sae/arch.h includes this header. */
 int sae_topk_row(const float *z, int n, int k, const unsigned char *mask, int *idx);
 
 /* The same selection by a min-heap of size k: the readable reference the

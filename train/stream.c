@@ -165,11 +165,14 @@ int stream_train(StreamModel *model, RowSource *src, const StreamTrain *t, const
     if (src->width != model->d) return err_set("the rows are %d wide, the SAE's input is %d", src->width, model->d);
     if (B < 2 || B > SAE_MAX_BATCH) return err_set("--batch %d: give 2..%d tokens a step", B, SAE_MAX_BATCH);
     double total = budget(t, src);
-    if (total <= 0)
-        return t->tokens > 0 || src->epoch_rows(src->self) > 0
-                   ? err_set("--tokens %.0f: less than one batch of %d tokens; give more tokens or a smaller --batch",
-                             t->tokens > 0 ? t->tokens : (double)src->epoch_rows(src->self), B)
-                   : err_set("give a budget with --tokens N (the source has no fixed epoch)");
+    if (total <= 0 && t->tokens > 0)
+        return err_set("--tokens %.0f: less than one batch of %d tokens; give more tokens or a smaller --batch",
+                       t->tokens, B);
+    if (total <= 0 && src->epoch_rows(src->self) > 0)
+        return err_set("--epochs %d: %ld tokens, less than one batch of %d; give more epochs, --tokens N or a "
+                       "smaller --batch", t->epochs > 0 ? t->epochs : 1,
+                       src->epoch_rows(src->self) * (t->epochs > 0 ? t->epochs : 1), B);
+    if (total <= 0) return err_set("give a budget with --tokens N (the source has no fixed epoch)");
     State s;
     memset(&s, 0, sizeof s);
     if (resume_dir) {

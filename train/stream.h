@@ -155,7 +155,8 @@ int stream_arch_init(StreamArch *a, const SAEArchParams *p, RowSource *src, cons
 void stream_arch_init_resume(StreamArch *a, RowSource *src, const StreamTrain *t, int want_arch);
 void stream_arch_free(StreamArch *a);
 StreamModel stream_arch_model(StreamArch *a);
-/* The budget's steps: ceil(tokens / batch). */
+/* The budget's steps: floor(budget / batch), the budget being t->tokens or
+ * the epochs' rows (stream_train rounds it down to whole batches). */
 long stream_total_steps(const StreamTrain *t, RowSource *src);
 
 #endif
