@@ -15,7 +15,6 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/vocab_cache.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,15 +42,6 @@ static int copy_file(const char *from, const char *to) {
     int rc = file_write_atomic(to, buf, n);
     free(buf);
     return rc;
-}
-
-/* files in dir whose name contains s */
-static int count_names(const char *dir, const char *s) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d));) n += strstr(e->d_name, s) != NULL;
-    if (d) closedir(d);
-    return n;
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -104,9 +94,9 @@ int main(void) {
     CHECK(!path_is_file(cache) && bpe_load(&b, v, m) == 0 && same_tables(&b, &ref), "first load: the JSON's tables");
     bpe_free(&b);
     CHECK(path_is_file(cache), "first load wrote %s", cache);
-    CHECK(count_names(cache_dir, "tmp") == 0 && count_names(cache_dir, "vocab-") == 1,
+    CHECK(test_count_named(cache_dir, "tmp") == 0 && test_count_named(cache_dir, "vocab-") == 1,
           "no temporary left beside it");
-    CHECK(count_names(dir, "") == 4, "nothing written beside the tokenizer files (., .., vocab.json, merges.txt in %s)",
+    CHECK(test_count_named(dir, "") == 4, "nothing written beside the tokenizer files (., .., vocab.json, merges.txt in %s)",
           dir);
     CHECK(vocab_cache_read(&b, cache, &key) == 0 && same_tables(&b, &ref), "the cache read back: the same tables");
     bpe_free(&b);
