@@ -35,15 +35,6 @@ static int same_tables(const BPE *a, const BPE *b) {
            memcmp(a->merge_tab, b->merge_tab, sizeof(uint64_t) * a->merge_cap) == 0;
 }
 
-static int copy_file(const char *from, const char *to) {
-    char *buf;
-    size_t n;
-    if (file_read_all(from, &buf, &n) != 0) return -1;
-    int rc = file_write_atomic(to, buf, n);
-    free(buf);
-    return rc;
-}
-
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void) {   /* xorshift64* */
     rng_state ^= rng_state >> 12, rng_state ^= rng_state << 25, rng_state ^= rng_state >> 27;
@@ -70,7 +61,7 @@ int main(void) {
     }
     setenv("GPT2SAE_CACHE", root, 1);
     char *v = path_join(dir, "vocab.json"), *m = path_join(dir, "merges.txt"), *cache = NULL;
-    CHECK(copy_file(src_v, v) == 0 && copy_file(src_m, m) == 0, "the tokenizer files copied to %s", dir);
+    CHECK(test_copy_file(src_v, v) == 0 && test_copy_file(src_m, m) == 0, "the tokenizer files copied to %s", dir);
 
     /* the reference: the JSON parsed, no cache involved */
     char *vt, *mt;
