@@ -122,7 +122,7 @@ int main(void) {
     utimensat(AT_FDCWD, m, ts, 0);
     CHECK(bpe_load(&b, v, m) == 0 && same_tables(&b, &ref), "merges.txt touched: loaded from the JSON");
     bpe_free(&b);
-    char *after;
+    char *after = NULL; /* file_read_all leaves it unset on failure */
     size_t nafter;
     CHECK(file_read_all(cache, &after, &nafter) == 0 && (nafter != ngood || memcmp(after, good, ngood) != 0),
           "and the cache rewritten for the new key");
@@ -171,7 +171,7 @@ int main(void) {
         loaded += bpe_load(&f, v, m) == 0 && same_tables(&f, &ref);
         bpe_free(&f);
         /* that load rewrote the cache: it is intact again */
-        char *now;
+        char *now = NULL;
         size_t nnow;
         restored += file_read_all(cache, &now, &nnow) == 0 && nnow == ngood && memcmp(now, good, ngood) == 0;
         free(now);
