@@ -47,20 +47,24 @@ with open(sys.argv[1], 'wb') as f:
     f.write(struct.pack('<%df' % (T * d), *[random.gauss(0.3, 1) for _ in range(T * d)]))
 PY
 args=(--acts "$tmp/x.npy" --steps 100 --batch 96 --latents 96 --k 6 --quiet)
+# worst_vs A B: the worst relative difference of the loss column over two runs' losses.csv
+# (100 rows each, or "rows=N"); le W T: W is a number <= T
+worst_vs() { paste -d, "$1" "$2" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }'; }
+le() { awk -v w="$1" -v t="$2" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= t + 0) }'; }
 timeout 120 "$bin" train --ranks 1 "${args[@]}" -o "$tmp/r1" 2>"$tmp/e1"; rc1=$?
 timeout 120 "$bin" train --ranks 2 "${args[@]}" -o "$tmp/r2" 2>"$tmp/e2"; rc2=$?
 check "train --ranks 1 and --ranks 2 exit 0 (rc $rc1, $rc2)" test "$rc1" -eq 0 -a "$rc2" -eq 0
 check "train --ranks 2 wrote the SAELens checkpoint" test -s "$tmp/r2/sae_weights.safetensors" -a -s "$tmp/r2/cfg.json"
-worst=$(paste -d, "$tmp/r1/losses.csv" "$tmp/r2/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
+worst=$(worst_vs "$tmp/r1/losses.csv" "$tmp/r2/losses.csv")
 check "train --ranks 2: 100 steps' losses within 1e-5 relative of --ranks 1 (worst $worst)" \
-    awk -v w="$worst" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
+    le "$worst" 1e-5
 # latent sharding from the command: --shard-latents on 2 ranks against --ranks 1 (AuxK does not
 # start here: no latent is dead within 9600 tokens; see below), losses and the checkpoint's weights
 timeout 120 "$bin" train --ranks 2 --shard-latents "${args[@]}" -o "$tmp/sh" 2>"$tmp/e5"; rc5=$?
 check "train --ranks 2 --shard-latents exits 0 (rc $rc5)" test "$rc5" -eq 0
-worst=$(paste -d, "$tmp/r1/losses.csv" "$tmp/sh/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
+worst=$(worst_vs "$tmp/r1/losses.csv" "$tmp/sh/losses.csv")
 check "--shard-latents: 100 steps' losses within 1e-5 relative of --ranks 1 (worst $worst)" \
-    awk -v w="$worst" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-5) }'
+    le "$worst" 1e-5
 wdiff=$(python3 - "$tmp/r1/sae_weights.safetensors" "$tmp/sh/sae_weights.safetensors" <<'PY' 2>&1
 import json, struct, sys
 def load(p):
@@ -76,7 +80,7 @@ print('%.2e' % max(abs(x - y) for k in a for x, y in zip(a[k], b[k])))
 PY
 )
 check "--shard-latents: the checkpoint (gathered from the ranks) within 1e-4 of --ranks 1's (max diff $wdiff)" \
-    awk -v w="$wdiff" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-4) }'
+    le "$wdiff" 1e-4
 # AuxK under latent sharding: with 384 latents and --dead-tokens 200 latents die within the run;
 # --ranks 1 (one process's AuxK) against --ranks 3 --shard-latents (each rank's dead latents, merged)
 aux=(--acts "$tmp/x.npy" --steps 100 --batch 96 --latents 384 --k 6 --quiet --dead-tokens 200 --k-aux 2)
@@ -86,14 +90,12 @@ check "AuxK: --ranks 1 and --ranks 3 --shard-latents with --dead-tokens 200 exit
 naux=$(awk -F, 'NR > 1 && $5 > 0 && $8 * 384 > 2' "$tmp/a1/losses.csv" 2>/dev/null | wc -l)   # more dead than k_aux
 w=$(paste -d, "$tmp/a1/losses.csv" "$tmp/a3/losses.csv" 2>/dev/null | awk -F, 'NR > 1 { for (c = 2; c <= 5; c += 3) { r = ($c - $(c + 8)) / ($c == 0 ? 1 : $c); if (r < 0) r = -r; if (r > w) w = r } n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }')
 check "AuxK sharded over 3 ranks: loss and aux of 100 steps within 1e-5 relative (worst $w; AuxK with more dead latents than --k-aux on $naux steps, >= 20 wanted)" \
-    bash -c 'awk -v w="$1" "BEGIN { exit !(w ~ /^[0-9.e+-]+\$/ && w + 0 <= 1e-5) }" && [ "$2" -ge 20 ]' _ "$w" "$naux"
+    eval 'le "$w" 1e-5 && [ "$naux" -ge 20 ]'
 # resume with another number of ranks (train_state.bin: the whole model and Adam's moments):
 # 50 steps on 2 ranks, then --resume on 1 and on 4 ranks up to 100, and 50 sharded steps on 2
 # ranks resumed data-parallel on 1: every one of the 100 losses within 1e-5 of the unbroken
 # --ranks 1 run's. The 1-rank resume first finds 7 rows logged after its checkpoint (as a run
 # that died after it leaves) and cuts them.
-worst_vs() { paste -d, "$1" "$2" 2>/dev/null | awk -F, 'NR > 1 { r = ($2 - $10) / $2; if (r < 0) r = -r; if (r > w) w = r; n++ } END { if (n != 100) print "rows=" n; else printf "%.2e\n", w + 0 }'; }
-le() { awk -v w="$1" -v t="$2" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= t + 0) }'; }
 half=("${args[@]/100/50}")
 for c in "2 1" "2 4" "2s 1"; do
     set -- $c
@@ -119,7 +121,7 @@ check "train --ranks 2, rank 1 dies at step 75: the job ends with an error in ${
 timeout 120 "$bin" train --ranks 1 "${args[@]}" -o "$o" --resume 2>"$tmp/e9"; rc=$?
 w=$(worst_vs "$tmp/r1/losses.csv" "$o/losses.csv")
 check "after the crash, --resume on 1 rank from step 60: 100 losses within 1e-5 of the unbroken run (rc $rc, worst $w)" \
-    bash -c '[ "$1" -eq 0 ] && awk -v w="$2" "BEGIN { exit !(w ~ /^[0-9.e+-]+\$/ && w + 0 <= 1e-5) }"' _ "$rc" "$w"
+    eval '[ "$rc" -eq 0 ] && le "$w" 1e-5'
 # without the training state: a clear error, not a silent restart
 rm -f "$tmp/rs2-4/train_state.bin"
 out=$(timeout 60 "$bin" train --ranks 2 "${args[@]}" -o "$tmp/rs2-4" --resume 2>&1); rc=$?
@@ -197,7 +199,7 @@ if [ -n "$gbin" ]; then
     timeout 300 "$bin" train --ranks 1 "${args[@]}" -o "$o" --resume 2>"$tmp/eg4"; rc4=$?
     w=$(worst_vs "$tmp/r1/losses.csv" "$o/losses.csv")
     check "$g: 50 steps on 2 GPU ranks, --resume on 1 CPU rank (rc $rc3, $rc4): 100 losses within 1e-4 of the CPU's (worst $w)" \
-        bash -c '[ "$1" -eq 0 ] && [ "$2" -eq 0 ] && awk -v w="$3" "BEGIN { exit !(w ~ /^[0-9.e+-]+\$/ && w + 0 <= 1e-4) }"' _ "$rc3" "$rc4" "$w"
+        eval '[ "$rc3" -eq 0 ] && [ "$rc4" -eq 0 ] && le "$w" 1e-4'
 else
     skip "train --ranks 2 --device cuda: no CUDA device here, and no $BUILD/gpt2sae_emu"
 fi

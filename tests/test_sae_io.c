@@ -44,12 +44,6 @@ static char *p_(const char *name) {
     return bufs[i];
 }
 
-static void copy_file(const char *from, const char *to) {
-    char *x;
-    size_t n;
-    if (file_read_all(from, &x, &n) == 0) { file_write_atomic(to, x, n); free(x); }
-}
-
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/test_sae_io.%d", (int)getpid());
     path_mkdirs(dir);
@@ -173,7 +167,7 @@ int main(void) {
     }
 
     /* ---- bad input never damages the good folder ---- */
-    copy_file(p_("run/sae_weights.safetensors"), p_("good.safetensors"));
+    test_copy_file(p_("run/sae_weights.safetensors"), p_("good.safetensors"));
     snprintf(args, sizeof args, "--acts %s -o %s --k 49 --quiet", p_("acts.npy"), p_("run"));
     CHECK(run_train(args) != 0, "--k 49 > L = 48 fails");
     snprintf(args, sizeof args, "--acts %s -o %s --k 0 --quiet", p_("acts.npy"), p_("run"));
@@ -221,7 +215,7 @@ int main(void) {
     CHECK(rows == 5, "... whose losses.csv has the 5 epochs (%d)", rows);
     FILE *mine = fopen(p_("unit/notes.txt"), "w");
     if (mine) fputs("a user's file\n", mine), fclose(mine);
-    copy_file(p_("unit/sae_weights.safetensors"), p_("unit_before.safetensors"));
+    test_copy_file(p_("unit/sae_weights.safetensors"), p_("unit_before.safetensors"));
     CHECK(run_train(args) != 0 && strstr(err_get(), "unit"),
           "a DIR holding a file the engine did not write is refused: %s", err_get());
     CHECK(path_is_file(p_("unit/notes.txt")) && test_files_same(p_("unit/sae_weights.safetensors"), p_("unit_before.safetensors")),

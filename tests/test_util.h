@@ -4,6 +4,7 @@
  *   char *v, *m;
  *   if (test_find_tokenizer(&v, &m) == 0) { ... free(v); free(m); }
  *   CHECK(test_files_same(a, b), "the same bytes");
+ *   CHECK(test_copy_file(a, b) == 0, "a copy of a at b");
  *   if (test_read("tests/golden/x.txt", &text, &len) != 0) return;  // a failed check
  *
  * test_find_tokenizer looks for GPT-2's tokenizer files in
@@ -58,6 +59,16 @@ static inline int test_files_same(const char *a, const char *b) {
     free(x);
     free(y);
     return same;
+}
+
+/* Copy file from to to (written atomically): 0, or -1 (err_get() says why) */
+static inline int test_copy_file(const char *from, const char *to) {
+    char *buf;
+    size_t n;
+    if (file_read_all(from, &buf, &n) != 0) return -1;
+    int rc = file_write_atomic(to, buf, n);
+    free(buf);
+    return rc;
 }
 
 #endif

@@ -15,7 +15,6 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/vocab_cache.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,24 +33,6 @@ static int same_tables(const BPE *a, const BPE *b) {
            memcmp(a->byte_id, b->byte_id, sizeof a->byte_id) == 0 &&
            memcmp(a->tok_tab, b->tok_tab, sizeof(int32_t) * a->tok_cap) == 0 &&
            memcmp(a->merge_tab, b->merge_tab, sizeof(uint64_t) * a->merge_cap) == 0;
-}
-
-static int copy_file(const char *from, const char *to) {
-    char *buf;
-    size_t n;
-    if (file_read_all(from, &buf, &n) != 0) return -1;
-    int rc = file_write_atomic(to, buf, n);
-    free(buf);
-    return rc;
-}
-
-/* files in dir whose name contains s */
-static int count_names(const char *dir, const char *s) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d));) n += strstr(e->d_name, s) != NULL;
-    if (d) closedir(d);
-    return n;
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -80,7 +61,7 @@ int main(void) {
     }
     setenv("GPT2SAE_CACHE", root, 1);
     char *v = path_join(dir, "vocab.json"), *m = path_join(dir, "merges.txt"), *cache = NULL;
-    CHECK(copy_file(src_v, v) == 0 && copy_file(src_m, m) == 0, "the tokenizer files copied to %s", dir);
+    CHECK(test_copy_file(src_v, v) == 0 && test_copy_file(src_m, m) == 0, "the tokenizer files copied to %s", dir);
 
     /* the reference: the JSON parsed, no cache involved */
     char *vt, *mt;
@@ -104,9 +85,9 @@ int main(void) {
     CHECK(!path_is_file(cache) && bpe_load(&b, v, m) == 0 && same_tables(&b, &ref), "first load: the JSON's tables");
     bpe_free(&b);
     CHECK(path_is_file(cache), "first load wrote %s", cache);
-    CHECK(count_names(cache_dir, "tmp") == 0 && count_names(cache_dir, "vocab-") == 1,
+    CHECK(test_count_named(cache_dir, "tmp") == 0 && test_count_named(cache_dir, "vocab-") == 1,
           "no temporary left beside it");
-    CHECK(count_names(dir, "") == 4, "nothing written beside the tokenizer files (., .., vocab.json, merges.txt in %s)",
+    CHECK(test_count_named(dir, "") == 4, "nothing written beside the tokenizer files (., .., vocab.json, merges.txt in %s)",
           dir);
     CHECK(vocab_cache_read(&b, cache, &key) == 0 && same_tables(&b, &ref), "the cache read back: the same tables");
     bpe_free(&b);
@@ -141,7 +122,7 @@ int main(void) {
     utimensat(AT_FDCWD, m, ts, 0);
     CHECK(bpe_load(&b, v, m) == 0 && same_tables(&b, &ref), "merges.txt touched: loaded from the JSON");
     bpe_free(&b);
-    char *after;
+    char *after = NULL; /* file_read_all leaves it unset on failure */
     size_t nafter;
     CHECK(file_read_all(cache, &after, &nafter) == 0 && (nafter != ngood || memcmp(after, good, ngood) != 0),
           "and the cache rewritten for the new key");
@@ -190,7 +171,7 @@ int main(void) {
         loaded += bpe_load(&f, v, m) == 0 && same_tables(&f, &ref);
         bpe_free(&f);
         /* that load rewrote the cache: it is intact again */
-        char *now;
+        char *now = NULL;
         size_t nnow;
         restored += file_read_all(cache, &now, &nnow) == 0 && nnow == ngood && memcmp(now, good, ngood) == 0;
         free(now);
