@@ -18,10 +18,12 @@
 static _Thread_local char err_buf[1024];
 
 int err_set(const char *fmt, ...) {
+    char msg[sizeof err_buf];   /* formatted apart: an argument may be err_get() itself */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(err_buf, msg, sizeof msg);
     return -1;
 }
 

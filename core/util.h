@@ -29,7 +29,9 @@
 
 #define GS_VERSION "0.1.0"
 
-/* Record an error message for this thread (printf-style). Always returns -1. */
+/* Record an error message for this thread (printf-style). Always returns -1.
+ * An argument may be err_get(): the new message is made before it replaces
+ * the old one. */
 int err_set(const char *fmt, ...) GS_PRINTF(1, 2);
 /* Prefix the current message with "prefix: " (adds context on the way up). Returns -1. */
 int err_prefix(const char *fmt, ...) GS_PRINTF(1, 2);

@@ -97,11 +97,8 @@ int harvest_to_cache_dist(Harvest *h, const char *dir, const CacheMeta *meta, Ha
     if (bad == 0) bad = dist_sum_long(rows, S) != 0 ? -1 : 0;   /* every shard's rows; the barrier */
     if (bad != 0) {
         free(rows);
-        /* a copy: err_set writes the buffer err_get() points into */
-        char *why = xstrdup(bad < 0 ? err_get() : "a rank failed (its message is above)");
-        err_set("harvest into %s: %s (the shards made so far stay; the same command continues)", dir, why);
-        free(why);
-        return -1;
+        return err_set("harvest into %s: %s (the shards made so far stay; the same command continues)", dir,
+                       bad < 0 ? err_get() : "a rank failed (its message is above)");
     }
     if (r == 0) {   /* every shard, complete, in one atomic write */
         CacheManifest man = {.meta = m, .n_shards = S, .shard_rows = rows, .complete = 1};

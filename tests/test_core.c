@@ -28,6 +28,9 @@ int main(void) {
     CHECK(strcmp(err_get(), "f.txt: bad 3") == 0, "err_get: '%s'", err_get());
     err_prefix("loading %s", "model");
     CHECK(strcmp(err_get(), "loading model: f.txt: bad 3") == 0, "err_prefix: '%s'", err_get());
+    err_set("in %s: %s (more)", "dir", err_get());   /* the old message as an argument */
+    CHECK(strcmp(err_get(), "in dir: loading model: f.txt: bad 3 (more)") == 0, "err_set with err_get() as an argument: '%s'",
+          err_get());
 
     /* atomic writes: a good file, then a failed write leaves it alone */
     char *p = path_join(dir, "a.txt");

@@ -204,9 +204,7 @@ int stream_train(StreamModel *model, RowSource *src, const StreamTrain *t, const
         const long n = B;
         if (src->next(src->self, X, n) != 0) { rc = -1; break; }
         if (model->step(model->self, X, (int)n, &st) != 0) {
-            char *why = xstrdup(err_get());
-            rc = err_set("%s (the weights of the last checkpoint are in %s)", why, t->out);
-            free(why);
+            rc = err_set("%s (the weights of the last checkpoint are in %s)", err_get(), t->out);
             break;
         }
         s.tokens += (double)n;
