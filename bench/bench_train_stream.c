@@ -24,17 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum { CTX = 128 };
 
 static int arg(int argc, char **argv, int i, int def) { return argc > i ? atoi(argv[i]) : def; }
-
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 /* A cache of `windows` windows of CTX rows (d) in dir: activations with a
  * per-column offset and scale, as a residual stream has. Returns the sum of its rows. */

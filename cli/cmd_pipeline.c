@@ -56,7 +56,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -79,13 +78,6 @@ static void pipeline_default_opts(PipelineOpts *o) {
 }
 
 /* ---- the stages' times: wall and CPU seconds ---------------------------------- */
-
-/* CPU seconds (user + system, every thread) this process has used */
-static double cpu_now(void) {
-    struct rusage u;
-    if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
-    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec + u.ru_stime.tv_usec * 1e-6;
-}
 
 void pipeline_stage_end(Pipeline *P, int s) {
     P->t_stage[s] = time_now() - P->t0;

@@ -463,6 +463,12 @@ double time_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 void rng_seed(Rng *r, uint64_t seed) {
     /* splitmix64 of the seed, so that nearby seeds give unrelated streams */
     uint64_t z = seed + 0x9E3779B97F4A7C15ull;

@@ -149,6 +149,10 @@ char *path_stem(const char *path);
 
 /* Wall-clock seconds from a monotonic clock. */
 double time_now(void);
+/* CPU seconds (user + system, every thread) this process has used: on a
+ * shared machine, what a piece of work cost, where the wall clock mostly
+ * measures the other tenants. */
+double cpu_now(void);
 
 /* Deterministic RNG (xorshift64*), the same stream on every machine. */
 typedef struct { uint64_t s; } Rng;

@@ -52,7 +52,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -60,14 +59,6 @@
 /* 16 floats, unaligned, may alias float: the compiler maps it to one AVX-512
  * register (or two AVX2, four SSE) */
 typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
-
-/* CPU seconds of the whole process (all threads), for SAEWork.prof: on a
- * shared machine, wall time mostly measures the other tenants */
-static double prof_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 const char *const sae_prof_names[SAE_PROF_PARTS] = {"encoder", "top-k", "CSC", "decoder", "stats", "Gram", "backward+Adam"};
 
@@ -542,12 +533,12 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     const float *W = sae->W;
     assert(T >= 2 && T <= w->Tmax && d == w->d && L == w->L);
 
-    w->prof[0] -= prof_now();
+    w->prof[0] -= cpu_now();
     /* encoder: A = X Wᵀ, dense */
     gemm(0, 1, T, L, d, 1.0f, X, d, W, d, 0.0f, w->A, L);
 
-    w->prof[1] -= prof_now();
-    w->prof[0] += prof_now();
+    w->prof[1] -= cpu_now();
+    w->prof[0] += cpu_now();
     /* top-k: thresholds and counts, then the CSR of the nonzeros */
     int *cnt = xmalloc((size_t)T * sizeof(int));
     TopkCtx tc = {Z, w->A, w->thr, cnt, L, k};
@@ -560,8 +551,8 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     FillCtx fc = {w, T};
     pool_for(T, 1, fill_csr, &fc);
 
-    w->prof[2] -= prof_now();
-    w->prof[1] += prof_now();
+    w->prof[2] -= cpu_now();
+    w->prof[1] += cpu_now();
     /* CSC by latent (counting sort; tokens stay in increasing order) */
     memset(w->col_ptr, 0, (size_t)(L + 1) * sizeof(int));
     for (long p2 = 0; p2 < nnz; p2++) w->col_ptr[w->col[p2] + 1]++;
@@ -578,8 +569,8 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         free(next);
     }
 
-    w->prof[3] -= prof_now();
-    w->prof[2] += prof_now();
+    w->prof[3] -= cpu_now();
+    w->prof[2] += cpu_now();
     /* the live latents; Ẑl (T, n) over A; Wl, their rows of W in panels */
     int n = 0;
     for (int l = 0; l < L; l++) {
@@ -603,8 +594,8 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     for (int t = 0; t < T; t++) sse += w->rowacc[t];
     double mse = sse / ((double)T * d);
 
-    w->prof[4] -= prof_now();
-    w->prof[3] += prof_now();
+    w->prof[4] -= cpu_now();
+    w->prof[3] += cpu_now();
     /* sparsity: Ẑ >= 0, so mean|Ẑ| is the sum of the nonzeros / (T L) */
     double l1 = 0.0;
     for (long p2 = 0; p2 < nnz; p2++) l1 += w->val[p2];
@@ -627,8 +618,8 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         for (int p2 = w->row_ptr[t]; p2 < w->row_ptr[t + 1]; p2++) s += w->val[p2] * w->m[w->col[p2]];
         w->u[t] = s;
     }
-    w->prof[5] -= prof_now();
-    w->prof[4] += prof_now();
+    w->prof[5] -= cpu_now();
+    w->prof[4] += cpu_now();
     /* K and ‖K‖_F²; decor = dw (‖K‖_F² / (T-1)² - Σ_l C_ll²) */
     GramCtx gc = {w, T, mm};
     pool_for(T, 1, gram_rows, &gc);
@@ -642,12 +633,12 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
     out->decor = decor;
     out->total = mse + spars + decor;
     if (!isfinite(out->total)) {
-        w->prof[5] += prof_now();
+        w->prof[5] += cpu_now();
         return -1;
     }
 
-    w->prof[6] -= prof_now();
-    w->prof[5] += prof_now();
+    w->prof[6] -= cpu_now();
+    w->prof[5] += cpu_now();
     /* backward: the K Ẑl term of g_A (T, n), then, by rows of W, g_A at the nonzeros, g_W and Adam */
     RowCtx rc = {0};
     int nonfinite = 0;
@@ -685,7 +676,7 @@ int sae_step_fast(SAEWork *w, const SAE *sae, const float *X, int T, float sw, f
         w->gWc = xmalloc((size_t)w->gWc_cap * sizeof(float));
     }
     pool_for(nt, 1, backward_rows, &rc);
-    w->prof[6] += prof_now();
+    w->prof[6] += cpu_now();
     return __atomic_load_n(&nonfinite, __ATOMIC_RELAXED) ? -2 : 0;
 }
 
